@@ -1,0 +1,73 @@
+// One error class and one table of codes for the proxy (fastify's FST_ERR_* table,
+// without undici's class per code). Tests check `err.code`, never `instanceof`.
+
+/** Envoy's response flags, so an operator can tell which 503 it was. */
+export type ResponseFlag =
+  | 'NR' // no route
+  | 'UH' // no healthy upstream
+  | 'UF' // upstream connect failure
+  | 'UC' // upstream connection termination
+  | 'UR' // upstream remote reset (HTTP/2 stream reset)
+  | 'UT' // upstream request timeout
+  | 'DC' // downstream connection termination
+  | 'DPE' // downstream protocol error
+  | 'LR'; // local reset (drain, limits)
+
+type CodeInfo = { readonly status: number; readonly details: string; readonly flag?: ResponseFlag; readonly message: string };
+
+export const errorCodes = {
+  ROUTE_NOT_FOUND: { status: 404, details: 'route_not_found', flag: 'NR', message: 'no route matches the request' },
+  BACKEND_NOT_FOUND: { status: 500, details: 'backend_not_found', flag: 'NR', message: 'the route names a backend that does not exist' },
+  NO_HEALTHY_UPSTREAM: { status: 503, details: 'no_healthy_upstream', flag: 'UH', message: 'the backend has no healthy endpoint' },
+  UPSTREAM_CONNECT_FAILURE: { status: 503, details: 'upstream_connect_failure', flag: 'UF', message: 'could not connect to the upstream' },
+  UPSTREAM_CONNECTION_TERMINATION: { status: 503, details: 'upstream_connection_termination', flag: 'UC', message: 'the upstream closed the connection before answering' },
+  UPSTREAM_RESET: { status: 503, details: 'upstream_reset', flag: 'UR', message: 'the upstream reset the stream' },
+  UPSTREAM_TIMEOUT: { status: 504, details: 'upstream_response_timeout', flag: 'UT', message: 'the upstream did not answer in time' },
+  UPSTREAM_PROTOCOL_ERROR: { status: 502, details: 'upstream_protocol_error', flag: 'UC', message: 'the upstream sent a response that is not valid HTTP' },
+  DOWNSTREAM_DISCONNECT: { status: 499, details: 'downstream_remote_disconnect', flag: 'DC', message: 'the client went away' },
+  BAD_REQUEST: { status: 400, details: 'bad_request', flag: 'DPE', message: 'malformed request' },
+  URI_TOO_LONG: { status: 414, details: 'uri_too_long', flag: 'DPE', message: 'request target too long' },
+  HEADERS_TOO_LARGE: { status: 431, details: 'request_headers_too_large', flag: 'DPE', message: 'request header block too large or too many header fields' },
+  TRANSFER_ENCODING_NOT_IMPLEMENTED: { status: 501, details: 'unsupported_transfer_encoding', flag: 'DPE', message: 'only a final "chunked" transfer coding is supported' },
+  DRAINING: { status: 503, details: 'listener_draining', flag: 'LR', message: 'the proxy is shutting down' },
+  INTERNAL: { status: 500, details: 'internal_error', message: 'internal proxy error' },
+} as const satisfies Record<string, CodeInfo>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: string;
+  readonly flag: ResponseFlag | undefined;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    const info: CodeInfo = errorCodes[code];
+    super(message ?? info.message, options);
+    this.name = 'SluiceError';
+    this.code = code;
+    this.status = info.status;
+    this.details = info.details;
+    this.flag = info.flag;
+  }
+}
+
+export function isSluiceError(err: unknown): err is SluiceError {
+  if (!(err instanceof Error)) return false;
+  const code = (err as unknown as { code?: unknown }).code;
+  return typeof code === 'string' && code in errorCodes;
+}
+
+/** Walks the `cause` chain for an error with `code` (linkerd's is_caused_by). */
+export function findCause(err: unknown, code: string): Error | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 16; e = e.cause, depth++) {
+    if ((e as { code?: unknown }).code === code) return e;
+  }
+  return undefined;
+}
+
+/** Expected failures are values (config parsing, xDS decoding), not exceptions. */
+export type Result<T, E = Violation[]> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
+
+/** One problem in a config document, at a field path like `routes[0].rules[1].backendRefs[0].name`. */
+export type Violation = { readonly path: string; readonly message: string };
