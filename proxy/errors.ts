@@ -71,3 +71,8 @@ export type Result<T, E = Violation[]> = { readonly ok: true; readonly value: T 
 
 /** One problem in a config document, at a field path like `routes[0].rules[1].backendRefs[0].name`. */
 export type Violation = { readonly path: string; readonly message: string };
+
+/** One line per violation, `FILE: path.to.field: message`, for stderr and logs. */
+export function formatViolations(file: string, violations: readonly Violation[]): string {
+  return violations.map((v) => `${file}: ${v.path}: ${v.message}`).join('\n');
+}

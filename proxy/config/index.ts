@@ -25,6 +25,8 @@ export type {
   UrlRewrite,
 } from './model.ts';
 export { defaultHttpLimits } from './model.ts';
-export { deepFreeze, formatViolations, loadStaticConfig, parseStaticConfig, type LoadOptions } from './load-static.ts';
-export { StaticConfigSchema, type RawConfig } from './schema.ts';
-export { validateDocument, type ValidateOptions } from './validate.ts';
+export { formatViolations } from '../errors.ts';
+export { deepFreeze } from './frozen.ts';
+// Only the isolated loader here: the validator (yaml, typebox, ajv: ~50 MiB of heap) must
+// never be loaded into the proxy's own isolate. Tests reach it through load-static.ts.
+export { loadConfigFile, type LoadOptions } from './isolated-load.ts';

@@ -4,6 +4,9 @@
 import { readFile } from 'node:fs/promises';
 import { isScalar, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
 import type { Result, Violation } from '../errors.ts';
+export { formatViolations } from '../errors.ts';
+export { deepFreeze } from './frozen.ts';
+import { deepFreeze } from './frozen.ts';
 import type { Backend, HeaderModifier, HttpRoute, Listener, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
 import { defaultHttpLimits } from './model.ts';
 import type { RawBackend, RawConfig, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
@@ -30,20 +33,6 @@ export async function loadStaticConfig(file: string, opts: LoadOptions = {}): Pr
     return { ok: false, error: [{ path: '(file)', message: `cannot read the config file: ${(err as Error).message}` }] };
   }
   return parseStaticConfig(text, opts);
-}
-
-/** One line per violation, `FILE: path.to.field: message`, for stderr and logs. */
-export function formatViolations(file: string, violations: readonly Violation[]): string {
-  return violations.map((v) => `${file}: ${v.path}: ${v.message}`).join('\n');
-}
-
-/** Freezes `value` and everything reachable from it. An object already frozen counts as done (that also stops cycles). */
-export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const key of Reflect.ownKeys(value)) deepFreeze((value as Record<PropertyKey, unknown>)[key]);
-  }
-  return value;
 }
 
 /** Document order: sections as a file lists them, list indices by number, then fields by name. */

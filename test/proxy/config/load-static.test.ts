@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { deepFreeze, defaultHttpLimits, formatViolations, loadStaticConfig, parseStaticConfig, type ProxyConfig } from '../../../proxy/config/index.ts';
+import { defaultHttpLimits, type ProxyConfig } from '../../../proxy/config/index.ts';
+import { deepFreeze, formatViolations, loadStaticConfig, parseStaticConfig } from '../../../proxy/config/load-static.ts';
 import type { Violation } from '../../../proxy/errors.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/static/two-backends.yaml', import.meta.url));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { parseStaticConfig } from '../../../proxy/config/index.ts';
+import { parseStaticConfig } from '../../../proxy/config/load-static.ts';
 
 /** A valid document touching every part of the schema. */
 const VALID = {

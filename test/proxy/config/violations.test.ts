@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { formatViolations, parseStaticConfig } from '../../../proxy/config/index.ts';
+import { formatViolations, parseStaticConfig } from '../../../proxy/config/load-static.ts';
 import type { Violation } from '../../../proxy/errors.ts';
 
 function violations(text: string): Violation[] {

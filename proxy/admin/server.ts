@@ -1,0 +1,179 @@
+// The admin server (loopback: health, config dump, clusters, stats) and the stats server
+// (what Prometheus and the kubelet reach: metrics and readiness only, never the config).
+// Both are a table of read-only routes; a new endpoint is a new row.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the admin and stats servers read. Called per admin request, never on the data path. */
+export interface AdminSource {
+  /** true once listeners are bound and config loaded, false while draining. */
+  ready(): boolean;
+  /** Optional: true once a drain started, so /ready can say "draining" instead of "not ready". */
+  draining?(): boolean;
+  /** JSON-serializable config dump: { version, loadedAt, config }. */
+  configDump(): unknown;
+  /** Every backend and its endpoints with their live state. The server does not mutate it. */
+  clusters(): readonly ClusterStatus[];
+  /** Prometheus exposition text. */
+  metricsText(): string;
+}
+
+export type EndpointStatus = {
+  address: string;
+  port: number;
+  weight: number;
+  health: 'healthy' | 'unhealthy';
+  healthReason?: string;
+  activeRequests: number;
+  totalRequests: number;
+  connectFailures: number;
+};
+
+export type ClusterStatus = { name: string; protocol: string; loadBalancer: string; endpoints: readonly EndpointStatus[] };
+
+export type AdminServer = {
+  /** The bound port (the real one when asked for 0). */
+  readonly port: number;
+  /** Stops accepting; resolves once every connection is gone. */
+  close(): Promise<void>;
+};
+
+type Reply = { status: number; type: string; body: string };
+type Route = { readonly path: string; readonly summary: string; handle(source: AdminSource, query: URLSearchParams): Reply };
+
+const TEXT = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
+const PROMETHEUS = 'text/plain; version=0.0.4; charset=utf-8';
+
+// --- routes ---
+
+const readyRoute = (path: string): Route => ({
+  path,
+  summary: 'readiness: 200 once listeners are bound and config loaded, 503 while starting or draining',
+  handle(source) {
+    if (source.ready()) return text(200, 'ready\n');
+    return text(503, source.draining?.() ? 'draining\n' : 'not ready\n');
+  },
+});
+
+const prometheusRoute = (path: string): Route => ({
+  path,
+  summary: 'metrics in the Prometheus text format 0.0.4',
+  handle: (source) => ({ status: 200, type: PROMETHEUS, body: source.metricsText() }),
+});
+
+const adminRoutes: readonly Route[] = [
+  { path: '/', summary: 'this index', handle: () => text(200, indexText(adminRoutes)) },
+  readyRoute('/ready'),
+  { path: '/live', summary: 'liveness: 200 while the process runs', handle: () => text(200, 'live\n') },
+  { path: '/config_dump', summary: 'the running config as JSON: { version, loadedAt, config }', handle: (s) => json(s.configDump()) },
+  {
+    path: '/clusters',
+    summary: 'backends and their endpoints with live state (?format=json for JSON)',
+    handle: (s, q) => (q.get('format') === 'json' ? json({ clusters: s.clusters() }) : text(200, clustersText(s.clusters()))),
+  },
+  { path: '/stats', summary: 'metrics in the Prometheus text format', handle: (s) => text(200, s.metricsText()) },
+  prometheusRoute('/stats/prometheus'),
+];
+
+const statsRoutes: readonly Route[] = [prometheusRoute('/stats/prometheus'), readyRoute('/healthz/ready')];
+
+// --- servers ---
+
+/** The admin server. Meant for loopback: /config_dump shows the whole running config. */
+export function startAdminServer(opts: { host: string; port: number; source: AdminSource; log?: (msg: string) => void }): Promise<AdminServer> {
+  if (opts.log && !isLoopback(opts.host)) opts.log(`admin server on non-loopback address ${opts.host}: /config_dump is reachable from the network`);
+  return serve(adminRoutes, opts);
+}
+
+/** The stats server: /stats/prometheus and /healthz/ready only, safe to expose to scrapers and probes. */
+export function startStatsServer(opts: { host: string; port: number; source: AdminSource; log?: (msg: string) => void }): Promise<AdminServer> {
+  return serve(statsRoutes, opts);
+}
+
+/** How long close() lets a slow reader finish before cutting its connection. */
+const CLOSE_GRACE_MS = 2000;
+
+function serve(routes: readonly Route[], opts: { host: string; port: number; source: AdminSource; log?: (msg: string) => void }): Promise<AdminServer> {
+  const byPath = new Map(routes.map((r) => [r.path, r]));
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const route = byPath.get(q === -1 ? url : url.slice(0, q));
+    let reply: Reply;
+    if (route === undefined) reply = text(404, `not found: try / for the list of endpoints\n`);
+    else if (req.method !== 'GET' && req.method !== 'HEAD') {
+      reply = text(405, 'method not allowed: the admin endpoints are read-only (GET)\n');
+      res.setHeader('allow', 'GET, HEAD');
+    } else {
+      try {
+        reply = route.handle(opts.source, new URLSearchParams(q === -1 ? '' : url.slice(q + 1)));
+      } catch (err) {
+        opts.log?.(`admin ${route.path} failed: ${(err as Error).message}`);
+        reply = text(500, 'internal error\n');
+      }
+    }
+    res.writeHead(reply.status, { 'content-type': reply.type, 'content-length': Buffer.byteLength(reply.body), 'cache-control': 'no-store' });
+    res.end(reply.body);
+    // The request body (if any) is not read; drain it so keep-alive still works.
+    req.resume();
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      server.on('error', (err) => opts.log?.(`admin server error: ${err.message}`));
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () =>
+          new Promise<void>((done) => {
+            const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+            server.close(() => {
+              clearTimeout(cut);
+              done();
+            });
+            server.closeIdleConnections();
+          }),
+      });
+    });
+  });
+}
+
+// --- bodies ---
+
+function text(status: number, body: string): Reply {
+  return { status, type: TEXT, body };
+}
+
+function json(value: unknown): Reply {
+  return { status: 200, type: JSON_TYPE, body: `${JSON.stringify(value, null, 2)}\n` };
+}
+
+function indexText(routes: readonly Route[]): string {
+  const width = Math.max(...routes.map((r) => r.path.length));
+  return `sluice admin\n\n${routes.map((r) => `  ${r.path.padEnd(width)}  ${r.summary}\n`).join('')}`;
+}
+
+/** Envoy's /clusters layout: `backend::summary_key::value`, then `backend::host:port::key::value`. */
+export function clustersText(clusters: readonly ClusterStatus[]): string {
+  const lines: string[] = [];
+  for (const c of clusters) {
+    lines.push(`${c.name}::protocol::${c.protocol}`, `${c.name}::load_balancer::${c.loadBalancer}`);
+    for (const e of c.endpoints) {
+      const at = `${c.name}::${hostPort(e.address, e.port)}`;
+      lines.push(`${at}::health::${e.health}`);
+      if (e.healthReason !== undefined) lines.push(`${at}::health_reason::${e.healthReason}`);
+      lines.push(`${at}::weight::${e.weight}`, `${at}::rq_active::${e.activeRequests}`, `${at}::rq_total::${e.totalRequests}`, `${at}::cx_connect_fail::${e.connectFailures}`);
+    }
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}

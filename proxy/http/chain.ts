@@ -1,0 +1,52 @@
+// Builds the handler for a listener: the route step, then each rule's own chain, compiled
+// once per config so the per-request work only reads ctx (Envoy's per-route FilterConfig).
+
+import type { RouteRule } from '../config/model.ts';
+import { SluiceError } from '../errors.ts';
+import type { Filter, Handler } from './filter.ts';
+import { compose } from './filter.ts';
+import { requestHeaderModifierFilter, responseHeaderModifierFilter } from './filters/header-modifier.ts';
+import { requestMirrorFilter } from './filters/mirror.ts';
+import { redirectHandler } from './filters/redirect.ts';
+import { routerHandler, type RouterDeps } from './filters/router.ts';
+import { timeoutFilter } from './filters/timeout.ts';
+import { urlRewriteFilter } from './filters/url-rewrite.ts';
+import type { RouteTable } from './route-table.ts';
+
+export function buildListenerHandler(table: RouteTable, deps: RouterDeps): Handler {
+  const rules = new Map<RouteRule, Handler>();
+  const router = routerHandler(deps);
+  const ruleHandler = (rule: RouteRule): Handler => {
+    let h = rules.get(rule);
+    if (h === undefined) rules.set(rule, (h = buildRuleHandler(rule, router, deps)));
+    return h;
+  };
+  return (ctx) => {
+    const matched = table.match(ctx);
+    if (matched === undefined) return Promise.reject(new SluiceError('ROUTE_NOT_FOUND'));
+    ctx.route = matched;
+    return ruleHandler(matched.rule)(ctx);
+  };
+}
+
+function buildRuleHandler(rule: RouteRule, router: Handler, deps: RouterDeps): Handler {
+  const filters: Filter[] = [];
+  let terminal = router;
+  // Response headers wrap everything after them, local replies of this rule included.
+  for (const f of rule.filters) if (f.type === 'ResponseHeaderModifier') filters.push(responseHeaderModifierFilter(f.responseHeaderModifier));
+  // The timeout clock starts before anything that may wait (mirrors, the upstream).
+  const timeout = minDefined(rule.timeouts.request, rule.timeouts.backendRequest);
+  if (timeout !== undefined) filters.push(timeoutFilter(timeout));
+  // Request headers first: a rewrite or a mirror sees the request as the operator shaped it.
+  for (const f of rule.filters) if (f.type === 'RequestHeaderModifier') filters.push(requestHeaderModifierFilter(f.requestHeaderModifier));
+  for (const f of rule.filters) if (f.type === 'URLRewrite') filters.push(urlRewriteFilter(f.urlRewrite));
+  // Mirrors copy the request exactly as the real backend will get it.
+  for (const f of rule.filters) if (f.type === 'RequestMirror') filters.push(requestMirrorFilter(f.requestMirror, deps));
+  // A redirect answers here; validation forbids backendRefs beside it.
+  for (const f of rule.filters) if (f.type === 'RequestRedirect') terminal = redirectHandler(f.requestRedirect);
+  return compose(terminal, filters);
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}

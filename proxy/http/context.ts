@@ -1,0 +1,118 @@
+// The one object a request carries through the filter chain. A class, not an object
+// literal, so every request has the same V8 shape; filters read and write its fields,
+// the exchange (listen/) creates it and the telemetry step reads it when the response ends.
+
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { ResponseFlag } from '../errors.ts';
+import type { MatchedRule } from './route-table.ts';
+
+export type HeaderMap = Record<string, string | string[]>;
+
+export type HttpProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2';
+
+/** What a handler resolves with: a status and headers now, a body that streams later. */
+export type ProxyResponse = {
+  status: number;
+  /** Lower-case names; filters may still change them until the exchange writes the head. */
+  headers: HeaderMap;
+  body: ResponseBody | Buffer | string | null;
+};
+
+/**
+ * A response body that arrives after the head (an upstream's). `start` is called once,
+ * by the exchange, after the head is written; the body then writes into `sink` and honours
+ * its backpressure. `cancel` is called instead of (or after) `start` when the downstream
+ * went away or the head could not be written, and must release the upstream request.
+ */
+export interface ResponseBody {
+  start(sink: BodySink): void;
+  cancel(reason: Error): void;
+}
+
+export interface BodySink {
+  /** false: stop until the callback given to `onDrain` runs. */
+  write(chunk: Buffer): boolean;
+  onDrain(resume: () => void): void;
+  /** The body ended normally; trailers (gRPC status) when the upstream sent any. */
+  end(trailers: HeaderMap | null): void;
+  /** The body broke mid-way: the downstream must see a reset, not a clean end. */
+  abort(err: Error): void;
+}
+
+export class RequestContext {
+  readonly listener: string;
+  readonly protocol: HttpProtocol;
+  readonly downstreamRemote: string;
+  /** performance.now() at the first byte we acted on. */
+  readonly startMs: number;
+
+  method: string;
+  /** Host / :authority as the client sent it. */
+  authority: string;
+  /** Normalized once, before routing (see normalize-path.ts), without the query. */
+  path: string;
+  /** Raw query, without '?'. */
+  query: string;
+  /** The headers to send upstream: hop-by-hop already dropped, forwarding headers set. */
+  headers: HeaderMap;
+  /** The downstream request body, or null when the request has none. */
+  body: Readable | null;
+  requestId: string;
+
+  route: MatchedRule | null = null;
+  backend: string | null = null;
+  upstreamHost: string | null = null;
+  /** Envoy response flags, comma-joined in the access log. */
+  flags: ResponseFlag[] = [];
+  /** Envoy's response code details: why this status. */
+  details = '';
+  status = 0;
+  bytesReceived = 0;
+  bytesSent = 0;
+  /** Set by the upstream step while a request is in flight; the exchange (downstream gone) and the timeout call it. */
+  cancelUpstream: ((err: Error) => void) | null = null;
+  downstreamClosed = false;
+  /** Set for an HTTP/1.1 Upgrade request: the router tunnels bytes instead of proxying HTTP. */
+  upgrade: { readonly socket: Socket; readonly head: Buffer } | null = null;
+
+  constructor(
+    listener: string,
+    protocol: HttpProtocol,
+    downstreamRemote: string,
+    startMs: number,
+    method: string,
+    authority: string,
+    path: string,
+    query: string,
+    headers: HeaderMap,
+    body: Readable | null,
+    requestId: string,
+  ) {
+    this.listener = listener;
+    this.protocol = protocol;
+    this.downstreamRemote = downstreamRemote;
+    this.startMs = startMs;
+    this.method = method;
+    this.authority = authority;
+    this.path = path;
+    this.query = query;
+    this.headers = headers;
+    this.body = body;
+    this.requestId = requestId;
+  }
+
+  /** The route table reads the context directly as its RouteRequest. */
+  get host(): string {
+    return this.authority;
+  }
+
+  /** The request target as it goes upstream. */
+  target(): string {
+    return this.query === '' ? this.path : `${this.path}?${this.query}`;
+  }
+
+  addFlag(flag: ResponseFlag): void {
+    if (!this.flags.includes(flag)) this.flags.push(flag);
+  }
+}

@@ -1,0 +1,67 @@
+// Header hygiene at the proxy's two edges: hop-by-hop headers never cross it, and the
+// forwarding headers upstreams rely on are set exactly once, here.
+
+import { randomUUID } from 'node:crypto';
+import type { HeaderMap } from './context.ts';
+
+/** RFC 9110 §7.6.1 connection-specific fields, plus the legacy ones proxies still see. */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings',
+]);
+
+/**
+ * Copies `source` without hop-by-hop headers (and without any header the Connection
+ * header names) and without HTTP/2 pseudo-headers. `te: trailers` survives: gRPC needs it.
+ */
+export function forwardableHeaders(source: Record<string, string | string[] | undefined>, keepUpgrade = false): HeaderMap {
+  const out: HeaderMap = {};
+  const connection = source.connection;
+  const named = connection === undefined ? null : connectionTokens(connection);
+  for (const name in source) {
+    const value = source[name];
+    if (value === undefined || name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'te' && isTrailersOnly(value)) out.te = 'trailers';
+      else if (keepUpgrade && name === 'upgrade') out.upgrade = value;
+      continue;
+    }
+    if (named !== null && named.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function connectionTokens(value: string | string[]): Set<string> {
+  const set = new Set<string>();
+  for (const v of Array.isArray(value) ? value : [value]) {
+    for (const token of v.split(',')) {
+      const t = token.trim().toLowerCase();
+      if (t !== '') set.add(t);
+    }
+  }
+  return set;
+}
+
+function isTrailersOnly(value: string | string[]): boolean {
+  return typeof value === 'string' && value.trim().toLowerCase() === 'trailers';
+}
+
+const REQUEST_ID_OK = /^[\x21-\x7e]{1,128}$/;
+
+/** Keeps a client's sane x-request-id (so a trace can be followed across hops), else mints one. */
+export function ensureRequestId(headers: HeaderMap): string {
+  const given = headers['x-request-id'];
+  if (typeof given === 'string' && REQUEST_ID_OK.test(given)) return given;
+  const id = randomUUID();
+  headers['x-request-id'] = id;
+  return id;
+}
+
+/** Appends the peer to x-forwarded-for and sets x-forwarded-proto when no hop before us did. */
+export function setForwardingHeaders(headers: HeaderMap, remoteAddress: string, scheme: 'http' | 'https'): void {
+  const xff = headers['x-forwarded-for'];
+  if (xff === undefined) headers['x-forwarded-for'] = remoteAddress;
+  else headers['x-forwarded-for'] = `${Array.isArray(xff) ? xff.join(', ') : xff}, ${remoteAddress}`;
+  const xfp = headers['x-forwarded-proto'];
+  if (xfp !== 'http' && xfp !== 'https') headers['x-forwarded-proto'] = scheme;
+}

@@ -1,0 +1,208 @@
+// One request/response exchange on the downstream side, for HTTP/1 and HTTP/2 alike:
+// check what Node's parser let through, build the context, run the listener's handler,
+// write the answer with backpressure, and report the request once it is over.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { HttpLimits } from '../config/model.ts';
+import { SluiceError } from '../errors.ts';
+import { RequestContext, type HttpProtocol, type ProxyResponse } from '../http/context.ts';
+import type { Handler } from '../http/filter.ts';
+import { ensureRequestId, forwardableHeaders, setForwardingHeaders } from '../http/headers.ts';
+import { normalizePath } from '../http/normalize-path.ts';
+import { rescue, type Logger } from '../http/rescue.ts';
+
+/** What a listener's exchanges read; the listener swaps it on reload. */
+export type ListenerState = {
+  readonly handler: Handler;
+  readonly limits: HttpLimits;
+};
+
+export type ExchangeDeps = {
+  readonly listener: string;
+  current(): ListenerState;
+  /** Called exactly once per request, when its response is over (or abandoned). */
+  observe(ctx: RequestContext): void;
+  draining(): boolean;
+  readonly log: Logger;
+};
+
+type AnyRequest = IncomingMessage | Http2ServerRequest;
+type AnyResponse = ServerResponse | Http2ServerResponse;
+
+/** Marks a connection whose last request was refused: nothing more from it is forwarded. */
+export const REFUSED = Symbol('sluice.refused');
+
+export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: HttpProtocol, deps: ExchangeDeps): void {
+  const socket = req.socket as Socket & { [REFUSED]?: boolean };
+  if (protocol !== 'HTTP/2' && socket[REFUSED]) {
+    // A request pipelined behind one we refused: the stream cannot be trusted any more.
+    socket.destroy();
+    return;
+  }
+  const start = performance.now();
+  const state = deps.current();
+  const rawTarget = req.url ?? '';
+  const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
+  const ctx = new RequestContext(deps.listener, protocol, remote, start, req.method ?? '', '', rawTarget, '', {}, null, '');
+
+  res.once('close', () => {
+    if (!res.writableFinished && !ctx.downstreamClosed) {
+      ctx.downstreamClosed = true;
+      if (ctx.status === 0) ctx.addFlag('DC');
+      ctx.cancelUpstream?.(new SluiceError('DOWNSTREAM_DISCONNECT'));
+    }
+    deps.observe(ctx);
+  });
+
+  const refusal = protocol === 'HTTP/2' ? checkHttp2(req as Http2ServerRequest) : checkHttp1(req as IncomingMessage, state.limits);
+  const target = refusal === null ? parseTarget(rawTarget, authorityOf(req, protocol)) : null;
+  if (refusal !== null || target === null || !target.ok) {
+    const err = refusal ?? new SluiceError('BAD_REQUEST', target !== null && !target.ok ? target.reason : 'bad request target');
+    ctx.requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : '-';
+    if (protocol !== 'HTTP/2') {
+      socket[REFUSED] = true;
+      (res as ServerResponse).shouldKeepAlive = false;
+    }
+    respond(ctx, res, rescue(ctx, err, deps.log), deps);
+    return;
+  }
+
+  const headers = forwardableHeaders(req.headers);
+  // Node already answered `Expect: 100-continue`; undici refuses to send it again.
+  delete headers.expect;
+  headers.host = target.authority;
+  ctx.authority = target.authority;
+  ctx.path = target.path;
+  ctx.query = target.query;
+  ctx.headers = headers;
+  ctx.requestId = ensureRequestId(headers);
+  setForwardingHeaders(headers, socket.remoteAddress ?? '', 'http');
+  ctx.body = hasBody(req, protocol) ? req : null;
+
+  // HTTP/2: wait until every frame of the current read is processed, so a stream the client
+  // resets in the same burst (Rapid Reset) never reaches the upstream at all.
+  if (protocol === 'HTTP/2') setImmediate(run, ctx, res, state, deps);
+  else run(ctx, res, state, deps);
+}
+
+function run(ctx: RequestContext, res: AnyResponse, state: ListenerState, deps: ExchangeDeps): void {
+  // A reset h2 stream is destroyed before its compat response emits 'close'.
+  if (ctx.downstreamClosed || (ctx.protocol === 'HTTP/2' && (res as Http2ServerResponse).stream.destroyed)) {
+    ctx.downstreamClosed = true;
+    ctx.addFlag('DC');
+    return;
+  }
+  let promise: Promise<ProxyResponse>;
+  try {
+    promise = state.handler(ctx);
+  } catch (err) {
+    promise = Promise.reject(err);
+  }
+  promise.then(
+    (response) => respond(ctx, res, response, deps),
+    (err) => respond(ctx, res, rescue(ctx, err, deps.log), deps),
+  );
+}
+
+// --- checks Node's parser leaves to us (each found by sending raw bytes, see tests) ---
+
+export function checkHttp1(req: IncomingMessage, limits: HttpLimits): SluiceError | null {
+  const v = req.httpVersion;
+  if (v !== '1.1' && v !== '1.0') return new SluiceError('BAD_REQUEST', `HTTP/${v} is not spoken on an HTTP/1 connection`);
+  // Node keeps at most maxHeaders + 1 fields, so seeing one more than the limit means "too many".
+  if (req.rawHeaders.length > limits.maxHeaders * 2) return new SluiceError('HEADERS_TOO_LARGE', `more than ${limits.maxHeaders} header fields`);
+  if ((req.url?.length ?? 0) > limits.maxUrlBytes) return new SluiceError('URI_TOO_LONG', `request target longer than ${limits.maxUrlBytes} bytes`);
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined && te.toLowerCase() !== 'chunked') {
+    return new SluiceError('TRANSFER_ENCODING_NOT_IMPLEMENTED', `transfer-encoding '${te}' is not supported`);
+  }
+  let hosts = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].length === 4 && req.rawHeaders[i].toLowerCase() === 'host') hosts++;
+  if (hosts > 1) return new SluiceError('BAD_REQUEST', 'more than one Host header');
+  if (req.method === 'CONNECT') return new SluiceError('BAD_REQUEST', 'CONNECT is not supported');
+  return null;
+}
+
+function checkHttp2(req: Http2ServerRequest): SluiceError | null {
+  if (req.method === 'CONNECT') return new SluiceError('BAD_REQUEST', 'CONNECT is not supported');
+  return null;
+}
+
+function authorityOf(req: AnyRequest, protocol: HttpProtocol): string {
+  const h = req.headers;
+  const authority = protocol === 'HTTP/2' ? (h[':authority'] ?? h.host) : h.host;
+  return typeof authority === 'string' ? authority : '';
+}
+
+type Target = { ok: true; authority: string; path: string; query: string } | { ok: false; reason: string };
+
+/** Origin-form, or absolute-form (RFC 9112 §3.2.2: a server MUST accept it), normalized once. */
+function parseTarget(raw: string, authority: string): Target {
+  let originForm = raw;
+  if (raw.charCodeAt(0) !== 47 /* '/' */) {
+    const m = /^https?:\/\/([^/?#]+)(.*)$/i.exec(raw);
+    if (m === null) return { ok: false, reason: 'the request target must be a path or an absolute http(s) URL' };
+    authority = m[1];
+    originForm = m[2] === '' ? '/' : m[2];
+  }
+  const n = normalizePath(originForm);
+  if (!n.ok) return n;
+  return { ok: true, authority, path: n.path, query: n.query };
+}
+
+function hasBody(req: AnyRequest, protocol: HttpProtocol): boolean {
+  if (protocol === 'HTTP/2') return !(req as Http2ServerRequest).stream.endAfterHeaders;
+  const h = req.headers;
+  if (h['transfer-encoding'] !== undefined) return true;
+  const cl = h['content-length'];
+  return cl !== undefined && cl !== '0';
+}
+
+// --- writing the answer ---
+
+function respond(ctx: RequestContext, res: AnyResponse, response: ProxyResponse, deps: ExchangeDeps): void {
+  const body = response.body;
+  if (ctx.downstreamClosed || res.destroyed) {
+    if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) body.cancel(new SluiceError('DOWNSTREAM_DISCONNECT'));
+    return;
+  }
+  if (ctx.details === '') ctx.details = 'via_upstream';
+  if (deps.draining() && ctx.protocol !== 'HTTP/2') (res as ServerResponse).shouldKeepAlive = false;
+  try {
+    (res as ServerResponse).writeHead(response.status, response.headers);
+  } catch (err) {
+    // The upstream sent a header Node will not write (invalid characters): never pass it on.
+    if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) body.cancel(err as Error);
+    const reply = rescue(ctx, new SluiceError('UPSTREAM_PROTOCOL_ERROR', `invalid response header from upstream: ${(err as Error).message}`), deps.log);
+    respond(ctx, res, reply, deps);
+    return;
+  }
+  ctx.status = response.status;
+  if (body === null) {
+    res.end();
+  } else if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    ctx.bytesSent += typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    res.end(body);
+  } else {
+    body.start({
+      write: (chunk) => {
+        ctx.bytesSent += chunk.length;
+        return (res as ServerResponse).write(chunk);
+      },
+      onDrain: (resume) => res.once('drain', resume),
+      end: (trailers) => {
+        if (trailers !== null) res.addTrailers(trailers as Record<string, string>);
+        res.end();
+      },
+      abort: (err) => {
+        ctx.addFlag(ctx.protocol === 'HTTP/2' || (err as { code?: string }).code === 'UND_ERR_INFO' ? 'UR' : 'UC');
+        ctx.details = 'upstream_reset_after_response_started';
+        // A reset, never a clean end: the client must not take a cut body for a whole one.
+        res.destroy(err);
+      },
+    });
+  }
+}

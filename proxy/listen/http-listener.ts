@@ -1,0 +1,165 @@
+// An HTTP listener: one port that speaks HTTP/1.1 and h2c (prior knowledge), told apart by
+// peeking at the first bytes. The HTTP/1 server owns the listening socket (so Node's own
+// header and idle timeouts keep working); h2 connections are handed to an h2 server.
+
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { HttpListener as HttpListenerConfig } from '../config/model.ts';
+import { rawRejection } from '../http/rescue.ts';
+import type { ErrorCode } from '../errors.ts';
+import { detectProtocol } from './detect.ts';
+import { handleExchange, REFUSED, type ExchangeDeps } from './exchange.ts';
+import { guardResets } from './h2-guard.ts';
+
+export type HttpListenerHooks = ExchangeDeps & {
+  /** An HTTP/1.1 request with Upgrade (WebSocket): routed like any request, then tunnelled. */
+  onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** A connection or stream refused before it became a request (parser error, abuse). */
+  onRefused(code: ErrorCode | 'H2_ABUSE', reason: string, remote: string): void;
+  onConnection(delta: 1 | -1): void;
+};
+
+/** How long a new connection may stay silent before we stop waiting for its first bytes. */
+const DETECT_TIMEOUT_MS = 10_000;
+
+export class HttpListener {
+  readonly config: HttpListenerConfig;
+  #hooks: HttpListenerHooks;
+  #h1: http.Server;
+  #h2: http2.Http2Server;
+  #sessions = new Set<ServerHttp2Session>();
+
+  constructor(config: HttpListenerConfig, hooks: HttpListenerHooks) {
+    this.config = config;
+    this.#hooks = hooks;
+    const limits = config.limits;
+    this.#h1 = http.createServer(
+      {
+        maxHeaderSize: limits.maxHeaderBytes,
+        // Never drop a duplicate header the way Node does by default for some names.
+        joinDuplicateHeaders: true,
+        // Uploads and streams may take as long as they take; slowloris is bounded by headersTimeout.
+        requestTimeout: 0,
+        headersTimeout: 30_000,
+        keepAliveTimeout: 65_000,
+        requireHostHeader: true,
+      },
+      (req: IncomingMessage, res: ServerResponse) => handleExchange(req, res, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', hooks),
+    );
+    // One more than the limit, so the exchange can tell "too many" from "exactly enough".
+    this.#h1.maxHeadersCount = limits.maxHeaders + 1;
+    this.#h1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => hooks.onUpgrade(req, socket, head));
+    // CONNECT (tunnelling to an arbitrary host) is not something a sidecar's listener offers.
+    this.#h1.on('connect', (req: IncomingMessage, socket: Socket) => {
+      socket.on('error', () => {});
+      hooks.onRefused('BAD_REQUEST', 'CONNECT is not supported', `${socket.remoteAddress}:${socket.remotePort}`);
+      socket.end(rawRejection('BAD_REQUEST', 'CONNECT is not supported'));
+    });
+    this.#h1.on('clientError', (err: Error & { code?: string; reason?: string }, socket: Socket) => this.#onClientError(err, socket));
+    this.#h1.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(417);
+      res.end();
+    });
+
+    this.#h2 = http2.createServer(
+      {
+        maxHeaderListPairs: limits.maxHeaders + 4, // + the four request pseudo-headers
+        maxSessionMemory: 10,
+        settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
+      },
+      (req: Http2ServerRequest, res: Http2ServerResponse) => handleExchange(req, res, 'HTTP/2', hooks),
+    );
+    this.#h2.on('session', (session: ServerHttp2Session) => {
+      this.#sessions.add(session);
+      session.once('close', () => this.#sessions.delete(session));
+      guardResets(session, { maxResets: limits.h2MaxResetsPerWindow, windowMs: limits.h2ResetWindowMs }, (reason) => {
+        hooks.onRefused('H2_ABUSE', reason, `${session.socket?.remoteAddress}:${session.socket?.remotePort}`);
+      });
+      if (hooks.draining()) session.close();
+    });
+    this.#h2.on('sessionError', () => {});
+
+    // Put detection in front of the HTTP/1 server's own connection handling.
+    const builtin = this.#h1.listeners('connection') as ((s: Socket) => void)[];
+    this.#h1.removeAllListeners('connection');
+    this.#h1.on('connection', (socket: Socket) => {
+      hooks.onConnection(1);
+      socket.once('close', () => hooks.onConnection(-1));
+      socket.on('error', () => {});
+      detectProtocol(socket, DETECT_TIMEOUT_MS, (kind) => {
+        if (kind === 'h2') this.#h2.emit('connection', socket);
+        else for (const l of builtin) l.call(this.#h1, socket);
+      });
+    });
+  }
+
+  /** Binds with SO_REUSEPORT so a new proxy can take over the port before this one drains. */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#h1.once('error', reject);
+      this.#h1.listen({ host: this.config.address, port: this.config.port, reusePort: true }, () => {
+        this.#h1.removeListener('error', reject);
+        resolve(this.port);
+      });
+    });
+  }
+
+  get port(): number {
+    const a = this.#h1.address();
+    return a !== null && typeof a === 'object' ? a.port : 0;
+  }
+
+  /** Stop accepting; close idle keep-alives; GOAWAY every h2 session. In-flight requests go on. */
+  startDrain(): void {
+    this.#h1.close();
+    this.#h1.closeIdleConnections();
+    for (const s of this.#sessions) s.close();
+  }
+
+  /** True when no connection is left. */
+  idle(): boolean {
+    const conns = (this.#h1 as unknown as { _connections: number })._connections;
+    return conns === 0 && this.#sessions.size === 0;
+  }
+
+  /** Drop everything now (after the drain deadline). */
+  destroy(): void {
+    this.#h1.close();
+    this.#h1.closeAllConnections();
+    for (const s of this.#sessions) s.destroy();
+  }
+
+  #onClientError(err: Error & { code?: string; reason?: string }, socket: Socket): void {
+    const code = parserErrorCode(err);
+    if (code === null) {
+      socket.destroy();
+      return;
+    }
+    (socket as Socket & { [REFUSED]?: boolean })[REFUSED] = true;
+    this.#hooks.onRefused(code, err.reason ?? err.message, `${socket.remoteAddress}:${socket.remotePort}`);
+    const pending = (socket as unknown as { _httpMessage?: ServerResponse })._httpMessage;
+    if (socket.writable && (pending === undefined || pending === null || !pending.headersSent)) {
+      socket.end(rawRejection(code, err.reason));
+    } else {
+      socket.destroy();
+    }
+  }
+}
+
+/** llhttp's error -> the status we answer with; null for errors that are not the client's input. */
+function parserErrorCode(err: Error & { code?: string; reason?: string }): ErrorCode | null {
+  switch (err.code) {
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return null;
+    case 'HPE_HEADER_OVERFLOW':
+      return 'HEADERS_TOO_LARGE';
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+      // With Content-Length beside it, it is a smuggling attempt (400); otherwise a coding we lack.
+      return /content-length/i.test(err.reason ?? '') ? 'BAD_REQUEST' : 'TRANSFER_ENCODING_NOT_IMPLEMENTED';
+    default:
+      return 'BAD_REQUEST';
+  }
+}

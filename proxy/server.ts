@@ -1,0 +1,178 @@
+// The running proxy: listeners + backends built from one ProxyConfig, swapped whole on
+// reload (a bad reload changes nothing), and drained on stop.
+
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { HttpListener as HttpListenerConfig, Listener, ProxyConfig } from './config/model.ts';
+import type { ErrorCode } from './errors.ts';
+import { buildListenerHandler } from './http/chain.ts';
+import type { RequestContext } from './http/context.ts';
+import type { RouterDeps } from './http/filters/router.ts';
+import type { Logger } from './http/rescue.ts';
+import { compileRouteTable } from './http/route-table.ts';
+import type { ExchangeDeps, ListenerState } from './listen/exchange.ts';
+import { HttpListener } from './listen/http-listener.ts';
+import { TcpListener } from './listen/tcp-listener.ts';
+import { handleUpgrade } from './listen/upgrade.ts';
+import { ClusterSet, forward, type ClusterStatus } from './upstream/index.ts';
+import { tunnel } from './upstream/tunnel.ts';
+
+export type ProxyHooks = {
+  readonly log: Logger;
+  /** Once per HTTP request, when it is over: access log and metrics. */
+  observe(ctx: RequestContext): void;
+  /** A connection or stream refused before it became a request. */
+  onRefused(listener: string, code: ErrorCode | 'H2_ABUSE', reason: string, remote: string): void;
+  onConnection(listener: string, delta: 1 | -1): void;
+  onTcpBytes(listener: string, received: number, sent: number): void;
+  readonly random: () => number;
+  readonly now: () => number;
+};
+
+type Running = {
+  readonly listener: HttpListener | TcpListener;
+  /** Listeners are rebuilt only when this changes; routes and backends swap in place. */
+  readonly identity: string;
+  state: ListenerState | null;
+};
+
+export class ProxyServer {
+  #hooks: ProxyHooks;
+  #clusters = new ClusterSet();
+  #running = new Map<string, Running>();
+  #retiring = new Set<HttpListener | TcpListener>();
+  #config: ProxyConfig | null = null;
+  #version = 0;
+  #loadedAt = 0;
+  #draining = false;
+  #router: RouterDeps;
+
+  constructor(hooks: ProxyHooks) {
+    this.#hooks = hooks;
+    this.#router = {
+      clusters: this.#clusters,
+      forward: (ctx, endpoint) => (ctx.upgrade !== null ? tunnel(ctx, endpoint) : forward(ctx, endpoint)),
+      random: hooks.random,
+    };
+  }
+
+  /**
+   * Makes `config` the running one. New or changed listeners are bound first; if any bind
+   * fails, they are closed again and the error is thrown with the old config untouched.
+   */
+  async apply(config: ProxyConfig): Promise<void> {
+    const fresh = new Map<string, Running>();
+    try {
+      for (const l of config.listeners) {
+        const identity = listenerIdentity(l);
+        const old = this.#running.get(l.name);
+        if (old !== undefined && old.identity === identity) continue;
+        const running = this.#createListener(l, identity);
+        fresh.set(l.name, running);
+        await running.listener.listen();
+      }
+    } catch (err) {
+      for (const r of fresh.values()) r.listener.destroy();
+      throw err;
+    }
+    this.#clusters.update(config.backends);
+    const next = new Map<string, Running>();
+    for (const l of config.listeners) {
+      const running = fresh.get(l.name) ?? this.#running.get(l.name)!;
+      if (l.protocol === 'http') running.state = { handler: buildListenerHandler(compileRouteTable(config.routes, l.name), this.#router), limits: l.limits };
+      next.set(l.name, running);
+    }
+    for (const [name, old] of this.#running) if (next.get(name) !== old) this.#retire(old.listener);
+    this.#running = next;
+    this.#config = config;
+    this.#version++;
+    this.#loadedAt = this.#hooks.now();
+  }
+
+  /** The port each listener is bound to, by name (port 0 in config means "pick one"). */
+  ports(): Record<string, number> {
+    return Object.fromEntries([...this.#running].map(([name, r]) => [name, r.listener.port]));
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  get config(): ProxyConfig | null {
+    return this.#config;
+  }
+
+  configDump(): unknown {
+    return { version: this.#version, loadedAt: new Date(this.#loadedAt).toISOString(), config: this.#config };
+  }
+
+  clusters(): ClusterStatus[] {
+    return this.#clusters.status();
+  }
+
+  /**
+   * Graceful stop: no new connections, idle keep-alives closed, GOAWAY on h2; in-flight
+   * requests finish until `timeoutMs`, then whatever is left is cut.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true;
+    const all = [...[...this.#running.values()].map((r) => r.listener), ...this.#retiring];
+    for (const l of all) l.startDrain();
+    const deadline = this.#hooks.now() + timeoutMs;
+    while (!all.every((l) => l.idle()) && this.#hooks.now() < deadline) await sleep(25);
+    for (const l of all) l.destroy();
+    await this.#clusters.destroy();
+  }
+
+  #createListener(config: Listener, identity: string): Running {
+    const running: Running = { listener: null as unknown as HttpListener, identity, state: null };
+    const name = config.name;
+    if (config.protocol === 'tcp') {
+      const tcp = new TcpListener(config, {
+        cluster: (backend) => this.#clusters.get(backend),
+        onConnection: (d) => this.#hooks.onConnection(name, d),
+        onBytes: (r, s) => this.#hooks.onTcpBytes(name, r, s),
+        log: this.#hooks.log,
+      });
+      return { ...running, listener: tcp };
+    }
+    const deps: ExchangeDeps = {
+      listener: name,
+      current: () => holder.state!,
+      observe: (ctx) => this.#hooks.observe(ctx),
+      draining: () => this.#draining || this.#retiring.has(holder.listener),
+      log: this.#hooks.log,
+    };
+    const http = new HttpListener(config as HttpListenerConfig, {
+      ...deps,
+      onUpgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => handleUpgrade(req, socket, head, deps),
+      onRefused: (code, reason, remote) => this.#hooks.onRefused(name, code, reason, remote),
+      onConnection: (d) => this.#hooks.onConnection(name, d),
+    });
+    const holder: Running = { listener: http, identity, state: null };
+    return holder;
+  }
+
+  /** A listener replaced by a reload drains like on stop, without holding the reload up. */
+  #retire(listener: HttpListener | TcpListener): void {
+    this.#retiring.add(listener);
+    listener.startDrain();
+    const deadline = this.#hooks.now() + 30_000;
+    const poll = setInterval(() => {
+      if (listener.idle() || this.#hooks.now() > deadline) {
+        clearInterval(poll);
+        listener.destroy();
+        this.#retiring.delete(listener);
+      }
+    }, 100);
+    poll.unref();
+  }
+}
+
+function listenerIdentity(l: Listener): string {
+  return JSON.stringify(l.protocol === 'http' ? [l.address, l.port, l.protocol, l.limits] : [l.address, l.port, l.protocol, l.backend]);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,4 @@
+export { ClusterSet, type Cluster, type ClusterStatus } from './cluster.ts';
+export { EndpointState, endpointKey } from './endpoint.ts';
+export { forward } from './forward.ts';
+export { loadBalancerNames, type LoadBalancer } from './lb/registry.ts';

@@ -1,0 +1,166 @@
+// `npm run bench`: the same HTTP/1.1 keep-alive load (1 KiB responses, fixed concurrency)
+// straight at an upstream, through Sluice, and through nginx as the equivalent reverse
+// proxy (when nginx is installed: apt-get install -y nginx), in one run, as ratios.
+// Then a fixed 1 000 rps run for the latency Sluice adds, and Sluice's idle RSS.
+//
+// Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32).
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { fixedRate } from './fixed-rate.ts';
+import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const PROXY_MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url));
+const UPSTREAM = fileURLToPath(new URL('./upstream-server.ts', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+const children: ChildProcess[] = [];
+
+type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number | null };
+
+async function main(): Promise<void> {
+  const upstreamPort = await freePort();
+  await startChild('upstream', process.execPath, [UPSTREAM, String(upstreamPort)], /listening/);
+
+  const sluicePort = await freePort();
+  const sluice = await startSluice(sluicePort, upstreamPort, 'off');
+  await sleep(1000);
+  const idleRss = rssMiB(sluice.pid!);
+
+  const nginxPort = await freePort();
+  const nginx = hasNginx() ? await startNginx(nginxPort, upstreamPort) : null;
+
+  const rows: Row[] = [];
+  rows.push(await load('direct', upstreamPort, null));
+  rows.push(await load('sluice', sluicePort, sluice.pid!));
+  if (nginx) rows.push(await load('nginx', nginxPort, nginx.pid!));
+
+  const logPort = await freePort();
+  const withLog = await startSluice(logPort, upstreamPort, join(dir, 'access.log'));
+  rows.push(await load('sluice + access log', logPort, withLog.pid!));
+
+  const direct1k = await fixedRate(`http://127.0.0.1:${upstreamPort}/`, 1000, 5);
+  const sluice1k = await fixedRate(`http://127.0.0.1:${sluicePort}/`, 1000, 5);
+
+  const by = (n: string) => rows.find((r) => r.name === n);
+  const fmt = (n: number, d = 2) => n.toFixed(d);
+  const out: string[] = [];
+  out.push(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
+  out.push(`load: HTTP/1.1 keep-alive, 1 KiB responses, ${CONNECTIONS} connections, ${SECONDS} s each`);
+  out.push('');
+  out.push('| target | req/s | p50 ms | p99 ms | peak RSS MiB |');
+  out.push('| --- | ---: | ---: | ---: | ---: |');
+  for (const r of rows) out.push(`| ${r.name} | ${Math.round(r.rps)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.rssMiB === null ? '-' : fmt(r.rssMiB, 1)} |`);
+  out.push('');
+  const s = by('sluice')!;
+  out.push(`sluice / direct throughput: ${fmt(s.rps / by('direct')!.rps)}`);
+  out.push(nginx ? `sluice / nginx throughput:  ${fmt(s.rps / by('nginx')!.rps)}  (target >= 0.60)` : 'sluice / nginx: nginx not installed (apt-get install -y nginx)');
+  out.push(`at 1000 rps: p99 direct ${fmt(direct1k.p99, 3)} ms, through sluice ${fmt(sluice1k.p99, 3)} ms, added ${fmt(sluice1k.p99 - direct1k.p99, 3)} ms (target <= 1 ms); errors ${direct1k.errors + sluice1k.errors}`);
+  out.push(`sluice idle RSS: ${fmt(idleRss, 1)} MiB (target <= 40 MiB)`);
+  console.log(out.join('\n'));
+}
+
+async function load(name: string, port: number, pid: number | null): Promise<Row> {
+  // Warm up (JIT, pools) so the measured run is steady state.
+  await autocannon({ url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, duration: 2 });
+  let peak = 0;
+  const sampler = pid === null ? null : setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 200);
+  const r = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, duration: SECONDS });
+  if (sampler) clearInterval(sampler);
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, rssMiB: pid === null ? null : peak };
+}
+
+function startSluice(port: number, upstreamPort: number, accessLog: string): Promise<ChildProcess> {
+  const config = join(dir, `sluice-${port}.yaml`);
+  writeFileSync(
+    config,
+    `listeners: [{ name: bench, address: 127.0.0.1, port: ${port}, protocol: http }]
+routes: [{ name: all, rules: [{ backendRefs: [{ name: up }] }] }]
+backends: [{ name: up, endpoints: [{ address: 127.0.0.1, port: ${upstreamPort} }] }]
+`,
+  );
+  return startChild('sluice', process.execPath, [...PROXY_NODE_FLAGS, PROXY_MAIN, '--config', config, '--admin-port', '0', '--stats-port', '0', '--stats-address', '127.0.0.1', '--access-log', accessLog], /proxy ready/);
+}
+
+function hasNginx(): boolean {
+  return spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).status === 0;
+}
+
+function startNginx(port: number, upstreamPort: number): Promise<ChildProcess> {
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+daemon off;
+master_process off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`,
+  );
+  return startChild('nginx', 'nginx', ['-p', dir, '-c', conf], null, port);
+}
+
+/** Starts a child and waits for a line on its output, or for its port to accept. */
+function startChild(name: string, cmd: string, args: string[], ready: RegExp | null, port?: number): Promise<ChildProcess> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: proxyEnv(join(tmpdir(), 'sluice-compile-cache')) });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d;
+      if (ready && ready.test(out)) resolve(child);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${out}`)));
+    if (!ready && port) {
+      const poll = () => {
+        const s = net.connect(port, '127.0.0.1');
+        s.once('connect', () => (s.destroy(), resolve(child)));
+        s.once('error', () => setTimeout(poll, 50));
+      };
+      poll();
+    }
+  });
+}
+
+function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,89 @@
+// Runs the real sluice-proxy binary (proxy/main.ts under this Node) the way an operator
+// would, with every port on 0, and reads back the ports it bound from its ready log line.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
+
+export const PROXY_MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url));
+
+export type ProxyProcess = {
+  readonly child: ChildProcess;
+  readonly configFile: string;
+  /** Bound port per listener name. */
+  readonly ports: Record<string, number>;
+  readonly adminPort: number;
+  readonly statsPort: number;
+  /** Access-log lines (parsed JSON) seen on stdout so far. */
+  accessLog(): Record<string, unknown>[];
+  /** Everything on stderr so far (the proxy's own JSON log). */
+  stderr(): string;
+  /** Waits until a stderr line matches. */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  readonly exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+};
+
+export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), 'sluice-test-'))): string {
+  const file = join(dir, 'proxy.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], opts: { expectFailure?: boolean } = {}): Promise<ProxyProcess> {
+  const configFile = yamlOrFile.includes('\n') ? writeConfig(yamlOrFile) : yamlOrFile;
+  const child = spawn(process.execPath, [...PROXY_NODE_FLAGS, PROXY_MAIN, '--config', configFile, '--admin-port', '0', '--stats-port', '0', '--stats-address', '127.0.0.1', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: proxyEnv(join(tmpdir(), 'sluice-compile-cache')),
+  });
+  let out = '';
+  let err = '';
+  const log: Record<string, unknown>[] = [];
+  const waiters: { pattern: RegExp; resolve: (l: string) => void }[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    let nl;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      if (line.trim() !== '') log.push(JSON.parse(line));
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    for (const w of [...waiters]) {
+      const m = err.split('\n').find((l) => w.pattern.test(l));
+      if (m !== undefined) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const waitForLog = (pattern: RegExp, timeoutMs = 10_000) =>
+    new Promise<string>((resolve, reject) => {
+      const found = err.split('\n').find((l) => pattern.test(l));
+      if (found !== undefined) return resolve(found);
+      const t = setTimeout(() => reject(new Error(`no log line matching ${pattern} in ${timeoutMs} ms; stderr:\n${err}`)), timeoutMs);
+      waiters.push({ pattern, resolve: (l) => (clearTimeout(t), resolve(l)) });
+      exited.then(() => setTimeout(() => reject(new Error(`proxy exited; stderr:\n${err}`)), 50));
+    });
+  const base = {
+    child,
+    configFile,
+    accessLog: () => log,
+    stderr: () => err,
+    waitForLog,
+    exited,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  if (opts.expectFailure) return { ...base, ports: {}, adminPort: 0, statsPort: 0 };
+  const ready = JSON.parse(await waitForLog(/"msg":"proxy ready"/));
+  return { ...base, ports: ready.listeners, adminPort: ready.admin, statsPort: ready.stats };
+}
