@@ -105,5 +105,25 @@ describe('the two-backends example', () => {
     assert.match(String(line.upstream_host), /^127\.0\.0\.1:\d+$/);
     assert.ok((line.bytes_sent as number) > 0);
   });
-});
 
+  test('exports requests by route, backend and status class, latency and connections on /stats/prometheus', async () => {
+    await request(`${base}/api/metrics-probe`).then((r) => r.body.dump());
+    const text = await (await request(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)).body.text();
+    assert.match(text, /sluice_requests_total\{listener="main",route="two-backends\/api",backend="api",status_class="2xx"\} [1-9]/);
+    assert.match(text, /sluice_request_duration_ms_bucket\{listener="main",route="two-backends\/api",backend="api",le="\+Inf"\} [1-9]/);
+    assert.match(text, /sluice_downstream_connections_active\{listener="main"\} \d+/);
+    assert.match(text, /sluice_upstream_requests_total\{backend="api",endpoint="127\.0\.0\.1:\d+",status_class="2xx"\} [1-9]/);
+  });
+
+  test('serves /ready, /live, /config_dump and /clusters on the admin port', async () => {
+    const admin = `http://127.0.0.1:${proxy.adminPort}`;
+    assert.equal((await request(`${admin}/ready`)).statusCode, 200);
+    assert.equal((await request(`${admin}/live`)).statusCode, 200);
+    const dump = (await (await request(`${admin}/config_dump`)).body.json()) as { config: { backends: { name: string }[] } };
+    assert.deepEqual(dump.config.backends.map((b) => b.name), ['api', 'api-canary', 'web']);
+    const { clusters } = (await (await request(`${admin}/clusters?format=json`)).body.json()) as { clusters: { name: string; endpoints: { health: string; totalRequests: number }[] }[] };
+    const api = clusters.find((c) => c.name === 'api')!;
+    assert.equal(api.endpoints.length, 2);
+    assert.ok(api.endpoints.every((e) => e.health === 'healthy' && e.totalRequests > 0));
+  });
+});
