@@ -67,9 +67,12 @@ for (const [path, headers] of traffic) {
   if (res.statusCode !== 200) failures++;
 }
 
-const clusters = await (await request(`http://127.0.0.1:${ready.admin}/clusters`)).body.text();
-console.log('\nadmin /clusters:');
-console.log(clusters.trim().split('\n').map((l) => `  ${l}`).join('\n'));
+type Clusters = { clusters: { name: string; endpoints: { address: string; port: number; health: string; totalRequests: number }[] }[] };
+const { clusters } = (await (await request(`http://127.0.0.1:${ready.admin}/clusters?format=json`)).body.json()) as Clusters;
+console.log('\nrequests per endpoint, from the admin API (/clusters):');
+for (const c of clusters) {
+  for (const e of c.endpoints) console.log(`  ${c.name.padEnd(11)} ${`${e.address}:${e.port}`.padEnd(16)} ${e.health.padEnd(8)} ${e.totalRequests}`);
+}
 
 proxy.kill('SIGTERM');
 await new Promise((r) => proxy.once('exit', r));

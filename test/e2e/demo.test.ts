@@ -1,0 +1,22 @@
+// `npm run demo` is the README's first command: it must keep working, with the example's
+// exact topology, and exit 0.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const DEMO = fileURLToPath(new URL('../../examples/static/demo.ts', import.meta.url));
+
+test('the demo routes canary, api and web traffic as the example says, then exits 0', () => {
+  const r = spawnSync(process.execPath, [DEMO], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /GET \/api\/users \(x-canary: 1\)\s+-> 200\s+api-canary/);
+  assert.match(r.stdout, /GET \/index\.html \(x-canary: 1\)\s+-> 200\s+api-canary/);
+  assert.match(r.stdout, /GET \/index\.html\s+-> 200\s+web/);
+  assert.match(r.stdout, /GET \/apiary\s+-> 200\s+web/);
+  const api = [...r.stdout.matchAll(/GET \/api\/\w+\s+-> 200\s+(api-[12])\n/g)].map((m) => m[1]);
+  assert.deepEqual(api.sort(), ['api-1', 'api-1', 'api-2', 'api-2'], 'round robin over both api endpoints');
+  assert.match(r.stdout, /api\s+127\.0\.0\.1:18001\s+healthy\s+2/);
+  assert.match(r.stdout, /all requests answered/);
+});
