@@ -82,14 +82,12 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
   setForwardingHeaders(headers, socket.remoteAddress ?? '', 'http');
   ctx.body = hasBody(req, protocol) ? req : null;
 
-  // HTTP/2: wait until every frame of the current read is processed, so a stream the client
-  // resets in the same burst (Rapid Reset) never reaches the upstream at all.
-  if (protocol === 'HTTP/2') setImmediate(run, ctx, res, state, deps);
-  else run(ctx, res, state, deps);
+  run(ctx, res, state, deps);
 }
 
 function run(ctx: RequestContext, res: AnyResponse, state: ListenerState, deps: ExchangeDeps): void {
-  // A reset h2 stream is destroyed before its compat response emits 'close'.
+  // A stream the client reset (Rapid Reset: in the same burst that opened it) is destroyed
+  // before its compat response emits 'close': never dispatch it.
   if (ctx.downstreamClosed || (ctx.protocol === 'HTTP/2' && (res as Http2ServerResponse).stream.destroyed)) {
     ctx.downstreamClosed = true;
     ctx.addFlag('DC');

@@ -13,8 +13,10 @@ export function guardResets(session: ServerHttp2Session, limits: ResetGuardLimit
   let resets = 0;
   let tripped = false;
   session.on('stream', (stream: ServerHttp2Stream) => {
-    stream.once('aborted', () => {
-      if (tripped) return;
+    // A stream reset before we sent a response head: what Rapid Reset is made of. ('aborted'
+    // is not emitted for streams whose request side had already ended, so read rstCode.)
+    stream.once('close', () => {
+      if (tripped || stream.rstCode === constants.NGHTTP2_NO_ERROR || stream.headersSent) return;
       const now = Date.now();
       if (now - windowStart > limits.windowMs) {
         windowStart = now;

@@ -110,10 +110,9 @@ export class HttpListener {
     return a !== null && typeof a === 'object' ? a.port : 0;
   }
 
-  /** Stop accepting; close idle keep-alives; GOAWAY every h2 session. In-flight requests go on. */
+  /** Stop accepting; close idle keep-alives (Node's close() does that); GOAWAY every h2 session. In-flight requests go on. */
   startDrain(): void {
     this.#h1.close();
-    this.#h1.closeIdleConnections();
     for (const s of this.#sessions) s.close();
   }
 

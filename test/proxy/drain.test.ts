@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Pool, request } from 'undici';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
@@ -49,6 +50,32 @@ describe('graceful stop', () => {
     assert.ok(goaway, 'the h2 client got GOAWAY');
     assert.equal(await proxy.exited, 0);
     client.close();
+  });
+
+  test('closes idle keep-alive connections at once and cuts what outlives --drain-timeout', async () => {
+    const proxy = await startProxy(config(0, upstream.port), ['--drain-timeout', '1500ms']);
+    const port = proxy.ports.main;
+    const events: string[] = [];
+    // An idle keep-alive connection: one answered request, then silence.
+    const idle = net.connect(port, '127.0.0.1');
+    idle.on('error', () => {});
+    idle.on('close', () => events.push('idle closed'));
+    idle.write('GET /?delay=0 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((r) => idle.once('data', r));
+    const settle = (name: string) => (p: Promise<{ body: { text(): Promise<string> } }>) =>
+      p.then((r) => r.body.text()).then(
+        () => events.push(`${name} completed`),
+        () => events.push(`${name} cut`),
+      );
+    const medium = settle('medium')(request(`http://127.0.0.1:${port}/?delay=700`));
+    const slow = settle('slow')(request(`http://127.0.0.1:${port}/?delay=10000`));
+    await new Promise((r) => setTimeout(r, 100));
+    proxy.child.kill('SIGTERM');
+    assert.equal(await proxy.exited, 0);
+    await Promise.all([medium, slow]);
+    // Order, not timing: the idle connection goes first, the in-flight request finishes,
+    // the one that would outlive the drain timeout is cut when the process exits.
+    assert.deepEqual(events, ['idle closed', 'medium completed', 'slow cut']);
   });
 
   test('a restart under load fails no request the proxy had accepted', async (t) => {

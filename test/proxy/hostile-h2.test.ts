@@ -48,9 +48,13 @@ backends: [{ name: victim, endpoints: [{ address: 127.0.0.1, port: ${upstream.po
   });
 
   test('sends GOAWAY to a client that opens and resets streams in a loop (Rapid Reset)', async () => {
+    // A warm upstream connection: undici then writes a dispatched request at once, so only
+    // deferring dispatch past the current read keeps reset streams from reaching it.
+    await Promise.all(Array.from({ length: 8 }, () => request(`http://127.0.0.1:${proxy.ports.main}/warm`).then((r) => r.body.dump())));
     const before = upstream.seen.length;
     const frames = [PREFACE, frame(FrameType.SETTINGS, 0, 0)];
-    const streams = 2000;
+    // Under nghttp2's own burst limit (1000 resets), so what trips is our per-listener limit (50).
+    const streams = 500;
     for (let i = 0; i < streams; i++) {
       const id = 1 + 2 * i;
       frames.push(frame(FrameType.HEADERS, Flags.END_STREAM | Flags.END_HEADERS, id, getRequestBlock()), rstStream(id));
@@ -60,8 +64,11 @@ backends: [{ name: victim, endpoints: [{ address: 127.0.0.1, port: ${upstream.po
     await new Promise((r) => setTimeout(r, 500)); // stragglers still on their way to the upstream
     assert.ok(goaway, 'expected a GOAWAY');
     assert.ok(closed, 'expected the connection to be closed');
-    const reached = upstream.seen.length - before;
-    assert.ok(reached < streams / 4, `only a bounded number of streams may reach the upstream, saw ${reached} of ${streams}`);
+    // Streams reset in the same burst as they were opened are never dispatched at all.
+    assert.equal(upstream.seen.length - before, 0, 'no reset stream may reach the upstream');
+    const metrics = await (await request(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)).body.text();
+    assert.match(metrics, /sluice_h2_goaway_total\{listener="main",reason="rapid_reset"\} 1/);
+    assert.equal(goaway.errorCode, 0xb, 'GOAWAY with ENHANCE_YOUR_CALM');
   });
 
   test('closes a connection that floods CONTINUATION frames, forwarding nothing', async () => {
