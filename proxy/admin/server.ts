@@ -4,6 +4,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ClusterStatus } from '../upstream/index.ts';
 
 /** What the admin and stats servers read. Called per admin request, never on the data path. */
 export interface AdminSource {
@@ -18,19 +19,6 @@ export interface AdminSource {
   /** Prometheus exposition text. */
   metricsText(): string;
 }
-
-export type EndpointStatus = {
-  address: string;
-  port: number;
-  weight: number;
-  health: 'healthy' | 'unhealthy';
-  healthReason?: string;
-  activeRequests: number;
-  totalRequests: number;
-  connectFailures: number;
-};
-
-export type ClusterStatus = { name: string; protocol: string; loadBalancer: string; endpoints: readonly EndpointStatus[] };
 
 export type AdminServer = {
   /** The bound port (the real one when asked for 0). */

@@ -15,20 +15,23 @@ export type Cluster = {
   readonly lb: LoadBalancer;
 };
 
+/** One backend's live state, as the admin API's /clusters shows it. */
 export type ClusterStatus = {
   name: string;
   protocol: string;
   loadBalancer: string;
-  endpoints: {
-    address: string;
-    port: number;
-    weight: number;
-    health: 'healthy' | 'unhealthy';
-    healthReason?: string;
-    activeRequests: number;
-    totalRequests: number;
-    connectFailures: number;
-  }[];
+  endpoints: EndpointStatus[];
+};
+
+export type EndpointStatus = {
+  address: string;
+  port: number;
+  weight: number;
+  health: 'healthy' | 'unhealthy';
+  healthReason?: string;
+  activeRequests: number;
+  totalRequests: number;
+  connectFailures: number;
 };
 
 export class ClusterSet {

@@ -6,13 +6,14 @@
 // Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { fixedRate, type RateResult } from './fixed-rate.ts';
+import { rssMiB } from '../helpers/rss.ts';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -161,9 +162,6 @@ function startChild(name: string, cmd: string, args: string[], ready: RegExp | n
   });
 }
 
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {

@@ -2,17 +2,14 @@
 // reading from the upstream, instead of buffering the whole body in memory.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { rssMiB } from '../helpers/rss.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const SIZE = 512 * 1024 * 1024;
 
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
 
 describe('a slow reader of a large response', () => {
   let proxy: ProxyProcess;

@@ -2,17 +2,13 @@
 // proxy while its resident memory stays under 150 MiB.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { rssMiB } from '../helpers/rss.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
 
 describe('a 1 GiB upload', () => {
   let proxy: ProxyProcess;

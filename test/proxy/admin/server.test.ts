@@ -3,7 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startAdminServer, startStatsServer, type AdminServer, type AdminSource, type ClusterStatus } from '../../../proxy/admin/index.ts';
+import { startAdminServer, startStatsServer, type AdminServer, type AdminSource } from '../../../proxy/admin/index.ts';
+import type { ClusterStatus } from '../../../proxy/upstream/index.ts';
 
 const clusters: ClusterStatus[] = [
   {
