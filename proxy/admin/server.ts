@@ -2,7 +2,7 @@
 // (what Prometheus and the kubelet reach: metrics and readiness only, never the config).
 // Both are a table of read-only routes; a new endpoint is a new row.
 
-import http from 'node:http';
+import { http } from '../node-http.ts';
 import type { AddressInfo } from 'node:net';
 import type { ClusterStatus } from '../upstream/index.ts';
 

@@ -1,7 +1,7 @@
 // The ONE place that turns errors into local replies (linkerd's ServerRescue). Filters
 // throw SluiceErrors; everything else that reaches here is a bug and becomes a 500.
 
-import { STATUS_CODES } from 'node:http';
+import { http } from '../node-http.ts';
 import { errorCodes, isSluiceError, SluiceError, type ErrorCode } from '../errors.ts';
 import type { ProxyResponse, RequestContext } from './context.ts';
 
@@ -44,7 +44,7 @@ export function rawRejection(code: ErrorCode, reason?: string): string {
   const info = errorCodes[code];
   const body = `${info.message}${reason ? `: ${reason}` : ''}\n`;
   return (
-    `HTTP/1.1 ${info.status} ${STATUS_CODES[info.status] ?? 'Error'}\r\n` +
+    `HTTP/1.1 ${info.status} ${http.STATUS_CODES[info.status] ?? 'Error'}\r\n` +
     `content-type: text/plain; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\n` +
     `${DETAILS_HEADER}: ${info.details}\r\n` +

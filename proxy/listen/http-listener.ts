@@ -2,7 +2,8 @@
 // peeking at the first bytes. The HTTP/1 server owns the listening socket (so Node's own
 // header and idle timeouts keep working); h2 connections are handed to an h2 server.
 
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server as Http1Server, ServerResponse } from 'node:http';
+import { http } from '../node-http.ts';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { HttpListener as HttpListenerConfig } from '../config/model.ts';
@@ -26,7 +27,7 @@ const DETECT_TIMEOUT_MS = 10_000;
 export class HttpListener {
   readonly config: HttpListenerConfig;
   #hooks: HttpListenerHooks;
-  #h1: http.Server;
+  #h1: Http1Server;
   #h2: http2.Http2Server;
   #sessions = new Set<ServerHttp2Session>();
 

@@ -5,8 +5,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { STATUS_CODES } from 'node:http';
 import { SluiceError } from '../errors.ts';
+import { http } from '../node-http.ts';
 import { RequestContext, type ProxyResponse } from '../http/context.ts';
 import { ensureRequestId, forwardableHeaders, setForwardingHeaders } from '../http/headers.ts';
 import { normalizePath } from '../http/normalize-path.ts';
@@ -59,7 +59,7 @@ export function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
 }
 
 function serialize(res: ProxyResponse): string {
-  let s = `HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? ''}\r\n`;
+  let s = `HTTP/1.1 ${res.status} ${http.STATUS_CODES[res.status] ?? ''}\r\n`;
   for (const name in res.headers) {
     const v = res.headers[name];
     for (const one of Array.isArray(v) ? v : [v]) s += `${name}: ${one}\r\n`;
