@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { HttpListener as HttpListenerConfig } from '../config/model.ts';
 import { rawRejection } from '../http/rescue.ts';
 import type { ErrorCode } from '../errors.ts';
+import { bindReusePort, boundPort } from './bind.ts';
 import { detectProtocol } from './detect.ts';
 import { handleExchange, REFUSED, type ExchangeDeps } from './exchange.ts';
 import { guardResets } from './h2-guard.ts';
@@ -95,20 +96,12 @@ export class HttpListener {
     });
   }
 
-  /** Binds with SO_REUSEPORT so a new proxy can take over the port before this one drains. */
   listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#h1.once('error', reject);
-      this.#h1.listen({ host: this.config.address, port: this.config.port, reusePort: true }, () => {
-        this.#h1.removeListener('error', reject);
-        resolve(this.port);
-      });
-    });
+    return bindReusePort(this.#h1, this.config.address, this.config.port);
   }
 
   get port(): number {
-    const a = this.#h1.address();
-    return a !== null && typeof a === 'object' ? a.port : 0;
+    return boundPort(this.#h1);
   }
 
   /** Stop accepting; close idle keep-alives (Node's close() does that); GOAWAY every h2 session. In-flight requests go on. */

@@ -4,6 +4,7 @@
 import net, { type Socket } from 'node:net';
 import type { TcpListener as TcpListenerConfig } from '../config/model.ts';
 import type { Cluster } from '../upstream/index.ts';
+import { bindReusePort, boundPort } from './bind.ts';
 
 export type TcpListenerHooks = {
   cluster(name: string): Cluster | undefined;
@@ -53,18 +54,11 @@ export class TcpListener {
   }
 
   listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen({ host: this.config.address, port: this.config.port, reusePort: true }, () => {
-        this.#server.removeListener('error', reject);
-        resolve(this.port);
-      });
-    });
+    return bindReusePort(this.#server, this.config.address, this.config.port);
   }
 
   get port(): number {
-    const a = this.#server.address();
-    return a !== null && typeof a === 'object' ? a.port : 0;
+    return boundPort(this.#server);
   }
 
   /** Stop accepting; live TCP streams have no request boundary to wait for, so they run until the deadline. */

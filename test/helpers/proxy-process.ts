@@ -33,6 +33,16 @@ export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), 'slui
   return file;
 }
 
+/** One HTTP listener ("main", port 0 unless given) sending everything to one upstream. */
+export function singleBackendConfig(upstreamPort: number, opts: { listenPort?: number; limits?: string } = {}): string {
+  const limits = opts.limits ? `, limits: ${opts.limits}` : '';
+  return `
+listeners: [{ name: main, address: 127.0.0.1, port: ${opts.listenPort ?? 0}, protocol: http${limits} }]
+routes: [{ name: all, rules: [{ backendRefs: [{ name: up }] }] }]
+backends: [{ name: up, endpoints: [{ address: 127.0.0.1, port: ${upstreamPort} }] }]
+`;
+}
+
 export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], opts: { expectFailure?: boolean } = {}): Promise<ProxyProcess> {
   const configFile = yamlOrFile.includes('\n') ? writeConfig(yamlOrFile) : yamlOrFile;
   const child = spawn(process.execPath, [...PROXY_NODE_FLAGS, PROXY_MAIN, '--config', configFile, '--admin-port', '0', '--stats-port', '0', '--stats-address', '127.0.0.1', ...extraArgs], {

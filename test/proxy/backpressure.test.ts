@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { singleBackendConfig, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
@@ -28,11 +28,7 @@ describe('a slow reader of a large response', () => {
       };
       pump();
     });
-    proxy = await startProxy(`
-listeners: [{ name: main, address: 127.0.0.1, port: 0, protocol: http }]
-routes: [{ name: all, rules: [{ backendRefs: [{ name: up }] }] }]
-backends: [{ name: up, endpoints: [{ address: 127.0.0.1, port: ${upstream.port} }] }]
-`);
+    proxy = await startProxy(singleBackendConfig(upstream.port));
   });
   after(async () => {
     await proxy?.stop();

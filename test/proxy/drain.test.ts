@@ -6,14 +6,10 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Pool, request } from 'undici';
-import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { singleBackendConfig, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-const config = (listenPort: number, upstreamPort: number) => `
-listeners: [{ name: main, address: 127.0.0.1, port: ${listenPort}, protocol: http }]
-routes: [{ name: all, rules: [{ backendRefs: [{ name: up }] }] }]
-backends: [{ name: up, endpoints: [{ address: 127.0.0.1, port: ${upstreamPort} }] }]
-`;
+const config = (listenPort: number, upstreamPort: number) => singleBackendConfig(upstreamPort, { listenPort });
 
 describe('graceful stop', () => {
   let upstream: Upstream;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
-import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { singleBackendConfig, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const SEEDS = [
@@ -69,11 +69,7 @@ describe('random mutations of valid requests', () => {
   let upstream: Upstream;
   before(async () => {
     upstream = await startUpstream('fuzzed', (_req, res) => res.end('ok'));
-    proxy = await startProxy(`
-listeners: [{ name: main, address: 127.0.0.1, port: 0, protocol: http }]
-routes: [{ name: all, rules: [{ backendRefs: [{ name: up }] }] }]
-backends: [{ name: up, endpoints: [{ address: 127.0.0.1, port: ${upstream.port} }] }]
-`, ['--access-log', 'off']);
+    proxy = await startProxy(singleBackendConfig(upstream.port), ['--access-log', 'off']);
   });
   after(async () => {
     await proxy?.stop();

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
-import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { singleBackendConfig, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { sendRaw, statusOf } from '../helpers/raw.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
@@ -51,11 +51,7 @@ describe('hostile HTTP/1.1', () => {
 
   before(async () => {
     upstream = await startUpstream('victim');
-    proxy = await startProxy(`
-listeners: [{ name: main, address: 127.0.0.1, port: 0, protocol: http }]
-routes: [{ name: all, rules: [{ backendRefs: [{ name: victim }] }] }]
-backends: [{ name: victim, endpoints: [{ address: 127.0.0.1, port: ${upstream.port} }] }]
-`);
+    proxy = await startProxy(singleBackendConfig(upstream.port));
   });
   after(async () => {
     await proxy?.stop();

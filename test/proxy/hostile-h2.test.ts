@@ -6,7 +6,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { Flags, FrameType, frame, getRequestBlock, literal, parseFrames, PREFACE, rstStream } from '../helpers/h2-frames.ts';
-import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { singleBackendConfig, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 /** Sends `bytes` on a fresh connection; resolves with what came back once closed (or after waitMs). */
@@ -36,11 +36,7 @@ describe('hostile HTTP/2', () => {
 
   before(async () => {
     upstream = await startUpstream('victim', (_req, res) => setTimeout(() => res.end('ok'), 20));
-    proxy = await startProxy(`
-listeners: [{ name: main, address: 127.0.0.1, port: 0, protocol: http, limits: { h2MaxResetsPerWindow: 50 } }]
-routes: [{ name: all, rules: [{ backendRefs: [{ name: victim }] }] }]
-backends: [{ name: victim, endpoints: [{ address: 127.0.0.1, port: ${upstream.port} }] }]
-`);
+    proxy = await startProxy(singleBackendConfig(upstream.port, { limits: '{ h2MaxResetsPerWindow: 50 }' }));
   });
   after(async () => {
     await proxy?.stop();

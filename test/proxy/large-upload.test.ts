@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { singleBackendConfig, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
@@ -15,11 +15,7 @@ describe('a 1 GiB upload', () => {
   let upstream: Upstream;
   before(async () => {
     upstream = await startUpstream('sink', undefined, { streamBody: true });
-    proxy = await startProxy(`
-listeners: [{ name: main, address: 127.0.0.1, port: 0, protocol: http }]
-routes: [{ name: all, rules: [{ backendRefs: [{ name: sink }] }] }]
-backends: [{ name: sink, endpoints: [{ address: 127.0.0.1, port: ${upstream.port} }] }]
-`);
+    proxy = await startProxy(singleBackendConfig(upstream.port));
   });
   after(async () => {
     await proxy?.stop();
