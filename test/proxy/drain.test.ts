@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Pool, request } from 'undici';
-import { singleBackendConfig, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { singleBackendConfig, startProxy } from '../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const config = (listenPort: number, upstreamPort: number) => singleBackendConfig(upstreamPort, { listenPort });
