@@ -1,41 +1,60 @@
-// The request path, normalized exactly once, before routing, so routing and (later)
-// authorization see the same path the upstream gets. Envoy's normalize_path +
-// merge_slashes: unreserved percent-escapes decoded, others kept (upper-cased), '//'
-// merged, '.' and '..' resolved per RFC 3986 §5.2.4.
+// The request path, normalized exactly once, before routing, so routing, authorization and
+// the upstream all see the same path. Envoy's normalize_path + merge_slashes, in Envoy's
+// order: unreserved percent-escapes decoded and every other escape kept (upper-cased), then
+// '.' and '..' resolved per RFC 3986 §5.2.4, then '//' merged. Resolving before merging is
+// what Envoy does ("/a//../b" is "/a/b": the '..' removes the empty segment).
 
 export type NormalizedPath = { ok: true; path: string; query: string } | { ok: false; reason: string };
+export type NormalizedTarget = { ok: true; target: string } | { ok: false; reason: string };
 
+const SLASH = 47;
+const DOT = 46;
+const PERCENT = 37;
+const HASH = 35;
 const HEX = '0123456789ABCDEF';
 
+const NOT_ORIGIN_FORM: NormalizedPath = Object.freeze({ ok: false, reason: 'the path must start with "/"' });
+const BAD_BYTE: NormalizedPath = Object.freeze({ ok: false, reason: 'the request target holds a control, space or non-ASCII byte' });
+const FRAGMENT: NormalizedPath = Object.freeze({ ok: false, reason: 'a "#" fragment is not allowed in a request target' });
+const BAD_ESCAPE: NormalizedPath = Object.freeze({ ok: false, reason: 'the path holds a malformed percent-escape' });
+
+/**
+ * Splits an origin-form request target at the first '?' and normalizes the path. The query
+ * is returned byte for byte (without the '?'). A path that is already normal (no '%', no
+ * '//', no '/.') comes back as the same string. Never throws: a refused target is a value.
+ */
 export function normalizePath(rawTarget: string): NormalizedPath {
   const q = rawTarget.indexOf('?');
   const raw = q === -1 ? rawTarget : rawTarget.slice(0, q);
   const query = q === -1 ? '' : rawTarget.slice(q + 1);
-  if (raw.charCodeAt(0) !== 47 /* '/' */) return { ok: false, reason: 'the path must start with "/"' };
+  if (raw.charCodeAt(0) !== SLASH) return NOT_ORIGIN_FORM;
   let needsWork = false;
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f) return { ok: false, reason: 'the path holds a control, space or non-ASCII byte' };
-    if (c === 35 /* # */) return { ok: false, reason: 'a "#" fragment is not allowed in a request target' };
-    if (c === 37 /* % */ || (c === 47 && (raw.charCodeAt(i + 1) === 47 || raw.charCodeAt(i + 1) === 46 /* . */))) needsWork = true;
+    if (c <= 0x20 || c >= 0x7f) return BAD_BYTE;
+    if (c === HASH) return FRAGMENT;
+    if (c === PERCENT || (c === SLASH && (raw.charCodeAt(i + 1) === SLASH || raw.charCodeAt(i + 1) === DOT))) needsWork = true;
   }
+  // The query is not normalized, but a byte the path may not hold may not hide there either.
   for (let i = 0; i < query.length; i++) {
     const c = query.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f) return { ok: false, reason: 'the query holds a control, space or non-ASCII byte' };
-    if (c === 35) return { ok: false, reason: 'a "#" fragment is not allowed in a request target' };
+    if (c <= 0x20 || c >= 0x7f) return BAD_BYTE;
+    if (c === HASH) return FRAGMENT;
   }
   if (!needsWork) return { ok: true, path: raw, query };
   const decoded = decodeUnreserved(raw);
-  if (decoded === null) return { ok: false, reason: 'the path holds a malformed percent-escape' };
-  return { ok: true, path: removeDotSegments(decoded.replace(/\/{2,}/g, '/')), query };
+  if (decoded === null) return BAD_ESCAPE;
+  return { ok: true, path: resolveAndMerge(decoded), query };
 }
 
-/** The whole target (path + query) after normalization, or why it is refused. */
-export function normalizeTarget(rawTarget: string): { ok: true; target: string } | { ok: false; reason: string } {
+/** The whole target after normalization, `path` or `path?query`, or why it is refused. */
+export function normalizeTarget(rawTarget: string): NormalizedTarget {
   const n = normalizePath(rawTarget);
   if (!n.ok) return n;
   return { ok: true, target: n.query === '' ? n.path : `${n.path}?${n.query}` };
 }
+
+// --- steps ---
 
 function isUnreserved(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e;
@@ -48,23 +67,31 @@ function hexValue(c: number): number {
   return -1;
 }
 
+/**
+ * "%7e" -> "~", "%2e" -> "." (so "%2e%2e" becomes a dot segment), "%2f" -> "%2F" (kept:
+ * decoding it would split one segment into two). null for a malformed escape. The output
+ * holds no new '%', '/', '?' or '#', so a second pass changes nothing.
+ */
 function decodeUnreserved(path: string): string | null {
   let out = '';
   let last = 0;
-  for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i + 1)) {
+  for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i + 3)) {
     const hi = hexValue(path.charCodeAt(i + 1));
     const lo = hexValue(path.charCodeAt(i + 2));
     if (hi < 0 || lo < 0) return null;
     const byte = hi * 16 + lo;
     out += path.slice(last, i) + (isUnreserved(byte) ? String.fromCharCode(byte) : `%${HEX[hi]}${HEX[lo]}`);
     last = i + 3;
-    i += 2;
   }
   return out + path.slice(last);
 }
 
-/** RFC 3986 remove_dot_segments over a path that starts with '/' and has no '//'. */
-function removeDotSegments(path: string): string {
+/**
+ * remove_dot_segments over a path that starts with '/', empty segments counted as segments
+ * (as Envoy's canonicalizer does), then merge_slashes: empty segments dropped, except the
+ * last one, which is the trailing slash. A '..' above the root stays at the root.
+ */
+function resolveAndMerge(path: string): string {
   const segments = path.split('/');
   const out: string[] = [];
   const last = segments.length - 1;
@@ -72,11 +99,15 @@ function removeDotSegments(path: string): string {
     const s = segments[i];
     if (s === '.' || s === '..') {
       if (s === '..') out.pop();
-      // A trailing dot segment leaves a directory path: "/a/b/.." is "/a/".
+      // A trailing dot segment leaves a directory: "/a/b/.." is "/a/".
       if (i === last) out.push('');
-      continue;
+    } else {
+      out.push(s);
     }
-    out.push(s);
   }
-  return `/${out.join('/')}`;
+  let result = '';
+  for (let k = 0; k < out.length; k++) {
+    if (out[k] !== '' || k === out.length - 1) result += `/${out[k]}`;
+  }
+  return result === '' ? '/' : result;
 }

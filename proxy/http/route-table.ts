@@ -1,21 +1,23 @@
-// A listener's routes compiled once into an ordered candidate list. Order is Gateway API
-// precedence, so `match` is a walk that stops at the first candidate whose conditions hold:
+// A listener's routes compiled once into an ordered candidate list. Order is precedence, so
+// `match` is a walk that stops at the first candidate whose conditions hold:
 //   1. hostname: an exact hostname, then wildcards (longest suffix first), then routes with none;
-//   2. path: Exact, then RegularExpression, then PathPrefix, longer values first (Envoy
-//      Gateway's order: a catch-all prefix "/" must not shadow a regex rule);
+//   2. path: Exact, then RegularExpression, then PathPrefix, longer values first. Gateway API
+//      leaves regular expressions to the implementation; this is Envoy Gateway's order, so a
+//      catch-all prefix "/" never shadows a regex rule (README, "Matching");
 //   3. a method match; 4. more header matches; 5. more query matches;
 //   6. route order, then rule order, then match order.
 
-import type { BackendRef, HttpRoute, PathMatch, RouteMatch, RouteRule } from '../config/model.ts';
+import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RouteMatch, RouteRule } from '../config/model.ts';
 
 export type RouteRequest = {
   /** Host / :authority, possibly with a port. */
   readonly host: string;
-  /** Normalized path without the query. */
+  /** Normalized path (normalize-path.ts), without the query. */
   readonly path: string;
   /** Raw query without '?'. */
   readonly query: string;
   readonly method: string;
+  /** Lower-case names, Node's IncomingHttpHeaders shape. */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 };
 
@@ -26,62 +28,90 @@ export type MatchedRule = {
   readonly match: RouteMatch;
   /** "route/rule-name" or "route/rule-index": the metrics and access-log label. */
   readonly statName: string;
-  /** Weighted pick; undefined when every weight is 0 or there are no backendRefs. */
+  /**
+   * Weighted pick over `rule.backendRefs`; `random` returns a number in [0, 1). undefined
+   * when there are no backendRefs or every weight is 0. Synchronous, allocation-free.
+   */
   pickBackend(random: () => number): BackendRef | undefined;
 };
 
 export interface RouteTable {
+  /**
+   * The highest-precedence (rule, match) whose conditions all hold, or undefined. Called
+   * once per request, synchronously; reads `req`, never keeps or mutates it. The returned
+   * object is shared by every request that matches it: read it, do not mutate it.
+   */
   match(req: RouteRequest): MatchedRule | undefined;
+  /** Candidates in the walk: one per (hostname kind, rule, match) attached to the listener. */
   readonly size: number;
 }
+
+/** Per-table scratch for the lazily parsed query; `match` is synchronous, so one suffices. */
+type QueryScratch = { raw: string; params: URLSearchParams | null };
+type Test = (req: RouteRequest, query: QueryScratch) => boolean;
 
 type Candidate = {
   readonly matched: MatchedRule;
   /** null: any host; a Set: exact names; a string: a wildcard suffix such as ".example.com". */
   readonly host: ReadonlySet<string> | string | null;
-  readonly test: (req: RouteRequest, query: () => URLSearchParams) => boolean;
+  readonly test: Test;
   readonly rank: readonly number[];
 };
 
+const HOST_EXACT = 0;
+const HOST_WILDCARD = 1;
+const HOST_ANY = 2;
+
+/**
+ * Compiles every route attached to `listenerName` (an empty `parentRefs` attaches to all).
+ * Called once per listener per config; regular expressions are compiled here, and the
+ * config must already be validated (an invalid regex throws).
+ */
 export function compileRouteTable(routes: readonly HttpRoute[], listenerName: string): RouteTable {
   const candidates: Candidate[] = [];
   routes.forEach((route, routeIndex) => {
     if (route.parentRefs.length > 0 && !route.parentRefs.includes(listenerName)) return;
-    const exact = new Set(route.hostnames.filter((h) => !h.startsWith('*.')).map((h) => h.toLowerCase()));
-    const wildcards = route.hostnames.filter((h) => h.startsWith('*.')).map((h) => h.slice(1).toLowerCase());
+    const names = route.hostnames.map((h) => h.toLowerCase());
+    const exact = new Set(names.filter((h) => !h.startsWith('*.')));
+    const wildcards = names.filter((h) => h.startsWith('*.')).map((h) => h.slice(1));
     route.rules.forEach((rule, ruleIndex) => {
-      const pick = weightedPicker(rule.backendRefs);
+      const pickBackend = weightedPicker(rule.backendRefs);
       const statName = `${route.name}/${rule.name ?? ruleIndex}`;
       rule.matches.forEach((match, matchIndex) => {
-        const matched: MatchedRule = { routeName: route.name, ruleIndex, rule, match, statName, pickBackend: pick };
+        const matched: MatchedRule = Object.freeze({ routeName: route.name, ruleIndex, rule, match, statName, pickBackend });
         const test = compileMatch(match);
-        const base = [...pathRank(match.path), match.method ? 0 : 1, -match.headers.length, -match.queryParams.length, routeIndex, ruleIndex, matchIndex];
-        if (route.hostnames.length === 0) candidates.push({ matched, host: null, test, rank: [2, 0, ...base] });
-        if (exact.size > 0) candidates.push({ matched, host: exact, test, rank: [0, 0, ...base] });
-        for (const suffix of wildcards) candidates.push({ matched, host: suffix, test, rank: [1, -suffix.length, ...base] });
+        const rest = [...pathRank(match.path), match.method === undefined ? 1 : 0, -match.headers.length, -match.queryParams.length, routeIndex, ruleIndex, matchIndex];
+        if (names.length === 0) candidates.push({ matched, host: null, test, rank: [HOST_ANY, 0, ...rest] });
+        if (exact.size > 0) candidates.push({ matched, host: exact, test, rank: [HOST_EXACT, 0, ...rest] });
+        for (const suffix of wildcards) candidates.push({ matched, host: suffix, test, rank: [HOST_WILDCARD, -suffix.length, ...rest] });
       });
     });
   });
   candidates.sort((a, b) => compareRanks(a.rank, b.rank));
 
-  return {
+  const anyHost = candidates.every((c) => c.host === null);
+  const scratch: QueryScratch = { raw: '', params: null };
+  return Object.freeze({
     size: candidates.length,
-    match(req) {
-      const host = hostOnly(req.host);
-      let params: URLSearchParams | null = null;
-      const query = () => (params ??= new URLSearchParams(req.query));
+    match(req: RouteRequest): MatchedRule | undefined {
+      const host = anyHost ? '' : hostOnly(req.host);
+      scratch.raw = req.query;
+      scratch.params = null;
+      let found: MatchedRule | undefined;
       for (const c of candidates) {
-        if (c.host !== null) {
-          if (typeof c.host === 'string' ? !(host.endsWith(c.host) && host.length > c.host.length) : !c.host.has(host)) continue;
+        if (c.host !== null && !(typeof c.host === 'string' ? host.length > c.host.length && host.endsWith(c.host) : c.host.has(host))) continue;
+        if (c.test(req, scratch)) {
+          found = c.matched;
+          break;
         }
-        if (c.test(req, query)) return c.matched;
       }
-      return undefined;
+      scratch.params = null;
+      return found;
     },
-  };
+  });
 }
 
-function pathRank(p: PathMatch): number[] {
+function pathRank(p: PathMatch): [number, number] {
   const kind = p.type === 'Exact' ? 0 : p.type === 'RegularExpression' ? 1 : 2;
   return [kind, -trimSlash(p.value).length];
 }
@@ -93,27 +123,14 @@ function compareRanks(a: readonly number[], b: readonly number[]): number {
 
 // --- conditions, compiled once per match ---
 
-type Test = (req: RouteRequest, query: () => URLSearchParams) => boolean;
-
 function compileMatch(m: RouteMatch): Test {
   const tests: Test[] = [compilePath(m.path)];
   if (m.method !== undefined) {
     const method = m.method;
     tests.push((req) => req.method === method);
   }
-  for (const h of m.headers) {
-    const ok = valueTest(h.type, h.value);
-    const name = h.name;
-    tests.push((req) => headerMatches(req.headers[name], ok));
-  }
-  for (const q of m.queryParams) {
-    const ok = valueTest(q.type, q.value);
-    const name = q.name;
-    tests.push((_req, query) => {
-      const v = query().get(name);
-      return v !== null && ok(v);
-    });
-  }
+  for (const h of m.headers) tests.push(compileHeader(h));
+  for (const q of m.queryParams) tests.push(compileQueryParam(q));
   if (tests.length === 1) return tests[0];
   return (req, query) => {
     for (const t of tests) if (!t(req, query)) return false;
@@ -127,27 +144,53 @@ function compilePath(p: PathMatch): Test {
     return (req) => req.path === value;
   }
   if (p.type === 'RegularExpression') {
-    const re = new RegExp(`^(?:${p.value})$`);
+    const re = fullMatch(p.value);
     return (req) => re.test(req.path);
   }
   const prefix = trimSlash(p.value);
   if (prefix === '') return () => true;
-  // Element-wise: "/api" matches "/api" and "/api/x", never "/apix".
+  // Element-wise: "/api" matches "/api", "/api/" and "/api/x", never "/apix".
   return (req) => req.path.startsWith(prefix) && (req.path.length === prefix.length || req.path.charCodeAt(prefix.length) === 47);
+}
+
+function compileHeader(h: HeaderMatch): Test {
+  const ok = valueTest(h.type, h.value);
+  const name = h.name;
+  return (req) => headerMatches(req.headers[name], ok);
+}
+
+function compileQueryParam(q: QueryParamMatch): Test {
+  const ok = valueTest(q.type, q.value);
+  const name = q.name;
+  return (_req, query) => {
+    // Parsed at most once per request, and only when a candidate gets this far.
+    const v = (query.params ??= new URLSearchParams(query.raw)).get(name);
+    return v !== null && ok(v);
+  };
 }
 
 function valueTest(type: 'Exact' | 'RegularExpression', value: string): (v: string) => boolean {
   if (type === 'Exact') return (v) => v === value;
-  const re = new RegExp(`^(?:${value})$`);
+  const re = fullMatch(value);
   return (v) => re.test(v);
+}
+
+/** No 'g' or 'y' flag: `test` must keep no lastIndex state between requests. */
+function fullMatch(source: string): RegExp {
+  return new RegExp(`^(?:${source})$`);
 }
 
 /** A repeated header arrives as an array, or comma-joined by Node: any one value may match. */
 function headerMatches(v: string | string[] | undefined, ok: (v: string) => boolean): boolean {
   if (v === undefined) return false;
-  if (Array.isArray(v)) return v.some((one) => headerMatches(one, ok));
+  if (typeof v !== 'string') {
+    for (const one of v) if (headerMatches(one, ok)) return true;
+    return false;
+  }
   if (ok(v)) return true;
-  return v.includes(',') && v.split(',').some((one) => ok(one.trim()));
+  if (!v.includes(',')) return false;
+  for (const one of v.split(',')) if (ok(one.trim())) return true;
+  return false;
 }
 
 // --- helpers ---
@@ -155,13 +198,17 @@ function headerMatches(v: string | string[] | undefined, ok: (v: string) => bool
 function weightedPicker(refs: readonly BackendRef[]): (random: () => number) => BackendRef | undefined {
   const live = refs.filter((r) => r.weight > 0);
   if (live.length === 0) return () => undefined;
-  if (live.length === 1) return () => live[0];
+  if (live.length === 1) {
+    const only = live[0];
+    return () => only;
+  }
   const cumulative: number[] = [];
   let total = 0;
   for (const r of live) cumulative.push((total += r.weight));
   return (random) => {
     const x = random() * total;
     for (let i = 0; i < cumulative.length; i++) if (x < cumulative[i]) return live[i];
+    // Only reachable if random() broke its [0, 1) contract.
     return live[live.length - 1];
   };
 }
@@ -170,7 +217,7 @@ function trimSlash(s: string): string {
   return s.endsWith('/') ? s.slice(0, -1) : s;
 }
 
-/** Lower-cased host without a port; "[::1]:80" -> "[::1]". */
+/** Lower-cased host without a port; "[::1]:80" -> "[::1]", "Svc:8080" -> "svc". */
 function hostOnly(authority: string): string {
   const end = authority.charCodeAt(0) === 91 /* [ */ ? authority.indexOf(']') + 1 : authority.lastIndexOf(':');
   const host = end > 0 ? authority.slice(0, end) : authority;
