@@ -125,7 +125,6 @@ export class ProxyServer {
   }
 
   #createListener(config: Listener, identity: string): Running {
-    const running: Running = { listener: null as unknown as HttpListener, identity, state: null };
     const name = config.name;
     if (config.protocol === 'tcp') {
       const tcp = new TcpListener(config, {
@@ -134,8 +133,9 @@ export class ProxyServer {
         onBytes: (r, s) => this.#hooks.onTcpBytes(name, r, s),
         log: this.#hooks.log,
       });
-      return { ...running, listener: tcp };
+      return { listener: tcp, identity, state: null };
     }
+    // The exchange reads `holder.state` per request: apply() swaps it on every reload.
     const deps: ExchangeDeps = {
       listener: name,
       current: () => holder.state!,

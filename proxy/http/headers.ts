@@ -7,6 +7,8 @@ import type { HeaderMap } from './context.ts';
 /** RFC 9110 §7.6.1 connection-specific fields, plus the legacy ones proxies still see. */
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings',
+  // Node answers `Expect: 100-continue` itself, and undici refuses to send it again.
+  'expect',
 ]);
 
 /**

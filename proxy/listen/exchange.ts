@@ -70,19 +70,30 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
     return;
   }
 
-  const headers = forwardableHeaders(req.headers);
-  // Node already answered `Expect: 100-continue`; undici refuses to send it again.
-  delete headers.expect;
+  prepareUpstreamRequest(ctx, req, target, false);
+  ctx.body = hasBody(req, protocol) ? req : null;
+  run(ctx, res, state, deps);
+}
+
+/** Fills in what goes upstream: the normalized target, and headers fit to forward. */
+export function prepareUpstreamRequest(ctx: RequestContext, req: AnyRequest, target: ParsedTarget, keepUpgrade: boolean): void {
+  const headers = forwardableHeaders(req.headers, keepUpgrade);
   headers.host = target.authority;
   ctx.authority = target.authority;
   ctx.path = target.path;
   ctx.query = target.query;
   ctx.headers = headers;
   ctx.requestId = ensureRequestId(headers);
-  setForwardingHeaders(headers, socket.remoteAddress ?? '', 'http');
-  ctx.body = hasBody(req, protocol) ? req : null;
+  setForwardingHeaders(headers, req.socket.remoteAddress ?? '', 'http');
+}
 
-  run(ctx, res, state, deps);
+/** Runs the listener's handler; a synchronous throw becomes a rejection like any other. */
+export function callHandler(handler: ListenerState['handler'], ctx: RequestContext): Promise<ProxyResponse> {
+  try {
+    return handler(ctx);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 function run(ctx: RequestContext, res: AnyResponse, state: ListenerState, deps: ExchangeDeps): void {
@@ -93,13 +104,7 @@ function run(ctx: RequestContext, res: AnyResponse, state: ListenerState, deps: 
     ctx.addFlag('DC');
     return;
   }
-  let promise: Promise<ProxyResponse>;
-  try {
-    promise = state.handler(ctx);
-  } catch (err) {
-    promise = Promise.reject(err);
-  }
-  promise.then(
+  callHandler(state.handler, ctx).then(
     (response) => respond(ctx, res, response, deps),
     (err) => respond(ctx, res, rescue(ctx, err, deps.log), deps),
   );
@@ -135,10 +140,11 @@ function authorityOf(req: AnyRequest, protocol: HttpProtocol): string {
   return typeof authority === 'string' ? authority : '';
 }
 
-type Target = { ok: true; authority: string; path: string; query: string } | { ok: false; reason: string };
+type ParsedTarget = { readonly authority: string; readonly path: string; readonly query: string };
+type Target = ({ ok: true } & ParsedTarget) | { ok: false; reason: string };
 
 /** Origin-form, or absolute-form (RFC 9112 §3.2.2: a server MUST accept it), normalized once. */
-function parseTarget(raw: string, authority: string): Target {
+export function parseTarget(raw: string, authority: string): Target {
   let originForm = raw;
   if (raw.charCodeAt(0) !== 47 /* '/' */) {
     const m = /^https?:\/\/([^/?#]+)(.*)$/i.exec(raw);

@@ -8,20 +8,13 @@ import { performance } from 'node:perf_hooks';
 import { SluiceError } from '../errors.ts';
 import { http } from '../node-http.ts';
 import { RequestContext, type ProxyResponse } from '../http/context.ts';
-import { ensureRequestId, forwardableHeaders, setForwardingHeaders } from '../http/headers.ts';
-import { normalizePath } from '../http/normalize-path.ts';
 import { rescue } from '../http/rescue.ts';
-import { checkHttp1, type ExchangeDeps } from './exchange.ts';
+import { callHandler, checkHttp1, parseTarget, prepareUpstreamRequest, type ExchangeDeps } from './exchange.ts';
 
 export function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, deps: ExchangeDeps): void {
   socket.on('error', () => {});
   const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
-  const target = normalizePath(req.url ?? '');
-  const headers = forwardableHeaders(req.headers, true);
-  const authority = typeof req.headers.host === 'string' ? req.headers.host : '';
-  const ctx = new RequestContext(deps.listener, 'HTTP/1.1', remote, performance.now(), req.method ?? 'GET', authority, target.ok ? target.path : req.url ?? '', target.ok ? target.query : '', headers, null, '');
-  ctx.requestId = ensureRequestId(headers);
-  setForwardingHeaders(headers, socket.remoteAddress ?? '', 'http');
+  const ctx = new RequestContext(deps.listener, 'HTTP/1.1', remote, performance.now(), req.method ?? 'GET', '', req.url ?? '', '', {}, null, '-');
   ctx.upgrade = { socket, head };
   socket.once('close', () => {
     if (ctx.status === 0) {
@@ -30,31 +23,25 @@ export function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
     }
     deps.observe(ctx);
   });
-
-  const answer = (res: ProxyResponse) => {
-    ctx.status = res.status;
-    if (ctx.details === '') ctx.details = 'via_upstream';
-  };
   const refuse = (err: unknown) => {
     const res = rescue(ctx, err, deps.log);
     ctx.status = res.status;
     socket.end(serialize(res));
   };
-  const refusal = checkHttp1(req, deps.current().limits) ?? (target.ok ? null : new SluiceError('BAD_REQUEST', target.reason));
-  if (refusal !== null) {
-    refuse(refusal);
+
+  const state = deps.current();
+  const refusal = checkHttp1(req, state.limits);
+  const target = refusal === null ? parseTarget(req.url ?? '', typeof req.headers.host === 'string' ? req.headers.host : '') : null;
+  if (refusal !== null || target === null || !target.ok) {
+    refuse(refusal ?? new SluiceError('BAD_REQUEST', target !== null && !target.ok ? target.reason : 'bad request target'));
     return;
   }
-  let promise: Promise<ProxyResponse>;
-  try {
-    promise = deps.current().handler(ctx);
-  } catch (err) {
-    promise = Promise.reject(err);
-  }
-  promise.then((res) => {
+  prepareUpstreamRequest(ctx, req, target, true);
+  callHandler(state.handler, ctx).then((res) => {
     // A configured answer (a redirect), not a tunnel: write it and close.
     if (ctx.upstreamHost === null) socket.end(serialize(res));
-    answer(res);
+    ctx.status = res.status;
+    if (ctx.details === '') ctx.details = 'via_upstream';
   }, refuse);
 }
 

@@ -5,23 +5,29 @@ import net from 'node:net';
 export type RawResult = { response: string; closed: boolean };
 
 /** Writes `bytes`, collects whatever comes back until the peer closes or `waitMs` passes. */
-export function sendRaw(port: number, bytes: string | Buffer, waitMs = 1000): Promise<RawResult> {
+export async function sendRaw(port: number, bytes: string | Buffer, waitMs = 1000): Promise<RawResult> {
+  const { data, closed } = await sendBytes(port, typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes, waitMs);
+  return { response: data.toString('latin1'), closed };
+}
+
+/** sendRaw for binary protocols (HTTP/2 frames): the answer as bytes. */
+export function sendBytes(port: number, bytes: Buffer, waitMs = 1000): Promise<{ data: Buffer; closed: boolean }> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
-    let response = '';
+    const chunks: Buffer[] = [];
     let done = false;
     const finish = (closed: boolean) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ response, closed });
+      resolve({ data: Buffer.concat(chunks), closed });
     };
     const timer = setTimeout(() => finish(false), waitMs);
-    socket.on('data', (d) => (response += d.toString('latin1')));
+    socket.on('data', (d: Buffer) => chunks.push(d));
     socket.on('error', () => finish(true));
     socket.on('close', () => finish(true));
-    socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+    socket.write(bytes);
   });
 }
 

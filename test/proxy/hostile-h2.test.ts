@@ -2,33 +2,12 @@
 // bounded per connection and end in GOAWAY; malformed requests never reach the upstream.
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { Flags, FrameType, frame, getRequestBlock, literal, parseFrames, PREFACE, rstStream } from '../helpers/h2-frames.ts';
 import { singleBackendConfig, startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { sendBytes } from '../helpers/raw.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
-
-/** Sends `bytes` on a fresh connection; resolves with what came back once closed (or after waitMs). */
-function exchange(port: number, bytes: Buffer, waitMs = 3000): Promise<{ data: Buffer; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let done = false;
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(t);
-      s.destroy();
-      resolve({ data: Buffer.concat(chunks), closed });
-    };
-    const t = setTimeout(() => finish(false), waitMs);
-    s.on('data', (d) => chunks.push(d));
-    s.on('close', () => finish(true));
-    s.on('error', () => finish(true));
-    s.write(bytes);
-  });
-}
 
 describe('hostile HTTP/2', () => {
   let proxy: ProxyProcess;
@@ -55,7 +34,7 @@ describe('hostile HTTP/2', () => {
       const id = 1 + 2 * i;
       frames.push(frame(FrameType.HEADERS, Flags.END_STREAM | Flags.END_HEADERS, id, getRequestBlock()), rstStream(id));
     }
-    const { data, closed } = await exchange(proxy.ports.main, Buffer.concat(frames));
+    const { data, closed } = await sendBytes(proxy.ports.main, Buffer.concat(frames), 3000);
     const goaway = parseFrames(data).find((f) => f.type === FrameType.GOAWAY);
     await new Promise((r) => setTimeout(r, 500)); // stragglers still on their way to the upstream
     assert.ok(goaway, 'expected a GOAWAY');
@@ -72,7 +51,7 @@ describe('hostile HTTP/2', () => {
     const frames = [PREFACE, frame(FrameType.SETTINGS, 0, 0), frame(FrameType.HEADERS, Flags.END_STREAM, 1, getRequestBlock())];
     const filler = literal('x-filler', 'y'.repeat(100));
     for (let i = 0; i < 5000; i++) frames.push(frame(FrameType.CONTINUATION, 0, 1, filler));
-    const { data, closed } = await exchange(proxy.ports.main, Buffer.concat(frames));
+    const { data, closed } = await sendBytes(proxy.ports.main, Buffer.concat(frames), 3000);
     assert.ok(closed || parseFrames(data).some((f) => f.type === FrameType.GOAWAY), 'expected GOAWAY or close');
     assert.equal(upstream.seen.length, before, 'the upstream must see nothing');
   });
@@ -80,7 +59,7 @@ describe('hostile HTTP/2', () => {
   test('refuses a request with a connection-specific header, forwarding nothing', async () => {
     const before = upstream.seen.length;
     const block = Buffer.concat([getRequestBlock(), literal('connection', 'keep-alive')]);
-    const { data } = await exchange(proxy.ports.main, Buffer.concat([PREFACE, frame(FrameType.SETTINGS, 0, 0), frame(FrameType.HEADERS, Flags.END_STREAM | Flags.END_HEADERS, 1, block)]), 1000);
+    const { data } = await sendBytes(proxy.ports.main, Buffer.concat([PREFACE, frame(FrameType.SETTINGS, 0, 0), frame(FrameType.HEADERS, Flags.END_STREAM | Flags.END_HEADERS, 1, block)]), 1000);
     const frames = parseFrames(data);
     assert.ok(frames.some((f) => (f.type === FrameType.RST_STREAM && f.streamId === 1) || f.type === FrameType.GOAWAY), 'expected RST_STREAM or GOAWAY');
     assert.equal(upstream.seen.length, before);
