@@ -16,7 +16,11 @@ export function tunnel(ctx: RequestContext, endpoint: EndpointState): Promise<Pr
     const upstream = net.connect({ host: endpoint.endpoint.address, port: endpoint.endpoint.port });
     let connected = false;
     let answered = false;
+    let finished = false;
+    // Both sockets' 'close' (and an error) land here; the tunnel ends once.
     const done = () => {
+      if (finished) return;
+      finished = true;
       endpoint.activeRequests--;
       downstream.destroy();
       upstream.destroy();

@@ -136,6 +136,17 @@ backends:
     s.write('ping over the tunnel');
     await waitFor(() => got.includes('PING OVER THE TUNNEL'));
     s.destroy();
+    // Once both sides are closed, the endpoint's active count is back to zero, not below.
+    const active = async () => {
+      const { clusters } = (await (await request(`http://127.0.0.1:${proxy.adminPort}/clusters?format=json`)).body.json()) as { clusters: { name: string; endpoints: { activeRequests: number }[] }[] };
+      return clusters.find((c) => c.name === 'ws')!.endpoints[0].activeRequests;
+    };
+    let n = -1;
+    for (let i = 0; i < 50 && n !== 0; i++) {
+      n = await active();
+      if (n !== 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(n, 0);
   });
 
   test('forwards opaque TCP byte for byte', async () => {
