@@ -3,11 +3,18 @@
 // by the loader; the data path only ever reads it.
 
 export type ProxyConfig = {
+  /** Who this proxy is; today only where it runs, for locality-aware balancing. */
+  readonly node: NodeInfo;
   readonly listeners: readonly Listener[];
   /** HTTPRoute-shaped route objects; each attaches to listeners by `parentRefs`. */
   readonly routes: readonly HttpRoute[];
   /** Clusters, in Envoy's words: a named set of endpoints and how to talk to them. */
   readonly backends: readonly Backend[];
+};
+
+export type NodeInfo = {
+  /** The zone (failure domain) this proxy runs in; endpoints in the same zone are preferred. */
+  readonly zone?: string;
 };
 
 // --- listeners ---
@@ -77,12 +84,16 @@ export type RouteRule = {
   readonly backendRefs: readonly BackendRef[];
   /** Gateway API HTTPRouteTimeouts, in ms; absent means no limit. */
   readonly timeouts: RouteTimeouts;
+  /** From a RetryPolicy targeting this rule (or its route): fields it sets override the backend's. */
+  readonly retry?: Partial<RetryPolicy>;
+  /** From a FaultInjectionPolicy targeting this rule (or its route). */
+  readonly fault?: FaultInjection;
 };
 
 export type RouteTimeouts = {
   /** From the request reaching the proxy to the response head leaving it (504 UT). */
   readonly request?: number;
-  /** One attempt at the backend; the same as `request` until retries exist. */
+  /** One attempt at the backend (the per-try timeout); a retry gets a fresh one. */
   readonly backendRequest?: number;
 };
 
@@ -167,11 +178,31 @@ export type Backend = {
   readonly name: string;
   /** How the proxy speaks to the endpoints: HTTP/1.1, or HTTP/2 cleartext (prior knowledge). */
   readonly protocol: 'http1' | 'http2';
-  /** Load-balancing policy name, from the LB registry. Default 'round-robin'. */
+  /** Load-balancing policy name, from the LB registry. Default 'least-request'. */
   readonly loadBalancer: string;
-  /** Upstream TCP connect timeout. Default 5000. */
+  /** ring-hash and maglev: what a request is hashed on; absent, each request hashes at random. */
+  readonly hashOn?: HashOn;
+  /**
+   * Locality failover: a priority level keeps all its traffic while at least this share
+   * (percent) of its endpoints is healthy, and spills the rest to the next level below
+   * it. Default 71, Envoy's overprovisioning factor of 1.4.
+   */
+  readonly failoverThreshold: number;
+  /** Upstream TCP connect timeout. Default 5000 (RetryPolicy timeouts.connect overrides). */
   readonly connectTimeoutMs: number;
+  /** An upstream keep-alive connection idle this long is closed. Default 60000. */
+  readonly idleTimeoutMs: number;
   readonly endpoints: readonly Endpoint[];
+  /** Retries and timeouts for requests to this backend (RetryPolicy, else defaults). */
+  readonly retry: RetryPolicy;
+  /** Linkerd's retry budget: retries stay under this share of requests plus a floor. */
+  readonly retryBudget: RetryBudget;
+  /** Circuit breaking (CircuitBreakerPolicy, else defaults). */
+  readonly limits: ConnectionLimits;
+  /** Passive health; null when a policy turned it off. */
+  readonly outlierDetection: OutlierDetection | null;
+  /** Active HTTP health checks; null (the default) means none. */
+  readonly healthCheck: HealthCheck | null;
 };
 
 export type Endpoint = {
@@ -179,4 +210,121 @@ export type Endpoint = {
   readonly port: number;
   /** Relative weight, ≥ 1. Default 1. */
   readonly weight: number;
+  /** The zone the endpoint runs in, when known. */
+  readonly zone?: string;
+  /**
+   * Failover level: 0 is used first. Default: 0 when the endpoint's zone is the proxy's
+   * (or either is unknown), 1 otherwise.
+   */
+  readonly priority: number;
+};
+
+export type HashOn =
+  | { readonly type: 'Header'; readonly name: string }
+  | { readonly type: 'Cookie'; readonly name: string }
+  | { readonly type: 'SourceIP' };
+
+// --- resilience (mesh.sluice.dev/v1alpha1 policies, resolved) ---
+
+/** Envoy's retry_on conditions, plus the four gRPC status codes. */
+export const RETRY_ON = [
+  'connect-failure',
+  'refused-stream',
+  'reset',
+  'gateway-error',
+  '5xx',
+  'retriable-status-codes',
+  'cancelled',
+  'deadline-exceeded',
+  'resource-exhausted',
+  'unavailable',
+] as const;
+export type RetryOn = (typeof RETRY_ON)[number];
+
+export type RetryPolicy = {
+  /** Retries after the first try; 0 turns retrying off. Default 2. */
+  readonly attempts: number;
+  /** Default connect-failure, refused-stream, reset, unavailable, cancelled. */
+  readonly retryOn: readonly RetryOn[];
+  /** With `retriable-status-codes`. Default [503]. */
+  readonly retriableStatusCodes: readonly number[];
+  /** Exponential backoff with full jitter: try n waits random(0, min(max, base * 2^(n-1))). Default 25 / 250 ms. */
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** POST, PATCH and other non-idempotent methods are retried only when this is true. Default false. */
+  readonly retryNonIdempotent: boolean;
+  /** A request body longer than this is streamed without a copy and never retried. Default 65536. */
+  readonly bufferLimitBytes: number;
+  /** Each try's limit (504 UT for the try, which may be retried); absent: none. */
+  readonly perTryTimeoutMs?: number;
+  /** All tries together; absent: none. */
+  readonly requestTimeoutMs?: number;
+};
+
+export type RetryBudget = {
+  /** Retries may add at most this percentage to the requests. Default 20. */
+  readonly percent: number;
+  /** ...plus this many retries a second whatever the traffic. Default 10. */
+  readonly minRetriesPerSecond: number;
+  /** Window over which requests and retries are counted. Default 10000. */
+  readonly ttlMs: number;
+};
+
+/** Envoy's circuit-breaker thresholds. Over any of them the proxy answers 503 UO at once. */
+export type ConnectionLimits = {
+  /** Connections to each endpoint (Istio's reading); a request beyond waits as pending. Default 1024. */
+  readonly maxConnections: number;
+  /** Requests waiting for a connection, over the whole backend. Default 1024. */
+  readonly maxPendingRequests: number;
+  /** Requests in flight to the backend. Default 1024. */
+  readonly maxActiveRequests: number;
+  /** Retries in flight to the backend; over it a retry is skipped (not answered UO). Default 64. */
+  readonly maxActiveRetries: number;
+};
+
+export type OutlierDetection = {
+  /** How often success rates are computed and ejections expire. Default 10000. */
+  readonly intervalMs: number;
+  /** Consecutive 5xx (local failures included) that eject an endpoint; 0 = off. Default 5. */
+  readonly consecutive5xx: number;
+  /** Consecutive 502/503/504 or connect failures, resets and timeouts; 0 = off. Default 5. */
+  readonly consecutiveGatewayErrors: number;
+  /** The first ejection lasts this long; the n-th lasts n times as long. Default 30000. */
+  readonly baseEjectionMs: number;
+  /** Ejections never last longer than this. Default 300000. */
+  readonly maxEjectionMs: number;
+  /** At most this share of endpoints is ejected at once (at least one may be). Default 50. */
+  readonly maxEjectionPercent: number;
+  /** Success-rate ejection; null means off (the default). */
+  readonly successRate: SuccessRateEjection | null;
+};
+
+export type SuccessRateEjection = {
+  /** Fewer endpoints with enough requests than this: no success-rate ejection. Default 5. */
+  readonly minimumHosts: number;
+  /** Requests in one interval an endpoint needs to be judged. Default 100. */
+  readonly requestVolume: number;
+  /** Ejected below mean - stdev * stdevFactor / 1000. Default 1900 (1.9 standard deviations). */
+  readonly stdevFactor: number;
+};
+
+export type HealthCheck = {
+  /** GET this path on every endpoint. */
+  readonly path: string;
+  /** Host header sent with the check; default the endpoint's address:port. */
+  readonly host?: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Failed checks in a row that mark an endpoint unhealthy. Default 3. */
+  readonly unhealthyThreshold: number;
+  /** Passed checks in a row that make it healthy again. Default 2. */
+  readonly healthyThreshold: number;
+  /** Statuses that pass, as [from, to] inclusive ranges. Default [[200, 399]]. */
+  readonly expectedStatuses: readonly (readonly [number, number])[];
+};
+
+export type FaultInjection = {
+  readonly delay?: { readonly fixedDelayMs: number; readonly percent: number };
+  /** `grpcStatus` answers a gRPC request with that status (HTTP 200, trailers-only) instead. */
+  readonly abort?: { readonly httpStatus: number; readonly grpcStatus?: number; readonly percent: number };
 };

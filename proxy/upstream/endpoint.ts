@@ -1,4 +1,6 @@
-// One upstream endpoint's live state: its connection pool and the counters /clusters shows.
+// One upstream endpoint's live state: its connection pool, the counters /clusters shows,
+// and its health. State outlives config reloads while the endpoint's pool does (see
+// cluster.ts), so an ejection or a failing health check survives a reload.
 
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../config/model.ts';
@@ -9,17 +11,46 @@ export class EndpointState {
   readonly key: string;
   readonly weight: number;
   dispatcher: Dispatcher;
+
+  /** What load balancers read: not ejected and not failing active health checks. */
   healthy = true;
-  healthReason: string | undefined = undefined;
+  /** Why not healthy, for /clusters; '' when healthy. */
+  healthReason = '';
+
   activeRequests = 0;
   totalRequests = 0;
   connectFailures = 0;
+
+  // --- passive health (outlier detection), written by upstream/health/outlier.ts ---
+  /** 0 when not ejected, else the clock time (ms) the ejection ends. */
+  ejectedUntil = 0;
+  /** Ejections so far; the next one lasts (ejections + 1) x the base time, capped. */
+  ejections = 0;
+  ejectionReason = '';
+  consecutive5xx = 0;
+  consecutiveGatewayErrors = 0;
+  /** Outcomes in the current success-rate interval. */
+  intervalSuccesses = 0;
+  intervalFailures = 0;
+
+  // --- active health, written by upstream/health/health-check.ts ---
+  checkFailed = false;
+  checkReason = '';
+  checkPassesInARow = 0;
+  checkFailuresInARow = 0;
 
   constructor(endpoint: Endpoint, dispatcher: Dispatcher) {
     this.endpoint = endpoint;
     this.key = endpointKey(endpoint);
     this.weight = endpoint.weight;
     this.dispatcher = dispatcher;
+  }
+
+  /** Recomputes `healthy` and `healthReason` after a health input changed. */
+  refreshHealth(): void {
+    const ejected = this.ejectedUntil !== 0;
+    this.healthy = !ejected && !this.checkFailed;
+    this.healthReason = this.checkFailed ? this.checkReason : ejected ? this.ejectionReason : '';
   }
 }
 
