@@ -9,6 +9,10 @@ export type ResponseFlag =
   | 'UC' // upstream connection termination
   | 'UR' // upstream remote reset (HTTP/2 stream reset)
   | 'UT' // upstream request timeout
+  | 'UO' // upstream overflow (circuit breaking)
+  | 'URX' // retries ran out (the last try's answer is what the client got)
+  | 'DI' // delay injected by the fault filter
+  | 'FI' // fault injected (abort) by the fault filter
   | 'DC' // downstream connection termination
   | 'DPE' // downstream protocol error
   | 'LR'; // local reset (drain, limits)
@@ -21,7 +25,9 @@ export const errorCodes = {
   NO_HEALTHY_UPSTREAM: { status: 503, details: 'no_healthy_upstream', flag: 'UH', message: 'the backend has no healthy endpoint' },
   UPSTREAM_CONNECT_FAILURE: { status: 503, details: 'upstream_connect_failure', flag: 'UF', message: 'could not connect to the upstream' },
   UPSTREAM_CONNECTION_TERMINATION: { status: 503, details: 'upstream_connection_termination', flag: 'UC', message: 'the upstream closed the connection before answering' },
+  UPSTREAM_REFUSED_STREAM: { status: 503, details: 'upstream_reset_refused_stream', flag: 'UR', message: 'the upstream refused the stream (it was not processed)' },
   UPSTREAM_RESET: { status: 503, details: 'upstream_reset', flag: 'UR', message: 'the upstream reset the stream' },
+  UPSTREAM_OVERFLOW: { status: 503, details: 'upstream_overflow', flag: 'UO', message: 'the backend is at its connection or request limit' },
   UPSTREAM_TIMEOUT: { status: 504, details: 'upstream_response_timeout', flag: 'UT', message: 'the upstream did not answer in time' },
   UPSTREAM_PROTOCOL_ERROR: { status: 502, details: 'upstream_protocol_error', flag: 'UC', message: 'the upstream sent a response that is not valid HTTP' },
   DOWNSTREAM_DISCONNECT: { status: 499, details: 'downstream_remote_disconnect', flag: 'DC', message: 'the client went away' },

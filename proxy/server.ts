@@ -38,7 +38,7 @@ type Running = {
 
 export class ProxyServer {
   #hooks: ProxyHooks;
-  #clusters = new ClusterSet();
+  #clusters: ClusterSet;
   #running = new Map<string, Running>();
   #retiring = new Set<HttpListener | TcpListener>();
   #config: ProxyConfig | null = null;
@@ -49,9 +49,10 @@ export class ProxyServer {
 
   constructor(hooks: ProxyHooks) {
     this.#hooks = hooks;
+    this.#clusters = new ClusterSet({ random: hooks.random, now: hooks.now, log: hooks.log });
     this.#router = {
       clusters: this.#clusters,
-      forward: (ctx, endpoint) => (ctx.upgrade !== null ? tunnel(ctx, endpoint) : forward(ctx, endpoint)),
+      forward: (ctx, endpoint, backend) => (ctx.upgrade !== null ? tunnel(ctx, endpoint) : forward(ctx, endpoint, backend)),
       random: hooks.random,
     };
   }

@@ -147,12 +147,32 @@ function indexText(routes: readonly Route[]): string {
 export function clustersText(clusters: readonly ClusterStatus[]): string {
   const lines: string[] = [];
   for (const c of clusters) {
-    lines.push(`${c.name}::protocol::${c.protocol}`, `${c.name}::load_balancer::${c.loadBalancer}`);
+    const l = c.limits;
+    lines.push(
+      `${c.name}::protocol::${c.protocol}`,
+      `${c.name}::load_balancer::${c.loadBalancer}`,
+      `${c.name}::circuit_breakers::max_connections::${l.maxConnections}`,
+      `${c.name}::circuit_breakers::max_pending_requests::${l.maxPendingRequests}`,
+      `${c.name}::circuit_breakers::max_requests::${l.maxActiveRequests}`,
+      `${c.name}::circuit_breakers::max_retries::${l.maxActiveRetries}`,
+      `${c.name}::rq_active::${c.activeRequests}`,
+      `${c.name}::rq_retry::${c.retries}`,
+      `${c.name}::rq_retry_refused::${c.retriesRefused}`,
+      `${c.name}::rq_overflow::${c.overflows}`,
+    );
     for (const e of c.endpoints) {
       const at = `${c.name}::${hostPort(e.address, e.port)}`;
       lines.push(`${at}::health::${e.health}`);
       if (e.healthReason !== undefined) lines.push(`${at}::health_reason::${e.healthReason}`);
-      lines.push(`${at}::weight::${e.weight}`, `${at}::rq_active::${e.activeRequests}`, `${at}::rq_total::${e.totalRequests}`, `${at}::cx_connect_fail::${e.connectFailures}`);
+      if (e.zone !== undefined) lines.push(`${at}::zone::${e.zone}`);
+      lines.push(
+        `${at}::priority::${e.priority}`,
+        `${at}::weight::${e.weight}`,
+        `${at}::ejections::${e.ejections}`,
+        `${at}::rq_active::${e.activeRequests}`,
+        `${at}::rq_total::${e.totalRequests}`,
+        `${at}::cx_connect_fail::${e.connectFailures}`,
+      );
     }
   }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;

@@ -7,7 +7,8 @@ import type { Result, Violation } from '../errors.ts';
 export { formatViolations } from '../errors.ts';
 export { deepFreeze } from './frozen.ts';
 import { deepFreeze } from './frozen.ts';
-import type { Backend, HeaderModifier, HttpRoute, Listener, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
+import type { Backend, HashOn, HeaderModifier, HttpRoute, Listener, NodeInfo, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
+import { resolvePolicies, type BackendPolicies, type RulePolicies } from './policies.ts';
 import { defaultHttpLimits } from './model.ts';
 import type { RawBackend, RawConfig, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
 import { parseDuration } from './schema.ts';
@@ -37,7 +38,7 @@ export async function loadStaticConfig(file: string, opts: LoadOptions = {}): Pr
 
 /** Document order: sections as a file lists them, list indices by number, then fields by name. */
 function sortViolations(list: Violation[]): Violation[] {
-  const rank = (t: string): number => ({ listeners: 1, routes: 2, backends: 3 })[t] ?? (t.startsWith('(') ? 0 : 4);
+  const rank = (t: string): number => ({ node: 1, listeners: 2, routes: 3, backends: 4, policies: 5 })[t] ?? (t.startsWith('(') ? 0 : 6);
   const tokens = (p: string) => p.split(/[.[\]]+/).filter((t) => t !== '');
   const compare = (a: Violation, b: Violation): number => {
     const [x, y] = [tokens(a.path), tokens(b.path)];
@@ -86,7 +87,7 @@ function parseYaml(text: string): Result<unknown, Violation[]> {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     const got = docs.length === 0 ? 'the file is empty' : Array.isArray(value) ? 'got a list' : `got ${value === null ? 'null' : JSON.stringify(value)}`;
-    return { ok: false, error: [{ path: '(document)', message: `the config must be a mapping with 'listeners' (and optionally 'routes' and 'backends'); ${got}` }] };
+    return { ok: false, error: [{ path: '(document)', message: `the config must be a mapping with 'listeners' (and optionally 'node', 'routes', 'backends' and 'policies'); ${got}` }] };
   }
   return { ok: true, value };
 }
@@ -98,11 +99,16 @@ function isEmpty(d: Document.Parsed): boolean {
 
 // --- normalization: raw (validated) -> model, every default filled ---
 
+type Policies = ReturnType<typeof resolvePolicies>;
+
 function normalize(raw: RawConfig): ProxyConfig {
+  const policies = resolvePolicies(raw);
+  const node = raw.node?.zone === undefined ? {} : { zone: raw.node.zone };
   return {
+    node,
     listeners: raw.listeners.map(listener),
-    routes: (raw.routes ?? []).map(route),
-    backends: (raw.backends ?? []).map(backend),
+    routes: (raw.routes ?? []).map((r) => route(r, policies)),
+    backends: (raw.backends ?? []).map((b) => backend(b, node, policies.backend(b.name))),
   };
 }
 
@@ -113,16 +119,16 @@ function listener(l: RawListener): Listener {
   return { ...base, protocol: 'http', limits: { ...defaultHttpLimits, ...l.limits } };
 }
 
-function route(r: RawRoute): HttpRoute {
+function route(r: RawRoute, policies: Policies): HttpRoute {
   return {
     name: r.name,
     parentRefs: (r.parentRefs ?? []).map((p) => p.name),
     hostnames: (r.hostnames ?? []).map((h) => h.toLowerCase()),
-    rules: r.rules.map(rule),
+    rules: r.rules.map((x) => rule(x, policies.rule(r.name, x.name))),
   };
 }
 
-function rule(r: RawRule): RouteRule {
+function rule(r: RawRule, policies: RulePolicies): RouteRule {
   const matches = r.matches === undefined || r.matches.length === 0 ? [{}] : r.matches;
   const timeouts: { request?: number; backendRequest?: number } = {};
   // Gateway API: a zero duration means no timeout.
@@ -136,6 +142,7 @@ function rule(r: RawRule): RouteRule {
     filters: (r.filters ?? []).map(filter),
     backendRefs: (r.backendRefs ?? []).map((b) => ({ name: b.name, weight: b.weight ?? 1 })),
     timeouts,
+    ...policies,
   };
 }
 
@@ -190,12 +197,30 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
-function backend(b: RawBackend): Backend {
+function backend(b: RawBackend, node: NodeInfo, policies: BackendPolicies): Backend {
+  const { connectTimeoutMs, idleTimeoutMs, ...resilience } = policies;
   return {
     name: b.name,
     protocol: b.protocol ?? 'http1',
-    loadBalancer: b.loadBalancer ?? 'round-robin',
-    connectTimeoutMs: b.connectTimeoutMs ?? 5000,
-    endpoints: b.endpoints.map((e) => ({ address: e.address, port: e.port, weight: e.weight ?? 1 })),
+    loadBalancer: b.loadBalancer ?? 'least-request',
+    ...optional('hashOn', hashOn(b.hashOn)),
+    failoverThreshold: b.failoverThreshold ?? 71,
+    // A policy is the more specific word: it names this backend on purpose.
+    connectTimeoutMs: connectTimeoutMs ?? b.connectTimeoutMs ?? 5000,
+    idleTimeoutMs: idleTimeoutMs ?? b.idleTimeoutMs ?? 60_000,
+    endpoints: b.endpoints.map((e) => ({
+      address: e.address,
+      port: e.port,
+      weight: e.weight ?? 1,
+      ...optional('zone', e.zone),
+      // Unknown zones are not "elsewhere": only a known, different zone is a failover level.
+      priority: e.priority ?? (e.zone !== undefined && node.zone !== undefined && e.zone !== node.zone ? 1 : 0),
+    })),
+    ...resilience,
   };
+}
+
+function hashOn(h: RawBackend['hashOn']): HashOn | undefined {
+  if (h === undefined) return undefined;
+  return h.type === 'SourceIP' ? { type: 'SourceIP' } : { type: h.type, name: h.type === 'Header' ? (h.name ?? '').toLowerCase() : (h.name ?? '') };
 }

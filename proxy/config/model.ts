@@ -53,6 +53,8 @@ export type HttpLimits = {
   readonly h2ResetWindowMs: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS. Default 250. */
   readonly h2MaxConcurrentStreams: number;
+  /** A downstream connection with no request in flight is closed after this long. Default 65000. */
+  readonly idleTimeoutMs: number;
 };
 
 export const defaultHttpLimits: HttpLimits = Object.freeze({
@@ -62,6 +64,7 @@ export const defaultHttpLimits: HttpLimits = Object.freeze({
   h2MaxResetsPerWindow: 200,
   h2ResetWindowMs: 1000,
   h2MaxConcurrentStreams: 250,
+  idleTimeoutMs: 65_000,
 });
 
 // --- routes (Gateway API HTTPRoute, spec.rules and below kept as the spec writes them) ---
@@ -325,6 +328,6 @@ export type HealthCheck = {
 
 export type FaultInjection = {
   readonly delay?: { readonly fixedDelayMs: number; readonly percent: number };
-  /** `grpcStatus` answers a gRPC request with that status (HTTP 200, trailers-only) instead. */
+  /** `grpcStatus` answers a gRPC request with that status (HTTP 200, trailers-only); other requests get `httpStatus` (default 503). */
   readonly abort?: { readonly httpStatus: number; readonly grpcStatus?: number; readonly percent: number };
 };

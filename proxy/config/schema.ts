@@ -23,15 +23,15 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
 
-const closed = { additionalProperties: false } as const;
-const Opt = <T extends TSchema>(t: T) => Type.Optional(t);
+export const closed = { additionalProperties: false } as const;
+export const Opt = <T extends TSchema>(t: T) => Type.Optional(t);
 
-const Name = Type.String({ pattern: NAME_PATTERN, maxLength: 253 });
+export const Name = Type.String({ pattern: NAME_PATTERN, maxLength: 253 });
 /** A reference to something named elsewhere; validate.ts says whether it exists. */
-const Ref = Type.String({ minLength: 1 });
-const Text = Type.String({ minLength: 1 });
-const Count = Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS });
-const Duration = Type.String({ pattern: DURATION_PATTERN });
+export const Ref = Type.String({ minLength: 1 });
+export const Text = Type.String({ minLength: 1 });
+export const Count = Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS });
+export const Duration = Type.String({ pattern: DURATION_PATTERN });
 
 // --- listeners ---
 
@@ -43,6 +43,7 @@ const Limits = Type.Object(
     h2MaxResetsPerWindow: Opt(Count),
     h2ResetWindowMs: Opt(Count),
     h2MaxConcurrentStreams: Opt(Count),
+    idleTimeoutMs: Opt(Count),
   },
   closed,
 );
@@ -143,16 +144,29 @@ const Route = Type.Object(
 // --- backends ---
 
 const Endpoint = Type.Object(
-  { address: Text, port: Type.Integer({ minimum: 1, maximum: 65535 }), weight: Opt(Type.Integer({ minimum: 1, maximum: 1_000_000 })) },
+  {
+    address: Text,
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    weight: Opt(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    zone: Opt(Text),
+    priority: Opt(Type.Integer({ minimum: 0, maximum: 16 })),
+  },
   closed,
 );
+
+export const HASH_ON_TYPES = ['Header', 'Cookie', 'SourceIP'] as const;
+/** Load balancers that read `hashOn`. */
+export const HASHING_BALANCERS = ['ring-hash', 'maglev'];
 
 const Backend = Type.Object(
   {
     name: Name,
     protocol: Opt(Type.Enum(['http1', 'http2'])),
     loadBalancer: Opt(Text),
+    hashOn: Opt(Type.Object({ type: Type.Enum(HASH_ON_TYPES), name: Opt(Text) }, closed)),
+    failoverThreshold: Opt(Type.Integer({ minimum: 1, maximum: 100 })),
     connectTimeoutMs: Opt(Count),
+    idleTimeoutMs: Opt(Count),
     endpoints: Type.Array(Endpoint),
   },
   closed,
@@ -160,11 +174,28 @@ const Backend = Type.Object(
 
 // --- the document ---
 
+/**
+ * A mesh.sluice.dev resource, Kubernetes-shaped. Only the envelope is checked here: each
+ * kind's `spec` has a schema of its own (policies.ts), so a mistake is reported against
+ * the fields of the kind the operator wrote, not against every kind at once.
+ */
+const Policy = Type.Object(
+  {
+    apiVersion: Text,
+    kind: Text,
+    metadata: Type.Object({ name: Name, namespace: Opt(Name), labels: Opt(Type.Record(Type.String(), Type.String())) }, closed),
+    spec: Type.Object({}),
+  },
+  closed,
+);
+
 export const StaticConfigSchema = Type.Object(
   {
+    node: Opt(Type.Object({ zone: Opt(Text) }, closed)),
     listeners: Type.Array(Listener, { minItems: 1 }),
     routes: Opt(Type.Array(Route)),
     backends: Opt(Type.Array(Backend)),
+    policies: Opt(Type.Array(Policy)),
   },
   closed,
 );
@@ -178,6 +209,7 @@ export type RawFilter = Static<typeof Filter>;
 export type RawHeaderModifier = Static<typeof HeaderModifier>;
 export type RawPathModifier = Static<typeof PathModifier>;
 export type RawBackend = Static<typeof Backend>;
+export type RawPolicy = Static<typeof Policy>;
 
 /** Compiled once at module load. `verbose` puts the failing value and its schema on each error. */
 export const validateStructure: ValidateFunction<RawConfig> = new Ajv({ allErrors: true, strict: true, verbose: true }).compile<RawConfig>(StaticConfigSchema);
@@ -273,13 +305,14 @@ export function describeValue(v: unknown): string {
   return String(v);
 }
 
-/** The known word `word` was most likely meant as: same letters ignoring case, '_' and '-', or at most 2 edits away. */
+/** The known word `word` was most likely meant as: same letters ignoring case, '_' and '-', or a few edits away. */
 export function didYouMean(word: string, known: readonly string[]): string | undefined {
   const squash = (s: string) => s.replace(/[-_]/g, '').toLowerCase();
   const same = known.find((k) => squash(k) === squash(word));
   if (same !== undefined) return same;
   let best: string | undefined;
-  let bestDistance = 3;
+  // Two slips in a short word; a long word may carry one more per four letters.
+  let bestDistance = Math.max(3, Math.floor(word.length / 4) + 1);
   for (const k of known) {
     const d = editDistance(word.toLowerCase(), k.toLowerCase());
     if (d < bestDistance && d < Math.max(word.length, k.length) / 2) [best, bestDistance] = [k, d];

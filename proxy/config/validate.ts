@@ -6,10 +6,11 @@ import { isIP } from 'node:net';
 import type { ErrorObject } from 'ajv';
 import type { Violation } from '../errors.ts';
 import type { FilterType, RawBackend, RawConfig, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
-import { describeValue, FILTER_FIELDS, HTTP_METHODS, MAX_TIMER_MS, meantField, parseDuration, pointerToPath, structuralViolation, validateStructure } from './schema.ts';
+import { checkPolicies } from './policies.ts';
+import { describeValue, FILTER_FIELDS, HASHING_BALANCERS, HEADER_NAME_PATTERN, HTTP_METHODS, MAX_TIMER_MS, meantField, parseDuration, pointerToPath, structuralViolation, validateStructure } from './schema.ts';
 
 export type ValidateOptions = {
-  /** Load-balancer policy names a backend may pick. Default ['round-robin']. */
+  /** Load-balancer policy names a backend may pick. Default ['round-robin', 'least-request']. */
   readonly loadBalancers?: readonly string[];
 };
 
@@ -22,7 +23,7 @@ export type ValidateOptions = {
 export function validateDocument(doc: unknown, opts: ValidateOptions = {}): Violation[] {
   const ok = validateStructure(doc);
   const errors: readonly ErrorObject[] = ok ? [] : (validateStructure.errors ?? []);
-  const c = new Checker(errors, opts.loadBalancers ?? ['round-robin']);
+  const c = new Checker(errors, opts.loadBalancers ?? ['round-robin', 'least-request']);
   for (const e of errors) {
     const v = structuralViolation(e);
     c.add(v.path, v.message);
@@ -82,6 +83,7 @@ function checkSemantics(doc: RawConfig, c: Checker): void {
   c.list(doc.listeners).forEach((l, i) => isRecord(l) && checkListener(c, l, `listeners[${i}]`, i, doc.listeners, bound));
   c.list(doc.routes).forEach((r, i) => isRecord(r) && checkRoute(c, r, `routes[${i}]`, doc.listeners));
   c.list(doc.backends).forEach((b, i) => isRecord(b) && checkBackend(c, b, `backends[${i}]`));
+  checkPolicies(doc, (path, message) => c.add(path, message), (path) => !c.sound(path));
 }
 
 /** Names of a section's items, reporting duplicates; null when the section is not a list. */
@@ -130,9 +132,20 @@ function hostPort(address: string, port: number): string {
 }
 
 function checkBackend(c: Checker, b: RawBackend, path: string): void {
-  const lb = b.loadBalancer ?? 'round-robin';
+  const lb = b.loadBalancer ?? 'least-request';
   if (c.sound(`${path}.loadBalancer`) && !c.loadBalancers.includes(lb)) {
     c.add(`${path}.loadBalancer`, `load balancer '${lb}' is not available; available: ${c.loadBalancers.join(', ')}`);
+  }
+  const hashOn = b.hashOn;
+  if (hashOn !== undefined && c.sound(`${path}.hashOn`)) {
+    if (c.sound(`${path}.loadBalancer`) && !HASHING_BALANCERS.includes(lb)) {
+      c.add(`${path}.hashOn`, `is read by the ${HASHING_BALANCERS.join(' and ')} load balancers only; this backend uses ${lb}`);
+    }
+    if (hashOn.type === 'SourceIP' && hashOn.name !== undefined) c.add(`${path}.hashOn.name`, 'does not go with type SourceIP');
+    if (hashOn.type !== 'SourceIP' && hashOn.name === undefined) c.add(`${path}.hashOn.name`, `is required when type is ${hashOn.type}: it names the ${hashOn.type === 'Header' ? 'header' : 'cookie'}`);
+    if (hashOn.type === 'Header' && hashOn.name !== undefined && !new RegExp(HEADER_NAME_PATTERN).test(hashOn.name)) {
+      c.add(`${path}.hashOn.name`, `${describeValue(hashOn.name)} is not a valid header name`);
+    }
   }
   const seen = new Map<string, number>();
   c.list(b.endpoints).forEach((e, k) => {

@@ -5,6 +5,7 @@ import type { RouteRule } from '../config/model.ts';
 import { SluiceError } from '../errors.ts';
 import type { Filter, Handler } from './filter.ts';
 import { compose } from './filter.ts';
+import { faultFilter } from './filters/fault.ts';
 import { requestHeaderModifierFilter, responseHeaderModifierFilter } from './filters/header-modifier.ts';
 import { requestMirrorFilter } from './filters/mirror.ts';
 import { redirectHandler } from './filters/redirect.ts';
@@ -34,9 +35,12 @@ function buildRuleHandler(rule: RouteRule, router: Handler, deps: RouterDeps): H
   let terminal = router;
   // Response headers wrap everything after them, local replies of this rule included.
   for (const f of rule.filters) if (f.type === 'ResponseHeaderModifier') filters.push(responseHeaderModifierFilter(f.responseHeaderModifier));
-  // The timeout clock starts before anything that may wait (mirrors, the upstream).
-  const timeout = minDefined(rule.timeouts.request, rule.timeouts.backendRequest);
-  if (timeout !== undefined) filters.push(timeoutFilter(timeout));
+  // An injected delay is not the backend's fault: like Envoy's fault filter, it runs
+  // before the request timeout starts.
+  if (rule.fault !== undefined) filters.push(faultFilter(rule.fault, deps.random));
+  // The timeout clock starts before anything else that may wait (mirrors, the tries).
+  // `backendRequest` is each try's own limit, applied by the router.
+  if (rule.timeouts.request !== undefined) filters.push(timeoutFilter(rule.timeouts.request));
   // Request headers first: a rewrite or a mirror sees the request as the operator shaped it.
   for (const f of rule.filters) if (f.type === 'RequestHeaderModifier') filters.push(requestHeaderModifierFilter(f.requestHeaderModifier));
   for (const f of rule.filters) if (f.type === 'URLRewrite') filters.push(urlRewriteFilter(f.urlRewrite));
@@ -45,8 +49,4 @@ function buildRuleHandler(rule: RouteRule, router: Handler, deps: RouterDeps): H
   // A redirect answers here; validation forbids backendRefs beside it.
   for (const f of rule.filters) if (f.type === 'RequestRedirect') terminal = redirectHandler(f.requestRedirect);
   return compose(terminal, filters);
-}
-
-function minDefined(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }

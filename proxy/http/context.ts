@@ -70,8 +70,12 @@ export class RequestContext {
   status = 0;
   bytesReceived = 0;
   bytesSent = 0;
-  /** Set by the upstream step while a request is in flight; the exchange (downstream gone) and the timeout call it. */
+  /** Set by the upstream step while a try is in flight; `abort` calls it. */
   cancelUpstream: ((err: Error) => void) | null = null;
+  /** Why the request was given up (client gone, timeout): no further try may start. */
+  aborted: Error | null = null;
+  /** Tries sent upstream (1 + retries); 0 when the request never left the proxy. */
+  attempts = 0;
   downstreamClosed = false;
   /** Set for an HTTP/1.1 Upgrade request: the router tunnels bytes instead of proxying HTTP. */
   upgrade: { readonly socket: Socket; readonly head: Buffer } | null = null;
@@ -110,6 +114,12 @@ export class RequestContext {
   /** The request target as it goes upstream. */
   target(): string {
     return this.query === '' ? this.path : `${this.path}?${this.query}`;
+  }
+
+  /** Gives the request up: the try in flight is cancelled and no retry follows. */
+  abort(err: Error): void {
+    this.aborted ??= err;
+    this.cancelUpstream?.(err);
   }
 
   addFlag(flag: ResponseFlag): void {

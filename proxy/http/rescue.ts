@@ -18,7 +18,8 @@ export function rescue(ctx: RequestContext, err: unknown, log: Logger): ProxyRes
     e = new SluiceError('INTERNAL', undefined, { cause: err });
     log('error', 'unexpected error on the request path', { request_id: ctx.requestId, error: String((err as Error)?.stack ?? err) });
   }
-  if (e.flag) ctx.addFlag(e.flag);
+  // The failure's own flag leads ("UF,URX": a connect failure, after retries ran out).
+  if (e.flag && !ctx.flags.includes(e.flag)) ctx.flags.unshift(e.flag);
   ctx.details = e.details;
   return localReply(e.status, e.details, e.message);
 }

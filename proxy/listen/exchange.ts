@@ -52,7 +52,7 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
     if (!res.writableFinished && !ctx.downstreamClosed) {
       ctx.downstreamClosed = true;
       if (ctx.status === 0) ctx.addFlag('DC');
-      ctx.cancelUpstream?.(new SluiceError('DOWNSTREAM_DISCONNECT'));
+      ctx.abort(new SluiceError('DOWNSTREAM_DISCONNECT'));
     }
     deps.observe(ctx);
   });

@@ -44,7 +44,8 @@ export class HttpListener {
         // Uploads and streams may take as long as they take; slowloris is bounded by headersTimeout.
         requestTimeout: 0,
         headersTimeout: 30_000,
-        keepAliveTimeout: 65_000,
+        // The downstream idle timeout: a keep-alive connection with no request is closed.
+        keepAliveTimeout: limits.idleTimeoutMs,
         requireHostHeader: true,
       },
       (req: IncomingMessage, res: ServerResponse) => handleExchange(req, res, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', hooks),
@@ -75,6 +76,7 @@ export class HttpListener {
     this.#h2.on('session', (session: ServerHttp2Session) => {
       this.#sessions.add(session);
       session.once('close', () => this.#sessions.delete(session));
+      closeWhenIdle(session, limits.idleTimeoutMs);
       guardResets(session, { maxResets: limits.h2MaxResetsPerWindow, windowMs: limits.h2ResetWindowMs }, (reason) => {
         hooks.onRefused('H2_ABUSE', reason, `${session.socket?.remoteAddress}:${session.socket?.remotePort}`);
       });
@@ -138,6 +140,18 @@ export class HttpListener {
       socket.destroy();
     }
   }
+}
+
+/** An h2 session silent for `ms` with no stream open is closed (GOAWAY); a quiet long-poll is not. */
+function closeWhenIdle(session: ServerHttp2Session, ms: number): void {
+  let open = 0;
+  session.on('stream', (stream: http2.ServerHttp2Stream) => {
+    open++;
+    stream.once('close', () => open--);
+  });
+  session.setTimeout(ms, () => {
+    if (open === 0) session.close();
+  });
 }
 
 /** llhttp's error -> the status we answer with; null for errors that are not the client's input. */

@@ -4,6 +4,7 @@
 import net, { type Socket } from 'node:net';
 import type { TcpListener as TcpListenerConfig } from '../config/model.ts';
 import type { Cluster } from '../upstream/index.ts';
+import { ANY_ENDPOINT } from '../upstream/lb/registry.ts';
 import { bindReusePort, boundPort } from './bind.ts';
 
 export type TcpListenerHooks = {
@@ -24,7 +25,8 @@ export class TcpListener {
       this.#sockets.add(downstream);
       hooks.onConnection(1);
       downstream.on('error', () => {});
-      const endpoint = hooks.cluster(config.backend)?.lb.pick();
+      const cluster = hooks.cluster(config.backend);
+      const endpoint = cluster?.lb.pick(ANY_ENDPOINT);
       if (endpoint === undefined) {
         hooks.log('warn', 'tcp connection refused: no healthy endpoint', { listener: config.name, backend: config.backend });
         downstream.destroy();
@@ -33,7 +35,10 @@ export class TcpListener {
         endpoint.totalRequests++;
         const upstream = net.connect({ host: endpoint.endpoint.address, port: endpoint.endpoint.port });
         upstream.on('error', (err: Error & { code?: string }) => {
-          if (upstream.connecting) endpoint.connectFailures++;
+          if (upstream.connecting) {
+            endpoint.connectFailures++;
+            cluster?.outlier?.recordLocalFailure(endpoint);
+          }
           hooks.log('warn', 'tcp upstream error', { listener: config.name, upstream: endpoint.key, error: err.code ?? err.message });
           downstream.destroy();
         });

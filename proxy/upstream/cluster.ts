@@ -1,25 +1,64 @@
-// Backends (Envoy's clusters) and their connection pools. Pools outlive config reloads
-// when an endpoint is unchanged, so a reload never drops a warm keep-alive connection.
+// Backends (Envoy's clusters): their connection pools, balancer, circuit-breaker counters,
+// retry budget and health checking. Pools (and each endpoint's health) outlive config
+// reloads when an endpoint is unchanged, so a reload never drops a warm keep-alive
+// connection nor forgets an ejection; counters outlive them per backend name.
 
 import type { Dispatcher } from 'undici';
 import Client from 'undici/lib/dispatcher/client.js';
 import Pool from 'undici/lib/dispatcher/pool.js';
-import type { Backend, Endpoint } from '../config/model.ts';
+import type { Backend, ConnectionLimits, Endpoint, RetryBudget as RetryBudgetConfig } from '../config/model.ts';
+import type { Logger } from '../http/rescue.ts';
 import { EndpointState, endpointKey } from './endpoint.ts';
+import { HealthChecker } from './health/health-check.ts';
+import { OutlierDetector } from './health/outlier.ts';
 import { createLoadBalancer, type LoadBalancer } from './lb/registry.ts';
+import { RetryBudget } from './resilience/retry-budget.ts';
 
 export type Cluster = {
   readonly name: string;
   readonly config: Backend;
   readonly endpoints: readonly EndpointState[];
   readonly lb: LoadBalancer;
+  readonly limits: ConnectionLimits;
+  /** Requests one endpoint takes at once before the next one waits (is pending). */
+  readonly capacityPerEndpoint: number;
+  readonly counters: BackendCounters;
+  readonly budget: RetryBudget;
+  readonly outlier: OutlierDetector | null;
+  readonly healthChecker: HealthChecker | null;
 };
+
+/** Live per-backend counts: the circuit breaker reads them, /clusters and metrics show them. */
+export class BackendCounters {
+  activeRequests = 0;
+  activeRetries = 0;
+  retries = 0;
+  /** Retries the budget or maxActiveRetries did not allow. */
+  retriesRefused = 0;
+  /** Requests answered 503 UO by the circuit breaker. */
+  overflows = 0;
+}
+
+export type ClusterDeps = {
+  readonly random: () => number;
+  readonly now: () => number;
+  readonly log: Logger;
+};
+
+/** Multiplexed h2c: one connection takes this many streams (the pool's maxConcurrentStreams). */
+const H2_STREAMS = 250;
 
 /** One backend's live state, as the admin API's /clusters shows it. */
 export type ClusterStatus = {
   name: string;
   protocol: string;
   loadBalancer: string;
+  activeRequests: number;
+  activeRetries: number;
+  retries: number;
+  retriesRefused: number;
+  overflows: number;
+  limits: ConnectionLimits;
   endpoints: EndpointStatus[];
 };
 
@@ -29,15 +68,23 @@ export type EndpointStatus = {
   weight: number;
   health: 'healthy' | 'unhealthy';
   healthReason?: string;
+  zone?: string;
+  priority: number;
+  ejections: number;
   activeRequests: number;
   totalRequests: number;
   connectFailures: number;
 };
 
 export class ClusterSet {
+  #deps: ClusterDeps;
   #clusters = new Map<string, Cluster>();
   /** Endpoint state by pool identity, shared by every backend that lists the endpoint. */
   #states = new Map<string, EndpointState>();
+
+  constructor(deps: ClusterDeps) {
+    this.#deps = deps;
+  }
 
   get(name: string): Cluster | undefined {
     return this.#clusters.get(name);
@@ -53,14 +100,24 @@ export class ClusterSet {
     for (const backend of backends) {
       const endpoints = backend.endpoints.map((ep) => {
         const id = poolIdentity(backend, ep);
-        let state = nextStates.get(id) ?? this.#states.get(id);
-        if (state === undefined || state.weight !== ep.weight) {
-          state = new EndpointState(ep, state?.dispatcher ?? createDispatcher(backend, ep));
+        const claimed = nextStates.get(id);
+        if (claimed !== undefined) {
+          // Listed by two backends: one pool, and one state unless they weigh it differently.
+          return claimed.weight === ep.weight && claimed.endpoint.priority === ep.priority ? claimed : new EndpointState(ep, claimed.dispatcher);
         }
+        let state = this.#states.get(id);
+        // The same pool, maybe with a new weight or zone: health and counters are kept.
+        if (state === undefined) state = new EndpointState(ep, createDispatcher(backend, ep));
+        else state.update(ep);
         nextStates.set(id, state);
         return state;
       });
-      nextClusters.set(backend.name, { name: backend.name, config: backend, endpoints, lb: createLoadBalancer(backend.loadBalancer, endpoints) });
+      nextClusters.set(backend.name, this.#build(backend, endpoints, this.#clusters.get(backend.name)));
+    }
+    for (const old of this.#clusters.values()) stopHealth(old);
+    for (const c of nextClusters.values()) {
+      c.outlier?.start();
+      c.healthChecker?.start();
     }
     const retired = new Set<Dispatcher>();
     for (const [id, state] of this.#states) if (!nextStates.has(id)) retired.add(state.dispatcher);
@@ -70,17 +127,42 @@ export class ClusterSet {
     this.#clusters = nextClusters;
   }
 
+  #build(backend: Backend, endpoints: EndpointState[], old: Cluster | undefined): Cluster {
+    const { random, now, log } = this.#deps;
+    return {
+      name: backend.name,
+      config: backend,
+      endpoints,
+      lb: createLoadBalancer(backend, endpoints, { random }),
+      limits: backend.limits,
+      capacityPerEndpoint: backend.protocol === 'http2' ? H2_STREAMS : backend.limits.maxConnections,
+      counters: old?.counters ?? new BackendCounters(),
+      budget: old !== undefined && sameBudget(old.config.retryBudget, backend.retryBudget) ? old.budget : new RetryBudget(backend.retryBudget, now),
+      outlier: backend.outlierDetection === null ? null : new OutlierDetector(backend.outlierDetection, endpoints, { now, log }),
+      healthChecker: backend.healthCheck === null ? null : new HealthChecker(backend.healthCheck, endpoints, { log }),
+    };
+  }
+
   status(): ClusterStatus[] {
     return [...this.#clusters.values()].map((c) => ({
       name: c.name,
       protocol: c.config.protocol,
       loadBalancer: c.config.loadBalancer,
+      activeRequests: c.counters.activeRequests,
+      activeRetries: c.counters.activeRetries,
+      retries: c.counters.retries,
+      retriesRefused: c.counters.retriesRefused,
+      overflows: c.counters.overflows,
+      limits: c.limits,
       endpoints: c.endpoints.map((e) => ({
         address: e.endpoint.address,
         port: e.endpoint.port,
         weight: e.weight,
         health: e.healthy ? 'healthy' : 'unhealthy',
         ...(e.healthReason ? { healthReason: e.healthReason } : {}),
+        ...(e.endpoint.zone === undefined ? {} : { zone: e.endpoint.zone }),
+        priority: e.endpoint.priority,
+        ejections: e.ejections,
         activeRequests: e.activeRequests,
         totalRequests: e.totalRequests,
         connectFailures: e.connectFailures,
@@ -90,6 +172,7 @@ export class ClusterSet {
 
   /** Waits for in-flight upstream requests, then closes every pool. */
   async close(): Promise<void> {
+    for (const c of this.#clusters.values()) stopHealth(c);
     const all = new Set([...this.#states.values()].map((s) => s.dispatcher));
     this.#states.clear();
     this.#clusters.clear();
@@ -98,29 +181,41 @@ export class ClusterSet {
 
   /** Drops every connection at once (after the drain deadline). */
   async destroy(): Promise<void> {
+    for (const c of this.#clusters.values()) stopHealth(c);
     const all = new Set([...this.#states.values()].map((s) => s.dispatcher));
     await Promise.all([...all].map((d) => d.destroy().catch(() => {})));
   }
 }
 
+function stopHealth(c: Cluster): void {
+  c.outlier?.stop();
+  c.healthChecker?.stop();
+}
+
+function sameBudget(a: RetryBudgetConfig, b: RetryBudgetConfig): boolean {
+  return a.percent === b.percent && a.minRetriesPerSecond === b.minRetriesPerSecond && a.ttlMs === b.ttlMs;
+}
+
+/** What a pool is built from: a change here means a new pool. */
 function poolIdentity(backend: Backend, ep: Endpoint): string {
-  return `${backend.protocol}|${endpointKey(ep)}|${backend.connectTimeoutMs}`;
+  return `${backend.protocol}|${endpointKey(ep)}|${backend.connectTimeoutMs}|${backend.idleTimeoutMs}|${backend.limits.maxConnections}`;
 }
 
 function createDispatcher(backend: Backend, ep: Endpoint): Dispatcher {
   const origin = `http://${endpointKey(ep)}`;
   const common = {
     connect: { timeout: backend.connectTimeoutMs },
-    // Route timeouts belong to the request path (issue 4 adds per-try ones); the pool
-    // must not cut a long-polling or streaming upstream on its own.
+    // Timeouts belong to the request path (rule, retry policy, per try); the pool must
+    // not cut a long-polling or streaming upstream on its own.
     headersTimeout: 0,
     bodyTimeout: 0,
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 600_000,
+    // The upstream idle timeout; a server's own shorter keep-alive hint still wins.
+    keepAliveTimeout: backend.idleTimeoutMs,
+    keepAliveMaxTimeout: backend.idleTimeoutMs,
   };
   if (backend.protocol === 'http2') {
     // One multiplexed h2c connection per endpoint, like Envoy's default h2 pool.
     return new Client(origin, { ...common, allowH2: true, h2Options: { useH2c: true, maxConcurrentStreams: 250 }, pipelining: 250 });
   }
-  return new Pool(origin, { ...common, allowH2: false, pipelining: 1 });
+  return new Pool(origin, { ...common, allowH2: false, pipelining: 1, connections: backend.limits.maxConnections });
 }

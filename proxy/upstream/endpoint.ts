@@ -6,10 +6,10 @@ import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../config/model.ts';
 
 export class EndpointState {
-  readonly endpoint: Endpoint;
+  endpoint: Endpoint;
   /** "ip:port", as the access log and /clusters print it. */
   readonly key: string;
-  readonly weight: number;
+  weight: number;
   dispatcher: Dispatcher;
 
   /** What load balancers read: not ejected and not failing active health checks. */
@@ -44,6 +44,12 @@ export class EndpointState {
     this.key = endpointKey(endpoint);
     this.weight = endpoint.weight;
     this.dispatcher = dispatcher;
+  }
+
+  /** The same address and pool under a new config: weight, zone and priority may change. */
+  update(endpoint: Endpoint): void {
+    this.endpoint = endpoint;
+    this.weight = endpoint.weight;
   }
 
   /** Recomputes `healthy` and `healthReason` after a health input changed. */

@@ -9,24 +9,30 @@ import type { EndpointState } from './endpoint.ts';
 
 type DispatchController = Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestStart']>>[0];
 
+/** Requests in flight to one backend, for its circuit breaker. */
+export type InFlight = { activeRequests: number };
+
 /**
  * Sends ctx's request to `endpoint` and resolves with the response head once it arrives.
- * Rejects with a SluiceError (UF, UC, UR, UT...) when no head arrives.
+ * Rejects with a SluiceError (UF, UC, UR, UT...) when no head arrives. The request counts
+ * as active on the endpoint and on `backend` until its response body is over.
  */
-export function forward(ctx: RequestContext, endpoint: EndpointState): Promise<ProxyResponse> {
+export function forward(ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null = null): Promise<ProxyResponse> {
+  if (ctx.aborted !== null) return Promise.reject(ctx.aborted);
   if (ctx.downstreamClosed) return Promise.reject(new SluiceError('DOWNSTREAM_DISCONNECT'));
   return new Promise((resolve, reject) => {
-    const exchange = new UpstreamExchange(ctx, endpoint, resolve, reject);
+    const exchange = new UpstreamExchange(ctx, endpoint, backend, resolve, reject);
     ctx.cancelUpstream = (err) => exchange.cancel(err);
     endpoint.activeRequests++;
     endpoint.totalRequests++;
+    if (backend !== null) backend.activeRequests++;
     endpoint.dispatcher.dispatch(
       {
         path: ctx.target(),
         method: ctx.method,
         headers: ctx.headers,
         body: ctx.body as Dispatcher.DispatchOptions['body'],
-        // Retrying is the resilience layer's call (issue 4), never undici's.
+        // Retrying is the resilience layer's call, never undici's.
         idempotent: false,
       },
       exchange,
@@ -39,6 +45,7 @@ const Phase = { waiting: 0, streaming: 1, done: 2 } as const;
 class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
   #ctx: RequestContext;
   #endpoint: EndpointState;
+  #backend: InFlight | null;
   #resolve: (r: ProxyResponse) => void;
   #reject: (e: Error) => void;
   #controller: DispatchController | null = null;
@@ -50,9 +57,10 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
   #error: Error | null = null;
   #cancelled: Error | null = null;
 
-  constructor(ctx: RequestContext, endpoint: EndpointState, resolve: (r: ProxyResponse) => void, reject: (e: Error) => void) {
+  constructor(ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null, resolve: (r: ProxyResponse) => void, reject: (e: Error) => void) {
     this.#ctx = ctx;
     this.#endpoint = endpoint;
+    this.#backend = backend;
     this.#resolve = resolve;
     this.#reject = reject;
   }
@@ -133,8 +141,11 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
     if (this.#state === Phase.done) return;
     this.#state = Phase.done;
     this.#endpoint.activeRequests--;
+    if (this.#backend !== null) this.#backend.activeRequests--;
   }
 }
+
+const REFUSED_STREAM = 7; // RFC 9113 §7: the stream was not processed at all
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL']);
 
@@ -146,6 +157,7 @@ function classify(err: Error, endpoint: EndpointState): SluiceError {
     return new SluiceError('UPSTREAM_CONNECT_FAILURE', `could not connect to ${endpoint.key}: ${code}`, { cause: err });
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new SluiceError('UPSTREAM_TIMEOUT', undefined, { cause: err });
+  if ((err as { http2ErrorCode?: number }).http2ErrorCode === REFUSED_STREAM) return new SluiceError('UPSTREAM_REFUSED_STREAM', undefined, { cause: err });
   if (code.startsWith('HPE_')) return new SluiceError('UPSTREAM_PROTOCOL_ERROR', undefined, { cause: err });
   if (code === 'ERR_HTTP2_STREAM_ERROR' || (code === 'UND_ERR_INFO' && /stream/.test(err.message))) return new SluiceError('UPSTREAM_RESET', undefined, { cause: err });
   if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return new SluiceError('BAD_REQUEST', 'request body length does not match content-length', { cause: err });

@@ -6,6 +6,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { RequestMirror } from '../../config/model.ts';
 import { RequestContext } from '../context.ts';
 import type { Filter } from '../filter.ts';
+import { ANY_ENDPOINT } from '../../upstream/lb/registry.ts';
 import type { RouterDeps } from './router.ts';
 
 /** How far a mirror's body copy may lag the real request before the mirror is given up. */
@@ -21,7 +22,7 @@ export function requestMirrorFilter(mirror: RequestMirror, deps: RouterDeps): Fi
 
 function sendMirror(ctx: RequestContext, backend: string, deps: RouterDeps): void {
   const cluster = deps.clusters.get(backend);
-  const endpoint = cluster?.lb.pick();
+  const endpoint = cluster?.lb.pick(ANY_ENDPOINT);
   if (endpoint === undefined) return;
   const headers = { ...ctx.headers, host: `${ctx.headers.host ?? ctx.authority}-shadow` };
   const copy = new RequestContext(ctx.listener, ctx.protocol, ctx.downstreamRemote, ctx.startMs, ctx.method, ctx.authority, ctx.path, ctx.query, headers, null, ctx.requestId);
@@ -30,7 +31,7 @@ function sendMirror(ctx: RequestContext, backend: string, deps: RouterDeps): voi
     ctx.body = primary;
     copy.body = shadow;
   }
-  deps.forward(copy, endpoint).then(
+  deps.forward(copy, endpoint, null).then(
     (res) => {
       if (res.body !== null && typeof res.body === 'object' && 'cancel' in res.body) res.body.cancel(new Error('mirror response discarded'));
     },

@@ -1,29 +1,46 @@
-// The terminal handler: rule -> backend (weighted) -> endpoint (load balancer) -> upstream.
+// The terminal handler: rule -> backend (weighted) -> the tries at that backend (retry
+// policy, circuit breaker, load balancer) -> upstream.
 
+import type { RetryPolicy, RouteRule } from '../../config/model.ts';
 import { SluiceError } from '../../errors.ts';
 import type { Cluster, EndpointState } from '../../upstream/index.ts';
+import type { InFlight } from '../../upstream/forward.ts';
+import { sendWithRetries } from '../../upstream/resilience/attempts.ts';
 import type { ProxyResponse, RequestContext } from '../context.ts';
 import type { Handler } from '../filter.ts';
 
 export type RouterDeps = {
   readonly clusters: { get(name: string): Cluster | undefined };
-  readonly forward: (ctx: RequestContext, endpoint: EndpointState) => Promise<ProxyResponse>;
-  /** Injected so tests can make weighted picks and mirror shares deterministic. */
+  readonly forward: (ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null) => Promise<ProxyResponse>;
+  /** Injected so tests can make weighted picks, mirror shares and backoff deterministic. */
   readonly random: () => number;
 };
 
 export function routerHandler(deps: RouterDeps): Handler {
+  // The policy for a (rule, backend) pair, merged once per config: the cluster object is
+  // new on every reload, so the cache forgets old configs by itself.
+  const merged = new WeakMap<Cluster, WeakMap<RouteRule, RetryPolicy>>();
   return (ctx) => {
     const ref = ctx.route?.pickBackend(deps.random);
     if (ref === undefined) return Promise.reject(new SluiceError('NO_HEALTHY_UPSTREAM', 'the route has no backend with weight above 0'));
     ctx.backend = ref.name;
     const cluster = deps.clusters.get(ref.name);
     if (cluster === undefined) return Promise.reject(new SluiceError('BACKEND_NOT_FOUND', `backend '${ref.name}' is not defined`));
-    const endpoint = cluster.lb.pick();
-    if (endpoint === undefined) {
-      return Promise.reject(new SluiceError('NO_HEALTHY_UPSTREAM', `backend '${ref.name}' has no healthy endpoint`));
-    }
-    ctx.upstreamHost = endpoint.key;
-    return deps.forward(ctx, endpoint);
+    const rule = ctx.route!.rule;
+    let byRule = merged.get(cluster);
+    if (byRule === undefined) merged.set(cluster, (byRule = new WeakMap()));
+    let policy = byRule.get(rule);
+    if (policy === undefined) byRule.set(rule, (policy = effectivePolicy(cluster.config.retry, rule)));
+    return sendWithRetries(ctx, cluster, policy, deps);
   };
+}
+
+/**
+ * The backend's policy, overridden by what a route's policy sets, and the rule's own
+ * Gateway API `timeouts.backendRequest` (the per-try timeout) over both.
+ */
+export function effectivePolicy(backend: RetryPolicy, rule: RouteRule): RetryPolicy {
+  const perTry = rule.timeouts.backendRequest;
+  if (rule.retry === undefined && perTry === undefined) return backend;
+  return { ...backend, ...rule.retry, ...(perTry === undefined ? {} : { perTryTimeoutMs: perTry }) };
 }

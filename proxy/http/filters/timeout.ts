@@ -1,26 +1,45 @@
-// Gateway API rule timeouts: no response head within the limit is a 504 UT, and the
+// Timeouts on the request path: no response head within the limit is a 504 UT, and the
 // upstream request is aborted so the upstream sees the reset rather than a client that waits.
 
 import { SluiceError } from '../../errors.ts';
+import type { ProxyResponse, RequestContext } from '../context.ts';
 import type { Filter } from '../filter.ts';
 
+/** Gateway API's rule `timeouts.request`: the whole request, every try included. */
 export function timeoutFilter(ms: number): Filter {
-  return (next) => (ctx) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const err = new SluiceError('UPSTREAM_TIMEOUT', `no response within ${ms} ms`);
-        ctx.cancelUpstream?.(err);
+  return (next) => (ctx) => withDeadline(ctx, ms, next(ctx), (err) => ctx.abort(err));
+}
+
+/**
+ * Settles like `work`, unless `ms` pass first: then `onExpire` runs (it must stop the
+ * work) and the result is a 504 UT. A rejection of `work` after expiry is swallowed.
+ */
+export function withDeadline(ctx: RequestContext, ms: number, work: Promise<ProxyResponse>, onExpire: (err: SluiceError) => void): Promise<ProxyResponse> {
+  return new Promise((resolve, reject) => {
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      const err = new SluiceError('UPSTREAM_TIMEOUT', `no response within ${ms} ms`);
+      onExpire(err);
+      reject(err);
+    }, ms);
+    work.then(
+      (res) => {
+        clearTimeout(timer);
+        // A head that lost the race: its body must not hold the upstream open.
+        if (expired) releaseBody(res);
+        else resolve(res);
+      },
+      (err) => {
+        clearTimeout(timer);
         reject(err);
-      }, ms);
-      next(ctx).then(
-        (res) => {
-          clearTimeout(timer);
-          resolve(res);
-        },
-        (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      );
-    });
+      },
+    );
+  });
+}
+
+/** Cancels a response's streamed body (an upstream's), if it has one. */
+export function releaseBody(res: ProxyResponse, reason: Error = new Error('response discarded')): void {
+  const body = res.body;
+  if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) body.cancel(reason);
 }

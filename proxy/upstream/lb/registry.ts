@@ -3,6 +3,10 @@
 
 import type { Backend } from '../../config/model.ts';
 import type { EndpointState } from '../endpoint.ts';
+import { createLeastRequest } from './least-request.ts';
+import { createLocality, hasSeveralPriorities } from './locality.ts';
+import { createMaglev } from './maglev.ts';
+import { createRingHash } from './ring-hash.ts';
 import { createRoundRobin } from './round-robin.ts';
 
 /** What a policy may know about the request it picks for. */
@@ -12,6 +16,9 @@ export type PickRequest = {
   /** Endpoints earlier tries of this request went to: avoided while another healthy one exists. */
   readonly tried: readonly EndpointState[] | null;
 };
+
+/** A pick with no hash and no earlier tries. */
+export const ANY_ENDPOINT: PickRequest = Object.freeze({ hash: undefined, tried: null });
 
 /**
  * A picker over one backend's endpoints. `pick` is called once per request attempt, on
@@ -30,7 +37,16 @@ export type LoadBalancerDeps = {
 
 export type LoadBalancerFactory = (endpoints: readonly EndpointState[], config: Backend, deps: LoadBalancerDeps) => LoadBalancer;
 
-const registry = new Map<string, LoadBalancerFactory>([['round-robin', createRoundRobin]]);
+const registry = new Map<string, LoadBalancerFactory>([
+  // First because it is the default: adapts to uneven endpoint load at O(1) a pick.
+  ['least-request', createLeastRequest],
+  // Consistent hashing, for caches and sticky sessions: a key keeps its endpoint.
+  ['ring-hash', createRingHash],
+  // Consistent hashing with an O(1) pick and a more even spread, at a 65537-slot table a backend.
+  ['maglev', createMaglev],
+  // Predictable turns, for tests and for endpoints whose requests all cost the same.
+  ['round-robin', createRoundRobin],
+]);
 
 export function loadBalancerNames(): readonly string[] {
   return [...registry.keys()];
@@ -39,5 +55,7 @@ export function loadBalancerNames(): readonly string[] {
 export function createLoadBalancer(config: Backend, endpoints: readonly EndpointState[], deps: LoadBalancerDeps): LoadBalancer {
   const factory = registry.get(config.loadBalancer);
   if (factory === undefined) throw new Error(`unknown load balancer '${config.loadBalancer}' (known: ${loadBalancerNames().join(', ')})`);
+  // Failover levels wrap the policy, rather than each policy knowing about priorities.
+  if (hasSeveralPriorities(endpoints)) return createLocality(factory, endpoints, config, deps);
   return factory(endpoints, config, deps);
 }

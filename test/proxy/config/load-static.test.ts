@@ -8,7 +8,11 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { defaultHttpLimits, type ProxyConfig } from '../../../proxy/config/index.ts';
 import { deepFreeze, formatViolations, loadStaticConfig, parseStaticConfig } from '../../../proxy/config/load-static.ts';
+import { DEFAULT_BUDGET, DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY } from '../../../proxy/config/policies.ts';
 import type { Violation } from '../../../proxy/errors.ts';
+
+/** What every backend gets with no policy naming it. */
+const RESILIENCE = { failoverThreshold: 71, idleTimeoutMs: 60_000, retry: DEFAULT_RETRY, retryBudget: DEFAULT_BUDGET, limits: DEFAULT_LIMITS, outlierDetection: DEFAULT_OUTLIER, healthCheck: null };
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/static/two-backends.yaml', import.meta.url));
 
@@ -76,6 +80,7 @@ backends:
 `;
 
 const FULL_EXPECTED: ProxyConfig = {
+  node: {},
   listeners: [
     { name: 'main', address: '127.0.0.1', port: 18000, protocol: 'http', limits: { ...defaultHttpLimits, maxHeaders: 50 } },
     { name: 'db', address: '::1', port: 15432, protocol: 'tcp', backend: 'postgres' },
@@ -133,14 +138,15 @@ const FULL_EXPECTED: ProxyConfig = {
       name: 'api',
       protocol: 'http2',
       loadBalancer: 'least-request',
+      ...RESILIENCE,
       connectTimeoutMs: 250,
       endpoints: [
-        { address: '10.0.0.1', port: 8080, weight: 2 },
-        { address: 'api.internal', port: 8080, weight: 1 },
+        { address: '10.0.0.1', port: 8080, weight: 2, priority: 0 },
+        { address: 'api.internal', port: 8080, weight: 1, priority: 0 },
       ],
     },
-    { name: 'shadow', protocol: 'http1', loadBalancer: 'round-robin', connectTimeoutMs: 5000, endpoints: [] },
-    { name: 'postgres', protocol: 'http1', loadBalancer: 'round-robin', connectTimeoutMs: 5000, endpoints: [{ address: '10.0.0.9', port: 5432, weight: 1 }] },
+    { name: 'shadow', protocol: 'http1', loadBalancer: 'least-request', ...RESILIENCE, connectTimeoutMs: 5000, endpoints: [] },
+    { name: 'postgres', protocol: 'http1', loadBalancer: 'least-request', ...RESILIENCE, connectTimeoutMs: 5000, endpoints: [{ address: '10.0.0.9', port: 5432, weight: 1, priority: 0 }] },
   ],
 };
 
@@ -162,7 +168,14 @@ backends: [{ name: web, endpoints: [{ address: 127.0.0.1, port: 8080 }] }]
       hostnames: [],
       rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [] }], filters: [], backendRefs: [{ name: 'web', weight: 1 }], timeouts: {} }],
     });
-    assert.deepEqual(config.backends[0], { name: 'web', protocol: 'http1', loadBalancer: 'round-robin', connectTimeoutMs: 5000, endpoints: [{ address: '127.0.0.1', port: 8080, weight: 1 }] });
+    assert.deepEqual(config.backends[0], {
+      name: 'web',
+      protocol: 'http1',
+      loadBalancer: 'least-request',
+      ...RESILIENCE,
+      connectTimeoutMs: 5000,
+      endpoints: [{ address: '127.0.0.1', port: 8080, weight: 1, priority: 0 }],
+    });
   });
 
   test('leaves routes and backends empty when the document has none', () => {

@@ -1,0 +1,168 @@
+// The tries of one request at one backend: pick an endpoint, pass the circuit breaker,
+// send, judge the answer, and retry while the policy, the request (idempotent, body still
+// replayable) and the backend (retry budget, active retries) all allow it. Envoy's router
+// retry state, in one loop.
+
+import type { RetryOn, RetryPolicy } from '../../config/model.ts';
+import { SluiceError, type ErrorCode } from '../../errors.ts';
+import type { ProxyResponse, RequestContext } from '../../http/context.ts';
+import { releaseBody, withDeadline } from '../../http/filters/timeout.ts';
+import type { Cluster } from '../cluster.ts';
+import type { EndpointState } from '../endpoint.ts';
+import type { InFlight } from '../forward.ts';
+import { requestHash } from '../lb/hash.ts';
+import type { PickRequest } from '../lb/registry.ts';
+import { ReplayBody } from './replay-body.ts';
+
+export type AttemptDeps = {
+  readonly forward: (ctx: RequestContext, endpoint: EndpointState, backend: InFlight) => Promise<ProxyResponse>;
+  readonly random: () => number;
+};
+
+/** RFC 9110 §9.2.2, plus the safe methods. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const ATTEMPT_HEADER = 'x-sluice-attempt-count';
+const NO_HASH: PickRequest = Object.freeze({ hash: undefined, tried: null });
+
+/** Failures before a response head that mean the upstream (not the client) failed. */
+const UPSTREAM_FAILURES: ReadonlySet<ErrorCode> = new Set([
+  'UPSTREAM_CONNECT_FAILURE',
+  'UPSTREAM_CONNECTION_TERMINATION',
+  'UPSTREAM_RESET',
+  'UPSTREAM_REFUSED_STREAM',
+  'UPSTREAM_TIMEOUT',
+  'UPSTREAM_PROTOCOL_ERROR',
+]);
+
+/** gRPC status codes (in a trailers-only answer) and the retryOn word for each. */
+const GRPC_RETRY_ON: Readonly<Record<string, RetryOn>> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '14': 'unavailable' };
+
+export function sendWithRetries(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps): Promise<ProxyResponse> {
+  const tries = runTries(ctx, cluster, policy, deps);
+  if (policy.requestTimeoutMs === undefined) return tries;
+  return withDeadline(ctx, policy.requestTimeoutMs, tries, (err) => ctx.abort(err));
+}
+
+async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps): Promise<ProxyResponse> {
+  const { counters, limits } = cluster;
+  const retriable = policy.attempts > 0 && ctx.upgrade === null && (policy.retryNonIdempotent || IDEMPOTENT.has(ctx.method));
+  const replay = retriable && ctx.body !== null ? new ReplayBody(ctx.body, policy.bufferLimitBytes) : null;
+  const hash = cluster.config.hashOn === undefined ? undefined : requestHash(cluster.config.hashOn, ctx.headers, remoteIp(ctx.downstreamRemote));
+  let pick: PickRequest = hash === undefined ? NO_HASH : { hash, tried: null };
+  cluster.budget.deposit();
+  for (let attempt = 1; ; attempt++) {
+    const retry = attempt > 1;
+    const endpoint = cluster.lb.pick(pick);
+    if (endpoint === undefined) throw new SluiceError('NO_HEALTHY_UPSTREAM', `backend '${cluster.name}' has no healthy endpoint`);
+    admit(cluster, endpoint);
+    ctx.upstreamHost = endpoint.key;
+    ctx.attempts = attempt;
+    ctx.headers[ATTEMPT_HEADER] = String(attempt);
+    if (replay !== null) ctx.body = replay.stream();
+    if (retry) counters.activeRetries++;
+    let response: ProxyResponse | undefined;
+    let failure: unknown;
+    try {
+      response = await tryOnce(ctx, endpoint, counters, policy.perTryTimeoutMs, deps);
+    } catch (err) {
+      failure = err;
+    } finally {
+      if (retry) counters.activeRetries--;
+    }
+    const outlier = cluster.outlier;
+    let reason: RetryOn | 'local' | null;
+    if (response !== undefined) {
+      outlier?.recordStatus(endpoint, response.status);
+      reason = retryReason(response, policy);
+      if (reason === null) return response;
+    } else {
+      const code = (failure as SluiceError).code;
+      if (!UPSTREAM_FAILURES.has(code)) throw failure;
+      outlier?.recordLocalFailure(endpoint);
+      reason = failureCovered(code, policy.retryOn) ? 'local' : null;
+      if (reason === null) throw failure;
+    }
+    // A retriable outcome: retry if everything allows it, else hand this outcome on.
+    const exhausted = attempt > policy.attempts;
+    const allowed =
+      retriable && !exhausted && ctx.aborted === null && (replay === null || replay.replayable) && counters.activeRetries < limits.maxActiveRetries && cluster.budget.tryWithdraw();
+    if (!allowed) {
+      if (exhausted && policy.attempts > 0) ctx.addFlag('URX');
+      if (retriable && !exhausted) counters.retriesRefused++;
+      if (response !== undefined) return response;
+      throw failure;
+    }
+    if (response !== undefined) releaseBody(response, new Error('answer replaced by a retry'));
+    counters.retries++;
+    pick = { hash, tried: pick.tried === null ? [endpoint] : [...pick.tried, endpoint] };
+    await sleep(backoffMs(attempt, policy, deps.random));
+    if (ctx.aborted !== null) throw ctx.aborted;
+  }
+}
+
+/** Circuit breaking: over a limit the request is refused now, never queued without bound. */
+function admit(cluster: Cluster, endpoint: EndpointState): void {
+  const { counters, limits } = cluster;
+  if (counters.activeRequests >= limits.maxActiveRequests) {
+    counters.overflows++;
+    throw new SluiceError('UPSTREAM_OVERFLOW', `backend '${cluster.name}' has ${counters.activeRequests} requests in flight (maxActiveRequests ${limits.maxActiveRequests})`);
+  }
+  // A request beyond the endpoint's connections waits for one: it is pending.
+  if (endpoint.activeRequests >= cluster.capacityPerEndpoint) {
+    let pending = 0;
+    for (const e of cluster.endpoints) if (e.activeRequests > cluster.capacityPerEndpoint) pending += e.activeRequests - cluster.capacityPerEndpoint;
+    if (pending >= limits.maxPendingRequests) {
+      counters.overflows++;
+      throw new SluiceError('UPSTREAM_OVERFLOW', `backend '${cluster.name}' has ${pending} requests waiting for a connection (maxPendingRequests ${limits.maxPendingRequests})`);
+    }
+  }
+}
+
+function tryOnce(ctx: RequestContext, endpoint: EndpointState, backend: InFlight, perTryMs: number | undefined, deps: AttemptDeps): Promise<ProxyResponse> {
+  const sent = deps.forward(ctx, endpoint, backend);
+  if (perTryMs === undefined) return sent;
+  // Cancels this try only: the request itself may still be retried.
+  return withDeadline(ctx, perTryMs, sent, (err) => ctx.cancelUpstream?.(err));
+}
+
+/** Why a response head asks for a retry under `policy`, or null when it is the answer. */
+function retryReason(res: ProxyResponse, policy: RetryPolicy): RetryOn | null {
+  const on = policy.retryOn;
+  const status = res.status;
+  if (status >= 500) {
+    if (on.includes('5xx')) return '5xx';
+    if ((status === 502 || status === 503 || status === 504) && on.includes('gateway-error')) return 'gateway-error';
+  }
+  if (on.includes('retriable-status-codes') && policy.retriableStatusCodes.includes(status)) return 'retriable-status-codes';
+  const grpc = res.headers['grpc-status'];
+  if (typeof grpc === 'string' && grpc !== '0') {
+    const word = GRPC_RETRY_ON[grpc];
+    if (word !== undefined && on.includes(word)) return word;
+  }
+  return null;
+}
+
+/** Envoy's reading: 5xx, gateway-error and reset cover every failure before a head. */
+function failureCovered(code: ErrorCode, on: readonly RetryOn[]): boolean {
+  if (on.includes('5xx') || on.includes('gateway-error') || on.includes('reset')) return true;
+  if (code === 'UPSTREAM_CONNECT_FAILURE') return on.includes('connect-failure');
+  if (code === 'UPSTREAM_REFUSED_STREAM') return on.includes('refused-stream');
+  return false;
+}
+
+/** Full jitter (AWS architecture blog): random(0, min(max, base x 2^(n-1))). */
+export function backoffMs(retry: number, policy: Pick<RetryPolicy, 'backoffBaseMs' | 'backoffMaxMs'>, random: () => number): number {
+  const ceiling = Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** Math.min(retry - 1, 30));
+  return Math.floor(random() * ceiling);
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** "ip:port" -> "ip" ("[::1]:80" -> "::1"). */
+function remoteIp(remote: string): string {
+  const colon = remote.lastIndexOf(':');
+  const ip = colon === -1 ? remote : remote.slice(0, colon);
+  return ip.startsWith('[') ? ip.slice(1, -1) : ip;
+}

@@ -1,0 +1,66 @@
+// Shared by the load-balancer tests: real EndpointStates, a backend config with only the
+// fields balancers read, and a seeded random so every run sees the same draws.
+
+import assert from 'node:assert/strict';
+import type { Backend, HashOn } from '../../../../proxy/config/model.ts';
+import { EndpointState } from '../../../../proxy/upstream/endpoint.ts';
+import type { LoadBalancer, PickRequest } from '../../../../proxy/upstream/lb/registry.ts';
+
+/** mulberry32: a tiny seeded PRNG, [0, 1). */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export type Spec = { readonly weight?: number; readonly priority?: number };
+
+/** Endpoints 127.0.0.1:9000, :9001, ...; the dispatcher is never used by balancers. */
+export function endpoints(specs: readonly Spec[]): EndpointState[] {
+  return specs.map(
+    (s, i) => new EndpointState({ address: '127.0.0.1', port: 9000 + i, weight: s.weight ?? 1, priority: s.priority ?? 0 }, null as never),
+  );
+}
+
+export function equalEndpoints(n: number): EndpointState[] {
+  return endpoints(Array.from({ length: n }, () => ({})));
+}
+
+export function backend(states: readonly EndpointState[], fields: { loadBalancer?: string; hashOn?: HashOn; failoverThreshold?: number } = {}): Backend {
+  const read: Pick<Backend, 'name' | 'loadBalancer' | 'hashOn' | 'failoverThreshold' | 'endpoints'> = {
+    name: 'b',
+    loadBalancer: fields.loadBalancer ?? 'least-request',
+    failoverThreshold: fields.failoverThreshold ?? 71,
+    endpoints: states.map((s) => s.endpoint),
+    ...(fields.hashOn && { hashOn: fields.hashOn }),
+  };
+  // The rest of a Backend (timeouts, retries, limits) is the cluster's business, not a balancer's.
+  return read as unknown as Backend;
+}
+
+export const anyRequest: PickRequest = { hash: undefined, tried: null };
+
+/** Picks per endpoint (by index in `states`) over `n` picks; index -1 counts undefined. */
+export function countPicks(lb: LoadBalancer, states: readonly EndpointState[], n: number, req: PickRequest = anyRequest): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const e = lb.pick(req);
+    const k = e === undefined ? -1 : states.indexOf(e);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Asserts each endpoint's share of `n` picks is within `tolerance` of weight / total weight. */
+export function assertShares(counts: Map<number, number>, weights: readonly number[], n: number, tolerance: number): void {
+  const total = weights.reduce((a, b) => a + b, 0);
+  weights.forEach((w, i) => {
+    const share = (counts.get(i) ?? 0) / n;
+    assert.ok(Math.abs(share - w / total) <= tolerance, `endpoint ${i}: share ${share.toFixed(3)}, expected ${(w / total).toFixed(3)} ± ${tolerance}`);
+  });
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { EndpointState } from '../../../../proxy/upstream/endpoint.ts';
+import { buildTable, createMaglev, TABLE_SIZE } from '../../../../proxy/upstream/lb/maglev.ts';
+import { assertShares, backend, countPicks, endpoints, equalEndpoints, seeded } from './fixtures.ts';
+
+function balancer(states: readonly EndpointState[]) {
+  return createMaglev(states, backend(states, { loadBalancer: 'maglev' }), { random: seeded(5) });
+}
+
+/** 10 000 well-spread request hashes. */
+const keys = Array.from({ length: 10_000 }, (_, i) => (Math.imul(i + 1, 0x9e3779b1) >>> 0));
+
+function owners(lb: ReturnType<typeof balancer>, states: readonly EndpointState[]): number[] {
+  return keys.map((hash) => states.indexOf(lb.pick({ hash, tried: null })!));
+}
+
+function slotShares(table: Uint32Array, n: number): number[] {
+  const counts = new Array<number>(n).fill(0);
+  for (const owner of table) counts[owner]++;
+  return counts.map((c) => c / table.length);
+}
+
+describe('maglev', () => {
+  test('fills every slot of a prime-sized table, evenly for equal weights', () => {
+    const table = buildTable(equalEndpoints(4), TABLE_SIZE);
+    assert.equal(table.length, 65537);
+    for (const share of slotShares(table, 4)) assert.ok(Math.abs(share - 0.25) < 0.001, `share ${share}`);
+  });
+
+  test('gives slots in proportion to weight', () => {
+    const shares = slotShares(buildTable(endpoints([{ weight: 1 }, { weight: 2 }, { weight: 3 }, { weight: 4 }]), TABLE_SIZE), 4);
+    shares.forEach((share, i) => assert.ok(Math.abs(share - (i + 1) / 10) < 0.002, `endpoint ${i}: ${share}`));
+  });
+
+  test('sends the same hash to the same endpoint every time', () => {
+    const states = equalEndpoints(4);
+    const lb = balancer(states);
+    assert.deepEqual(owners(lb, states), owners(lb, states));
+    assert.deepEqual(owners(balancer(states), states), owners(lb, states));
+  });
+
+  test('spreads keys in proportion to weight', () => {
+    const states = endpoints([{ weight: 1 }, { weight: 2 }, { weight: 3 }, { weight: 4 }]);
+    const counts = new Map<number, number>();
+    for (const o of owners(balancer(states), states)) counts.set(o, (counts.get(o) ?? 0) + 1);
+    assertShares(counts, [1, 2, 3, 4], keys.length, 0.02);
+  });
+
+  test('hashes a request without a hash to a random slot', () => {
+    const states = equalEndpoints(4);
+    assertShares(countPicks(balancer(states), states, 10_000), [1, 1, 1, 1], 10_000, 0.02);
+  });
+
+  test('keeps the keys of the healthy endpoints in place when one becomes unhealthy, and spreads its keys', () => {
+    const states = equalEndpoints(4);
+    const lb = balancer(states);
+    const before = owners(lb, states);
+    states[1].healthy = false;
+    const after = owners(lb, states);
+    let kept = 0;
+    let others = 0;
+    const moved = new Map<number, number>();
+    for (let k = 0; k < keys.length; k++) {
+      if (before[k] !== 1) {
+        others++;
+        if (after[k] === before[k]) kept++;
+      } else moved.set(after[k], (moved.get(after[k]) ?? 0) + 1);
+    }
+    assert.ok(kept / others >= 0.95, `kept ${kept} of ${others}`);
+    assert.equal(moved.get(1), undefined);
+    const total = [...moved.values()].reduce((a, b) => a + b, 0);
+    for (const i of [0, 2, 3]) assert.ok((moved.get(i) ?? 0) > total * 0.2, `endpoint ${i} took ${moved.get(i)} of ${total}`);
+  });
+
+  test('probes on to a healthy endpoint the request has not tried', () => {
+    const states = equalEndpoints(4);
+    const lb = balancer(states);
+    for (const hash of keys.slice(0, 200)) {
+      const first = lb.pick({ hash, tried: null })!;
+      const second = lb.pick({ hash, tried: [first] })!;
+      assert.notEqual(second, first);
+      assert.equal(lb.pick({ hash, tried: [first] }), second, 'the retry target is stable too');
+      const third = lb.pick({ hash, tried: [first, second] })!;
+      assert.ok(third !== first && third !== second);
+    }
+  });
+
+  test('goes back to a tried endpoint when every healthy one was tried', () => {
+    const states = equalEndpoints(3);
+    states[0].healthy = false;
+    const lb = balancer(states);
+    for (const hash of keys.slice(0, 200)) {
+      const picked = lb.pick({ hash, tried: [states[1], states[2]] });
+      assert.ok(picked === states[1] || picked === states[2]);
+    }
+  });
+
+  test('is undefined when nothing is healthy', () => {
+    const states = equalEndpoints(3);
+    for (const e of states) e.healthy = false;
+    assert.equal(balancer(states).pick({ hash: 12345, tried: null }), undefined);
+    assert.equal(balancer([]).pick({ hash: 12345, tried: null }), undefined);
+  });
+});
