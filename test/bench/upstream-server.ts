@@ -9,4 +9,5 @@ const server = http.createServer((_req, res) => {
   res.end(body);
 });
 server.keepAliveTimeout = 60_000;
-server.listen(Number(process.argv[2]), '127.0.0.1', () => console.log('listening'));
+// Port 0 picks one; the line printed says which.
+server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => console.log(`listening ${(server.address() as { port: number }).port}`));

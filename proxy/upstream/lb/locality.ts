@@ -50,11 +50,16 @@ export function createLocality(
       }
       // A level with load has a healthy endpoint, so its balancer normally answers; going on
       // to the other levels means no corner of a policy turns into a 503 while one is healthy.
+      // A retry whose level has nothing untried left moves on to the next level (failover
+      // for the retry); a level's balancer hands back a tried endpoint only as a last resort.
+      let fallback: EndpointState | undefined;
       for (let k = 0; k < levels.length; k++) {
         const picked = levels[(chosen + k) % levels.length].balancer.pick(req);
-        if (picked !== undefined) return picked;
+        if (picked === undefined) continue;
+        if (req.tried === null || !req.tried.includes(picked)) return picked;
+        fallback ??= picked;
       }
-      return undefined;
+      return fallback;
     },
   };
 }

@@ -36,6 +36,7 @@ const UPSTREAM_FAILURES: ReadonlySet<ErrorCode> = new Set([
 
 /** gRPC status codes (in a trailers-only answer) and the retryOn word for each. */
 const GRPC_RETRY_ON: Readonly<Record<string, RetryOn>> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '14': 'unavailable' };
+const GRPC_REASONS: Readonly<Record<string, true>> = { cancelled: true, 'deadline-exceeded': true, 'resource-exhausted': true, unavailable: true };
 
 export function sendWithRetries(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps): Promise<ProxyResponse> {
   const tries = runTries(ctx, cluster, policy, deps);
@@ -45,8 +46,12 @@ export function sendWithRetries(ctx: RequestContext, cluster: Cluster, policy: R
 
 async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps): Promise<ProxyResponse> {
   const { counters, limits } = cluster;
-  const retriable = policy.attempts > 0 && ctx.upgrade === null && (policy.retryNonIdempotent || IDEMPOTENT.has(ctx.method));
-  const replay = retriable && ctx.body !== null ? new ReplayBody(ctx.body, policy.bufferLimitBytes) : null;
+  const allowsRetry = policy.attempts > 0 && ctx.upgrade === null;
+  const retriable = allowsRetry && (policy.retryNonIdempotent || IDEMPOTENT.has(ctx.method));
+  // Every gRPC call is a POST: a status the policy names (unavailable...) is the server
+  // saying "not done, try again" (gRFC A6), so those retry whatever the method.
+  const grpc = allowsRetry && isGrpc(ctx);
+  const replay = (retriable || grpc) && ctx.body !== null ? new ReplayBody(ctx.body, policy.bufferLimitBytes) : null;
   const hash = cluster.config.hashOn === undefined ? undefined : requestHash(cluster.config.hashOn, ctx.headers, remoteIp(ctx.downstreamRemote));
   let pick: PickRequest = hash === undefined ? NO_HASH : { hash, tried: null };
   cluster.budget.deposit();
@@ -84,11 +89,12 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
     }
     // A retriable outcome: retry if everything allows it, else hand this outcome on.
     const exhausted = attempt > policy.attempts;
+    const mayRetry = retriable || (grpc && reason !== null && reason in GRPC_REASONS);
     const allowed =
-      retriable && !exhausted && ctx.aborted === null && (replay === null || replay.replayable) && counters.activeRetries < limits.maxActiveRetries && cluster.budget.tryWithdraw();
+      mayRetry && !exhausted && ctx.aborted === null && (replay === null || replay.replayable) && counters.activeRetries < limits.maxActiveRetries && cluster.budget.tryWithdraw();
     if (!allowed) {
       if (exhausted && policy.attempts > 0) ctx.addFlag('URX');
-      if (retriable && !exhausted) counters.retriesRefused++;
+      if (mayRetry && !exhausted) counters.retriesRefused++;
       if (response !== undefined) return response;
       throw failure;
     }
@@ -158,6 +164,11 @@ export function backoffMs(retry: number, policy: Pick<RetryPolicy, 'backoffBaseM
 
 function sleep(ms: number): Promise<void> {
   return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function isGrpc(ctx: RequestContext): boolean {
+  const type = ctx.headers['content-type'];
+  return typeof type === 'string' && type.startsWith('application/grpc');
 }
 
 /** "ip:port" -> "ip" ("[::1]:80" -> "::1"). */
