@@ -1,5 +1,7 @@
 // `npm run demo`: four small upstream services on the example's ports, sluice-proxy from
 // examples/static/two-backends.yaml in front of them, some traffic, and where it went.
+// Then a fault: api-2 is killed in the middle of 600 requests, and the counts show the
+// default retry policy and outlier ejection absorbing it.
 
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -67,15 +69,55 @@ for (const [path, headers] of traffic) {
   if (res.statusCode !== 200) failures++;
 }
 
-type Clusters = { clusters: { name: string; endpoints: { address: string; port: number; health: string; totalRequests: number }[] }[] };
-const { clusters } = (await (await request(`http://127.0.0.1:${ready.admin}/clusters?format=json`)).body.json()) as Clusters;
+type Clusters = {
+  clusters: { name: string; retries: number; endpoints: { address: string; port: number; health: string; healthReason?: string; totalRequests: number }[] }[];
+};
+const clusters = async () => ((await (await request(`http://127.0.0.1:${ready.admin}/clusters?format=json`)).body.json()) as Clusters).clusters;
+const showEndpoints = async () => {
+  for (const c of await clusters()) {
+    for (const e of c.endpoints) {
+      console.log(`  ${c.name.padEnd(11)} ${`${e.address}:${e.port}`.padEnd(16)} ${e.health.padEnd(10)} ${String(e.totalRequests).padStart(4)}  ${e.healthReason ?? ''}`);
+    }
+  }
+};
 console.log('\nrequests per endpoint, from the admin API (/clusters):');
-for (const c of clusters) {
-  for (const e of c.endpoints) console.log(`  ${c.name.padEnd(11)} ${`${e.address}:${e.port}`.padEnd(16)} ${e.health.padEnd(8)} ${e.totalRequests}`);
-}
+await showEndpoints();
+
+// --- a fault: api-2 dies mid-traffic ---
+const TOTAL = 600;
+const KILL_AT = 200;
+console.log(`\nfault: ${TOTAL} GET /api/... requests, 8 at a time; api-2 (127.0.0.1:18002) is killed after ${KILL_AT}`);
+let sent = 0;
+let answered = 0;
+let ok = 0;
+const failed: string[] = [];
+const worker = async () => {
+  while (sent < TOTAL) {
+    sent++;
+    try {
+      const res = await request(`http://127.0.0.1:18000/api/items/${sent}`);
+      await res.body.dump();
+      if (res.statusCode === 200) ok++;
+      else failed.push(`${res.statusCode} ${res.headers['x-sluice-details'] ?? ''}`);
+    } catch (err) {
+      failed.push((err as Error).message);
+    }
+    if (++answered === KILL_AT) {
+      // Like a crashed process: every connection dropped, the port closed.
+      servers[1].closeAllConnections();
+      servers[1].close();
+    }
+  }
+};
+await Promise.all(Array.from({ length: 8 }, worker));
+const api = (await clusters()).find((c) => c.name === 'api')!;
+console.log(`  sent ${TOTAL}, answered 200: ${ok}, failed: ${failed.length}${failed.length > 0 ? ` (${[...new Set(failed)].join('; ')})` : ''}`);
+console.log(`  retries the proxy made for them: ${api.retries}`);
+await showEndpoints();
+failures += failed.length;
 
 proxy.kill('SIGTERM');
 await new Promise((r) => proxy.once('exit', r));
-for (const s of servers) s.close();
+for (const s of servers) if (s.listening) s.close();
 console.log(failures === 0 ? '\nall requests answered; proxy stopped cleanly' : `\n${failures} request(s) failed`);
 process.exit(failures === 0 ? 0 : 1);

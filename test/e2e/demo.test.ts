@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const DEMO = fileURLToPath(new URL('../../examples/static/demo.ts', import.meta.url));
 
-test('the demo routes canary, api and web traffic as the example says, then exits 0', () => {
+test('the demo routes canary, api and web traffic as the example says, absorbs a killed endpoint, then exits 0', () => {
   const r = spawnSync(process.execPath, [DEMO], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /GET \/api\/users \(x-canary: 1\)\s+-> 200\s+api-canary/);
@@ -18,5 +18,8 @@ test('the demo routes canary, api and web traffic as the example says, then exit
   const api = [...r.stdout.matchAll(/GET \/api\/\w+\s+-> 200\s+(api-[12])\n/g)].map((m) => m[1]);
   assert.deepEqual(api.sort(), ['api-1', 'api-1', 'api-2', 'api-2'], 'round robin over both api endpoints');
   assert.match(r.stdout, /api\s+127\.0\.0\.1:18001\s+healthy\s+2/);
+  // The fault: api-2 killed mid-traffic, absorbed, and shown ejected.
+  assert.match(r.stdout, /sent 600, answered 200: 600, failed: 0/);
+  assert.match(r.stdout, /api\s+127\.0\.0\.1:18002\s+unhealthy\s+\d+\s+ejected: 5 consecutive/);
   assert.match(r.stdout, /all requests answered/);
 });
