@@ -9,6 +9,7 @@ import type { Logger } from './http/rescue.ts';
 import { ProxyServer } from './server.ts';
 import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
 import { createRequestObserver } from './telemetry/request-observer.ts';
+import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
 import { loadBalancerNames } from './upstream/index.ts';
 
 export type RunningProxy = {
@@ -53,7 +54,7 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
     draining: () => server.draining,
     configDump: () => server.configDump(),
     clusters: () => server.clusters(),
-    metricsText: () => metrics.render(),
+    metricsText: () => metrics.render() + clusterMetricsText(server.clusters()),
   };
   let admin, stats;
   try {

@@ -1,7 +1,9 @@
 // `npm run bench`: the same HTTP/1.1 keep-alive load (1 KiB responses, fixed concurrency)
 // straight at an upstream, through Sluice, and through nginx as the equivalent reverse
 // proxy (when nginx is installed: apt-get install -y nginx), in one run, as ratios.
-// Then a fixed 1 000 rps run for the latency Sluice adds, and Sluice's idle RSS.
+// Then a fixed 1 000 rps run for the latency Sluice adds, and Sluice's idle RSS. Then the
+// resilience path: retry policy and outlier detection configured (no faults) against the
+// same proxy with both turned off, as a throughput ratio.
 //
 // Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32).
 
@@ -58,6 +60,18 @@ async function main(): Promise<void> {
   const direct1k = await bestOf(3, () => fixedRate(`http://127.0.0.1:${upstreamPort}/`, 1000, 5));
   const sluice1k = await bestOf(3, () => fixedRate(`http://127.0.0.1:${sluicePort}/`, 1000, 5));
 
+  // The resilience path against the plain one, alternated twice so drift hits both alike.
+  const plainPort = await freePort();
+  const plain = await startSluice(plainPort, upstreamPort, 'off', PROXY_NODE_FLAGS, PLAIN_POLICIES);
+  const resilientPort = await freePort();
+  const resilient = await startSluice(resilientPort, upstreamPort, 'off', PROXY_NODE_FLAGS, RESILIENT_POLICIES);
+  const pairs: [Row, Row][] = [];
+  for (let i = 0; i < 2; i++) pairs.push([await load('sluice, retries and outlier detection off', plainPort, plain.pid!), await load('sluice + retry policy + outlier detection', resilientPort, resilient.pid!)]);
+  plain.kill();
+  resilient.kill();
+  for (const [p, r] of pairs) rows.push(p, r);
+  const resilienceRatio = pairs.reduce((sum, [p, r]) => sum + r.rps / p.rps, 0) / pairs.length;
+
   const by = (n: string) => rows.find((r) => r.name === n);
   const fmt = (n: number, d = 2) => n.toFixed(d);
   const out: string[] = [];
@@ -73,6 +87,7 @@ async function main(): Promise<void> {
   out.push(nginx ? `sluice / nginx throughput:  ${fmt(s.rps / by('nginx')!.rps)}  (target >= 0.60)` : 'sluice / nginx: nginx not installed (apt-get install -y nginx)');
   out.push(`at 1000 rps (best of 3 x 5 s): p50 direct ${fmt(direct1k.p50, 3)} ms, sluice ${fmt(sluice1k.p50, 3)} ms; p99 direct ${fmt(direct1k.p99, 3)} ms, sluice ${fmt(sluice1k.p99, 3)} ms, added ${fmt(sluice1k.p99 - direct1k.p99, 3)} ms (target <= 1 ms); errors ${direct1k.errors + sluice1k.errors}`);
   out.push(`sluice idle RSS: ${fmt(idleRss, 1)} MiB (target <= 40 MiB)`);
+  out.push(`resilience path / plain path throughput: ${fmt(resilienceRatio, 3)} (mean of ${pairs.length} alternated pairs; target >= 0.95)`);
   console.log(out.join('\n'));
 }
 
@@ -98,14 +113,44 @@ async function load(name: string, port: number, pid: number | null): Promise<Row
   return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, rssMiB: pid === null ? null : peak, errors };
 }
 
-function startSluice(port: number, upstreamPort: number, accessLog: string, nodeFlags: readonly string[] = PROXY_NODE_FLAGS): Promise<ChildProcess> {
+/** Retries and outlier detection off: the plain request path. */
+const PLAIN_POLICIES = `policies:
+  - apiVersion: mesh.sluice.dev/v1alpha1
+    kind: RetryPolicy
+    metadata: { name: off }
+    spec: { targetRefs: [{ kind: Backend, name: up }], attempts: 0 }
+  - apiVersion: mesh.sluice.dev/v1alpha1
+    kind: CircuitBreakerPolicy
+    metadata: { name: off }
+    spec: { targetRefs: [{ kind: Backend, name: up }], outlierDetection: { disabled: true } }
+`;
+
+/** What an operator would configure: retries with a per-try timeout, both ejection kinds. */
+const RESILIENT_POLICIES = `policies:
+  - apiVersion: mesh.sluice.dev/v1alpha1
+    kind: RetryPolicy
+    metadata: { name: on }
+    spec:
+      targetRefs: [{ kind: Backend, name: up }]
+      attempts: 2
+      retryOn: [5xx, reset, connect-failure, unavailable]
+      timeouts: { perTry: 5s, request: 15s }
+  - apiVersion: mesh.sluice.dev/v1alpha1
+    kind: CircuitBreakerPolicy
+    metadata: { name: on }
+    spec:
+      targetRefs: [{ kind: Backend, name: up }]
+      outlierDetection: { consecutive5xx: 5, consecutiveGatewayErrors: 5, interval: 1s, successRate: { minimumHosts: 1, requestVolume: 100 } }
+`;
+
+function startSluice(port: number, upstreamPort: number, accessLog: string, nodeFlags: readonly string[] = PROXY_NODE_FLAGS, policies = ''): Promise<ChildProcess> {
   const config = join(dir, `sluice-${port}.yaml`);
   writeFileSync(
     config,
     `listeners: [{ name: bench, address: 127.0.0.1, port: ${port}, protocol: http }]
 routes: [{ name: all, rules: [{ backendRefs: [{ name: up }] }] }]
 backends: [{ name: up, endpoints: [{ address: 127.0.0.1, port: ${upstreamPort} }] }]
-`,
+${policies}`,
   );
   return startChild('sluice', process.execPath, [...nodeFlags, PROXY_MAIN, '--config', config, '--admin-port', '0', '--stats-port', '0', '--stats-address', '127.0.0.1', '--access-log', accessLog], /proxy ready/);
 }

@@ -89,5 +89,8 @@ ${upstreams.map((u) => `      - { address: 127.0.0.1, port: ${u.port} }`).join('
     assert.ok(api.retries > 0, 'retries absorbed the failures');
     assert.equal(dead.health, 'unhealthy', 'the dead endpoint is ejected');
     assert.match(dead.healthReason ?? '', /consecutive/);
+    const metrics = await (await fetch(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)).text();
+    assert.match(metrics, new RegExp(`^sluice_endpoint_healthy\\{backend="api",endpoint="127\\.0\\.0\\.1:${victim.port}"\\} 0$`, 'm'));
+    assert.equal(Number(/^sluice_upstream_retries_total\{backend="api"\} (\d+)$/m.exec(metrics)?.[1]), api.retries);
   });
 });
