@@ -132,7 +132,7 @@ function tryOnce(ctx: RequestContext, endpoint: EndpointState, backend: InFlight
 }
 
 /** Why a response head asks for a retry under `policy`, or null when it is the answer. */
-function retryReason(res: ProxyResponse, policy: RetryPolicy): RetryOn | null {
+export function retryReason(res: Pick<ProxyResponse, 'status' | 'headers'>, policy: Pick<RetryPolicy, 'retryOn' | 'retriableStatusCodes'>): RetryOn | null {
   const on = policy.retryOn;
   const status = res.status;
   if (status >= 500) {
@@ -149,7 +149,7 @@ function retryReason(res: ProxyResponse, policy: RetryPolicy): RetryOn | null {
 }
 
 /** Envoy's reading: 5xx, gateway-error and reset cover every failure before a head. */
-function failureCovered(code: ErrorCode, on: readonly RetryOn[]): boolean {
+export function failureCovered(code: ErrorCode, on: readonly RetryOn[]): boolean {
   if (on.includes('5xx') || on.includes('gateway-error') || on.includes('reset')) return true;
   if (code === 'UPSTREAM_CONNECT_FAILURE') return on.includes('connect-failure');
   if (code === 'UPSTREAM_REFUSED_STREAM') return on.includes('refused-stream');

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { PassThrough, Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, test } from 'node:test';
-import { backoffMs } from '../../../proxy/upstream/resilience/attempts.ts';
+import type { RetryOn } from '../../../proxy/config/model.ts';
+import { backoffMs, failureCovered, retryReason } from '../../../proxy/upstream/resilience/attempts.ts';
 import { ReplayBody } from '../../../proxy/upstream/resilience/replay-body.ts';
 import { RetryBudget } from '../../../proxy/upstream/resilience/retry-budget.ts';
 
@@ -80,4 +81,43 @@ describe('ReplayBody', () => {
     source.destroy(new Error('client went away'));
     await assert.rejects(read, /client went away/);
   });
+});
+
+describe('retryReason: which answers ask for a retry under which retryOn', () => {
+  const grpc = (code: string) => ({ status: 200, headers: { 'content-type': 'application/grpc', 'grpc-status': code } });
+  const http = (status: number) => ({ status, headers: {} });
+  const cases: [string, { status: number; headers: Record<string, string> }, RetryOn[], RetryOn | null][] = [
+    ['500 under 5xx', http(500), ['5xx'], '5xx'],
+    ['500 under gateway-error', http(500), ['gateway-error'], null],
+    ['502 under gateway-error', http(502), ['gateway-error'], 'gateway-error'],
+    ['504 under gateway-error', http(504), ['gateway-error'], 'gateway-error'],
+    ['429 in the list', http(429), ['retriable-status-codes'], 'retriable-status-codes'],
+    ['503 not in the list', http(503), ['retriable-status-codes'], null],
+    ['503 under connect-failure only', http(503), ['connect-failure', 'reset'], null],
+    ['200 under everything', http(200), ['5xx', 'gateway-error', 'retriable-status-codes', 'unavailable'], null],
+    ['grpc 14 under unavailable', grpc('14'), ['unavailable'], 'unavailable'],
+    ['grpc 1 under cancelled', grpc('1'), ['cancelled'], 'cancelled'],
+    ['grpc 4 under deadline-exceeded', grpc('4'), ['deadline-exceeded'], 'deadline-exceeded'],
+    ['grpc 8 under resource-exhausted', grpc('8'), ['resource-exhausted'], 'resource-exhausted'],
+    ['grpc 14 without unavailable', grpc('14'), ['cancelled', '5xx'], null],
+    ['grpc 0', grpc('0'), ['unavailable', 'cancelled'], null],
+    ['grpc 13 (internal) is not retriable', grpc('13'), ['unavailable', 'cancelled', 'deadline-exceeded', 'resource-exhausted'], null],
+  ];
+  for (const [what, res, retryOn, want] of cases) {
+    test(what, () => assert.equal(retryReason(res, { retryOn, retriableStatusCodes: [429] }), want));
+  }
+});
+
+describe('failureCovered: failures before a head under each retryOn', () => {
+  const cases: [string, Parameters<typeof failureCovered>[0], RetryOn[], boolean][] = [
+    ['a refused connection under connect-failure', 'UPSTREAM_CONNECT_FAILURE', ['connect-failure'], true],
+    ['a reset under connect-failure', 'UPSTREAM_CONNECTION_TERMINATION', ['connect-failure'], false],
+    ['a refused stream under refused-stream', 'UPSTREAM_REFUSED_STREAM', ['refused-stream'], true],
+    ['an h2 reset under refused-stream', 'UPSTREAM_RESET', ['refused-stream'], false],
+    ['a per-try timeout under reset', 'UPSTREAM_TIMEOUT', ['reset'], true],
+    ['a refused connection under gateway-error', 'UPSTREAM_CONNECT_FAILURE', ['gateway-error'], true],
+    ['a reset under 5xx', 'UPSTREAM_CONNECTION_TERMINATION', ['5xx'], true],
+    ['a reset under gRPC conditions only', 'UPSTREAM_CONNECTION_TERMINATION', ['unavailable', 'cancelled'], false],
+  ];
+  for (const [what, code, retryOn, want] of cases) test(what, () => assert.equal(failureCovered(code, retryOn), want));
 });
