@@ -2,7 +2,7 @@
 // response streams into the downstream with backpressure and nothing is buffered whole.
 
 import type { Dispatcher } from 'undici';
-import { SluiceError } from '../errors.ts';
+import { isSluiceError, SluiceError } from '../errors.ts';
 import type { BodySink, HeaderMap, ProxyResponse, RequestContext, ResponseBody } from '../http/context.ts';
 import { forwardableHeaders } from '../http/headers.ts';
 import type { EndpointState } from './endpoint.ts';
@@ -107,7 +107,9 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
     const wasWaiting = this.#state === Phase.waiting;
     this.#finish();
     if (wasWaiting) {
-      this.#reject(this.#cancelled ? new SluiceError('DOWNSTREAM_DISCONNECT', undefined, { cause: err }) : classify(err, this.#endpoint));
+      // Cancelled on purpose: the reason is the answer (a per-try timeout's UT, the client gone).
+      const reason = this.#cancelled;
+      this.#reject(reason === null ? classify(err, this.#endpoint) : isSluiceError(reason) ? reason : new SluiceError('DOWNSTREAM_DISCONNECT', undefined, { cause: err }));
       return;
     }
     if (this.#sink !== null) this.#sink.abort(err);

@@ -5,7 +5,8 @@
 // resilience path: retry policy and outlier detection configured (no faults) against the
 // same proxy with both turned off, as a throughput ratio.
 //
-// Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32).
+// Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ONLY=resilience
+// (only the resilience pairs, for iterating on that path).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,12 @@ type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number
 async function main(): Promise<void> {
   const upstreamPort = await freePort();
   await startChild('upstream', process.execPath, [UPSTREAM, String(upstreamPort)], /listening/);
+  if (process.env.BENCH_ONLY === 'resilience') {
+    const [pairs, ratio] = await resiliencePairs(upstreamPort);
+    for (const [p, r] of pairs) console.log(`${p.name}: ${Math.round(p.rps)} req/s; ${r.name}: ${Math.round(r.rps)} req/s`);
+    console.log(`resilience path / plain path throughput: ${ratio.toFixed(3)}`);
+    return;
+  }
 
   const sluicePort = await freePort();
   const sluice = await startSluice(sluicePort, upstreamPort, 'off');
@@ -60,17 +67,8 @@ async function main(): Promise<void> {
   const direct1k = await bestOf(3, () => fixedRate(`http://127.0.0.1:${upstreamPort}/`, 1000, 5));
   const sluice1k = await bestOf(3, () => fixedRate(`http://127.0.0.1:${sluicePort}/`, 1000, 5));
 
-  // The resilience path against the plain one, alternated twice so drift hits both alike.
-  const plainPort = await freePort();
-  const plain = await startSluice(plainPort, upstreamPort, 'off', PROXY_NODE_FLAGS, PLAIN_POLICIES);
-  const resilientPort = await freePort();
-  const resilient = await startSluice(resilientPort, upstreamPort, 'off', PROXY_NODE_FLAGS, RESILIENT_POLICIES);
-  const pairs: [Row, Row][] = [];
-  for (let i = 0; i < 2; i++) pairs.push([await load('sluice, retries and outlier detection off', plainPort, plain.pid!), await load('sluice + retry policy + outlier detection', resilientPort, resilient.pid!)]);
-  plain.kill();
-  resilient.kill();
+  const [pairs, resilienceRatio] = await resiliencePairs(upstreamPort);
   for (const [p, r] of pairs) rows.push(p, r);
-  const resilienceRatio = pairs.reduce((sum, [p, r]) => sum + r.rps / p.rps, 0) / pairs.length;
 
   const by = (n: string) => rows.find((r) => r.name === n);
   const fmt = (n: number, d = 2) => n.toFixed(d);
@@ -89,6 +87,19 @@ async function main(): Promise<void> {
   out.push(`sluice idle RSS: ${fmt(idleRss, 1)} MiB (target <= 40 MiB)`);
   out.push(`resilience path / plain path throughput: ${fmt(resilienceRatio, 3)} (mean of ${pairs.length} alternated pairs; target >= 0.95)`);
   console.log(out.join('\n'));
+}
+
+/** The resilience path against the plain one, alternated so drift hits both alike. */
+async function resiliencePairs(upstreamPort: number): Promise<[[Row, Row][], number]> {
+  const plainPort = await freePort();
+  const plain = await startSluice(plainPort, upstreamPort, 'off', PROXY_NODE_FLAGS, PLAIN_POLICIES);
+  const resilientPort = await freePort();
+  const resilient = await startSluice(resilientPort, upstreamPort, 'off', PROXY_NODE_FLAGS, RESILIENT_POLICIES);
+  const pairs: [Row, Row][] = [];
+  for (let i = 0; i < 2; i++) pairs.push([await load('sluice, retries and outlier detection off', plainPort, plain.pid!), await load('sluice + retry policy + outlier detection', resilientPort, resilient.pid!)]);
+  plain.kill();
+  resilient.kill();
+  return [pairs, pairs.reduce((sum, [p, r]) => sum + r.rps / p.rps, 0) / pairs.length];
 }
 
 async function bestOf(n: number, run: () => Promise<RateResult>): Promise<RateResult> {

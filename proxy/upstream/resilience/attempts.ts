@@ -124,11 +124,24 @@ function admit(cluster: Cluster, endpoint: EndpointState): void {
   }
 }
 
-function tryOnce(ctx: RequestContext, endpoint: EndpointState, backend: InFlight, perTryMs: number | undefined, deps: AttemptDeps): Promise<ProxyResponse> {
+/**
+ * One try. A per-try timeout cancels the try's upstream request with a UT error, which the
+ * try then rejects with; the request itself may still be retried. No promise or closure
+ * per try: this is on every request of a backend with a per-try timeout.
+ */
+async function tryOnce(ctx: RequestContext, endpoint: EndpointState, backend: InFlight, perTryMs: number | undefined, deps: AttemptDeps): Promise<ProxyResponse> {
+  if (perTryMs === undefined) return deps.forward(ctx, endpoint, backend);
   const sent = deps.forward(ctx, endpoint, backend);
-  if (perTryMs === undefined) return sent;
-  // Cancels this try only: the request itself may still be retried.
-  return withDeadline(ctx, perTryMs, sent, (err) => ctx.cancelUpstream?.(err));
+  const timer = setTimeout(expireTry, perTryMs, ctx, perTryMs);
+  try {
+    return await sent;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function expireTry(ctx: RequestContext, ms: number): void {
+  ctx.cancelUpstream?.(new SluiceError('UPSTREAM_TIMEOUT', `no response within the per-try timeout of ${ms} ms`));
 }
 
 /** Why a response head asks for a retry under `policy`, or null when it is the answer. */
