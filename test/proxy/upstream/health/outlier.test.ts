@@ -4,18 +4,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { OutlierDetection } from '../../../../proxy/config/model.ts';
+import { DEFAULT_OUTLIER } from '../../../../proxy/config/policies.ts';
 import { EndpointState } from '../../../../proxy/upstream/endpoint.ts';
 import { OutlierDetector } from '../../../../proxy/upstream/health/outlier.ts';
 
-const DEFAULTS: OutlierDetection = {
-  intervalMs: 10_000,
-  consecutive5xx: 5,
-  consecutiveGatewayErrors: 5,
-  baseEjectionMs: 30_000,
-  maxEjectionMs: 300_000,
-  maxEjectionPercent: 50,
-  successRate: null,
-};
+/** The defaults a backend gets; each test changes what it is about. */
+const DEFAULTS: OutlierDetection = DEFAULT_OUTLIER;
 
 function setup(n: number, config: Partial<OutlierDetection> = {}) {
   const clock = { t: 0 };

@@ -2,6 +2,7 @@
 // fields balancers read, and a seeded random so every run sees the same draws.
 
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import type { Backend, HashOn } from '../../../../proxy/config/model.ts';
 import { EndpointState } from '../../../../proxy/upstream/endpoint.ts';
 import type { LoadBalancer, PickRequest } from '../../../../proxy/upstream/lb/registry.ts';
@@ -62,5 +63,41 @@ export function assertShares(counts: Map<number, number>, weights: readonly numb
   weights.forEach((w, i) => {
     const share = (counts.get(i) ?? 0) / n;
     assert.ok(Math.abs(share - w / total) <= tolerance, `endpoint ${i}: share ${share.toFixed(3)}, expected ${(w / total).toFixed(3)} ± ${tolerance}`);
+  });
+}
+
+/** Spread-out 32-bit keys, the same in every hashing test. */
+export const hashKeys: readonly number[] = Array.from({ length: 10_000 }, (_, i) => Math.imul(i + 1, 0x9e3779b1) >>> 0);
+
+/** What every hashing balancer promises a retry: a new endpoint while one is left, else a tried one. */
+export function hashingRetryTests(balancer: (states: readonly EndpointState[]) => LoadBalancer): void {
+  test('moves a retry on to a healthy endpoint the request has not tried, the same one each time', () => {
+    const states = equalEndpoints(4);
+    const lb = balancer(states);
+    for (const hash of hashKeys.slice(0, 200)) {
+      const first = lb.pick({ hash, tried: null })!;
+      const second = lb.pick({ hash, tried: [first] })!;
+      assert.notEqual(second, first);
+      assert.equal(lb.pick({ hash, tried: [first] }), second, 'the retry target is stable too');
+      const third = lb.pick({ hash, tried: [first, second] })!;
+      assert.ok(third !== first && third !== second);
+    }
+  });
+
+  test('goes back to a tried endpoint when every healthy one was tried', () => {
+    const states = equalEndpoints(3);
+    states[2].healthy = false;
+    const lb = balancer(states);
+    for (const hash of hashKeys.slice(0, 200)) {
+      const picked = lb.pick({ hash, tried: [states[0], states[1]] });
+      assert.ok(picked === states[0] || picked === states[1]);
+    }
+  });
+
+  test('is undefined when nothing is healthy', () => {
+    const states = equalEndpoints(3);
+    for (const e of states) e.healthy = false;
+    assert.equal(balancer(states).pick({ hash: 12345, tried: null }), undefined);
+    assert.equal(balancer([]).pick({ hash: 12345, tried: null }), undefined);
   });
 }

@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { EndpointState } from '../../../../proxy/upstream/endpoint.ts';
 import { buildRing, createRingHash, MIN_RING_SIZE } from '../../../../proxy/upstream/lb/ring-hash.ts';
-import { assertShares, backend, countPicks, endpoints, equalEndpoints, seeded } from './fixtures.ts';
+import { assertShares, backend, countPicks, endpoints, equalEndpoints, hashingRetryTests, hashKeys, seeded } from './fixtures.ts';
 
 function balancer(states: readonly EndpointState[]) {
   return createRingHash(states, backend(states, { loadBalancer: 'ring-hash' }), { random: seeded(3) });
 }
 
 /** 10 000 well-spread request hashes. */
-const keys = Array.from({ length: 10_000 }, (_, i) => (Math.imul(i + 1, 0x9e3779b1) >>> 0));
+const keys = hashKeys;
 
 function owners(lb: ReturnType<typeof balancer>, states: readonly EndpointState[]): number[] {
   return keys.map((hash) => states.indexOf(lb.pick({ hash, tried: null })!));
@@ -63,33 +63,5 @@ describe('ring-hash', () => {
     assert.deepEqual(owners(lb, states), before);
   });
 
-  test('walks on to the next healthy endpoint the request has not tried', () => {
-    const states = equalEndpoints(4);
-    const lb = balancer(states);
-    for (const hash of keys.slice(0, 200)) {
-      const first = lb.pick({ hash, tried: null })!;
-      const second = lb.pick({ hash, tried: [first] })!;
-      assert.notEqual(second, first);
-      assert.equal(lb.pick({ hash, tried: [first] }), second, 'the retry target is stable too');
-      const third = lb.pick({ hash, tried: [first, second] })!;
-      assert.ok(third !== first && third !== second);
-    }
-  });
-
-  test('goes back to a tried endpoint when every healthy one was tried', () => {
-    const states = equalEndpoints(3);
-    states[2].healthy = false;
-    const lb = balancer(states);
-    for (const hash of keys.slice(0, 200)) {
-      const picked = lb.pick({ hash, tried: [states[0], states[1]] });
-      assert.ok(picked === states[0] || picked === states[1]);
-    }
-  });
-
-  test('is undefined when nothing is healthy', () => {
-    const states = equalEndpoints(3);
-    for (const e of states) e.healthy = false;
-    assert.equal(balancer(states).pick({ hash: 12345, tried: null }), undefined);
-    assert.equal(balancer([]).pick({ hash: 12345, tried: null }), undefined);
-  });
+  hashingRetryTests(balancer);
 });
