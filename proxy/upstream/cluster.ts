@@ -119,6 +119,7 @@ export class ClusterSet {
       c.outlier?.start();
       c.healthChecker?.start();
     }
+    forgetUnwatchedHealth(nextClusters.values());
     const retired = new Set<Dispatcher>();
     for (const [id, state] of this.#states) if (!nextStates.has(id)) retired.add(state.dispatcher);
     for (const state of nextStates.values()) retired.delete(state.dispatcher);
@@ -184,6 +185,35 @@ export class ClusterSet {
     for (const c of this.#clusters.values()) stopHealth(c);
     const all = new Set([...this.#states.values()].map((s) => s.dispatcher));
     await Promise.all([...all].map((d) => d.destroy().catch(() => {})));
+  }
+}
+
+/**
+ * An ejection or a failed health check with nothing left to end it (the policy that made it
+ * was removed by a reload) would keep an endpoint out for good: forget it.
+ */
+function forgetUnwatchedHealth(clusters: Iterable<Cluster>): void {
+  const ejectable = new Set<EndpointState>();
+  const checked = new Set<EndpointState>();
+  const all = new Set<EndpointState>();
+  for (const c of clusters) {
+    for (const e of c.endpoints) {
+      all.add(e);
+      if (c.outlier !== null) ejectable.add(e);
+      if (c.healthChecker !== null) checked.add(e);
+    }
+  }
+  for (const e of all) {
+    if (e.ejectedUntil !== 0 && !ejectable.has(e)) {
+      e.ejectedUntil = 0;
+      e.ejectionReason = '';
+      e.refreshHealth();
+    }
+    if (e.checkFailed && !checked.has(e)) {
+      e.checkFailed = false;
+      e.checkReason = '';
+      e.refreshHealth();
+    }
   }
 }
 
