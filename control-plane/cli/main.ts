@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// sluicectl: the operator's CLI. The verbs live in commands.ts; this file only wires the
-// process to them.
+// sluicectl: the operator's CLI. The verbs live in commands/, the parsing in run.ts; this
+// file only wires the process to them.
 
-import { runCli } from './commands.ts';
+import { runCli } from './run.ts';
 
 process.exitCode = await runCli(process.argv.slice(2), {
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
-  now: Date.now,
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  clock: Date.now,
 });

@@ -3,8 +3,8 @@
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCa, generateKeyPair, inspectCertificates, issueSvid, loadCa, parseSpiffeId, parseTrustDomain, readCsr, type CertificateInfo } from '../../certs/index.ts';
-import { UsageError, type Command } from './commands.ts';
+import { createCa, generateKeyPair, inspectCertificates, issueSvid, loadCa, parseSpiffeId, parseTrustDomain, readCsr, type CertificateInfo } from '../../../certs/index.ts';
+import { UsageError, type Command } from '../command.ts';
 
 const KEY_MODE = 0o600;
 const CERT_MODE = 0o644;
@@ -13,22 +13,23 @@ export const caCreate: Command = {
   words: ['ca', 'create'],
   usage: 'sluicectl ca create --trust-domain TD --out DIR',
   summary: 'create a mesh CA (root + intermediate): DIR/root.pem, ca.pem, ca-key.pem, bundle.pem',
+  examples: ['sluicectl ca create --trust-domain mesh.example --out ./ca'],
   options: { 'trust-domain': { type: 'string' }, out: { type: 'string' } },
   required: ['trust-domain', 'out'],
   positionals: 0,
-  run({ flags, io }) {
+  run({ flags, ctx }) {
     const td = parseTrustDomain(String(flags['trust-domain']));
     if (!td.ok) throw new UsageError(`invalid --trust-domain: ${td.error}`);
     const out = String(flags.out);
     if (existsSync(join(out, 'ca-key.pem'))) throw new UsageError(`${join(out, 'ca-key.pem')} already exists; refusing to overwrite a CA key (choose another --out)`);
-    const ca = createCa({ trustDomain: td.value, now: io.now() });
+    const ca = createCa({ trustDomain: td.value, now: ctx.clock() });
     mkdirSync(out, { recursive: true });
     write(join(out, 'root.pem'), ca.root, CERT_MODE);
     write(join(out, 'ca.pem'), ca.ca, CERT_MODE);
     write(join(out, 'ca-key.pem'), ca.caKey, KEY_MODE);
     write(join(out, 'bundle.pem'), ca.bundle, CERT_MODE);
     const [root] = inspectCertificates(ca.root);
-    io.out(
+    ctx.stdout(
       `created a CA for trust domain ${td.value} in ${out}\n` +
         `  root.pem     the root (self-signed), valid until ${root.notAfter.toISOString()}; its key is not kept\n` +
         `  ca.pem       the intermediate that signs workload certificates\n` +
@@ -43,10 +44,14 @@ export const caIssue: Command = {
   words: ['ca', 'issue'],
   usage: 'sluicectl ca issue --ca DIR --spiffe-id ID --out DIR2 [--ttl 24h] [--csr FILE]',
   summary: 'issue a workload certificate (X.509-SVID): DIR2/cert.pem (with chain), key.pem unless --csr, bundle.pem',
+  examples: [
+    'sluicectl ca issue --ca ./ca --spiffe-id spiffe://mesh.example/ns/shop/sa/web --out ./web',
+    'sluicectl ca issue --ca ./ca --spiffe-id spiffe://mesh.example/ns/shop/sa/api --out ./api --ttl 1h --csr api.csr',
+  ],
   options: { ca: { type: 'string' }, 'spiffe-id': { type: 'string' }, out: { type: 'string' }, ttl: { type: 'string' }, csr: { type: 'string' } },
   required: ['ca', 'spiffe-id', 'out'],
   positionals: 0,
-  run({ flags, io }) {
+  run({ flags, ctx }) {
     const id = parseSpiffeId(String(flags['spiffe-id']));
     if (!id.ok) throw new UsageError(`invalid --spiffe-id: ${id.error}`);
     const ttlMs = flags.ttl === undefined ? 24 * 3_600_000 : parseTtl(String(flags.ttl));
@@ -69,14 +74,14 @@ export const caIssue: Command = {
       publicKeyPem = keys.publicKeyPem;
       privateKeyPem = keys.privateKeyPem;
     }
-    const svid = issueSvid(ca.value, { spiffeId: id.value, publicKeyPem, now: io.now(), ttlMs });
+    const svid = issueSvid(ca.value, { spiffeId: id.value, publicKeyPem, now: ctx.clock(), ttlMs });
     if (!svid.ok) throw new UsageError(svid.error);
     const out = String(flags.out);
     mkdirSync(out, { recursive: true });
     write(join(out, 'cert.pem'), svid.value.certChain, CERT_MODE);
     if (privateKeyPem !== null) write(join(out, 'key.pem'), privateKeyPem, KEY_MODE);
     write(join(out, 'bundle.pem'), files.bundle, CERT_MODE);
-    io.out(
+    ctx.stdout(
       `issued ${id.value.uri} in ${out}\n` +
         `  valid ${svid.value.notBefore.toISOString()} to ${svid.value.notAfter.toISOString()}\n` +
         `  cert.pem     the certificate, then the intermediate\n` +
@@ -91,22 +96,23 @@ export const caInspect: Command = {
   words: ['ca', 'inspect'],
   usage: 'sluicectl ca inspect FILE',
   summary: 'show each certificate in FILE: identity, issuer, validity',
+  examples: ['sluicectl ca inspect ./web/cert.pem'],
   options: {},
   required: [],
   positionals: 1,
-  run({ positionals, io }) {
+  run({ positionals, ctx }) {
     const file = positionals[0];
     const text = readInput(file);
     if (!text.includes('-----BEGIN CERTIFICATE-----')) {
       const csr = readCsr(text);
       if (csr.ok) {
-        io.out(`certificate request\n  identity:   ${csr.value.uris.join(', ') || '(none)'}\n  signature:  valid\n`);
+        ctx.stdout(`certificate request\n  identity:   ${csr.value.uris.join(', ') || '(none)'}\n  signature:  valid\n`);
         return 0;
       }
       throw new UsageError(`${file} holds no PEM certificate or certificate request`);
     }
     const infos = inspectCertificates(text);
-    io.out(infos.map((c, i) => describe(c, i, infos.length, io.now())).join('\n'));
+    ctx.stdout(infos.map((c, i) => describe(c, i, infos.length, ctx.clock())).join('\n'));
     return 0;
   },
 };
