@@ -1,0 +1,122 @@
+// The proxy's own identity: its X.509-SVID, key and trust bundle, read from files, checked,
+// and turned into one TLS SecureContext. A reload builds a new context and swaps it in
+// whole; handshakes take the context current when they start, so live connections keep
+// the one they were made with and new ones get the new certificate. A file set that does
+// not check out changes nothing.
+
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import tls from 'node:tls';
+// Not certs/index.ts: that loads node-forge (several MiB) for signing, which a proxy never does.
+import { readBundle } from '../../certs/bundle.ts';
+import type { Result } from '../../certs/result.ts';
+import { parseSpiffeId } from '../../certs/spiffe-id.ts';
+
+export type SvidFiles = {
+  /** The SVID first, then its intermediates. */
+  readonly cert: string;
+  readonly key: string;
+  /** The roots peers are checked against. */
+  readonly bundle: string;
+};
+
+export type LoadedSvid = {
+  /** This proxy's SPIFFE ID. */
+  readonly identity: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly fingerprint: string;
+  /** Roots in the bundle, so an operator can see an overlap rotation in progress. */
+  readonly roots: number;
+  readonly context: tls.SecureContext;
+};
+
+export type SvidStoreDeps = {
+  readonly now: () => number;
+  readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+};
+
+export class SvidStore {
+  #files: SvidFiles;
+  #deps: SvidStoreDeps;
+  #current: LoadedSvid | null = null;
+
+  constructor(files: SvidFiles, deps: SvidStoreDeps) {
+    this.#files = files;
+    this.#deps = deps;
+  }
+
+  /** The SVID new handshakes use; null until the first load succeeds. */
+  current(): LoadedSvid | null {
+    return this.#current;
+  }
+
+  /** Reads and checks the files; on success the new SVID is what later handshakes use. */
+  async reload(): Promise<Result<LoadedSvid, string>> {
+    let texts: [string, string, string];
+    try {
+      texts = await Promise.all([readFile(this.#files.cert, 'utf8'), readFile(this.#files.key, 'utf8'), readFile(this.#files.bundle, 'utf8')]);
+    } catch (err) {
+      return this.#refuse(`cannot read the certificate files: ${(err as Error).message}`);
+    }
+    const loaded = checkSvid(texts[0], texts[1], texts[2], this.#deps.now());
+    if (!loaded.ok) return this.#refuse(loaded.error);
+    const previous = this.#current;
+    this.#current = loaded.value;
+    if (previous?.fingerprint !== loaded.value.fingerprint || previous.roots !== loaded.value.roots) {
+      this.#deps.log('info', 'certificate loaded', { identity: loaded.value.identity, not_after: loaded.value.notAfter.toISOString(), roots: loaded.value.roots });
+    }
+    return loaded;
+  }
+
+  #refuse(error: string): Result<LoadedSvid, string> {
+    this.#deps.log('warn', 'certificate not loaded; keeping the current one', { error, current: this.#current?.identity ?? null });
+    return { ok: false, error };
+  }
+}
+
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * The checks a proxy makes before it presents a certificate: the key is the certificate's,
+ * the certificate names exactly one SPIFFE ID, it is valid now, and it chains to a root
+ * of the bundle.
+ */
+export function checkSvid(certPem: string, keyPem: string, bundlePem: string, now: number): Result<LoadedSvid, string> {
+  const chain = (certPem.match(PEM_BLOCK) ?? []).map((b) => new X509Certificate(b));
+  if (chain.length === 0) return { ok: false, error: 'the certificate file holds no certificate' };
+  const leaf = chain[0];
+  try {
+    if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) return { ok: false, error: "the key is not the certificate's key" };
+  } catch (err) {
+    return { ok: false, error: `the key cannot be read: ${(err as Error).message}` };
+  }
+  const uris = (leaf.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('URI:'));
+  if (uris.length !== 1) return { ok: false, error: `an SVID names exactly one SPIFFE ID (URI SAN); this certificate has ${uris.length}` };
+  const id = parseSpiffeId(uris[0].slice(4));
+  if (!id.ok) return { ok: false, error: `the certificate's URI SAN is not a SPIFFE ID: ${id.error}` };
+  if (leaf.ca || id.value.path === '') return { ok: false, error: `${id.value.uri} is a CA certificate, not a workload's SVID` };
+  if (now < leaf.validFromDate.getTime()) return { ok: false, error: `the certificate is not valid before ${leaf.validFromDate.toISOString()}` };
+  if (now >= leaf.validToDate.getTime()) return { ok: false, error: `the certificate expired at ${leaf.validToDate.toISOString()}` };
+  const bundle = readBundle(bundlePem);
+  if (!bundle.ok) return { ok: false, error: `bundle: ${bundle.error}` };
+  const roots = bundle.value.map((r) => new X509Certificate(r));
+  if (!chainsTo(chain, roots)) return { ok: false, error: 'the certificate does not chain to a root of the bundle' };
+  let context: tls.SecureContext;
+  try {
+    context = tls.createSecureContext({ cert: certPem, key: keyPem, ca: bundlePem, minVersion: 'TLSv1.2' });
+  } catch (err) {
+    return { ok: false, error: `TLS refused the certificate: ${(err as Error).message}` };
+  }
+  return {
+    ok: true,
+    value: { identity: id.value.uri, notBefore: leaf.validFromDate, notAfter: leaf.validToDate, fingerprint: leaf.fingerprint256, roots: roots.length, context },
+  };
+}
+
+/** Each certificate signed by the next, and the last by a root of the bundle (or one itself). */
+function chainsTo(chain: readonly X509Certificate[], roots: readonly X509Certificate[]): boolean {
+  for (let i = 0; i + 1 < chain.length; i++) if (!chain[i].checkIssued(chain[i + 1]) || !chain[i].verify(chain[i + 1].publicKey)) return false;
+  const last = chain[chain.length - 1];
+  return roots.some((root) => root.fingerprint256 === last.fingerprint256 || (last.checkIssued(root) && last.verify(root.publicKey)));
+}
