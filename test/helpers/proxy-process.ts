@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
+import type { ClusterStatus } from '../../proxy/upstream/index.ts';
 
 export const PROXY_MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url));
 
@@ -17,6 +18,8 @@ export type ProxyProcess = {
   readonly ports: Record<string, number>;
   readonly adminPort: number;
   readonly statsPort: number;
+  /** The admin API's /clusters, parsed: each backend's live state. */
+  clusters(): Promise<ClusterStatus[]>;
   /** Access-log lines (parsed JSON) seen on stdout so far. */
   accessLog(): Record<string, unknown>[];
   /** Everything on stderr so far (the proxy's own JSON log). */
@@ -93,7 +96,8 @@ export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], o
       return exited;
     },
   };
-  if (opts.expectFailure) return { ...base, ports: {}, adminPort: 0, statsPort: 0 };
+  if (opts.expectFailure) return { ...base, ports: {}, adminPort: 0, statsPort: 0, clusters: () => Promise.reject(new Error('the proxy did not start')) };
   const ready = JSON.parse(await waitForLog(/"msg":"proxy ready"/));
-  return { ...base, ports: ready.listeners, adminPort: ready.admin, statsPort: ready.stats };
+  const clusters = async () => ((await (await fetch(`http://127.0.0.1:${ready.admin}/clusters?format=json`)).json()) as { clusters: ClusterStatus[] }).clusters;
+  return { ...base, ports: ready.listeners, adminPort: ready.admin, statsPort: ready.stats, clusters };
 }

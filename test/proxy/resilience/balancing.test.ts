@@ -7,14 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { startProxy, type ProxyProcess } from '../../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../../helpers/upstream.ts';
-
-type EndpointStatus = { address: string; port: number; health: string; healthReason?: string; ejections: number; zone?: string; priority: number };
-type ClusterStatus = { name: string; endpoints: EndpointStatus[] };
-
-async function clusters(proxy: ProxyProcess): Promise<ClusterStatus[]> {
-  const res = await request(`http://127.0.0.1:${proxy.adminPort}/clusters?format=json`);
-  return ((await res.body.json()) as { clusters: ClusterStatus[] }).clusters;
-}
+import type { ClusterStatus } from '../../../proxy/upstream/index.ts';
 
 /** The upstream that answered, by its x-upstream header; fails on anything but a 200. */
 async function who(url: string, headers: Record<string, string> = {}): Promise<string> {
@@ -177,7 +170,7 @@ describe('locality failover', () => {
   });
 
   test('/clusters shows each endpoint its zone and priority: 0 for the node zone, 1 for another', async () => {
-    const zoned = (await clusters(z.proxy)).find((c) => c.name === 'zoned')!;
+    const zoned = (await z.proxy.clusters()).find((c) => c.name === 'zoned')!;
     const byPort = new Map(zoned.endpoints.map((e) => [e.port, e]));
     assert.deepEqual(
       [z.a1, z.a2, z.b1].map((u) => ({ zone: byPort.get(u.port)?.zone, priority: byPort.get(u.port)?.priority })),
@@ -235,7 +228,7 @@ describe('locality failover once the dead zone is ejected', () => {
     const warmup: string[] = [];
     for (let i = 0; i < 30; i++) {
       warmup.push(...(await outcomes(base, 1, `warmup-${i}`)));
-      zoned = (await clusters(z.proxy)).find((c) => c.name === 'zoned')!;
+      zoned = (await z.proxy.clusters()).find((c) => c.name === 'zoned')!;
       if (zoned.endpoints.filter((e) => e.zone === 'a').every((e) => e.health === 'unhealthy')) break;
     }
     for (const e of zoned!.endpoints.filter((e) => e.zone === 'a')) {

@@ -24,9 +24,7 @@ describe('circuit breaking', () => {
   const waiting: ServerResponse[] = [];
   const release = () => waiting.splice(0).forEach((res) => res.end('done'));
   const url = (path: string) => `http://127.0.0.1:${proxy.ports.main}${path}`;
-  type Clusters = { clusters: { name: string; activeRequests: number; retriesRefused: number; overflows: number }[] };
-  const clusters = async () => ((await (await fetch(`http://127.0.0.1:${proxy.adminPort}/clusters?format=json`)).json()) as Clusters).clusters;
-  const activeRequests = async (backend: string) => (await clusters()).find((c) => c.name === backend)!.activeRequests;
+  const activeRequests = async (backend: string) => (await proxy.clusters()).find((c) => c.name === backend)!.activeRequests;
 
   before(async () => {
     // Holds every request until the test releases it.
@@ -97,7 +95,7 @@ ${CB('active', 'active', 'limits: { maxActiveRequests: 2 }')}${CB('pending', 'pe
     assert.equal(res.statusCode, 503);
     await res.body.dump();
     assert.equal(busy.seen.length, 1);
-    const all = await clusters();
+    const all = await proxy.clusters();
     assert.equal(all.find((c) => c.name === 'retries')!.retriesRefused, 1);
     assert.ok(all.find((c) => c.name === 'active')!.overflows >= 1);
   });

@@ -6,14 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { startProxy, type ProxyProcess } from '../../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../../helpers/upstream.ts';
-
-type EndpointStatus = { address: string; port: number; health: 'healthy' | 'unhealthy'; healthReason?: string; ejections: number; totalRequests: number };
-type ClusterStatus = { name: string; endpoints: EndpointStatus[] };
+import type { EndpointStatus } from '../../../proxy/upstream/index.ts';
 
 async function endpointOf(proxy: ProxyProcess, backend: string, port: number): Promise<EndpointStatus> {
-  const res = await request(`http://127.0.0.1:${proxy.adminPort}/clusters?format=json`);
-  const { clusters } = (await res.body.json()) as { clusters: ClusterStatus[] };
-  const ep = clusters.find((c) => c.name === backend)?.endpoints.find((e) => e.port === port);
+  const ep = (await proxy.clusters()).find((c) => c.name === backend)?.endpoints.find((e) => e.port === port);
   assert.ok(ep, `no endpoint ${port} in backend ${backend}`);
   return ep;
 }

@@ -29,9 +29,6 @@ function startUpstreamProcess(): Promise<Child> {
   });
 }
 
-type EndpointJson = { port: number; health: string; healthReason?: string; totalRequests: number };
-type ClustersJson = { clusters: { name: string; retries: number; endpoints: EndpointJson[] }[] };
-
 describe('an endpoint killed mid-traffic, default settings', () => {
   let upstreams: Child[];
   let proxy: ProxyProcess;
@@ -82,8 +79,7 @@ ${upstreams.map((u) => `      - { address: 127.0.0.1, port: ${u.port} }`).join('
 
     assert.ok(killed);
     assert.deepEqual(failures, [], `${failures.length} of ${REQUESTS} requests failed`);
-    const { clusters } = (await (await fetch(`http://127.0.0.1:${proxy.adminPort}/clusters?format=json`)).json()) as ClustersJson;
-    const api = clusters.find((c) => c.name === 'api')!;
+    const api = (await proxy.clusters()).find((c) => c.name === 'api')!;
     const dead = api.endpoints.find((e) => e.port === victim.port)!;
     assert.ok(dead.totalRequests > 0, 'the victim took traffic before it died');
     assert.ok(api.retries > 0, 'retries absorbed the failures');

@@ -9,8 +9,6 @@ import { request } from 'undici';
 import { startProxy, type ProxyProcess } from '../../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../../helpers/upstream.ts';
 
-type Clusters = { clusters: { name: string; endpoints: { port: number; health: string; healthReason?: string }[] }[] };
-
 describe('health across a reload', () => {
   let proxy: ProxyProcess;
   let good: Upstream;
@@ -30,8 +28,7 @@ policies:
     spec: { targetRefs: [{ kind: Backend, name: api }], attempts: 0 }
 `;
   const badHealth = async () => {
-    const { clusters } = (await (await fetch(`http://127.0.0.1:${proxy.adminPort}/clusters?format=json`)).json()) as Clusters;
-    return clusters[0].endpoints.find((e) => e.port === bad.port)!;
+    return (await proxy.clusters())[0].endpoints.find((e) => e.port === bad.port)!;
   };
 
   before(async () => {

@@ -69,8 +69,36 @@ export function assertShares(counts: Map<number, number>, weights: readonly numb
 /** Spread-out 32-bit keys, the same in every hashing test. */
 export const hashKeys: readonly number[] = Array.from({ length: 10_000 }, (_, i) => Math.imul(i + 1, 0x9e3779b1) >>> 0);
 
-/** What every hashing balancer promises a retry: a new endpoint while one is left, else a tried one. */
-export function hashingRetryTests(balancer: (states: readonly EndpointState[]) => LoadBalancer): void {
+/** The endpoint index each of the hash keys lands on. */
+export function keyOwners(lb: LoadBalancer, states: readonly EndpointState[]): number[] {
+  return hashKeys.map((hash) => states.indexOf(lb.pick({ hash, tried: null })!));
+}
+
+/**
+ * What every hashing balancer promises: stable keys, a spread by weight (within `tolerance.keys`),
+ * a random pick for a request without a hash (within `tolerance.random`), and retries that
+ * move on to an endpoint not tried while one is left.
+ */
+export function hashingTests(balancer: (states: readonly EndpointState[]) => LoadBalancer, tolerance: { keys: number; random: number }): void {
+  test('sends the same hash to the same endpoint every time', () => {
+    const states = equalEndpoints(4);
+    const lb = balancer(states);
+    assert.deepEqual(keyOwners(lb, states), keyOwners(lb, states));
+    assert.deepEqual(keyOwners(balancer(states), states), keyOwners(lb, states));
+  });
+
+  test('spreads keys in proportion to weight', () => {
+    const states = endpoints([{ weight: 1 }, { weight: 2 }, { weight: 3 }, { weight: 4 }]);
+    const counts = new Map<number, number>();
+    for (const o of keyOwners(balancer(states), states)) counts.set(o, (counts.get(o) ?? 0) + 1);
+    assertShares(counts, [1, 2, 3, 4], hashKeys.length, tolerance.keys);
+  });
+
+  test('picks at random for a request without a hash', () => {
+    const states = equalEndpoints(4);
+    assertShares(countPicks(balancer(states), states, 10_000), [1, 1, 1, 1], 10_000, tolerance.random);
+  });
+
   test('moves a retry on to a healthy endpoint the request has not tried, the same one each time', () => {
     const states = equalEndpoints(4);
     const lb = balancer(states);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { EndpointState } from '../../../../proxy/upstream/endpoint.ts';
 import { buildTable, createMaglev, TABLE_SIZE } from '../../../../proxy/upstream/lb/maglev.ts';
-import { assertShares, backend, countPicks, endpoints, equalEndpoints, hashingRetryTests, hashKeys, seeded } from './fixtures.ts';
+import { backend, endpoints, equalEndpoints, hashingTests, hashKeys, keyOwners, seeded } from './fixtures.ts';
 
 function balancer(states: readonly EndpointState[]) {
   return createMaglev(states, backend(states, { loadBalancer: 'maglev' }), { random: seeded(5) });
@@ -10,10 +10,6 @@ function balancer(states: readonly EndpointState[]) {
 
 /** 10 000 well-spread request hashes. */
 const keys = hashKeys;
-
-function owners(lb: ReturnType<typeof balancer>, states: readonly EndpointState[]): number[] {
-  return keys.map((hash) => states.indexOf(lb.pick({ hash, tried: null })!));
-}
 
 function slotShares(table: Uint32Array, n: number): number[] {
   const counts = new Array<number>(n).fill(0);
@@ -33,31 +29,12 @@ describe('maglev', () => {
     shares.forEach((share, i) => assert.ok(Math.abs(share - (i + 1) / 10) < 0.002, `endpoint ${i}: ${share}`));
   });
 
-  test('sends the same hash to the same endpoint every time', () => {
-    const states = equalEndpoints(4);
-    const lb = balancer(states);
-    assert.deepEqual(owners(lb, states), owners(lb, states));
-    assert.deepEqual(owners(balancer(states), states), owners(lb, states));
-  });
-
-  test('spreads keys in proportion to weight', () => {
-    const states = endpoints([{ weight: 1 }, { weight: 2 }, { weight: 3 }, { weight: 4 }]);
-    const counts = new Map<number, number>();
-    for (const o of owners(balancer(states), states)) counts.set(o, (counts.get(o) ?? 0) + 1);
-    assertShares(counts, [1, 2, 3, 4], keys.length, 0.02);
-  });
-
-  test('hashes a request without a hash to a random slot', () => {
-    const states = equalEndpoints(4);
-    assertShares(countPicks(balancer(states), states, 10_000), [1, 1, 1, 1], 10_000, 0.02);
-  });
-
   test('keeps the keys of the healthy endpoints in place when one becomes unhealthy, and spreads its keys', () => {
     const states = equalEndpoints(4);
     const lb = balancer(states);
-    const before = owners(lb, states);
+    const before = keyOwners(lb, states);
     states[1].healthy = false;
-    const after = owners(lb, states);
+    const after = keyOwners(lb, states);
     let kept = 0;
     let others = 0;
     const moved = new Map<number, number>();
@@ -73,5 +50,5 @@ describe('maglev', () => {
     for (const i of [0, 2, 3]) assert.ok((moved.get(i) ?? 0) > total * 0.2, `endpoint ${i} took ${moved.get(i)} of ${total}`);
   });
 
-  hashingRetryTests(balancer);
+  hashingTests(balancer, { keys: 0.02, random: 0.02 });
 });
