@@ -2,13 +2,12 @@
 // by overlap (old and new root trusted together, then the old one dropped).
 
 import { X509Certificate } from 'node:crypto';
+import { certificateBlocks } from './pem.ts';
 import type { Result } from './result.ts';
-
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /** The roots of a bundle, each checked to be a CA certificate. */
 export function readBundle(pem: string): Result<string[], string> {
-  const blocks = pem.match(PEM_BLOCK) ?? [];
+  const blocks = certificateBlocks(pem);
   if (blocks.length === 0) return { ok: false, error: 'the bundle holds no certificate' };
   for (const [i, block] of blocks.entries()) {
     let cert: X509Certificate;
@@ -27,7 +26,7 @@ export function mergeBundles(...pems: readonly string[]): string {
   const seen = new Set<string>();
   let out = '';
   for (const pem of pems) {
-    for (const block of pem.match(PEM_BLOCK) ?? []) {
+    for (const block of certificateBlocks(pem)) {
       const fingerprint = new X509Certificate(block).fingerprint256;
       if (seen.has(fingerprint)) continue;
       seen.add(fingerprint);

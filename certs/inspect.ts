@@ -2,7 +2,7 @@
 // a certificate: whose it is, who vouches for it, and when it is valid.
 
 import { X509Certificate } from 'node:crypto';
-import { isCa, parseCertificates, uriSans } from './x509.ts';
+import { certificateBlocks } from './pem.ts';
 
 export type CertificateInfo = {
   /** The SPIFFE ID (the URI SAN), or null when the certificate has none. */
@@ -16,20 +16,20 @@ export type CertificateInfo = {
   readonly fingerprintSha256: string;
 };
 
-/** One entry per certificate in the PEM text, in order. */
+/** One entry per certificate in the PEM text, in order. node:crypto only: no node-forge. */
 export function inspectCertificates(pem: string): CertificateInfo[] {
-  return parseCertificates(pem).map((cert, i) => {
-    const native = new X509Certificate(pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)![i]);
-    const uris = uriSans(cert);
+  return certificateBlocks(pem).map((block) => {
+    const cert = new X509Certificate(block);
+    const uri = (cert.subjectAltName ?? '').split(', ').find((n) => n.startsWith('URI:'));
     return {
-      identity: uris[0] ?? null,
-      subject: native.subject.replace(/\n/g, ', '),
-      issuer: native.issuer.replace(/\n/g, ', '),
-      serial: native.serialNumber,
-      notBefore: cert.validity.notBefore,
-      notAfter: cert.validity.notAfter,
-      isCa: isCa(cert),
-      fingerprintSha256: native.fingerprint256,
+      identity: uri === undefined ? null : uri.slice(4),
+      subject: cert.subject.replace(/\n/g, ', '),
+      issuer: cert.issuer.replace(/\n/g, ', '),
+      serial: cert.serialNumber,
+      notBefore: cert.validFromDate,
+      notAfter: cert.validToDate,
+      isCa: cert.ca,
+      fingerprintSha256: cert.fingerprint256,
     };
   });
 }

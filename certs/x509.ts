@@ -2,6 +2,7 @@
 
 import { randomBytes } from 'node:crypto';
 import forge from 'node-forge';
+import { certificateBlocks } from './pem.ts';
 
 export type Certificate = forge.pki.Certificate;
 
@@ -22,8 +23,7 @@ export function subject(organization: string, commonName: string): forge.pki.Cer
 
 /** Every certificate in a PEM text, in order (a chain or a bundle). */
 export function parseCertificates(pem: string): Certificate[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.map((b) => forge.pki.certificateFromPem(b));
+  return certificateBlocks(pem).map((b) => forge.pki.certificateFromPem(b));
 }
 
 export function toPem(certs: readonly Certificate[]): string {

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 // Not certs/index.ts: that loads node-forge (several MiB) for signing, which a proxy never does.
 import { readBundle } from '../../certs/bundle.ts';
+import { certificateBlocks } from '../../certs/pem.ts';
 import type { Result } from '../../certs/result.ts';
 import { parseSpiffeId } from '../../certs/spiffe-id.ts';
 
@@ -75,15 +76,13 @@ export class SvidStore {
   }
 }
 
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
 /**
  * The checks a proxy makes before it presents a certificate: the key is the certificate's,
  * the certificate names exactly one SPIFFE ID, it is valid now, and it chains to a root
  * of the bundle.
  */
 export function checkSvid(certPem: string, keyPem: string, bundlePem: string, now: number): Result<LoadedSvid, string> {
-  const chain = (certPem.match(PEM_BLOCK) ?? []).map((b) => new X509Certificate(b));
+  const chain = certificateBlocks(certPem).map((b) => new X509Certificate(b));
   if (chain.length === 0) return { ok: false, error: 'the certificate file holds no certificate' };
   const leaf = chain[0];
   try {

@@ -3,7 +3,7 @@
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCa, generateKeyPair, inspectCertificates, issueSvid, loadCa, parseSpiffeId, parseTrustDomain, readCsr, type CertificateInfo } from '../../../certs/index.ts';
+import { certificateBlocks, createCa, generateKeyPair, inspectCertificates, issueSvid, loadCa, parseSpiffeId, parseTrustDomain, readCsr, type CertificateInfo } from '../../../certs/index.ts';
 import { UsageError, type Command } from '../command.ts';
 
 const KEY_MODE = 0o600;
@@ -103,7 +103,7 @@ export const caInspect: Command = {
   run({ positionals, ctx }) {
     const file = positionals[0];
     const text = readInput(file);
-    if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    if (certificateBlocks(text).length === 0) {
       const csr = readCsr(text);
       if (csr.ok) {
         ctx.stdout(`certificate request\n  identity:   ${csr.value.uris.join(', ') || '(none)'}\n  signature:  valid\n`);
