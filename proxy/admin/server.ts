@@ -4,7 +4,7 @@
 
 import { http } from '../node-http.ts';
 import type { AddressInfo } from 'node:net';
-import type { ClusterStatus } from '../upstream/index.ts';
+import { endpointKey, type ClusterStatus } from '../upstream/index.ts';
 
 /** What the admin and stats servers read. Called per admin request, never on the data path. */
 export interface AdminSource {
@@ -161,7 +161,7 @@ export function clustersText(clusters: readonly ClusterStatus[]): string {
       `${c.name}::rq_overflow::${c.overflows}`,
     );
     for (const e of c.endpoints) {
-      const at = `${c.name}::${hostPort(e.address, e.port)}`;
+      const at = `${c.name}::${endpointKey(e)}`;
       lines.push(`${at}::health::${e.health}`);
       if (e.healthReason !== undefined) lines.push(`${at}::health_reason::${e.healthReason}`);
       if (e.zone !== undefined) lines.push(`${at}::zone::${e.zone}`);
@@ -176,10 +176,6 @@ export function clustersText(clusters: readonly ClusterStatus[]): string {
     }
   }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
-}
-
-function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 function isLoopback(host: string): boolean {

@@ -30,6 +30,12 @@ export interface ResponseBody {
   cancel(reason: Error): void;
 }
 
+/** Cancels a response's streamed body (an upstream's), if it has one, freeing the upstream request. */
+export function releaseBody(res: ProxyResponse, reason: Error = new Error('response discarded')): void {
+  const body = res.body;
+  if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) body.cancel(reason);
+}
+
 export interface BodySink {
   /** false: stop until the callback given to `onDrain` runs. */
   write(chunk: Buffer): boolean;

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { HttpLimits } from '../config/model.ts';
 import { SluiceError } from '../errors.ts';
-import { RequestContext, type HttpProtocol, type ProxyResponse } from '../http/context.ts';
+import { releaseBody, RequestContext, type HttpProtocol, type ProxyResponse } from '../http/context.ts';
 import type { Handler } from '../http/filter.ts';
 import { ensureRequestId, forwardableHeaders, setForwardingHeaders } from '../http/headers.ts';
 import { normalizePath } from '../http/normalize-path.ts';
@@ -170,7 +170,7 @@ function hasBody(req: AnyRequest, protocol: HttpProtocol): boolean {
 function respond(ctx: RequestContext, res: AnyResponse, response: ProxyResponse, deps: ExchangeDeps): void {
   const body = response.body;
   if (ctx.downstreamClosed || res.destroyed) {
-    if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) body.cancel(new SluiceError('DOWNSTREAM_DISCONNECT'));
+    releaseBody(response, new SluiceError('DOWNSTREAM_DISCONNECT'));
     return;
   }
   if (ctx.details === '') ctx.details = 'via_upstream';
@@ -179,7 +179,7 @@ function respond(ctx: RequestContext, res: AnyResponse, response: ProxyResponse,
     (res as ServerResponse).writeHead(response.status, response.headers);
   } catch (err) {
     // The upstream sent a header Node will not write (invalid characters): never pass it on.
-    if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) body.cancel(err as Error);
+    releaseBody(response, err as Error);
     const reply = rescue(ctx, new SluiceError('UPSTREAM_PROTOCOL_ERROR', `invalid response header from upstream: ${(err as Error).message}`), deps.log);
     respond(ctx, res, reply, deps);
     return;

@@ -4,7 +4,7 @@
 
 import { PassThrough, type Readable } from 'node:stream';
 import type { RequestMirror } from '../../config/model.ts';
-import { RequestContext } from '../context.ts';
+import { releaseBody, RequestContext } from '../context.ts';
 import type { Filter } from '../filter.ts';
 import { ANY_ENDPOINT } from '../../upstream/lb/registry.ts';
 import type { RouterDeps } from './router.ts';
@@ -32,9 +32,7 @@ function sendMirror(ctx: RequestContext, backend: string, deps: RouterDeps): voi
     copy.body = shadow;
   }
   deps.forward(copy, endpoint, null).then(
-    (res) => {
-      if (res.body !== null && typeof res.body === 'object' && 'cancel' in res.body) res.body.cancel(new Error('mirror response discarded'));
-    },
+    (res) => releaseBody(res, new Error('mirror response discarded')),
     () => {},
   );
 }

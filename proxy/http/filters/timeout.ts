@@ -2,7 +2,7 @@
 // upstream request is aborted so the upstream sees the reset rather than a client that waits.
 
 import { SluiceError } from '../../errors.ts';
-import type { ProxyResponse, RequestContext } from '../context.ts';
+import { releaseBody, type ProxyResponse, type RequestContext } from '../context.ts';
 import type { Filter } from '../filter.ts';
 
 /** Gateway API's rule `timeouts.request`: the whole request, every try included. */
@@ -36,10 +36,4 @@ export function withDeadline(ctx: RequestContext, ms: number, work: Promise<Prox
       },
     );
   });
-}
-
-/** Cancels a response's streamed body (an upstream's), if it has one. */
-export function releaseBody(res: ProxyResponse, reason: Error = new Error('response discarded')): void {
-  const body = res.body;
-  if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) body.cancel(reason);
 }

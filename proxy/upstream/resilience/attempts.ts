@@ -5,8 +5,8 @@
 
 import type { RetryOn, RetryPolicy } from '../../config/model.ts';
 import { SluiceError, type ErrorCode } from '../../errors.ts';
-import type { ProxyResponse, RequestContext } from '../../http/context.ts';
-import { releaseBody, withDeadline } from '../../http/filters/timeout.ts';
+import { releaseBody, type ProxyResponse, type RequestContext } from '../../http/context.ts';
+import { withDeadline } from '../../http/filters/timeout.ts';
 import type { Cluster } from '../cluster.ts';
 import type { EndpointState } from '../endpoint.ts';
 import type { InFlight } from '../forward.ts';
@@ -36,7 +36,7 @@ const UPSTREAM_FAILURES: ReadonlySet<ErrorCode> = new Set([
 
 /** gRPC status codes (in a trailers-only answer) and the retryOn word for each. */
 const GRPC_RETRY_ON: Readonly<Record<string, RetryOn>> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '14': 'unavailable' };
-const GRPC_REASONS: Readonly<Record<string, true>> = { cancelled: true, 'deadline-exceeded': true, 'resource-exhausted': true, unavailable: true };
+const GRPC_REASONS: ReadonlySet<RetryOn | 'local'> = new Set(Object.values(GRPC_RETRY_ON));
 
 export function sendWithRetries(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps): Promise<ProxyResponse> {
   const tries = runTries(ctx, cluster, policy, deps);
@@ -89,7 +89,7 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
     }
     // A retriable outcome: retry if everything allows it, else hand this outcome on.
     const exhausted = attempt > policy.attempts;
-    const mayRetry = retriable || (grpc && reason !== null && reason in GRPC_REASONS);
+    const mayRetry = retriable || (grpc && reason !== null && GRPC_REASONS.has(reason));
     const allowed =
       mayRetry && !exhausted && ctx.aborted === null && (replay === null || replay.replayable) && counters.activeRetries < limits.maxActiveRetries && cluster.budget.tryWithdraw();
     if (!allowed) {
