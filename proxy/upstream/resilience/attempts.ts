@@ -36,7 +36,7 @@ const UPSTREAM_FAILURES: ReadonlySet<ErrorCode> = new Set([
 
 /** gRPC status codes (in a trailers-only answer) and the retryOn word for each. */
 const GRPC_RETRY_ON: Readonly<Record<string, RetryOn>> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '14': 'unavailable' };
-const GRPC_REASONS: ReadonlySet<RetryOn | 'local'> = new Set(Object.values(GRPC_RETRY_ON));
+const GRPC_REASONS: ReadonlySet<RetryOn> = new Set(Object.values(GRPC_RETRY_ON));
 
 export function sendWithRetries(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps): Promise<ProxyResponse> {
   const tries = runTries(ctx, cluster, policy, deps);
@@ -75,21 +75,21 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
       if (retry) counters.activeRetries--;
     }
     const outlier = cluster.outlier;
-    let reason: RetryOn | 'local' | null;
+    let grpcStatus = false;
     if (response !== undefined) {
       outlier?.recordStatus(endpoint, response.status);
-      reason = retryReason(response, policy);
+      const reason = retryReason(response, policy);
       if (reason === null) return response;
+      grpcStatus = GRPC_REASONS.has(reason);
     } else {
       const code = (failure as SluiceError).code;
       if (!UPSTREAM_FAILURES.has(code)) throw failure;
       outlier?.recordLocalFailure(endpoint);
-      reason = failureCovered(code, policy.retryOn) ? 'local' : null;
-      if (reason === null) throw failure;
+      if (!failureCovered(code, policy.retryOn)) throw failure;
     }
     // A retriable outcome: retry if everything allows it, else hand this outcome on.
     const exhausted = attempt > policy.attempts;
-    const mayRetry = retriable || (grpc && reason !== null && GRPC_REASONS.has(reason));
+    const mayRetry = retriable || (grpc && grpcStatus);
     const allowed =
       mayRetry && !exhausted && ctx.aborted === null && (replay === null || replay.replayable) && counters.activeRetries < limits.maxActiveRetries && cluster.budget.tryWithdraw();
     if (!allowed) {
