@@ -27,6 +27,8 @@ export function routerHandler(deps: RouterDeps): Handler {
     const cluster = deps.clusters.get(ref.name);
     if (cluster === undefined) return Promise.reject(new SluiceError('BACKEND_NOT_FOUND', `backend '${ref.name}' is not defined`));
     const rule = ctx.route!.rule;
+    // Most rules override nothing: they use the backend's policy as it is, with no lookup.
+    if (!overrides(rule)) return sendWithRetries(ctx, cluster, cluster.config.retry, deps);
     let byRule = merged.get(cluster);
     if (byRule === undefined) merged.set(cluster, (byRule = new WeakMap()));
     let policy = byRule.get(rule);
@@ -40,7 +42,11 @@ export function routerHandler(deps: RouterDeps): Handler {
  * Gateway API `timeouts.backendRequest` (the per-try timeout) over both.
  */
 export function effectivePolicy(backend: RetryPolicy, rule: RouteRule): RetryPolicy {
+  if (!overrides(rule)) return backend;
   const perTry = rule.timeouts.backendRequest;
-  if (rule.retry === undefined && perTry === undefined) return backend;
   return { ...backend, ...rule.retry, ...(perTry === undefined ? {} : { perTryTimeoutMs: perTry }) };
+}
+
+function overrides(rule: RouteRule): boolean {
+  return rule.retry !== undefined || rule.timeouts.backendRequest !== undefined;
 }
