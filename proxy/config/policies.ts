@@ -9,7 +9,7 @@ import Type, { type Static, type TSchema } from 'typebox';
 import type { ConnectionLimits, FaultInjection, HealthCheck, OutlierDetection, RetryBudget, RetryPolicy } from './model.ts';
 import { RETRY_ON } from './model.ts';
 import type { RawConfig, RawPolicy } from './schema.ts';
-import { closed, Count, didYouMean, Duration, MAX_TIMER_MS, Name, Opt, parseDuration, Ref, structuralViolation, Text } from './schema.ts';
+import { checkDurations, closed, Count, didYouMean, Duration, MAX_TIMER_MS, Name, Opt, parseDuration, Ref, structuralViolation, Text } from './schema.ts';
 
 export const POLICY_API_VERSION = 'mesh.sluice.dev/v1alpha1';
 const GROUPS = { Backend: 'mesh.sluice.dev', HTTPRoute: 'gateway.networking.k8s.io' } as const;
@@ -189,12 +189,6 @@ function checkTargets(p: RawPolicy, path: string, kind: (typeof KINDS)[string], 
     if (first !== undefined) add(at, `${what} is already the target of ${first}; give each target at most one ${p.kind}`);
     else claimed.set(key, `${p.kind} '${p.metadata.name}' (${path.replace(/\.spec$/, '')})`);
   });
-}
-
-function checkDurations(add: Add, path: string, durations: Record<string, string | undefined>): void {
-  for (const [key, text] of Object.entries(durations)) {
-    if (text !== undefined && parseDuration(text) > MAX_TIMER_MS) add(`${path}.${key}`, `must be at most ${MAX_TIMER_MS} ms (about 596h); got ${text}`);
-  }
 }
 
 function checkRetry(spec: RetrySpec, path: string, add: Add): void {

@@ -334,6 +334,13 @@ function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
+/** Reports each duration (already matching DURATION_PATTERN) longer than a timer can wait, at `path.key`. */
+export function checkDurations(add: (path: string, message: string) => void, path: string, durations: Record<string, string | undefined>): void {
+  for (const [key, text] of Object.entries(durations)) {
+    if (text !== undefined && parseDuration(text) > MAX_TIMER_MS) add(`${path}.${key}`, `must be at most ${MAX_TIMER_MS} ms (about 596h); got ${text}`);
+  }
+}
+
 /** A Gateway API duration (already matching DURATION_PATTERN) in ms. */
 export function parseDuration(text: string): number {
   const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };

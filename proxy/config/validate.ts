@@ -7,7 +7,7 @@ import type { ErrorObject } from 'ajv';
 import type { Violation } from '../errors.ts';
 import type { FilterType, RawBackend, RawConfig, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
 import { checkPolicies } from './policies.ts';
-import { describeValue, FILTER_FIELDS, HASHING_BALANCERS, HEADER_NAME_PATTERN, HTTP_METHODS, MAX_TIMER_MS, meantField, parseDuration, pointerToPath, structuralViolation, validateStructure } from './schema.ts';
+import { checkDurations, describeValue, FILTER_FIELDS, HASHING_BALANCERS, HEADER_NAME_PATTERN, HTTP_METHODS, meantField, parseDuration, pointerToPath, structuralViolation, validateStructure } from './schema.ts';
 
 export type ValidateOptions = {
   /** Load-balancer policy names a backend may pick. Default ['round-robin', 'least-request']. */
@@ -211,9 +211,7 @@ function checkRule(c: Checker, rule: RawRule, path: string): void {
 
 function checkTimeouts(c: Checker, rule: RawRule, path: string): void {
   const { request, backendRequest } = rule.timeouts ?? {};
-  for (const [key, text] of [['request', request], ['backendRequest', backendRequest]] as const) {
-    if (text !== undefined && parseDuration(text) > MAX_TIMER_MS) c.add(`${path}.${key}`, `must be at most ${MAX_TIMER_MS} ms (about 596h); got ${text}`);
-  }
+  checkDurations((at, message) => c.add(at, message), path, { request, backendRequest });
   // Gateway API: a zero request timeout means none, so any backendRequest fits under it.
   if (request !== undefined && backendRequest !== undefined && parseDuration(request) !== 0 && parseDuration(backendRequest) > parseDuration(request)) {
     c.add(`${path}.backendRequest`, `must not be longer than the request timeout (${request}); got ${backendRequest}`);
