@@ -2,7 +2,7 @@
 // a certificate: whose it is, who vouches for it, and when it is valid.
 
 import { X509Certificate } from 'node:crypto';
-import { certificateBlocks } from './pem.ts';
+import { certificateBlocks, uriNames } from './pem.ts';
 
 export type CertificateInfo = {
   /** The SPIFFE ID (the URI SAN), or null when the certificate has none. */
@@ -20,9 +20,8 @@ export type CertificateInfo = {
 export function inspectCertificates(pem: string): CertificateInfo[] {
   return certificateBlocks(pem).map((block) => {
     const cert = new X509Certificate(block);
-    const uri = (cert.subjectAltName ?? '').split(', ').find((n) => n.startsWith('URI:'));
     return {
-      identity: uri === undefined ? null : uri.slice(4),
+      identity: uriNames(cert)[0] ?? null,
       subject: cert.subject.replace(/\n/g, ', '),
       issuer: cert.issuer.replace(/\n/g, ', '),
       serial: cert.serialNumber,

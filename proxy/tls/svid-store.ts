@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 // Not certs/index.ts: that loads node-forge (several MiB) for signing, which a proxy never does.
 import { readBundle } from '../../certs/bundle.ts';
-import { certificateBlocks } from '../../certs/pem.ts';
+import { certificateBlocks, uriNames } from '../../certs/pem.ts';
 import type { Result } from '../../certs/result.ts';
 import { parseSpiffeId } from '../../certs/spiffe-id.ts';
 
@@ -90,9 +90,9 @@ export function checkSvid(certPem: string, keyPem: string, bundlePem: string, no
   } catch (err) {
     return { ok: false, error: `the key cannot be read: ${(err as Error).message}` };
   }
-  const uris = (leaf.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('URI:'));
+  const uris = uriNames(leaf);
   if (uris.length !== 1) return { ok: false, error: `an SVID names exactly one SPIFFE ID (URI SAN); this certificate has ${uris.length}` };
-  const id = parseSpiffeId(uris[0].slice(4));
+  const id = parseSpiffeId(uris[0]);
   if (!id.ok) return { ok: false, error: `the certificate's URI SAN is not a SPIFFE ID: ${id.error}` };
   if (leaf.ca || id.value.path === '') return { ok: false, error: `${id.value.uri} is a CA certificate, not a workload's SVID` };
   if (now < leaf.validFromDate.getTime()) return { ok: false, error: `the certificate is not valid before ${leaf.validFromDate.toISOString()}` };
