@@ -1,12 +1,14 @@
 // Wires a proxy together from its flags: config source -> ProxyServer -> telemetry ->
 // admin and stats servers. main.ts adds signals and process exit around it.
 
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startAdminServer, startStatsServer } from './admin/index.ts';
 import { formatViolations, loadConfigFile } from './config/index.ts';
 import type { ProxyFlags } from './flags.ts';
 import type { Logger } from './http/rescue.ts';
 import { ProxyServer } from './server.ts';
+import { ProxyIdentity } from './tls/identity.ts';
 import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
 import { createRequestObserver } from './telemetry/request-observer.ts';
 import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
@@ -28,7 +30,13 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
   if (!loaded.ok) {
     return { ok: false, exitCode: 2, error: `${formatViolations(flags.config, loaded.error)}\nsluice-proxy: ${flags.config} is not valid; nothing was started\n` };
   }
+  const identity = new ProxyIdentity(dirname(flags.config), { now: Date.now, log });
+  const svid = await identity.use(loaded.value.identity);
+  if (!svid.ok) {
+    return { ok: false, exitCode: 2, error: `sluice-proxy: ${flags.config}: identity: ${svid.error}\nsluice-proxy: no certificate to serve mTLS with; nothing was started\n` };
+  }
   const metrics = createProxyMetrics();
+  const mtlsLog = onceAMinute(Date.now);
   const accessLog = createAccessLog(io.accessOut);
   const observer = createRequestObserver(metrics, accessLog);
   const server = new ProxyServer({
@@ -36,16 +44,19 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
     observe: observer.observe,
     onRefused: (listener, code, reason, remote) => {
       observer.refused(listener, code, reason, remote);
+      if (code === 'MTLS' && mtlsLog.allow(reason)) log('warn', 'mTLS connection refused', { listener, remote, reason });
     },
     onConnection: (listener, delta) => observer.connection(listener, delta),
     onTcpBytes: (listener, received, sent) => observer.tcpBytes(listener, received, sent),
     random: Math.random,
     now: Date.now,
+    svid: identity.current,
   });
   try {
     await server.apply(loaded.value);
   } catch (err) {
     await server.drain(0);
+    identity.close();
     return { ok: false, exitCode: 1, error: `sluice-proxy: could not start listeners: ${(err as Error).message}\n` };
   }
 
@@ -54,6 +65,7 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
     draining: () => server.draining,
     configDump: () => server.configDump(),
     clusters: () => server.clusters(),
+    certs: () => identity.status(),
     metricsText: () => metrics.render() + clusterMetricsText(server.clusters()),
   };
   let admin, stats;
@@ -63,6 +75,7 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
   } catch (err) {
     await admin?.close();
     await server.drain(0);
+    identity.close();
     return { ok: false, exitCode: 1, error: `sluice-proxy: could not start the admin or stats server: ${(err as Error).message}\n` };
   }
   log('info', 'proxy ready', { listeners: server.ports(), admin: admin.port, stats: stats.port, config: flags.config, pid: process.pid });
@@ -74,6 +87,12 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
     if (!next.ok) {
       metrics.configReloads.labels('rejected').inc();
       log('error', 'reload rejected; the running config stays', { config: flags.config, violations: next.error.map((v) => `${v.path}: ${v.message}`) });
+      return false;
+    }
+    const svid = await identity.use(next.value.identity);
+    if (!svid.ok) {
+      metrics.configReloads.labels('rejected').inc();
+      log('error', 'reload rejected; the running config stays', { config: flags.config, error: `identity: ${svid.error}` });
       return false;
     }
     try {
@@ -98,8 +117,24 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
         await server.drain(flags.drainTimeoutMs);
         await Promise.all([admin.close(), stats.close()]);
         accessLog.close();
+        identity.close();
         log('info', 'stopped', {});
       },
+    },
+  };
+}
+
+/** Lets a message through the first time, then once a minute: a flood of bad handshakes must not flood the log. */
+function onceAMinute(now: () => number): { allow(key: string): boolean } {
+  const last = new Map<string, number>();
+  return {
+    allow(key) {
+      const t = now();
+      const seen = last.get(key);
+      if (seen !== undefined && t - seen < 60_000) return false;
+      if (last.size > 1000) last.clear();
+      last.set(key, t);
+      return true;
     },
   };
 }

@@ -14,6 +14,7 @@ import type { ExchangeDeps, ListenerState } from './listen/exchange.ts';
 import { HttpListener } from './listen/http-listener.ts';
 import { TcpListener } from './listen/tcp-listener.ts';
 import { handleUpgrade } from './listen/upgrade.ts';
+import type { LoadedSvid } from './tls/svid-store.ts';
 import { ClusterSet, forward, type ClusterStatus } from './upstream/index.ts';
 import { tunnel } from './upstream/tunnel.ts';
 
@@ -22,11 +23,13 @@ export type ProxyHooks = {
   /** Once per HTTP request, when it is over: access log and metrics. */
   observe(ctx: RequestContext): void;
   /** A connection or stream refused before it became a request. */
-  onRefused(listener: string, code: ErrorCode | 'H2_ABUSE', reason: string, remote: string): void;
+  onRefused(listener: string, code: ErrorCode | 'H2_ABUSE' | 'MTLS', reason: string, remote: string): void;
   onConnection(listener: string, delta: 1 | -1): void;
   onTcpBytes(listener: string, received: number, sent: number): void;
   readonly random: () => number;
   readonly now: () => number;
+  /** The proxy's own certificate (null until loaded, or when it does no mTLS). */
+  readonly svid: () => LoadedSvid | null;
 };
 
 type Running = {
@@ -49,7 +52,7 @@ export class ProxyServer {
 
   constructor(hooks: ProxyHooks) {
     this.#hooks = hooks;
-    this.#clusters = new ClusterSet({ random: hooks.random, now: hooks.now, log: hooks.log });
+    this.#clusters = new ClusterSet({ random: hooks.random, now: hooks.now, log: hooks.log, svid: hooks.svid });
     this.#router = {
       clusters: this.#clusters,
       forward: (ctx, endpoint, backend) => (ctx.upgrade !== null ? tunnel(ctx, endpoint) : forward(ctx, endpoint, backend)),
@@ -132,6 +135,8 @@ export class ProxyServer {
         cluster: (backend) => this.#clusters.get(backend),
         onConnection: (d) => this.#hooks.onConnection(name, d),
         onBytes: (r, s) => this.#hooks.onTcpBytes(name, r, s),
+        onRefused: (reason, remote) => this.#hooks.onRefused(name, 'MTLS', reason, remote),
+        svid: this.#hooks.svid,
         log: this.#hooks.log,
       });
       return { listener: tcp, identity, state: null };
@@ -149,6 +154,7 @@ export class ProxyServer {
       onUpgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => handleUpgrade(req, socket, head, deps),
       onRefused: (code, reason, remote) => this.#hooks.onRefused(name, code, reason, remote),
       onConnection: (d) => this.#hooks.onConnection(name, d),
+      svid: this.#hooks.svid,
     });
     const holder: Running = { listener: http, identity, state: null };
     return holder;
@@ -171,7 +177,7 @@ export class ProxyServer {
 }
 
 function listenerIdentity(l: Listener): string {
-  return JSON.stringify(l.protocol === 'http' ? [l.address, l.port, l.protocol, l.limits] : [l.address, l.port, l.protocol, l.backend]);
+  return JSON.stringify(l.protocol === 'http' ? [l.address, l.port, l.protocol, l.tls, l.limits] : [l.address, l.port, l.protocol, l.tls, l.backend]);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -18,6 +18,8 @@ export interface AdminSource {
   clusters(): readonly ClusterStatus[];
   /** Prometheus exposition text. */
   metricsText(): string;
+  /** Optional: the proxy's own certificate, or null when it has none. */
+  certs?(): unknown;
 }
 
 export type AdminServer = {
@@ -60,6 +62,11 @@ const adminRoutes: readonly Route[] = [
     path: '/clusters',
     summary: 'backends and their endpoints with live state (?format=json for JSON)',
     handle: (s, q) => (q.get('format') === 'json' ? json({ clusters: s.clusters() }) : text(200, clustersText(s.clusters()))),
+  },
+  {
+    path: '/certs',
+    summary: "the proxy's own certificate: SPIFFE ID, validity, roots in the bundle, files",
+    handle: (s) => json({ certificate: s.certs?.() ?? null }),
   },
   { path: '/stats', summary: 'metrics in the Prometheus text format', handle: (s) => text(200, s.metricsText()) },
   prometheusRoute('/stats/prometheus'),

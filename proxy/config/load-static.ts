@@ -2,15 +2,16 @@
 // its path) -> the normalized model with every default filled -> deepFreeze.
 
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { isScalar, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
 import type { Result, Violation } from '../errors.ts';
 export { formatViolations } from '../errors.ts';
 export { deepFreeze } from './frozen.ts';
 import { deepFreeze } from './frozen.ts';
-import type { Backend, HashOn, HeaderModifier, HttpRoute, Listener, NodeInfo, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
+import type { Backend, HashOn, IdentityFiles, HeaderModifier, HttpRoute, Listener, NodeInfo, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
 import { resolvePolicies, type BackendPolicies, type RulePolicies } from './policies.ts';
 import { defaultHttpLimits } from './model.ts';
-import type { RawBackend, RawConfig, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
+import type { RawBackend, RawConfig, RawIdentity, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
 import { parseDuration } from './schema.ts';
 import { validateDocument, type ValidateOptions } from './validate.ts';
 
@@ -38,7 +39,7 @@ export async function loadStaticConfig(file: string, opts: LoadOptions = {}): Pr
 
 /** Document order: sections as a file lists them, list indices by number, then fields by name. */
 function sortViolations(list: Violation[]): Violation[] {
-  const rank = (t: string): number => ({ node: 1, listeners: 2, routes: 3, backends: 4, policies: 5 })[t] ?? (t.startsWith('(') ? 0 : 6);
+  const rank = (t: string): number => ({ node: 1, identity: 2, listeners: 3, routes: 4, backends: 5, policies: 6 })[t] ?? (t.startsWith('(') ? 0 : 7);
   const tokens = (p: string) => p.split(/[.[\]]+/).filter((t) => t !== '');
   const compare = (a: Violation, b: Violation): number => {
     const [x, y] = [tokens(a.path), tokens(b.path)];
@@ -106,14 +107,22 @@ function normalize(raw: RawConfig): ProxyConfig {
   const node = raw.node?.zone === undefined ? {} : { zone: raw.node.zone };
   return {
     node,
+    identity: identity(raw.identity),
     listeners: raw.listeners.map(listener),
     routes: (raw.routes ?? []).map((r) => route(r, policies)),
     backends: (raw.backends ?? []).map((b) => backend(b, node, policies.backend(b.name))),
   };
 }
 
+function identity(id: RawIdentity | undefined): IdentityFiles | null {
+  if (id === undefined) return null;
+  // validate.ts guarantees either dir or all three files.
+  if (id.dir !== undefined) return { cert: join(id.dir, 'cert.pem'), key: join(id.dir, 'key.pem'), bundle: join(id.dir, 'bundle.pem') };
+  return { cert: id.certFile ?? '', key: id.keyFile ?? '', bundle: id.bundleFile ?? '' };
+}
+
 function listener(l: RawListener): Listener {
-  const base = { name: l.name, address: l.address, port: l.port };
+  const base = { name: l.name, address: l.address, port: l.port, tls: { mode: l.tls?.mode ?? 'DISABLE' } };
   // validate.ts guarantees a tcp listener has its backend.
   if (l.protocol === 'tcp') return { ...base, protocol: 'tcp', backend: l.backend ?? '' };
   return { ...base, protocol: 'http', limits: { ...defaultHttpLimits, ...l.limits } };
@@ -217,6 +226,7 @@ function backend(b: RawBackend, node: NodeInfo, policies: BackendPolicies): Back
       priority: e.priority ?? (e.zone !== undefined && node.zone !== undefined && e.zone !== node.zone ? 1 : 0),
     })),
     ...resilience,
+    tls: b.tls === undefined ? null : { identities: b.tls.identities, serverName: b.tls.serverName ?? b.name },
   };
 }
 

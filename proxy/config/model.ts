@@ -5,6 +5,8 @@
 export type ProxyConfig = {
   /** Who this proxy is; today only where it runs, for locality-aware balancing. */
   readonly node: NodeInfo;
+  /** This proxy's own certificate (X.509-SVID), key and trust bundle; null when it does no mTLS. */
+  readonly identity: IdentityFiles | null;
   readonly listeners: readonly Listener[];
   /** HTTPRoute-shaped route objects; each attaches to listeners by `parentRefs`. */
   readonly routes: readonly HttpRoute[];
@@ -17,7 +19,22 @@ export type NodeInfo = {
   readonly zone?: string;
 };
 
+/** File paths as the config writes them; relative ones are read from the config file's folder. */
+export type IdentityFiles = {
+  /** The SVID, then its intermediates (what `sluicectl ca issue` writes as cert.pem). */
+  readonly cert: string;
+  readonly key: string;
+  /** The roots peers are checked against; several during a CA rotation. */
+  readonly bundle: string;
+};
+
 // --- listeners ---
+
+/**
+ * Istio's PeerAuthentication modes: STRICT takes mTLS only, PERMISSIVE takes mTLS and
+ * plaintext (told apart by the first byte), DISABLE takes plaintext only.
+ */
+export type TlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
 export type Listener = HttpListener | TcpListener;
 
@@ -27,6 +44,8 @@ type ListenerBase = {
   readonly address: string;
   /** 0 picks a free port (tests). */
   readonly port: number;
+  /** Whether downstream connections are mTLS. Default DISABLE. */
+  readonly tls: { readonly mode: TlsMode };
 };
 
 export type HttpListener = ListenerBase & {
@@ -206,6 +225,20 @@ export type Backend = {
   readonly outlierDetection: OutlierDetection | null;
   /** Active HTTP health checks; null (the default) means none. */
   readonly healthCheck: HealthCheck | null;
+  /** mTLS to the endpoints (peer proxies); null means plaintext. */
+  readonly tls: BackendTls | null;
+};
+
+/**
+ * The endpoints are peer proxies' mTLS listeners: this proxy presents its SVID, checks the
+ * server's chain against the bundle and its SPIFFE ID against `identities`, and speaks
+ * HTTP/2 (ALPN h2) whatever `protocol` says, so HTTP/1.1 calls are multiplexed between proxies.
+ */
+export type BackendTls = {
+  /** SPIFFE IDs the endpoints may run as; any other is refused. */
+  readonly identities: readonly string[];
+  /** SNI sent in the ClientHello. Default: the backend's name. */
+  readonly serverName: string;
 };
 
 export type Endpoint = {

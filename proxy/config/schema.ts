@@ -48,12 +48,15 @@ const Limits = Type.Object(
   closed,
 );
 
+export const TLS_MODES = ['STRICT', 'PERMISSIVE', 'DISABLE'] as const;
+
 const Listener = Type.Object(
   {
     name: Name,
     address: Text,
     port: Type.Integer({ minimum: 0, maximum: 65535 }),
     protocol: Type.Enum(['http', 'tcp']),
+    tls: Opt(Type.Object({ mode: Type.Enum(TLS_MODES) }, closed)),
     /** http only. */
     limits: Opt(Limits),
     /** tcp only, and required there. */
@@ -168,9 +171,13 @@ const Backend = Type.Object(
     connectTimeoutMs: Opt(Count),
     idleTimeoutMs: Opt(Count),
     endpoints: Type.Array(Endpoint),
+    tls: Opt(Type.Object({ identities: Type.Array(Text, { minItems: 1 }), serverName: Opt(Text) }, closed)),
   },
   closed,
 );
+
+/** Either `dir` (holding cert.pem, key.pem and bundle.pem, as `sluicectl ca issue` writes them) or the three files. */
+const Identity = Type.Object({ dir: Opt(Text), certFile: Opt(Text), keyFile: Opt(Text), bundleFile: Opt(Text) }, closed);
 
 // --- the document ---
 
@@ -192,6 +199,7 @@ const Policy = Type.Object(
 export const StaticConfigSchema = Type.Object(
   {
     node: Opt(Type.Object({ zone: Opt(Text) }, closed)),
+    identity: Opt(Identity),
     listeners: Type.Array(Listener, { minItems: 1 }),
     routes: Opt(Type.Array(Route)),
     backends: Opt(Type.Array(Backend)),
@@ -210,6 +218,7 @@ export type RawHeaderModifier = Static<typeof HeaderModifier>;
 export type RawPathModifier = Static<typeof PathModifier>;
 export type RawBackend = Static<typeof Backend>;
 export type RawPolicy = Static<typeof Policy>;
+export type RawIdentity = Static<typeof Identity>;
 
 /** Compiled once at module load. `verbose` puts the failing value and its schema on each error. */
 export const validateStructure: ValidateFunction<RawConfig> = new Ajv({ allErrors: true, strict: true, verbose: true }).compile<RawConfig>(StaticConfigSchema);

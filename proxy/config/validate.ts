@@ -5,8 +5,9 @@
 import { isIP } from 'node:net';
 import type { ErrorObject } from 'ajv';
 import type { Violation } from '../errors.ts';
-import type { FilterType, RawBackend, RawConfig, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
+import type { FilterType, RawBackend, RawConfig, RawIdentity, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
 import { checkPolicies } from './policies.ts';
+import { parseSpiffeId } from '../../certs/spiffe-id.ts';
 import { checkDurations, describeValue, FILTER_FIELDS, HASHING_BALANCERS, HEADER_NAME_PATTERN, HTTP_METHODS, meantField, parseDuration, pointerToPath, structuralViolation, validateStructure } from './schema.ts';
 
 export type ValidateOptions = {
@@ -80,9 +81,11 @@ function checkSemantics(doc: RawConfig, c: Checker): void {
   c.backends = indexNames(c, doc.backends, 'backend', 'backends');
   indexNames(c, doc.routes, 'route', 'routes');
   const bound: { address: string; port: number; at: number }[] = [];
-  c.list(doc.listeners).forEach((l, i) => isRecord(l) && checkListener(c, l, `listeners[${i}]`, i, doc.listeners, bound));
+  if (isRecord(doc.identity) && c.sound('identity')) checkIdentity(c, doc.identity);
+  const hasIdentity = doc.identity !== undefined;
+  c.list(doc.listeners).forEach((l, i) => isRecord(l) && checkListener(c, l, `listeners[${i}]`, i, doc.listeners, bound, hasIdentity));
   c.list(doc.routes).forEach((r, i) => isRecord(r) && checkRoute(c, r, `routes[${i}]`, doc.listeners));
-  c.list(doc.backends).forEach((b, i) => isRecord(b) && checkBackend(c, b, `backends[${i}]`));
+  c.list(doc.backends).forEach((b, i) => isRecord(b) && checkBackend(c, b, `backends[${i}]`, hasIdentity));
   checkPolicies(doc, (path, message) => c.add(path, message), (path) => !c.sound(path));
 }
 
@@ -99,9 +102,21 @@ function indexNames(c: Checker, section: unknown, kind: string, path: string): M
   return names;
 }
 
-// --- listeners and backends ---
+// --- identity, listeners and backends ---
 
-function checkListener(c: Checker, l: RawListener, path: string, i: number, all: readonly RawListener[], bound: { address: string; port: number; at: number }[]): void {
+const NO_IDENTITY = "needs the proxy's own certificate: add 'identity' at the top of the file (dir: a folder written by `sluicectl ca issue`)";
+
+function checkIdentity(c: Checker, id: RawIdentity): void {
+  const files = (['certFile', 'keyFile', 'bundleFile'] as const).filter((k) => id[k] !== undefined);
+  if (id.dir !== undefined && files.length > 0) c.add(`identity.${files[0]}`, "does not go with 'dir': give either dir (holding cert.pem, key.pem and bundle.pem) or all three files");
+  else if (id.dir === undefined && files.length < 3) {
+    const missing = (['certFile', 'keyFile', 'bundleFile'] as const).filter((k) => id[k] === undefined);
+    c.add(files.length === 0 ? 'identity' : `identity.${missing[0]}`, files.length === 0 ? "needs 'dir', or certFile, keyFile and bundleFile" : `is required beside ${files.join(' and ')}`);
+  }
+}
+
+function checkListener(c: Checker, l: RawListener, path: string, i: number, all: readonly RawListener[], bound: { address: string; port: number; at: number }[], hasIdentity: boolean): void {
+  if (!hasIdentity && l.tls !== undefined && l.tls.mode !== 'DISABLE' && c.sound(`${path}.tls`)) c.add(`${path}.tls.mode`, `${l.tls.mode} ${NO_IDENTITY}`);
   const address = c.sound(`${path}.address`) ? l.address : undefined;
   if (address !== undefined && isIP(address) === 0) {
     c.add(`${path}.address`, `must be an IP address to bind, such as 127.0.0.1, 0.0.0.0 or ::; got ${describeValue(address)}`);
@@ -131,7 +146,8 @@ function hostPort(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-function checkBackend(c: Checker, b: RawBackend, path: string): void {
+function checkBackend(c: Checker, b: RawBackend, path: string, hasIdentity: boolean): void {
+  if (b.tls !== undefined && c.sound(`${path}.tls`)) checkBackendTls(c, b.tls, `${path}.tls`, hasIdentity);
   const lb = b.loadBalancer ?? 'least-request';
   if (c.sound(`${path}.loadBalancer`) && !c.loadBalancers.includes(lb)) {
     c.add(`${path}.loadBalancer`, `load balancer '${lb}' is not available; available: ${c.loadBalancers.join(', ')}`);
@@ -155,6 +171,20 @@ function checkBackend(c: Checker, b: RawBackend, path: string): void {
     const first = firstSeen(seen, hostPort(e.address, e.port), k);
     if (first !== undefined) c.add(at, `endpoint ${hostPort(e.address, e.port)} is already listed as endpoints[${first}]`);
   });
+}
+
+function checkBackendTls(c: Checker, t: NonNullable<RawBackend['tls']>, path: string, hasIdentity: boolean): void {
+  if (!hasIdentity) c.add(path, `mTLS to a backend ${NO_IDENTITY}`);
+  const seen = new Map<string, number>();
+  t.identities.forEach((id, k) => {
+    const at = `${path}.identities[${k}]`;
+    const parsed = parseSpiffeId(id);
+    if (!parsed.ok) return c.add(at, `is not a SPIFFE ID: ${parsed.error}`);
+    if (parsed.value.path === '') return c.add(at, `names a trust domain, not a workload: write spiffe://${parsed.value.trustDomain}/ns/<namespace>/sa/<service-account>`);
+    const first = firstSeen(seen, parsed.value.uri, k);
+    if (first !== undefined) c.add(at, `${id} is already listed as identities[${first}]`);
+  });
+  if (t.serverName !== undefined && !isDnsName(t.serverName)) c.add(`${path}.serverName`, `${describeValue(t.serverName)} is not a DNS name (SNI carries a host name, never an IP address)`);
 }
 
 // --- routes ---

@@ -9,6 +9,14 @@ import type { MatchedRule } from './route-table.ts';
 
 export type HeaderMap = Record<string, string | string[]>;
 
+/** Who is on the other end of an mTLS connection, worked out once per connection. */
+export type PeerInfo = {
+  /** The peer's SPIFFE ID. */
+  readonly identity: string;
+  /** The x-forwarded-client-cert value the app gets: `By=<this proxy>;URI=<peer>`. */
+  readonly xfcc: string;
+};
+
 export type HttpProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2';
 
 /** What a handler resolves with: a status and headers now, a body that streams later. */
@@ -83,6 +91,8 @@ export class RequestContext {
   /** Tries sent upstream (1 + retries); 0 when the request never left the proxy. */
   attempts = 0;
   downstreamClosed = false;
+  /** The verified mTLS peer, or null on a plaintext connection. */
+  peer: PeerInfo | null = null;
   /** Set for an HTTP/1.1 Upgrade request: the router tunnels bytes instead of proxying HTTP. */
   upgrade: { readonly socket: Socket; readonly head: Buffer } | null = null;
 

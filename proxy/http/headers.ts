@@ -9,6 +9,8 @@ const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings',
   // Node answers `Expect: 100-continue` itself, and undici refuses to send it again.
   'expect',
+  // Only this proxy may say who the mTLS peer was: a client's own claim is dropped (Envoy's SANITIZE).
+  'x-forwarded-client-cert',
 ]);
 
 /**

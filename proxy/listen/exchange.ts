@@ -13,6 +13,7 @@ import type { Handler } from '../http/filter.ts';
 import { ensureRequestId, forwardableHeaders, setForwardingHeaders } from '../http/headers.ts';
 import { normalizePath } from '../http/normalize-path.ts';
 import { rescue, type Logger } from '../http/rescue.ts';
+import { PEER, type WithPeer } from './inbound-tls.ts';
 
 /** What a listener's exchanges read; the listener swaps it on reload. */
 export type ListenerState = {
@@ -47,6 +48,7 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
   const rawTarget = req.url ?? '';
   const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
   const ctx = new RequestContext(deps.listener, protocol, remote, start, req.method ?? '', '', rawTarget, '', {}, null, '');
+  ctx.peer = (socket as WithPeer)[PEER] ?? null;
 
   res.once('close', () => {
     if (!res.writableFinished && !ctx.downstreamClosed) {
@@ -84,7 +86,8 @@ export function prepareUpstreamRequest(ctx: RequestContext, req: AnyRequest, tar
   ctx.query = target.query;
   ctx.headers = headers;
   ctx.requestId = ensureRequestId(headers);
-  setForwardingHeaders(headers, req.socket.remoteAddress ?? '', 'http');
+  setForwardingHeaders(headers, req.socket.remoteAddress ?? '', ctx.peer === null ? 'http' : 'https');
+  if (ctx.peer !== null) headers['x-forwarded-client-cert'] = ctx.peer.xfcc;
 }
 
 /** Runs the listener's handler; a synchronous throw becomes a rejection like any other. */

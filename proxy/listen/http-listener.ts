@@ -1,25 +1,32 @@
-// An HTTP listener: one port that speaks HTTP/1.1 and h2c (prior knowledge), told apart by
-// peeking at the first bytes. The HTTP/1 server owns the listening socket (so Node's own
-// header and idle timeouts keep working); h2 connections are handed to an h2 server.
+// An HTTP listener: one port that speaks HTTP/1.1 and h2c (prior knowledge), and with
+// mTLS on, both inside TLS (ALPN h2 or http/1.1), told apart by peeking at the first
+// bytes. The HTTP/1 server owns the listening socket (so Node's own header and idle
+// timeouts keep working); h2 connections are handed to an h2 server, TLS ones to a TLS
+// server first.
 
 import type { IncomingMessage, Server as Http1Server, ServerResponse } from 'node:http';
 import { http } from '../node-http.ts';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { HttpListener as HttpListenerConfig } from '../config/model.ts';
+import type { LoadedSvid } from '../tls/svid-store.ts';
 import { rawRejection } from '../http/rescue.ts';
 import type { ErrorCode } from '../errors.ts';
 import { bindReusePort, boundPort } from './bind.ts';
 import { detectProtocol } from './detect.ts';
 import { handleExchange, REFUSED, type ExchangeDeps } from './exchange.ts';
 import { guardResets } from './h2-guard.ts';
+import { InboundTls } from './inbound-tls.ts';
 
 export type HttpListenerHooks = ExchangeDeps & {
   /** An HTTP/1.1 request with Upgrade (WebSocket): routed like any request, then tunnelled. */
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
-  /** A connection or stream refused before it became a request (parser error, abuse). */
-  onRefused(code: ErrorCode | 'H2_ABUSE', reason: string, remote: string): void;
+  /** A connection or stream refused before it became a request (parser error, abuse, mTLS). */
+  onRefused(code: ErrorCode | 'H2_ABUSE' | 'MTLS', reason: string, remote: string): void;
   onConnection(delta: 1 | -1): void;
+  /** The proxy's own certificate, for mTLS listeners. */
+  svid(): LoadedSvid | null;
 };
 
 /** How long a new connection may stay silent before we stop waiting for its first bytes. */
@@ -86,14 +93,34 @@ export class HttpListener {
 
     // Put detection in front of the HTTP/1 server's own connection handling.
     const builtin = this.#h1.listeners('connection') as ((s: Socket) => void)[];
+    const serveHttp = (socket: Socket, kind: 'h2' | 'http1') => {
+      if (kind === 'h2') this.#h2.emit('connection', socket);
+      else for (const l of builtin) l.call(this.#h1, socket);
+    };
+    const mode = config.tls.mode;
+    const inbound =
+      mode === 'DISABLE'
+        ? null
+        : new InboundTls(['h2', 'http/1.1'], {
+            svid: hooks.svid,
+            // ALPN says which; a client that offered none is told apart by its first bytes.
+            secure: (tls: TLSSocket) => {
+              if (tls.alpnProtocol === 'h2' || tls.alpnProtocol === 'http/1.1') serveHttp(tls, tls.alpnProtocol === 'h2' ? 'h2' : 'http1');
+              else detectProtocol(tls, DETECT_TIMEOUT_MS, (kind) => serveHttp(tls, kind === 'h2' ? 'h2' : 'http1'));
+            },
+            refused: (reason, remote) => hooks.onRefused('MTLS', reason, remote),
+          });
     this.#h1.removeAllListeners('connection');
     this.#h1.on('connection', (socket: Socket) => {
       hooks.onConnection(1);
       socket.once('close', () => hooks.onConnection(-1));
       socket.on('error', () => {});
       detectProtocol(socket, DETECT_TIMEOUT_MS, (kind) => {
-        if (kind === 'h2') this.#h2.emit('connection', socket);
-        else for (const l of builtin) l.call(this.#h1, socket);
+        if (kind === 'tls' && inbound !== null) inbound.accept(socket);
+        else if (mode === 'STRICT') {
+          hooks.onRefused('MTLS', 'plaintext connection refused: this listener takes mTLS only (STRICT)', `${socket.remoteAddress}:${socket.remotePort}`);
+          socket.destroy();
+        } else serveHttp(socket, kind === 'h2' ? 'h2' : 'http1');
       });
     });
   }

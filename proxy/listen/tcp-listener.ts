@@ -1,60 +1,104 @@
 // An opaque TCP listener: every accepted connection is forwarded, byte for byte, to an
-// endpoint of one backend picked by its load balancer.
+// endpoint of one backend picked by its load balancer. With mTLS on, the connection is
+// TLS-terminated first (STRICT), or when its first byte says TLS (PERMISSIVE); the
+// upstream side is mTLS when the backend says so.
 
 import net, { type Socket } from 'node:net';
 import type { TcpListener as TcpListenerConfig } from '../config/model.ts';
+import type { LoadedSvid } from '../tls/svid-store.ts';
 import type { Cluster } from '../upstream/index.ts';
 import { ANY_ENDPOINT } from '../upstream/lb/registry.ts';
 import { bindReusePort, boundPort } from './bind.ts';
+import { detectProtocol } from './detect.ts';
+import { InboundTls } from './inbound-tls.ts';
 
 export type TcpListenerHooks = {
   cluster(name: string): Cluster | undefined;
   onConnection(delta: 1 | -1): void;
   onBytes(received: number, sent: number): void;
+  onRefused(reason: string, remote: string): void;
+  svid(): LoadedSvid | null;
   log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
 };
 
+/**
+ * PERMISSIVE waits this long for a client's first byte before taking the connection for
+ * plaintext: a server-speaks-first protocol (SMTP, MySQL) sends nothing until it is answered.
+ */
+const FIRST_BYTE_WAIT_MS = 1000;
+
 export class TcpListener {
   readonly config: TcpListenerConfig;
+  #hooks: TcpListenerHooks;
   #server: net.Server;
   #sockets = new Set<Socket>();
 
   constructor(config: TcpListenerConfig, hooks: TcpListenerHooks) {
     this.config = config;
+    this.#hooks = hooks;
+    const mode = config.tls.mode;
+    const inbound = mode === 'DISABLE' ? null : new InboundTls(null, { svid: hooks.svid, secure: (s) => this.#forward(s), refused: hooks.onRefused });
     this.#server = net.createServer((downstream) => {
       this.#sockets.add(downstream);
       hooks.onConnection(1);
       downstream.on('error', () => {});
-      const cluster = hooks.cluster(config.backend);
-      const endpoint = cluster?.lb.pick(ANY_ENDPOINT);
-      if (endpoint === undefined) {
-        hooks.log('warn', 'tcp connection refused: no healthy endpoint', { listener: config.name, backend: config.backend });
-        downstream.destroy();
-      } else {
-        endpoint.activeRequests++;
-        endpoint.totalRequests++;
-        const upstream = net.connect({ host: endpoint.endpoint.address, port: endpoint.endpoint.port });
-        upstream.on('error', (err: Error & { code?: string }) => {
-          if (upstream.connecting) {
-            endpoint.connectFailures++;
-            cluster?.outlier?.recordLocalFailure(endpoint);
-          }
-          hooks.log('warn', 'tcp upstream error', { listener: config.name, upstream: endpoint.key, error: err.code ?? err.message });
-          downstream.destroy();
-        });
-        downstream.pipe(upstream);
-        upstream.pipe(downstream);
-        upstream.once('close', () => downstream.destroy());
-        downstream.once('close', () => {
-          endpoint.activeRequests--;
-          upstream.destroy();
-        });
-      }
       downstream.once('close', () => {
         this.#sockets.delete(downstream);
         hooks.onConnection(-1);
-        hooks.onBytes(downstream.bytesRead, downstream.bytesWritten);
       });
+      if (inbound === null) this.#forward(downstream);
+      else if (mode === 'STRICT') inbound.accept(downstream);
+      else {
+        detectProtocol(
+          downstream,
+          FIRST_BYTE_WAIT_MS,
+          (kind) => (kind === 'tls' ? inbound.accept(downstream) : this.#forward(downstream)),
+          () => this.#forward(downstream),
+        );
+      }
+    });
+  }
+
+  #forward(downstream: Socket): void {
+    const { config, hooks } = { config: this.config, hooks: this.#hooks };
+    const cluster = hooks.cluster(config.backend);
+    const endpoint = cluster?.lb.pick(ANY_ENDPOINT);
+    if (endpoint === undefined) {
+      hooks.log('warn', 'tcp connection refused: no healthy endpoint', { listener: config.name, backend: config.backend });
+      downstream.destroy();
+      return;
+    }
+    endpoint.activeRequests++;
+    endpoint.totalRequests++;
+    // Bytes that arrive while the upstream connects wait in the downstream's buffer.
+    downstream.pause();
+    let upstream: Socket | null = null;
+    downstream.once('close', () => {
+      endpoint.activeRequests--;
+      upstream?.destroy();
+      hooks.onBytes(downstream.bytesRead, downstream.bytesWritten);
+    });
+    endpoint.openStream(null, (err, socket) => {
+      if (err !== null || socket === null) {
+        endpoint.connectFailures++;
+        cluster?.outlier?.recordLocalFailure(endpoint);
+        hooks.log('warn', 'tcp upstream connect failed', { listener: config.name, upstream: endpoint.key, error: err?.message });
+        downstream.destroy();
+        return;
+      }
+      if (downstream.destroyed) {
+        socket.destroy();
+        return;
+      }
+      upstream = socket;
+      socket.on('error', (e: Error & { code?: string }) => {
+        hooks.log('warn', 'tcp upstream error', { listener: config.name, upstream: endpoint.key, error: e.code ?? e.message });
+        downstream.destroy();
+      });
+      downstream.pipe(socket);
+      socket.pipe(downstream);
+      socket.once('close', () => downstream.destroy());
+      downstream.resume();
     });
   }
 

@@ -29,6 +29,8 @@ export type AccessLogEntry = {
   duration_ms: number;
   /** "ip:port" of the client. */
   downstream_remote: string;
+  /** The client's verified SPIFFE ID on an mTLS connection, else null (Envoy's DOWNSTREAM_PEER_URI_SAN). */
+  downstream_peer: string | null;
   listener: string;
 };
 
@@ -108,6 +110,7 @@ export function createAccessLog(out: { write(s: string): unknown } | null, opts:
         bytes_sent: e.bytes_sent,
         duration_ms: Math.round(e.duration_ms * 1000) / 1000,
         downstream_remote: e.downstream_remote,
+        downstream_peer: e.downstream_peer,
         listener: e.listener,
       })}\n`;
       if (buffer.length >= maxBuffer) flush();

@@ -258,6 +258,7 @@ export type ProxyMetrics = {
   readonly bytesSent: Family<Counter, [listener: string]>;
   readonly configReloads: Family<Counter, [result: 'ok' | 'rejected']>;
   readonly h2Goaway: Family<Counter, [listener: string, reason: string]>;
+  readonly mtlsRefused: Family<Counter, [listener: string]>;
   render(): string;
 };
 
@@ -274,6 +275,11 @@ export function createProxyMetrics(): ProxyMetrics {
     bytesSent: m.counter('sluice_bytes_sent_total', 'Bytes sent to downstream clients.', ['listener']),
     configReloads: m.counter('sluice_config_reloads_total', 'Config reloads, applied ("ok") or refused ("rejected").', ['result']),
     h2Goaway: m.counter('sluice_h2_goaway_total', 'HTTP/2 GOAWAY frames sent to downstream clients, by reason.', ['listener', 'reason']),
+    mtlsRefused: m.counter(
+      'sluice_downstream_mtls_refused_total',
+      'Downstream connections refused by mTLS: plaintext on a STRICT listener, a failed handshake, or a certificate without one SPIFFE ID.',
+      ['listener'],
+    ),
     render: m.render,
   };
 }

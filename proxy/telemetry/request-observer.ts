@@ -43,10 +43,12 @@ export function createRequestObserver(metrics: ProxyMetrics, accessLog: AccessLo
         bytes_sent: ctx.bytesSent,
         duration_ms: Math.round(ms * 1000) / 1000,
         downstream_remote: ctx.downstreamRemote,
+        downstream_peer: ctx.peer?.identity ?? null,
         listener: ctx.listener,
       });
     },
     refused(listener, code, _reason, _remote) {
+      if (code === 'MTLS') return void metrics.mtlsRefused.labels(listener).inc();
       metrics.localReplies.labels(listener, code === 'H2_ABUSE' ? 'H2_ABUSE' : 'DPE').inc();
       if (code === 'H2_ABUSE') metrics.h2Goaway.labels(listener, 'rapid_reset').inc();
     },

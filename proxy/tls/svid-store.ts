@@ -5,7 +5,9 @@
 // not check out changes nothing.
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { watch as watchDir, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import tls from 'node:tls';
 // Not certs/index.ts: that loads node-forge (several MiB) for signing, which a proxy never does.
 import { readBundle } from '../../certs/bundle.ts';
@@ -29,7 +31,10 @@ export type LoadedSvid = {
   readonly fingerprint: string;
   /** Roots in the bundle, so an operator can see an overlap rotation in progress. */
   readonly roots: number;
+  /** For clients (tls.connect's secureContext). */
   readonly context: tls.SecureContext;
+  /** The PEM texts, for servers (tls.Server#setSecureContext builds its own context). */
+  readonly pem: { readonly cert: string; readonly key: string; readonly bundle: string };
 };
 
 export type SvidStoreDeps = {
@@ -41,6 +46,11 @@ export class SvidStore {
   #files: SvidFiles;
   #deps: SvidStoreDeps;
   #current: LoadedSvid | null = null;
+  /** The texts `#current` was built from: an unchanged file set keeps the same object. */
+  #texts = '';
+  #reloading: Promise<void> = Promise.resolve();
+  /** The last refusal logged, so a poll does not repeat the same warning every time. */
+  #lastError = '';
 
   constructor(files: SvidFiles, deps: SvidStoreDeps) {
     this.#files = files;
@@ -52,18 +62,68 @@ export class SvidStore {
     return this.#current;
   }
 
+  /**
+   * Reloads when a file changes, and every `pollMs` in case a change went unseen. Folders
+   * are watched, not files, so a file renamed into place or a Kubernetes secret's symlink
+   * swap counts. Returns the function that stops watching.
+   */
+  watch(pollMs = 30_000): () => void {
+    let timer: NodeJS.Timeout | null = null;
+    // Writers make several events per file (and write three files): reload once they settle.
+    const soon = () => {
+      if (timer !== null) clearTimeout(timer);
+      timer = setTimeout(() => {
+        timer = null;
+        void this.reload();
+      }, 100);
+      timer.unref();
+    };
+    const watchers: FSWatcher[] = [];
+    for (const dir of new Set([this.#files.cert, this.#files.key, this.#files.bundle].map((f) => dirname(f)))) {
+      try {
+        const w = watchDir(dir, soon);
+        w.on('error', () => {});
+        w.unref();
+        watchers.push(w);
+      } catch (err) {
+        this.#deps.log('warn', 'cannot watch the certificate folder; relying on polling and SIGHUP', { dir, error: (err as Error).message });
+      }
+    }
+    const poll = setInterval(() => void this.reload(), pollMs);
+    poll.unref();
+    return () => {
+      if (timer !== null) clearTimeout(timer);
+      clearInterval(poll);
+      for (const w of watchers) w.close();
+    };
+  }
+
   /** Reads and checks the files; on success the new SVID is what later handshakes use. */
-  async reload(): Promise<Result<LoadedSvid, string>> {
+  reload(): Promise<Result<LoadedSvid, string>> {
+    // One at a time: a file event and a poll landing together must not interleave.
+    const next = this.#reloading.then(() => this.#reloadOnce());
+    this.#reloading = next.then(
+      () => {},
+      () => {},
+    );
+    return next;
+  }
+
+  async #reloadOnce(): Promise<Result<LoadedSvid, string>> {
     let texts: [string, string, string];
     try {
       texts = await Promise.all([readFile(this.#files.cert, 'utf8'), readFile(this.#files.key, 'utf8'), readFile(this.#files.bundle, 'utf8')]);
     } catch (err) {
       return this.#refuse(`cannot read the certificate files: ${(err as Error).message}`);
     }
+    const joined = texts.join('\0');
+    if (this.#current !== null && joined === this.#texts) return { ok: true, value: this.#current };
     const loaded = checkSvid(texts[0], texts[1], texts[2], this.#deps.now());
     if (!loaded.ok) return this.#refuse(loaded.error);
     const previous = this.#current;
     this.#current = loaded.value;
+    this.#texts = joined;
+    this.#lastError = '';
     if (previous?.fingerprint !== loaded.value.fingerprint || previous.roots !== loaded.value.roots) {
       this.#deps.log('info', 'certificate loaded', { identity: loaded.value.identity, not_after: loaded.value.notAfter.toISOString(), roots: loaded.value.roots });
     }
@@ -71,6 +131,8 @@ export class SvidStore {
   }
 
   #refuse(error: string): Result<LoadedSvid, string> {
+    if (error === this.#lastError) return { ok: false, error };
+    this.#lastError = error;
     this.#deps.log('warn', 'certificate not loaded; keeping the current one', { error, current: this.#current?.identity ?? null });
     return { ok: false, error };
   }
@@ -109,7 +171,15 @@ export function checkSvid(certPem: string, keyPem: string, bundlePem: string, no
   }
   return {
     ok: true,
-    value: { identity: id.value.uri, notBefore: leaf.validFromDate, notAfter: leaf.validToDate, fingerprint: leaf.fingerprint256, roots: roots.length, context },
+    value: {
+      identity: id.value.uri,
+      notBefore: leaf.validFromDate,
+      notAfter: leaf.validToDate,
+      fingerprint: leaf.fingerprint256,
+      roots: roots.length,
+      context,
+      pem: { cert: certPem, key: keyPem, bundle: bundlePem },
+    },
   };
 }
 

@@ -3,15 +3,18 @@
 // reloads when an endpoint is unchanged, so a reload never drops a warm keep-alive
 // connection nor forgets an ejection; counters outlive them per backend name.
 
+import net from 'node:net';
 import type { Dispatcher } from 'undici';
 import Client from 'undici/lib/dispatcher/client.js';
 import Pool from 'undici/lib/dispatcher/pool.js';
 import type { Backend, ConnectionLimits, Endpoint, RetryBudget as RetryBudgetConfig } from '../config/model.ts';
 import type { Logger } from '../http/rescue.ts';
-import { EndpointState, endpointKey } from './endpoint.ts';
+import type { LoadedSvid } from '../tls/svid-store.ts';
+import { EndpointState, endpointKey, type StreamOpener } from './endpoint.ts';
 import { HealthChecker } from './health/health-check.ts';
 import { OutlierDetector } from './health/outlier.ts';
 import { createLoadBalancer, type LoadBalancer } from './lb/registry.ts';
+import { connectMesh, meshConnector } from './mesh-connect.ts';
 import { RetryBudget } from './resilience/retry-budget.ts';
 
 export type Cluster = {
@@ -43,6 +46,8 @@ export type ClusterDeps = {
   readonly random: () => number;
   readonly now: () => number;
   readonly log: Logger;
+  /** The proxy's own certificate, for backends reached over mTLS. */
+  readonly svid: () => LoadedSvid | null;
 };
 
 /** Multiplexed h2c: one connection takes this many streams (the pool's maxConcurrentStreams). */
@@ -103,11 +108,11 @@ export class ClusterSet {
         const claimed = nextStates.get(id);
         if (claimed !== undefined) {
           // Listed by two backends: one pool, and one state unless they weigh it differently.
-          return claimed.weight === ep.weight && claimed.endpoint.priority === ep.priority ? claimed : new EndpointState(ep, claimed.dispatcher);
+          return claimed.weight === ep.weight && claimed.endpoint.priority === ep.priority ? claimed : new EndpointState(ep, claimed.dispatcher, claimed.openStream);
         }
         let state = this.#states.get(id);
         // The same pool, maybe with a new weight or zone: health and counters are kept.
-        if (state === undefined) state = new EndpointState(ep, createDispatcher(backend, ep));
+        if (state === undefined) state = new EndpointState(ep, createDispatcher(backend, ep, this.#deps.svid), streamOpener(backend, ep, this.#deps.svid));
         else state.update(ep);
         nextStates.set(id, state);
         return state;
@@ -136,7 +141,7 @@ export class ClusterSet {
       endpoints,
       lb: createLoadBalancer(backend, endpoints, { random }),
       limits: backend.limits,
-      capacityPerEndpoint: backend.protocol === 'http2' ? H2_STREAMS : backend.limits.maxConnections,
+      capacityPerEndpoint: backend.protocol === 'http2' || backend.tls !== null ? H2_STREAMS : backend.limits.maxConnections,
       counters: old?.counters ?? new BackendCounters(),
       budget: old !== undefined && sameBudget(old.config.retryBudget, backend.retryBudget) ? old.budget : new RetryBudget(backend.retryBudget, now),
       outlier: backend.outlierDetection === null ? null : new OutlierDetector(backend.outlierDetection, endpoints, { now, log }),
@@ -147,7 +152,7 @@ export class ClusterSet {
   status(): ClusterStatus[] {
     return [...this.#clusters.values()].map((c) => ({
       name: c.name,
-      protocol: c.config.protocol,
+      protocol: c.config.tls === null ? c.config.protocol : 'mtls-h2',
       loadBalancer: c.config.loadBalancer,
       activeRequests: c.counters.activeRequests,
       activeRetries: c.counters.activeRetries,
@@ -228,10 +233,11 @@ function sameBudget(a: RetryBudgetConfig, b: RetryBudgetConfig): boolean {
 
 /** What a pool is built from: a change here means a new pool. */
 function poolIdentity(backend: Backend, ep: Endpoint): string {
-  return `${backend.protocol}|${endpointKey(ep)}|${backend.connectTimeoutMs}|${backend.idleTimeoutMs}|${backend.limits.maxConnections}`;
+  const tls = backend.tls === null ? '' : `${backend.tls.serverName}|${backend.tls.identities.join(',')}`;
+  return `${backend.protocol}|${endpointKey(ep)}|${backend.connectTimeoutMs}|${backend.idleTimeoutMs}|${backend.limits.maxConnections}|${tls}`;
 }
 
-function createDispatcher(backend: Backend, ep: Endpoint): Dispatcher {
+function createDispatcher(backend: Backend, ep: Endpoint, svid: () => LoadedSvid | null): Dispatcher {
   const origin = `http://${endpointKey(ep)}`;
   const common = {
     connect: { timeout: backend.connectTimeoutMs },
@@ -243,9 +249,35 @@ function createDispatcher(backend: Backend, ep: Endpoint): Dispatcher {
     keepAliveTimeout: backend.idleTimeoutMs,
     keepAliveMaxTimeout: backend.idleTimeoutMs,
   };
+  if (backend.tls !== null) {
+    // Between proxies: one multiplexed h2 connection over mTLS, whatever the app speaks.
+    const connect = meshConnector(backend.tls, svid, backend.connectTimeoutMs);
+    return new Client(`https://${endpointKey(ep)}`, { ...common, connect, allowH2: true, h2Options: { maxConcurrentStreams: H2_STREAMS }, pipelining: H2_STREAMS });
+  }
   if (backend.protocol === 'http2') {
     // One multiplexed h2c connection per endpoint, like Envoy's default h2 pool.
     return new Client(origin, { ...common, allowH2: true, h2Options: { useH2c: true, maxConcurrentStreams: 250 }, pipelining: 250 });
   }
   return new Pool(origin, { ...common, allowH2: false, pipelining: 1, connections: backend.limits.maxConnections });
+}
+
+function streamOpener(backend: Backend, ep: Endpoint, svid: () => LoadedSvid | null): StreamOpener {
+  const { address: host, port } = ep;
+  const timeoutMs = backend.connectTimeoutMs;
+  const tls = backend.tls;
+  if (tls !== null) return (alpn, callback) => connectMesh({ host, port, tls, svid: svid(), alpn, timeoutMs }, callback);
+  return (_alpn, callback) => {
+    const socket = net.connect({ host, port });
+    const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`connect to ${endpointKey(ep)} timed out after ${timeoutMs} ms`), { code: 'UND_ERR_CONNECT_TIMEOUT' })), timeoutMs);
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      callback(err, null);
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeListener('error', onError);
+      callback(null, socket);
+    });
+  };
 }

@@ -2,8 +2,15 @@
 // and its health. State outlives config reloads while the endpoint's pool does (see
 // cluster.ts), so an ejection or a failing health check survives a reload.
 
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../config/model.ts';
+
+/**
+ * Opens a byte stream to an endpoint (a tunnel, an opaque TCP connection): plain TCP, or
+ * mTLS when its backend says so, with `alpn` offered and required. Calls back once.
+ */
+export type StreamOpener = (alpn: readonly string[] | null, callback: (err: Error | null, socket: Socket | null) => void) => void;
 
 export class EndpointState {
   endpoint: Endpoint;
@@ -11,6 +18,7 @@ export class EndpointState {
   readonly key: string;
   weight: number;
   dispatcher: Dispatcher;
+  readonly openStream: StreamOpener;
 
   /** What load balancers read: not ejected and not failing active health checks. */
   healthy = true;
@@ -39,11 +47,12 @@ export class EndpointState {
   checkPassesInARow = 0;
   checkFailuresInARow = 0;
 
-  constructor(endpoint: Endpoint, dispatcher: Dispatcher) {
+  constructor(endpoint: Endpoint, dispatcher: Dispatcher, openStream: StreamOpener) {
     this.endpoint = endpoint;
     this.key = endpointKey(endpoint);
     this.weight = endpoint.weight;
     this.dispatcher = dispatcher;
+    this.openStream = openStream;
   }
 
   /** The same address and pool under a new config: weight, zone and priority may change. */

@@ -6,6 +6,7 @@ import { isSluiceError, SluiceError } from '../errors.ts';
 import type { BodySink, HeaderMap, ProxyResponse, RequestContext, ResponseBody } from '../http/context.ts';
 import { forwardableHeaders } from '../http/headers.ts';
 import type { EndpointState } from './endpoint.ts';
+import { MTLS_FAILURE } from './mesh-connect.ts';
 
 type DispatchController = Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestStart']>>[0];
 
@@ -154,6 +155,10 @@ const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', '
 /** Maps an undici / socket error before any response head to the local reply it means. */
 function classify(err: Error, endpoint: EndpointState): SluiceError {
   const code = (err as { code?: string }).code ?? '';
+  if (code === MTLS_FAILURE) {
+    endpoint.connectFailures++;
+    return new SluiceError('UPSTREAM_CONNECT_FAILURE', `could not connect to ${endpoint.key}: ${err.message}`, { cause: err });
+  }
   if (CONNECT_ERRORS.has(code)) {
     endpoint.connectFailures++;
     return new SluiceError('UPSTREAM_CONNECT_FAILURE', `could not connect to ${endpoint.key}: ${code}`, { cause: err });

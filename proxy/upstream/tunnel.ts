@@ -2,10 +2,11 @@
 // head to the chosen endpoint, then stops being an HTTP proxy and copies bytes both ways,
 // with backpressure (pipe), until either side closes.
 
-import net from 'node:net';
+import type { Socket } from 'node:net';
 import { SluiceError } from '../errors.ts';
 import type { ProxyResponse, RequestContext } from '../http/context.ts';
 import type { EndpointState } from './endpoint.ts';
+import { MTLS_FAILURE } from './mesh-connect.ts';
 
 export function tunnel(ctx: RequestContext, endpoint: EndpointState): Promise<ProxyResponse> {
   const downstream = ctx.upgrade!.socket;
@@ -13,49 +14,55 @@ export function tunnel(ctx: RequestContext, endpoint: EndpointState): Promise<Pr
   return new Promise((resolve, reject) => {
     endpoint.activeRequests++;
     endpoint.totalRequests++;
-    const upstream = net.connect({ host: endpoint.endpoint.address, port: endpoint.endpoint.port });
-    let connected = false;
-    let answered = false;
-    let finished = false;
-    // Both sockets' 'close' (and an error) land here; the tunnel ends once.
-    const done = () => {
-      if (finished) return;
-      finished = true;
-      endpoint.activeRequests--;
-      downstream.destroy();
-      upstream.destroy();
-    };
-    upstream.once('connect', () => {
-      connected = true;
-      upstream.write(requestHead(ctx));
-      if (head.length > 0) upstream.write(head);
-      upstream.once('data', (first: Buffer) => {
-        // The status line tells the access log whether the upgrade was taken.
-        const m = /^HTTP\/1\.[01] (\d{3})/.exec(first.subarray(0, 16).toString('latin1'));
-        answered = true;
-        downstream.write(first);
-        upstream.pipe(downstream);
-        resolve({ status: m ? Number(m[1]) : 0, headers: {}, body: null });
-      });
-      downstream.pipe(upstream);
-    });
-    upstream.on('error', (err: Error & { code?: string }) => {
-      if (!connected) {
+    // Between proxies the tunnel is mTLS too, with ALPN http/1.1: an Upgrade is HTTP/1.1's.
+    endpoint.openStream(['http/1.1'], (err, upstream) => {
+      if (err !== null || upstream === null) {
         endpoint.connectFailures++;
         endpoint.activeRequests--;
-        reject(new SluiceError('UPSTREAM_CONNECT_FAILURE', `could not connect to ${endpoint.key}: ${err.code}`, { cause: err }));
+        const why = (err as { code?: string } | null)?.code === MTLS_FAILURE ? err!.message : (err as { code?: string } | null)?.code;
+        reject(new SluiceError('UPSTREAM_CONNECT_FAILURE', `could not connect to ${endpoint.key}: ${why}`, { cause: err }));
         return;
       }
-      done();
+      if (ctx.downstreamClosed || downstream.destroyed) {
+        endpoint.activeRequests--;
+        upstream.destroy();
+        reject(new SluiceError('DOWNSTREAM_DISCONNECT'));
+        return;
+      }
+      splice(ctx, endpoint, downstream, upstream, head, resolve, reject);
     });
-    upstream.once('close', () => {
-      if (!connected) return;
-      if (!answered) reject(new SluiceError('UPSTREAM_CONNECTION_TERMINATION'));
-      done();
-    });
-    downstream.once('close', () => connected && done());
-    downstream.on('error', () => {});
   });
+}
+
+function splice(ctx: RequestContext, endpoint: EndpointState, downstream: Socket, upstream: Socket, head: Buffer, resolve: (r: ProxyResponse) => void, reject: (e: Error) => void): void {
+  let answered = false;
+  let finished = false;
+  // Both sockets' 'close' (and an error) land here; the tunnel ends once.
+  const done = () => {
+    if (finished) return;
+    finished = true;
+    endpoint.activeRequests--;
+    downstream.destroy();
+    upstream.destroy();
+  };
+  upstream.write(requestHead(ctx));
+  if (head.length > 0) upstream.write(head);
+  upstream.once('data', (first: Buffer) => {
+    // The status line tells the access log whether the upgrade was taken.
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(first.subarray(0, 16).toString('latin1'));
+    answered = true;
+    downstream.write(first);
+    upstream.pipe(downstream);
+    resolve({ status: m ? Number(m[1]) : 0, headers: {}, body: null });
+  });
+  downstream.pipe(upstream);
+  upstream.on('error', done);
+  upstream.once('close', () => {
+    if (!answered) reject(new SluiceError('UPSTREAM_CONNECTION_TERMINATION'));
+    done();
+  });
+  downstream.once('close', done);
+  downstream.on('error', () => {});
 }
 
 function requestHead(ctx: RequestContext): string {

@@ -94,7 +94,7 @@ describe('the two-backends example', () => {
     await request(`${base}/api/logged`, { headers: { 'x-request-id': 'log-me' } }).then((r) => r.body.dump());
     await waitFor(() => proxy.accessLog().find((l) => l.request_id === 'log-me'));
     const line = proxy.accessLog().find((l) => l.request_id === 'log-me')!;
-    for (const field of ['time', 'request_id', 'method', 'authority', 'path', 'protocol', 'status', 'flags', 'details', 'route', 'upstream', 'upstream_host', 'bytes_received', 'bytes_sent', 'duration_ms', 'downstream_remote', 'listener']) {
+    for (const field of ['time', 'request_id', 'method', 'authority', 'path', 'protocol', 'status', 'flags', 'details', 'route', 'upstream', 'upstream_host', 'bytes_received', 'bytes_sent', 'duration_ms', 'downstream_remote', 'downstream_peer', 'listener']) {
       assert.ok(field in line, `missing ${field}`);
     }
     assert.equal(line.method, 'GET');

@@ -81,9 +81,10 @@ backends:
 
 const FULL_EXPECTED: ProxyConfig = {
   node: {},
+  identity: null,
   listeners: [
-    { name: 'main', address: '127.0.0.1', port: 18000, protocol: 'http', limits: { ...defaultHttpLimits, maxHeaders: 50 } },
-    { name: 'db', address: '::1', port: 15432, protocol: 'tcp', backend: 'postgres' },
+    { name: 'main', address: '127.0.0.1', port: 18000, protocol: 'http', tls: { mode: 'DISABLE' }, limits: { ...defaultHttpLimits, maxHeaders: 50 } },
+    { name: 'db', address: '::1', port: 15432, protocol: 'tcp', tls: { mode: 'DISABLE' }, backend: 'postgres' },
   ],
   routes: [
     {
@@ -144,9 +145,10 @@ const FULL_EXPECTED: ProxyConfig = {
         { address: '10.0.0.1', port: 8080, weight: 2, priority: 0 },
         { address: 'api.internal', port: 8080, weight: 1, priority: 0 },
       ],
+      tls: null,
     },
-    { name: 'shadow', protocol: 'http1', loadBalancer: 'least-request', ...RESILIENCE, connectTimeoutMs: 5000, endpoints: [] },
-    { name: 'postgres', protocol: 'http1', loadBalancer: 'least-request', ...RESILIENCE, connectTimeoutMs: 5000, endpoints: [{ address: '10.0.0.9', port: 5432, weight: 1, priority: 0 }] },
+    { name: 'shadow', protocol: 'http1', loadBalancer: 'least-request', ...RESILIENCE, connectTimeoutMs: 5000, endpoints: [], tls: null },
+    { name: 'postgres', protocol: 'http1', loadBalancer: 'least-request', ...RESILIENCE, connectTimeoutMs: 5000, endpoints: [{ address: '10.0.0.9', port: 5432, weight: 1, priority: 0 }], tls: null },
   ],
 };
 
@@ -161,7 +163,7 @@ listeners: [{ name: main, address: 0.0.0.0, port: 0, protocol: http }]
 routes: [{ name: all, rules: [{ backendRefs: [{ name: web }] }] }]
 backends: [{ name: web, endpoints: [{ address: 127.0.0.1, port: 8080 }] }]
 `);
-    assert.deepEqual(config.listeners[0], { name: 'main', address: '0.0.0.0', port: 0, protocol: 'http', limits: defaultHttpLimits });
+    assert.deepEqual(config.listeners[0], { name: 'main', address: '0.0.0.0', port: 0, protocol: 'http', tls: { mode: 'DISABLE' }, limits: defaultHttpLimits });
     assert.deepEqual(config.routes[0], {
       name: 'all',
       parentRefs: [],
@@ -175,6 +177,7 @@ backends: [{ name: web, endpoints: [{ address: 127.0.0.1, port: 8080 }] }]
       ...RESILIENCE,
       connectTimeoutMs: 5000,
       endpoints: [{ address: '127.0.0.1', port: 8080, weight: 1, priority: 0 }],
+      tls: null,
     });
   });
 

@@ -9,7 +9,7 @@ import { createAccessLog, type AccessLogEntry } from '../../../proxy/telemetry/i
 
 const FIELDS = [
   'time', 'request_id', 'method', 'authority', 'path', 'protocol', 'status', 'flags', 'details', 'route',
-  'upstream', 'upstream_host', 'bytes_received', 'bytes_sent', 'duration_ms', 'downstream_remote', 'listener',
+  'upstream', 'upstream_host', 'bytes_received', 'bytes_sent', 'duration_ms', 'downstream_remote', 'downstream_peer', 'listener',
 ];
 
 const entry = (over: Partial<AccessLogEntry> = {}): AccessLogEntry => ({
@@ -29,6 +29,7 @@ const entry = (over: Partial<AccessLogEntry> = {}): AccessLogEntry => ({
   bytes_sent: 345,
   duration_ms: 1.5,
   downstream_remote: '192.0.2.1:50000',
+  downstream_peer: null,
   listener: 'main',
   ...over,
 });

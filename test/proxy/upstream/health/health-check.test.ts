@@ -32,7 +32,7 @@ async function serve(t: TestContext, handler: (req: IncomingMessage, res: Server
 }
 
 function check(t: TestContext, port: number, config: Partial<HealthCheck> = {}) {
-  const ep = new EndpointState({ address: '127.0.0.1', port, weight: 1, priority: 0 }, null as never);
+  const ep = new EndpointState({ address: '127.0.0.1', port, weight: 1, priority: 0 }, null as never, null as never);
   const logs: string[] = [];
   const checker = new HealthChecker({ ...CONFIG, ...config }, [ep], { log: (level, msg) => logs.push(`${level} ${msg}`) });
   t.after(() => checker.stop());

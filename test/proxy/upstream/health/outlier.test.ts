@@ -13,7 +13,7 @@ const DEFAULTS: OutlierDetection = DEFAULT_OUTLIER;
 
 function setup(n: number, config: Partial<OutlierDetection> = {}) {
   const clock = { t: 0 };
-  const eps = Array.from({ length: n }, (_, i) => new EndpointState({ address: '127.0.0.1', port: 9000 + i, weight: 1, priority: 0 }, null as never));
+  const eps = Array.from({ length: n }, (_, i) => new EndpointState({ address: '127.0.0.1', port: 9000 + i, weight: 1, priority: 0 }, null as never, null as never));
   const logs: string[] = [];
   const detector = new OutlierDetector({ ...DEFAULTS, ...config }, eps, {
     now: () => clock.t,

@@ -24,7 +24,7 @@ export type Spec = { readonly weight?: number; readonly priority?: number };
 /** Endpoints 127.0.0.1:9000, :9001, ...; the dispatcher is never used by balancers. */
 export function endpoints(specs: readonly Spec[]): EndpointState[] {
   return specs.map(
-    (s, i) => new EndpointState({ address: '127.0.0.1', port: 9000 + i, weight: s.weight ?? 1, priority: s.priority ?? 0 }, null as never),
+    (s, i) => new EndpointState({ address: '127.0.0.1', port: 9000 + i, weight: s.weight ?? 1, priority: s.priority ?? 0 }, null as never, null as never),
   );
 }
 
