@@ -9,6 +9,7 @@ import type { ProxyFlags } from './flags.ts';
 import type { Logger } from './http/rescue.ts';
 import { ProxyServer } from './server.ts';
 import { ProxyIdentity } from './tls/identity.ts';
+import { onceAMinute } from './log.ts';
 import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
 import { createRequestObserver } from './telemetry/request-observer.ts';
 import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
@@ -120,21 +121,6 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
         identity.close();
         log('info', 'stopped', {});
       },
-    },
-  };
-}
-
-/** Lets a message through the first time, then once a minute: a flood of bad handshakes must not flood the log. */
-function onceAMinute(now: () => number): { allow(key: string): boolean } {
-  const last = new Map<string, number>();
-  return {
-    allow(key) {
-      const t = now();
-      const seen = last.get(key);
-      if (seen !== undefined && t - seen < 60_000) return false;
-      if (last.size > 1000) last.clear();
-      last.set(key, t);
-      return true;
     },
   };
 }

@@ -38,7 +38,8 @@ export class TcpListener {
     this.#hooks = hooks;
     const mode = config.tls.mode;
     const inbound = mode === 'DISABLE' ? null : new InboundTls(null, { svid: hooks.svid, secure: (s) => this.#forward(s), refused: hooks.onRefused });
-    this.#server = net.createServer((downstream) => {
+    // Half-open: a client that is done sending (FIN) still gets the rest of the answer.
+    this.#server = net.createServer({ allowHalfOpen: true }, (downstream) => {
       this.#sockets.add(downstream);
       hooks.onConnection(1);
       downstream.on('error', () => {});

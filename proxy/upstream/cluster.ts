@@ -10,11 +10,12 @@ import Pool from 'undici/lib/dispatcher/pool.js';
 import type { Backend, ConnectionLimits, Endpoint, RetryBudget as RetryBudgetConfig } from '../config/model.ts';
 import type { Logger } from '../http/rescue.ts';
 import type { LoadedSvid } from '../tls/svid-store.ts';
+import { onceAMinute } from '../log.ts';
 import { EndpointState, endpointKey, type StreamOpener } from './endpoint.ts';
 import { HealthChecker } from './health/health-check.ts';
 import { OutlierDetector } from './health/outlier.ts';
 import { createLoadBalancer, type LoadBalancer } from './lb/registry.ts';
-import { connectMesh, meshConnector } from './mesh-connect.ts';
+import { connectMesh, meshConnector, MTLS_FAILURE } from './mesh-connect.ts';
 import { RetryBudget } from './resilience/retry-budget.ts';
 
 export type Cluster = {
@@ -89,7 +90,14 @@ export class ClusterSet {
 
   constructor(deps: ClusterDeps) {
     this.#deps = deps;
+    const limit = onceAMinute(deps.now);
+    // Why a peer was refused is only in a log line: the request just sees a connect failure.
+    this.#mtlsFailed = (backend, endpoint, err) => {
+      if (limit.allow(`${backend}|${err.message}`)) deps.log('warn', 'mTLS connection to an upstream failed', { backend, upstream: endpoint, error: err.message });
+    };
   }
+
+  readonly #mtlsFailed: MtlsFailed;
 
   get(name: string): Cluster | undefined {
     return this.#clusters.get(name);
@@ -112,7 +120,7 @@ export class ClusterSet {
         }
         let state = this.#states.get(id);
         // The same pool, maybe with a new weight or zone: health and counters are kept.
-        if (state === undefined) state = new EndpointState(ep, createDispatcher(backend, ep, this.#deps.svid), streamOpener(backend, ep, this.#deps.svid));
+        if (state === undefined) state = new EndpointState(ep, createDispatcher(backend, ep, this.#deps.svid, this.#mtlsFailed), streamOpener(backend, ep, this.#deps.svid, this.#mtlsFailed));
         else state.update(ep);
         nextStates.set(id, state);
         return state;
@@ -237,7 +245,9 @@ function poolIdentity(backend: Backend, ep: Endpoint): string {
   return `${backend.protocol}|${endpointKey(ep)}|${backend.connectTimeoutMs}|${backend.idleTimeoutMs}|${backend.limits.maxConnections}|${tls}`;
 }
 
-function createDispatcher(backend: Backend, ep: Endpoint, svid: () => LoadedSvid | null): Dispatcher {
+type MtlsFailed = (backend: string, endpoint: string, err: Error) => void;
+
+function createDispatcher(backend: Backend, ep: Endpoint, svid: () => LoadedSvid | null, failed: MtlsFailed): Dispatcher {
   const origin = `http://${endpointKey(ep)}`;
   const common = {
     connect: { timeout: backend.connectTimeoutMs },
@@ -251,7 +261,7 @@ function createDispatcher(backend: Backend, ep: Endpoint, svid: () => LoadedSvid
   };
   if (backend.tls !== null) {
     // Between proxies: one multiplexed h2 connection over mTLS, whatever the app speaks.
-    const connect = meshConnector(backend.tls, svid, backend.connectTimeoutMs);
+    const connect = meshConnector(backend.tls, svid, backend.connectTimeoutMs, (err) => failed(backend.name, endpointKey(ep), err));
     return new Client(`https://${endpointKey(ep)}`, { ...common, connect, allowH2: true, h2Options: { maxConcurrentStreams: H2_STREAMS }, pipelining: H2_STREAMS });
   }
   if (backend.protocol === 'http2') {
@@ -261,13 +271,20 @@ function createDispatcher(backend: Backend, ep: Endpoint, svid: () => LoadedSvid
   return new Pool(origin, { ...common, allowH2: false, pipelining: 1, connections: backend.limits.maxConnections });
 }
 
-function streamOpener(backend: Backend, ep: Endpoint, svid: () => LoadedSvid | null): StreamOpener {
+function streamOpener(backend: Backend, ep: Endpoint, svid: () => LoadedSvid | null, failed: MtlsFailed): StreamOpener {
   const { address: host, port } = ep;
   const timeoutMs = backend.connectTimeoutMs;
   const tls = backend.tls;
-  if (tls !== null) return (alpn, callback) => connectMesh({ host, port, tls, svid: svid(), alpn, timeoutMs }, callback);
+  // Byte streams carry TCP half-close through: one side's FIN does not close the other side.
+  if (tls !== null) {
+    return (alpn, callback) =>
+      connectMesh({ host, port, tls, svid: svid(), alpn, timeoutMs, halfOpen: true }, (err, socket) => {
+        if (err !== null && (err as { code?: string }).code === MTLS_FAILURE) failed(backend.name, endpointKey(ep), err);
+        callback(err, socket);
+      });
+  }
   return (_alpn, callback) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host, port, allowHalfOpen: true });
     const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`connect to ${endpointKey(ep)} timed out after ${timeoutMs} ms`), { code: 'UND_ERR_CONNECT_TIMEOUT' })), timeoutMs);
     const onError = (err: Error) => {
       clearTimeout(timer);

@@ -20,6 +20,8 @@ export type MeshConnectOptions = {
   /** ALPN to offer and require: ['h2'] for HTTP between proxies, ['http/1.1'] for an Upgrade tunnel, null for opaque TCP. */
   readonly alpn: readonly string[] | null;
   readonly timeoutMs: number;
+  /** For byte streams: one side's end does not end the other (TCP half-close). */
+  readonly halfOpen?: boolean;
 };
 
 /** Calls back once: with the verified TLS socket, or with an error whose code says what failed. */
@@ -29,11 +31,13 @@ export function connectMesh(o: MeshConnectOptions, callback: (err: Error | null,
     return;
   }
   const socket = tls.connect({
+    // Documented for tls.connect, missing from @types/node.
+    ...({ allowHalfOpen: o.halfOpen === true } as object),
     host: o.host,
     port: o.port,
     servername: o.tls.serverName,
+    // The SVID's context: our chain and key, the bundle as the only roots, TLS 1.2 at least.
     secureContext: o.svid.context,
-    minVersion: 'TLSv1.2',
     ...(o.alpn === null ? {} : { ALPNProtocols: [...o.alpn] }),
     checkServerIdentity: expectIdentity(o.tls.identities),
   });
@@ -65,10 +69,13 @@ export function connectMesh(o: MeshConnectOptions, callback: (err: Error | null,
 }
 
 /** An undici connector for a backend's pools: every connection is mTLS with ALPN h2. */
-export function meshConnector(backendTls: BackendTls, svid: () => LoadedSvid | null, timeoutMs: number): buildConnector.connector {
+export function meshConnector(backendTls: BackendTls, svid: () => LoadedSvid | null, timeoutMs: number, onFailure: (err: Error) => void): buildConnector.connector {
   return (opts, callback) => {
     connectMesh({ host: opts.hostname, port: Number(opts.port), tls: backendTls, svid: svid(), alpn: ['h2'], timeoutMs }, (err, socket) => {
-      if (err !== null) callback(err, null);
+      if (err !== null) {
+        if ((err as { code?: string }).code === MTLS_FAILURE) onFailure(err);
+        callback(err, null);
+      }
       else callback(null, socket!);
     });
   };
