@@ -15,6 +15,7 @@ export type ResponseFlag =
   | 'FI' // fault injected (abort) by the fault filter
   | 'DC' // downstream connection termination
   | 'DPE' // downstream protocol error
+  | 'RBAC' // denied by an authorization policy
   | 'LR'; // local reset (drain, limits)
 
 type CodeInfo = { readonly status: number; readonly details: string; readonly flag?: ResponseFlag; readonly message: string };
@@ -35,6 +36,7 @@ export const errorCodes = {
   URI_TOO_LONG: { status: 414, details: 'uri_too_long', flag: 'DPE', message: 'request target too long' },
   HEADERS_TOO_LARGE: { status: 431, details: 'request_headers_too_large', flag: 'DPE', message: 'request header block too large or too many header fields' },
   TRANSFER_ENCODING_NOT_IMPLEMENTED: { status: 501, details: 'unsupported_transfer_encoding', flag: 'DPE', message: 'only a final "chunked" transfer coding is supported' },
+  RBAC_DENIED: { status: 403, details: 'rbac_access_denied', flag: 'RBAC', message: 'RBAC: access denied' },
   DRAINING: { status: 503, details: 'listener_draining', flag: 'LR', message: 'the proxy is shutting down' },
   INTERNAL: { status: 500, details: 'internal_error', message: 'internal proxy error' },
 } as const satisfies Record<string, CodeInfo>;
@@ -47,13 +49,14 @@ export class SluiceError extends Error {
   readonly details: string;
   readonly flag: ResponseFlag | undefined;
 
-  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+  /** `details` replaces the code's own (e.g. naming the policy that denied). */
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; details?: string }) {
     const info: CodeInfo = errorCodes[code];
-    super(message ?? info.message, options);
+    super(message ?? info.message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SluiceError';
     this.code = code;
     this.status = info.status;
-    this.details = info.details;
+    this.details = options?.details ?? info.details;
     this.flag = info.flag;
   }
 }

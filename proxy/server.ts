@@ -5,7 +5,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { HttpListener as HttpListenerConfig, Listener, ProxyConfig } from './config/model.ts';
 import type { ErrorCode } from './errors.ts';
+import { compileAuthorization } from './authz/index.ts';
 import { buildListenerHandler } from './http/chain.ts';
+import type { JwtVerifier } from './jwt/index.ts';
+
+/** jose is loaded only by a proxy that checks tokens: the others never pay its memory. */
+type JwtModule = typeof import('./jwt/verifier.ts');
 import type { RequestContext } from './http/context.ts';
 import type { RouterDeps } from './http/filters/router.ts';
 import type { Logger } from './http/rescue.ts';
@@ -49,6 +54,8 @@ export class ProxyServer {
   #loadedAt = 0;
   #draining = false;
   #router: RouterDeps;
+  #verifiers = new Map<string, { key: string; verifier: JwtVerifier }>();
+  #jwt: JwtModule | null = null;
 
   constructor(hooks: ProxyHooks) {
     this.#hooks = hooks;
@@ -79,14 +86,19 @@ export class ProxyServer {
       for (const r of fresh.values()) r.listener.destroy();
       throw err;
     }
+    if (this.#jwt === null && config.listeners.some((l) => l.protocol === 'http' && l.jwt.length > 0)) this.#jwt = await import('./jwt/verifier.ts');
     this.#clusters.update(config.backends);
     const next = new Map<string, Running>();
     for (const l of config.listeners) {
       const running = fresh.get(l.name) ?? this.#running.get(l.name)!;
-      if (l.protocol === 'http') running.state = { handler: buildListenerHandler(compileRouteTable(config.routes, l.name), this.#router), limits: l.limits };
+      if (l.protocol === 'http') {
+        const security = { jwt: this.#jwtVerifier(l), authorize: l.authorization.length === 0 ? null : compileAuthorization(l.authorization) };
+        running.state = { handler: buildListenerHandler(compileRouteTable(config.routes, l.name), this.#router, security), limits: l.limits, escapedSlashes: l.escapedSlashes };
+      }
       next.set(l.name, running);
     }
     for (const [name, old] of this.#running) if (next.get(name) !== old) this.#retire(old.listener);
+    for (const name of this.#verifiers.keys()) if (!next.has(name)) this.#verifiers.delete(name);
     this.#running = next;
     this.#config = config;
     this.#version++;
@@ -126,6 +138,23 @@ export class ProxyServer {
     while (!all.every((l) => l.idle()) && this.#hooks.now() < deadline) await sleep(25);
     for (const l of all) l.destroy();
     await this.#clusters.destroy();
+  }
+
+  /**
+   * The listener's token verifier; kept across reloads while its jwtRules are unchanged, so
+   * fetched key sets and verified tokens stay cached.
+   */
+  #jwtVerifier(l: HttpListenerConfig): JwtVerifier | null {
+    if (l.jwt.length === 0) {
+      this.#verifiers.delete(l.name);
+      return null;
+    }
+    const key = JSON.stringify(l.jwt);
+    const kept = this.#verifiers.get(l.name);
+    if (kept?.key === key) return kept.verifier;
+    const verifier = this.#jwt!.createJwtVerifier(l.jwt, { now: this.#hooks.now, log: this.#hooks.log });
+    this.#verifiers.set(l.name, { key, verifier });
+    return verifier;
   }
 
   #createListener(config: Listener, identity: string): Running {

@@ -108,7 +108,7 @@ function normalize(raw: RawConfig): ProxyConfig {
   return {
     node,
     identity: identity(raw.identity),
-    listeners: raw.listeners.map(listener),
+    listeners: raw.listeners.map((l) => listener(l, policies)),
     routes: (raw.routes ?? []).map((r) => route(r, policies)),
     backends: (raw.backends ?? []).map((b) => backend(b, node, policies.backend(b.name))),
   };
@@ -121,11 +121,11 @@ function identity(id: RawIdentity | undefined): IdentityFiles | null {
   return { cert: id.certFile ?? '', key: id.keyFile ?? '', bundle: id.bundleFile ?? '' };
 }
 
-function listener(l: RawListener): Listener {
+function listener(l: RawListener, policies: Policies): Listener {
   const base = { name: l.name, address: l.address, port: l.port, tls: { mode: l.tls?.mode ?? 'DISABLE' } };
   // validate.ts guarantees a tcp listener has its backend.
   if (l.protocol === 'tcp') return { ...base, protocol: 'tcp', backend: l.backend ?? '' };
-  return { ...base, protocol: 'http', limits: { ...defaultHttpLimits, ...l.limits } };
+  return { ...base, protocol: 'http', limits: { ...defaultHttpLimits, ...l.limits }, escapedSlashes: l.escapedSlashes ?? 'Reject', ...policies.listener(l.name) };
 }
 
 function route(r: RawRoute, policies: Policies): HttpRoute {

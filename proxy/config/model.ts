@@ -2,6 +2,9 @@
 // later) is turned into. Plain readonly data, every default already filled in, deep-frozen
 // by the loader; the data path only ever reads it.
 
+import type { AuthorizationPolicy } from '../authz/model.ts';
+import type { JwtProvider } from '../jwt/model.ts';
+
 export type ProxyConfig = {
   /** Who this proxy is; today only where it runs, for locality-aware balancing. */
   readonly node: NodeInfo;
@@ -51,7 +54,21 @@ type ListenerBase = {
 export type HttpListener = ListenerBase & {
   readonly protocol: 'http';
   readonly limits: HttpLimits;
+  /**
+   * A path holding %2F or %5C (an escaped '/' or '\\'): Reject answers 400 (the default),
+   * Unescape turns them into '/' before normalizing, Keep passes them on as they are. A
+   * backend that decodes them would otherwise see another path than routing and
+   * authorization saw (CVE-2021-31920).
+   */
+  readonly escapedSlashes: EscapedSlashes;
+  /** AuthorizationPolicies targeting this listener, in file order; empty: every request is allowed. */
+  readonly authorization: readonly AuthorizationPolicy[];
+  /** RequestAuthentication jwtRules targeting this listener; empty: bearer tokens are not read. */
+  readonly jwt: readonly JwtProvider[];
 };
+
+export const ESCAPED_SLASHES = ['Reject', 'Unescape', 'Keep'] as const;
+export type EscapedSlashes = (typeof ESCAPED_SLASHES)[number];
 
 export type TcpListener = ListenerBase & {
   readonly protocol: 'tcp';

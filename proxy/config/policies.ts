@@ -1,21 +1,27 @@
-// Sluice's resilience kinds (mesh.sluice.dev/v1alpha1): RetryPolicy, CircuitBreakerPolicy
-// and FaultInjectionPolicy. Each is a Kubernetes-shaped resource that attaches to what it
+// Sluice's policy kinds (mesh.sluice.dev/v1alpha1): the resilience kinds RetryPolicy,
+// CircuitBreakerPolicy and FaultInjectionPolicy, and the security kinds AuthorizationPolicy
+// and RequestAuthentication. Each is a Kubernetes-shaped resource that attaches to what it
 // governs by `targetRefs` (Gateway API policy attachment, GEP-713): a Backend, an HTTPRoute,
-// or one rule of a route (`sectionName`). This file holds each kind's spec schema, the
-// checks a schema cannot express, and the resolution of the policies into the model.
+// one rule of a route (`sectionName`), or a Listener. This file holds the resilience kinds'
+// spec schemas (the security kinds' live in authz-spec.ts and jwt-spec.ts), the checks a
+// schema cannot express, and the resolution of the policies into the model.
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import Type, { type Static, type TSchema } from 'typebox';
+import type { AuthorizationPolicy } from '../authz/model.ts';
+import type { JwtProvider } from '../jwt/model.ts';
+import { authorizationSpecFields, checkAuthorization, resolveAuthorization, type AuthorizationSpec } from './authz-spec.ts';
+import { checkRequestAuthentication, requestAuthenticationSpecFields, resolveRequestAuthentication, type RequestAuthenticationSpec } from './jwt-spec.ts';
 import type { ConnectionLimits, FaultInjection, HealthCheck, OutlierDetection, RetryBudget, RetryPolicy } from './model.ts';
 import { RETRY_ON } from './model.ts';
 import type { RawConfig, RawPolicy } from './schema.ts';
 import { checkDurations, closed, Count, didYouMean, Duration, MAX_TIMER_MS, Name, Opt, parseDuration, Ref, structuralViolation, Text } from './schema.ts';
 
 export const POLICY_API_VERSION = 'mesh.sluice.dev/v1alpha1';
-const GROUPS = { Backend: 'mesh.sluice.dev', HTTPRoute: 'gateway.networking.k8s.io' } as const;
+const GROUPS = { Backend: 'mesh.sluice.dev', HTTPRoute: 'gateway.networking.k8s.io', Listener: 'mesh.sluice.dev' } as const;
 type TargetKind = keyof typeof GROUPS;
 
-const TargetRef = Type.Object({ group: Opt(Text), kind: Type.Enum(['Backend', 'HTTPRoute']), name: Ref, sectionName: Opt(Name) }, closed);
+const TargetRef = Type.Object({ group: Opt(Text), kind: Type.Enum(['Backend', 'HTTPRoute', 'Listener']), name: Ref, sectionName: Opt(Name) }, closed);
 const TargetRefs = Type.Array(TargetRef, { minItems: 1 });
 const Whole = (min = 0) => Type.Integer({ minimum: min, maximum: MAX_TIMER_MS });
 const Percent = Type.Number({ minimum: 0, maximum: 100 });
@@ -88,11 +94,19 @@ type FaultSpec = Static<typeof FaultSpec>;
 const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
 const compile = <T extends TSchema>(t: T) => ajv.compile<Static<T>>(t);
 
-/** Each kind: its spec's validator and what it may target. */
-const KINDS: Record<string, { readonly validate: ValidateFunction; readonly targets: readonly TargetKind[]; readonly why?: string }> = {
+const AuthorizationSpecSchema = Type.Object({ targetRefs: TargetRefs, ...authorizationSpecFields }, closed);
+const RequestAuthenticationSpecSchema = Type.Object({ targetRefs: TargetRefs, ...requestAuthenticationSpecFields }, closed);
+
+/**
+ * Each kind: its spec's validator, what it may target, and whether a target takes several
+ * (authorization policies add up, Istio's way: DENY ones first, then any ALLOW one).
+ */
+const KINDS: Record<string, { readonly validate: ValidateFunction; readonly targets: readonly TargetKind[]; readonly why?: string; readonly many?: boolean }> = {
   RetryPolicy: { validate: compile(RetrySpec), targets: ['Backend', 'HTTPRoute'] },
   CircuitBreakerPolicy: { validate: compile(CircuitBreakerSpec), targets: ['Backend'], why: 'its limits and health checks are kept per backend' },
   FaultInjectionPolicy: { validate: compile(FaultSpec), targets: ['HTTPRoute'], why: 'faults are injected where requests are routed' },
+  AuthorizationPolicy: { validate: compile(AuthorizationSpecSchema), targets: ['Listener'], why: 'requests are authorized where they arrive, before routing', many: true },
+  RequestAuthentication: { validate: compile(RequestAuthenticationSpecSchema), targets: ['Listener'], why: 'tokens are checked where requests arrive, before routing' },
 };
 export const POLICY_KINDS = Object.keys(KINDS);
 
@@ -124,7 +138,7 @@ export const DEFAULT_OUTLIER: OutlierDetection = Object.freeze({
 type Add = (path: string, message: string) => void;
 
 /** Names a policy can target, gathered from the document without trusting its shape. */
-type Targets = { backends: Set<string>; routes: Map<string, Set<string>> };
+type Targets = { backends: Set<string>; routes: Map<string, Set<string>>; listeners: Map<string, unknown> };
 
 /** Every violation in `doc.policies` (the envelope's schema errors are reported by the caller). */
 export function checkPolicies(doc: RawConfig, add: Add, envelopeBroken: (path: string) => boolean): void {
@@ -150,7 +164,9 @@ export function checkPolicies(doc: RawConfig, add: Add, envelopeBroken: (path: s
     checkTargets(p, `${path}.spec`, kind, targets, claimed, add);
     if (p.kind === 'RetryPolicy') checkRetry(p.spec as RetrySpec, `${path}.spec`, add);
     else if (p.kind === 'CircuitBreakerPolicy') checkCircuitBreaker(p.spec as CircuitBreakerSpec, `${path}.spec`, add);
-    else checkFault(p.spec as FaultSpec, `${path}.spec`, add);
+    else if (p.kind === 'FaultInjectionPolicy') checkFault(p.spec as FaultSpec, `${path}.spec`, add);
+    else if (p.kind === 'AuthorizationPolicy') checkAuthorization(p.spec as AuthorizationSpec, `${path}.spec`, add);
+    else checkRequestAuthentication(p.spec as RequestAuthenticationSpec, `${path}.spec`, add);
   });
 }
 
@@ -158,13 +174,15 @@ function gatherTargets(doc: RawConfig): Targets {
   const backends = new Set<string>();
   const routes = new Map<string, Set<string>>();
   for (const b of Array.isArray(doc.backends) ? doc.backends : []) if (typeof b?.name === 'string') backends.add(b.name);
+  const listeners = new Map<string, unknown>();
+  for (const l of Array.isArray(doc.listeners) ? doc.listeners : []) if (typeof l?.name === 'string') listeners.set(l.name, l.protocol);
   for (const r of Array.isArray(doc.routes) ? doc.routes : []) {
     if (typeof r?.name !== 'string') continue;
     const rules = new Set<string>();
     for (const rule of Array.isArray(r.rules) ? r.rules : []) if (typeof rule?.name === 'string') rules.add(rule.name);
     routes.set(r.name, rules);
   }
-  return { backends, routes };
+  return { backends, routes, listeners };
 }
 
 function checkTargets(p: RawPolicy, path: string, kind: (typeof KINDS)[string], targets: Targets, claimed: Map<string, string>, add: Add): void {
@@ -173,9 +191,12 @@ function checkTargets(p: RawPolicy, path: string, kind: (typeof KINDS)[string], 
     const at = `${path}.targetRefs[${k}]`;
     if (!kind.targets.includes(t.kind)) return add(`${at}.kind`, `a ${p.kind} targets ${kind.targets.join(' or ')} only${kind.why ? `: ${kind.why}` : ''}; got ${t.kind}`);
     if (t.group !== undefined && t.group !== GROUPS[t.kind]) add(`${at}.group`, `the group of ${t.kind} is ${GROUPS[t.kind]}; got '${t.group}'`);
+    if (t.kind !== 'HTTPRoute' && t.sectionName !== undefined) add(`${at}.sectionName`, 'applies to HTTPRoute targets only (it names one rule of the route)');
     if (t.kind === 'Backend') {
-      if (t.sectionName !== undefined) add(`${at}.sectionName`, 'applies to HTTPRoute targets only (it names one rule of the route)');
       if (!targets.backends.has(t.name)) return add(`${at}.name`, `backend '${t.name}' is not defined; defined backends: ${[...targets.backends].join(', ') || 'none'}`);
+    } else if (t.kind === 'Listener') {
+      if (!targets.listeners.has(t.name)) return add(`${at}.name`, `listener '${t.name}' is not defined; defined listeners: ${[...targets.listeners.keys()].join(', ') || 'none'}`);
+      if (targets.listeners.get(t.name) === 'tcp') return add(`${at}.name`, `listener '${t.name}' is a tcp listener; a ${p.kind} applies to http listeners, whose requests it can see`);
     } else {
       const rules = targets.routes.get(t.name);
       if (rules === undefined) return add(`${at}.name`, `route '${t.name}' is not defined; defined routes: ${[...targets.routes.keys()].join(', ') || 'none'}`);
@@ -183,9 +204,10 @@ function checkTargets(p: RawPolicy, path: string, kind: (typeof KINDS)[string], 
         return add(`${at}.sectionName`, `route '${t.name}' has no rule named '${t.sectionName}'; named rules: ${[...rules].join(', ') || 'none (give the rule a name)'}`);
       }
     }
+    if (kind.many === true) return;
     const key = `${p.kind}|${t.kind}|${t.name}|${t.sectionName ?? ''}`;
     const first = claimed.get(key);
-    const what = t.kind === 'Backend' ? `backend '${t.name}'` : t.sectionName === undefined ? `route '${t.name}'` : `rule '${t.sectionName}' of route '${t.name}'`;
+    const what = t.kind === 'Backend' ? `backend '${t.name}'` : t.kind === 'Listener' ? `listener '${t.name}'` : t.sectionName === undefined ? `route '${t.name}'` : `rule '${t.sectionName}' of route '${t.name}'`;
     if (first !== undefined) add(at, `${what} is already the target of ${first}; give each target at most one ${p.kind}`);
     else claimed.set(key, `${p.kind} '${p.metadata.name}' (${path.replace(/\.spec$/, '')})`);
   });
@@ -260,11 +282,25 @@ export type BackendPolicies = {
 
 export type RulePolicies = { readonly retry?: Partial<RetryPolicy>; readonly fault?: FaultInjection };
 
-/** Looks up what the (validated) policies say about each backend and each route rule. */
-export function resolvePolicies(raw: RawConfig): { backend(name: string): BackendPolicies; rule(route: string, rule: string | undefined): RulePolicies } {
+export type ListenerPolicies = { readonly authorization: readonly AuthorizationPolicy[]; readonly jwt: readonly JwtProvider[] };
+
+/** Looks up what the (validated) policies say about each backend, route rule and listener. */
+export function resolvePolicies(raw: RawConfig): {
+  backend(name: string): BackendPolicies;
+  rule(route: string, rule: string | undefined): RulePolicies;
+  listener(name: string): ListenerPolicies;
+} {
   const byTarget = new Map<string, RawPolicy>();
+  const authorization = new Map<string, AuthorizationPolicy[]>();
   for (const p of raw.policies ?? []) {
-    for (const t of (p.spec as { targetRefs: Static<typeof TargetRef>[] }).targetRefs) byTarget.set(`${p.kind}|${t.kind}|${t.name}|${t.sectionName ?? ''}`, p);
+    for (const t of (p.spec as { targetRefs: Static<typeof TargetRef>[] }).targetRefs) {
+      byTarget.set(`${p.kind}|${t.kind}|${t.name}|${t.sectionName ?? ''}`, p);
+      if (p.kind === 'AuthorizationPolicy') {
+        const list = authorization.get(t.name) ?? [];
+        list.push(resolveAuthorization(p.metadata.name, p.spec as AuthorizationSpec));
+        authorization.set(t.name, list);
+      }
+    }
   }
   const spec = <T>(kind: string, target: string) => byTarget.get(`${kind}|${target}`)?.spec as T | undefined;
   return {
@@ -289,6 +325,10 @@ export function resolvePolicies(raw: RawConfig): { backend(name: string): Backen
       const fault = (rule === undefined ? undefined : spec<FaultSpec>('FaultInjectionPolicy', `HTTPRoute|${route}|${rule}`)) ?? spec<FaultSpec>('FaultInjectionPolicy', `HTTPRoute|${route}|`);
       const retry = whole === undefined && section === undefined ? undefined : { ...retryFields(whole), ...retryFields(section) };
       return { ...(retry === undefined ? {} : { retry }), ...(fault === undefined ? {} : { fault: faultInjection(fault) }) };
+    },
+    listener(name) {
+      const jwt = spec<RequestAuthenticationSpec>('RequestAuthentication', `Listener|${name}|`);
+      return { authorization: authorization.get(name) ?? [], jwt: jwt === undefined ? [] : resolveRequestAuthentication(jwt) };
     },
   };
 }

@@ -9,6 +9,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import Type, { type Static, type TSchema } from 'typebox';
 import type { Violation } from '../errors.ts';
+import { ESCAPED_SLASHES } from './model.ts';
 
 /** Names of listeners, routes, rules and backends: DNS-label-ish, as Kubernetes names. */
 export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
@@ -57,6 +58,8 @@ const Listener = Type.Object(
     port: Type.Integer({ minimum: 0, maximum: 65535 }),
     protocol: Type.Enum(['http', 'tcp']),
     tls: Opt(Type.Object({ mode: Type.Enum(TLS_MODES) }, closed)),
+    /** http only. */
+    escapedSlashes: Opt(Type.Enum(ESCAPED_SLASHES)),
     /** http only. */
     limits: Opt(Limits),
     /** tcp only, and required there. */

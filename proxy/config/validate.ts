@@ -131,6 +131,7 @@ function checkListener(c: Checker, l: RawListener, path: string, i: number, all:
     if (l.backend === undefined) c.add(`${path}.backend`, 'is required for a tcp listener: it names the backend every connection is forwarded to');
     else if (c.sound(`${path}.backend`)) c.ref(`${path}.backend`, 'backend', l.backend);
     if (l.limits !== undefined) c.add(`${path}.limits`, 'applies to http listeners only; this listener is tcp');
+    if (l.escapedSlashes !== undefined) c.add(`${path}.escapedSlashes`, 'applies to http listeners only; this listener is tcp');
   } else if (l.protocol === 'http' && l.backend !== undefined) {
     c.add(`${path}.backend`, 'applies to tcp listeners only; an http listener sends each request where its routes say');
   }

@@ -1,20 +1,31 @@
-// Builds the handler for a listener: the route step, then each rule's own chain, compiled
-// once per config so the per-request work only reads ctx (Envoy's per-route FilterConfig).
+// Builds the handler for a listener: end-user authentication and authorization first (as
+// Envoy's jwt_authn and rbac filters sit before its router), then the route step, then
+// each rule's own chain, compiled once per config so the per-request work only reads ctx
+// (Envoy's per-route FilterConfig).
 
+import type { Authorizer } from '../authz/index.ts';
 import type { RouteRule } from '../config/model.ts';
+import type { JwtVerifier } from '../jwt/index.ts';
 import { SluiceError } from '../errors.ts';
 import type { Filter, Handler } from './filter.ts';
 import { compose } from './filter.ts';
 import { faultFilter } from './filters/fault.ts';
 import { requestHeaderModifierFilter, responseHeaderModifierFilter } from './filters/header-modifier.ts';
+import { jwtAuthnFilter } from './filters/jwt-authn.ts';
 import { requestMirrorFilter } from './filters/mirror.ts';
+import { rbacFilter } from './filters/rbac.ts';
 import { redirectHandler } from './filters/redirect.ts';
 import { routerHandler, type RouterDeps } from './filters/router.ts';
 import { timeoutFilter } from './filters/timeout.ts';
 import { urlRewriteFilter } from './filters/url-rewrite.ts';
 import type { RouteTable } from './route-table.ts';
 
-export function buildListenerHandler(table: RouteTable, deps: RouterDeps): Handler {
+/** What a listener checks before routing; null: nothing of that kind targets it. */
+export type ListenerSecurity = { readonly jwt: JwtVerifier | null; readonly authorize: Authorizer | null };
+
+const OPEN: ListenerSecurity = { jwt: null, authorize: null };
+
+export function buildListenerHandler(table: RouteTable, deps: RouterDeps, security: ListenerSecurity = OPEN): Handler {
   const rules = new Map<RouteRule, Handler>();
   const router = routerHandler(deps);
   const ruleHandler = (rule: RouteRule): Handler => {
@@ -22,12 +33,17 @@ export function buildListenerHandler(table: RouteTable, deps: RouterDeps): Handl
     if (h === undefined) rules.set(rule, (h = buildRuleHandler(rule, router, deps)));
     return h;
   };
-  return (ctx) => {
+  const route: Handler = (ctx) => {
     const matched = table.match(ctx);
     if (matched === undefined) return Promise.reject(new SluiceError('ROUTE_NOT_FOUND'));
     ctx.route = matched;
     return ruleHandler(matched.rule)(ctx);
   };
+  const filters: Filter[] = [];
+  // Claims first: authorization rules may read them.
+  if (security.jwt !== null) filters.push(jwtAuthnFilter(security.jwt));
+  if (security.authorize !== null) filters.push(rbacFilter(security.authorize));
+  return compose(route, filters);
 }
 
 function buildRuleHandler(rule: RouteRule, router: Handler, deps: RouterDeps): Handler {

@@ -54,6 +54,8 @@ export interface BodySink {
   abort(err: Error): void;
 }
 
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
 export class RequestContext {
   readonly listener: string;
   readonly protocol: HttpProtocol;
@@ -93,6 +95,10 @@ export class RequestContext {
   downstreamClosed = false;
   /** The verified mTLS peer, or null on a plaintext connection. */
   peer: PeerInfo | null = null;
+  /** The request's header fields as received, [name, value, ...], duplicates kept apart. */
+  rawHeaders: readonly string[] = NO_HEADERS;
+  /** The verified end-user token, when the listener checks them and the request had one. */
+  jwt: { readonly principal: string; readonly claims: Readonly<Record<string, unknown>> } | null = null;
   /** Set for an HTTP/1.1 Upgrade request: the router tunnels bytes instead of proxying HTTP. */
   upgrade: { readonly socket: Socket; readonly head: Buffer } | null = null;
 

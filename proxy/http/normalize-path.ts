@@ -2,12 +2,18 @@
 // the upstream all see the same path. Envoy's normalize_path + merge_slashes, in Envoy's
 // order: unreserved percent-escapes decoded and every other escape kept (upper-cased), then
 // '.' and '..' resolved per RFC 3986 §5.2.4, then '//' merged. Resolving before merging is
-// what Envoy does ("/a//../b" is "/a/b": the '..' removes the empty segment).
+// what Envoy does ("/a//../b" is "/a/b": the '..' removes the empty segment). A raw '\'
+// is a '/' (as Envoy's canonicalizer and every browser read it), and an escaped slash
+// (%2F, %5C) is refused, decoded or kept as the listener says: a backend that decodes it
+// would otherwise reach another path than the one routing and authorization saw.
+
+import type { EscapedSlashes } from '../config/model.ts';
 
 export type NormalizedPath = { ok: true; path: string; query: string } | { ok: false; reason: string };
 export type NormalizedTarget = { ok: true; target: string } | { ok: false; reason: string };
 
 const SLASH = 47;
+const BACKSLASH = 92;
 const DOT = 46;
 const PERCENT = 37;
 const HASH = 35;
@@ -17,13 +23,14 @@ const NOT_ORIGIN_FORM: NormalizedPath = Object.freeze({ ok: false, reason: 'the 
 const BAD_BYTE: NormalizedPath = Object.freeze({ ok: false, reason: 'the request target holds a control, space or non-ASCII byte' });
 const FRAGMENT: NormalizedPath = Object.freeze({ ok: false, reason: 'a "#" fragment is not allowed in a request target' });
 const BAD_ESCAPE: NormalizedPath = Object.freeze({ ok: false, reason: 'the path holds a malformed percent-escape' });
+const ESCAPED_SLASH: NormalizedPath = Object.freeze({ ok: false, reason: 'the path holds an escaped slash (%2F or %5C), which this listener refuses (escapedSlashes: Reject)' });
 
 /**
  * Splits an origin-form request target at the first '?' and normalizes the path. The query
  * is returned byte for byte (without the '?'). A path that is already normal (no '%', no
  * '//', no '/.') comes back as the same string. Never throws: a refused target is a value.
  */
-export function normalizePath(rawTarget: string): NormalizedPath {
+export function normalizePath(rawTarget: string, escapedSlashes: EscapedSlashes = 'Keep'): NormalizedPath {
   const q = rawTarget.indexOf('?');
   const raw = q === -1 ? rawTarget : rawTarget.slice(0, q);
   const query = q === -1 ? '' : rawTarget.slice(q + 1);
@@ -33,7 +40,7 @@ export function normalizePath(rawTarget: string): NormalizedPath {
     const c = raw.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f) return BAD_BYTE;
     if (c === HASH) return FRAGMENT;
-    if (c === PERCENT || (c === SLASH && (raw.charCodeAt(i + 1) === SLASH || raw.charCodeAt(i + 1) === DOT))) needsWork = true;
+    if (c === PERCENT || c === BACKSLASH || (c === SLASH && (raw.charCodeAt(i + 1) === SLASH || raw.charCodeAt(i + 1) === DOT))) needsWork = true;
   }
   // The query is not normalized, but a byte the path may not hold may not hide there either.
   for (let i = 0; i < query.length; i++) {
@@ -42,14 +49,15 @@ export function normalizePath(rawTarget: string): NormalizedPath {
     if (c === HASH) return FRAGMENT;
   }
   if (!needsWork) return { ok: true, path: raw, query };
-  const decoded = decodeUnreserved(raw);
+  const decoded = decodeUnreserved(raw.includes('\\') ? raw.replaceAll('\\', '/') : raw, escapedSlashes);
   if (decoded === null) return BAD_ESCAPE;
+  if (decoded === REJECT) return ESCAPED_SLASH;
   return { ok: true, path: resolveAndMerge(decoded), query };
 }
 
 /** The whole target after normalization, `path` or `path?query`, or why it is refused. */
-export function normalizeTarget(rawTarget: string): NormalizedTarget {
-  const n = normalizePath(rawTarget);
+export function normalizeTarget(rawTarget: string, escapedSlashes: EscapedSlashes = 'Keep'): NormalizedTarget {
+  const n = normalizePath(rawTarget, escapedSlashes);
   if (!n.ok) return n;
   return { ok: true, target: n.query === '' ? n.path : `${n.path}?${n.query}` };
 }
@@ -67,12 +75,15 @@ function hexValue(c: number): number {
   return -1;
 }
 
+const REJECT = Symbol('escaped slash');
+
 /**
- * "%7e" -> "~", "%2e" -> "." (so "%2e%2e" becomes a dot segment), "%2f" -> "%2F" (kept:
- * decoding it would split one segment into two). null for a malformed escape. The output
- * holds no new '%', '/', '?' or '#', so a second pass changes nothing.
+ * "%7e" -> "~", "%2e" -> "." (so "%2e%2e" becomes a dot segment), and every other escape
+ * kept, upper-cased. "%2f" and "%5c" are refused, kept as "%2F" / "%5C", or (Unescape)
+ * turned into '/'. null for a malformed escape. Outside Unescape, the output holds no new
+ * '%', '/', '?' or '#', so a second pass changes nothing.
  */
-function decodeUnreserved(path: string): string | null {
+function decodeUnreserved(path: string, escapedSlashes: EscapedSlashes): string | null | typeof REJECT {
   let out = '';
   let last = 0;
   for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i + 3)) {
@@ -80,6 +91,12 @@ function decodeUnreserved(path: string): string | null {
     const lo = hexValue(path.charCodeAt(i + 2));
     if (hi < 0 || lo < 0) return null;
     const byte = hi * 16 + lo;
+    if ((byte === SLASH || byte === BACKSLASH) && escapedSlashes !== 'Keep') {
+      if (escapedSlashes === 'Reject') return REJECT;
+      out += `${path.slice(last, i)}/`;
+      last = i + 3;
+      continue;
+    }
     out += path.slice(last, i) + (isUnreserved(byte) ? String.fromCharCode(byte) : `%${HEX[hi]}${HEX[lo]}`);
     last = i + 3;
   }

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { HttpLimits } from '../config/model.ts';
+import type { EscapedSlashes, HttpLimits } from '../config/model.ts';
 import { SluiceError } from '../errors.ts';
 import { releaseBody, RequestContext, type HttpProtocol, type ProxyResponse } from '../http/context.ts';
 import type { Handler } from '../http/filter.ts';
@@ -19,6 +19,7 @@ import { PEER, type WithPeer } from './inbound-tls.ts';
 export type ListenerState = {
   readonly handler: Handler;
   readonly limits: HttpLimits;
+  readonly escapedSlashes: EscapedSlashes;
 };
 
 export type ExchangeDeps = {
@@ -49,6 +50,7 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
   const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
   const ctx = new RequestContext(deps.listener, protocol, remote, start, req.method ?? '', '', rawTarget, '', {}, null, '');
   ctx.peer = (socket as WithPeer)[PEER] ?? null;
+  ctx.rawHeaders = req.rawHeaders;
 
   res.once('close', () => {
     if (!res.writableFinished && !ctx.downstreamClosed) {
@@ -60,7 +62,7 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
   });
 
   const refusal = protocol === 'HTTP/2' ? checkHttp2(req as Http2ServerRequest) : checkHttp1(req as IncomingMessage, state.limits);
-  const target = refusal === null ? parseTarget(rawTarget, authorityOf(req, protocol)) : null;
+  const target = refusal === null ? parseTarget(rawTarget, authorityOf(req, protocol), state.escapedSlashes) : null;
   if (refusal !== null || target === null || !target.ok) {
     const err = refusal ?? new SluiceError('BAD_REQUEST', target !== null && !target.ok ? target.reason : 'bad request target');
     ctx.requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : '-';
@@ -147,7 +149,7 @@ type ParsedTarget = { readonly authority: string; readonly path: string; readonl
 type Target = ({ ok: true } & ParsedTarget) | { ok: false; reason: string };
 
 /** Origin-form, or absolute-form (RFC 9112 §3.2.2: a server MUST accept it), normalized once. */
-export function parseTarget(raw: string, authority: string): Target {
+export function parseTarget(raw: string, authority: string, escapedSlashes: EscapedSlashes): Target {
   let originForm = raw;
   if (raw.charCodeAt(0) !== 47 /* '/' */) {
     const m = /^https?:\/\/([^/?#]+)(.*)$/i.exec(raw);
@@ -155,7 +157,7 @@ export function parseTarget(raw: string, authority: string): Target {
     authority = m[1];
     originForm = m[2] === '' ? '/' : m[2];
   }
-  const n = normalizePath(originForm);
+  const n = normalizePath(originForm, escapedSlashes);
   if (!n.ok) return n;
   return { ok: true, authority, path: n.path, query: n.query };
 }

@@ -9,6 +9,7 @@ import { SluiceError } from '../errors.ts';
 import { http } from '../node-http.ts';
 import { RequestContext, type ProxyResponse } from '../http/context.ts';
 import { rescue } from '../http/rescue.ts';
+import { PEER, type WithPeer } from './inbound-tls.ts';
 import { callHandler, checkHttp1, parseTarget, prepareUpstreamRequest, type ExchangeDeps } from './exchange.ts';
 
 export function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, deps: ExchangeDeps): void {
@@ -16,6 +17,8 @@ export function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
   const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
   const ctx = new RequestContext(deps.listener, 'HTTP/1.1', remote, performance.now(), req.method ?? 'GET', '', req.url ?? '', '', {}, null, '-');
   ctx.upgrade = { socket, head };
+  ctx.peer = (socket as WithPeer)[PEER] ?? null;
+  ctx.rawHeaders = req.rawHeaders;
   socket.once('close', () => {
     if (ctx.status === 0) {
       ctx.downstreamClosed = true;
@@ -31,7 +34,7 @@ export function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
 
   const state = deps.current();
   const refusal = checkHttp1(req, state.limits);
-  const target = refusal === null ? parseTarget(req.url ?? '', typeof req.headers.host === 'string' ? req.headers.host : '') : null;
+  const target = refusal === null ? parseTarget(req.url ?? '', typeof req.headers.host === 'string' ? req.headers.host : '', state.escapedSlashes) : null;
   if (refusal !== null || target === null || !target.ok) {
     refuse(refusal ?? new SluiceError('BAD_REQUEST', target !== null && !target.ok ? target.reason : 'bad request target'));
     return;
