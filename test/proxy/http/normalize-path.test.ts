@@ -135,3 +135,49 @@ describe('normalizeTarget', () => {
     assert.equal(normalizeTarget('/a#b').ok, false);
   });
 });
+
+describe('escaped slashes and backslashes (CVE-2021-31920)', () => {
+  const modes: [input: string, reject: string | null, unescape: string, keep: string][] = [
+    ['/a%2Fb', null, '/a/b', '/a%2Fb'],
+    ['/a%2fb', null, '/a/b', '/a%2Fb'],
+    ['/a%5Cb', null, '/a/b', '/a%5Cb'],
+    ['/public%2F..%2Fadmin', null, '/admin', '/public%2F..%2Fadmin'],
+    ['/x/%2e%2e%2fadmin', null, '/admin', '/x/..%2Fadmin'],
+    ['/plain/path', '/plain/path', '/plain/path', '/plain/path'],
+  ];
+  for (const [input, reject, unescape, keep] of modes) {
+    test(`${input}: Reject ${reject ?? 'refuses'}, Unescape gives ${unescape}, Keep gives ${keep}`, () => {
+      const r = normalizePath(input, 'Reject');
+      if (reject === null) {
+        assert.equal(r.ok, false);
+        assert.match((r as { reason: string }).reason, /escaped slash/);
+      } else assert.deepEqual(r, { ok: true, path: reject, query: '' });
+      assert.deepEqual(normalizePath(input, 'Unescape'), { ok: true, path: unescape, query: '' });
+      assert.deepEqual(normalizePath(input, 'Keep'), { ok: true, path: keep, query: '' });
+    });
+  }
+
+  test('a raw backslash is a slash in every mode, so dot segments behind it resolve', () => {
+    for (const mode of ['Reject', 'Unescape', 'Keep'] as const) {
+      assert.deepEqual(normalizePath('/public\\..\\admin', mode), { ok: true, path: '/admin', query: '' });
+      assert.deepEqual(normalizePath('/\\\\admin', mode), { ok: true, path: '/admin', query: '' });
+    }
+  });
+
+  test('a backslash or escaped slash in the query is left alone', () => {
+    assert.deepEqual(normalizePath('/a?x=%2F\\', 'Reject'), { ok: true, path: '/a', query: 'x=%2F\\' });
+  });
+
+  test('Unescape is idempotent and leaves no escaped slash', () => {
+    const pieces = ['/', '.', '..', '%2e', '%2f', '%2F', '%5c', '%5C', '\\', '%25', 'a'];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 12 }), (p) => {
+        const r = normalizePath(`/${p.join('')}`, 'Unescape');
+        if (!r.ok) return;
+        assert.doesNotMatch(r.path, /%2F|%5C|\\/i);
+        assert.deepEqual(normalizePath(r.path, 'Unescape'), r);
+      }),
+      { seed: 20261123, numRuns: 2000 },
+    );
+  });
+});
