@@ -153,7 +153,7 @@ export class ClusterSet {
       counters: old?.counters ?? new BackendCounters(),
       budget: old !== undefined && sameBudget(old.config.retryBudget, backend.retryBudget) ? old.budget : new RetryBudget(backend.retryBudget, now),
       outlier: backend.outlierDetection === null ? null : new OutlierDetector(backend.outlierDetection, endpoints, { now, log }),
-      healthChecker: backend.healthCheck === null ? null : new HealthChecker(backend.healthCheck, endpoints, { log }),
+      healthChecker: backend.healthCheck === null ? null : new HealthChecker(backend.healthCheck, endpoints, { log, mtls: backend.tls !== null }),
     };
   }
 

@@ -5,6 +5,7 @@
 // continues them.
 
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { HealthCheck } from '../../config/model.ts';
 import { http } from '../../node-http.ts';
 import type { EndpointState } from '../endpoint.ts';
@@ -37,9 +38,12 @@ export class HealthChecker {
   #agent: Agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   #started = false;
   #stopped = false;
+  /** The endpoints are peer proxies behind mTLS: each check opens its own mTLS connection. */
+  #mtls: boolean;
 
-  constructor(config: HealthCheck, endpoints: readonly EndpointState[], deps: { log?: HealthLog; timers?: TimeoutTimers } = {}) {
+  constructor(config: HealthCheck, endpoints: readonly EndpointState[], deps: { log?: HealthLog; timers?: TimeoutTimers; mtls?: boolean } = {}) {
     this.#config = config;
+    this.#mtls = deps.mtls === true;
     this.#log = deps.log;
     this.#timers = deps.timers ?? { setTimeout, clearTimeout };
     this.#probes = endpoints.map((ep) => ({ ep, next: null, deadline: null, req: null }));
@@ -107,7 +111,14 @@ export class HealthChecker {
         port: ep.endpoint.port,
         method: 'GET',
         path: config.path,
-        agent: this.#agent,
+        ...(this.#mtls
+          ? {
+              createConnection: (_o: unknown, made: (err: Error | null, socket: Duplex) => void) => {
+                ep.openStream(['http/1.1'], (err, socket) => made(err, socket!));
+                return undefined;
+              },
+            }
+          : { agent: this.#agent }),
         headers: { host: config.host ?? ep.key, 'user-agent': USER_AGENT },
       });
     } catch (err) {

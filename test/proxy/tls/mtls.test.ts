@@ -20,17 +20,22 @@ const API = 'spiffe://mesh.example/ns/shop/sa/api';
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
 /** api's proxy: a STRICT mTLS HTTP listener, a PERMISSIVE one, and a STRICT TCP one, in front of the app. */
-function apiConfig(appPort: number, echoPort: number): string {
+function apiConfig(appPort: number, echoPort: number, wsPort: number): string {
   return `
 identity: { dir: api }
 listeners:
   - { name: inbound, address: 127.0.0.1, port: 0, protocol: http, tls: { mode: STRICT } }
   - { name: permissive, address: 127.0.0.1, port: 0, protocol: http, tls: { mode: PERMISSIVE } }
   - { name: tcp-in, address: 127.0.0.1, port: 0, protocol: tcp, backend: echo, tls: { mode: STRICT } }
-routes: [{ name: all, rules: [{ backendRefs: [{ name: app }] }] }]
+routes:
+  - name: all
+    rules:
+      - backendRefs: [{ name: app }]
+      - { matches: [{ path: { type: PathPrefix, value: /chat } }], backendRefs: [{ name: ws }] }
 backends:
   - { name: app, endpoints: [{ address: 127.0.0.1, port: ${appPort} }] }
   - { name: echo, endpoints: [{ address: 127.0.0.1, port: ${echoPort} }] }
+  - { name: ws, endpoints: [{ address: 127.0.0.1, port: ${wsPort} }] }
 `;
 }
 
@@ -79,6 +84,7 @@ describe('mTLS between proxies', () => {
   let ca: Ca;
   let app: Upstream;
   let echo: ReturnType<typeof createTcpServer>;
+  let ws: ReturnType<typeof createTcpServer>;
   let api: ProxyProcess;
   let web: ProxyProcess;
 
@@ -89,7 +95,15 @@ describe('mTLS between proxies', () => {
     app = await startUpstream('app');
     echo = createTcpServer((s) => s.pipe(s));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
-    api = await startProxy(writeFile(dir, 'api.yaml', apiConfig(app.port, (echo.address() as AddressInfo).port)));
+    // A WebSocket-ish app: takes the upgrade, then echoes bytes upper-cased.
+    ws = createTcpServer((s) => {
+      s.once('data', () => {
+        s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+        s.on('data', (d: Buffer) => s.write(d.toString().toUpperCase()));
+      });
+    });
+    await new Promise<void>((r) => ws.listen(0, '127.0.0.1', r));
+    api = await startProxy(writeFile(dir, 'api.yaml', apiConfig(app.port, (echo.address() as AddressInfo).port, (ws.address() as AddressInfo).port)));
     web = await startProxy(writeFile(dir, 'web.yaml', webConfig(api)));
   });
 
@@ -97,6 +111,7 @@ describe('mTLS between proxies', () => {
     await Promise.all([web?.stop(), api?.stop()]);
     await app?.close();
     echo?.close();
+    ws?.close();
   });
 
   test("an HTTP/1.1 call crosses as h2 over mTLS, and the app learns the caller's SPIFFE ID", async () => {
@@ -142,6 +157,33 @@ describe('mTLS between proxies', () => {
     }
   });
 
+  test('active health checks reach a peer proxy over mTLS too', async () => {
+    const checked = await startProxy(
+      writeFile(
+        dir,
+        'web-checked.yaml',
+        `${webConfig(api)}
+policies:
+  - apiVersion: mesh.sluice.dev/v1alpha1
+    kind: CircuitBreakerPolicy
+    metadata: { name: check-api }
+    spec:
+      targetRefs: [{ kind: Backend, name: api }]
+      healthCheck: { path: /healthz, interval: 100ms, timeout: 2s, healthyThreshold: 1, unhealthyThreshold: 1 }
+`,
+      ),
+    );
+    try {
+      await waitForAccessLog(api, (l) => l.path === '/healthz' && l.status === 200);
+      const line = api.accessLog().find((l) => l.path === '/healthz')!;
+      assert.equal(line.downstream_peer, WEB);
+      const endpoint = (await checked.clusters()).find((c) => c.name === 'api')!.endpoints[0];
+      assert.equal(endpoint.health, 'healthy', JSON.stringify(endpoint));
+    } finally {
+      await checked.stop();
+    }
+  });
+
   test('a client whose certificate another CA signed is refused in the handshake', async () => {
     const stranger = newCa();
     const r = await tlsRequest(api.ports.inbound, clientContext(issue(stranger, WEB), ca.bundle));
@@ -169,6 +211,22 @@ describe('mTLS between proxies', () => {
     const secure = await tlsRequest(api.ports.permissive, clientContext(issue(ca, WEB), ca.bundle));
     assert.ok('status' in secure && secure.status === 200);
     assert.equal(app.seen[before + 1].headers['x-forwarded-client-cert'], `By=${API};URI=${WEB}`);
+  });
+
+  test('a WebSocket upgrade crosses over mTLS (ALPN http/1.1) both ways, with the caller known', async () => {
+    const s = createTcpConnection(web.ports.outbound, '127.0.0.1');
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString()));
+    s.write('GET /chat HTTP/1.1\r\nHost: api\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    await waitUntil(() => got.includes('\r\n\r\n'));
+    assert.match(got, /^HTTP\/1\.1 101/);
+    s.write('ping over two proxies');
+    await waitUntil(() => got.includes('PING OVER TWO PROXIES'));
+    s.destroy();
+    await waitForAccessLog(api, (l) => l.path === '/chat');
+    const line = api.accessLog().find((l) => l.path === '/chat')!;
+    assert.equal(line.downstream_peer, WEB);
+    assert.equal(line.protocol, 'HTTP/1.1');
   });
 
   test('opaque TCP crosses over mTLS byte for byte', async () => {
@@ -214,6 +272,11 @@ function writeFile(dir: string, name: string, text: string): string {
   const file = join(dir, name);
   writeFileSync(file, text);
   return file;
+}
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), 'timed out waiting');
 }
 
 async function waitForAccessLog(p: ProxyProcess, pred: (l: Record<string, unknown>) => boolean): Promise<void> {
