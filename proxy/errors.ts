@@ -37,6 +37,7 @@ export const errorCodes = {
   HEADERS_TOO_LARGE: { status: 431, details: 'request_headers_too_large', flag: 'DPE', message: 'request header block too large or too many header fields' },
   TRANSFER_ENCODING_NOT_IMPLEMENTED: { status: 501, details: 'unsupported_transfer_encoding', flag: 'DPE', message: 'only a final "chunked" transfer coding is supported' },
   RBAC_DENIED: { status: 403, details: 'rbac_access_denied', flag: 'RBAC', message: 'RBAC: access denied' },
+  JWT_INVALID: { status: 401, details: 'jwt_authn_access_denied', message: 'Jwt verification fails' },
   DRAINING: { status: 503, details: 'listener_draining', flag: 'LR', message: 'the proxy is shutting down' },
   INTERNAL: { status: 500, details: 'internal_error', message: 'internal proxy error' },
 } as const satisfies Record<string, CodeInfo>;
@@ -48,15 +49,18 @@ export class SluiceError extends Error {
   readonly status: number;
   readonly details: string;
   readonly flag: ResponseFlag | undefined;
+  /** Headers the local reply carries besides the usual ones (a 401's WWW-Authenticate). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
   /** `details` replaces the code's own (e.g. naming the policy that denied). */
-  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; details?: string }) {
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; details?: string; headers?: Record<string, string> }) {
     const info: CodeInfo = errorCodes[code];
     super(message ?? info.message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SluiceError';
     this.code = code;
     this.status = info.status;
     this.details = options?.details ?? info.details;
+    this.headers = options?.headers;
     this.flag = info.flag;
   }
 }

@@ -97,6 +97,8 @@ export class RequestContext {
   peer: PeerInfo | null = null;
   /** The request's header fields as received, [name, value, ...], duplicates kept apart. */
   rawHeaders: readonly string[] = NO_HEADERS;
+  /** Header names a filter set itself (claims of a verified token): read from `headers`, not `rawHeaders`. */
+  rewrittenHeaders: readonly string[] = NO_HEADERS;
   /** The verified end-user token, when the listener checks them and the request had one. */
   jwt: { readonly principal: string; readonly claims: Readonly<Record<string, unknown>> } | null = null;
   /** Set for an HTTP/1.1 Upgrade request: the router tunnels bytes instead of proxying HTTP. */

@@ -21,7 +21,9 @@ export function rescue(ctx: RequestContext, err: unknown, log: Logger): ProxyRes
   // The failure's own flag leads ("UF,URX": a connect failure, after retries ran out).
   if (e.flag && !ctx.flags.includes(e.flag)) ctx.flags.unshift(e.flag);
   ctx.details = e.details;
-  return localReply(e.status, e.details, e.message);
+  const reply = localReply(e.status, e.details, e.message);
+  if (e.headers !== undefined) Object.assign(reply.headers, e.headers);
+  return reply;
 }
 
 export function localReply(status: number, details: string, message: string): ProxyResponse {

@@ -12,7 +12,7 @@ import { releaseBody, RequestContext, type HttpProtocol, type ProxyResponse } fr
 import type { Handler } from '../http/filter.ts';
 import { ensureRequestId, forwardableHeaders, setForwardingHeaders } from '../http/headers.ts';
 import { normalizePath } from '../http/normalize-path.ts';
-import { rescue, type Logger } from '../http/rescue.ts';
+import { DETAILS_HEADER, rescue, type Logger } from '../http/rescue.ts';
 import { PEER, type WithPeer } from './inbound-tls.ts';
 
 /** What a listener's exchanges read; the listener swaps it on reload. */
@@ -20,6 +20,11 @@ export type ListenerState = {
   readonly handler: Handler;
   readonly limits: HttpLimits;
   readonly escapedSlashes: EscapedSlashes;
+  /**
+   * An mTLS listener (STRICT or PERMISSIVE) faces other proxies: only a caller with a
+   * verified identity is told why the proxy answered itself (x-sluice-details).
+   */
+  readonly mtls: boolean;
 };
 
 export type ExchangeDeps = {
@@ -136,8 +141,13 @@ export function checkHttp1(req: IncomingMessage, limits: HttpLimits): SluiceErro
 
 function checkHttp2(req: Http2ServerRequest): SluiceError | null {
   if (req.method === 'CONNECT') return new SluiceError('BAD_REQUEST', 'CONNECT is not supported');
+  // HTTP/1's parser knows upper-case methods only; h2 takes any token. "delete" is not
+  // DELETE to a policy but may be to a backend that folds case: refuse it on both.
+  if (LOWER_CASE.test(req.method)) return new SluiceError('BAD_REQUEST', `method '${req.method}' is not upper-case`);
   return null;
 }
+
+const LOWER_CASE = /[a-z]/;
 
 function authorityOf(req: AnyRequest, protocol: HttpProtocol): string {
   const h = req.headers;
@@ -179,6 +189,7 @@ function respond(ctx: RequestContext, res: AnyResponse, response: ProxyResponse,
     return;
   }
   if (ctx.details === '') ctx.details = 'via_upstream';
+  if (ctx.peer === null && deps.current().mtls) delete response.headers[DETAILS_HEADER];
   if (deps.draining() && ctx.protocol !== 'HTTP/2') (res as ServerResponse).shouldKeepAlive = false;
   try {
     (res as ServerResponse).writeHead(response.status, response.headers);

@@ -5,31 +5,25 @@
 
 import type { JwtVerifier } from '../../jwt/model.ts';
 import { bearerChallenge } from '../../jwt/model.ts';
-import type { HeaderMap, RequestContext } from '../context.ts';
+import { SluiceError } from '../../errors.ts';
+import type { RequestContext } from '../context.ts';
 import type { Filter } from '../filter.ts';
-import { DETAILS_HEADER } from '../rescue.ts';
+
+const NONE: readonly string[] = Object.freeze([]);
 
 export function jwtAuthnFilter(verifier: JwtVerifier): Filter {
   const claimHeaders = verifier.claimHeaderNames;
   return (next) => (ctx) => {
-    // A client must never set what only a verified token may say.
+    // A client must never set what only a verified token may say; authorization reads
+    // these headers as this filter leaves them, not as the client sent them.
     for (const name of claimHeaders) delete ctx.headers[name];
+    ctx.rewrittenHeaders = claimHeaders;
     return verifier.verify(headerValues(ctx, 'authorization')).then((result) => {
       if (result.kind === 'none') return next(ctx);
       if (result.kind === 'invalid') {
         // The reason is the caller's to fix (expired, wrong audience...): it says so, as Envoy does.
-        const body = `Jwt verification fails: ${result.reason}\n`;
-        ctx.details = 'jwt_authn_access_denied';
-        return {
-          status: 401,
-          headers: {
-            'content-type': 'text/plain; charset=utf-8',
-            'content-length': String(Buffer.byteLength(body)),
-            'www-authenticate': bearerChallenge(`http://${ctx.authority}${ctx.path}`),
-            [DETAILS_HEADER]: 'jwt_authn_access_denied',
-          } satisfies HeaderMap,
-          body,
-        };
+        const challenge = { 'www-authenticate': bearerChallenge(`http://${ctx.authority}${ctx.path}`) };
+        return Promise.reject(new SluiceError('JWT_INVALID', `Jwt verification fails: ${result.reason}`, { headers: challenge }));
       }
       ctx.jwt = { principal: result.principal, claims: result.claims };
       if (!result.forwardOriginalToken) delete ctx.headers.authorization;
@@ -39,8 +33,15 @@ export function jwtAuthnFilter(verifier: JwtVerifier): Filter {
   };
 }
 
-/** Every value a client sent for `name` (lower-case), as separate strings: duplicates are not joined. */
-export function headerValues(ctx: RequestContext, name: string): string[] {
+/**
+ * Every value of header `name` (lower-case) as separate strings, duplicates not joined: as
+ * the client sent them, except for headers a filter rewrote, which are read as rewritten.
+ */
+export function headerValues(ctx: RequestContext, name: string): readonly string[] {
+  if (ctx.rewrittenHeaders.includes(name)) {
+    const v = ctx.headers[name];
+    return v === undefined ? NONE : Array.isArray(v) ? v : [v];
+  }
   const raw = ctx.rawHeaders;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) if (raw[i].length === name.length && raw[i].toLowerCase() === name) out.push(raw[i + 1]);

@@ -13,7 +13,8 @@ export function rbacFilter(authorize: Authorizer): Filter {
   return (next) => (ctx) => {
     const decision = authorize(new RequestView(ctx));
     if (decision.allowed) return next(ctx);
-    return Promise.reject(new SluiceError('RBAC_DENIED', `RBAC: access denied (${decision.reason})`, { details: `rbac_access_denied_matched_policy[${decision.policy ?? 'none'}]` }));
+    // The client learns only that it was denied; which policy is in the details (access log).
+    return Promise.reject(new SluiceError('RBAC_DENIED', undefined, { details: `rbac_access_denied_matched_policy[${decision.policy ?? 'none'}]` }));
   };
 }
 
