@@ -3,10 +3,11 @@
 // proxy (when nginx is installed: apt-get install -y nginx), in one run, as ratios.
 // Then a fixed 1 000 rps run for the latency Sluice adds, and Sluice's idle RSS. Then the
 // resilience path: retry policy and outlier detection configured (no faults) against the
-// same proxy with both turned off, as a throughput ratio.
+// same proxy with both turned off, as a throughput ratio. Last, mTLS between two proxies
+// against plaintext between them, and the mTLS handshake rate (mtls.ts).
 //
 // Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ONLY=resilience
-// (only the resilience pairs, for iterating on that path).
+// or BENCH_ONLY=mtls (only that section, for iterating on that path).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { fixedRate, type RateResult } from './fixed-rate.ts';
+import { mtlsBench, mtlsSummary, type MtlsBenchDeps } from './mtls.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
 
@@ -35,6 +37,10 @@ async function main(): Promise<void> {
     const [pairs, ratio] = await resiliencePairs(upstreamPort);
     for (const [p, r] of pairs) console.log(`${p.name}: ${Math.round(p.rps)} req/s; ${r.name}: ${Math.round(r.rps)} req/s`);
     console.log(`resilience path / plain path throughput: ${ratio.toFixed(3)}`);
+    return;
+  }
+  if (process.env.BENCH_ONLY === 'mtls') {
+    console.log(mtlsSummary(await mtlsBench(mtlsDeps(upstreamPort))).join('\n'));
     return;
   }
 
@@ -70,6 +76,9 @@ async function main(): Promise<void> {
   const [pairs, resilienceRatio] = await resiliencePairs(upstreamPort);
   for (const [p, r] of pairs) rows.push(p, r);
 
+  const mtls = await mtlsBench(mtlsDeps(upstreamPort));
+  for (const round of mtls.rounds) for (const run of round) rows.push(run.row);
+
   const by = (n: string) => rows.find((r) => r.name === n);
   const fmt = (n: number, d = 2) => n.toFixed(d);
   const out: string[] = [];
@@ -79,6 +88,7 @@ async function main(): Promise<void> {
   out.push('| target | req/s | p50 ms | p99 ms | peak RSS MiB | errors |');
   out.push('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) out.push(`| ${r.name} | ${Math.round(r.rps)} | ${fmt(r.p50, 0)} | ${fmt(r.p99, 0)} | ${r.rssMiB === null ? '-' : fmt(r.rssMiB, 1)} | ${r.errors} |`);
+  out.push('(proxy pair rows: the peak RSS is the server-side proxy\'s)');
   out.push('');
   const s = by('sluice')!;
   out.push(`sluice / direct throughput: ${fmt(s.rps / by('direct')!.rps)}`);
@@ -86,6 +96,7 @@ async function main(): Promise<void> {
   out.push(`at 1000 rps (best of 3 x 5 s): p50 direct ${fmt(direct1k.p50, 3)} ms, sluice ${fmt(sluice1k.p50, 3)} ms; p99 direct ${fmt(direct1k.p99, 3)} ms, sluice ${fmt(sluice1k.p99, 3)} ms, added ${fmt(sluice1k.p99 - direct1k.p99, 3)} ms (target <= 1 ms); errors ${direct1k.errors + sluice1k.errors}`);
   out.push(`sluice idle RSS: ${fmt(idleRss, 1)} MiB (target <= 40 MiB)`);
   out.push(`resilience path / plain path throughput: ${fmt(resilienceRatio, 3)} (mean of ${pairs.length} alternated pairs; target >= 0.95)`);
+  out.push(...mtlsSummary(mtls));
   console.log(out.join('\n'));
 }
 
@@ -100,6 +111,20 @@ async function resiliencePairs(upstreamPort: number): Promise<[[Row, Row][], num
   plain.kill();
   resilient.kill();
   return [pairs, pairs.reduce((sum, [p, r]) => sum + r.rps / p.rps, 0) / pairs.length];
+}
+
+/** The mTLS section's view of this driver: its scratch folder, ports, proxies and load. */
+function mtlsDeps(upstreamPort: number): MtlsBenchDeps<Row> {
+  return {
+    dir,
+    upstreamPort,
+    // Even, so each hop runs as often early in a round as late (A B C, C B A).
+    rounds: 4,
+    handshakeSeconds: 5,
+    freePort,
+    startProxy: (configFile, statsPort) => startProxyFile(configFile, 'off', PROXY_NODE_FLAGS, statsPort),
+    load,
+  };
 }
 
 async function bestOf(n: number, run: () => Promise<RateResult>): Promise<RateResult> {
@@ -163,7 +188,12 @@ routes: [{ name: all, rules: [{ backendRefs: [{ name: up }] }] }]
 backends: [{ name: up, endpoints: [{ address: 127.0.0.1, port: ${upstreamPort} }] }]
 ${policies}`,
   );
-  return startChild('sluice', process.execPath, [...nodeFlags, PROXY_MAIN, '--config', config, '--admin-port', '0', '--stats-port', '0', '--stats-address', '127.0.0.1', '--access-log', accessLog], /proxy ready/);
+  return startProxyFile(config, accessLog, nodeFlags);
+}
+
+/** sluice-proxy on a config file already written; stats on `statsPort` (0: any free one). */
+function startProxyFile(config: string, accessLog: string, nodeFlags: readonly string[] = PROXY_NODE_FLAGS, statsPort = 0): Promise<ChildProcess> {
+  return startChild('sluice', process.execPath, [...nodeFlags, PROXY_MAIN, '--config', config, '--admin-port', '0', '--stats-port', String(statsPort), '--stats-address', '127.0.0.1', '--access-log', accessLog], /proxy ready/);
 }
 
 function hasNginx(): boolean {
