@@ -1,11 +1,13 @@
 // Certificates for tests, made by our own CA (certs/): a trust domain's CA, and identity
 // folders laid out as `sluicectl ca issue` writes them (cert.pem, key.pem, bundle.pem).
 
+import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
-import { createCa, generateKeyPair, issueSvid, loadCa, parseSpiffeId, type Ca } from '../../certs/index.ts';
+import { certificateBlocks, createCa, generateKeyPair, issueSvid, loadCa, parseSpiffeId, type Ca } from '../../certs/index.ts';
 
 export type Svid = { readonly cert: string; readonly key: string };
 
@@ -31,6 +33,24 @@ export function writeIdentity(dir: string, svid: Svid, bundle: string): string {
   writeFileSync(join(dir, 'key.pem'), svid.key, { mode: 0o600 });
   writeFileSync(join(dir, 'bundle.pem'), bundle);
   return dir;
+}
+
+/**
+ * Writes an identity folder the way a writer that is not atomic does: cert.pem, key.pem and
+ * bundle.pem one after another, `gapMs` apart, so a watcher sees the half-written sets.
+ */
+export async function writeIdentityInSteps(dir: string, svid: Svid, bundle: string, gapMs: number): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'cert.pem'), svid.cert);
+  await sleep(gapMs);
+  writeFileSync(join(dir, 'key.pem'), svid.key, { mode: 0o600 });
+  await sleep(gapMs);
+  writeFileSync(join(dir, 'bundle.pem'), bundle);
+}
+
+/** The SHA-256 fingerprint of the SVID's leaf, as X509Certificate#fingerprint256 and /certs spell it. */
+export function fingerprintOf(svid: Svid): string {
+  return new X509Certificate(certificateBlocks(svid.cert)[0]).fingerprint256;
 }
 
 export function tempDir(prefix = 'sluice-pki-'): string {
