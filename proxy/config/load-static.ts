@@ -9,7 +9,7 @@ export { formatViolations } from '../errors.ts';
 export { deepFreeze } from './frozen.ts';
 import { deepFreeze } from './frozen.ts';
 import type { Backend, HashOn, IdentityFiles, HeaderModifier, HttpRoute, Listener, NodeInfo, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
-import { resolvePolicies, type BackendPolicies, type RulePolicies } from './policies.ts';
+import { resolvePolicies, type BackendPolicies, type RulePolicies } from './resolve-policies.ts';
 import { defaultHttpLimits } from './model.ts';
 import type { RawBackend, RawConfig, RawIdentity, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
 import { parseDuration } from './schema.ts';

@@ -4,15 +4,13 @@
 // governs by `targetRefs` (Gateway API policy attachment, GEP-713): a Backend, an HTTPRoute,
 // one rule of a route (`sectionName`), or a Listener. This file holds the resilience kinds'
 // spec schemas (the security kinds' live in authz-spec.ts and jwt-spec.ts), the checks a
-// schema cannot express, and the resolution of the policies into the model.
+// schema cannot express; resolve-policies.ts turns them into the model.
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import Type, { type Static, type TSchema } from 'typebox';
-import type { AuthorizationPolicy } from '../authz/model.ts';
-import type { JwtProvider } from '../jwt/model.ts';
-import { authorizationSpecFields, checkAuthorization, resolveAuthorization, type AuthorizationSpec } from './authz-spec.ts';
-import { checkRequestAuthentication, requestAuthenticationSpecFields, resolveRequestAuthentication, type RequestAuthenticationSpec } from './jwt-spec.ts';
-import type { ConnectionLimits, FaultInjection, HealthCheck, OutlierDetection, RetryBudget, RetryPolicy } from './model.ts';
+import { authorizationSpecFields, checkAuthorization, type AuthorizationSpec } from './authz-spec.ts';
+import { checkRequestAuthentication, requestAuthenticationSpecFields, type RequestAuthenticationSpec } from './jwt-spec.ts';
+import type { ConnectionLimits, OutlierDetection, RetryBudget, RetryPolicy } from './model.ts';
 import { RETRY_ON } from './model.ts';
 import type { RawConfig, RawPolicy } from './schema.ts';
 import { checkDurations, closed, Count, didYouMean, Duration, MAX_TIMER_MS, Name, Opt, parseDuration, Ref, structuralViolation, Text } from './schema.ts';
@@ -87,9 +85,10 @@ const FaultSpec = Type.Object(
   closed,
 );
 
-type RetrySpec = Static<typeof RetrySpec>;
-type CircuitBreakerSpec = Static<typeof CircuitBreakerSpec>;
-type FaultSpec = Static<typeof FaultSpec>;
+export type RetrySpec = Static<typeof RetrySpec>;
+export type CircuitBreakerSpec = Static<typeof CircuitBreakerSpec>;
+export type FaultSpec = Static<typeof FaultSpec>;
+export type TargetRef = Static<typeof TargetRef>;
 
 const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
 const compile = <T extends TSchema>(t: T) => ajv.compile<Static<T>>(t);
@@ -267,135 +266,3 @@ function checkFault(spec: FaultSpec, path: string, add: Add): void {
   checkDurations(add, `${path}.delay`, { fixedDelay: spec.delay?.fixedDelay });
   if (spec.abort !== undefined && spec.abort.httpStatus === undefined && spec.abort.grpcStatus === undefined) add(`${path}.abort`, "needs 'httpStatus' or 'grpcStatus'");
 }
-
-// --- resolution: validated policies -> model fields ---
-
-export type BackendPolicies = {
-  readonly retry: RetryPolicy;
-  readonly retryBudget: RetryBudget;
-  readonly limits: ConnectionLimits;
-  readonly outlierDetection: OutlierDetection | null;
-  readonly healthCheck: HealthCheck | null;
-  readonly connectTimeoutMs?: number;
-  readonly idleTimeoutMs?: number;
-};
-
-export type RulePolicies = { readonly retry?: Partial<RetryPolicy>; readonly fault?: FaultInjection };
-
-export type ListenerPolicies = { readonly authorization: readonly AuthorizationPolicy[]; readonly jwt: readonly JwtProvider[] };
-
-/** Looks up what the (validated) policies say about each backend, route rule and listener. */
-export function resolvePolicies(raw: RawConfig): {
-  backend(name: string): BackendPolicies;
-  rule(route: string, rule: string | undefined): RulePolicies;
-  listener(name: string): ListenerPolicies;
-} {
-  const byTarget = new Map<string, RawPolicy>();
-  const authorization = new Map<string, AuthorizationPolicy[]>();
-  for (const p of raw.policies ?? []) {
-    for (const t of (p.spec as { targetRefs: Static<typeof TargetRef>[] }).targetRefs) {
-      byTarget.set(`${p.kind}|${t.kind}|${t.name}|${t.sectionName ?? ''}`, p);
-      if (p.kind === 'AuthorizationPolicy') {
-        const list = authorization.get(t.name) ?? [];
-        list.push(resolveAuthorization(p.metadata.name, p.spec as AuthorizationSpec));
-        authorization.set(t.name, list);
-      }
-    }
-  }
-  const spec = <T>(kind: string, target: string) => byTarget.get(`${kind}|${target}`)?.spec as T | undefined;
-  return {
-    backend(name) {
-      const retry = spec<RetrySpec>('RetryPolicy', `Backend|${name}|`);
-      const cb = spec<CircuitBreakerSpec>('CircuitBreakerPolicy', `Backend|${name}|`);
-      const connect = retry?.timeouts?.connect;
-      const idle = retry?.timeouts?.idle;
-      return {
-        retry: { ...DEFAULT_RETRY, ...retryFields(retry) },
-        retryBudget: budget(retry),
-        limits: { ...DEFAULT_LIMITS, ...cb?.limits },
-        outlierDetection: outlier(cb),
-        healthCheck: healthCheck(cb),
-        ...(connect === undefined ? {} : { connectTimeoutMs: parseDuration(connect) }),
-        ...(idle === undefined ? {} : { idleTimeoutMs: parseDuration(idle) }),
-      };
-    },
-    rule(route, rule) {
-      const whole = spec<RetrySpec>('RetryPolicy', `HTTPRoute|${route}|`);
-      const section = rule === undefined ? undefined : spec<RetrySpec>('RetryPolicy', `HTTPRoute|${route}|${rule}`);
-      const fault = (rule === undefined ? undefined : spec<FaultSpec>('FaultInjectionPolicy', `HTTPRoute|${route}|${rule}`)) ?? spec<FaultSpec>('FaultInjectionPolicy', `HTTPRoute|${route}|`);
-      const retry = whole === undefined && section === undefined ? undefined : { ...retryFields(whole), ...retryFields(section) };
-      return { ...(retry === undefined ? {} : { retry }), ...(fault === undefined ? {} : { fault: faultInjection(fault) }) };
-    },
-    listener(name) {
-      const jwt = spec<RequestAuthenticationSpec>('RequestAuthentication', `Listener|${name}|`);
-      return { authorization: authorization.get(name) ?? [], jwt: jwt === undefined ? [] : resolveRequestAuthentication(jwt) };
-    },
-  };
-}
-
-/** Only the fields the spec sets, so a route's policy overrides no more than it says. */
-function retryFields(s: RetrySpec | undefined): Partial<RetryPolicy> {
-  if (s === undefined) return {};
-  const out: { -readonly [K in keyof RetryPolicy]?: RetryPolicy[K] } = {};
-  if (s.attempts !== undefined) out.attempts = s.attempts;
-  if (s.retryOn !== undefined) out.retryOn = s.retryOn;
-  if (s.retriableStatusCodes !== undefined) out.retriableStatusCodes = s.retriableStatusCodes;
-  if (s.backoff?.baseInterval !== undefined) out.backoffBaseMs = parseDuration(s.backoff.baseInterval);
-  if (s.backoff?.maxInterval !== undefined) out.backoffMaxMs = parseDuration(s.backoff.maxInterval);
-  else if (out.backoffBaseMs !== undefined) out.backoffMaxMs = Math.max(DEFAULT_RETRY.backoffMaxMs, out.backoffBaseMs * 10);
-  if (s.retryNonIdempotent !== undefined) out.retryNonIdempotent = s.retryNonIdempotent;
-  if (s.bufferLimitBytes !== undefined) out.bufferLimitBytes = s.bufferLimitBytes;
-  // Gateway API: a zero duration means no timeout.
-  if (s.timeouts?.perTry !== undefined && parseDuration(s.timeouts.perTry) > 0) out.perTryTimeoutMs = parseDuration(s.timeouts.perTry);
-  if (s.timeouts?.request !== undefined && parseDuration(s.timeouts.request) > 0) out.requestTimeoutMs = parseDuration(s.timeouts.request);
-  return out;
-}
-
-function budget(s: RetrySpec | undefined): RetryBudget {
-  const b = s?.budget;
-  return {
-    percent: b?.percent ?? DEFAULT_BUDGET.percent,
-    minRetriesPerSecond: b?.minRetriesPerSecond ?? DEFAULT_BUDGET.minRetriesPerSecond,
-    ttlMs: b?.ttl === undefined ? DEFAULT_BUDGET.ttlMs : parseDuration(b.ttl),
-  };
-}
-
-function outlier(s: CircuitBreakerSpec | undefined): OutlierDetection | null {
-  const o = s?.outlierDetection;
-  if (o?.disabled === true) return null;
-  const ms = (d: string | undefined, dflt: number) => (d === undefined ? dflt : parseDuration(d));
-  const sr = o?.successRate;
-  return {
-    intervalMs: ms(o?.interval, DEFAULT_OUTLIER.intervalMs),
-    consecutive5xx: o?.consecutive5xx ?? DEFAULT_OUTLIER.consecutive5xx,
-    consecutiveGatewayErrors: o?.consecutiveGatewayErrors ?? DEFAULT_OUTLIER.consecutiveGatewayErrors,
-    baseEjectionMs: ms(o?.baseEjectionTime, DEFAULT_OUTLIER.baseEjectionMs),
-    maxEjectionMs: ms(o?.maxEjectionTime, Math.max(DEFAULT_OUTLIER.maxEjectionMs, ms(o?.baseEjectionTime, 0))),
-    maxEjectionPercent: o?.maxEjectionPercent ?? DEFAULT_OUTLIER.maxEjectionPercent,
-    successRate: sr === undefined ? null : { minimumHosts: sr.minimumHosts ?? 5, requestVolume: sr.requestVolume ?? 100, stdevFactor: sr.stdevFactor ?? 1900 },
-  };
-}
-
-function healthCheck(s: CircuitBreakerSpec | undefined): HealthCheck | null {
-  const h = s?.healthCheck;
-  if (h === undefined) return null;
-  return {
-    path: h.path,
-    ...(h.host === undefined ? {} : { host: h.host }),
-    intervalMs: h.interval === undefined ? 5000 : parseDuration(h.interval),
-    timeoutMs: h.timeout === undefined ? 1000 : parseDuration(h.timeout),
-    unhealthyThreshold: h.unhealthyThreshold ?? 3,
-    healthyThreshold: h.healthyThreshold ?? 2,
-    expectedStatuses: (h.expectedStatuses ?? [{ from: 200, to: 399 }]).map((r) => [r.from, r.to] as const),
-  };
-}
-
-function faultInjection(s: FaultSpec): FaultInjection {
-  return {
-    ...(s.delay === undefined ? {} : { delay: { fixedDelayMs: parseDuration(s.delay.fixedDelay), percent: s.delay.percent ?? 100 } }),
-    ...(s.abort === undefined
-      ? {}
-      : { abort: { httpStatus: s.abort.httpStatus ?? 503, ...(s.abort.grpcStatus === undefined ? {} : { grpcStatus: s.abort.grpcStatus }), percent: s.abort.percent ?? 100 } }),
-  };
-}
-

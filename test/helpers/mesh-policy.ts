@@ -26,3 +26,18 @@ export function policies(...items: string[]): string {
 function item(kind: string, name: string, spec: Spec): string {
   return `  - ${JSON.stringify({ apiVersion: POLICY_API_VERSION, kind, metadata: { name }, spec })}`;
 }
+
+/**
+ * The app's proxy: identity from the folder `api`, one HTTP listener per entry of
+ * `listeners` (name -> extra fields, such as tls), all routed to the app, and `policyItems`.
+ */
+export function appProxyConfig(appPort: number, listeners: Record<string, object>, policyItems: readonly string[]): string {
+  const list = Object.entries(listeners).map(([name, extra]) => `  - ${JSON.stringify({ name, address: '127.0.0.1', port: 0, protocol: 'http', ...extra })}`);
+  return `
+identity: { dir: api }
+listeners:
+${list.join('\n')}
+routes: [{ name: all, rules: [{ backendRefs: [{ name: app }] }] }]
+backends: [{ name: app, endpoints: [{ address: 127.0.0.1, port: ${appPort} }] }]
+${policies(...policyItems)}`;
+}

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Ca } from '../../../certs/index.ts';
 import { issue, newCa, tempDir, writeIdentity, type Svid } from '../../helpers/mesh-pki.ts';
-import { authorizationPolicy, policies } from '../../helpers/mesh-policy.ts';
+import { appProxyConfig, authorizationPolicy } from '../../helpers/mesh-policy.ts';
 import { mtlsRequest, replyOf, type Reply } from '../../helpers/mtls-client.ts';
 import { startProxy, type ProxyProcess } from '../../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../../helpers/upstream.ts';
@@ -24,16 +24,7 @@ const NONE_MATCHED = 'rbac_access_denied_matched_policy[none]';
 const STRICT = { tls: { mode: 'STRICT' } };
 
 /** The app's proxy: one listener per policy setup, all in front of the same app. */
-function apiConfig(appPort: number, listeners: Record<string, object>, policyItems: string[]): string {
-  const list = Object.entries(listeners).map(([name, extra]) => `  - ${JSON.stringify({ name, address: '127.0.0.1', port: 0, protocol: 'http', ...extra })}`);
-  return `
-identity: { dir: api }
-listeners:
-${list.join('\n')}
-routes: [{ name: all, rules: [{ backendRefs: [{ name: app }] }] }]
-backends: [{ name: app, endpoints: [{ address: 127.0.0.1, port: ${appPort} }] }]
-${policies(...policyItems)}`;
-}
+const apiConfig = appProxyConfig;
 
 /** A config whose only ALLOW policy on the STRICT listener `in` admits `identity`. */
 function reloadableConfig(appPort: number, identity: string): string {

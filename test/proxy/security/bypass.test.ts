@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Ca } from '../../../certs/index.ts';
 import { forgeCertificate, SAN } from '../../helpers/forged-cert.ts';
 import { issue, newCa, tempDir, writeIdentity, type Svid } from '../../helpers/mesh-pki.ts';
-import { authorizationPolicy, policies } from '../../helpers/mesh-policy.ts';
+import { appProxyConfig, authorizationPolicy } from '../../helpers/mesh-policy.ts';
 import { mtlsRequest } from '../../helpers/mtls-client.ts';
 import { startProxy, type ProxyProcess } from '../../helpers/proxy-process.ts';
 import { sendRaw, statusOf } from '../../helpers/raw.ts';
@@ -35,22 +35,15 @@ const LISTENERS: Record<string, object> = {
 };
 
 function config(appPort: number): string {
-  const list = Object.entries(LISTENERS).map(([name, extra]) => `  - ${JSON.stringify({ name, address: '127.0.0.1', port: 0, protocol: 'http', ...extra })}`);
-  return `
-identity: { dir: api }
-listeners:
-${list.join('\n')}
-routes: [{ name: all, rules: [{ backendRefs: [{ name: app }] }] }]
-backends: [{ name: app, endpoints: [{ address: 127.0.0.1, port: ${appPort} }] }]
-${policies(
-  authorizationPolicy('deny-admin', ['deny', 'unescape', 'keep'], {
-    action: 'DENY',
-    rules: [{ to: [{ paths: [{ value: '/admin' }] }] }, { to: [{ hosts: ['admin.example.com'] }] }, { to: [{ headers: [{ name: 'x-role', value: 'admin' }] }] }, { to: [{ methods: ['DELETE'] }] }],
-  }),
-  authorizationPolicy('public-only', ['public-only'], { rules: [{ to: [{ paths: [{ value: '/public' }] }] }] }),
-  authorizationPolicy('reader-only', ['reader-only'], { rules: [{ to: [{ headers: [{ name: 'x-role', value: 'reader' }] }] }] }),
-  authorizationPolicy('web-only', ['mtls', 'permissive'], { rules: [{ from: [{ identities: [WEB] }] }] }),
-)}`;
+  return appProxyConfig(appPort, LISTENERS, [
+    authorizationPolicy('deny-admin', ['deny', 'unescape', 'keep'], {
+      action: 'DENY',
+      rules: [{ to: [{ paths: [{ value: '/admin' }] }] }, { to: [{ hosts: ['admin.example.com'] }] }, { to: [{ headers: [{ name: 'x-role', value: 'admin' }] }] }, { to: [{ methods: ['DELETE'] }] }],
+    }),
+    authorizationPolicy('public-only', ['public-only'], { rules: [{ to: [{ paths: [{ value: '/public' }] }] }] }),
+    authorizationPolicy('reader-only', ['reader-only'], { rules: [{ to: [{ headers: [{ name: 'x-role', value: 'reader' }] }] }] }),
+    authorizationPolicy('web-only', ['mtls', 'permissive'], { rules: [{ from: [{ identities: [WEB] }] }] }),
+  ]);
 }
 
 type Answer = { status: number; details: string | undefined; body: string; forwarded: boolean; seenUrl: string | undefined };
