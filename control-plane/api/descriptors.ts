@@ -1,0 +1,22 @@
+// The table of every kind the control plane serves, one row each (Kuma's descriptors):
+// the API server routes by it, the CLI resolves `sluicectl get <name>` by it, and the CRD
+// generator walks it. A new kind is a new row, never a new branch.
+
+import { apiVersionOf, resourceTypeOf, type KindDescriptor } from './kind.ts';
+import { meshKind } from './kinds/mesh.ts';
+
+export const KINDS: readonly KindDescriptor<any>[] = [meshKind];
+
+/** `sluicectl get <name>`: the kind, its plural or singular, a short name; any case. */
+export function findKind(name: string): KindDescriptor<unknown> | undefined {
+  const n = name.toLowerCase();
+  return KINDS.find((k) => k.kind.toLowerCase() === n || k.plural === n || k.singular === n || k.shortNames.includes(n));
+}
+
+export function kindByType(type: string): KindDescriptor<unknown> | undefined {
+  return KINDS.find((k) => resourceTypeOf(k) === type);
+}
+
+export function kindByApiVersion(apiVersion: string, kind: string): KindDescriptor<unknown> | undefined {
+  return KINDS.find((k) => k.kind === kind && apiVersionOf(k) === apiVersion);
+}

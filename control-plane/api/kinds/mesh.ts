@@ -1,0 +1,47 @@
+// Mesh: the settings every workload of the mesh shares. Cluster-scoped, like Kuma's Mesh;
+// the one named `default` applies when no other is named.
+
+import Type from 'typebox';
+import { parseTrustDomain } from '../../../certs/spiffe-id.ts';
+import { closed, Opt } from '../../../kinds/schema-kit.ts';
+import { defineKind } from '../kind.ts';
+
+export const MESH_MTLS_MODES = ['STRICT', 'PERMISSIVE', 'DISABLE'] as const;
+
+const MeshSpec = Type.Object(
+  {
+    /** The SPIFFE trust domain of every workload identity: spiffe://<trustDomain>/ns/<ns>/sa/<sa>. */
+    trustDomain: Type.String({ minLength: 1, maxLength: 255 }),
+    mtls: Opt(Type.Object({ mode: Type.Enum(MESH_MTLS_MODES) }, closed)),
+    /** Services are reached as <service>.<namespace>.svc.<dnsDomain>. Default cluster.local. */
+    dnsDomain: Opt(Type.String({ minLength: 1, maxLength: 253 })),
+  },
+  closed,
+);
+
+export const DEFAULT_DNS_DOMAIN = 'cluster.local';
+
+export const meshKind = defineKind({
+  group: 'mesh.sluice.dev',
+  version: 'v1alpha1',
+  kind: 'Mesh',
+  plural: 'meshes',
+  singular: 'mesh',
+  shortNames: [],
+  scope: 'Cluster',
+  spec: MeshSpec,
+  crd: true,
+  description: 'Settings the whole mesh shares: trust domain, mTLS mode, DNS domain.',
+  check(spec, add) {
+    const td = parseTrustDomain(spec.trustDomain);
+    if (!td.ok) add('spec.trustDomain', td.error);
+    if (spec.dnsDomain !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(spec.dnsDomain)) {
+      add('spec.dnsDomain', `'${spec.dnsDomain}' is not a DNS domain: lower-case labels of letters, digits and '-', joined by '.'`);
+    }
+  },
+  columns: [
+    { name: 'TRUST DOMAIN', value: (r) => r.spec?.trustDomain ?? '', jsonPath: '.spec.trustDomain' },
+    { name: 'MTLS', value: (r) => r.spec?.mtls?.mode ?? 'PERMISSIVE', jsonPath: '.spec.mtls.mode' },
+    { name: 'DNS DOMAIN', value: (r) => r.spec?.dnsDomain ?? DEFAULT_DNS_DOMAIN, jsonPath: '.spec.dnsDomain' },
+  ],
+});

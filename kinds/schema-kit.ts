@@ -1,0 +1,170 @@
+// The JSON-Schema kit both sides build their documents from: the common field types
+// (typebox), the patterns they use, and the turning of an ajv error into a violation an
+// operator can read (our field path and a plain sentence). The proxy's static config and
+// the control plane's resource kinds are written with it, so a mistake reads the same in
+// a proxy's config file and in `sluicectl apply`.
+
+import type { ErrorObject } from 'ajv';
+import Type, { type TSchema } from 'typebox';
+
+/** One problem in a document, at a field path like `spec.rules[1].backendRefs[0].name`. */
+export type Violation = { readonly path: string; readonly message: string };
+
+/** Names of listeners, routes, rules and backends: DNS-label-ish, as Kubernetes names. */
+export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
+/** RFC 9110 token, as Gateway API's HTTPHeaderName. */
+export const HEADER_NAME_PATTERN = "^[-!#$%&'*+.^_`|~0-9A-Za-z]+$";
+/** No CR, LF or NUL: they would split or end the header line. */
+export const HEADER_VALUE_PATTERN = '^[^\\r\\n\\0]*$';
+/** Gateway API Duration (GEP-2257): 1h, 10s, 1m30s, 500ms. */
+export const DURATION_PATTERN = '^([0-9]{1,5}(h|m|s|ms)){1,4}$';
+/** setTimeout's ceiling (about 24.8 days); a longer timer fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
+
+export const closed = { additionalProperties: false } as const;
+export const Opt = <T extends TSchema>(t: T) => Type.Optional(t);
+
+export const Name = Type.String({ pattern: NAME_PATTERN, maxLength: 253 });
+/** A reference to something named elsewhere; validate.ts says whether it exists. */
+export const Ref = Type.String({ minLength: 1 });
+export const Text = Type.String({ minLength: 1 });
+export const Count = Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS });
+export const Duration = Type.String({ pattern: DURATION_PATTERN });
+
+
+// --- ajv errors -> violations ---
+
+/** One ajv error as the operator should read it: our field path and a plain sentence. */
+export function structuralViolation(e: ErrorObject): Violation {
+  const path = pointerToPath(e.instancePath);
+  const p = e.params as Record<string, unknown>;
+  const schema = (e.parentSchema ?? {}) as { properties?: object; minimum?: number; maximum?: number };
+  switch (e.keyword) {
+    case 'required':
+      return { path: join(path, String(p.missingProperty)), message: 'is required' };
+    case 'additionalProperties': {
+      const field = String(p.additionalProperty);
+      const known = Object.keys(schema.properties ?? {});
+      const hint = didYouMean(field, known);
+      return { path: join(path, field), message: `unknown field '${field}'; ${hint === undefined ? `known fields: ${known.join(', ')}` : `did you mean '${hint}'?`}` };
+    }
+    case 'type': {
+      // YAML reads an unquoted 8080 or true as a number or a boolean.
+      const quote = p.type === 'string' && (typeof e.data === 'number' || typeof e.data === 'boolean') ? ` (quote it: "${e.data}")` : '';
+      return { path: path || '(document)', message: `must be ${TYPE_WORDS[String(p.type)] ?? String(p.type)}; got ${describeValue(e.data)}${quote}` };
+    }
+    case 'enum': {
+      const allowed = (p.allowedValues as unknown[]).map(String);
+      const hint = typeof e.data === 'string' ? didYouMean(e.data, allowed) : undefined;
+      return { path, message: `must be one of ${allowed.join(', ')}; got ${describeValue(e.data)}${hint === undefined ? '' : `; did you mean '${hint}'?`}` };
+    }
+    case 'minimum':
+    case 'maximum': {
+      const { minimum: lo, maximum: hi } = schema;
+      const range = lo !== undefined && hi !== undefined ? `between ${lo} and ${hi}` : lo !== undefined ? `at least ${lo}` : `at most ${hi}`;
+      return { path, message: `must be ${range}; got ${describeValue(e.data)}` };
+    }
+    case 'minItems':
+    case 'minLength':
+      return { path, message: p.limit === 1 ? 'must not be empty' : `must have at least ${p.limit} ${e.keyword === 'minItems' ? 'entries' : 'characters'}` };
+    case 'maxLength':
+      return { path, message: `must be at most ${p.limit} characters long; got ${String(e.data).length}` };
+    case 'pattern':
+      return { path, message: (PATTERN_WORDS[String(p.pattern)] ?? ((v) => `${v} must match ${String(p.pattern)}`))(describeValue(e.data)) };
+    default:
+      return { path: path || '(document)', message: e.message ?? 'is not valid' };
+  }
+}
+
+/** For an unknown field with a close known one: the path of the field the operator meant. */
+export function meantField(e: ErrorObject): string | undefined {
+  if (e.keyword !== 'additionalProperties') return undefined;
+  const hint = didYouMean(String(e.params.additionalProperty), Object.keys((e.parentSchema?.properties ?? {}) as object));
+  return hint === undefined ? undefined : join(pointerToPath(e.instancePath), hint);
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  object: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  integer: 'a whole number',
+  number: 'a number',
+  boolean: 'true or false',
+};
+
+const PATTERN_WORDS: Record<string, (value: string) => string> = {
+  [NAME_PATTERN]: (v) => `${v} is not a valid name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit`,
+  [DURATION_PATTERN]: (v) => `${v} is not a duration: write it like 500ms, 10s, 1m30s or 1h`,
+  [HEADER_NAME_PATTERN]: (v) => `${v} is not a valid header name (RFC 9110 token: letters, digits and !#$%&'*+-.^_\`|~)`,
+  [HEADER_VALUE_PATTERN]: () => 'must not contain CR, LF or NUL characters',
+};
+
+/** `/routes/1/rules/0` -> `routes[1].rules[0]`. */
+export function pointerToPath(pointer: string): string {
+  let path = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    path = /^\d+$/.test(key) ? `${path}[${key}]` : join(path, key);
+  }
+  return path;
+}
+
+function join(path: string, key: string): string {
+  const field = /^[\w-]+$/.test(key) ? key : `[${JSON.stringify(key)}]`;
+  return path === '' || field.startsWith('[') ? path + field : `${path}.${field}`;
+}
+
+/** A value as a message quotes it: 'text', 42, a list, a mapping, an empty value. */
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return 'an empty value';
+  if (typeof v === 'string') return v.length > 60 ? `'${v.slice(0, 57)}...'` : `'${v}'`;
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return String(v);
+}
+
+/** The known word `word` was most likely meant as: same letters ignoring case, '_' and '-', or a few edits away. */
+export function didYouMean(word: string, known: readonly string[]): string | undefined {
+  const squash = (s: string) => s.replace(/[-_]/g, '').toLowerCase();
+  const same = known.find((k) => squash(k) === squash(word));
+  if (same !== undefined) return same;
+  let best: string | undefined;
+  // Two slips in a short word; a long word may carry one more per four letters.
+  let bestDistance = Math.max(3, Math.floor(word.length / 4) + 1);
+  for (const k of known) {
+    const d = editDistance(word.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance && d < Math.max(word.length, k.length) / 2) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** Reports each duration (already matching DURATION_PATTERN) longer than a timer can wait, at `path.key`. */
+export function checkDurations(add: (path: string, message: string) => void, path: string, durations: Record<string, string | undefined>): void {
+  for (const [key, text] of Object.entries(durations)) {
+    if (text !== undefined && parseDuration(text) > MAX_TIMER_MS) add(`${path}.${key}`, `must be at most ${MAX_TIMER_MS} ms (about 596h); got ${text}`);
+  }
+}
+
+/** A Gateway API duration (already matching DURATION_PATTERN) in ms. */
+export function parseDuration(text: string): number {
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+  let ms = 0;
+  for (const [, n, u] of text.matchAll(/(\d+)(ms|h|m|s)/g)) ms += Number(n) * unit[u];
+  return ms;
+}
