@@ -14,6 +14,12 @@ export type IssueOptions = {
   readonly publicKeyPem: string;
   readonly now: number;
   readonly ttlMs?: number;
+  /**
+   * Names a TLS client dials the holder by, beside its SPIFFE ID: the control plane's own
+   * certificate serves sluicectl, which connects to a host name or an IP address.
+   */
+  readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly string[];
 };
 
 export type IssuedSvid = {
@@ -45,7 +51,10 @@ export function issueSvid(ca: Ca, opts: IssueOptions): Result<IssuedSvid, string
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-    { name: 'subjectAltName', altNames: [{ type: 6, value: opts.spiffeId.uri }] },
+    {
+      name: 'subjectAltName',
+      altNames: [{ type: 6, value: opts.spiffeId.uri }, ...(opts.dnsNames ?? []).map((value) => ({ type: 2, value })), ...(opts.ipAddresses ?? []).map((ip) => ({ type: 7, ip }))],
+    },
     { name: 'subjectKeyIdentifier' },
     { name: 'authorityKeyIdentifier', keyIdentifier: ca.caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);

@@ -1,0 +1,80 @@
+// The verbs on resources: list, get, create, update, delete, each a short path from the
+// request to the store. Validation runs before any write (422 with every field); the
+// store decides existence and conflicts (404/409), so a race is settled in one place.
+
+import type { Resource } from '../api/resource.ts';
+import { apiVersionOf, resourceTypeOf, type KindDescriptor } from '../api/kind.ts';
+import { validateResource } from '../api/validate.ts';
+import type { ResourceStore } from '../store/store.ts';
+import type { Target } from './paths.ts';
+import { fail } from './status.ts';
+
+/** Fields the server owns: what a client sends for them is ignored (resourceVersion is a precondition, not a value). */
+const SERVER_OWNED = ['uid', 'generation', 'creationTimestamp'] as const;
+
+export type ResourceApi = {
+  list(target: Target): Promise<{ apiVersion: string; kind: string; metadata: { resourceVersion: string }; items: readonly Resource[] }>;
+  get(target: Target & { name: string }): Promise<Resource>;
+  create(target: Target, body: unknown, dryRun: boolean): Promise<Resource>;
+  update(target: Target & { name: string }, body: unknown, dryRun: boolean): Promise<Resource>;
+  remove(target: Target & { name: string }, resourceVersion?: string): Promise<Resource>;
+};
+
+export function resourceApi(store: ResourceStore): ResourceApi {
+  return {
+    async list(target) {
+      const { items, revision } = await store.list(resourceTypeOf(target.kind), { namespace: target.namespace });
+      return { apiVersion: apiVersionOf(target.kind), kind: `${target.kind.kind}List`, metadata: { resourceVersion: String(revision) }, items };
+    },
+    get: (target) => store.get(resourceTypeOf(target.kind), target.namespace, target.name),
+    async create(target, body, dryRun) {
+      if (target.kind.scope === 'Namespaced' && target.namespace === undefined) fail('BAD_REQUEST', `${target.kind.kind} is namespaced: POST to a namespace's collection`);
+      const resource = checked(target, body);
+      if (dryRun) {
+        const exists = await store.get(resourceTypeOf(target.kind), resource.metadata.namespace, resource.metadata.name).then(() => true, () => false);
+        if (exists) fail('ALREADY_EXISTS', `${target.kind.kind} "${resource.metadata.name}" already exists`, { kind: target.kind.kind, name: resource.metadata.name });
+        return resource;
+      }
+      return store.create(resourceTypeOf(target.kind), resource);
+    },
+    async update(target, body, dryRun) {
+      const resource = checked(target, body);
+      if (resource.metadata.name !== target.name) fail('BAD_REQUEST', `the body names "${resource.metadata.name}" but the path names "${target.name}"`);
+      if (dryRun) {
+        const live = await store.get(resourceTypeOf(target.kind), target.namespace, target.name);
+        const wanted = resource.metadata.resourceVersion;
+        if (wanted !== undefined && wanted !== live.metadata.resourceVersion) {
+          fail('CONFLICT', `${target.kind.kind} "${target.name}" was modified: it is at resourceVersion ${live.metadata.resourceVersion}, not ${wanted}; get it again and reapply`);
+        }
+        return { ...resource, metadata: { ...resource.metadata, uid: live.metadata.uid, creationTimestamp: live.metadata.creationTimestamp, resourceVersion: live.metadata.resourceVersion } };
+      }
+      return store.update(resourceTypeOf(target.kind), resource);
+    },
+    remove: (target, resourceVersion) => store.delete(resourceTypeOf(target.kind), target.namespace, target.name, { resourceVersion }),
+  };
+}
+
+/** The body as a valid resource of the path's kind and namespace, or a 400/422 that says why. */
+function checked(target: Target, body: unknown): Resource {
+  const kind: KindDescriptor<unknown> = target.kind;
+  const doc = body as Partial<Resource> | null;
+  if (typeof doc === 'object' && doc !== null && !Array.isArray(doc)) {
+    if (doc.kind !== undefined && doc.kind !== kind.kind) fail('BAD_REQUEST', `the body is a ${String(doc.kind)} but the path is for ${kind.kind}`);
+    if (doc.apiVersion !== undefined && doc.apiVersion !== apiVersionOf(kind) && doc.kind === kind.kind) {
+      fail('BAD_REQUEST', `the body's apiVersion is ${String(doc.apiVersion)} but the path serves ${apiVersionOf(kind)}`);
+    }
+    const ns = (doc.metadata as { namespace?: unknown } | undefined)?.namespace;
+    if (target.namespace !== undefined && ns !== undefined && ns !== target.namespace) {
+      fail('BAD_REQUEST', `the body's namespace "${String(ns)}" does not match the path's "${target.namespace}"`);
+    }
+  }
+  const result = validateResource(body, target.namespace);
+  const name = (doc as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+  if (!result.ok) {
+    const shown = typeof name === 'string' ? `${kind.kind} "${name}"` : `the ${kind.kind}`;
+    return fail('INVALID', `${shown} is invalid: ${result.violations.length === 1 ? '1 problem' : `${result.violations.length} problems`}`, { kind: kind.kind, name: typeof name === 'string' ? name : undefined, violations: result.violations });
+  }
+  const metadata = { ...result.resource.metadata };
+  for (const field of SERVER_OWNED) delete metadata[field];
+  return { ...result.resource, metadata };
+}

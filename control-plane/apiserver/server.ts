@@ -1,0 +1,97 @@
+// The control plane's HTTP API (DESIGN: port 15014): Kubernetes-style REST paths per kind,
+// bearer-token access, JSON in and out, watches streamed. Plain HTTP on loopback; the
+// caller passes TLS options for any other address (main.ts decides).
+
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Logger } from '../log.ts';
+import { isStoreError } from '../store/errors.ts';
+import type { ResourceStore } from '../store/store.ts';
+import { readBody } from './body.ts';
+import { parsePath, type Target } from './paths.ts';
+import { resourceApi } from './resources.ts';
+import { ApiError, status, type Status } from './status.ts';
+import { bearerMatches } from './token.ts';
+import { streamWatch } from './watch.ts';
+
+export type ApiServerOptions = {
+  readonly store: ResourceStore;
+  readonly token: string;
+  readonly log: Logger;
+  readonly version: string;
+  /** Serve HTTPS with this certificate chain and key. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+};
+
+export function createApiServer(opts: ApiServerOptions): Server {
+  const api = resourceApi(opts.store);
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://api');
+    if (url.pathname === '/healthz') return send(res, 200, { status: 'ok' });
+    if (!bearerMatches(req.headers.authorization, opts.token)) {
+      res.setHeader('www-authenticate', 'Bearer realm="sluice"');
+      return send(res, 401, status('UNAUTHORIZED', 'this API needs a bearer token: the admin token is in DATADIR/admin-token (sluicectl --token-file)'));
+    }
+    if (url.pathname === '/version') return send(res, 200, { version: opts.version, revision: opts.store.revision() });
+    const parsed = parsePath(url.pathname);
+    if (!parsed.ok) return send(res, 404, status('NOT_FOUND', parsed.message));
+    const target = parsed.target;
+    const dryRun = url.searchParams.get('dryRun') === 'All';
+    const method = req.method ?? 'GET';
+    if (target.name === undefined) {
+      if (method === 'GET') {
+        const watch = url.searchParams.get('watch');
+        if (watch === 'true' || watch === '1') return streamWatch(opts.store, target, url.searchParams.get('resourceVersion'), res);
+        return send(res, 200, await api.list(target));
+      }
+      if (method === 'POST') {
+        const created = await api.create(target, await readBody(req), dryRun);
+        if (!dryRun) opts.log('info', 'created', describe(target, created.metadata));
+        return send(res, 201, created);
+      }
+      return notAllowed(res, method, 'GET, POST');
+    }
+    const one = target as Target & { name: string };
+    if (method === 'GET') return send(res, 200, await api.get(one));
+    if (method === 'PUT') {
+      const updated = await api.update(one, await readBody(req), dryRun);
+      if (!dryRun) opts.log('info', 'updated', describe(target, updated.metadata));
+      return send(res, 200, updated);
+    }
+    if (method === 'DELETE') {
+      const removed = await api.remove(one, url.searchParams.get('resourceVersion') ?? undefined);
+      opts.log('info', 'deleted', describe(target, removed.metadata));
+      return send(res, 200, removed);
+    }
+    return notAllowed(res, method, 'GET, PUT, DELETE');
+  };
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((err: unknown) => {
+      const body = err instanceof ApiError ? err.body : isStoreError(err) ? status(err.code, err.message, err.violations.length > 0 ? { violations: err.violations } : undefined) : undefined;
+      if (body === undefined) opts.log('error', 'request failed', { method: req.method, path: req.url, error: (err as Error).stack ?? String(err) });
+      if (res.headersSent) return void res.destroy();
+      // A body we refused unread may still be arriving: close rather than read it for nothing.
+      if (body?.code === 413) res.setHeader('connection', 'close');
+      send(res, body?.code ?? 500, body ?? status('INTERNAL', 'the control plane failed to serve this request; its log has the details'));
+    });
+  };
+  const server = opts.tls === undefined ? createHttpServer(listener) : createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, listener);
+  // Watches stay open for as long as the client wants; the request itself must arrive promptly.
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 30_000;
+  return server;
+}
+
+function send(res: ServerResponse, code: number, body: object | Status): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' }).end(text);
+}
+
+function notAllowed(res: ServerResponse, method: string, allowed: string): void {
+  res.setHeader('allow', allowed);
+  send(res, 405, status('METHOD_NOT_ALLOWED', `${method} is not served here; use ${allowed}`));
+}
+
+function describe(target: Target, meta: { name: string; namespace?: string; resourceVersion?: string }): Record<string, unknown> {
+  return { kind: target.kind.kind, namespace: meta.namespace, name: meta.name, resourceVersion: meta.resourceVersion };
+}

@@ -1,0 +1,65 @@
+// sluice-cp's flags, parsed strictly: an unknown or malformed flag stops startup with
+// the reason, before anything is opened.
+
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+
+export type CpFlags = {
+  readonly store: string;
+  readonly dataDir: string;
+  readonly apiHost: string;
+  readonly apiPort: number;
+  readonly trustDomain: string;
+};
+
+export const USAGE = `usage: sluice-cp [flags]
+
+  --store file:DIR        where resources are kept (default file:./sluice-data)
+  --data-dir DIR          the admin token and the CA (default: the file store's DIR)
+  --api-addr HOST:PORT    the HTTP API (default 127.0.0.1:15014); plain HTTP on loopback,
+                          HTTPS with the control plane's own certificate on any other address
+  --trust-domain TD       the trust domain of the CA made at first start (default cluster.local)
+  --help, --version
+`;
+
+export class FlagError extends Error {}
+
+export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: { store: { type: 'string' }, 'data-dir': { type: 'string' }, 'api-addr': { type: 'string' }, 'trust-domain': { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+  if (values.help === true) return 'help';
+  if (values.version === true) return 'version';
+  const store = String(values.store ?? 'file:./sluice-data');
+  const fileDir = store.startsWith('file:') ? store.slice('file:'.length) : undefined;
+  if (fileDir === '') throw new FlagError('--store file: needs a directory, e.g. file:./sluice-data');
+  const dataDir = (values['data-dir'] as string | undefined) ?? fileDir;
+  if (dataDir === undefined) throw new FlagError(`--data-dir is required with --store ${store} (it holds the admin token and the CA)`);
+  const { host, port } = parseAddr(String(values['api-addr'] ?? '127.0.0.1:15014'));
+  return { store, dataDir, apiHost: host, apiPort: port, trustDomain: String(values['trust-domain'] ?? 'cluster.local') };
+}
+
+function parseAddr(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
+  if (m === null) throw new FlagError(`--api-addr must be HOST:PORT (e.g. 127.0.0.1:15014 or [::1]:15014); got '${text}'`);
+  const host = m[1] ?? m[2];
+  const port = Number(m[3]);
+  if (port > 65535) throw new FlagError(`--api-addr port must be 0-65535; got ${port}`);
+  if (host === '') throw new FlagError(`--api-addr needs a host (0.0.0.0 for every address); got '${text}'`);
+  return { host, port };
+}
+
+/** Loopback addresses get plain HTTP: only processes on this machine can reach them. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
