@@ -18,6 +18,16 @@ export const HEADER_NAME_PATTERN = "^[-!#$%&'*+.^_`|~0-9A-Za-z]+$";
 export const HEADER_VALUE_PATTERN = '^[^\\r\\n\\0]*$';
 /** Gateway API Duration (GEP-2257): 1h, 10s, 1m30s, 500ms. */
 export const DURATION_PATTERN = '^([0-9]{1,5}(h|m|s|ms)){1,4}$';
+/** DNS-1123 label (RFC 1123): Kubernetes namespaces and Service port names. */
+export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+/** DNS-1123 subdomain: labels joined by '.', as Gateway API's SectionName and PreciseHostname. */
+export const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+/** Gateway API Hostname: a DNS subdomain, optionally starting with a '*.' wildcard label. */
+export const WILDCARD_HOSTNAME_PATTERN = '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+/** Gateway API Group: '' (the core group) or a DNS subdomain. */
+export const API_GROUP_PATTERN = '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+/** Gateway API Kind: a CamelCase kind name such as Service. */
+export const KIND_PATTERN = '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$';
 /** setTimeout's ceiling (about 24.8 days); a longer timer fires at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -99,6 +109,11 @@ const PATTERN_WORDS: Record<string, (value: string) => string> = {
   [DURATION_PATTERN]: (v) => `${v} is not a duration: write it like 500ms, 10s, 1m30s or 1h`,
   [HEADER_NAME_PATTERN]: (v) => `${v} is not a valid header name (RFC 9110 token: letters, digits and !#$%&'*+-.^_\`|~)`,
   [HEADER_VALUE_PATTERN]: () => 'must not contain CR, LF or NUL characters',
+  [DNS_LABEL_PATTERN]: (v) => `${v} is not a valid DNS label: use lower-case letters, digits and '-', starting and ending with a letter or digit`,
+  [DNS_SUBDOMAIN_PATTERN]: (v) => `${v} is not a valid DNS subdomain: lower-case labels of letters, digits and '-', joined by '.'`,
+  [WILDCARD_HOSTNAME_PATTERN]: (v) => `${v} is not a valid hostname: lower-case DNS labels joined by '.', optionally starting with a '*.' wildcard label`,
+  [API_GROUP_PATTERN]: (v) => `${v} is not an API group: write "" for the core group (Service), or a DNS subdomain like gateway.networking.k8s.io`,
+  [KIND_PATTERN]: (v) => `${v} is not a kind: letters, digits and '-', starting with a letter, like Service`,
 };
 
 /** `/routes/1/rules/0` -> `routes[1].rules[0]`. */

@@ -4,8 +4,13 @@
 
 import { apiVersionOf, resourceTypeOf, type KindDescriptor } from './kind.ts';
 import { meshKind } from './kinds/mesh.ts';
+import { serviceKind } from './kinds/service.ts';
+import { workloadKind } from './kinds/workload.ts';
+import { httpRouteKind } from './kinds/httproute.ts';
+import { grpcRouteKind } from './kinds/grpcroute.ts';
+import { authorizationPolicyKind, circuitBreakerPolicyKind, faultInjectionPolicyKind, requestAuthenticationKind, retryPolicyKind } from './kinds/policies.ts';
 
-export const KINDS: readonly KindDescriptor<any>[] = [meshKind];
+export const KINDS: readonly KindDescriptor<any>[] = [meshKind, serviceKind, workloadKind, httpRouteKind, grpcRouteKind, retryPolicyKind, circuitBreakerPolicyKind, faultInjectionPolicyKind, authorizationPolicyKind, requestAuthenticationKind];
 
 /** `sluicectl get <name>`: the kind, its plural or singular, a short name; any case. */
 export function findKind(name: string): KindDescriptor<unknown> | undefined {

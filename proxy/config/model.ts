@@ -2,6 +2,8 @@
 // later) is turned into. Plain readonly data, every default already filled in, deep-frozen
 // by the loader; the data path only ever reads it.
 
+import type { EscapedSlashes } from '../../kinds/normalize-path.ts';
+import type { RetryOn } from '../../kinds/resilience-specs.ts';
 import type { AuthorizationPolicy } from '../authz/model.ts';
 import type { JwtProvider } from '../jwt/model.ts';
 
@@ -67,8 +69,8 @@ export type HttpListener = ListenerBase & {
   readonly jwt: readonly JwtProvider[];
 };
 
-export const ESCAPED_SLASHES = ['Reject', 'Unescape', 'Keep'] as const;
-export type EscapedSlashes = (typeof ESCAPED_SLASHES)[number];
+// The values belong to the normalizer that reads them (shared with the control plane).
+export { ESCAPED_SLASHES, type EscapedSlashes } from '../../kinds/normalize-path.ts';
 
 export type TcpListener = ListenerBase & {
   readonly protocol: 'tcp';
@@ -279,20 +281,8 @@ export type HashOn =
 
 // --- resilience (mesh.sluice.dev/v1alpha1 policies, resolved) ---
 
-/** Envoy's retry_on conditions, plus the four gRPC status codes. */
-export const RETRY_ON = [
-  'connect-failure',
-  'refused-stream',
-  'reset',
-  'gateway-error',
-  '5xx',
-  'retriable-status-codes',
-  'cancelled',
-  'deadline-exceeded',
-  'resource-exhausted',
-  'unavailable',
-] as const;
-export type RetryOn = (typeof RETRY_ON)[number];
+/** The RetryPolicy spec's words (kinds/resilience-specs.ts), which the proxy acts on as they are. */
+export type { RetryOn } from '../../kinds/resilience-specs.ts';
 
 export type RetryPolicy = {
   /** Retries after the first try; 0 turns retrying off. Default 2. */

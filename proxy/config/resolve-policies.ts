@@ -4,13 +4,15 @@
 
 import type { AuthorizationPolicy } from '../authz/model.ts';
 import type { JwtProvider } from '../jwt/model.ts';
-import { resolveAuthorization, type AuthorizationSpec } from './authz-spec.ts';
-import { resolveRequestAuthentication, type RequestAuthenticationSpec } from './jwt-spec.ts';
+import type { AuthorizationSpec } from '../../kinds/authz-spec.ts';
+import type { RequestAuthenticationSpec } from '../../kinds/jwt-spec.ts';
+import { DEFAULT_BUDGET, DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY, type CircuitBreakerSpec, type FaultSpec, type RetrySpec } from '../../kinds/resilience-specs.ts';
+import { resolveAuthorization } from './authz-spec.ts';
+import { resolveRequestAuthentication } from './jwt-spec.ts';
 import type { ConnectionLimits, FaultInjection, HealthCheck, OutlierDetection, RetryBudget, RetryPolicy } from './model.ts';
-import { DEFAULT_BUDGET, DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY, type CircuitBreakerSpec, type FaultSpec, type RetrySpec, type TargetRef } from './policies.ts';
+import type { TargetRef } from './policies.ts';
 import type { RawConfig, RawPolicy } from './schema.ts';
 import { parseDuration } from './schema.ts';
-
 
 export type BackendPolicies = {
   readonly retry: RetryPolicy;

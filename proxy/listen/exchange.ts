@@ -11,7 +11,7 @@ import { SluiceError } from '../errors.ts';
 import { releaseBody, RequestContext, type HttpProtocol, type ProxyResponse } from '../http/context.ts';
 import type { Handler } from '../http/filter.ts';
 import { ensureRequestId, forwardableHeaders, setForwardingHeaders } from '../http/headers.ts';
-import { normalizePath } from '../http/normalize-path.ts';
+import { normalizePath } from '../../kinds/normalize-path.ts';
 import { DETAILS_HEADER, rescue, type Logger } from '../http/rescue.ts';
 import { PEER, type WithPeer } from './inbound-tls.ts';
 

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type AuthzRequest, compileAuthorization } from '../../../proxy/authz/index.ts';
-import { type AuthorizationSpec, resolveAuthorization } from '../../../proxy/config/authz-spec.ts';
+import type { AuthorizationSpec } from '../../../kinds/authz-spec.ts';
+import { resolveAuthorization } from '../../../proxy/config/authz-spec.ts';
 
 // --- builders ---
 

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Ajv, type ErrorObject } from 'ajv';
 import Type from 'typebox';
-import { AuthorizationSpec, authorizationSpecFields, checkAuthorization, resolveAuthorization } from '../../../proxy/config/authz-spec.ts';
+import { AuthorizationSpec, authorizationSpecFields, checkAuthorization } from '../../../kinds/authz-spec.ts';
+import { resolveAuthorization } from '../../../proxy/config/authz-spec.ts';
 import { closed, structuralViolation } from '../../../proxy/config/schema.ts';
 
 const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { defaultHttpLimits, type ProxyConfig } from '../../../proxy/config/index.ts';
 import { deepFreeze, formatViolations, loadStaticConfig, parseStaticConfig } from '../../../proxy/config/load-static.ts';
-import { DEFAULT_BUDGET, DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY } from '../../../proxy/config/policies.ts';
+import { DEFAULT_BUDGET, DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY } from '../../../kinds/resilience-specs.ts';
 import type { Violation } from '../../../proxy/errors.ts';
 
 /** What every backend gets with no policy naming it. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ProxyConfig } from '../../../proxy/config/index.ts';
 import { formatViolations, parseStaticConfig } from '../../../proxy/config/load-static.ts';
-import { DEFAULT_RETRY } from '../../../proxy/config/policies.ts';
+import { DEFAULT_RETRY } from '../../../kinds/resilience-specs.ts';
 
 const LBS = { loadBalancers: ['round-robin', 'least-request', 'ring-hash', 'maglev'] };
 

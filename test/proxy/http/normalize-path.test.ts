@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { normalizePath, normalizeTarget } from '../../../proxy/http/normalize-path.ts';
+import { normalizePath, normalizeTarget } from '../../../kinds/normalize-path.ts';
 
 describe('normalizePath', () => {
   const normalized: [title: string, input: string, path: string][] = [

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { normalizePath, normalizeTarget } from '../../../proxy/http/normalize-path.ts';
+import { normalizePath, normalizeTarget } from '../../../kinds/normalize-path.ts';
 
 describe('normalizePath', () => {
   const same: [string, string][] = [

@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import { Ajv, type ErrorObject } from 'ajv';
 import Type from 'typebox';
 import { parse } from 'yaml';
-import { checkRequestAuthentication, requestAuthenticationSpecFields, resolveRequestAuthentication, type RequestAuthenticationSpec } from '../../../proxy/config/jwt-spec.ts';
+import { checkRequestAuthentication, requestAuthenticationSpecFields, type RequestAuthenticationSpec } from '../../../kinds/jwt-spec.ts';
+import { resolveRequestAuthentication } from '../../../proxy/config/jwt-spec.ts';
 import { closed, structuralViolation } from '../../../proxy/config/schema.ts';
 
 const validate = new Ajv({ allErrors: true, strict: true, verbose: true }).compile<RequestAuthenticationSpec>(Type.Object(requestAuthenticationSpecFields, closed));

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { OutlierDetection } from '../../../../proxy/config/model.ts';
-import { DEFAULT_OUTLIER } from '../../../../proxy/config/policies.ts';
+import { DEFAULT_OUTLIER } from '../../../../kinds/resilience-specs.ts';
 import { EndpointState } from '../../../../proxy/upstream/endpoint.ts';
 import { OutlierDetector } from '../../../../proxy/upstream/health/outlier.ts';
 

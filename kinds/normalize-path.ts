@@ -6,8 +6,14 @@
 // is a '/' (as Envoy's canonicalizer and every browser read it), and an escaped slash
 // (%2F, %5C) is refused, decoded or kept as the listener says: a backend that decodes it
 // would otherwise reach another path than the one routing and authorization saw.
+//
+// It lives with the kinds, not in the proxy, because an AuthorizationPolicy path is
+// compared with the normalized path: the proxy and the control plane can only tell that a
+// policy's path can never match by running this very normalizer (authz-spec.ts).
 
-import type { EscapedSlashes } from '../config/model.ts';
+/** What a listener does with %2F and %5C (proxy/config/model.ts documents each). */
+export const ESCAPED_SLASHES = ['Reject', 'Unescape', 'Keep'] as const;
+export type EscapedSlashes = (typeof ESCAPED_SLASHES)[number];
 
 export type NormalizedPath = { ok: true; path: string; query: string } | { ok: false; reason: string };
 export type NormalizedTarget = { ok: true; target: string } | { ok: false; reason: string };
