@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// sluice-cp: the control plane. Flags -> data dir (admin token, CA) -> store -> HTTP API;
+// SIGTERM/SIGINT close the API, then the store, so no acknowledged write is cut short.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
+import { ensureCa, servingCertificate } from './ca/index.ts';
+import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
+import { createLogger } from './log.ts';
+import { openStore } from './store/index.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const log = createLogger(process.stderr);
+
+async function main(): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    process.stderr.write(`sluice-cp: ${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (flags === 'help' || flags === 'version') {
+    process.stdout.write(flags === 'help' ? USAGE : `${VERSION}\n`);
+    return 0;
+  }
+
+  const token = ensureAdminToken(flags.dataDir);
+  if (token.created) log('info', 'admin token created', { file: token.file });
+  if (token.warning !== undefined) log('warn', token.warning);
+  let tls: { cert: string; key: string } | undefined;
+  if (!isLoopback(flags.apiHost)) {
+    const { ca, created } = ensureCa(join(flags.dataDir, 'ca'), flags.trustDomain, Date.now());
+    if (created) log('info', 'CA created', { dir: join(flags.dataDir, 'ca'), trustDomain: ca.trustDomain });
+    tls = servingCertificate(ca, flags.apiHost, Date.now());
+  }
+  const store = await openStore(flags.store, { clock: Date.now });
+  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(flags.apiPort, flags.apiHost, () => resolve());
+  });
+  const addr = server.address() as { address: string; port: number };
+  const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+  log('info', 'api listening', { url: `${tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`, store: flags.store, revision: store.revision() });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log('info', 'stopping', { signal });
+      server.close();
+      server.closeAllConnections();
+      store.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log('error', 'closing the store failed', { error: (err as Error).message });
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    log('error', 'sluice-cp failed to start', { error: (err as Error).message });
+    process.exitCode = 1;
+  },
+);

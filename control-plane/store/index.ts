@@ -1,0 +1,29 @@
+// The store's public face: open one from its `--store` spec, and the types every
+// implementation shares. Only the embedded file store exists so far; etcd and
+// Kubernetes come later behind the same ResourceStore.
+
+import { kindByType } from '../api/descriptors.ts';
+import { FileStore, type FileStoreOptions } from './file-store.ts';
+import type { ResourceStore } from './store.ts';
+
+export { StoreError, isStoreError, STORE_ERRORS, type StoreErrorCode } from './errors.ts';
+export type { DeleteOptions, EventType, ListOptions, ListResult, ResourceStore, Watch, WatchEvent, WatchOptions } from './store.ts';
+export type { FileStoreOptions } from './file-store.ts';
+export type { StoreLogger } from './watch-hub.ts';
+export type { Scope, ScopeOf } from './write-plan.ts';
+
+export type OpenStoreOptions = FileStoreOptions;
+
+/**
+ * `file:DIR`: the embedded store in DIR (created 0700 when missing), relative to the
+ * working directory. The type scopes default to the kinds the API serves, so a namespace
+ * on a cluster-scoped kind (or none on a namespaced one) is INVALID.
+ */
+export async function openStore(spec: string, opts: OpenStoreOptions = {}): Promise<ResourceStore> {
+  if (spec.startsWith('file:')) {
+    const dir = spec.slice('file:'.length);
+    if (dir === '') throw new Error(`store '${spec}' names no directory; use file:DIR`);
+    return FileStore.open(dir, { ...opts, scopeOf: opts.scopeOf ?? ((type) => kindByType(type)?.scope) });
+  }
+  throw new Error(`unknown store '${spec}'; use file:DIR`);
+}

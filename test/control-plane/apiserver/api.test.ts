@@ -1,0 +1,160 @@
+// The HTTP API as sluicectl and any other client meet it: a real sluice-cp process on
+// 127.0.0.1, bearer tokens, Kubernetes-style paths and Status errors, optimistic
+// concurrency, dry runs, streamed watches, and HTTPS off loopback.
+
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Agent } from 'undici';
+import { startControlPlane, type ControlPlaneProcess } from '../../helpers/control-plane.ts';
+
+const MESHES = '/apis/mesh.sluice.dev/v1alpha1/meshes';
+const mesh = (name: string, trustDomain = 'example.org', extra: Record<string, unknown> = {}) => ({ apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'Mesh', metadata: { name, ...extra }, spec: { trustDomain } });
+
+describe('the control plane API', () => {
+  let cp: ControlPlaneProcess;
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(cp.url + path, { method, headers: { authorization: `Bearer ${cp.token}`, 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    return { status: res.status, headers: res.headers, json: (await res.json()) as any };
+  };
+
+  before(async () => {
+    cp = await startControlPlane();
+  });
+  after(() => cp.stop());
+
+  test('the admin token is made at first start into DATADIR/admin-token, mode 0600; without it, 401', async () => {
+    assert.equal(statSync(join(cp.dataDir, 'admin-token')).mode & 0o777, 0o600);
+    for (const authorization of [undefined, 'Bearer wrong', `Basic ${cp.token}`, `Bearer ${cp.token}x`]) {
+      const res = await fetch(cp.url + MESHES, { headers: authorization === undefined ? {} : { authorization } });
+      assert.equal(res.status, 401, String(authorization));
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="sluice"');
+      assert.equal(((await res.json()) as any).reason, 'UNAUTHORIZED');
+    }
+    assert.equal((await fetch(`${cp.url}/healthz`)).status, 200);
+  });
+
+  test('create, get, list, update, delete, with server-owned metadata', async () => {
+    const created = await call('POST', MESHES, mesh('crud'));
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const meta = created.json.metadata;
+    assert.match(meta.uid, /^[0-9a-f-]{36}$/);
+    assert.equal(meta.generation, 1);
+    assert.ok(Number(meta.resourceVersion) > 0);
+    assert.ok(!Number.isNaN(Date.parse(meta.creationTimestamp)));
+    assert.deepEqual((await call('GET', `${MESHES}/crud`)).json, created.json);
+    const list = await call('GET', MESHES);
+    assert.equal(list.json.kind, 'MeshList');
+    assert.ok(list.json.items.some((m: any) => m.metadata.name === 'crud'));
+    assert.ok(Number(list.json.metadata.resourceVersion) >= Number(meta.resourceVersion));
+
+    const updated = await call('PUT', `${MESHES}/crud`, { ...mesh('crud', 'other.org'), metadata: { name: 'crud', uid: 'forged', resourceVersion: meta.resourceVersion } });
+    assert.equal(updated.status, 200, JSON.stringify(updated.json));
+    assert.equal(updated.json.metadata.uid, meta.uid, 'the uid is the server\'s');
+    assert.equal(updated.json.metadata.generation, 2);
+    assert.equal(updated.json.spec.trustDomain, 'other.org');
+    const same = await call('PUT', `${MESHES}/crud`, mesh('crud', 'other.org'));
+    assert.equal(same.json.metadata.resourceVersion, updated.json.metadata.resourceVersion, 'a write that changes nothing makes no revision');
+
+    const deleted = await call('DELETE', `${MESHES}/crud`);
+    assert.equal(deleted.status, 200);
+    assert.equal(deleted.json.spec.trustDomain, 'other.org');
+    const gone = await call('GET', `${MESHES}/crud`);
+    assert.equal(gone.status, 404);
+    assert.equal(gone.json.reason, 'NOT_FOUND');
+    assert.equal((await call('DELETE', `${MESHES}/crud`)).status, 404);
+    assert.equal((await call('PUT', `${MESHES}/crud`, mesh('crud'))).status, 404, 'PUT never creates');
+  });
+
+  test('422 lists every violation with its field path, and nothing is stored', async () => {
+    const bad = { apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'Mesh', metadata: { name: 'bad', labels: { 'no spaces': 'x' } }, spec: { trustDomain: 'UPPER', mtls: { mode: 'STRIC' }, dnsDomian: 'x' } };
+    const r = await call('POST', MESHES, bad);
+    assert.equal(r.status, 422);
+    assert.equal(r.json.kind, 'Status');
+    assert.equal(r.json.reason, 'INVALID');
+    assert.match(r.json.message, /Mesh "bad" is invalid: 3 problems/);
+    assert.deepEqual(
+      r.json.details.causes.map((c: any) => c.field).sort(),
+      ['metadata.labels["no spaces"]', 'spec.dnsDomian', 'spec.mtls.mode'],
+    );
+    assert.equal((await call('GET', `${MESHES}/bad`)).status, 404);
+  });
+
+  test('409: a name taken, a stale resourceVersion; of 20 racing updates from one version exactly one wins', async () => {
+    const created = await call('POST', MESHES, mesh('race'));
+    assert.equal((await call('POST', MESHES, mesh('race'))).json.reason, 'ALREADY_EXISTS');
+    const rv = created.json.metadata.resourceVersion;
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => call('PUT', `${MESHES}/race`, mesh('race', `t${i}.example.org`, { resourceVersion: rv }))));
+    const codes = results.map((r) => r.status).sort();
+    assert.deepEqual(codes, [200, ...Array(19).fill(409)]);
+    for (const r of results.filter((r) => r.status === 409)) assert.equal(r.json.reason, 'CONFLICT');
+    const winner = results.find((r) => r.status === 200)!.json.spec.trustDomain;
+    assert.equal((await call('GET', `${MESHES}/race`)).json.spec.trustDomain, winner);
+  });
+
+  test('dryRun=All validates and answers without storing', async () => {
+    const dry = await call('POST', `${MESHES}?dryRun=All`, mesh('dry'));
+    assert.equal(dry.status, 201);
+    assert.equal(dry.json.metadata.uid, undefined);
+    assert.equal((await call('GET', `${MESHES}/dry`)).status, 404);
+    assert.equal((await call('POST', `${MESHES}?dryRun=All`, { ...mesh('dry'), spec: {} })).status, 422);
+  });
+
+  test('bad requests: unknown paths, wrong kind or name in the body, bad JSON, YAML bodies, oversize bodies', async () => {
+    assert.equal((await call('GET', '/apis/mesh.sluice.dev/v1alpha1/meshs')).json.message.includes("serves no 'v1alpha1/meshs'"), true);
+    assert.equal((await call('GET', '/apis/mesh.sluice.dev/v1alpha1/namespaces/x/meshes')).status, 404);
+    assert.equal((await call('PUT', `${MESHES}/a`, mesh('b'))).status, 400);
+    assert.equal((await call('POST', MESHES, { ...mesh('k'), kind: 'Workload' })).status, 400);
+    const badJson = await call('POST', MESHES, '{"apiVersion":');
+    assert.equal(badJson.status, 400);
+    assert.match(badJson.json.message, /not valid JSON/);
+    const yaml = await call('POST', MESHES, 'apiVersion: mesh.sluice.dev/v1alpha1\nkind: Mesh\nmetadata: {name: from-yaml}\nspec: {trustDomain: y.org}\n', { 'content-type': 'application/yaml' });
+    assert.equal(yaml.status, 201);
+    const big = await call('POST', MESHES, { ...mesh('big'), metadata: { name: 'big', annotations: { a: 'x'.repeat(4 * 1024 * 1024) } } });
+    assert.equal(big.status, 413);
+    assert.equal((await call('PATCH', `${MESHES}/from-yaml`, {})).status, 405);
+  });
+
+  test('a watch streams every change after its resourceVersion, one JSON event per line', async () => {
+    const start = (await call('GET', MESHES)).json.metadata.resourceVersion;
+    const controller = new AbortController();
+    const res = await fetch(`${cp.url}${MESHES}?watch=true&resourceVersion=${start}`, { headers: { authorization: `Bearer ${cp.token}` }, signal: controller.signal });
+    assert.equal(res.status, 200);
+    await call('POST', MESHES, mesh('w1'));
+    await call('PUT', `${MESHES}/w1`, mesh('w1', 'changed.org'));
+    await call('DELETE', `${MESHES}/w1`);
+    const events: any[] = [];
+    let text = '';
+    for await (const chunk of res.body!) {
+      text += Buffer.from(chunk).toString('utf8');
+      const lines = text.split('\n');
+      text = lines.pop()!;
+      events.push(...lines.map((l) => JSON.parse(l)));
+      if (events.length >= 3) break;
+    }
+    controller.abort();
+    assert.deepEqual(events.map((e) => `${e.type} ${e.object.metadata.name}`), ['ADDED w1', 'MODIFIED w1', 'DELETED w1']);
+    const revs = events.map((e) => Number(e.object.metadata.resourceVersion));
+    assert.deepEqual([...revs].sort((a, b) => a - b), revs);
+  });
+});
+
+test('off loopback the API is HTTPS with the control plane\'s own certificate, trusted through DATADIR/ca/bundle.pem', async () => {
+  const cp = await startControlPlane({ args: ['--api-addr', '0.0.0.0:0'] });
+  try {
+    assert.match(cp.url, /^https:\/\//);
+    const port = new URL(cp.url).port;
+    const ca = readFileSync(join(cp.dataDir, 'ca', 'bundle.pem'), 'utf8');
+    const dispatcher = new Agent({ connect: { ca } });
+    const { fetch: undiciFetch } = await import('undici');
+    const ok = await undiciFetch(`https://127.0.0.1:${port}/version`, { dispatcher, headers: { authorization: `Bearer ${cp.token}` } });
+    assert.equal(ok.status, 200);
+    assert.match(((await ok.json()) as any).version, /^\d+\.\d+\.\d+/);
+    await assert.rejects(undiciFetch(`https://127.0.0.1:${port}/version`), (err: Error) => /certificate/i.test(String((err.cause as Error)?.message ?? err.message)));
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/version`));
+    await dispatcher.close();
+  } finally {
+    await cp.stop();
+  }
+});
