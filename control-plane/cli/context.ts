@@ -1,8 +1,22 @@
 // What every command gets from the outside world, passed in so a test can run a command
-// in-process and read what it printed (kumactl's RootContext, without the API client yet).
+// in-process, feed its stdin, point it at a temporary home and read what it printed
+// (kumactl's RootContext).
+
+import type { ApiClient, Connection } from './client.ts';
 
 export type CliContext = {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
   readonly clock: () => number;
+  /** The environment: SLUICE_SERVER, SLUICE_TOKEN_FILE, SLUICE_CA_FILE are read from it. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The home directory, where ~/.sluice/config lives. */
+  readonly home: string;
+  /** All of stdin, for `-f -`; called at most once per command. */
+  readonly readStdin: () => Promise<string>;
+  /**
+   * Opens a client to the control plane once the command has resolved where it is
+   * (server-config.ts). The command closes it before it returns.
+   */
+  readonly connect: (connection: Connection) => ApiClient;
 };

@@ -1,6 +1,24 @@
 // The command table: one entry per verb, in the order `sluicectl help` lists them.
 
 import type { Command } from '../command.ts';
+import { apply } from './apply.ts';
 import { caCreate, caInspect, caIssue } from './ca.ts';
+import { del } from './delete.ts';
+import { describe } from './describe.ts';
+import { diff } from './diff.ts';
+import { get } from './get.ts';
+import { version } from './version.ts';
 
-export const COMMANDS: readonly Command[] = [caCreate, caIssue, caInspect];
+export const COMMANDS: readonly Command[] = [
+  // Resources first: what an operator runs every day.
+  apply,
+  diff,
+  get,
+  describe,
+  del,
+  // Offline CA operations: no control plane needed.
+  caCreate,
+  caIssue,
+  caInspect,
+  version,
+];
