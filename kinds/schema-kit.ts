@@ -79,6 +79,8 @@ export function structuralViolation(e: ErrorObject): Violation {
     case 'minItems':
     case 'minLength':
       return { path, message: p.limit === 1 ? 'must not be empty' : `must have at least ${p.limit} ${e.keyword === 'minItems' ? 'entries' : 'characters'}` };
+    case 'maxItems':
+      return { path, message: `must have at most ${p.limit} entries; got ${Array.isArray(e.data) ? e.data.length : 'more'}` };
     case 'maxLength':
       return { path, message: `must be at most ${p.limit} characters long; got ${String(e.data).length}` };
     case 'pattern':

@@ -4,19 +4,14 @@
 
 import Type from 'typebox';
 import { Ajv } from 'ajv';
-import { closed, describeValue, didYouMean, Opt, structuralViolation, type Violation } from '../../kinds/schema-kit.ts';
+import { closed, describeValue, didYouMean, meantField, Opt, structuralViolation, type Violation } from '../../kinds/schema-kit.ts';
 import type { Resource } from './resource.ts';
 import { apiVersionOf, type KindDescriptor } from './kind.ts';
 import { KINDS } from './descriptors.ts';
+import { isDnsLabel, isDnsSubdomain, keyPath, labelValueProblem, qualifiedNameProblem } from './kinds/kube-names.ts';
 
-/** DNS-1123 subdomain: what Kubernetes requires of most object names. */
-const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-/** DNS-1123 label: namespaces. DNS-1035 label (starts with a letter): Service names, which become DNS names. */
-const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** DNS-1035 label (starts with a letter): Service names, which become DNS names. */
 const DNS1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-/** Label and annotation keys: an optional DNS-subdomain prefix and a name of up to 63 characters. */
-const KEY_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
 
 const Metadata = Type.Object(
   {
@@ -69,13 +64,22 @@ export function validateResource(doc: unknown, defaultNamespace = 'default'): Ch
   }
   checkMetadata(raw.metadata, kind, violations);
   if (raw.spec === undefined) violations.push({ path: 'spec', message: 'is required' });
-  else if (!kind.validateSpec(raw.spec)) {
-    for (const e of kind.validateSpec.errors ?? []) {
+  else {
+    const ok = kind.validateSpec(raw.spec);
+    const errors = ok ? [] : (kind.validateSpec.errors ?? []);
+    for (const e of errors) {
       const v = structuralViolation({ ...e, instancePath: `/spec${e.instancePath}` });
       violations.push({ path: v.path === '' ? 'spec' : v.path, message: v.message });
     }
-  } else if (violations.length === 0 && kind.check !== undefined) {
-    kind.check(raw.spec, (path, message) => violations.push({ path, message }), raw as Resource);
+    // An unknown field leaves the known ones in their shape, so the kind's rules can still
+    // run and report the other mistakes of the same document; a wrong type or a missing
+    // field would make them read what is not there. Paths under a misspelled field are
+    // dropped: what they say about its absence is noise beside the did-you-mean.
+    const onlyUnknown = errors.every((e) => e.keyword === 'additionalProperties');
+    if (onlyUnknown && kind.check !== undefined && violations.every((v) => v.path.startsWith('spec'))) {
+      const meant = errors.map(meantField).filter((m) => m !== undefined).map((m) => `spec${m.startsWith('[') ? '' : '.'}${m}`);
+      kind.check(raw.spec, (path, message) => meant.some((m) => path === m || path.startsWith(`${m}.`) || path.startsWith(`${m}[`)) || violations.push({ path, message }), raw as Resource);
+    }
   }
   if (violations.length > 0) return { ok: false, violations, kind };
   const metadata = { ...(raw.metadata as Resource['metadata']) };
@@ -93,28 +97,21 @@ function checkMetadata(meta: unknown, kind: KindDescriptor<unknown>, out: Violat
     return;
   }
   const { name, namespace, labels, annotations } = meta as Resource['metadata'];
-  const nameRule = kind.kind === 'Service' ? { re: DNS1035, max: 63, words: 'a DNS-1035 label: lower-case letters, digits and -, starting with a letter' } : { re: SUBDOMAIN, max: 253, words: "a DNS-1123 subdomain: lower-case letters, digits, '-' and '.'" };
-  if (name.length > nameRule.max || !nameRule.re.test(name)) out.push({ path: 'metadata.name', message: `'${name}' is not a valid ${kind.kind} name: use ${nameRule.words}, at most ${nameRule.max} characters` });
+  const serviceName = kind.kind === 'Service';
+  if (serviceName ? name.length > 63 || !DNS1035.test(name) : !isDnsSubdomain(name)) {
+    const words = serviceName ? 'a DNS-1035 label: lower-case letters, digits and -, starting with a letter, at most 63 characters' : "a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253 characters";
+    out.push({ path: 'metadata.name', message: `'${name}' is not a valid ${kind.kind} name: use ${words}` });
+  }
   if (namespace !== undefined) {
     if (kind.scope === 'Cluster') out.push({ path: 'metadata.namespace', message: `a ${kind.kind} is cluster-scoped: remove the namespace` });
-    else if (namespace.length > 63 || !LABEL.test(namespace)) out.push({ path: 'metadata.namespace', message: `'${namespace}' is not a valid namespace: use lower-case letters, digits and -, at most 63 characters` });
+    else if (!isDnsLabel(namespace)) out.push({ path: 'metadata.namespace', message: `'${namespace}' is not a valid namespace: use lower-case letters, digits and -, at most 63 characters` });
   }
   for (const [key, value] of Object.entries(labels ?? {})) {
-    const keyProblem = keyProblemOf(key);
-    if (keyProblem !== undefined) out.push({ path: `metadata.labels[${JSON.stringify(key)}]`, message: keyProblem });
-    else if (value.length > 63 || !LABEL_VALUE.test(value)) out.push({ path: `metadata.labels.${key}`, message: `'${value}' is not a valid label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit` });
+    const problem = qualifiedNameProblem(key, 'label key') ?? labelValueProblem(value);
+    if (problem !== undefined) out.push({ path: keyPath('metadata.labels', key), message: problem });
   }
   for (const key of Object.keys(annotations ?? {})) {
-    const keyProblem = keyProblemOf(key);
-    if (keyProblem !== undefined) out.push({ path: `metadata.annotations[${JSON.stringify(key)}]`, message: keyProblem });
+    const problem = qualifiedNameProblem(key, 'annotation key');
+    if (problem !== undefined) out.push({ path: keyPath('metadata.annotations', key), message: problem });
   }
-}
-
-function keyProblemOf(key: string): string | undefined {
-  const slash = key.lastIndexOf('/');
-  const prefix = slash < 0 ? undefined : key.slice(0, slash);
-  const name = key.slice(slash + 1);
-  if (prefix !== undefined && (prefix.length > 253 || !SUBDOMAIN.test(prefix))) return `'${key}': the prefix before '/' must be a DNS subdomain (like example.com)`;
-  if (name.length === 0 || name.length > 63 || !KEY_NAME.test(name)) return `'${key}' is not a valid key: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, after an optional 'prefix/'`;
-  return undefined;
 }
