@@ -36,7 +36,7 @@ async function main(): Promise<number> {
     if (created) log('info', 'CA created', { dir: join(flags.dataDir, 'ca'), trustDomain: ca.trustDomain });
     tls = servingCertificate(ca, flags.apiHost, Date.now());
   }
-  const store = await openStore(flags.store, { clock: Date.now });
+  const store = await openStore(flags.store, { clock: Date.now, log });
   const server = createApiServer({ store, token: token.token, log, version: VERSION, tls });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

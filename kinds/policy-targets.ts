@@ -24,7 +24,7 @@ export type TargetRefLike = { readonly group?: string; readonly kind: string; re
  */
 export function checkTargetRef(t: TargetRefLike, at: string, policyKind: string, rule: TargetRule, shape: TargetShape, add: Add): boolean {
   if (!rule.targets.includes(t.kind)) {
-    add(`${at}.kind`, `a ${policyKind} targets ${wordList(rule.targets, 'or')} only${rule.why ? `: ${rule.why}` : ''}; got ${t.kind}`);
+    add(`${at}.kind`, `${/^[AEIOU]/.test(policyKind) ? 'an' : 'a'} ${policyKind} targets ${wordList(rule.targets, 'or')} only${rule.why ? `: ${rule.why}` : ''}; got ${t.kind}`);
     return false;
   }
   const group = shape.groups[t.kind];

@@ -1,5 +1,5 @@
 // The resolved AuthorizationPolicy (mesh.sluice.dev/v1alpha1) as the engine reads it, and the
-// view of a request it decides on. Plain readonly data: config/authz-spec.ts fills in the
+// view of a request it decides on. Plain readonly data: config/authz-spec.ts (from kinds/authz-spec.ts) fills in the
 // defaults, engine.ts compiles it once per config. In every list below, empty means "not
 // constrained" (the schema refuses an empty list, so empty only ever means "absent").
 

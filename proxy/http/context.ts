@@ -66,7 +66,7 @@ export class RequestContext {
   method: string;
   /** Host / :authority as the client sent it. */
   authority: string;
-  /** Normalized once, before routing (see normalize-path.ts), without the query. */
+  /** Normalized once, before routing (see kinds/normalize-path.ts), without the query. */
   path: string;
   /** Raw query, without '?'. */
   query: string;

@@ -12,7 +12,7 @@ import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, Ro
 export type RouteRequest = {
   /** Host / :authority, possibly with a port. */
   readonly host: string;
-  /** Normalized path (normalize-path.ts), without the query. */
+  /** Normalized path (kinds/normalize-path.ts), without the query. */
   readonly path: string;
   /** Raw query without '?'. */
   readonly query: string;

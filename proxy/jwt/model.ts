@@ -1,5 +1,5 @@
 // End-user JWT validation, resolved: what a RequestAuthentication's jwtRules become once
-// validated (proxy/config/jwt-spec.ts), and what the verifier answers per request. Plain
+// validated (kinds/jwt-spec.ts, resolved by proxy/config/jwt-spec.ts), and what the verifier answers per request. Plain
 // readonly data; the verifier is built from it once and never mutates it.
 
 import type { JSONWebKeySet, JWTPayload } from 'jose';
