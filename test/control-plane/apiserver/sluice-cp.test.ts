@@ -1,0 +1,49 @@
+// sluice-cp as a process: its flags are checked before anything is opened, a data folder
+// serves one control plane at a time, SIGTERM stops it cleanly, and the admin token
+// outlives restarts.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CP_MAIN, startControlPlane } from '../../helpers/control-plane.ts';
+
+const run = (...args: string[]) => spawnSync(process.execPath, [CP_MAIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+
+test('bad flags stop sluice-cp with exit 2, the reason and the usage', () => {
+  for (const [args, reason] of [
+    [['--api-addr', 'localhost'], /--api-addr must be HOST:PORT/],
+    [['--api-addr', '127.0.0.1:70000'], /port must be 0-65535/],
+    [['--store', 'etcd://127.0.0.1:2379'], /--data-dir is required with --store etcd/],
+    [['--stor', 'file:x'], /Unknown option '--stor'/],
+    [['--store', 'file:'], /--store file: needs a directory/],
+  ] as const) {
+    const r = run(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, reason);
+    assert.match(r.stderr, /usage: sluice-cp/);
+  }
+  const unknownStore = run('--store', 'etcd://127.0.0.1:2379', '--data-dir', mkdtempSync(join(tmpdir(), 'sluice-cp-')), '--api-addr', '127.0.0.1:0');
+  assert.equal(unknownStore.status, 1);
+  assert.match(unknownStore.stderr, /unknown store 'etcd:\/\/127.0.0.1:2379'; use file:DIR/);
+});
+
+test('a second sluice-cp on the same data folder is refused; SIGTERM exits 0; the token survives a restart', async () => {
+  const first = await startControlPlane();
+  try {
+    const second = run('--store', `file:${first.dataDir}`, '--api-addr', '127.0.0.1:0');
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, new RegExp(`in use by process ${first.pid}`));
+  } finally {
+    assert.equal(await first.stop('SIGTERM'), 0);
+  }
+  const again = await startControlPlane({ dataDir: first.dataDir });
+  try {
+    assert.equal(again.token, first.token);
+    assert.equal((await fetch(`${again.url}/version`, { headers: { authorization: `Bearer ${first.token}` } })).status, 200);
+  } finally {
+    await again.stop();
+  }
+});
