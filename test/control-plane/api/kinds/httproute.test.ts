@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { findKind } from '../../../../control-plane/api/descriptors.ts';
-import { validateResource } from '../../../../control-plane/api/validate.ts';
+import { accepted, assertViolations, type Expected } from './assert-kind.ts';
 
 const API = 'gateway.networking.k8s.io/v1';
 const PARENT = '{ group: "", kind: Service, name: orders, port: 8080 }';
@@ -19,24 +19,6 @@ function route(spec: string): object {
 /** A route to the orders Service with the one rule given as YAML. */
 function rule(yaml: string): object {
   return route(`{ parentRefs: [${PARENT}], rules: [${yaml}] }`);
-}
-
-type Expected = readonly (readonly [path: string, message: RegExp])[];
-
-/** The violations are exactly at `expected`'s paths, each with a message matching its pattern. */
-function assertViolations(doc: object, expected: Expected): void {
-  const r = validateResource(doc);
-  assert.equal(r.ok, false, 'the document was accepted');
-  const got = r.ok ? [] : r.violations;
-  const shown = got.map((v) => `${v.path}: ${v.message}`).join('\n');
-  assert.deepEqual(got.map((v) => v.path).sort(), expected.map(([path]) => path).sort(), shown);
-  for (const [path, message] of expected) assert.ok(got.some((v) => v.path === path && message.test(v.message)), `no ${message} at ${path} in\n${shown}`);
-}
-
-function accepted(doc: object) {
-  const r = validateResource(doc);
-  assert.ok(r.ok, r.ok ? '' : r.violations.map((v) => `${v.path}: ${v.message}`).join('\n'));
-  return r.resource;
 }
 
 /** Gateway API's GAMMA traffic-splitting example (conformance: mesh-weighted-backends). */

@@ -6,30 +6,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { findKind } from '../../../../control-plane/api/descriptors.ts';
-import type { Resource } from '../../../../control-plane/api/resource.ts';
-import { validateResource } from '../../../../control-plane/api/validate.ts';
+import { accepted, assertViolations, type Expected } from './assert-kind.ts';
 
 /** A Service named orders in shop, with `spec` given as YAML. */
 function service(spec: string, extra: object = {}): object {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name: 'orders', namespace: 'shop' }, spec: parse(spec), ...extra };
-}
-
-type Expected = readonly (readonly [path: string, message: RegExp])[];
-
-/** The violations are exactly at `expected`'s paths, each with a message matching its pattern. */
-function assertViolations(doc: object, expected: Expected): void {
-  const r = validateResource(doc);
-  assert.equal(r.ok, false, 'the document was accepted');
-  const got = r.ok ? [] : r.violations;
-  const shown = got.map((v) => `${v.path}: ${v.message}`).join('\n');
-  assert.deepEqual(got.map((v) => v.path).sort(), expected.map(([path]) => path).sort(), shown);
-  for (const [path, message] of expected) assert.ok(got.some((v) => v.path === path && message.test(v.message)), `no ${message} at ${path} in\n${shown}`);
-}
-
-function accepted(doc: object): Resource {
-  const r = validateResource(doc);
-  assert.ok(r.ok, r.ok ? '' : r.violations.map((v) => `${v.path}: ${v.message}`).join('\n'));
-  return r.resource;
 }
 
 describe('Service', () => {

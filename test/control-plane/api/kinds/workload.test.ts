@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { findKind } from '../../../../control-plane/api/descriptors.ts';
 import { validateResource } from '../../../../control-plane/api/validate.ts';
+import { accepted, assertViolations, type Expected } from './assert-kind.ts';
 
 const GREETER_A = `
 apiVersion: mesh.sluice.dev/v1alpha1
@@ -20,18 +21,6 @@ spec:
 
 function workload(spec: string): object {
   return { apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'Workload', metadata: { name: 'vm-7', namespace: 'shop', labels: { app: 'orders' } }, spec: parse(spec) };
-}
-
-type Expected = readonly (readonly [path: string, message: RegExp])[];
-
-/** The violations are exactly at `expected`'s paths, each with a message matching its pattern. */
-function assertViolations(doc: object, expected: Expected): void {
-  const r = validateResource(doc);
-  assert.equal(r.ok, false, 'the document was accepted');
-  const got = r.ok ? [] : r.violations;
-  const shown = got.map((v) => `${v.path}: ${v.message}`).join('\n');
-  assert.deepEqual(got.map((v) => v.path).sort(), expected.map(([path]) => path).sort(), shown);
-  for (const [path, message] of expected) assert.ok(got.some((v) => v.path === path && message.test(v.message)), `no ${message} at ${path} in\n${shown}`);
 }
 
 describe('Workload', () => {
