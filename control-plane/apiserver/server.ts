@@ -70,8 +70,9 @@ export function createApiServer(opts: ApiServerOptions): Server {
       const body = err instanceof ApiError ? err.body : isStoreError(err) ? status(err.code, err.message, err.violations.length > 0 ? { violations: err.violations } : undefined) : undefined;
       if (body === undefined) opts.log('error', 'request failed', { method: req.method, path: req.url, error: (err as Error).stack ?? String(err) });
       if (res.headersSent) return void res.destroy();
-      // A body we refused unread may still be arriving: close rather than read it for nothing.
-      if (body?.code === 413) res.setHeader('connection', 'close');
+      // A body refused unread (413) is left to Node, which reads and drops the rest on a
+      // kept-alive connection (bounded by requestTimeout): closing instead would reset
+      // the connection under a client still sending, and it would never see the 413.
       send(res, body?.code ?? 500, body ?? status('INTERNAL', 'the control plane failed to serve this request; its log has the details'));
     });
   };

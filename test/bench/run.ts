@@ -4,10 +4,12 @@
 // Then a fixed 1 000 rps run for the latency Sluice adds, and Sluice's idle RSS. Then the
 // resilience path: retry policy and outlier detection configured (no faults) against the
 // same proxy with both turned off, as a throughput ratio. Last, mTLS between two proxies
-// against plaintext between them, and the mTLS handshake rate (mtls.ts).
+// against plaintext between them, and the mTLS handshake rate (mtls.ts). Then the control
+// plane: apply, list, memory and restart with N resources on the file store (control-plane.ts).
 //
-// Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ONLY=resilience
-// or BENCH_ONLY=mtls (only that section, for iterating on that path).
+// Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ONLY=resilience,
+// BENCH_ONLY=mtls or BENCH_ONLY=cp (only that section, for iterating on that path),
+// BENCH_CP_RESOURCES (default 10 000).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { fixedRate, type RateResult } from './fixed-rate.ts';
 import { mtlsBench, mtlsSummary, type MtlsBenchDeps } from './mtls.ts';
+import { cpBench, cpSummary } from './control-plane.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
 
@@ -41,6 +44,10 @@ async function main(): Promise<void> {
   }
   if (process.env.BENCH_ONLY === 'mtls') {
     console.log(mtlsSummary(await mtlsBench(mtlsDeps(upstreamPort))).join('\n'));
+    return;
+  }
+  if (process.env.BENCH_ONLY === 'cp') {
+    console.log(cpSummary(await cpBench({ dir })).join('\n'));
     return;
   }
 
@@ -79,6 +86,8 @@ async function main(): Promise<void> {
   const mtls = await mtlsBench(mtlsDeps(upstreamPort));
   for (const round of mtls.rounds) for (const run of round) rows.push(run.row);
 
+  const cp = await cpBench({ dir });
+
   const by = (n: string) => rows.find((r) => r.name === n);
   const fmt = (n: number, d = 2) => n.toFixed(d);
   const out: string[] = [];
@@ -97,6 +106,7 @@ async function main(): Promise<void> {
   out.push(`sluice idle RSS: ${fmt(idleRss, 1)} MiB (target <= 40 MiB)`);
   out.push(`resilience path / plain path throughput: ${fmt(resilienceRatio, 3)} (mean of ${pairs.length} alternated pairs; target >= 0.95)`);
   out.push(...mtlsSummary(mtls));
+  out.push(...cpSummary(cp));
   console.log(out.join('\n'));
 }
 
