@@ -3,8 +3,8 @@
 // proxy (when nginx is installed: apt-get install -y nginx), in one run, as ratios.
 // Then a fixed 1 000 rps run for the latency Sluice adds, and Sluice's idle RSS. Then the
 // resilience path: retry policy and outlier detection configured (no faults) against the
-// same proxy with both turned off, as a throughput ratio. Last, mTLS between two proxies
-// against plaintext between them, and the mTLS handshake rate (mtls.ts). Then the control
+// same proxy with both turned off, as a throughput ratio. Then mTLS between two proxies
+// against plaintext between them, and the mTLS handshake rate (mtls.ts). Last, the control
 // plane: apply, list, memory and restart with N resources on the file store (control-plane.ts).
 //
 // Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ONLY=resilience,

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { proxyEnv } from '../../proxy/node-flags.ts';
 
 export const CP_MAIN = fileURLToPath(new URL('../../control-plane/main.ts', import.meta.url));
 
@@ -27,7 +28,8 @@ export type ControlPlaneProcess = {
 
 export async function startControlPlane(opts: { dataDir?: string; args?: string[]; timeoutMs?: number } = {}): Promise<ControlPlaneProcess> {
   const dataDir = opts.dataDir ?? join(mkdtempSync(join(tmpdir(), 'sluice-cp-')), 'data');
-  const child = spawn(process.execPath, [CP_MAIN, '--store', `file:${dataDir}`, '--api-addr', '127.0.0.1:0', ...(opts.args ?? [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // The compile cache spares a warm start Node's TypeScript stripper, as for the proxy (proxy/node-flags.ts).
+  const child = spawn(process.execPath, [CP_MAIN, '--store', `file:${dataDir}`, '--api-addr', '127.0.0.1:0', ...(opts.args ?? [])], { stdio: ['ignore', 'ignore', 'pipe'], env: proxyEnv(join(tmpdir(), 'sluice-compile-cache')) });
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal === null ? null : -1))));
   const url = await new Promise<string>((resolve, reject) => {
