@@ -4,7 +4,7 @@
 //
 //   API writes  N Workload creates (POST), then N updates (PUT, the spec changed), from 16
 //               keep-alive clients, against a fresh sluice-cp; the baseline is a minimal
-//               node:http server (this file, run as a child process) that reads the body,
+//               node:http server (cp-baseline-server.ts, a child process) that reads the body,
 //               JSON.parse's it, appends it to a file with fdatasync and answers with it:
 //               the floor of "HTTP + JSON + one durable append per write", without
 //               validation, the store or the log line sluice-cp writes per write.
@@ -20,16 +20,14 @@
 // Everything runs on 127.0.0.1, in a scratch folder under the caller's, and every process
 // started here is stopped by its own handle before this returns, whatever happens.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import http from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { openStore } from '../../control-plane/store/index.ts';
 import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-plane.ts';
+import { startBaseline } from './cp-baseline-server.ts';
 import { rssMiB } from '../helpers/rss.ts';
 
 const TYPE = 'workloads.mesh.sluice.dev';
@@ -49,7 +47,6 @@ const RESTARTS = 3;
 const SETTLE_MS = 1_000;
 /** A bound on each measured phase: past it the bench fails rather than report part of one. */
 const PHASE_LIMIT_MS = Number(process.env.BENCH_CP_PHASE_SECONDS ?? 300) * 1000;
-const SELF = fileURLToPath(import.meta.url);
 
 export type CpBenchOptions = {
   /** Scratch folder: a `cp-*` folder under it holds every data dir and file, and is removed at the end. */
@@ -300,53 +297,6 @@ async function stopProcess(cp: ControlPlaneProcess): Promise<void> {
   }
 }
 
-/** This file as the baseline server, in its own process as sluice-cp is. */
-function startBaseline(file: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [SELF, 'baseline-server', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`the baseline server did not start: ${out}`))), 15_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      const m = /listening (\d+)/.exec(out);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve({ child, url: `http://127.0.0.1:${m[1]}` });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`the baseline server exited with ${code}: ${out}`))));
-  });
-}
-
-/**
- * The baseline: node:http, the body read and JSON.parse'd, appended as a line with an
- * fdatasync before the answer (concurrent requests each wait for their own, as a naive
- * durable server would), the parsed body echoed back. GET serves whatever PUT /__cache
- * last stored, as it is. No auth check, no validation, no store, no log.
- */
-async function baselineServer(file: string): Promise<void> {
-  const journal = await open(file, 'a', 0o600);
-  let cached = Buffer.from('{"items":[]}');
-  const server = http.createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
-    const body = Buffer.concat(chunks);
-    if (req.method === 'GET') return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': cached.length }).end(cached);
-    if (req.method === 'PUT' && req.url === '/__cache') return void ((cached = body), res.writeHead(204).end());
-    const doc = JSON.parse(body.toString('utf8')) as unknown;
-    if (!req.url!.includes('dryRun=All')) {
-      await journal.write(`${JSON.stringify(doc)}\n`);
-      await journal.datasync();
-    }
-    const text = JSON.stringify(doc);
-    res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
-  });
-  server.keepAliveTimeout = 60_000;
-  server.listen(0, '127.0.0.1', () => console.log(`listening ${(server.address() as { port: number }).port}`));
-}
-
 // --- readings ---
 
 function rateOf(latencies: number[] | null, count?: number, ms?: number): Rate {
@@ -405,6 +355,3 @@ export function cpSummary(r: CpBenchResult): string[] {
     `  restart, spawn -> "api listening" (median of ${restart.fullMs.length}, warm page cache): on ${int(r.resources)} Workloads ${int(restartFull)} ms, empty ${int(restartEmpty)} ms: ${f(restartFull / restartEmpty, 2)}x the time (+${int(restartFull - restartEmpty)} ms)`,
   ];
 }
-
-// `node test/bench/control-plane.ts baseline-server FILE`: what startBaseline runs.
-if (import.meta.main && process.argv[2] === 'baseline-server') await baselineServer(process.argv[3]);
