@@ -5,6 +5,7 @@
 import type { Resource } from '../api/resource.ts';
 import { apiVersionOf, resourceTypeOf, type KindDescriptor } from '../api/kind.ts';
 import { validateResource } from '../api/validate.ts';
+import { isStoreError } from '../store/errors.ts';
 import type { ResourceStore } from '../store/store.ts';
 import type { Target } from './paths.ts';
 import { fail } from './status.ts';
@@ -31,7 +32,13 @@ export function resourceApi(store: ResourceStore): ResourceApi {
       if (target.kind.scope === 'Namespaced' && target.namespace === undefined) fail('BAD_REQUEST', `${target.kind.kind} is namespaced: POST to a namespace's collection`);
       const resource = checked(target, body);
       if (dryRun) {
-        const exists = await store.get(resourceTypeOf(target.kind), resource.metadata.namespace, resource.metadata.name).then(() => true, () => false);
+        const exists = await store.get(resourceTypeOf(target.kind), resource.metadata.namespace, resource.metadata.name).then(
+          () => true,
+          (err: unknown) => {
+            if (isStoreError(err, 'NOT_FOUND')) return false;
+            throw err;
+          },
+        );
         if (exists) fail('ALREADY_EXISTS', `${target.kind.kind} "${resource.metadata.name}" already exists`, { kind: target.kind.kind, name: resource.metadata.name });
         return resource;
       }

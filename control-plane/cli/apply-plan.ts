@@ -46,6 +46,15 @@ export async function planApply(api: ApiClient, manifests: readonly Manifest[], 
   return { planned, problems };
 }
 
+/**
+ * What apply and diff both do with `-f` files already read: plan them, with `-n` as the
+ * namespace (default `default`), and gather the read problems with the plan's.
+ */
+export async function planManifests(api: ApiClient, read: { manifests: readonly Manifest[]; problems: readonly Problem[] }, namespace: unknown): Promise<{ planned: Planned[]; problems: Problem[] }> {
+  const plan = await planApply(api, read.manifests, { namespace: typeof namespace === 'string' ? namespace : 'default', namespaceGiven: namespace !== undefined });
+  return { planned: plan.planned, problems: [...read.problems, ...plan.problems] };
+}
+
 /** `desired`, to be written only if `live` is still what is stored. */
 export function conditional(desired: Resource, live: Resource): Resource {
   return { ...desired, metadata: { ...desired.metadata, resourceVersion: live.metadata.resourceVersion } };

@@ -2,7 +2,7 @@
 // (dry run) first; only when all pass is each one created, updated, or left as it is.
 
 import type { Resource } from '../../api/resource.ts';
-import { conditional, getIfExists, planApply, type Planned } from '../apply-plan.ts';
+import { conditional, getIfExists, planManifests, type Planned } from '../apply-plan.ts';
 import { formatError, isApiError, type ApiClient } from '../client.ts';
 import type { Command } from '../command.ts';
 import { FILENAME_OPTION, filenamesOf, formatProblems, readManifests } from '../manifests.ts';
@@ -28,12 +28,11 @@ export const apply: Command = {
   required: ['filename'],
   positionals: 0,
   async run({ flags, ctx }) {
-    const { manifests, problems } = await readManifests(filenamesOf(flags), ctx);
+    const read = await readManifests(filenamesOf(flags), ctx);
     return withClient(flags, ctx, async (api) => {
-      const plan = await planApply(api, manifests, { namespace: typeof flags.namespace === 'string' ? flags.namespace : 'default', namespaceGiven: flags.namespace !== undefined });
-      const all = [...problems, ...plan.problems];
-      if (all.length > 0) {
-        ctx.stderr(formatProblems(all, '; nothing was applied'));
+      const plan = await planManifests(api, read, flags.namespace);
+      if (plan.problems.length > 0) {
+        ctx.stderr(formatProblems(plan.problems, '; nothing was applied'));
         return 1;
       }
       if (flags['dry-run'] === true) {

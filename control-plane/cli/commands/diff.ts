@@ -2,7 +2,7 @@
 // the live resource and the server's dry run of the apply (so server defaults are not
 // shown as changes). Server-set metadata is left out of both sides.
 
-import { planApply, type Planned } from '../apply-plan.ts';
+import { planManifests, type Planned } from '../apply-plan.ts';
 import type { Command } from '../command.ts';
 import { FILENAME_OPTION, filenamesOf, formatProblems, readManifests } from '../manifests.ts';
 import { unifiedDiff } from '../print/diff.ts';
@@ -20,12 +20,11 @@ export const diff: Command = {
   // Exit 1 means "differences" here, so a failure (unreachable server...) must not end with it.
   failureExitCode: 3,
   async run({ flags, ctx }) {
-    const { manifests, problems } = await readManifests(filenamesOf(flags), ctx);
+    const read = await readManifests(filenamesOf(flags), ctx);
     return withClient(flags, ctx, async (api) => {
-      const plan = await planApply(api, manifests, { namespace: typeof flags.namespace === 'string' ? flags.namespace : 'default', namespaceGiven: flags.namespace !== undefined });
-      const all = [...problems, ...plan.problems];
-      if (all.length > 0) {
-        ctx.stderr(formatProblems(all, ''));
+      const plan = await planManifests(api, read, flags.namespace);
+      if (plan.problems.length > 0) {
+        ctx.stderr(formatProblems(plan.problems, ''));
         return 2;
       }
       const diffs = plan.planned.map(diffOf).filter((d) => d !== '');
