@@ -21,6 +21,8 @@ export const EMBEDDED_TYPE_URLS = {
   Router: `${PREFIX}envoy.extensions.filters.http.router.v3.Router`,
   UpstreamTlsContext: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
   DownstreamTlsContext: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
+  TcpProxy: `${PREFIX}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
+  HttpProtocolOptions: `${PREFIX}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
 } as const;
 
 /** The order a state-of-the-world client needs them in (Envoy's: clusters before their endpoints, listeners before routes, each warmed by the next). */
