@@ -10,6 +10,12 @@ export type CpFlags = {
   readonly apiHost: string;
   readonly apiPort: number;
   readonly trustDomain: string;
+  /** The CA's files (root.pem, ca.pem, ca-key.pem, bundle.pem); default DATADIR/ca. */
+  readonly caDir: string;
+  /** xDS and the certificate service over TLS (DESIGN: 15012). */
+  readonly xds: { readonly host: string; readonly port: number };
+  /** xDS in plaintext for proxyless clients and local tools (15010, as Istio's); null: off. */
+  readonly xdsPlaintext: { readonly host: string; readonly port: number } | null;
 };
 
 export const USAGE = `usage: sluice-cp [flags]
@@ -19,6 +25,12 @@ export const USAGE = `usage: sluice-cp [flags]
   --api-addr HOST:PORT    the HTTP API (default 127.0.0.1:15014); plain HTTP on loopback,
                           HTTPS with the control plane's own certificate on any other address
   --trust-domain TD       the trust domain of the CA made at first start (default cluster.local)
+  --ca-dir DIR            the CA's files: root.pem, ca.pem, ca-key.pem (0600), bundle.pem; made at
+                          first start when absent, or written there by the operator (default DATADIR/ca)
+  --xds-addr HOST:PORT    xDS and the certificate service, gRPC over TLS (default 0.0.0.0:15012)
+  --xds-plaintext-addr HOST:PORT|off
+                          xDS in plaintext for proxyless gRPC clients and local tools; loopback
+                          only unless you mean it (default 127.0.0.1:15010)
   --help, --version
 `;
 
@@ -29,7 +41,17 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: { store: { type: 'string' }, 'data-dir': { type: 'string' }, 'api-addr': { type: 'string' }, 'trust-domain': { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } },
+      options: {
+        store: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'api-addr': { type: 'string' },
+        'trust-domain': { type: 'string' },
+        'ca-dir': { type: 'string' },
+        'xds-addr': { type: 'string' },
+        'xds-plaintext-addr': { type: 'string' },
+        help: { type: 'boolean' },
+        version: { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -43,17 +65,27 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
   if (fileDir === '') throw new FlagError('--store file: needs a directory, e.g. file:./sluice-data');
   const dataDir = (values['data-dir'] as string | undefined) ?? fileDir;
   if (dataDir === undefined) throw new FlagError(`--data-dir is required with --store ${store} (it holds the admin token and the CA)`);
-  const { host, port } = parseAddr(String(values['api-addr'] ?? '127.0.0.1:15014'));
-  return { store, dataDir, apiHost: host, apiPort: port, trustDomain: String(values['trust-domain'] ?? 'cluster.local') };
+  const { host, port } = parseAddr('--api-addr', String(values['api-addr'] ?? '127.0.0.1:15014'), 15014);
+  const plaintext = String(values['xds-plaintext-addr'] ?? '127.0.0.1:15010');
+  return {
+    store,
+    dataDir,
+    apiHost: host,
+    apiPort: port,
+    trustDomain: String(values['trust-domain'] ?? 'cluster.local'),
+    caDir: (values['ca-dir'] as string | undefined) ?? `${dataDir}/ca`,
+    xds: parseAddr('--xds-addr', String(values['xds-addr'] ?? '0.0.0.0:15012'), 15012),
+    xdsPlaintext: plaintext === 'off' ? null : parseAddr('--xds-plaintext-addr', plaintext, 15010),
+  };
 }
 
-function parseAddr(text: string): { host: string; port: number } {
+function parseAddr(flag: string, text: string, example: number): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
-  if (m === null) throw new FlagError(`--api-addr must be HOST:PORT (e.g. 127.0.0.1:15014 or [::1]:15014); got '${text}'`);
+  if (m === null) throw new FlagError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:${example} or [::1]:${example}); got '${text}'`);
   const host = m[1] ?? m[2];
   const port = Number(m[3]);
-  if (port > 65535) throw new FlagError(`--api-addr port must be 0-65535; got ${port}`);
-  if (host === '') throw new FlagError(`--api-addr needs a host (0.0.0.0 for every address); got '${text}'`);
+  if (port > 65535) throw new FlagError(`${flag} port must be 0-65535; got ${port}`);
+  if (host === '') throw new FlagError(`${flag} needs a host (0.0.0.0 for every address); got '${text}'`);
   return { host, port };
 }
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
-// sluice-cp: the control plane. Flags -> data dir (admin token, CA) -> store -> HTTP API;
-// SIGTERM/SIGINT close the API, then the store, so no acknowledged write is cut short.
+// sluice-cp: the control plane. Flags -> data dir (admin token, CA) -> store -> xDS (TLS
+// on :15012, plaintext on loopback :15010) -> HTTP API; SIGTERM/SIGINT close the API and
+// the xDS streams, then the store, so no acknowledged write is cut short.
 
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
 import { ensureCa, servingCertificate } from './ca/index.ts';
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
 import { createLogger } from './log.ts';
 import { openStore } from './store/index.ts';
+import { startXds } from './xds/index.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const log = createLogger(process.stderr);
@@ -30,13 +32,24 @@ async function main(): Promise<number> {
   const token = ensureAdminToken(flags.dataDir);
   if (token.created) log('info', 'admin token created', { file: token.file });
   if (token.warning !== undefined) log('warn', token.warning);
-  let tls: { cert: string; key: string } | undefined;
-  if (!isLoopback(flags.apiHost)) {
-    const { ca, created } = ensureCa(join(flags.dataDir, 'ca'), flags.trustDomain, Date.now());
-    if (created) log('info', 'CA created', { dir: join(flags.dataDir, 'ca'), trustDomain: ca.trustDomain });
-    tls = servingCertificate(ca, flags.apiHost, Date.now());
-  }
+  const { ca, created } = ensureCa(flags.caDir, flags.trustDomain, Date.now());
+  if (created) log('info', 'CA created', { dir: flags.caDir, trustDomain: ca.trustDomain });
+  const tls = isLoopback(flags.apiHost) ? undefined : servingCertificate(ca, flags.apiHost, Date.now());
   const store = await openStore(flags.store, { clock: Date.now, log });
+  const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain });
+  const grpcServers: grpc.Server[] = [];
+  const bind = async (addr: { host: string; port: number }, credentials: grpc.ServerCredentials): Promise<string> => {
+    const server = new grpc.Server();
+    xds.register(server);
+    const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${addr.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    grpcServers.push(server);
+    return `${host}:${port}`;
+  };
+  const serving = servingCertificate(ca, flags.xds.host, Date.now());
+  const xdsTls = await bind(flags.xds, grpc.ServerCredentials.createSsl(Buffer.from(ca.bundle), [{ cert_chain: Buffer.from(serving.cert), private_key: Buffer.from(serving.key) }], false));
+  const xdsPlain = flags.xdsPlaintext === null ? null : await bind(flags.xdsPlaintext, grpc.ServerCredentials.createInsecure());
+  log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain });
   const server = createApiServer({ store, token: token.token, log, version: VERSION, tls });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -54,6 +67,8 @@ async function main(): Promise<number> {
       log('info', 'stopping', { signal });
       server.close();
       server.closeAllConnections();
+      xds.close();
+      for (const g of grpcServers) g.forceShutdown();
       store.close().then(
         () => resolve(0),
         (err: unknown) => {

@@ -19,6 +19,10 @@ export type ControlPlaneProcess = {
   readonly url: string;
   readonly token: string;
   readonly tokenFile: string;
+  /** host:port of xDS over TLS (and the certificate service). */
+  readonly xds: string;
+  /** host:port of xDS in plaintext, or null when turned off. */
+  readonly xdsPlaintext: string | null;
   /** Everything on stderr so far (the control plane's JSON log). */
   stderr(): string;
   readonly exited: Promise<number | null>;
@@ -29,7 +33,10 @@ export type ControlPlaneProcess = {
 export async function startControlPlane(opts: { dataDir?: string; args?: string[]; timeoutMs?: number } = {}): Promise<ControlPlaneProcess> {
   const dataDir = opts.dataDir ?? join(mkdtempSync(join(tmpdir(), 'sluice-cp-')), 'data');
   // The compile cache spares a warm start Node's TypeScript stripper, as for the proxy (proxy/node-flags.ts).
-  const child = spawn(process.execPath, [CP_MAIN, '--store', `file:${dataDir}`, '--api-addr', '127.0.0.1:0', ...(opts.args ?? [])], { stdio: ['ignore', 'ignore', 'pipe'], env: proxyEnv(join(tmpdir(), 'sluice-compile-cache')) });
+  const args = opts.args ?? [];
+  // Port 0 unless the test names one: tests run in parallel, and 15012/15010 are the defaults.
+  const xdsArgs = [...(args.includes('--xds-addr') ? [] : ['--xds-addr', '127.0.0.1:0']), ...(args.includes('--xds-plaintext-addr') ? [] : ['--xds-plaintext-addr', '127.0.0.1:0'])];
+  const child = spawn(process.execPath, [CP_MAIN, '--store', `file:${dataDir}`, '--api-addr', '127.0.0.1:0', ...xdsArgs, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: proxyEnv(join(tmpdir(), 'sluice-compile-cache')) });
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal === null ? null : -1))));
   const url = await new Promise<string>((resolve, reject) => {
@@ -50,7 +57,10 @@ export async function startControlPlane(opts: { dataDir?: string; args?: string[
     void exited.then((code) => fail(new Error(`sluice-cp exited (${code}) before listening; stderr:\n${err}`)));
   });
   const tokenFile = join(dataDir, 'admin-token');
+  const xds = /"msg":"xds listening"[^\n]*"tls":"([^"]+)","plaintext":(?:"([^"]+)"|null)/.exec(err);
   return {
+    xds: xds?.[1] ?? '',
+    xdsPlaintext: xds?.[2] ?? null,
     child,
     pid: child.pid!,
     dataDir,

@@ -2,6 +2,7 @@
 
 import type { Command } from '../command.ts';
 import { apply } from './apply.ts';
+import { bootstrapGrpc } from './bootstrap.ts';
 import { caCreate, caInspect, caIssue } from './ca.ts';
 import { del } from './delete.ts';
 import { describe } from './describe.ts';
@@ -20,5 +21,7 @@ export const COMMANDS: readonly Command[] = [
   caCreate,
   caIssue,
   caInspect,
+  // What a client of the mesh needs to join it.
+  bootstrapGrpc,
   version,
 ];

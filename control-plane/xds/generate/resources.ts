@@ -1,0 +1,169 @@
+// The generators, one per resource type. Each reads the MeshView (and, for what is
+// particular to one proxy, its NodeContext) and returns plain Envoy objects. What every
+// node of a flavour shares is generated once per view by the snapshot cache; only the
+// inbound side is per proxy.
+
+import type { EndpointView, MeshView, PortProtocol, ServicePortView, ServiceView } from '../mesh-view.ts';
+import { key } from '../mesh-view.ts';
+import {
+  ADS, bindAddress, downstreamTls, duration, http2Options, httpConnectionManager, inboundName, OUTBOUND, outboundCluster, ROOTCA,
+  serviceListener, socketAddress, tcpProxy, upstreamTls, type Obj,
+} from './envoy.ts';
+import { serviceRoutes } from './route-rules.ts';
+
+/** What the control plane knows of the node on a stream (xds/SUBSET.md, "Nodes"). */
+export type NodeContext =
+  | { readonly kind: 'proxy'; readonly id: string; readonly workload: string; readonly namespace: string; readonly outboundPort: number; readonly appPorts: Readonly<Record<string, number>> }
+  | { readonly kind: 'generic'; readonly id: string };
+
+export type Flavor = 'proxy' | 'generic';
+
+const CONNECT_TIMEOUT = duration(5000);
+const isHttp = (p: PortProtocol) => p !== 'tcp';
+
+function* servicePorts(view: MeshView): Generator<[ServiceView, ServicePortView]> {
+  for (const svc of view.services.values()) for (const sp of svc.ports) yield [svc, sp];
+}
+
+// --- shared by every node of a flavour ---
+
+/** Every Service port as an EDS cluster. Sluice proxies get mTLS to the peer proxies unless the mesh turned it off. */
+export function outboundClusters(view: MeshView, flavor: Flavor): Obj[] {
+  const out: Obj[] = [];
+  for (const [svc, sp] of servicePorts(view)) {
+    const name = outboundCluster(svc.host, sp.port);
+    const cluster: Obj = { name, type: 'EDS', eds_cluster_config: { eds_config: ADS }, connect_timeout: CONNECT_TIMEOUT, lb_policy: flavor === 'proxy' ? 'LEAST_REQUEST' : 'ROUND_ROBIN' };
+    if (flavor === 'proxy') {
+      if (sp.protocol === 'grpc' || sp.protocol === 'http2') cluster.typed_extension_protocol_options = http2Options();
+      if (view.mesh.mtlsMode !== 'DISABLE') cluster.transport_socket = upstreamTls(svc.host, [...new Set(sp.endpoints.map((e) => e.identity))].sort());
+    }
+    out.push(cluster);
+  }
+  return out;
+}
+
+/** One locality per zone; gRPC drops a locality without a weight, so each gets its endpoints' sum. */
+export function loadAssignments(view: MeshView): Obj[] {
+  const out: Obj[] = [];
+  for (const [svc, sp] of servicePorts(view)) {
+    const zones = new Map<string, EndpointView[]>();
+    for (const e of sp.endpoints) zones.set(e.zone ?? '', [...(zones.get(e.zone ?? '') ?? []), e]);
+    const endpoints = [...zones.keys()].sort().map((zone) => {
+      const list = zones.get(zone)!;
+      return {
+        locality: zone === '' ? {} : { zone },
+        load_balancing_weight: { value: list.reduce((sum, e) => sum + e.weight, 0) },
+        lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, load_balancing_weight: { value: e.weight } })),
+      };
+    });
+    out.push({ cluster_name: outboundCluster(svc.host, sp.port), endpoints });
+  }
+  return out;
+}
+
+/** For proxyless clients: a Listener per Service port, named as the client dials it. */
+export function serviceListeners(view: MeshView): Obj[] {
+  const out: Obj[] = [];
+  for (const [svc, sp] of servicePorts(view)) {
+    if (!isHttp(sp.protocol)) continue;
+    const name = serviceListener(svc.host, sp.port);
+    out.push({ name, api_listener: { api_listener: httpConnectionManager(name, name).typed_config } });
+  }
+  return out;
+}
+
+export function serviceRouteConfigs(view: MeshView): Obj[] {
+  const out: Obj[] = [];
+  for (const [svc, sp] of servicePorts(view)) {
+    if (!isHttp(sp.protocol)) continue;
+    const name = serviceListener(svc.host, sp.port);
+    out.push({ name, virtual_hosts: [{ name, domains: ['*'], routes: serviceRoutes(view, svc, sp) }] });
+  }
+  return out;
+}
+
+/**
+ * The outbound listener's routes, by Host: <svc>.<ns>.svc.<domain>, <svc>.<ns>.svc,
+ * <svc>.<ns>, and <svc> for the proxy's own namespace, each with and without the port.
+ * The names without a port go to one port per Service only (80 if it has it), since
+ * Envoy refuses a domain in two virtual hosts.
+ */
+export function outboundRouteConfig(view: MeshView, namespace: string): Obj {
+  const virtual_hosts: Obj[] = [];
+  for (const svc of view.services.values()) {
+    const http = svc.ports.filter((p) => isHttp(p.protocol));
+    const bare = http.find((p) => p.port === 80) ?? http[0];
+    for (const sp of http) {
+      const names = [svc.host, `${svc.name}.${svc.namespace}.svc`, `${svc.name}.${svc.namespace}`, ...(svc.namespace === namespace ? [svc.name] : [])];
+      const domains = names.flatMap((n) => (sp === bare ? [n, `${n}:${sp.port}`] : [`${n}:${sp.port}`]));
+      virtual_hosts.push({ name: serviceListener(svc.host, sp.port), domains, routes: serviceRoutes(view, svc, sp) });
+    }
+  }
+  return { name: OUTBOUND, virtual_hosts };
+}
+
+export function secrets(view: MeshView): Obj[] {
+  return [{ name: ROOTCA, validation_context: { trusted_ca: { inline_string: view.trustBundle } } }];
+}
+
+// --- one proxy's own ---
+
+export type InboundPort = { readonly port: number; readonly protocol: PortProtocol; readonly appPort: number };
+
+/** The ports this proxy's Workload serves for the Services that select it, each with where its app listens. */
+export function inboundPorts(view: MeshView, node: Extract<NodeContext, { kind: 'proxy' }>): InboundPort[] {
+  const byPort = new Map<number, InboundPort>();
+  for (const svc of view.services.values()) {
+    for (const sp of svc.ports) {
+      // The endpoint already says which port this Workload takes the Service port on.
+      const own = sp.endpoints.find((e) => e.workload === node.workload && e.namespace === node.namespace);
+      if (own === undefined || byPort.has(own.port)) continue;
+      byPort.set(own.port, { port: own.port, protocol: sp.protocol, appPort: node.appPorts[sp.name] ?? own.port });
+    }
+  }
+  return [...byPort.values()].sort((a, b) => a.port - b.port);
+}
+
+export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind: 'proxy' }>, inbound: readonly InboundPort[]): Obj[] {
+  const address = bindAddress(view.workloads.get(key(node.namespace, node.workload))?.spec?.address ?? '0.0.0.0');
+  const listeners = inbound.map((p) => {
+    const name = inboundName(p.port);
+    const filter = isHttp(p.protocol) ? httpConnectionManager(name, name) : tcpProxy(name, name);
+    return { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filter) };
+  });
+  listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), filter_chains: [{ filters: [httpConnectionManager(OUTBOUND, OUTBOUND)] }] });
+  return listeners;
+}
+
+/** Istio's PeerAuthentication modes as filter chains (xds/SUBSET.md, "Listener"). */
+function filterChains(mode: 'STRICT' | 'PERMISSIVE' | 'DISABLE', filter: Obj): Obj[] {
+  if (mode === 'DISABLE') return [{ filters: [filter] }];
+  const tls = { filters: [filter], transport_socket: downstreamTls() };
+  if (mode === 'STRICT') return [tls];
+  return [{ ...tls, filter_chain_match: { transport_protocol: 'tls' } }, { filter_chain_match: { transport_protocol: 'raw_buffer' }, filters: [filter] }];
+}
+
+export function inboundRouteConfigs(inbound: readonly InboundPort[]): Obj[] {
+  return inbound
+    .filter((p) => isHttp(p.protocol))
+    .map((p) => {
+      const name = inboundName(p.port);
+      return { name, virtual_hosts: [{ name, domains: ['*'], routes: [{ name: 'default', match: { prefix: '' }, route: { cluster: name } }] }] };
+    });
+}
+
+/** The local app behind each inbound port, plaintext on loopback. */
+export function inboundClusters(inbound: readonly InboundPort[]): Obj[] {
+  return inbound.map((p) => {
+    const name = inboundName(p.port);
+    const cluster: Obj = {
+      name,
+      type: 'STATIC',
+      connect_timeout: CONNECT_TIMEOUT,
+      lb_policy: 'ROUND_ROBIN',
+      load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', p.appPort) } }] }] },
+    };
+    if (p.protocol === 'grpc' || p.protocol === 'http2') cluster.typed_extension_protocol_options = http2Options();
+    return cluster;
+  });
+}

@@ -1,0 +1,139 @@
+// HTTPRoute and GRPCRoute rules (GAMMA: a Service port is the parent) -> the Envoy routes
+// of that Service port's virtual host, ordered by Gateway API precedence, because Envoy
+// and gRPC take the first route that matches.
+
+import { parseDuration } from '../../../kinds/schema-kit.ts';
+import type { Resource } from '../../api/resource.ts';
+import type { GRPCRouteSpec } from '../../api/kinds/grpcroute.ts';
+import type { HTTPRouteMatch, HTTPRouteSpec } from '../../api/kinds/httproute.ts';
+import { key, type MeshView, type ServicePortView, type ServiceView } from '../mesh-view.ts';
+import { duration, outboundCluster, type Obj } from './envoy.ts';
+
+type ParentRef = { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number };
+type BackendRef = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number };
+type HeaderMatch = { type?: 'Exact' | 'RegularExpression'; name: string; value: string };
+
+/** One Envoy route before ordering, with the Gateway API precedence it sorts by. */
+type Candidate = { rank: number[]; route: Obj };
+
+/** True when `ref` names this Service port as the route's parent. */
+function attaches(ref: ParentRef, routeNamespace: string, svc: ServiceView, sp: ServicePortView): boolean {
+  if ((ref.group ?? 'gateway.networking.k8s.io') !== '' && ref.group !== 'core') return false;
+  if ((ref.kind ?? 'Gateway') !== 'Service') return false;
+  if (ref.name !== svc.name || (ref.namespace ?? routeNamespace) !== svc.namespace) return false;
+  if (ref.port !== undefined && ref.port !== sp.port) return false;
+  return ref.sectionName === undefined || ref.sectionName === sp.name;
+}
+
+/**
+ * The routes for calls to `svc`:`sp`. With no route attached, every call goes to the
+ * Service itself; with routes attached, a call no rule matches gets 404 (GAMMA).
+ * Only the Service's own namespace's routes (producer routes) apply for now.
+ */
+export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortView): Obj[] {
+  const candidates: Candidate[] = [];
+  let attached = 0;
+  const visit = (r: Resource<HTTPRouteSpec> | Resource<GRPCRouteSpec>, grpc: boolean, routeIndex: number) => {
+    const ns = r.metadata.namespace ?? 'default';
+    if (ns !== svc.namespace || !(r.spec?.parentRefs ?? []).some((p) => attaches(p as ParentRef, ns, svc, sp))) return;
+    attached++;
+    (r.spec?.rules ?? []).forEach((rule, ruleIndex) => {
+      const action = routeAction(view, ns, (rule.backendRefs ?? []) as BackendRef[], grpc ? undefined : (rule as { timeouts?: { request?: string } }).timeouts?.request);
+      // Every backend invalid or weighted 0: the rule routes nowhere, so it is left out (404).
+      if (action === null) return;
+      const matches = grpc ? grpcMatches(rule.matches as GrpcMatch[] | undefined) : httpMatches(rule.matches as HTTPRouteMatch[] | undefined);
+      matches.forEach(({ match, rank }, matchIndex) => {
+        const name = `${ns}/${r.metadata.name}/${(rule as { name?: string }).name ?? ruleIndex}`;
+        candidates.push({ rank: [...rank, routeIndex, ruleIndex, matchIndex], route: { name, match, route: action } });
+      });
+    });
+  };
+  view.httpRoutes.forEach((r, i) => visit(r, false, i));
+  view.grpcRoutes.forEach((r, i) => visit(r, true, view.httpRoutes.length + i));
+  if (attached === 0) return [{ name: 'default', match: { prefix: '' }, route: { cluster: outboundCluster(svc.host, sp.port) } }];
+  candidates.sort((a, b) => compare(a.rank, b.rank));
+  return candidates.map((c) => c.route);
+}
+
+function routeAction(view: MeshView, ns: string, refs: readonly BackendRef[], timeout: string | undefined): Obj | null {
+  const clusters: { name: string; weight: { value: number } }[] = [];
+  for (const ref of refs) {
+    if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service') continue;
+    const svc = view.services.get(key(ref.namespace ?? ns, ref.name));
+    const sp = svc?.ports.find((p) => p.port === ref.port);
+    const weight = ref.weight ?? 1;
+    if (svc === undefined || sp === undefined || weight === 0) continue;
+    clusters.push({ name: outboundCluster(svc.host, sp.port), weight: { value: weight } });
+  }
+  if (clusters.length === 0) return null;
+  const action: Obj = clusters.length === 1 ? { cluster: clusters[0].name } : { weighted_clusters: { clusters } };
+  if (timeout !== undefined) action.timeout = duration(parseDuration(timeout));
+  return action;
+}
+
+type Matched = { match: Obj; rank: number[] };
+
+// Ranks, smaller first: [path kind (exact 0, regex 1, prefix 2), -path length, has method ? 0 : 1, -headers, -query params].
+function httpMatches(matches: readonly HTTPRouteMatch[] | undefined): Matched[] {
+  const list = matches === undefined || matches.length === 0 ? [{} as HTTPRouteMatch] : matches;
+  return list.flatMap((m) => {
+    const path = m.path ?? { type: 'PathPrefix', value: '/' };
+    const headers = headerMatchers((m.headers ?? []) as HeaderMatch[]);
+    if (m.method !== undefined) headers.push({ name: ':method', string_match: { exact: m.method } });
+    const query = (m.queryParams ?? []).map((q) => ({ name: q.name, string_match: stringMatch(q as HeaderMatch) }));
+    const tail = [m.method === undefined ? 1 : 0, -(m.headers?.length ?? 0), -query.length];
+    const extra = (spec: Obj): Obj => ({ ...spec, ...(headers.length > 0 ? { headers } : {}), ...(query.length > 0 ? { query_parameters: query } : {}) });
+    const value = path.value ?? '/';
+    if (path.type === 'Exact') return [{ match: extra({ path: value }), rank: [0, -value.length, ...tail] }];
+    if (path.type === 'RegularExpression') return [{ match: extra({ safe_regex: { regex: value } }), rank: [1, -value.length, ...tail] }];
+    // Gateway's PathPrefix matches whole segments: /foo is /foo and /foo/..., never /foobar.
+    const trimmed = value.replace(/\/+$/, '');
+    if (trimmed === '') return [{ match: extra({ prefix: '/' }), rank: [2, 0, ...tail] }];
+    return [
+      { match: extra({ path: trimmed }), rank: [2, -trimmed.length, ...tail] },
+      { match: extra({ prefix: `${trimmed}/` }), rank: [2, -trimmed.length, ...tail] },
+    ];
+  });
+}
+
+type GrpcMatch = { method?: { type?: 'Exact' | 'RegularExpression'; service?: string; method?: string }; headers?: HeaderMatch[] };
+
+/** gRPC calls are POSTs to /<service>/<method>, so a method match is a path match. */
+function grpcMatches(matches: readonly GrpcMatch[] | undefined): Matched[] {
+  const list = matches === undefined || matches.length === 0 ? [{} as GrpcMatch] : matches;
+  return list.map((m) => {
+    const headers = headerMatchers(m.headers ?? []);
+    const withHeaders = (spec: Obj): Obj => (headers.length > 0 ? { ...spec, headers } : spec);
+    const tail = [1, -headers.length, 0];
+    const method = m.method;
+    if (method === undefined || (method.service === undefined && method.method === undefined)) return { match: withHeaders({ prefix: '/' }), rank: [2, 0, ...tail] };
+    if ((method.type ?? 'Exact') === 'RegularExpression') {
+      const regex = `/${method.service ?? '[^/]+'}/${method.method ?? '[^/]+'}`;
+      return { match: withHeaders({ safe_regex: { regex } }), rank: [1, -regex.length, ...tail] };
+    }
+    if (method.method === undefined) return { match: withHeaders({ prefix: `/${method.service}/` }), rank: [2, -(method.service!.length + 1), ...tail] };
+    if (method.service === undefined) {
+      const regex = `/[^/]+/${escapeRegex(method.method)}`;
+      return { match: withHeaders({ safe_regex: { regex } }), rank: [1, -regex.length, ...tail] };
+    }
+    const path = `/${method.service}/${method.method}`;
+    return { match: withHeaders({ path }), rank: [0, -path.length, ...tail] };
+  });
+}
+
+function headerMatchers(headers: readonly HeaderMatch[]): Obj[] {
+  return headers.map((h) => ({ name: h.name.toLowerCase(), string_match: stringMatch(h) }));
+}
+
+function stringMatch(m: { type?: string; value: string }): Obj {
+  return (m.type ?? 'Exact') === 'Exact' ? { exact: m.value } : { safe_regex: { regex: m.value } };
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function compare(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
+}

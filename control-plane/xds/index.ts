@@ -1,0 +1,65 @@
+// control-plane/xds/: store -> mesh index -> generators -> snapshot cache -> ADS server
+// (DESIGN: "Pipelines of small parts", go-control-plane's snapshot cache).
+
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log.ts';
+import type { ResourceStore } from '../store/store.ts';
+import { AdsServer, type AdsServerDeps } from './ads-server.ts';
+import { MeshIndex } from './mesh-index.ts';
+import type { MeshView } from './mesh-view.ts';
+import { proxyStatus, type ProxyStatus } from './proxy-status.ts';
+import { SnapshotCache } from './snapshot-cache.ts';
+
+export { AdsServer } from './ads-server.ts';
+export { buildMeshView, type MeshView } from './mesh-view.ts';
+export { SnapshotCache } from './snapshot-cache.ts';
+export { nodeContextOf, PROXY_KEY, OUTBOUND_PORT_KEY, APP_PORTS_KEY, DEFAULT_OUTBOUND_PORT } from './node.ts';
+export type { NodeContext } from './generate/resources.ts';
+export type { ProxyStatus } from './proxy-status.ts';
+
+export type XdsOptions = {
+  readonly store: ResourceStore;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** The PEM roots workloads trust (pushed as the ROOTCA secret). */
+  readonly trustBundle: () => string;
+  /** The CA's trust domain, used until a Mesh resource names one. */
+  readonly trustDomain: string;
+  readonly admit?: AdsServerDeps['admit'];
+};
+
+export type Xds = {
+  readonly ads: AdsServer;
+  /** Adds the ADS service to a gRPC server (the :15012 TLS one, the :15010 plaintext one). */
+  register(server: grpc.Server): void;
+  view(): MeshView | null;
+  /** Every connected client and, per type, whether it holds the current config. */
+  status(): ProxyStatus[];
+  close(): void;
+};
+
+/** Follows the store and serves what it holds to every xDS client; resolves once the first snapshot is ready. */
+export async function startXds(opts: XdsOptions): Promise<Xds> {
+  const cache = new SnapshotCache(opts.log);
+  const ads = new AdsServer({ cache, log: opts.log, now: opts.now, admit: opts.admit });
+  const index = new MeshIndex({
+    store: opts.store,
+    log: opts.log,
+    trustBundle: opts.trustBundle,
+    defaultTrustDomain: opts.trustDomain,
+    onView: (view) => {
+      if (cache.setView(view)) ads.pushAll();
+    },
+  });
+  await index.start();
+  return {
+    ads,
+    register: (server) => ads.register(server),
+    view: () => cache.view,
+    status: () => proxyStatus(ads, cache),
+    close: () => {
+      index.close();
+      ads.close();
+    },
+  };
+}

@@ -1,0 +1,178 @@
+// The mesh as the generators see it: one immutable view built from the store's resources
+// (Mesh, Services, Workloads, routes), with Services already joined to the Workloads they
+// select. A new view is built after every change; generators never read the store.
+
+import type { Resource } from '../api/resource.ts';
+import type { GRPCRouteSpec } from '../api/kinds/grpcroute.ts';
+import type { HTTPRouteSpec } from '../api/kinds/httproute.ts';
+import { DEFAULT_DNS_DOMAIN } from '../api/kinds/mesh.ts';
+import type { ServicePort, ServiceSpec } from '../api/kinds/service.ts';
+import { DEFAULT_SERVICE_ACCOUNT } from '../api/kinds/workload.ts';
+import { workloadId } from '../../certs/index.ts';
+
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
+
+export type MeshSettings = {
+  readonly trustDomain: string;
+  readonly mtlsMode: MtlsMode;
+  readonly dnsDomain: string;
+};
+
+export type WorkloadSpec = {
+  readonly address: string;
+  readonly ports?: Readonly<Record<string, number>>;
+  readonly zone?: string;
+  readonly serviceAccount?: string;
+  readonly weight?: number;
+};
+
+/** One instance behind a Service port: where a caller dials it. */
+export type EndpointView = {
+  readonly workload: string;
+  readonly namespace: string;
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly zone: string | undefined;
+  readonly identity: string;
+};
+
+export type ServicePortView = {
+  /** The Service port's name; '' when the Service has one unnamed port. */
+  readonly name: string;
+  readonly port: number;
+  /** 'http', 'http2', 'grpc' or 'tcp': how the proxy treats the traffic. */
+  readonly protocol: PortProtocol;
+  readonly endpoints: readonly EndpointView[];
+};
+
+export type PortProtocol = 'http' | 'http2' | 'grpc' | 'tcp';
+
+export type ServiceView = {
+  readonly name: string;
+  readonly namespace: string;
+  /** <name>.<namespace>.svc.<dns domain> */
+  readonly host: string;
+  readonly ports: readonly ServicePortView[];
+};
+
+export type RouteResource = Resource<HTTPRouteSpec> | Resource<GRPCRouteSpec>;
+
+export type MeshView = {
+  /** The store revision this view was built at. */
+  readonly revision: number;
+  readonly mesh: MeshSettings;
+  /** By `<namespace>/<name>`. */
+  readonly services: ReadonlyMap<string, ServiceView>;
+  readonly workloads: ReadonlyMap<string, Resource<WorkloadSpec>>;
+  readonly httpRoutes: readonly Resource<HTTPRouteSpec>[];
+  readonly grpcRoutes: readonly Resource<GRPCRouteSpec>[];
+  /** The PEM roots every workload trusts (the CA bundle). */
+  readonly trustBundle: string;
+};
+
+export type MeshInputs = {
+  readonly revision: number;
+  readonly meshes: readonly Resource<{ trustDomain: string; mtls?: { mode: MtlsMode }; dnsDomain?: string }>[];
+  readonly services: readonly Resource<ServiceSpec>[];
+  readonly workloads: readonly Resource<WorkloadSpec>[];
+  readonly httpRoutes: readonly Resource<HTTPRouteSpec>[];
+  readonly grpcRoutes: readonly Resource<GRPCRouteSpec>[];
+  readonly trustBundle: string;
+  /** Used when no Mesh resource names one: the CA's. */
+  readonly defaultTrustDomain: string;
+};
+
+export const key = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
+
+export function buildMeshView(input: MeshInputs): MeshView {
+  const meshResource = input.meshes.find((m) => m.metadata.name === 'default') ?? input.meshes[0];
+  const mesh: MeshSettings = {
+    trustDomain: meshResource?.spec?.trustDomain ?? input.defaultTrustDomain,
+    mtlsMode: meshResource?.spec?.mtls?.mode ?? 'PERMISSIVE',
+    dnsDomain: meshResource?.spec?.dnsDomain ?? DEFAULT_DNS_DOMAIN,
+  };
+  const workloads = new Map(input.workloads.map((w) => [key(w.metadata.namespace, w.metadata.name), w]));
+  const byNamespace = new Map<string, Resource<WorkloadSpec>[]>();
+  for (const w of input.workloads) {
+    const ns = w.metadata.namespace ?? 'default';
+    byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), w]);
+  }
+  const services = new Map<string, ServiceView>();
+  for (const s of sortByName(input.services)) {
+    const ns = s.metadata.namespace ?? 'default';
+    const selected = selectWorkloads(s.spec?.selector, byNamespace.get(ns) ?? []);
+    const ports = (s.spec?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => portView(p, selected, mesh.trustDomain));
+    services.set(key(ns, s.metadata.name), { name: s.metadata.name, namespace: ns, host: `${s.metadata.name}.${ns}.svc.${mesh.dnsDomain}`, ports });
+  }
+  return {
+    revision: input.revision,
+    mesh,
+    services,
+    workloads,
+    httpRoutes: routeOrder(input.httpRoutes),
+    grpcRoutes: routeOrder(input.grpcRoutes),
+    trustBundle: input.trustBundle,
+  };
+}
+
+/** A Service with no selector selects nothing (Kubernetes: its endpoints are managed by hand). */
+function selectWorkloads(selector: Readonly<Record<string, string>> | undefined, candidates: readonly Resource<WorkloadSpec>[]): Resource<WorkloadSpec>[] {
+  if (selector === undefined || Object.keys(selector).length === 0) return [];
+  const wanted = Object.entries(selector);
+  return sortByName(candidates.filter((w) => wanted.every(([k, v]) => w.metadata.labels?.[k] === v)));
+}
+
+function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], trustDomain: string): ServicePortView {
+  const name = p.name ?? '';
+  const endpoints = selected.map((w): EndpointView => {
+    const spec = w.spec!;
+    const ns = w.metadata.namespace ?? 'default';
+    return {
+      workload: w.metadata.name,
+      namespace: ns,
+      address: spec.address,
+      port: workloadPort(spec, p),
+      weight: spec.weight ?? 1,
+      zone: spec.zone,
+      identity: workloadId(trustDomain, ns, spec.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
+    };
+  });
+  return { name, port: p.port, protocol: protocolOf(p), endpoints };
+}
+
+/** Where a Workload takes a Service port: its own ports map by name, else the targetPort, else the port. */
+export function workloadPort(spec: WorkloadSpec, p: ServicePort): number {
+  const named = p.name !== undefined ? spec.ports?.[p.name] : undefined;
+  if (named !== undefined) return named;
+  if (typeof p.targetPort === 'number') return p.targetPort;
+  if (typeof p.targetPort === 'string') {
+    const byTargetName = spec.ports?.[p.targetPort];
+    if (byTargetName !== undefined) return byTargetName;
+    const n = Number(p.targetPort);
+    if (Number.isInteger(n) && n > 0) return n;
+  }
+  return p.port;
+}
+
+/** appProtocol first (Kubernetes' field for exactly this), then Istio's port-name prefix convention, else http. */
+function protocolOf(p: ServicePort): PortProtocol {
+  const hint = (p.appProtocol ?? p.name ?? '').toLowerCase();
+  if (hint === 'grpc' || hint.startsWith('grpc-')) return 'grpc';
+  if (hint === 'http2' || hint === 'kubernetes.io/h2c' || hint.startsWith('http2-')) return 'http2';
+  if (hint === 'tcp' || hint.startsWith('tcp-') || hint === 'tls' || hint.startsWith('tls-')) return 'tcp';
+  return 'http';
+}
+
+function sortByName<T extends Resource<unknown>>(list: readonly T[]): T[] {
+  return [...list].sort((a, b) => (key(a.metadata.namespace, a.metadata.name) < key(b.metadata.namespace, b.metadata.name) ? -1 : 1));
+}
+
+/** Gateway API: among routes, the oldest wins, then alphabetical by namespace/name. */
+function routeOrder<T extends Resource<unknown>>(list: readonly T[]): T[] {
+  return [...list].sort((a, b) => {
+    const [ta, tb] = [a.metadata.creationTimestamp ?? '', b.metadata.creationTimestamp ?? ''];
+    if (ta !== tb) return ta < tb ? -1 : 1;
+    return key(a.metadata.namespace, a.metadata.name) < key(b.metadata.namespace, b.metadata.name) ? -1 : 1;
+  });
+}

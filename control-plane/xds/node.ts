@@ -1,0 +1,66 @@
+// Who is on an ADS stream: the Node of its first request, read into a NodeContext
+// (xds/SUBSET.md, "Nodes"). A Sluice proxy says so in its metadata; anything else is a
+// generic client (a proxyless gRPC client, an Envoy) and gets the per-Service listeners.
+
+import type { NodeContext } from './generate/resources.ts';
+
+/** google.protobuf.Struct as @grpc/proto-loader hands it over (oneofs: true adds `kind`). */
+type StructValue = {
+  kind?: string;
+  nullValue?: unknown;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: { fields?: Record<string, StructValue> };
+  listValue?: { values?: StructValue[] };
+};
+
+export type NodeInfo = {
+  id?: string;
+  cluster?: string;
+  metadata?: { fields?: Record<string, StructValue> } | null;
+  locality?: { region?: string; zone?: string; sub_zone?: string } | null;
+  user_agent_name?: string;
+  user_agent_version?: string;
+};
+
+export const PROXY_KEY = 'sluice.dev/proxy';
+export const OUTBOUND_PORT_KEY = 'sluice.dev/outbound-port';
+export const APP_PORTS_KEY = 'sluice.dev/app-ports';
+export const DEFAULT_OUTBOUND_PORT = 15001;
+
+export function structToJs(v: StructValue | undefined): unknown {
+  if (v === undefined) return undefined;
+  if (v.structValue !== undefined) return Object.fromEntries(Object.entries(v.structValue.fields ?? {}).map(([k, x]) => [k, structToJs(x)]));
+  if (v.listValue !== undefined) return (v.listValue.values ?? []).map(structToJs);
+  return v.stringValue ?? v.numberValue ?? v.boolValue ?? null;
+}
+
+export function metadataOf(node: NodeInfo): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(node.metadata?.fields ?? {}).map(([k, v]) => [k, structToJs(v)]));
+}
+
+/** The node's context, or why its metadata cannot be used (the stream is refused with it). */
+export function nodeContextOf(node: NodeInfo): NodeContext | string {
+  const id = node.id ?? '';
+  const meta = metadataOf(node);
+  if (meta[PROXY_KEY] !== 'sluice-proxy') return { kind: 'generic', id };
+  const m = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.exec(id);
+  if (m === null) return `node.id '${id}' is not <workload>.<namespace>, which a Sluice proxy must send`;
+  const outbound = meta[OUTBOUND_PORT_KEY] ?? DEFAULT_OUTBOUND_PORT;
+  if (!isPort(outbound)) return `node.metadata['${OUTBOUND_PORT_KEY}'] must be a port number; got ${JSON.stringify(outbound)}`;
+  const rawApps = meta[APP_PORTS_KEY] ?? {};
+  if (typeof rawApps !== 'object' || rawApps === null || Array.isArray(rawApps)) return `node.metadata['${APP_PORTS_KEY}'] must map port names to ports`;
+  const appPorts: Record<string, number> = {};
+  for (const [name, port] of Object.entries(rawApps)) {
+    if (!isPort(port)) return `node.metadata['${APP_PORTS_KEY}'].${name} must be a port number; got ${JSON.stringify(port)}`;
+    appPorts[name] = port;
+  }
+  // The workload name may hold dots; the namespace (a DNS label) cannot, so the last dot splits them.
+  const dot = id.lastIndexOf('.');
+  return { kind: 'proxy', id, workload: id.slice(0, dot), namespace: id.slice(dot + 1), outboundPort: outbound, appPorts };
+}
+
+function isPort(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+}

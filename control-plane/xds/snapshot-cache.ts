@@ -1,0 +1,133 @@
+// The snapshot cache: MeshView -> per-node snapshots. What a flavour of node shares
+// (clusters, load assignments, the proxyless listeners) is generated and packed once per
+// view; what is one proxy's own (its inbound side, its outbound port) once per view per
+// distinct proxy shape. A view whose snapshot fails the consistency check is refused and
+// every node keeps the last good one.
+
+import { TYPE_URLS, unpack, type TypeUrl } from '../../xds/index.ts';
+import type { Logger } from '../log.ts';
+import type { Obj } from './generate/envoy.ts';
+import {
+  inboundClusters, inboundPorts, inboundRouteConfigs, loadAssignments, outboundClusters, outboundRouteConfig, proxyListeners, secrets, serviceListeners,
+  serviceRouteConfigs, type NodeContext,
+} from './generate/resources.ts';
+import type { MeshView } from './mesh-view.ts';
+import { danglingNames, toEntries, type Entry, type GeneratedSet, type NodeSnapshot } from './snapshot.ts';
+
+type Shared = {
+  readonly view: MeshView;
+  readonly generic: NodeSnapshot;
+  readonly proxyClusters: { objects: Obj[]; entries: Map<string, Entry> };
+  readonly endpoints: { objects: Obj[]; entries: Map<string, Entry> };
+  readonly secrets: { objects: Obj[]; entries: Map<string, Entry> };
+  readonly outboundRoutes: Map<string, { object: Obj; entries: Map<string, Entry> }>;
+  readonly proxies: Map<string, NodeSnapshot>;
+};
+
+const decodeTyped = (any: unknown): Obj | undefined => {
+  const r = unpack(any as { type_url: string; value: Buffer });
+  return r.ok ? (r.value as Obj) : undefined;
+};
+
+export class SnapshotCache {
+  #log: Logger;
+  #shared: Shared | null = null;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  get view(): MeshView | null {
+    return this.#shared?.view ?? null;
+  }
+
+  /** Makes `view` current. False (and the last good view kept) when it does not generate a consistent snapshot. */
+  setView(view: MeshView): boolean {
+    let next: Shared;
+    try {
+      next = this.#share(view);
+    } catch (err) {
+      this.#log('error', 'config for proxyless clients not generated; they keep the last good one', { revision: view.revision, error: (err as Error).message });
+      return false;
+    }
+    this.#shared = next;
+    return true;
+  }
+
+  /** The node's snapshot for the current view; null before the first view. */
+  snapshotFor(node: NodeContext): NodeSnapshot | null {
+    const shared = this.#shared;
+    if (shared === null) return null;
+    if (node.kind === 'generic') return shared.generic;
+    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${JSON.stringify(Object.entries(node.appPorts).sort())}`;
+    let snap = shared.proxies.get(shape);
+    if (snap === undefined) {
+      snap = this.#proxySnapshot(shared, node);
+      shared.proxies.set(shape, snap);
+    }
+    return snap;
+  }
+
+  #share(view: MeshView): Shared {
+    const endpoints = loadAssignments(view);
+    const secretObjects = secrets(view);
+    const generic: GeneratedSet = { listeners: serviceListeners(view), routes: serviceRouteConfigs(view), clusters: outboundClusters(view, 'generic'), endpoints, secrets: secretObjects };
+    const problems = danglingNames(generic, decodeTyped);
+    if (problems.length > 0) throw new Error(problems.join('; '));
+    const snap = snapshotOf(generic);
+    const proxyClusters = outboundClusters(view, 'proxy');
+    return {
+      view,
+      generic: snap,
+      proxyClusters: { objects: proxyClusters, entries: toEntries(TYPE_URLS.Cluster, proxyClusters) },
+      endpoints: { objects: endpoints, entries: snap.get(TYPE_URLS.ClusterLoadAssignment) as Map<string, Entry> },
+      secrets: { objects: secretObjects, entries: snap.get(TYPE_URLS.Secret) as Map<string, Entry> },
+      outboundRoutes: new Map(),
+      proxies: new Map(),
+    };
+  }
+
+  #proxySnapshot(shared: Shared, node: Extract<NodeContext, { kind: 'proxy' }>): NodeSnapshot {
+    const view = shared.view;
+    let outbound = shared.outboundRoutes.get(node.namespace);
+    if (outbound === undefined) {
+      const object = outboundRouteConfig(view, node.namespace);
+      outbound = { object, entries: toEntries(TYPE_URLS.RouteConfiguration, [object]) };
+      shared.outboundRoutes.set(node.namespace, outbound);
+    }
+    const inbound = inboundPorts(view, node);
+    const listeners = proxyListeners(view, node, inbound);
+    const inRoutes = inboundRouteConfigs(inbound);
+    const inClusters = inboundClusters(inbound);
+    const set: GeneratedSet = {
+      listeners,
+      routes: [...inRoutes, outbound.object],
+      clusters: [...shared.proxyClusters.objects, ...inClusters],
+      endpoints: shared.endpoints.objects,
+      secrets: shared.secrets.objects,
+    };
+    const problems = danglingNames(set, decodeTyped);
+    if (problems.length > 0) {
+      // Our bug, not the operator's: say so loudly, and send this proxy nothing new.
+      this.#log('error', 'inconsistent snapshot for a proxy; not sent', { node: node.id, problems });
+      throw new Error(`inconsistent snapshot for ${node.id}: ${problems.join('; ')}`);
+    }
+    return new Map<TypeUrl, ReadonlyMap<string, Entry>>([
+      [TYPE_URLS.Listener, toEntries(TYPE_URLS.Listener, listeners)],
+      [TYPE_URLS.RouteConfiguration, new Map([...toEntries(TYPE_URLS.RouteConfiguration, inRoutes), ...outbound.entries])],
+      [TYPE_URLS.Cluster, new Map([...shared.proxyClusters.entries, ...toEntries(TYPE_URLS.Cluster, inClusters)])],
+      [TYPE_URLS.ClusterLoadAssignment, shared.endpoints.entries],
+      [TYPE_URLS.Secret, shared.secrets.entries],
+    ]);
+  }
+}
+
+function snapshotOf(set: GeneratedSet): NodeSnapshot {
+  return new Map<TypeUrl, ReadonlyMap<string, Entry>>([
+    [TYPE_URLS.Listener, toEntries(TYPE_URLS.Listener, set.listeners)],
+    [TYPE_URLS.RouteConfiguration, toEntries(TYPE_URLS.RouteConfiguration, set.routes)],
+    [TYPE_URLS.Cluster, toEntries(TYPE_URLS.Cluster, set.clusters)],
+    [TYPE_URLS.ClusterLoadAssignment, toEntries(TYPE_URLS.ClusterLoadAssignment, set.endpoints)],
+    [TYPE_URLS.Secret, toEntries(TYPE_URLS.Secret, set.secrets)],
+  ]);
+}
