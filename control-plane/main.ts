@@ -50,7 +50,7 @@ async function main(): Promise<number> {
   const xdsTls = await bind(flags.xds, grpc.ServerCredentials.createSsl(Buffer.from(ca.bundle), [{ cert_chain: Buffer.from(serving.cert), private_key: Buffer.from(serving.key) }], false));
   const xdsPlain = flags.xdsPlaintext === null ? null : await bind(flags.xdsPlaintext, grpc.ServerCredentials.createInsecure());
   log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain });
-  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls });
+  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status() });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(flags.apiPort, flags.apiHost, () => resolve());

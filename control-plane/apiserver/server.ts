@@ -21,6 +21,8 @@ export type ApiServerOptions = {
   readonly version: string;
   /** Serve HTTPS with this certificate chain and key. */
   readonly tls?: { readonly cert: string; readonly key: string };
+  /** GET /debug/xds/proxies: every xDS client and its sync state per type (sluicectl proxy-status). */
+  readonly proxyStatus?: () => unknown;
 };
 
 export function createApiServer(opts: ApiServerOptions): Server {
@@ -33,6 +35,9 @@ export function createApiServer(opts: ApiServerOptions): Server {
       return send(res, 401, status('UNAUTHORIZED', 'this API needs a bearer token: the admin token is in DATADIR/admin-token (sluicectl --token-file)'));
     }
     if (url.pathname === '/version') return send(res, 200, { version: opts.version, revision: opts.store.revision() });
+    if (url.pathname === '/debug/xds/proxies' && opts.proxyStatus !== undefined) {
+      return req.method === 'GET' ? send(res, 200, { items: opts.proxyStatus() }) : notAllowed(res, req.method ?? '', 'GET');
+    }
     const parsed = parsePath(url.pathname);
     if (!parsed.ok) return send(res, 404, status('NOT_FOUND', parsed.message));
     const target = parsed.target;

@@ -31,6 +31,8 @@ export type ApiClient = {
   /** Conditional when `resource.metadata.resourceVersion` is set (CONFLICT if stale). */
   update(kind: KindDescriptor<unknown>, resource: Resource, opts?: WriteOptions): Promise<Resource>;
   delete(kind: KindDescriptor<unknown>, namespace: string | undefined, name: string): Promise<Resource>;
+  /** Every xDS client of the control plane with its sync state per type (GET /debug/xds/proxies). */
+  proxyStatus(): Promise<unknown[]>;
   /** Closes the connections; the client is unusable after. */
   close(): Promise<void>;
 };
@@ -118,6 +120,7 @@ export function createApiClient(connection: Connection): ApiClient {
     create: async (kind, r, opts) => (await call('POST', `${collectionPath(kind, r.metadata.namespace)}${dry(opts)}`, r)) as Resource,
     update: async (kind, r, opts) => (await call('PUT', `${itemPath(kind, r.metadata.namespace, r.metadata.name)}${dry(opts)}`, r)) as Resource,
     delete: async (kind, namespace, name) => (await call('DELETE', itemPath(kind, namespace, name))) as Resource,
+    proxyStatus: async () => ((await call('GET', '/debug/xds/proxies')) as { items: unknown[] }).items,
     close: () => agent.close(),
   };
 }

@@ -22,6 +22,8 @@ type Shared = {
   readonly secrets: { objects: Obj[]; entries: Map<string, Entry> };
   readonly outboundRoutes: Map<string, { object: Obj; entries: Map<string, Entry> }>;
   readonly proxies: Map<string, NodeSnapshot>;
+  /** Proxy shapes whose generation failed in this view (logged once). */
+  readonly failed: Set<string>;
 };
 
 const decodeTyped = (any: unknown): Obj | undefined => {
@@ -62,7 +64,14 @@ export class SnapshotCache {
     const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${JSON.stringify(Object.entries(node.appPorts).sort())}`;
     let snap = shared.proxies.get(shape);
     if (snap === undefined) {
-      snap = this.#proxySnapshot(shared, node);
+      try {
+        snap = this.#proxySnapshot(shared, node);
+      } catch (err) {
+        // Our bug, not the operator's: say so loudly (once per view and proxy), and send this proxy nothing new.
+        if (!shared.failed.has(shape)) this.#log('error', 'snapshot for a proxy not generated; it keeps the last good one', { node: node.id, revision: shared.view.revision, error: (err as Error).message });
+        shared.failed.add(shape);
+        throw err;
+      }
       shared.proxies.set(shape, snap);
     }
     return snap;
@@ -84,6 +93,7 @@ export class SnapshotCache {
       secrets: { objects: secretObjects, entries: snap.get(TYPE_URLS.Secret) as Map<string, Entry> },
       outboundRoutes: new Map(),
       proxies: new Map(),
+      failed: new Set(),
     };
   }
 
@@ -107,11 +117,7 @@ export class SnapshotCache {
       secrets: shared.secrets.objects,
     };
     const problems = danglingNames(set, decodeTyped);
-    if (problems.length > 0) {
-      // Our bug, not the operator's: say so loudly, and send this proxy nothing new.
-      this.#log('error', 'inconsistent snapshot for a proxy; not sent', { node: node.id, problems });
-      throw new Error(`inconsistent snapshot for ${node.id}: ${problems.join('; ')}`);
-    }
+    if (problems.length > 0) throw new Error(`inconsistent snapshot: ${problems.join('; ')}`);
     return new Map<TypeUrl, ReadonlyMap<string, Entry>>([
       [TYPE_URLS.Listener, toEntries(TYPE_URLS.Listener, listeners)],
       [TYPE_URLS.RouteConfiguration, new Map([...toEntries(TYPE_URLS.RouteConfiguration, inRoutes), ...outbound.entries])],

@@ -8,6 +8,7 @@ import { del } from './delete.ts';
 import { describe } from './describe.ts';
 import { diff } from './diff.ts';
 import { get } from './get.ts';
+import { proxyStatus } from './proxy-status.ts';
 import { version } from './version.ts';
 
 export const COMMANDS: readonly Command[] = [
@@ -17,6 +18,8 @@ export const COMMANDS: readonly Command[] = [
   get,
   describe,
   del,
+  // What the proxies hold.
+  proxyStatus,
   // Offline CA operations: no control plane needed.
   caCreate,
   caIssue,

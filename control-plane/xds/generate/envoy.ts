@@ -40,7 +40,7 @@ export function downstreamTls(): Obj {
       validation_context_sds_secret_config: sds(ROOTCA),
       alpn_protocols: ['h2', 'http/1.1'],
     },
-    require_client_certificate: true,
+    require_client_certificate: { value: true },
   };
   return { name: 'envoy.transport_sockets.tls', typed_config: pack(EMBEDDED_TYPE_URLS.DownstreamTlsContext, context) };
 }

@@ -72,7 +72,7 @@ before(async () => {
   process.env.GRPC_XDS_BOOTSTRAP_CONFIG = bootstrap.stdout;
   (await import('@grpc/grpc-js-xds')).register();
   const Client = grpc.makeGenericClientConstructor(GREETER, 'Greeter');
-  client = new Client('xds:///greeter.default.svc.cluster.local:50051', grpc.credentials.createInsecure()) as typeof client;
+  client = new Client('xds:///greeter.default.svc.cluster.local:50051', grpc.credentials.createInsecure()) as unknown as typeof client;
 });
 
 after(async () => {
@@ -95,4 +95,19 @@ test('a GRPCRoute split applied with sluicectl moves its traffic, and a change t
   assert.ok(seen['greeter-v1'] >= 110 && seen['greeter-v1'] <= 190, JSON.stringify(seen));
   await apply(route(100, 0));
   await until((s) => s['greeter-v1'] === 20);
+});
+
+test('sluicectl proxy-status shows the proxyless client with every type it subscribed to SYNCED', async () => {
+  const env = { SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile };
+  const r = await sluicectl(['proxy-status'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^NAME\s+KIND\s+CDS\s+LDS\s+EDS\s+RDS\s+SDS\s+AGE\n/);
+  // gRPC asks for no secrets: its SDS column is '-'.
+  assert.match(r.stdout, /\nproxyless-test\s+generic\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+-\s+\d+s\n/);
+  const json = await sluicectl(['proxy-status', 'proxyless-test', '-o', 'json'], { env });
+  const [row] = JSON.parse(json.stdout) as { types: Record<string, { resources: number | string }> }[];
+  assert.deepEqual(row.types.Listener.resources, 1);
+  const missing = await sluicectl(['proxy-status', 'nobody'], { env });
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no xDS client with node id 'nobody'/);
 });

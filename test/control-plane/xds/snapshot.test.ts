@@ -1,0 +1,65 @@
+// Snapshots: content-hash versions (stable across rebuilds and restarts, different when
+// anything sent differs) and the consistency check that keeps a dangling name from ever
+// reaching a client.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Resource } from '../../../control-plane/api/resource.ts';
+import { httpConnectionManager } from '../../../control-plane/xds/generate/envoy.ts';
+import { buildMeshView, SnapshotCache } from '../../../control-plane/xds/index.ts';
+import { danglingNames, versionOf } from '../../../control-plane/xds/snapshot.ts';
+import { TYPE_URLS, unpack } from '../../../xds/index.ts';
+
+const svc = (name: string, port: number): Resource => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { selector: { app: name }, ports: [{ name: 'http', port }] } });
+const wl = (name: string, app: string, port: number): Resource => ({ apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'Workload', metadata: { name, namespace: 'default', labels: { app } }, spec: { address: '10.0.0.1', ports: { http: port } } });
+const view = (services: Resource[], workloads: Resource[]) =>
+  buildMeshView({ revision: 1, meshes: [], services: services as never, workloads: workloads as never, httpRoutes: [], grpcRoutes: [], trustBundle: 'pem', defaultTrustDomain: 'cluster.local' });
+const GENERIC = { kind: 'generic', id: 'x' } as const;
+
+function versions(services: Resource[], workloads: Resource[]): Record<string, string> {
+  const cache = new SnapshotCache(() => {});
+  assert.ok(cache.setView(view(services, workloads)));
+  const snap = cache.snapshotFor(GENERIC)!;
+  return Object.fromEntries(Object.entries(TYPE_URLS).map(([k, t]) => [k, versionOf(snap.get(t)!, null)]));
+}
+
+test('versions are content hashes: equal for the same mesh built twice, changed only for the types whose content changed', () => {
+  const a = versions([svc('orders', 80)], [wl('o-1', 'orders', 8080)]);
+  assert.deepEqual(versions([svc('orders', 80)], [wl('o-1', 'orders', 8080)]), a);
+  const moved = versions([svc('orders', 80)], [wl('o-1', 'orders', 9090)]);
+  assert.notEqual(moved.ClusterLoadAssignment, a.ClusterLoadAssignment);
+  for (const same of ['Listener', 'RouteConfiguration', 'Cluster', 'Secret']) assert.equal(moved[same], a[same], same);
+  const added = versions([svc('orders', 80), svc('billing', 80)], [wl('o-1', 'orders', 8080)]);
+  for (const changed of ['Listener', 'RouteConfiguration', 'Cluster', 'ClusterLoadAssignment']) assert.notEqual(added[changed], a[changed], changed);
+});
+
+test('a subscription to some names has the version of those names only', () => {
+  const cache = new SnapshotCache(() => {});
+  cache.setView(view([svc('orders', 80), svc('billing', 80)], []));
+  const lds = cache.snapshotFor(GENERIC)!.get(TYPE_URLS.Listener)!;
+  const orders = versionOf(lds, new Set(['orders.default.svc.cluster.local:80']));
+  assert.notEqual(orders, versionOf(lds, null));
+  assert.equal(orders, versionOf(lds, new Set(['orders.default.svc.cluster.local:80', 'not-there'])), 'a name that does not exist adds nothing');
+});
+
+test('the consistency check names every dangling reference, and generated snapshots have none', () => {
+  const decode = (any: unknown) => {
+    const r = unpack(any as { type_url: string; value: Buffer });
+    return r.ok ? (r.value as Record<string, unknown>) : undefined;
+  };
+  const problems = danglingNames(
+    {
+      listeners: [{ name: 'l', filter_chains: [{ filters: [httpConnectionManager('l', 'missing-routes')] }] }],
+      routes: [{ name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '' }, route: { weighted_clusters: { clusters: [{ name: 'c', weight: { value: 1 } }, { name: 'gone', weight: { value: 1 } }] } } }] }] }],
+      clusters: [{ name: 'c', type: 'EDS' }],
+      endpoints: [],
+      secrets: [],
+    },
+    decode,
+  );
+  assert.deepEqual(problems, [
+    "listener 'l' names route config 'missing-routes', which is not generated",
+    "route config 'r' routes to cluster 'gone', which is not generated",
+    "cluster 'c' has no load assignment",
+  ]);
+});
