@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
-import { ensureCa, servingCertificate } from './ca/index.ts';
+import { addCertificateService, controlPlaneCredentials, ensureCa, joinTokens, servingCertificate } from './ca/index.ts';
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
 import { createLogger } from './log.ts';
 import { openStore } from './store/index.ts';
@@ -37,20 +37,26 @@ async function main(): Promise<number> {
   const tls = isLoopback(flags.apiHost) ? undefined : servingCertificate(ca, flags.apiHost, Date.now());
   const store = await openStore(flags.store, { clock: Date.now, log });
   const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain });
+  const tokens = joinTokens({ store, trustDomain: ca.trustDomain, now: Date.now });
   const grpcServers: grpc.Server[] = [];
-  const bind = async (addr: { host: string; port: number }, credentials: grpc.ServerCredentials): Promise<string> => {
+  const bind = async (addr: { host: string; port: number }, credentials: grpc.ServerCredentials, certificates: boolean): Promise<string> => {
     const server = new grpc.Server();
-    xds.register(server);
+    xds.register(server, { tls: certificates });
+    // The certificate service only over TLS: a join token must not cross a plaintext port, and a client SVID needs a handshake.
+    if (certificates) addCertificateService(server, { store, ca, now: Date.now, log, tokens });
     const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
     const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${addr.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
     grpcServers.push(server);
     return `${host}:${port}`;
   };
-  const serving = servingCertificate(ca, flags.xds.host, Date.now());
-  const xdsTls = await bind(flags.xds, grpc.ServerCredentials.createSsl(Buffer.from(ca.bundle), [{ cert_chain: Buffer.from(serving.cert), private_key: Buffer.from(serving.key) }], false));
-  const xdsPlain = flags.xdsPlaintext === null ? null : await bind(flags.xdsPlaintext, grpc.ServerCredentials.createInsecure());
+  const xdsCredentials = controlPlaneCredentials(ca, flags.xds.host, Date.now());
+  const xdsTls = await bind(flags.xds, xdsCredentials.credentials, true);
+  const xdsPlain = flags.xdsPlaintext === null ? null : await bind(flags.xdsPlaintext, grpc.ServerCredentials.createInsecure(), false);
+  // The serving certificate lives 30 days: renew it daily.
+  const renewServing = setInterval(() => xdsCredentials.renew(ca, Date.now()), 86_400_000);
+  renewServing.unref();
   log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain });
-  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status() });
+  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), tokens: { tokens, trustBundle: ca.bundle } });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(flags.apiPort, flags.apiHost, () => resolve());
@@ -67,6 +73,7 @@ async function main(): Promise<number> {
       log('info', 'stopping', { signal });
       server.close();
       server.closeAllConnections();
+      clearInterval(renewServing);
       xds.close();
       for (const g of grpcServers) g.forceShutdown();
       store.close().then(

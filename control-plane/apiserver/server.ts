@@ -12,6 +12,7 @@ import { parsePath, type Target } from './paths.ts';
 import { resourceApi } from './resources.ts';
 import { ApiError, status, type Status } from './status.ts';
 import { bearerMatches } from './token.ts';
+import { isTokenPath, serveTokens, type TokenApiOptions } from './tokens.ts';
 import { streamWatch } from './watch.ts';
 
 export type ApiServerOptions = {
@@ -23,6 +24,8 @@ export type ApiServerOptions = {
   readonly tls?: { readonly cert: string; readonly key: string };
   /** GET /debug/xds/proxies: every xDS client and its sync state per type (sluicectl proxy-status). */
   readonly proxyStatus?: () => unknown;
+  /** The join-token API (tokens.ts) under /apis/ca.sluice.dev/v1; absent: not served. */
+  readonly tokens?: TokenApiOptions;
 };
 
 export function createApiServer(opts: ApiServerOptions): Server {
@@ -37,6 +40,10 @@ export function createApiServer(opts: ApiServerOptions): Server {
     if (url.pathname === '/version') return send(res, 200, { version: opts.version, revision: opts.store.revision() });
     if (url.pathname === '/debug/xds/proxies' && opts.proxyStatus !== undefined) {
       return req.method === 'GET' ? send(res, 200, { items: opts.proxyStatus() }) : notAllowed(res, req.method ?? '', 'GET');
+    }
+    if (opts.tokens !== undefined && isTokenPath(url.pathname)) {
+      const r = await serveTokens(opts.tokens, opts.log, req, url.pathname);
+      return send(res, r.code, r.body);
     }
     const parsed = parsePath(url.pathname);
     if (!parsed.ok) return send(res, 404, status('NOT_FOUND', parsed.message));

@@ -50,7 +50,7 @@ export type AdsServerDeps = {
   readonly log: Logger;
   readonly now: () => number;
   /** May refuse a node on this stream (e.g. a proxy whose certificate is another workload's): the reason, or null. */
-  readonly admit?: (node: NodeContext, call: grpc.ServerDuplexStream<DiscoveryRequest, unknown>) => string | null;
+  readonly admit?: (node: NodeContext, call: grpc.ServerDuplexStream<unknown, unknown>) => string | null;
 };
 
 export class AdsServer {
@@ -63,13 +63,13 @@ export class AdsServer {
     this.#deps = deps;
   }
 
-  /** Adds the AggregatedDiscoveryService to a gRPC server (the caller binds it). */
-  register(server: grpc.Server): void {
+  /** Adds the AggregatedDiscoveryService to a gRPC server (the caller binds it); `admit` may refuse nodes on it. */
+  register(server: grpc.Server, admit: AdsServerDeps['admit'] = this.#deps.admit): void {
     const pkg = grpc.loadPackageDefinition(adsPackageDefinition()) as unknown as {
       envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: { service: grpc.ServiceDefinition } } } } };
     };
     server.addService(pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service, {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, unknown>) => this.#open(call),
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, unknown>) => this.#open(call, admit),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
         call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'delta xDS is not served yet: use state-of-the-world ADS (StreamAggregatedResources)' });
       },
@@ -91,7 +91,7 @@ export class AdsServer {
     this.#streams.clear();
   }
 
-  #open(call: grpc.ServerDuplexStream<DiscoveryRequest, unknown>): void {
+  #open(call: grpc.ServerDuplexStream<DiscoveryRequest, unknown>, admit: AdsServerDeps['admit']): void {
     const stream: AdsStream = { id: this.#nextId++, peer: call.getPeer(), connectedAt: this.#deps.now(), node: null, nodeInfo: null, types: new Map(), call };
     this.#streams.set(stream.id, stream);
     const gone = () => {
@@ -99,7 +99,7 @@ export class AdsServer {
     };
     call.on('data', (req: DiscoveryRequest) => {
       try {
-        this.#onRequest(stream, req);
+        this.#onRequest(stream, req, admit);
       } catch (err) {
         this.#deps.log('error', 'xds request failed', { node: stream.node?.id, error: (err as Error).stack ?? String(err) });
         call.emit('error', { code: grpc.status.INTERNAL, details: 'the control plane failed to answer this request; its log has the details' });
@@ -113,7 +113,7 @@ export class AdsServer {
     call.on('cancelled', gone);
   }
 
-  #onRequest(stream: AdsStream, req: DiscoveryRequest): void {
+  #onRequest(stream: AdsStream, req: DiscoveryRequest, admit: AdsServerDeps['admit']): void {
     if (stream.node === null) {
       if (req.node === undefined || req.node === null || !req.node.id) {
         stream.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'the first request on a stream must carry node.id' });
@@ -124,7 +124,7 @@ export class AdsServer {
         stream.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: ctx });
         return;
       }
-      const refused = this.#deps.admit?.(ctx, stream.call) ?? null;
+      const refused = admit?.(ctx, stream.call) ?? null;
       if (refused !== null) {
         stream.call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: refused });
         return;

@@ -4,6 +4,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log.ts';
 import type { ResourceStore } from '../store/store.ts';
+import { admitOnTls, peerSpiffeId } from './admission.ts';
 import { AdsServer, type AdsServerDeps } from './ads-server.ts';
 import { MeshIndex } from './mesh-index.ts';
 import type { MeshView } from './mesh-view.ts';
@@ -30,8 +31,11 @@ export type XdsOptions = {
 
 export type Xds = {
   readonly ads: AdsServer;
-  /** Adds the ADS service to a gRPC server (the :15012 TLS one, the :15010 plaintext one). */
-  register(server: grpc.Server): void;
+  /**
+   * Adds the ADS service to a gRPC server: on the :15012 TLS one (`tls: true`) a Sluice
+   * proxy must present its Workload's SVID; the :15010 plaintext one is for loopback tools.
+   */
+  register(server: grpc.Server, opts?: { tls: boolean }): void;
   view(): MeshView | null;
   /** Every connected client and, per type, whether it holds the current config. */
   status(): ProxyStatus[];
@@ -54,7 +58,7 @@ export async function startXds(opts: XdsOptions): Promise<Xds> {
   await index.start();
   return {
     ads,
-    register: (server) => ads.register(server),
+    register: (server, { tls } = { tls: false }) => ads.register(server, tls ? (node, call) => admitOnTls(node, peerSpiffeId(call), cache.view) : opts.admit),
     view: () => cache.view,
     status: () => proxyStatus(ads, cache),
     close: () => {

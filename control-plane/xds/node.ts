@@ -27,6 +27,8 @@ export type NodeInfo = {
 export const PROXY_KEY = 'sluice.dev/proxy';
 export const OUTBOUND_PORT_KEY = 'sluice.dev/outbound-port';
 export const APP_PORTS_KEY = 'sluice.dev/app-ports';
+/** host:port of the proxy's admin server, which `sluicectl proxy-config` reads. */
+export const ADMIN_KEY = 'sluice.dev/admin';
 export const DEFAULT_OUTBOUND_PORT = 15001;
 
 export function structToJs(v: StructValue | undefined): unknown {

@@ -4,6 +4,7 @@
 
 import { TYPE_URLS, type TypeUrl } from '../../xds/index.ts';
 import type { AdsServer } from './ads-server.ts';
+import { ADMIN_KEY, metadataOf } from './node.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
 import { versionOf } from './snapshot.ts';
 
@@ -23,6 +24,8 @@ export type ProxyStatus = {
   readonly peer: string;
   readonly connectedAt: string;
   readonly userAgent: string;
+  /** Where the proxy's admin listens (its `sluice.dev/admin` metadata), for sluicectl proxy-config. */
+  readonly admin?: string;
   readonly types: Readonly<Partial<Record<keyof typeof TYPE_URLS, TypeSync>>>;
 };
 
@@ -53,12 +56,14 @@ export function proxyStatus(ads: AdsServer, cache: SnapshotCache): ProxyStatus[]
       };
     }
     const info = s.nodeInfo;
+    const admin = info === null ? undefined : metadataOf(info)[ADMIN_KEY];
     out.push({
       id: s.node.id,
       kind: s.node.kind,
       peer: s.peer,
       connectedAt: new Date(s.connectedAt).toISOString(),
       userAgent: [info?.user_agent_name, info?.user_agent_version].filter(Boolean).join(' '),
+      ...(typeof admin === 'string' ? { admin } : {}),
       types,
     });
   }

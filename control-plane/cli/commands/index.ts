@@ -8,7 +8,9 @@ import { del } from './delete.ts';
 import { describe } from './describe.ts';
 import { diff } from './diff.ts';
 import { get } from './get.ts';
+import { proxyConfig } from './proxy-config.ts';
 import { proxyStatus } from './proxy-status.ts';
+import { tokenCreate, tokenList, tokenRevoke } from './token.ts';
 import { version } from './version.ts';
 
 export const COMMANDS: readonly Command[] = [
@@ -20,11 +22,13 @@ export const COMMANDS: readonly Command[] = [
   del,
   // What the proxies hold.
   proxyStatus,
+  proxyConfig,
   // Offline CA operations: no control plane needed.
   caCreate,
   caIssue,
   caInspect,
   // What a client of the mesh needs to join it.
   bootstrapGrpc,
+  tokenCreate, tokenList, tokenRevoke, // a VM's proxy joins with a token
   version,
 ];

@@ -1,0 +1,280 @@
+// The proxy's side of the certificate service (xds/ca-service.ts): it makes its key pair,
+// sends a CSR, and writes the SVID and trust bundle into its identity folder in the layout
+// proxy/tls/svid-store.ts reads (cert.pem, key.pem 0600, bundle.pem), which picks them
+// up as a rotation. It renews at half the lifetime, with jitter, over the same stream.
+//
+// Proof of identity: on a VM's first start, a join token (single use); from then on, the
+// SVID itself, presented as the TLS client certificate, so a restarted proxy or a broken
+// stream never needs a new token (SPIRE's agent re-attests with its SVID the same way).
+//
+// Files are never left as a key and a certificate that do not belong together: a new key
+// goes to key.pem.new (0600) before its CSR leaves, and only once the certificate for it
+// has arrived do cert.pem, bundle.pem and then key.pem.new move into place, each by rename.
+// A crash part-way is finished at the next start (the staged key fits the new cert.pem).
+// On the very first join there is no pair to break, so the key goes straight to key.pem.
+
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { createCsr } from '../../certs/csr.ts';
+import { generateKeyPair } from '../../certs/keys.ts';
+import { renewalDelay } from '../../certs/rotation.ts';
+import { parseSpiffeId, workloadOf } from '../../certs/spiffe-id.ts';
+import { CERTIFICATE_SERVICE, CERTIFY_PATH, ERROR_CODE_METADATA, type CertificateRequest, type CertificateResponse } from '../../xds/ca-service.ts';
+import type { Logger } from '../http/rescue.ts';
+import { checkSvid, type LoadedSvid } from '../tls/svid-store.ts';
+
+export type SvidClientOptions = {
+  /** The control plane's :15012, as HOST:PORT. */
+  readonly address: string;
+  /** PEM roots to check the control plane's certificate with, until it sends its own bundle (the token file's). */
+  readonly trustBundle: string;
+  /** The identity folder: cert.pem, key.pem, bundle.pem. */
+  readonly dir: string;
+  /** For the first join only; ignored when the folder already holds a valid SVID for `identity`. */
+  readonly joinToken?: string;
+  /** The SPIFFE ID the token is bound to (the token file's `identity:`); required with joinToken. */
+  readonly identity?: string;
+  /** The Workload's name, sent as a hint when re-authenticating with the SVID. */
+  readonly workload?: string;
+  /** The name the control plane's certificate must carry; default the address's host. */
+  readonly serverName?: string;
+};
+
+/** Timers, injectable so a test can fire a renewal or a reconnect when it chooses. */
+export type Timers = {
+  set(fn: () => void, ms: number, what: 'renewal' | 'reconnect'): unknown;
+  clear(handle: unknown): void;
+};
+
+export type SvidClientDeps = {
+  readonly now: () => number;
+  readonly log: Logger;
+  /** [0, 1), for the renewal jitter and the backoff. */
+  readonly random: () => number;
+  readonly timers?: Timers;
+};
+
+export type IssuedSvid = {
+  readonly svid: LoadedSvid;
+  readonly workload: string;
+  readonly namespace: string;
+  /** `files`: found in the folder at start; `join-token` and `renewal`: just issued. */
+  readonly source: 'files' | 'join-token' | 'renewal';
+};
+
+/** Refusals that retrying with the same proof cannot fix, before any SVID is held. */
+const PERMANENT = new Set([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED, grpc.status.INVALID_ARGUMENT]);
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_MAX_MS = 60_000;
+
+const realTimers: Timers = { set: (fn, ms) => setTimeout(fn, ms), clear: (h) => clearTimeout(h as NodeJS.Timeout) };
+
+export class SvidClient {
+  readonly #opts: SvidClientOptions;
+  readonly #deps: SvidClientDeps;
+  readonly #timers: Timers;
+  readonly #files: { cert: string; key: string; bundle: string; stagedKey: string };
+  readonly #listeners = new Set<(issued: IssuedSvid) => void>();
+  #current: LoadedSvid | null = null;
+  #workload: string;
+  #token: string | undefined;
+  #client: grpc.Client | null = null;
+  #call: grpc.ClientDuplexStream<CertificateRequest, CertificateResponse> | null = null;
+  #pending: { id: string; keyPem: string; staged: boolean } | null = null;
+  #renewalDue = false;
+  #renewTimer: unknown = null;
+  #reconnectTimer: unknown = null;
+  #attempts = 0;
+  #requests = 0;
+  #closed = false;
+  #ready: { resolve: (i: IssuedSvid) => void; reject: (e: Error) => void } | null = null;
+
+  constructor(opts: SvidClientOptions, deps: SvidClientDeps) {
+    if (opts.joinToken !== undefined && opts.identity === undefined) throw new Error('a join token needs the identity it is bound to (the token file names it)');
+    this.#opts = opts;
+    this.#deps = deps;
+    this.#timers = deps.timers ?? realTimers;
+    this.#workload = opts.workload ?? '';
+    this.#token = opts.joinToken;
+    const f = (name: string) => join(opts.dir, name);
+    this.#files = { cert: f('cert.pem'), key: f('key.pem'), bundle: f('bundle.pem'), stagedKey: f('key.pem.new') };
+  }
+
+  /**
+   * Resolves once an SVID is in the folder: at once when a valid one is already there,
+   * else after the first join. Rejects when there is neither an SVID nor a token, or the
+   * control plane refuses the token. Call once.
+   */
+  start(): Promise<IssuedSvid> {
+    mkdirSync(this.#opts.dir, { recursive: true, mode: 0o700 });
+    this.#finishInterruptedInstall();
+    const found = this.#loadFiles();
+    // A token for another identity than the folder's means a deliberate re-join.
+    if (found !== null && (this.#token === undefined || found.identity === this.#opts.identity)) {
+      this.#current = found;
+      this.#token = undefined;
+    }
+    if (this.#current === null && this.#token === undefined) {
+      return Promise.reject(new Error(`${this.#opts.dir} holds no valid SVID and no join token was given: mint one with sluicectl token create`));
+    }
+    const ready = new Promise<IssuedSvid>((resolve, reject) => (this.#ready = { resolve, reject }));
+    if (this.#current !== null) {
+      this.#deps.log('info', 'using the SVID found in the identity folder', { identity: this.#current.identity, not_after: this.#current.notAfter.toISOString() });
+      const id = parseSpiffeId(this.#current.identity);
+      const namespace = (id.ok ? workloadOf(id.value)?.namespace : undefined) ?? '';
+      this.#issued({ svid: this.#current, workload: this.#workload, namespace, source: 'files' });
+    } else this.#renewalDue = true;
+    this.#connect();
+    return ready;
+  }
+
+  /** Called after each SVID is in place (the first one, and each renewal). Returns the unsubscribe. */
+  onIssued(fn: (issued: IssuedSvid) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  current(): LoadedSvid | null {
+    return this.#current;
+  }
+
+  /** Stops renewing and closes the stream; the files stay. */
+  close(): void {
+    this.#closed = true;
+    for (const t of [this.#renewTimer, this.#reconnectTimer]) if (t !== null) this.#timers.clear(t);
+    this.#call?.cancel();
+    this.#client?.close();
+    this.#ready?.reject(new Error('the certificate client was closed before it got an SVID'));
+  }
+
+  // --- the stream ---
+
+  #connect(): void {
+    this.#reconnectTimer = null;
+    if (this.#closed) return;
+    const bundle = this.#current?.pem.bundle ?? this.#opts.trustBundle;
+    const creds = this.#current === null ? grpc.credentials.createSsl(Buffer.from(bundle)) : grpc.credentials.createSsl(Buffer.from(bundle), Buffer.from(this.#current.pem.key), Buffer.from(this.#current.pem.cert));
+    const options = this.#opts.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': this.#opts.serverName, 'grpc.default_authority': this.#opts.serverName };
+    const client = new grpc.Client(this.#opts.address, creds, options);
+    const { requestSerialize, responseDeserialize } = CERTIFICATE_SERVICE.Certify;
+    const call = client.makeBidiStreamRequest(CERTIFY_PATH, requestSerialize, responseDeserialize, new grpc.Metadata(), {});
+    this.#client = client;
+    this.#call = call;
+    call.on('data', (res: CertificateResponse) => this.#onResponse(res));
+    call.on('error', () => {}); // 'status' follows and says everything
+    call.on('status', (s: grpc.StatusObject) => this.#onStreamEnd(call, s));
+    if (this.#renewalDue) this.#request();
+  }
+
+  #request(): void {
+    if (this.#call === null || this.#pending !== null) return;
+    const identity = this.#current?.identity ?? this.#opts.identity!;
+    const keys = generateKeyPair();
+    const staged = existsSync(this.#files.cert);
+    // The key is on disk before the CSR leaves: a certificate never arrives for a key that is lost.
+    writeFileAtomic(staged ? this.#files.stagedKey : this.#files.key, keys.privateKeyPem, 0o600);
+    const id = `${++this.#requests}`;
+    this.#pending = { id, keyPem: keys.privateKeyPem, staged };
+    const token = this.#current === null ? (this.#token ?? '') : '';
+    this.#call.write({ csr: createCsr(keys.privateKeyPem, keys.publicKeyPem, identity), join_token: token, request_id: id, workload: this.#workload });
+  }
+
+  #onResponse(res: CertificateResponse): void {
+    const pending = this.#pending;
+    if (pending === null || res.request_id !== pending.id) return;
+    this.#pending = null;
+    const checked = checkSvid(res.cert_chain, pending.keyPem, res.trust_bundle, this.#deps.now());
+    const expected = this.#current?.identity ?? this.#opts.identity;
+    if (!checked.ok || checked.value.identity !== expected) {
+      this.#deps.log('error', 'the control plane sent a certificate this proxy cannot use; retrying', { error: checked.ok ? `it names ${checked.value.identity}, not ${expected}` : checked.error });
+      this.#call?.cancel();
+      return;
+    }
+    writeFileAtomic(this.#files.cert, res.cert_chain, 0o644);
+    writeFileAtomic(this.#files.bundle, res.trust_bundle, 0o644);
+    if (pending.staged) renameSync(this.#files.stagedKey, this.#files.key);
+    const source = this.#current === null ? 'join-token' : 'renewal';
+    this.#current = checked.value;
+    this.#token = undefined;
+    this.#workload = res.workload;
+    this.#attempts = 0;
+    this.#deps.log('info', 'svid received', { identity: checked.value.identity, not_after: checked.value.notAfter.toISOString(), source });
+    this.#issued({ svid: checked.value, workload: res.workload, namespace: res.namespace, source });
+  }
+
+  #issued(issued: IssuedSvid): void {
+    this.#renewalDue = false;
+    if (this.#renewTimer !== null) this.#timers.clear(this.#renewTimer);
+    const { notBefore, notAfter } = issued.svid;
+    this.#renewTimer = this.#timers.set(
+      () => {
+        this.#renewTimer = null;
+        this.#renewalDue = true;
+        this.#request(); // without a stream, the reconnect sends it
+      },
+      renewalDelay(notBefore, notAfter, this.#deps.now(), this.#deps.random),
+      'renewal',
+    );
+    this.#ready?.resolve(issued);
+    this.#ready = null;
+    for (const fn of this.#listeners) fn(issued);
+  }
+
+  #onStreamEnd(call: grpc.ClientDuplexStream<CertificateRequest, CertificateResponse>, status: grpc.StatusObject): void {
+    if (call !== this.#call) return;
+    this.#call = null;
+    this.#client?.close();
+    this.#client = null;
+    if (this.#pending !== null) this.#renewalDue = true;
+    this.#pending = null;
+    if (this.#closed) return;
+    const code = status.metadata.get(ERROR_CODE_METADATA)[0]?.toString() ?? grpc.status[status.code];
+    if (this.#current === null && PERMANENT.has(status.code)) {
+      this.#deps.log('error', 'the control plane refused to certify this proxy', { code, error: status.details });
+      this.#ready?.reject(Object.assign(new Error(`the control plane refused to certify this proxy: ${status.details}`), { code }));
+      this.#ready = null;
+      this.close();
+      return;
+    }
+    // Exponential, with jitter so a fleet cut off together does not come back together.
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.#attempts++) * (0.5 + this.#deps.random() / 2);
+    this.#deps.log(status.code === grpc.status.OK ? 'info' : 'warn', 'certificate stream ended; reconnecting', { code, error: status.details, in_ms: Math.round(delay) });
+    this.#reconnectTimer = this.#timers.set(() => this.#connect(), delay, 'reconnect');
+  }
+
+  // --- files ---
+
+  /** A crash between renaming cert.pem and key.pem.new into place: finish it, or drop a staged key nothing was issued for. */
+  #finishInterruptedInstall(): void {
+    if (!existsSync(this.#files.stagedKey)) return;
+    const staged = readFileSync(this.#files.stagedKey, 'utf8');
+    const cert = existsSync(this.#files.cert) ? readFileSync(this.#files.cert, 'utf8') : '';
+    const bundle = existsSync(this.#files.bundle) ? readFileSync(this.#files.bundle, 'utf8') : '';
+    if (cert !== '' && checkSvid(cert, staged, bundle, this.#deps.now()).ok) renameSync(this.#files.stagedKey, this.#files.key);
+    else rmSync(this.#files.stagedKey, { force: true });
+  }
+
+  #loadFiles(): LoadedSvid | null {
+    if (![this.#files.cert, this.#files.key, this.#files.bundle].every((f) => existsSync(f))) return null;
+    const read = (f: string) => readFileSync(f, 'utf8');
+    const r = checkSvid(read(this.#files.cert), read(this.#files.key), read(this.#files.bundle), this.#deps.now());
+    if (!r.ok) this.#deps.log('warn', 'the identity folder holds no usable SVID', { dir: this.#opts.dir, error: r.error });
+    return r.ok ? r.value : null;
+  }
+}
+
+/** Write to a temporary name, flush, rename over: a reader sees the old file or the new one, never half of one. */
+function writeFileAtomic(path: string, text: string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  // A leftover from a crash would keep its own mode: the key must be 0600 however it ends.
+  rmSync(tmp, { force: true });
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
