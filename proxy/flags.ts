@@ -4,7 +4,10 @@
 import { parseArgs } from 'node:util';
 
 export type ProxyFlags = {
+  /** The static config file; '' in xDS mode. */
   readonly config: string;
+  /** Set when the config comes from a control plane (--control-plane). */
+  readonly xds: XdsFlags | null;
   readonly adminAddress: string;
   readonly adminPort: number;
   readonly statsAddress: string;
@@ -14,9 +17,34 @@ export type ProxyFlags = {
   readonly accessLog: string;
 };
 
+/** A proxy that follows a control plane (DESIGN: --control-plane ADDR, VM mode). */
+export type XdsFlags = {
+  /** host:port of the control plane's :15012 (xDS and the certificate service, TLS). */
+  readonly controlPlane: string;
+  /** The join token file `sluicectl token create` wrote; null when the identity dir already holds an SVID. */
+  readonly tokenFile: string | null;
+  /** Where the key, SVID and bundle are kept (key 0600): a restart needs no new token. */
+  readonly identityDir: string;
+  /** Service port name -> the local port the app listens on, behind the inbound listener. */
+  readonly apps: Readonly<Record<string, number>>;
+  /** The local HTTP port apps call every Service through (Host routing). */
+  readonly outboundPort: number;
+  /** The zone this proxy runs in, for locality-aware balancing. */
+  readonly zone: string | undefined;
+};
+
 export const usage = `usage: sluice-proxy --config FILE [options]
+       sluice-proxy --control-plane HOST:PORT [--token FILE] [options]
 
   --config FILE            static proxy config (YAML); SIGHUP reloads it
+  --control-plane ADDR     follow a control plane instead: its xDS and certificate port (15012)
+  --token FILE             the join token file (sluicectl token create --workload NAME): single use,
+                           needed only at the first start; later starts reuse the identity dir
+  --identity-dir DIR       key, certificate and bundle (default ./sluice-identity)
+  --app NAME=PORT          the local port the app serves the Service port NAME on (repeatable;
+                           default: the port the Workload declares)
+  --outbound-port PORT     where apps call other Services, by Host (default 15001)
+  --zone ZONE              the zone this proxy runs in (locality-aware balancing)
   --admin-address ADDR     admin server address (default 127.0.0.1)
   --admin-port PORT        admin server port: /ready /live /config_dump /clusters /stats (default 15000, 0 = any)
   --stats-address ADDR     Prometheus / kubelet probe address (default 0.0.0.0)
@@ -43,6 +71,12 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
         'stats-port': { type: 'string', default: '15020' },
         'drain-timeout': { type: 'string', default: '5s' },
         'access-log': { type: 'string', default: 'stdout' },
+        'control-plane': { type: 'string' },
+        token: { type: 'string' },
+        'identity-dir': { type: 'string', default: './sluice-identity' },
+        app: { type: 'string', multiple: true, default: [] },
+        'outbound-port': { type: 'string', default: '15001' },
+        zone: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }));
@@ -50,7 +84,18 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
     return { ok: false, error: (err as Error).message };
   }
   if (values.help) return { ok: 'help' };
-  if (values.config === undefined) return { ok: false, error: '--config FILE is required (the xDS mode lands with the control plane)' };
+  const cp = values['control-plane'];
+  if (values.config === undefined && cp === undefined) return { ok: false, error: 'one of --config FILE (static) or --control-plane HOST:PORT (xDS) is required' };
+  if (values.config !== undefined && cp !== undefined) return { ok: false, error: '--config and --control-plane exclude each other: a proxy takes its config from one source' };
+  let xds: XdsFlags | null = null;
+  if (cp !== undefined) {
+    const parsed = xdsFlags(cp, values);
+    if (typeof parsed === 'string') return { ok: false, error: parsed };
+    xds = parsed;
+  } else {
+    const stray = ['token', 'zone'].find((f) => values[f as 'token' | 'zone'] !== undefined) ?? ((values.app ?? []).length > 0 ? 'app' : undefined);
+    if (stray !== undefined) return { ok: false, error: `--${stray} applies with --control-plane only` };
+  }
   const adminPort = port(values['admin-port'], '--admin-port');
   const statsPort = port(values['stats-port'], '--stats-port');
   const drain = parseDuration(values['drain-timeout']);
@@ -59,7 +104,8 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
   return {
     ok: true,
     flags: {
-      config: values.config,
+      config: values.config ?? '',
+      xds,
       adminAddress: values['admin-address'],
       adminPort: adminPort as number,
       statsAddress: values['stats-address'],
@@ -68,6 +114,20 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
       accessLog: values['access-log'],
     },
   };
+}
+
+function xdsFlags(cp: string, values: { token?: string; 'identity-dir': string; app?: string[]; 'outbound-port': string; zone?: string }): XdsFlags | string {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(cp)) return `--control-plane: '${cp}' is not HOST:PORT (e.g. cp.mesh.internal:15012)`;
+  const apps: Record<string, number> = {};
+  for (const a of values.app ?? []) {
+    const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(\d+)$/.exec(a);
+    const p = m === null ? null : port(m[3], '--app');
+    if (m === null || typeof p !== 'number' || p === 0) return `--app: '${a}' is not NAME=PORT (a Service port name and the app's local port, e.g. http=8080)`;
+    apps[m[1]] = p;
+  }
+  const outbound = port(values['outbound-port'], '--outbound-port');
+  if (typeof outbound === 'string') return outbound;
+  return { controlPlane: cp, tokenFile: values.token ?? null, identityDir: values['identity-dir'], apps, outboundPort: outbound, zone: values.zone };
 }
 
 function port(value: string, flag: string): number | string {

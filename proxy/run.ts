@@ -3,16 +3,12 @@
 
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { startAdminServer, startStatsServer } from './admin/index.ts';
 import { formatViolations, loadConfigFile } from './config/index.ts';
 import type { ProxyFlags } from './flags.ts';
-import type { Logger } from './http/rescue.ts';
-import { ProxyServer } from './server.ts';
+import { startXdsProxy } from './run-xds.ts';
+import { createRuntime, startAdmin, type AdminServers, type Io } from './runtime.ts';
+import type { ProxyServer } from './server.ts';
 import { ProxyIdentity } from './tls/identity.ts';
-import { onceAMinute } from './log.ts';
-import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
-import { createRequestObserver } from './telemetry/request-observer.ts';
-import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
 import { loadBalancerNames } from './upstream/index.ts';
 
 export type RunningProxy = {
@@ -24,7 +20,8 @@ export type RunningProxy = {
 
 export type StartResult = { ok: true; value: RunningProxy } | { ok: false; error: string; exitCode: number };
 
-export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut: { write(s: string): unknown } | null }): Promise<StartResult> {
+export async function startProxy(flags: ProxyFlags, io: Io): Promise<StartResult> {
+  if (flags.xds !== null) return startXdsProxy(flags, flags.xds, io);
   const { log } = io;
   const opts = { loadBalancers: loadBalancerNames() };
   const loaded = await loadConfigFile(flags.config, opts);
@@ -36,23 +33,8 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
   if (!svid.ok) {
     return { ok: false, exitCode: 2, error: `sluice-proxy: ${flags.config}: identity: ${svid.error}\nsluice-proxy: no certificate to serve mTLS with; nothing was started\n` };
   }
-  const metrics = createProxyMetrics();
-  const mtlsLog = onceAMinute(Date.now);
-  const accessLog = createAccessLog(io.accessOut);
-  const observer = createRequestObserver(metrics, accessLog);
-  const server = new ProxyServer({
-    log,
-    observe: observer.observe,
-    onRefused: (listener, code, reason, remote) => {
-      observer.refused(listener, code, reason, remote);
-      if (code === 'MTLS' && mtlsLog.allow(reason)) log('warn', 'mTLS connection refused', { listener, remote, reason });
-    },
-    onConnection: (listener, delta) => observer.connection(listener, delta),
-    onTcpBytes: (listener, received, sent) => observer.tcpBytes(listener, received, sent),
-    random: Math.random,
-    now: Date.now,
-    svid: identity.current,
-  });
+  const runtime = createRuntime(io, identity);
+  const { server, metrics } = runtime;
   try {
     await server.apply(loaded.value);
   } catch (err) {
@@ -61,25 +43,15 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
     return { ok: false, exitCode: 1, error: `sluice-proxy: could not start listeners: ${(err as Error).message}\n` };
   }
 
-  const source = {
-    ready: () => server.config !== null && !server.draining,
-    draining: () => server.draining,
-    configDump: () => server.configDump(),
-    clusters: () => server.clusters(),
-    certs: () => identity.status(),
-    metricsText: () => metrics.render() + clusterMetricsText(server.clusters()),
-  };
-  let admin, stats;
+  let admin: AdminServers;
   try {
-    admin = await startAdminServer({ host: flags.adminAddress, port: flags.adminPort, source, log: (msg: string) => log('warn', msg) });
-    stats = await startStatsServer({ host: flags.statsAddress, port: flags.statsPort, source });
+    admin = await startAdmin(flags, runtime, identity, log);
   } catch (err) {
-    await admin?.close();
     await server.drain(0);
     identity.close();
     return { ok: false, exitCode: 1, error: `sluice-proxy: could not start the admin or stats server: ${(err as Error).message}\n` };
   }
-  log('info', 'proxy ready', { listeners: server.ports(), admin: admin.port, stats: stats.port, config: flags.config, pid: process.pid });
+  log('info', 'proxy ready', { listeners: server.ports(), admin: admin.adminPort, stats: admin.statsPort, config: flags.config, pid: process.pid });
 
   let reloading: Promise<boolean> = Promise.resolve(true);
   const reloadOnce = async (): Promise<boolean> => {
@@ -116,8 +88,8 @@ export async function startProxy(flags: ProxyFlags, io: { log: Logger; accessOut
       reload: () => (reloading = reloading.then(reloadOnce, reloadOnce)),
       stop: async () => {
         await server.drain(flags.drainTimeoutMs);
-        await Promise.all([admin.close(), stats.close()]);
-        accessLog.close();
+        await admin.close();
+        runtime.close();
         identity.close();
         log('info', 'stopped', {});
       },

@@ -4,7 +4,7 @@
 
 import type { NodeContext } from './generate/resources.ts';
 
-/** google.protobuf.Struct as @grpc/proto-loader hands it over (oneofs: true adds `kind`). */
+/** google.protobuf.Struct as @grpc/proto-loader hands it over: camelCase even under keepCase (protobufjs's own definition); oneofs: true adds `kind`. */
 type StructValue = {
   kind?: string;
   nullValue?: unknown;

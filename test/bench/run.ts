@@ -9,7 +9,8 @@
 //
 // Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ONLY=resilience,
 // BENCH_ONLY=mtls or BENCH_ONLY=cp (only that section, for iterating on that path),
-// BENCH_CP_RESOURCES (default 10 000).
+// BENCH_CP_RESOURCES (default 10 000). Then xDS push latency to N simulated proxies (xds-push.ts;
+// BENCH_ONLY=xds, BENCH_XDS_PROXIES default "1000,5000").
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import autocannon from 'autocannon';
 import { fixedRate, type RateResult } from './fixed-rate.ts';
 import { mtlsBench, mtlsSummary, type MtlsBenchDeps } from './mtls.ts';
 import { cpBench, cpSummary } from './control-plane.ts';
+import { xdsBench, xdsSummary } from './xds-push.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
 
@@ -48,6 +50,10 @@ async function main(): Promise<void> {
   }
   if (process.env.BENCH_ONLY === 'cp') {
     console.log(cpSummary(await cpBench({ dir })).join('\n'));
+    return;
+  }
+  if (process.env.BENCH_ONLY === 'xds') {
+    console.log(xdsSummary(await xdsBench({ dir })).join('\n'));
     return;
   }
 
@@ -87,6 +93,7 @@ async function main(): Promise<void> {
   for (const round of mtls.rounds) for (const run of round) rows.push(run.row);
 
   const cp = await cpBench({ dir });
+  const xds = await xdsBench({ dir });
 
   const by = (n: string) => rows.find((r) => r.name === n);
   const fmt = (n: number, d = 2) => n.toFixed(d);
@@ -107,6 +114,7 @@ async function main(): Promise<void> {
   out.push(`resilience path / plain path throughput: ${fmt(resilienceRatio, 3)} (mean of ${pairs.length} alternated pairs; target >= 0.95)`);
   out.push(...mtlsSummary(mtls));
   out.push(...cpSummary(cp));
+  out.push(...xdsSummary(xds));
   console.log(out.join('\n'));
 }
 

@@ -46,9 +46,11 @@ backends: [{ name: up, endpoints: [{ address: 127.0.0.1, port: ${upstreamPort} }
 `;
 }
 
-export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], opts: { expectFailure?: boolean } = {}): Promise<ProxyProcess> {
+/** `yamlOrFile` '' runs without --config: the flags in `extraArgs` name the source (--control-plane). */
+export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], opts: { expectFailure?: boolean; readyTimeoutMs?: number } = {}): Promise<ProxyProcess> {
   const configFile = yamlOrFile.includes('\n') ? writeConfig(yamlOrFile) : yamlOrFile;
-  const child = spawn(process.execPath, [...PROXY_NODE_FLAGS, PROXY_MAIN, '--config', configFile, '--admin-port', '0', '--stats-port', '0', '--stats-address', '127.0.0.1', ...extraArgs], {
+  const source = configFile === '' ? [] : ['--config', configFile];
+  const child = spawn(process.execPath, [...PROXY_NODE_FLAGS, PROXY_MAIN, ...source, '--admin-port', '0', '--stats-port', '0', '--stats-address', '127.0.0.1', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: proxyEnv(join(tmpdir(), 'sluice-compile-cache')),
   });
@@ -97,7 +99,7 @@ export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], o
     },
   };
   if (opts.expectFailure) return { ...base, ports: {}, adminPort: 0, statsPort: 0, clusters: () => Promise.reject(new Error('the proxy did not start')) };
-  const ready = JSON.parse(await waitForLog(/"msg":"proxy ready"/));
+  const ready = JSON.parse(await waitForLog(/"msg":"proxy ready"/, opts.readyTimeoutMs));
   const clusters = async () => ((await (await fetch(`http://127.0.0.1:${ready.admin}/clusters?format=json`)).json()) as { clusters: ClusterStatus[] }).clusters;
   return { ...base, ports: ready.listeners, adminPort: ready.admin, statsPort: ready.stats, clusters };
 }

@@ -33,12 +33,13 @@ export function bindAddress(address: string): string {
 
 const sds = (name: string): Obj => ({ name, sds_config: ADS });
 
-export function downstreamTls(): Obj {
+/** ALPN only for HTTP: a TCP listener passes whatever protocol the bytes carry. */
+export function downstreamTls(http: boolean): Obj {
   const context = {
     common_tls_context: {
       tls_certificate_sds_secret_configs: [sds(OWN_CERT)],
       validation_context_sds_secret_config: sds(ROOTCA),
-      alpn_protocols: ['h2', 'http/1.1'],
+      ...(http ? { alpn_protocols: ['h2', 'http/1.1'] } : {}),
     },
     require_client_certificate: { value: true },
   };

@@ -129,16 +129,16 @@ export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind
   const listeners = inbound.map((p) => {
     const name = inboundName(p.port);
     const filter = isHttp(p.protocol) ? httpConnectionManager(name, name) : tcpProxy(name, name);
-    return { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filter) };
+    return { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filter, isHttp(p.protocol)) };
   });
   listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), filter_chains: [{ filters: [httpConnectionManager(OUTBOUND, OUTBOUND)] }] });
   return listeners;
 }
 
 /** Istio's PeerAuthentication modes as filter chains (xds/SUBSET.md, "Listener"). */
-function filterChains(mode: 'STRICT' | 'PERMISSIVE' | 'DISABLE', filter: Obj): Obj[] {
+function filterChains(mode: 'STRICT' | 'PERMISSIVE' | 'DISABLE', filter: Obj, http: boolean): Obj[] {
   if (mode === 'DISABLE') return [{ filters: [filter] }];
-  const tls = { filters: [filter], transport_socket: downstreamTls() };
+  const tls = { filters: [filter], transport_socket: downstreamTls(http) };
   if (mode === 'STRICT') return [tls];
   return [{ ...tls, filter_chain_match: { transport_protocol: 'tls' } }, { filter_chain_match: { transport_protocol: 'raw_buffer' }, filters: [filter] }];
 }

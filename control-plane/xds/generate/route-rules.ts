@@ -67,7 +67,8 @@ function routeAction(view: MeshView, ns: string, refs: readonly BackendRef[], ti
   }
   if (clusters.length === 0) return null;
   const action: Obj = clusters.length === 1 ? { cluster: clusters[0].name } : { weighted_clusters: { clusters } };
-  if (timeout !== undefined) action.timeout = duration(parseDuration(timeout));
+  // Envoy's default is 15 s; Gateway API's is none, which 0s says.
+  action.timeout = duration(timeout === undefined ? 0 : parseDuration(timeout));
   return action;
 }
 

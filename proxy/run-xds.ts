@@ -1,0 +1,119 @@
+// A proxy that follows a control plane (sluice-proxy --control-plane): join with the token
+// (or the identity kept from an earlier start) -> SVID on disk, renewed by the certificate
+// service -> ProxyServer with admin and stats -> ADS over mTLS with that SVID, each config
+// applied as it comes. Without the control plane it keeps serving what it last applied.
+
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { parseTokenFile } from '../xds/index.ts';
+import type { ProxyFlags, XdsFlags } from './flags.ts';
+import type { RunningProxy, StartResult } from './run.ts';
+import { createRuntime, startAdmin, type AdminServers, type Io } from './runtime.ts';
+import { ProxyIdentity } from './tls/identity.ts';
+import { AdsClient, systemClock } from './xds/ads-client.ts';
+import { SvidClient } from './xds/svid-client.ts';
+
+const fail = (exitCode: number, error: string): StartResult => ({ ok: false, exitCode, error: `sluice-proxy: ${error}\n` });
+
+export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Promise<StartResult> {
+  const { log } = io;
+  const dir = xf.identityDir;
+  const files = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), bundle: join(dir, 'bundle.pem') };
+
+  let join_: { trustBundle: string; joinToken?: string; identity?: string };
+  if (xf.tokenFile !== null) {
+    let text: string;
+    try {
+      text = readFileSync(xf.tokenFile, 'utf8');
+    } catch (err) {
+      return fail(2, `--token ${xf.tokenFile}: ${(err as Error).message}`);
+    }
+    const parsed = parseTokenFile(text, xf.tokenFile);
+    if (!parsed.ok) return fail(2, parsed.error);
+    join_ = { trustBundle: parsed.value.bundle, joinToken: parsed.value.token, identity: parsed.value.identity };
+  } else {
+    try {
+      join_ = { trustBundle: readFileSync(files.bundle, 'utf8') };
+    } catch {
+      return fail(2, `no --token and no identity in ${dir}: a proxy joins the first time with a token (sluicectl token create --workload NAME --out FILE)`);
+    }
+  }
+  const svids = new SvidClient({ address: xf.controlPlane, dir, ...join_ }, { now: Date.now, log, random: Math.random });
+  let issued;
+  try {
+    issued = await svids.start();
+  } catch (err) {
+    svids.close();
+    return fail(2, `could not get an identity from ${xf.controlPlane}: ${(err as Error).message}`);
+  }
+  const identity = new ProxyIdentity(dir, { now: Date.now, log });
+  const loaded = await identity.use(files);
+  if (!loaded.ok) {
+    svids.close();
+    return fail(2, `${dir}: identity: ${loaded.error}`);
+  }
+  log('info', 'identity ready', { identity: issued.svid.identity, workload: issued.workload, namespace: issued.namespace, source: issued.source });
+
+  const runtime = createRuntime(io, identity);
+  const server = runtime.server;
+  let ads: AdsClient | null = null;
+  let admin: AdminServers;
+  try {
+    admin = await startAdmin(flags, runtime, identity, log, () => ({ xds: ads?.status() ?? null }));
+  } catch (err) {
+    svids.close();
+    identity.close();
+    return fail(1, `could not start the admin or stats server: ${(err as Error).message}`);
+  }
+  let ready = false;
+  ads = new AdsClient({
+    target: xf.controlPlane,
+    // Read at each connection: the SVID may have been renewed since the last one.
+    credentials: () => grpc.credentials.createSsl(readFileSync(files.bundle), readFileSync(files.key), readFileSync(files.cert)),
+    node: {
+      id: `${issued.workload}.${issued.namespace}`,
+      locality: xf.zone === undefined ? {} : { zone: xf.zone },
+      metadata: { 'sluice.dev/proxy': 'sluice-proxy', 'sluice.dev/outbound-port': xf.outboundPort, 'sluice.dev/app-ports': xf.apps, 'sluice.dev/admin': `${flags.adminAddress}:${admin.adminPort}` },
+    },
+    identity: files,
+    clock: systemClock,
+    random: Math.random,
+    log,
+    apply: async (config, { bundlePem }) => {
+      if (bundlePem !== null && bundlePem !== readFileSync(files.bundle, 'utf8')) writeAtomically(files.bundle, bundlePem);
+      await server.apply(config);
+      runtime.metrics.configReloads.labels('ok').inc();
+      if (!ready) log('info', 'proxy ready', { listeners: server.ports(), admin: admin.adminPort, stats: admin.statsPort, controlPlane: xf.controlPlane, pid: process.pid });
+      else log('info', 'config applied', { listeners: server.ports() });
+      ready = true;
+    },
+  });
+  ads.start();
+  log('info', 'following the control plane', { controlPlane: xf.controlPlane, node: `${issued.workload}.${issued.namespace}`, admin: admin.adminPort });
+
+  const running: RunningProxy = {
+    server,
+    reload: async () => {
+      log('info', 'SIGHUP ignored: this proxy takes its config from the control plane', { controlPlane: xf.controlPlane });
+      return false;
+    },
+    stop: async () => {
+      await ads.close();
+      svids.close();
+      await server.drain(flags.drainTimeoutMs);
+      await admin.close();
+      runtime.close();
+      identity.close();
+      log('info', 'stopped', {});
+    },
+  };
+  return { ok: true, value: running };
+}
+
+/** The pushed trust bundle replaces the file the TLS contexts read, whole or not at all. */
+function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.xds.tmp`;
+  writeFileSync(tmp, text, { mode: 0o644 });
+  renameSync(tmp, path);
+}

@@ -1,0 +1,67 @@
+// What every proxy runs whatever its config source: the ProxyServer with its telemetry
+// hooks, and the admin and stats servers. run.ts (a static file) and run-xds.ts (a control
+// plane) each feed it configs their own way.
+
+import { startAdminServer, startStatsServer } from './admin/index.ts';
+import type { ProxyFlags } from './flags.ts';
+import type { Logger } from './http/rescue.ts';
+import { onceAMinute } from './log.ts';
+import { ProxyServer } from './server.ts';
+import type { ProxyIdentity } from './tls/identity.ts';
+import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
+import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
+import { createRequestObserver } from './telemetry/request-observer.ts';
+
+export type Io = { log: Logger; accessOut: { write(s: string): unknown } | null };
+
+export type Runtime = {
+  readonly server: ProxyServer;
+  readonly metrics: ReturnType<typeof createProxyMetrics>;
+  close(): void;
+};
+
+export function createRuntime(io: Io, identity: ProxyIdentity): Runtime {
+  const { log } = io;
+  const metrics = createProxyMetrics();
+  const mtlsLog = onceAMinute(Date.now);
+  const accessLog = createAccessLog(io.accessOut);
+  const observer = createRequestObserver(metrics, accessLog);
+  const server = new ProxyServer({
+    log,
+    observe: observer.observe,
+    onRefused: (listener, code, reason, remote) => {
+      observer.refused(listener, code, reason, remote);
+      if (code === 'MTLS' && mtlsLog.allow(reason)) log('warn', 'mTLS connection refused', { listener, remote, reason });
+    },
+    onConnection: (listener, delta) => observer.connection(listener, delta),
+    onTcpBytes: (listener, received, sent) => observer.tcpBytes(listener, received, sent),
+    random: Math.random,
+    now: Date.now,
+    svid: identity.current,
+  });
+  return { server, metrics, close: () => accessLog.close() };
+}
+
+export type AdminServers = { readonly adminPort: number; readonly statsPort: number; close(): Promise<void> };
+
+/** The admin (loopback) and stats servers over `runtime`; `extraDump` adds to /config_dump (the xDS state). */
+export async function startAdmin(flags: ProxyFlags, runtime: Runtime, identity: ProxyIdentity, log: Logger, extraDump?: () => Record<string, unknown>): Promise<AdminServers> {
+  const { server, metrics } = runtime;
+  const source = {
+    ready: () => server.config !== null && !server.draining,
+    draining: () => server.draining,
+    configDump: () => ({ ...(server.configDump() as Record<string, unknown>), ...extraDump?.() }),
+    clusters: () => server.clusters(),
+    certs: () => identity.status(),
+    metricsText: () => metrics.render() + clusterMetricsText(server.clusters()),
+  };
+  const admin = await startAdminServer({ host: flags.adminAddress, port: flags.adminPort, source, log: (msg: string) => log('warn', msg) });
+  let stats;
+  try {
+    stats = await startStatsServer({ host: flags.statsAddress, port: flags.statsPort, source });
+  } catch (err) {
+    await admin.close();
+    throw err;
+  }
+  return { adminPort: admin.port, statsPort: stats.port, close: async () => void (await Promise.all([admin.close(), stats.close()])) };
+}

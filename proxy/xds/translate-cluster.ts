@@ -1,0 +1,164 @@
+// Cluster -> Backend, ClusterLoadAssignment -> its endpoints. What xDS does not say (retries,
+// budgets, circuit breaking, outlier detection) gets the defaults a static config gets with
+// no policy, so a backend behaves the same whichever source described it.
+
+import { EMBEDDED_TYPE_URLS } from '../../xds/index.ts';
+import type { Backend, ConnectionLimits, Endpoint, OutlierDetection, RetryBudget, RetryPolicy } from '../config/model.ts';
+import { ADDRESS, ADS_SOURCE, anyValue, DURATION, durationMs, EMPTY, enumOf, mapOf, message, readTyped, requireAds, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
+import type { Context } from './translate.ts';
+import { upstreamTls } from './translate-tls.ts';
+
+// The values of kinds/resilience-specs.ts DEFAULT_*, repeated so the proxy's isolate does
+// not load typebox for four constants; test/proxy/xds/translate.test.ts keeps them equal.
+const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 2,
+  retryOn: ['connect-failure', 'refused-stream', 'reset', 'unavailable', 'cancelled'],
+  retriableStatusCodes: [503],
+  backoffBaseMs: 25,
+  backoffMaxMs: 250,
+  retryNonIdempotent: false,
+  bufferLimitBytes: 64 * 1024,
+};
+const DEFAULT_BUDGET: RetryBudget = { percent: 20, minRetriesPerSecond: 10, ttlMs: 10_000 };
+const DEFAULT_LIMITS: ConnectionLimits = { maxConnections: 1024, maxPendingRequests: 1024, maxActiveRequests: 1024, maxActiveRetries: 64 };
+const DEFAULT_OUTLIER: OutlierDetection = {
+  intervalMs: 10_000,
+  consecutive5xx: 5,
+  consecutiveGatewayErrors: 5,
+  baseEjectionMs: 30_000,
+  maxEjectionMs: 300_000,
+  maxEjectionPercent: 50,
+  successRate: null,
+};
+
+/** Envoy's lb_policy -> the proxy's LB registry. An unset lb_policy is ROUND_ROBIN, the enum's zero. */
+const LB_POLICIES: Readonly<Record<string, string>> = { ROUND_ROBIN: 'round-robin', LEAST_REQUEST: 'least-request', RING_HASH: 'ring-hash', MAGLEV: 'maglev' };
+
+const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+const HTTP_OPTIONS = message({ explicit_http_config: message({ http2_protocol_options: EMPTY }) });
+
+export const ASSIGNMENT = message({
+  cluster_name: scalar,
+  endpoints: message({
+    locality: message({ zone: scalar }),
+    load_balancing_weight: WRAPPED,
+    lb_endpoints: message({ endpoint: message({ address: ADDRESS }), load_balancing_weight: WRAPPED }),
+  }),
+});
+
+export const CLUSTER = message({
+  name: scalar,
+  type: enumOf('EDS', 'STATIC'),
+  eds_cluster_config: message({ eds_config: ADS_SOURCE, service_name: scalar }),
+  connect_timeout: DURATION,
+  lb_policy: enumOf(...Object.keys(LB_POLICIES)),
+  load_assignment: ASSIGNMENT,
+  typed_extension_protocol_options: mapOf(anyValue),
+  transport_socket: message({ name: scalar, typed_config: anyValue }),
+});
+
+/** The ClusterLoadAssignment an EDS cluster reads (its service_name, else its name); undefined for a STATIC one. */
+export function edsName(cluster: Pb): string | undefined {
+  if (cluster.type !== 'EDS') return undefined;
+  const service = cluster.eds_cluster_config?.service_name;
+  return typeof service === 'string' && service !== '' ? service : String(cluster.name ?? '');
+}
+
+/**
+ * `endpointsOf` gives the translated endpoints of a received ClusterLoadAssignment, or
+ * undefined when none of that name was received.
+ */
+export function translateCluster(c: Pb, ctx: Context, endpointsOf: (name: string) => readonly Endpoint[] | undefined, sink: Sink): Backend {
+  const name = String(c.name);
+  let endpoints: readonly Endpoint[] = [];
+  if (c.type === 'EDS') {
+    requireAds(c.eds_cluster_config?.eds_config, sink, 'eds_cluster_config.eds_config');
+    const service = c.eds_cluster_config?.service_name;
+    if (service !== undefined && service !== '' && service !== name) sink.add('eds_cluster_config.service_name', `must be the cluster's name ('${name}') or unset; got '${service}'`);
+    if (c.load_assignment !== undefined) sink.add('load_assignment', 'an EDS cluster takes its endpoints from its ClusterLoadAssignment; load_assignment is for STATIC clusters');
+    const received = endpointsOf(edsName(c) ?? name);
+    if (received !== undefined) endpoints = received;
+    else if (ctx.refs !== null) sink.add('eds_cluster_config', `no ClusterLoadAssignment '${edsName(c)}' was received`);
+  } else if (c.load_assignment === undefined) {
+    sink.add('load_assignment', 'required for a STATIC cluster (or set type: EDS)');
+  } else {
+    if (c.eds_cluster_config !== undefined) sink.add('eds_cluster_config', 'is for EDS clusters; this one is STATIC');
+    endpoints = translateAssignment(c.load_assignment, ctx.zone, sink.at('load_assignment'));
+  }
+  let connectTimeoutMs = 5000;
+  if (c.connect_timeout !== undefined) {
+    const ms = durationMs(c.connect_timeout, sink, 'connect_timeout');
+    if (ms === 0) sink.add('connect_timeout', 'must be more than 0s');
+    else if (ms !== undefined) connectTimeoutMs = ms;
+  }
+  return {
+    name,
+    protocol: protocol(c.typed_extension_protocol_options, sink),
+    loadBalancer: LB_POLICIES[c.lb_policy ?? 'ROUND_ROBIN'] ?? 'round-robin',
+    failoverThreshold: 71,
+    connectTimeoutMs,
+    idleTimeoutMs: 60_000,
+    endpoints,
+    retry: { ...DEFAULT_RETRY },
+    retryBudget: { ...DEFAULT_BUDGET },
+    limits: { ...DEFAULT_LIMITS },
+    outlierDetection: { ...DEFAULT_OUTLIER },
+    healthCheck: null,
+    tls: c.transport_socket === undefined ? null : (upstreamTls(c.transport_socket, name, ctx, sink.at('transport_socket')) ?? null),
+  };
+}
+
+function protocol(options: Pb | undefined, sink: Sink): 'http1' | 'http2' {
+  let result: 'http1' | 'http2' = 'http1';
+  for (const [key, any] of Object.entries(options ?? {})) {
+    const path = `typed_extension_protocol_options[${JSON.stringify(key)}]`;
+    if (key !== HTTP_OPTIONS_KEY) {
+      sink.add(path, `unknown protocol options; a Sluice proxy reads only ${HTTP_OPTIONS_KEY}`);
+      continue;
+    }
+    const opts = readTyped(any, EMBEDDED_TYPE_URLS.HttpProtocolOptions, HTTP_OPTIONS, sink, path);
+    if (opts === undefined) continue;
+    if (opts.explicit_http_config?.http2_protocol_options === undefined) sink.add(`${path}.explicit_http_config`, 'required: { http2_protocol_options: {} } (without these options the proxy speaks HTTP/1.1)');
+    else result = 'http2';
+  }
+  return result;
+}
+
+/** Endpoints of one assignment; priority 0 in the proxy's zone (or where a zone is unknown), 1 elsewhere. */
+export function translateAssignment(cla: Pb, zone: string | undefined, sink: Sink): Endpoint[] {
+  const out: Endpoint[] = [];
+  ((cla.endpoints ?? []) as Pb[]).forEach((locality, i) => {
+    const at = sink.at(`endpoints[${i}]`);
+    const z = locality.locality?.zone;
+    const endpointZone = typeof z === 'string' && z !== '' ? z : undefined;
+    let sum = 0;
+    ((locality.lb_endpoints ?? []) as Pb[]).forEach((lb, j) => {
+      const path = `lb_endpoints[${j}]`;
+      const socket = lb.endpoint?.address?.socket_address;
+      const weight = lb.load_balancing_weight === undefined ? 1 : Number(lb.load_balancing_weight.value ?? 0);
+      if (weight < 1) at.add(`${path}.load_balancing_weight`, 'must be at least 1');
+      sum += weight;
+      if (socket === undefined) {
+        at.add(`${path}.endpoint.address.socket_address`, 'required: { address, port_value }');
+        return;
+      }
+      const port = Number(socket.port_value ?? 0);
+      if (typeof socket.address !== 'string' || socket.address === '') at.add(`${path}.endpoint.address.socket_address.address`, 'required');
+      if (!(port >= 1 && port <= 65535)) at.add(`${path}.endpoint.address.socket_address.port_value`, `must be 1-65535; got ${port}`);
+      out.push({
+        address: String(socket.address ?? ''),
+        port,
+        weight: Math.max(1, weight),
+        ...(endpointZone === undefined ? {} : { zone: endpointZone }),
+        // Unknown zones are not "elsewhere": only a known, different zone is a failover level.
+        priority: endpointZone !== undefined && zone !== undefined && endpointZone !== zone ? 1 : 0,
+      });
+    });
+    // The proxy weighs endpoints, not localities: a locality weight is honoured only as their sum (what gRPC needs).
+    const declared = locality.load_balancing_weight;
+    if (declared !== undefined && Number(declared.value ?? 0) !== sum) {
+      at.add('load_balancing_weight', `must be the sum of its endpoints' weights (${sum}): a Sluice proxy balances over endpoints; got ${declared.value ?? 0}`);
+    }
+  });
+  return out;
+}

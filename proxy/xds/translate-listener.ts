@@ -1,0 +1,148 @@
+// Listener -> the proxy's listener. The filter chains' shape gives the inbound mTLS mode
+// (one TLS chain: STRICT; a TLS and a raw_buffer chain: PERMISSIVE; one plain chain:
+// DISABLE), and their one network filter whether it is HTTP (with its routes) or TCP.
+
+import { EMBEDDED_TYPE_URLS, unpack } from '../../xds/index.ts';
+import { defaultHttpLimits, type Listener, type TlsMode } from '../config/model.ts';
+import { ADDRESS, ADS_SOURCE, anyValue, EMPTY, enumOf, message, readTyped, requireAds, scalar, type Pb, type Sink } from './shape.ts';
+import type { Context } from './translate.ts';
+import { ROUTE_CONFIG, translateRouteConfig, type UnattachedRoute } from './translate-route.ts';
+import { checkDownstreamTls } from './translate-tls.ts';
+
+export const LISTENER = message({
+  name: scalar,
+  address: ADDRESS,
+  filter_chains: message({
+    filter_chain_match: message({ transport_protocol: scalar }),
+    filters: message({ name: scalar, typed_config: anyValue }),
+    transport_socket: message({ name: scalar, typed_config: anyValue }),
+  }),
+});
+
+const HCM = message({
+  stat_prefix: scalar,
+  codec_type: enumOf('AUTO'),
+  rds: message({ config_source: ADS_SOURCE, route_config_name: scalar }),
+  route_config: ROUTE_CONFIG,
+  http_filters: message({ name: scalar, typed_config: anyValue }),
+});
+const TCP_PROXY = message({ stat_prefix: scalar, cluster: scalar });
+
+const HCM_NAME = 'envoy.filters.network.http_connection_manager';
+const TCP_PROXY_NAME = 'envoy.filters.network.tcp_proxy';
+const ROUTER_NAME = 'envoy.filters.http.router';
+
+export type TranslatedListener = {
+  readonly listener: Listener;
+  /** The RouteConfiguration an HTTP listener reads over RDS. */
+  readonly rds?: string;
+  /** Routes of an inline route_config, for this listener only. */
+  readonly inline?: readonly UnattachedRoute[];
+};
+
+type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[] } | { kind: 'tcp'; cluster: string };
+
+/** undefined when the listener cannot be read far enough to say what it is (its problems are in `sink`). */
+export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedListener | undefined {
+  const name = String(l.name);
+  const socket: Pb | undefined = l.address?.socket_address;
+  if (socket === undefined) sink.add('address.socket_address', 'required: { address, port_value }');
+  else {
+    if (typeof socket.address !== 'string' || socket.address === '') sink.add('address.socket_address.address', 'required');
+    if (Number(socket.port_value ?? 0) > 65535) sink.add('address.socket_address.port_value', `must be 0-65535; got ${socket.port_value}`);
+  }
+  const chains: Pb[] = l.filter_chains ?? [];
+  const mode = tlsMode(chains, sink);
+  const filters = chains.map((c, i) => networkFilter(c, name, ctx, sink.at(`filter_chains[${i}]`)));
+  chains.forEach((c, i) => {
+    if (c.transport_socket === undefined) return;
+    checkDownstreamTls(c.transport_socket, filters[i]?.kind ?? 'http', ctx, sink.at(`filter_chains[${i}].transport_socket`));
+  });
+  if (chains.length === 2 && JSON.stringify(chains[0].filters) !== JSON.stringify(chains[1].filters)) {
+    sink.add('filter_chains[1].filters', 'must be the same as filter_chains[0].filters: a PERMISSIVE listener serves mTLS and plaintext alike');
+  }
+  const filter = filters[0];
+  if (mode === undefined || filter === undefined || socket === undefined) return undefined;
+  const base = { name, address: String(socket.address ?? ''), port: Number(socket.port_value ?? 0), tls: { mode } };
+  if (filter.kind === 'tcp') return { listener: { ...base, protocol: 'tcp', backend: filter.cluster } };
+  const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', authorization: [], jwt: [] };
+  return { listener, ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
+}
+
+function tlsMode(chains: readonly Pb[], sink: Sink): TlsMode | undefined {
+  const protocols = chains.map((c, i) => {
+    const p = c.filter_chain_match?.transport_protocol;
+    if (p !== undefined && p !== 'tls' && p !== 'raw_buffer') sink.add(`filter_chains[${i}].filter_chain_match.transport_protocol`, `must be tls or raw_buffer; got '${p}'`);
+    const tls = c.transport_socket !== undefined;
+    if ((p === 'tls' && !tls) || (p === 'raw_buffer' && tls)) {
+      sink.add(`filter_chains[${i}].transport_socket`, p === 'tls' ? 'required on the chain that matches tls' : 'must be unset on the chain that matches raw_buffer');
+    }
+    return p;
+  });
+  if (chains.length === 1) return chains[0].transport_socket === undefined ? 'DISABLE' : 'STRICT';
+  if (chains.length === 2 && protocols.includes('tls') && protocols.includes('raw_buffer')) return 'PERMISSIVE';
+  sink.add('filter_chains', `got ${chains.length} chains; a Sluice listener has one (STRICT with TLS, DISABLE without) or two matching transport_protocol tls and raw_buffer (PERMISSIVE)`);
+  return undefined;
+}
+
+function networkFilter(chain: Pb, listener: string, ctx: Context, sink: Sink): NetworkFilter | undefined {
+  const filters: Pb[] = chain.filters ?? [];
+  if (filters.length !== 1) {
+    sink.add('filters', `needs exactly one filter (${HCM_NAME} or ${TCP_PROXY_NAME}); got ${filters.length}`);
+    if (filters.length === 0) return undefined;
+  }
+  const f = filters[0];
+  const at = sink.at('filters[0]');
+  const typeUrl = String(f.typed_config?.type_url ?? '');
+  const isHttp = f.name === HCM_NAME || (f.name !== TCP_PROXY_NAME && typeUrl === EMBEDDED_TYPE_URLS.HttpConnectionManager);
+  const isTcp = f.name === TCP_PROXY_NAME || (f.name !== HCM_NAME && typeUrl === EMBEDDED_TYPE_URLS.TcpProxy);
+  if (f.name !== HCM_NAME && f.name !== TCP_PROXY_NAME) at.add('name', `unknown network filter '${f.name ?? ''}'; a Sluice proxy runs ${HCM_NAME} or ${TCP_PROXY_NAME}`);
+  if (isHttp) {
+    const hcm = readTyped(f.typed_config, EMBEDDED_TYPE_URLS.HttpConnectionManager, HCM, at, 'typed_config');
+    return hcm === undefined ? undefined : httpFilter(hcm, listener, ctx, at.at('typed_config'));
+  }
+  if (isTcp) {
+    const tcp = readTyped(f.typed_config, EMBEDDED_TYPE_URLS.TcpProxy, TCP_PROXY, at, 'typed_config');
+    if (tcp === undefined) return undefined;
+    const cluster = String(tcp.cluster ?? '');
+    if (cluster === '') at.add('typed_config.cluster', 'required');
+    else if (ctx.refs !== null && !ctx.refs.clusters.has(cluster)) at.add('typed_config.cluster', `no Cluster '${cluster}' was received`);
+    return { kind: 'tcp', cluster };
+  }
+  if (f.typed_config !== undefined) unknownType(f.typed_config, at, 'typed_config');
+  return undefined;
+}
+
+function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): NetworkFilter {
+  const filters: Pb[] = hcm.http_filters ?? [];
+  filters.forEach((h, i) => {
+    const last = i === filters.length - 1;
+    if (h.name !== ROUTER_NAME) {
+      sink.add(`http_filters[${i}].name`, `unknown HTTP filter '${h.name ?? ''}'; a Sluice proxy runs only ${ROUTER_NAME}`);
+      if (h.typed_config !== undefined) unknownType(h.typed_config, sink, `http_filters[${i}].typed_config`);
+      return;
+    }
+    if (!last) sink.add(`http_filters[${i}].name`, `${ROUTER_NAME} must be the last filter`);
+    if (h.typed_config !== undefined) readTyped(h.typed_config, EMBEDDED_TYPE_URLS.Router, EMPTY, sink, `http_filters[${i}].typed_config`);
+  });
+  if (filters.at(-1)?.name !== ROUTER_NAME) sink.add('http_filters', `must end with ${ROUTER_NAME}`);
+  if (hcm.rds !== undefined) {
+    requireAds(hcm.rds.config_source, sink, 'rds.config_source');
+    const name = String(hcm.rds.route_config_name ?? '');
+    if (name === '') sink.add('rds.route_config_name', 'required');
+    else if (ctx.refs !== null && !ctx.refs.routes.has(name)) sink.add('rds.route_config_name', `no RouteConfiguration '${name}' was received`);
+    return { kind: 'http', rds: name };
+  }
+  if (hcm.route_config !== undefined) {
+    const rc = { ...hcm.route_config, name: hcm.route_config.name || listener };
+    return { kind: 'http', inline: translateRouteConfig(rc, ctx, sink.at('route_config')) };
+  }
+  sink.add('', 'needs rds or route_config');
+  return { kind: 'http' };
+}
+
+/** The typed_config of an extension already reported by name: a type no Sluice proxy knows is a problem of its own. */
+function unknownType(any: Pb, sink: Sink, path: string): void {
+  const read = unpack(any);
+  if (!read.ok) sink.add(path, read.error);
+}

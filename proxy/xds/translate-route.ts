@@ -1,0 +1,181 @@
+// RouteConfiguration -> HTTPRoute-shaped routes: each virtual host is one route (its
+// domains the hostnames), each Envoy route one rule with one match.
+//
+// Envoy takes the first route of a virtual host that matches; the proxy's route table
+// orders matches by Gateway API precedence (exact, regex, longest prefix, method, headers,
+// query). The control plane generates routes from Gateway API in that precedence, so both
+// pick the same rule.
+
+import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RouteMatch, RouteRule } from '../config/model.ts';
+import { DURATION, durationMs, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
+import type { Context } from './translate.ts';
+
+const REGEX = message({ regex: scalar });
+const STRING_MATCH = message({ exact: scalar, safe_regex: REGEX });
+
+const ROUTE = message({
+  name: scalar,
+  match: message({
+    prefix: scalar,
+    path: scalar,
+    safe_regex: REGEX,
+    headers: message({ name: scalar, string_match: STRING_MATCH }),
+    query_parameters: message({ name: scalar, string_match: STRING_MATCH }),
+  }),
+  route: message({
+    cluster: scalar,
+    weighted_clusters: message({ clusters: message({ name: scalar, weight: WRAPPED }) }),
+    timeout: DURATION,
+  }),
+});
+
+export const ROUTE_CONFIG = message({ name: scalar, virtual_hosts: message({ name: scalar, domains: scalar, routes: ROUTE }) });
+
+/** Envoy's route timeout when `timeout` is unset (RouteAction.timeout); an explicit 0s means none. */
+const ENVOY_DEFAULT_TIMEOUT_MS = 15_000;
+
+export type UnattachedRoute = Omit<HttpRoute, 'parentRefs'>;
+
+/** One route per virtual host, named `<route config>/<virtual host>`. */
+export function translateRouteConfig(rc: Pb, ctx: Context, sink: Sink): UnattachedRoute[] {
+  const seenNames = new Set<string>();
+  const seenDomains = new Map<string, number>();
+  return ((rc.virtual_hosts ?? []) as Pb[]).map((vh, i) => {
+    const at = sink.at(`virtual_hosts[${i}]`);
+    const name = String(vh.name ?? '');
+    if (name === '') at.add('name', 'required');
+    else if (seenNames.has(name)) at.add('name', `another virtual host is named '${name}'`);
+    seenNames.add(name);
+    const domains: string[] = vh.domains ?? [];
+    if (domains.length === 0) at.add('domains', 'needs at least one domain (* for any)');
+    domains.forEach((d, j) => {
+      const other = seenDomains.get(d.toLowerCase());
+      if (other !== undefined && other !== i) at.add(`domains[${j}]`, `'${d}' is a domain of virtual_hosts[${other}] too`);
+      seenDomains.set(d.toLowerCase(), i);
+    });
+    return {
+      name: `${rc.name}/${name}`,
+      hostnames: hostnames(domains, at),
+      rules: ((vh.routes ?? []) as Pb[]).map((r, k) => rule(r, ctx, at.at(`routes[${k}]`))),
+    };
+  });
+}
+
+/** Domains without their `:port`, lower-cased and deduplicated; `*` anywhere means any host (no hostnames). */
+function hostnames(domains: readonly string[], sink: Sink): string[] {
+  const out = new Set<string>();
+  let any = false;
+  domains.forEach((d, j) => {
+    const host = d.replace(/:\d+$/, '').toLowerCase();
+    if (host === '*') any = true;
+    else if (host === '' || host.slice(host.startsWith('*.') ? 2 : 0).includes('*')) {
+      sink.add(`domains[${j}]`, `'${d}': a Sluice proxy matches exact hosts, *.suffix wildcards and *`);
+    } else out.add(host);
+  });
+  return any ? [] : [...out];
+}
+
+function rule(r: Pb, ctx: Context, sink: Sink): RouteRule {
+  const actions = Object.keys(r).filter((k) => k !== 'name' && k !== 'match');
+  if (r.match === undefined) sink.add('match', 'required');
+  if (actions.length === 0) sink.add('route', 'required: the cluster(s) to send matching requests to');
+  const action: Pb = r.route ?? {};
+  const timeouts: { request?: number } = {};
+  const timeout = action.timeout === undefined ? ENVOY_DEFAULT_TIMEOUT_MS : durationMs(action.timeout, sink, 'route.timeout');
+  if (timeout !== undefined && timeout > 0) timeouts.request = timeout;
+  return {
+    ...(typeof r.name === 'string' && r.name !== '' ? { name: r.name } : {}),
+    matches: [match(r.match ?? {}, sink.at('match'))],
+    filters: [],
+    backendRefs: r.route === undefined ? [] : backendRefs(action, ctx, sink.at('route')),
+    timeouts,
+  };
+}
+
+function match(m: Pb, sink: Sink): RouteMatch {
+  let path: PathMatch = { type: 'PathPrefix', value: '/' };
+  if (m.prefix !== undefined) {
+    // Envoy's '' (everything) is Gateway API's '/'.
+    if (m.prefix !== '' && !String(m.prefix).startsWith('/')) sink.add('prefix', `must start with '/'; got '${m.prefix}'`);
+    path = { type: 'PathPrefix', value: m.prefix === '' ? '/' : m.prefix };
+  } else if (m.path !== undefined) {
+    if (!String(m.path).startsWith('/')) sink.add('path', `must start with '/'; got '${m.path}'`);
+    path = { type: 'Exact', value: m.path };
+  } else if (m.safe_regex !== undefined) {
+    path = { type: 'RegularExpression', value: regex(m.safe_regex, sink, 'safe_regex') };
+  } else {
+    sink.add('', 'needs one of prefix, path or safe_regex');
+  }
+  let method: string | undefined;
+  const headers: HeaderMatch[] = [];
+  ((m.headers ?? []) as Pb[]).forEach((h, i) => {
+    const at = sink.at(`headers[${i}]`);
+    const name = String(h.name ?? '').toLowerCase();
+    if (name === ':method') {
+      if (h.string_match?.exact === undefined) at.add('string_match', 'the :method header is matched with exact only');
+      else if (method !== undefined) at.add('name', 'a second :method match: a route matches one method');
+      else method = String(h.string_match.exact).toUpperCase();
+      return;
+    }
+    if (name === '') at.add('name', 'required');
+    else if (name.startsWith(':')) at.add('name', `'${name}': the only pseudo-header a Sluice proxy matches is :method`);
+    const value = stringMatch(h, at);
+    if (value !== undefined) headers.push({ type: value.type, name, value: value.value });
+  });
+  const queryParams: QueryParamMatch[] = [];
+  ((m.query_parameters ?? []) as Pb[]).forEach((q, i) => {
+    const at = sink.at(`query_parameters[${i}]`);
+    if (typeof q.name !== 'string' || q.name === '') at.add('name', 'required');
+    const value = stringMatch(q, at);
+    if (value !== undefined) queryParams.push({ type: value.type, name: String(q.name ?? ''), value: value.value });
+  });
+  return { path, headers, queryParams, ...(method === undefined ? {} : { method }) };
+}
+
+function stringMatch(h: Pb, sink: Sink): { type: 'Exact' | 'RegularExpression'; value: string } | undefined {
+  const sm: Pb | undefined = h.string_match;
+  if (sm === undefined) {
+    // Another matcher (present_match, ...) is reported by the shape check already.
+    if (Object.keys(h).every((k) => k === 'name')) sink.add('string_match', 'required: exact or safe_regex');
+    return undefined;
+  }
+  if (sm.exact !== undefined) return { type: 'Exact', value: String(sm.exact) };
+  if (sm.safe_regex !== undefined) return { type: 'RegularExpression', value: regex(sm.safe_regex, sink, 'string_match.safe_regex') };
+  if (Object.keys(sm).length === 0) sink.add('string_match', 'required: exact or safe_regex');
+  return undefined;
+}
+
+/** The pattern, after checking JavaScript compiles it as the route table will (anchored, no flags). */
+function regex(r: Pb, sink: Sink, path: string): string {
+  const source = String(r.regex ?? '');
+  if (r.regex === undefined) sink.add(`${path}.regex`, 'required');
+  try {
+    new RegExp(`^(?:${source})$`);
+  } catch (err) {
+    sink.add(`${path}.regex`, `JavaScript cannot compile it: ${(err as Error).message}`);
+  }
+  return source;
+}
+
+function backendRefs(action: Pb, ctx: Context, sink: Sink): BackendRef[] {
+  const known = (name: string, path: string) => {
+    if (name === '') sink.add(path, 'required');
+    else if (ctx.refs !== null && !ctx.refs.clusters.has(name)) sink.add(path, `no Cluster '${name}' was received`);
+  };
+  if (action.cluster !== undefined) {
+    known(String(action.cluster), 'cluster');
+    return [{ name: String(action.cluster), weight: 1 }];
+  }
+  const weighted: Pb[] | undefined = action.weighted_clusters?.clusters;
+  if (weighted === undefined) {
+    if (action.weighted_clusters === undefined) sink.add('', 'needs cluster or weighted_clusters');
+    else sink.add('weighted_clusters.clusters', 'needs at least one cluster');
+    return [];
+  }
+  const refs = weighted.map((w, i) => {
+    known(String(w.name ?? ''), `weighted_clusters.clusters[${i}].name`);
+    return { name: String(w.name ?? ''), weight: Number(w.weight?.value ?? 0) };
+  });
+  if (refs.reduce((s, r) => s + r.weight, 0) === 0) sink.add('weighted_clusters', 'the weights add up to 0: nothing would be sent');
+  return refs;
+}
