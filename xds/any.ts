@@ -14,14 +14,20 @@ export type Unpacked<T> = { readonly ok: true; readonly value: T } | { readonly 
 /** The plain-object form both sides read and write: snake_case fields, enums by name, 64-bit numbers as strings, and of a oneof only the member that is set. */
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: false };
 
+// lookupType walks the namespace tree by name: worth a cache, as every Any goes through here.
+const types = new Map<string, protobuf.Type | undefined>();
+
 function typeOf(typeUrl: string): protobuf.Type | undefined {
+  if (types.has(typeUrl)) return types.get(typeUrl);
   const name = messageNameOf(typeUrl);
-  if (name === undefined) return undefined;
+  let type: protobuf.Type | undefined;
   try {
-    return envoyTypes().lookupType(name);
+    type = name === undefined ? undefined : envoyTypes().lookupType(name);
   } catch {
-    return undefined;
+    type = undefined;
   }
+  types.set(typeUrl, type);
+  return type;
 }
 
 /**

@@ -42,6 +42,8 @@ export type AdsStream = {
 };
 
 const SERVED = new Set<string>(Object.values(TYPE_URLS));
+/** Streams pushed to between two turns of the event loop. */
+const PUSH_BATCH = 100;
 /** For these an empty name list means "all of them" (SotW wildcard); for the others, none. */
 const WILDCARD_TYPES = new Set<string>([TYPE_URLS.Listener, TYPE_URLS.Cluster]);
 
@@ -58,6 +60,8 @@ export class AdsServer {
   #streams = new Map<number, AdsStream>();
   #nextId = 1;
   #nonce = 0;
+  #pushing = false;
+  #again = false;
 
   constructor(deps: AdsServerDeps) {
     this.#deps = deps;
@@ -80,9 +84,32 @@ export class AdsServer {
     return this.#streams;
   }
 
-  /** After the cache took a new view: every subscribed type whose content changed is pushed, in make-before-break order. */
+  /**
+   * After the cache took a new view: every subscribed type whose content changed is pushed,
+   * in make-before-break order. Streams are served in batches with the event loop let in
+   * between, so the first proxies get (and ACK) their config while the last are still built;
+   * a view arriving mid-push restarts the pass, which skips what is already current.
+   */
   pushAll(): void {
-    for (const s of this.#streams.values()) this.#push(s);
+    if (this.#pushing) {
+      this.#again = true;
+      return;
+    }
+    this.#pushing = true;
+    void this.#pushInBatches();
+  }
+
+  async #pushInBatches(): Promise<void> {
+    do {
+      this.#again = false;
+      let n = 0;
+      for (const s of [...this.#streams.values()]) {
+        if (!this.#streams.has(s.id)) continue;
+        this.#push(s);
+        if (++n % PUSH_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+    } while (this.#again);
+    this.#pushing = false;
   }
 
   /** Ends every stream (the control plane is stopping); clients reconnect to another or later. */

@@ -67,6 +67,8 @@ export type MeshView = {
   readonly workloads: ReadonlyMap<string, Resource<WorkloadSpec>>;
   readonly httpRoutes: readonly Resource<HTTPRouteSpec>[];
   readonly grpcRoutes: readonly Resource<GRPCRouteSpec>[];
+  /** By Workload `<namespace>/<name>`: every Service port it serves, with its endpoint there. */
+  readonly served: ReadonlyMap<string, readonly { readonly service: ServiceView; readonly port: ServicePortView; readonly endpoint: EndpointView }[]>;
   /** The PEM roots every workload trusts (the CA bundle). */
   readonly trustBundle: string;
 };
@@ -96,7 +98,9 @@ export function buildMeshView(input: MeshInputs): MeshView {
   const byNamespace = new Map<string, Resource<WorkloadSpec>[]>();
   for (const w of input.workloads) {
     const ns = w.metadata.namespace ?? 'default';
-    byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), w]);
+    const list = byNamespace.get(ns);
+    if (list === undefined) byNamespace.set(ns, [w]);
+    else list.push(w);
   }
   const services = new Map<string, ServiceView>();
   for (const s of sortByName(input.services)) {
@@ -105,10 +109,22 @@ export function buildMeshView(input: MeshInputs): MeshView {
     const ports = (s.spec?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => portView(p, selected, mesh.trustDomain));
     services.set(key(ns, s.metadata.name), { name: s.metadata.name, namespace: ns, host: `${s.metadata.name}.${ns}.svc.${mesh.dnsDomain}`, ports });
   }
+  const served = new Map<string, { service: ServiceView; port: ServicePortView; endpoint: EndpointView }[]>();
+  for (const service of services.values()) {
+    for (const port of service.ports) {
+      for (const endpoint of port.endpoints) {
+        const k = key(endpoint.namespace, endpoint.workload);
+        const list = served.get(k);
+        if (list === undefined) served.set(k, [{ service, port, endpoint }]);
+        else list.push({ service, port, endpoint });
+      }
+    }
+  }
   return {
     revision: input.revision,
     mesh,
     services,
+    served,
     workloads,
     httpRoutes: routeOrder(input.httpRoutes),
     grpcRoutes: routeOrder(input.grpcRoutes),

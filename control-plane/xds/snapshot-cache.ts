@@ -6,7 +6,7 @@
 
 import { TYPE_URLS, unpack, type TypeUrl } from '../../xds/index.ts';
 import type { Logger } from '../log.ts';
-import type { Obj } from './generate/envoy.ts';
+import { OUTBOUND, type Obj } from './generate/envoy.ts';
 import {
   inboundClusters, inboundPorts, inboundRouteConfigs, loadAssignments, outboundClusters, outboundRouteConfig, proxyListeners, secrets, serviceListeners,
   serviceRouteConfigs, type NodeContext,
@@ -22,6 +22,8 @@ type Shared = {
   readonly secrets: { objects: Obj[]; entries: Map<string, Entry> };
   readonly outboundRoutes: Map<string, { object: Obj; entries: Map<string, Entry> }>;
   readonly proxies: Map<string, NodeSnapshot>;
+  /** Names in the shared part of every proxy's snapshot, already checked. */
+  readonly known: { readonly clusters: ReadonlySet<string>; readonly endpoints: ReadonlySet<string>; readonly secrets: ReadonlySet<string> };
   /** Proxy shapes whose generation failed in this view (logged once). */
   readonly failed: Set<string>;
 };
@@ -85,7 +87,16 @@ export class SnapshotCache {
     if (problems.length > 0) throw new Error(problems.join('; '));
     const snap = snapshotOf(generic);
     const proxyClusters = outboundClusters(view, 'proxy');
+    // What every proxy shares is checked here, once; a proxy's own resources in #proxySnapshot.
+    const proxyProblems = danglingNames({ listeners: [], routes: [], clusters: proxyClusters, endpoints, secrets: secretObjects }, decodeTyped);
+    if (proxyProblems.length > 0) throw new Error(proxyProblems.join('; '));
+    const known = {
+      clusters: new Set(proxyClusters.map((c) => c.name as string)),
+      endpoints: new Set(endpoints.map((e) => e.cluster_name as string)),
+      secrets: new Set(secretObjects.map((s) => s.name as string)),
+    };
     return {
+      known,
       view,
       generic: snap,
       proxyClusters: { objects: proxyClusters, entries: toEntries(TYPE_URLS.Cluster, proxyClusters) },
@@ -102,6 +113,8 @@ export class SnapshotCache {
     let outbound = shared.outboundRoutes.get(node.namespace);
     if (outbound === undefined) {
       const object = outboundRouteConfig(view, node.namespace);
+      const problems = danglingNames({ listeners: [], routes: [object], clusters: [], endpoints: [], secrets: [] }, decodeTyped, shared.known);
+      if (problems.length > 0) throw new Error(`inconsistent snapshot: ${problems.join('; ')}`);
       outbound = { object, entries: toEntries(TYPE_URLS.RouteConfiguration, [object]) };
       shared.outboundRoutes.set(node.namespace, outbound);
     }
@@ -109,14 +122,8 @@ export class SnapshotCache {
     const listeners = proxyListeners(view, node, inbound);
     const inRoutes = inboundRouteConfigs(inbound);
     const inClusters = inboundClusters(inbound);
-    const set: GeneratedSet = {
-      listeners,
-      routes: [...inRoutes, outbound.object],
-      clusters: [...shared.proxyClusters.objects, ...inClusters],
-      endpoints: shared.endpoints.objects,
-      secrets: shared.secrets.objects,
-    };
-    const problems = danglingNames(set, decodeTyped);
+    const own: GeneratedSet = { listeners, routes: inRoutes, clusters: inClusters, endpoints: [], secrets: [] };
+    const problems = danglingNames(own, decodeTyped, { ...shared.known, routes: new Set([OUTBOUND]) });
     if (problems.length > 0) throw new Error(`inconsistent snapshot: ${problems.join('; ')}`);
     return new Map<TypeUrl, ReadonlyMap<string, Entry>>([
       [TYPE_URLS.Listener, toEntries(TYPE_URLS.Listener, listeners)],

@@ -67,18 +67,21 @@ export type GeneratedSet = {
   readonly secrets: readonly Obj[];
 };
 
+/** Names already checked and present (the shared part of a proxy's snapshot), so only its own resources are walked. */
+export type KnownNames = { readonly routes?: ReadonlySet<string>; readonly clusters?: ReadonlySet<string>; readonly endpoints?: ReadonlySet<string>; readonly secrets?: ReadonlySet<string> };
+
 /**
  * Every name a resource refers to must be in the set: a listener's route config, a route's
  * clusters, an EDS cluster's load assignment, a TLS context's secrets (but `default`, the
  * proxy's own certificate, which it holds itself). Returns the dangling references.
  */
-export function danglingNames(set: GeneratedSet, decodeTyped: (any: unknown) => Obj | undefined): string[] {
+export function danglingNames(set: GeneratedSet, decodeTyped: (any: unknown) => Obj | undefined, known?: KnownNames): string[] {
   const problems: string[] = [];
-  const names = (list: readonly Obj[], field = 'name') => new Set(list.map((o) => o[field] as string));
-  const routes = names(set.routes);
-  const clusters = names(set.clusters);
-  const assignments = names(set.endpoints, 'cluster_name');
-  const secrets = names(set.secrets);
+  const names = (list: readonly Obj[], also: ReadonlySet<string> | undefined, field = 'name') => new Set([...list.map((o) => o[field] as string), ...(also ?? [])]);
+  const routes = names(set.routes, known?.routes);
+  const clusters = names(set.clusters, known?.clusters);
+  const assignments = names(set.endpoints, known?.endpoints, 'cluster_name');
+  const secrets = names(set.secrets, known?.secrets);
   const needSecret = (owner: string, tls: Obj | undefined) => {
     for (const s of secretNames(tls === undefined ? undefined : decodeTyped(tls.typed_config))) {
       if (s !== OWN_CERT && !secrets.has(s)) problems.push(`${owner} names secret '${s}', which is not generated`);

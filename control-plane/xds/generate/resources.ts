@@ -113,13 +113,9 @@ export type InboundPort = { readonly port: number; readonly protocol: PortProtoc
 /** The ports this proxy's Workload serves for the Services that select it, each with where its app listens. */
 export function inboundPorts(view: MeshView, node: Extract<NodeContext, { kind: 'proxy' }>): InboundPort[] {
   const byPort = new Map<number, InboundPort>();
-  for (const svc of view.services.values()) {
-    for (const sp of svc.ports) {
-      // The endpoint already says which port this Workload takes the Service port on.
-      const own = sp.endpoints.find((e) => e.workload === node.workload && e.namespace === node.namespace);
-      if (own === undefined || byPort.has(own.port)) continue;
-      byPort.set(own.port, { port: own.port, protocol: sp.protocol, appPort: node.appPorts[sp.name] ?? own.port });
-    }
+  // The endpoint already says which port this Workload takes the Service port on.
+  for (const { port: sp, endpoint } of view.served.get(key(node.namespace, node.workload)) ?? []) {
+    if (!byPort.has(endpoint.port)) byPort.set(endpoint.port, { port: endpoint.port, protocol: sp.protocol, appPort: node.appPorts[sp.name] ?? endpoint.port });
   }
   return [...byPort.values()].sort((a, b) => a.port - b.port);
 }
