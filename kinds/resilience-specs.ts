@@ -86,28 +86,9 @@ export type RetrySpec = Static<typeof RetrySpec>;
 export type CircuitBreakerSpec = Static<typeof CircuitBreakerSpec>;
 export type FaultSpec = Static<typeof FaultSpec>;
 
-// --- defaults (what a backend gets with no policy), in the proxy model's units ---
-
-export const DEFAULT_RETRY = Object.freeze({
-  attempts: 2,
-  retryOn: Object.freeze(['connect-failure', 'refused-stream', 'reset', 'unavailable', 'cancelled'] as const),
-  retriableStatusCodes: Object.freeze([503]),
-  backoffBaseMs: 25,
-  backoffMaxMs: 250,
-  retryNonIdempotent: false,
-  bufferLimitBytes: 64 * 1024,
-});
-export const DEFAULT_BUDGET = Object.freeze({ percent: 20, minRetriesPerSecond: 10, ttlMs: 10_000 });
-export const DEFAULT_LIMITS = Object.freeze({ maxConnections: 1024, maxPendingRequests: 1024, maxActiveRequests: 1024, maxActiveRetries: 64 });
-export const DEFAULT_OUTLIER = Object.freeze({
-  intervalMs: 10_000,
-  consecutive5xx: 5,
-  consecutiveGatewayErrors: 5,
-  baseEjectionMs: 30_000,
-  maxEjectionMs: 300_000,
-  maxEjectionPercent: 50,
-  successRate: null,
-});
+// What an omitted field means: in their own file, so the proxy's xDS side reads them without typebox.
+import { DEFAULT_OUTLIER, DEFAULT_RETRY } from './resilience-defaults.ts';
+export { DEFAULT_BUDGET, DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY } from './resilience-defaults.ts';
 
 // --- checks (the spec has passed the schema; paths start at `path`, the spec's own) ---
 

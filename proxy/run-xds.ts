@@ -21,7 +21,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
   const dir = xf.identityDir;
   const files = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), bundle: join(dir, 'bundle.pem') };
 
-  let join_: { trustBundle: string; joinToken?: string; identity?: string };
+  let proof: { trustBundle: string; joinToken?: string; identity?: string };
   if (xf.tokenFile !== null) {
     let text: string;
     try {
@@ -31,15 +31,15 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     }
     const parsed = parseTokenFile(text, xf.tokenFile);
     if (!parsed.ok) return fail(2, parsed.error);
-    join_ = { trustBundle: parsed.value.bundle, joinToken: parsed.value.token, identity: parsed.value.identity };
+    proof = { trustBundle: parsed.value.bundle, joinToken: parsed.value.token, identity: parsed.value.identity };
   } else {
     try {
-      join_ = { trustBundle: readFileSync(files.bundle, 'utf8') };
+      proof = { trustBundle: readFileSync(files.bundle, 'utf8') };
     } catch {
       return fail(2, `no --token and no identity in ${dir}: a proxy joins the first time with a token (sluicectl token create --workload NAME --out FILE)`);
     }
   }
-  const svids = new SvidClient({ address: xf.controlPlane, dir, ...join_ }, { now: Date.now, log, random: Math.random });
+  const svids = new SvidClient({ address: xf.controlPlane, dir, ...proof }, { now: Date.now, log, random: Math.random });
   let issued;
   try {
     issued = await svids.start();

@@ -17,9 +17,10 @@ import { danglingNames, toEntries, type Entry, type GeneratedSet, type NodeSnaps
 type Shared = {
   readonly view: MeshView;
   readonly generic: NodeSnapshot;
-  readonly proxyClusters: { objects: Obj[]; entries: Map<string, Entry> };
-  readonly endpoints: { objects: Obj[]; entries: Map<string, Entry> };
-  readonly secrets: { objects: Obj[]; entries: Map<string, Entry> };
+  /** The packed parts every proxy's snapshot shares; their names are `known`. */
+  readonly proxyClusters: ReadonlyMap<string, Entry>;
+  readonly endpoints: ReadonlyMap<string, Entry>;
+  readonly secrets: ReadonlyMap<string, Entry>;
   readonly outboundRoutes: Map<string, { object: Obj; entries: Map<string, Entry> }>;
   readonly proxies: Map<string, NodeSnapshot>;
   /** Names in the shared part of every proxy's snapshot, already checked. */
@@ -90,18 +91,16 @@ export class SnapshotCache {
     // What every proxy shares is checked here, once; a proxy's own resources in #proxySnapshot.
     const proxyProblems = danglingNames({ listeners: [], routes: [], clusters: proxyClusters, endpoints, secrets: secretObjects }, decodeTyped);
     if (proxyProblems.length > 0) throw new Error(proxyProblems.join('; '));
-    const known = {
-      clusters: new Set(proxyClusters.map((c) => c.name as string)),
-      endpoints: new Set(endpoints.map((e) => e.cluster_name as string)),
-      secrets: new Set(secretObjects.map((s) => s.name as string)),
-    };
+    const clusterEntries = toEntries(TYPE_URLS.Cluster, proxyClusters);
+    const endpointEntries = snap.get(TYPE_URLS.ClusterLoadAssignment)!;
+    const secretEntries = snap.get(TYPE_URLS.Secret)!;
     return {
-      known,
+      known: { clusters: new Set(clusterEntries.keys()), endpoints: new Set(endpointEntries.keys()), secrets: new Set(secretEntries.keys()) },
       view,
       generic: snap,
-      proxyClusters: { objects: proxyClusters, entries: toEntries(TYPE_URLS.Cluster, proxyClusters) },
-      endpoints: { objects: endpoints, entries: snap.get(TYPE_URLS.ClusterLoadAssignment) as Map<string, Entry> },
-      secrets: { objects: secretObjects, entries: snap.get(TYPE_URLS.Secret) as Map<string, Entry> },
+      proxyClusters: clusterEntries,
+      endpoints: endpointEntries,
+      secrets: secretEntries,
       outboundRoutes: new Map(),
       proxies: new Map(),
       failed: new Set(),
@@ -128,9 +127,9 @@ export class SnapshotCache {
     return new Map<TypeUrl, ReadonlyMap<string, Entry>>([
       [TYPE_URLS.Listener, toEntries(TYPE_URLS.Listener, listeners)],
       [TYPE_URLS.RouteConfiguration, new Map([...toEntries(TYPE_URLS.RouteConfiguration, inRoutes), ...outbound.entries])],
-      [TYPE_URLS.Cluster, new Map([...shared.proxyClusters.entries, ...toEntries(TYPE_URLS.Cluster, inClusters)])],
-      [TYPE_URLS.ClusterLoadAssignment, shared.endpoints.entries],
-      [TYPE_URLS.Secret, shared.secrets.entries],
+      [TYPE_URLS.Cluster, new Map([...shared.proxyClusters, ...toEntries(TYPE_URLS.Cluster, inClusters)])],
+      [TYPE_URLS.ClusterLoadAssignment, shared.endpoints],
+      [TYPE_URLS.Secret, shared.secrets],
     ]);
   }
 }

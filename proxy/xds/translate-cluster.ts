@@ -2,34 +2,12 @@
 // budgets, circuit breaking, outlier detection) gets the defaults a static config gets with
 // no policy, so a backend behaves the same whichever source described it.
 
+import { DEFAULT_BUDGET, DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY } from '../../kinds/resilience-defaults.ts';
 import { EMBEDDED_TYPE_URLS } from '../../xds/index.ts';
 import type { Backend, ConnectionLimits, Endpoint, OutlierDetection, RetryBudget, RetryPolicy } from '../config/model.ts';
 import { ADDRESS, ADS_SOURCE, anyValue, DURATION, durationMs, EMPTY, enumOf, mapOf, message, readTyped, requireAds, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
 import { upstreamTls } from './translate-tls.ts';
-
-// The values of kinds/resilience-specs.ts DEFAULT_*, repeated so the proxy's isolate does
-// not load typebox for four constants; test/proxy/xds/translate.test.ts keeps them equal.
-const DEFAULT_RETRY: RetryPolicy = {
-  attempts: 2,
-  retryOn: ['connect-failure', 'refused-stream', 'reset', 'unavailable', 'cancelled'],
-  retriableStatusCodes: [503],
-  backoffBaseMs: 25,
-  backoffMaxMs: 250,
-  retryNonIdempotent: false,
-  bufferLimitBytes: 64 * 1024,
-};
-const DEFAULT_BUDGET: RetryBudget = { percent: 20, minRetriesPerSecond: 10, ttlMs: 10_000 };
-const DEFAULT_LIMITS: ConnectionLimits = { maxConnections: 1024, maxPendingRequests: 1024, maxActiveRequests: 1024, maxActiveRetries: 64 };
-const DEFAULT_OUTLIER: OutlierDetection = {
-  intervalMs: 10_000,
-  consecutive5xx: 5,
-  consecutiveGatewayErrors: 5,
-  baseEjectionMs: 30_000,
-  maxEjectionMs: 300_000,
-  maxEjectionPercent: 50,
-  successRate: null,
-};
 
 /** Envoy's lb_policy -> the proxy's LB registry. An unset lb_policy is ROUND_ROBIN, the enum's zero. */
 const LB_POLICIES: Readonly<Record<string, string>> = { ROUND_ROBIN: 'round-robin', LEAST_REQUEST: 'least-request', RING_HASH: 'ring-hash', MAGLEV: 'maglev' };

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-plane.ts';
+import { closedPort } from '../helpers/jwks-server.ts';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { sluicectl } from '../control-plane/cli/harness.ts';
@@ -31,15 +32,6 @@ const ctl = async (argv: string[], stdin?: string) => {
   assert.equal(r.code, 0, `sluicectl ${argv.join(' ')}: ${r.stderr}`);
   return r.stdout;
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A call from frontend's app: to its proxy's outbound port, naming the Service in Host. */
 function call(path = '/hello'): Promise<{ status: number; from: string; xfcc: string }> {
@@ -73,7 +65,7 @@ const service = (name: string, selector: string, port = 'http', number = 80) =>
   `apiVersion: v1\nkind: Service\nmetadata: { name: ${name} }\nspec: { selector: ${selector}, ports: [{ name: ${port}, port: ${number} }] }\n`;
 
 before(async () => {
-  for (const p of ['xds', 'orders1', 'orders2', 'outbound', 'held']) ports[p] = await freePort();
+  for (const p of ['xds', 'orders1', 'orders2', 'outbound', 'held']) ports[p] = await closedPort();
   cpArgs = ['--xds-addr', `127.0.0.1:${ports.xds}`, '--trust-domain', 'e2e.sluice.dev'];
   cp = await startControlPlane({ dataDir: join(dir, 'cp'), args: cpArgs });
   await ctl(['apply', '-f', '-'], [
@@ -91,7 +83,7 @@ before(async () => {
     if (name === 'frontend-1') args.push('--outbound-port', String(ports.outbound));
     else {
       apps[name] = await startUpstream(name);
-      args.push('--app', `http=${apps[name].port}`, '--outbound-port', String(await freePort()));
+      args.push('--app', `http=${apps[name].port}`, '--outbound-port', String(await closedPort()));
     }
     proxies[name] = await startProxy('', args, { readyTimeoutMs: 30_000 });
   }

@@ -4,7 +4,7 @@
 // PROXY is the proxy's node id (the control plane says where its admin listens) or, with
 // --admin, any proxy's admin address; the admin binds loopback, so run this on its host.
 
-import type { Command } from '../command.ts';
+import type { Command, FlagValue, Invocation } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { formatTable } from '../print/table.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
@@ -56,8 +56,8 @@ export const proxyConfig: Command = {
   },
 };
 
-async function adminOf(proxy: string, flags: Record<string, unknown>, ctx: Parameters<Command['run']>[0]['ctx']): Promise<string> {
-  const rows = (await withClient(flags as never, ctx, (api) => api.proxyStatus())) as { id: string; admin?: string }[];
+async function adminOf(proxy: string, flags: Record<string, FlagValue>, ctx: Invocation['ctx']): Promise<string> {
+  const rows = (await withClient(flags, ctx, (api) => api.proxyStatus())) as { id: string; admin?: string }[];
   const row = rows.find((r) => r.id === proxy);
   if (row === undefined) throw new Error(`no proxy with node id '${proxy}' is connected to the control plane (sluicectl proxy-status lists them; --admin HOST:PORT reads any proxy)`);
   if (row.admin === undefined) throw new Error(`'${proxy}' did not say where its admin listens (a proxyless client has none); pass --admin HOST:PORT`);
