@@ -12,6 +12,7 @@ import { releaseBody, RequestContext, type HttpProtocol, type ProxyResponse } fr
 import type { Handler } from '../http/filter.ts';
 import { ensureRequestId, forwardableHeaders, setForwardingHeaders } from '../http/headers.ts';
 import { normalizePath } from '../../kinds/normalize-path.ts';
+import { authorityProblem } from '../http/authority.ts';
 import { DETAILS_HEADER, rescue, type Logger } from '../http/rescue.ts';
 import { PEER, type WithPeer } from './inbound-tls.ts';
 
@@ -80,6 +81,10 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
   }
 
   prepareUpstreamRequest(ctx, req, target, false);
+  // An Upgrade the listener did not take (h2c, an unknown protocol, one with a body) is
+  // served as a plain request, but Node's parser stopped at it and drops whatever was
+  // pipelined behind: this answer is the connection's last, so the client knows to resend.
+  if (protocol !== 'HTTP/2' && req.headers.upgrade !== undefined) (res as ServerResponse).shouldKeepAlive = false;
   ctx.body = hasBody(req, protocol) ? req : null;
   run(ctx, res, state, deps);
 }
@@ -141,6 +146,12 @@ export function checkHttp1(req: IncomingMessage, limits: HttpLimits): SluiceErro
 
 function checkHttp2(req: Http2ServerRequest): SluiceError | null {
   if (req.method === 'CONNECT') return new SluiceError('BAD_REQUEST', 'CONNECT is not supported');
+  // RFC 9113 §8.3.1: a Host beside :authority must name the same thing; we take it to mean the same bytes.
+  const host = req.headers.host;
+  const authority = req.headers[':authority'];
+  if (host !== undefined && (typeof host !== 'string' || (authority !== undefined && host.toLowerCase() !== authority.toLowerCase()))) {
+    return new SluiceError('BAD_REQUEST', 'the host field differs from :authority, or is repeated');
+  }
   // HTTP/1's parser knows upper-case methods only; h2 takes any token. "delete" is not
   // DELETE to a policy but may be to a backend that folds case: refuse it on both.
   if (LOWER_CASE.test(req.method)) return new SluiceError('BAD_REQUEST', `method '${req.method}' is not upper-case`);
@@ -160,11 +171,17 @@ type Target = ({ ok: true } & ParsedTarget) | { ok: false; reason: string };
 
 /** Origin-form, or absolute-form (RFC 9112 §3.2.2: a server MUST accept it), normalized once. */
 export function parseTarget(raw: string, authority: string, escapedSlashes: EscapedSlashes): Target {
+  // The Host field is checked even when an absolute-form target overrides it (RFC 9112 §3.2).
+  const bad = authorityProblem(authority);
+  if (bad !== null) return { ok: false, reason: `invalid Host / :authority: ${bad}` };
   let originForm = raw;
   if (raw.charCodeAt(0) !== 47 /* '/' */) {
-    const m = /^https?:\/\/([^/?#]+)(.*)$/i.exec(raw);
+    const m = /^https?:\/\/([^/?#]*)(.*)$/i.exec(raw);
     if (m === null) return { ok: false, reason: 'the request target must be a path or an absolute http(s) URL' };
     authority = m[1];
+    if (authority.includes('@')) return { ok: false, reason: 'userinfo in the request target is not allowed (RFC 9110 §4.2.4)' };
+    const wrong = authority === '' ? 'an absolute-form target without a host' : authorityProblem(authority);
+    if (wrong !== null) return { ok: false, reason: `invalid authority in the request target: ${wrong}` };
     originForm = m[2] === '' ? '/' : m[2];
   }
   const n = normalizePath(originForm, escapedSlashes);

@@ -18,6 +18,7 @@ import { detectProtocol } from './detect.ts';
 import { handleExchange, REFUSED, type ExchangeDeps } from './exchange.ts';
 import { guardResets } from './h2-guard.ts';
 import { InboundTls } from './inbound-tls.ts';
+import { takesUpgrade } from '../upstream/tunnel.ts';
 
 export type HttpListenerHooks = ExchangeDeps & {
   /** An HTTP/1.1 request with Upgrade (WebSocket): routed like any request, then tunnelled. */
@@ -54,6 +55,9 @@ export class HttpListener {
         // The downstream idle timeout: a keep-alive connection with no request is closed.
         keepAliveTimeout: limits.idleTimeoutMs,
         requireHostHeader: true,
+        // The protocol switches only for an upgrade we tunnel (WebSocket); every other
+        // Upgrade (h2c and HTTP2-Settings included) stays a plain request through the chain.
+        shouldUpgradeCallback: (req: IncomingMessage) => takesUpgrade(req.headers),
       },
       (req: IncomingMessage, res: ServerResponse) => handleExchange(req, res, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', hooks),
     );
