@@ -157,6 +157,15 @@ export class HttpListener {
   }
 
   #onClientError(err: Error & { code?: string; reason?: string }, socket: Socket): void {
+    const pending = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage ?? null;
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      // Bytes after a request that closes the connection (Connection: close, HTTP/1.0):
+      // that request is complete and on its way, so it is answered, then the connection
+      // closes without reading further (RFC 9112 §9.6). The extra bytes are never parsed.
+      socket.pause();
+      if (pending === null || pending.writableFinished) socket.destroy();
+      return;
+    }
     const code = parserErrorCode(err);
     if (code === null) {
       socket.destroy();
@@ -164,8 +173,7 @@ export class HttpListener {
     }
     (socket as Socket & { [REFUSED]?: boolean })[REFUSED] = true;
     this.#hooks.onRefused(code, err.reason ?? err.message, `${socket.remoteAddress}:${socket.remotePort}`);
-    const pending = (socket as unknown as { _httpMessage?: ServerResponse })._httpMessage;
-    if (socket.writable && (pending === undefined || pending === null || !pending.headersSent)) {
+    if (socket.writable && (pending === null || !pending.headersSent)) {
       socket.end(rawRejection(code, err.reason));
     } else {
       socket.destroy();

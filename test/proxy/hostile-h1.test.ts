@@ -84,4 +84,25 @@ describe('hostile HTTP/1.1', () => {
     assert.equal(ok.statusCode, 200);
     await ok.body.dump();
   });
+
+  // RFC 9112 §9.6: a request that closes the connection is answered; what follows it is
+  // never read. Answering 400 instead would tell the client a processed request failed.
+  const closing: [string, string][] = [
+    ['Connection: close', `POST /once HTTP/1.1\r\n${H}Connection: close\r\nContent-Length: 3\r\n\r\nabc`],
+    ['HTTP/1.0 without keep-alive', `POST /once HTTP/1.0\r\n${H}Content-Length: 3\r\n\r\nabc`],
+    ['Connection: close and a chunked body', `POST /once HTTP/1.1\r\n${H}Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`],
+    ['Connection: close on a GET', `GET /once HTTP/1.1\r\n${H}Connection: close\r\n\r\n`],
+  ];
+  for (const [what, first] of closing) {
+    for (const [after, extra] of [['a pipelined request', `DELETE /after HTTP/1.1\r\n${H}\r\n`], ['garbage', 'x\x00\x01 not http at all']]) {
+      test(`answers a request with ${what} followed by ${after}, then closes without reading on`, async () => {
+        const before = upstream.seen.length;
+        const { response, closed } = await sendRaw(proxy.ports.main, first + extra, 2000);
+        assert.equal(statusOf(response), 200, response);
+        assert.equal([...response.matchAll(/HTTP\/1\.1 \d{3}/g)].length, 1, response);
+        assert.ok(closed);
+        assert.deepEqual(upstream.seen.slice(before).map((r) => `${r.method} ${r.url}`), [`${first.split(' ')[0]} /once`]);
+      });
+    }
+  }
 });
