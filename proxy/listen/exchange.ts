@@ -86,6 +86,10 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
   // pipelined behind: this answer is the connection's last, so the client knows to resend.
   if (protocol !== 'HTTP/2' && req.headers.upgrade !== undefined) (res as ServerResponse).shouldKeepAlive = false;
   ctx.body = hasBody(req, protocol) ? req : null;
+  // An h2 stream reset before its END_STREAM (RST_STREAM, malformed trailers) ends Node's
+  // compat request just as a whole body would: turn it into an error first, so the upstream
+  // sees an aborted request (connection reset, no last-chunk), never a complete one.
+  if (protocol === 'HTTP/2' && ctx.body !== null) req.once('aborted', () => req.destroy(new SluiceError('DOWNSTREAM_DISCONNECT', 'the client reset the stream before its body ended')));
   run(ctx, res, state, deps);
 }
 

@@ -98,8 +98,13 @@ export class HttpListener {
     // Put detection in front of the HTTP/1 server's own connection handling.
     const builtin = this.#h1.listeners('connection') as ((s: Socket) => void)[];
     const serveHttp = (socket: Socket, kind: 'h2' | 'http1') => {
-      if (kind === 'h2') this.#h2.emit('connection', socket);
-      else for (const l of builtin) l.call(this.#h1, socket);
+      if (kind === 'h2') {
+        // The HTTP/1 server's sockets are half-open; an h2 session on one would never learn
+        // that its client closed, and a request cut by that close would hang upstream. End
+        // ours too, as Node's own h2 server does: the session closes and aborts its streams.
+        socket.once('end', () => socket.end());
+        this.#h2.emit('connection', socket);
+      } else for (const l of builtin) l.call(this.#h1, socket);
     };
     const mode = config.tls.mode;
     const inbound =
