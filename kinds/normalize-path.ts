@@ -5,7 +5,8 @@
 // what Envoy does ("/a//../b" is "/a/b": the '..' removes the empty segment). A raw '\'
 // is a '/' (as Envoy's canonicalizer and every browser read it), and an escaped slash
 // (%2F, %5C) is refused, decoded or kept as the listener says: a backend that decodes it
-// would otherwise reach another path than the one routing and authorization saw.
+// would otherwise reach another path than the one routing and authorization saw. A ';'
+// path parameter is refused, cut or kept as the listener says, for the same reason.
 //
 // It lives with the kinds, not in the proxy, because an AuthorizationPolicy path is
 // compared with the normalized path: the proxy and the control plane can only tell that a
@@ -15,6 +16,17 @@
 export const ESCAPED_SLASHES = ['Reject', 'Unescape', 'Keep'] as const;
 export type EscapedSlashes = (typeof ESCAPED_SLASHES)[number];
 
+/**
+ * What a listener does with ';' path parameters (`/admin;x=1`, `/x/..;/admin`), which
+ * Tomcat and Spring cut off each segment before they route, so that `/admin;x=1` is their
+ * `/admin` and `/x/..;/admin` climbs to it. Reject (the default) answers 400; Strip cuts
+ * them the same way before the dot segments are resolved, so routing, authorization and
+ * the upstream all see `/admin`; Keep leaves ';' an ordinary character, as Envoy and
+ * Istio do (safe only when no backend reads parameters).
+ */
+export const PATH_PARAMETERS = ['Reject', 'Strip', 'Keep'] as const;
+export type PathParameters = (typeof PATH_PARAMETERS)[number];
+
 export type NormalizedPath = { ok: true; path: string; query: string } | { ok: false; reason: string };
 export type NormalizedTarget = { ok: true; target: string } | { ok: false; reason: string };
 
@@ -23,6 +35,7 @@ const BACKSLASH = 92;
 const DOT = 46;
 const PERCENT = 37;
 const HASH = 35;
+const SEMICOLON = 59;
 const HEX = '0123456789ABCDEF';
 
 const NOT_ORIGIN_FORM: NormalizedPath = Object.freeze({ ok: false, reason: 'the path must start with "/"' });
@@ -30,13 +43,14 @@ const BAD_BYTE: NormalizedPath = Object.freeze({ ok: false, reason: 'the request
 const FRAGMENT: NormalizedPath = Object.freeze({ ok: false, reason: 'a "#" fragment is not allowed in a request target' });
 const BAD_ESCAPE: NormalizedPath = Object.freeze({ ok: false, reason: 'the path holds a malformed percent-escape' });
 const ESCAPED_SLASH: NormalizedPath = Object.freeze({ ok: false, reason: 'the path holds an escaped slash (%2F or %5C), which this listener refuses (escapedSlashes: Reject)' });
+const PATH_PARAMETER: NormalizedPath = Object.freeze({ ok: false, reason: "the path holds a ';' path parameter, which this listener refuses (pathParameters: Reject)" });
 
 /**
  * Splits an origin-form request target at the first '?' and normalizes the path. The query
  * is returned byte for byte (without the '?'). A path that is already normal (no '%', no
  * '//', no '/.') comes back as the same string. Never throws: a refused target is a value.
  */
-export function normalizePath(rawTarget: string, escapedSlashes: EscapedSlashes = 'Keep'): NormalizedPath {
+export function normalizePath(rawTarget: string, escapedSlashes: EscapedSlashes = 'Keep', pathParameters: PathParameters = 'Keep'): NormalizedPath {
   const q = rawTarget.indexOf('?');
   const raw = q === -1 ? rawTarget : rawTarget.slice(0, q);
   const query = q === -1 ? '' : rawTarget.slice(q + 1);
@@ -46,6 +60,10 @@ export function normalizePath(rawTarget: string, escapedSlashes: EscapedSlashes 
     const c = raw.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f) return BAD_BYTE;
     if (c === HASH) return FRAGMENT;
+    if (c === SEMICOLON && pathParameters !== 'Keep') {
+      if (pathParameters === 'Reject') return PATH_PARAMETER;
+      needsWork = true;
+    }
     if (c === PERCENT || c === BACKSLASH || (c === SLASH && (raw.charCodeAt(i + 1) === SLASH || raw.charCodeAt(i + 1) === DOT))) needsWork = true;
   }
   // The query is not normalized, but a byte the path may not hold may not hide there either.
@@ -55,20 +73,36 @@ export function normalizePath(rawTarget: string, escapedSlashes: EscapedSlashes 
     if (c === HASH) return FRAGMENT;
   }
   if (!needsWork) return { ok: true, path: raw, query };
-  const decoded = decodeUnreserved(raw.includes('\\') ? raw.replaceAll('\\', '/') : raw, escapedSlashes);
+  // Parameters go first, from the raw path, as Tomcat cuts them: a '%3B' is not one.
+  const unslashed = raw.includes('\\') ? raw.replaceAll('\\', '/') : raw;
+  const decoded = decodeUnreserved(pathParameters === 'Strip' ? stripParameters(unslashed) : unslashed, escapedSlashes);
   if (decoded === null) return BAD_ESCAPE;
   if (decoded === REJECT) return ESCAPED_SLASH;
   return { ok: true, path: resolveAndMerge(decoded), query };
 }
 
 /** The whole target after normalization, `path` or `path?query`, or why it is refused. */
-export function normalizeTarget(rawTarget: string, escapedSlashes: EscapedSlashes = 'Keep'): NormalizedTarget {
-  const n = normalizePath(rawTarget, escapedSlashes);
+export function normalizeTarget(rawTarget: string, escapedSlashes: EscapedSlashes = 'Keep', pathParameters: PathParameters = 'Keep'): NormalizedTarget {
+  const n = normalizePath(rawTarget, escapedSlashes, pathParameters);
   if (!n.ok) return n;
   return { ok: true, target: n.query === '' ? n.path : `${n.path}?${n.query}` };
 }
 
 // --- steps ---
+
+/** Each segment cut at its first ';': "/x/..;/admin;v=1" is "/x/../admin". */
+function stripParameters(path: string): string {
+  let out = '';
+  for (let i = 0; i < path.length; ) {
+    const semi = path.indexOf(';', i);
+    if (semi === -1) return out + path.slice(i);
+    out += path.slice(i, semi);
+    const next = path.indexOf('/', semi);
+    if (next === -1) return out;
+    i = next;
+  }
+  return out;
+}
 
 function isUnreserved(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e;

@@ -93,7 +93,7 @@ export class ProxyServer {
       const running = fresh.get(l.name) ?? this.#running.get(l.name)!;
       if (l.protocol === 'http') {
         const security = { jwt: this.#jwtVerifier(l), authorize: l.authorization.length === 0 ? null : compileAuthorization(l.authorization) };
-        running.state = { handler: buildListenerHandler(compileRouteTable(config.routes, l.name), this.#router, security), limits: l.limits, escapedSlashes: l.escapedSlashes, mtls: l.tls.mode !== 'DISABLE' };
+        running.state = { handler: buildListenerHandler(compileRouteTable(config.routes, l.name), this.#router, security), limits: l.limits, escapedSlashes: l.escapedSlashes, pathParameters: l.pathParameters, mtls: l.tls.mode !== 'DISABLE' };
       }
       next.set(l.name, running);
     }

@@ -2,7 +2,7 @@
 // later) is turned into. Plain readonly data, every default already filled in, deep-frozen
 // by the loader; the data path only ever reads it.
 
-import type { EscapedSlashes } from '../../kinds/normalize-path.ts';
+import type { EscapedSlashes, PathParameters } from '../../kinds/normalize-path.ts';
 import type { RetryOn } from '../../kinds/resilience-specs.ts';
 import type { AuthorizationPolicy } from '../authz/model.ts';
 import type { JwtProvider } from '../jwt/model.ts';
@@ -63,6 +63,8 @@ export type HttpListener = ListenerBase & {
    * authorization saw (CVE-2021-31920).
    */
   readonly escapedSlashes: EscapedSlashes;
+  /** A ';' path parameter: Reject (400, the default), Strip or Keep; kinds/normalize-path.ts says why. */
+  readonly pathParameters: PathParameters;
   /** AuthorizationPolicies targeting this listener, in file order; empty: every request is allowed. */
   readonly authorization: readonly AuthorizationPolicy[];
   /** RequestAuthentication jwtRules targeting this listener; empty: bearer tokens are not read. */
@@ -70,7 +72,7 @@ export type HttpListener = ListenerBase & {
 };
 
 // The values belong to the normalizer that reads them (shared with the control plane).
-export { ESCAPED_SLASHES, type EscapedSlashes } from '../../kinds/normalize-path.ts';
+export { ESCAPED_SLASHES, PATH_PARAMETERS, type EscapedSlashes, type PathParameters } from '../../kinds/normalize-path.ts';
 
 export type TcpListener = ListenerBase & {
   readonly protocol: 'tcp';

@@ -8,7 +8,7 @@
 
 import { Ajv, type ValidateFunction } from 'ajv';
 import Type, { type Static, type TSchema } from 'typebox';
-import { ESCAPED_SLASHES } from './model.ts';
+import { ESCAPED_SLASHES, PATH_PARAMETERS } from './model.ts';
 import { closed, Count, Duration, HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN, Name, Opt, Ref, Text } from '../../kinds/schema-kit.ts';
 
 export { NAME_PATTERN, HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN, DURATION_PATTERN, MAX_TIMER_MS, HTTP_METHODS, closed, Opt, Name, Ref, Text, Count, Duration, structuralViolation, meantField, pointerToPath, describeValue, didYouMean, checkDurations, parseDuration } from '../../kinds/schema-kit.ts';
@@ -39,6 +39,8 @@ const Listener = Type.Object(
     tls: Opt(Type.Object({ mode: Type.Enum(TLS_MODES) }, closed)),
     /** http only. */
     escapedSlashes: Opt(Type.Enum(ESCAPED_SLASHES)),
+    /** http only. */
+    pathParameters: Opt(Type.Enum(PATH_PARAMETERS)),
     /** http only. */
     limits: Opt(Limits),
     /** tcp only, and required there. */

@@ -132,6 +132,7 @@ function checkListener(c: Checker, l: RawListener, path: string, i: number, all:
     else if (c.sound(`${path}.backend`)) c.ref(`${path}.backend`, 'backend', l.backend);
     if (l.limits !== undefined) c.add(`${path}.limits`, 'applies to http listeners only; this listener is tcp');
     if (l.escapedSlashes !== undefined) c.add(`${path}.escapedSlashes`, 'applies to http listeners only; this listener is tcp');
+    if (l.pathParameters !== undefined) c.add(`${path}.pathParameters`, 'applies to http listeners only; this listener is tcp');
   } else if (l.protocol === 'http' && l.backend !== undefined) {
     c.add(`${path}.backend`, 'applies to tcp listeners only; an http listener sends each request where its routes say');
   }

@@ -35,7 +35,8 @@ export function authorityProblem(value: string): string | null {
     if (bad !== -1) return `the host holds ${describe(host, bad)}`;
     if (host === '') return 'a port without a host';
   }
-  if (port !== null && !validPort(port)) return `"${printable(port)}" is not a port (1 to 5 digits, at most 65535)`;
+  // RFC 3986's port is *DIGIT: "host:" is the default port, as Envoy and browsers read it.
+  if (port !== null && !validPort(port)) return `"${printable(port)}" is not a port (up to 5 digits, at most 65535)`;
   return null;
 }
 
@@ -57,7 +58,7 @@ function describe(host: string, i: number): string {
 }
 
 function validPort(port: string): boolean {
-  if (port.length === 0 || port.length > 5) return false;
+  if (port.length > 5) return false;
   for (let i = 0; i < port.length; i++) {
     const c = port.charCodeAt(i);
     if (c < 0x30 || c > 0x39) return false;

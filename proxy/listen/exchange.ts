@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { EscapedSlashes, HttpLimits } from '../config/model.ts';
+import type { EscapedSlashes, HttpLimits, PathParameters } from '../config/model.ts';
 import { SluiceError } from '../errors.ts';
 import { releaseBody, RequestContext, type HttpProtocol, type ProxyResponse } from '../http/context.ts';
 import type { Handler } from '../http/filter.ts';
@@ -21,6 +21,7 @@ export type ListenerState = {
   readonly handler: Handler;
   readonly limits: HttpLimits;
   readonly escapedSlashes: EscapedSlashes;
+  readonly pathParameters: PathParameters;
   /**
    * An mTLS listener (STRICT or PERMISSIVE) faces other proxies: only a caller with a
    * verified identity is told why the proxy answered itself (x-sluice-details).
@@ -68,7 +69,7 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
   });
 
   const refusal = protocol === 'HTTP/2' ? checkHttp2(req as Http2ServerRequest) : checkHttp1(req as IncomingMessage, state.limits);
-  const target = refusal === null ? parseTarget(rawTarget, authorityOf(req, protocol), state.escapedSlashes) : null;
+  const target = refusal === null ? parseTarget(rawTarget, authorityOf(req, protocol), state) : null;
   if (refusal !== null || target === null || !target.ok) {
     const err = refusal ?? new SluiceError('BAD_REQUEST', target !== null && !target.ok ? target.reason : 'bad request target');
     ctx.requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : '-';
@@ -174,7 +175,7 @@ type ParsedTarget = { readonly authority: string; readonly path: string; readonl
 type Target = ({ ok: true } & ParsedTarget) | { ok: false; reason: string };
 
 /** Origin-form, or absolute-form (RFC 9112 §3.2.2: a server MUST accept it), normalized once. */
-export function parseTarget(raw: string, authority: string, escapedSlashes: EscapedSlashes): Target {
+export function parseTarget(raw: string, authority: string, rules: Pick<ListenerState, 'escapedSlashes' | 'pathParameters'>): Target {
   // The Host field is checked even when an absolute-form target overrides it (RFC 9112 §3.2).
   const bad = authorityProblem(authority);
   if (bad !== null) return { ok: false, reason: `invalid Host / :authority: ${bad}` };
@@ -188,7 +189,7 @@ export function parseTarget(raw: string, authority: string, escapedSlashes: Esca
     if (wrong !== null) return { ok: false, reason: `invalid authority in the request target: ${wrong}` };
     originForm = m[2] === '' ? '/' : m[2];
   }
-  const n = normalizePath(originForm, escapedSlashes);
+  const n = normalizePath(originForm, rules.escapedSlashes, rules.pathParameters);
   if (!n.ok) return n;
   return { ok: true, authority, path: n.path, query: n.query };
 }

@@ -34,7 +34,7 @@ export function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
 
   const state = deps.current();
   const refusal = checkHttp1(req, state.limits);
-  const target = refusal === null ? parseTarget(req.url ?? '', typeof req.headers.host === 'string' ? req.headers.host : '', state.escapedSlashes) : null;
+  const target = refusal === null ? parseTarget(req.url ?? '', typeof req.headers.host === 'string' ? req.headers.host : '', state) : null;
   if (refusal !== null || target === null || !target.ok) {
     refuse(refusal ?? new SluiceError('BAD_REQUEST', target !== null && !target.ok ? target.reason : 'bad request target'));
     return;

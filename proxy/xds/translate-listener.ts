@@ -65,7 +65,7 @@ export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedLi
   if (mode === undefined || filter === undefined || socket === undefined) return undefined;
   const base = { name, address: String(socket.address ?? ''), port: Number(socket.port_value ?? 0), tls: { mode } };
   if (filter.kind === 'tcp') return { listener: { ...base, protocol: 'tcp', backend: filter.cluster } };
-  const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', authorization: [], jwt: [] };
+  const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: [], jwt: [] };
   return { listener, ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
 }
 

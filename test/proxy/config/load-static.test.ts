@@ -83,7 +83,7 @@ const FULL_EXPECTED: ProxyConfig = {
   node: {},
   identity: null,
   listeners: [
-    { name: 'main', address: '127.0.0.1', port: 18000, protocol: 'http', tls: { mode: 'DISABLE' }, limits: { ...defaultHttpLimits, maxHeaders: 50 }, escapedSlashes: 'Reject', authorization: [], jwt: [] },
+    { name: 'main', address: '127.0.0.1', port: 18000, protocol: 'http', tls: { mode: 'DISABLE' }, limits: { ...defaultHttpLimits, maxHeaders: 50 }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: [], jwt: [] },
     { name: 'db', address: '::1', port: 15432, protocol: 'tcp', tls: { mode: 'DISABLE' }, backend: 'postgres' },
   ],
   routes: [
@@ -163,7 +163,7 @@ listeners: [{ name: main, address: 0.0.0.0, port: 0, protocol: http }]
 routes: [{ name: all, rules: [{ backendRefs: [{ name: web }] }] }]
 backends: [{ name: web, endpoints: [{ address: 127.0.0.1, port: 8080 }] }]
 `);
-    assert.deepEqual(config.listeners[0], { name: 'main', address: '0.0.0.0', port: 0, protocol: 'http', tls: { mode: 'DISABLE' }, limits: defaultHttpLimits, escapedSlashes: 'Reject', authorization: [], jwt: [] });
+    assert.deepEqual(config.listeners[0], { name: 'main', address: '0.0.0.0', port: 0, protocol: 'http', tls: { mode: 'DISABLE' }, limits: defaultHttpLimits, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: [], jwt: [] });
     assert.deepEqual(config.routes[0], {
       name: 'all',
       parentRefs: [],

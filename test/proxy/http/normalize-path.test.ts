@@ -168,6 +168,42 @@ describe('escaped slashes and backslashes (CVE-2021-31920)', () => {
     assert.deepEqual(normalizePath('/a?x=%2F\\', 'Reject'), { ok: true, path: '/a', query: 'x=%2F\\' });
   });
 
+  test("';' path parameters: refused, cut per segment before the dot segments, or kept", () => {
+    const cases: [string, string][] = [
+      ['/admin;x=1', '/admin'],
+      ['/x/..;/admin', '/admin'],
+      ['/a;b/c;d=e/f', '/a/c/f'],
+      ['/public;/../admin', '/admin'],
+      ['/a/%2e%2e;x/b', '/b'],
+      ['/a;x%2Fy/b', '/a/b'],
+      ['/;', '/'],
+      ['/a;', '/a'],
+    ];
+    for (const [input, stripped] of cases) {
+      assert.deepEqual(normalizePath(input, 'Reject', 'Reject'), { ok: false, reason: "the path holds a ';' path parameter, which this listener refuses (pathParameters: Reject)" }, input);
+      assert.deepEqual(normalizePath(input, 'Reject', 'Strip'), { ok: true, path: stripped, query: '' }, input);
+      assert.equal(normalizePath(input, 'Keep', 'Keep').ok, true, input);
+    }
+    assert.deepEqual(normalizePath('/admin;x=1', 'Reject', 'Keep'), { ok: true, path: '/admin;x=1', query: '' });
+    // The query is not the path: a ';' there is no parameter, in any mode.
+    assert.deepEqual(normalizePath('/a?x=1;y=2', 'Reject', 'Reject'), { ok: true, path: '/a', query: 'x=1;y=2' });
+    // An escaped ';' is no parameter to Tomcat either.
+    assert.deepEqual(normalizePath('/a%3bb', 'Reject', 'Reject'), { ok: true, path: '/a%3Bb', query: '' });
+  });
+
+  test('Strip leaves no parameter and is idempotent', () => {
+    const pieces = ['/', '.', '..', ';', ';x=1', '%2e', 'a', '%3B'];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 12 }), (p) => {
+        const r = normalizePath(`/${p.join('')}`, 'Reject', 'Strip');
+        assert.ok(r.ok);
+        assert.doesNotMatch(r.path, /;/);
+        assert.deepEqual(normalizePath(r.path, 'Reject', 'Strip'), r);
+      }),
+      { seed: 20261206, numRuns: 2000 },
+    );
+  });
+
   test('Unescape is idempotent and leaves no escaped slash', () => {
     const pieces = ['/', '.', '..', '%2e', '%2f', '%2F', '%5c', '%5C', '\\', '%25', 'a'];
     fc.assert(

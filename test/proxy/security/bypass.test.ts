@@ -29,6 +29,8 @@ const LISTENERS: Record<string, object> = {
   'public-only': {},
   unescape: { escapedSlashes: 'Unescape' },
   keep: { escapedSlashes: 'Keep' },
+  'strip-params': { pathParameters: 'Strip' },
+  'keep-params': { pathParameters: 'Keep' },
   'reader-only': {},
   mtls: { tls: { mode: 'STRICT' } },
   permissive: { tls: { mode: 'PERMISSIVE' } },
@@ -36,7 +38,7 @@ const LISTENERS: Record<string, object> = {
 
 function config(appPort: number): string {
   return appProxyConfig(appPort, LISTENERS, [
-    authorizationPolicy('deny-admin', ['deny', 'unescape', 'keep'], {
+    authorizationPolicy('deny-admin', ['deny', 'unescape', 'keep', 'strip-params', 'keep-params'], {
       action: 'DENY',
       rules: [{ to: [{ paths: [{ value: '/admin' }] }] }, { to: [{ hosts: ['admin.example.com'] }] }, { to: [{ headers: [{ name: 'x-role', value: 'admin' }] }] }, { to: [{ methods: ['DELETE'] }] }],
     }),
@@ -158,6 +160,38 @@ describe('known authorization bypasses', () => {
       assertStopped(await raw('public-only', target), 403, NONE_MATCHED, `ALLOW /public only: ${target}`);
     }
     assertPassed(await raw('public-only', '/public/x/../y'), '/public/y', 'control: the app gets the resolved path');
+  });
+
+  // Tomcat and Spring cut ';' parameters off each segment before routing: /admin;x=1 is
+  // their /admin, and /x/..;/admin climbs to it.
+  const PARAMETER_TARGETS = ['/admin;x=1', '/admin;', '/x/..;/admin', '/public/..;/admin', '/public;/../admin', '/admin;jsessionid=1/', '/x/..;a=b/admin', '/public/..;/..;/admin;v=1'];
+
+  test("';' path parameters under the default pathParameters (Reject) are refused with 400, over HTTP/1.1 and HTTP/2", async () => {
+    for (const target of PARAMETER_TARGETS) {
+      const a = await raw('deny', target);
+      assertStopped(a, 400, 'bad_request', `DENY /admin: ${target}`);
+      assert.match(a.body, /pathParameters: Reject/);
+      assertStopped(await raw('public-only', target), 400, 'bad_request', `ALLOW /public only: ${target}`);
+    }
+    assertStopped(await raw('public-only', '/public;jsessionid=1'), 400, 'bad_request', 'a parameter on an allowed path too');
+    const session = http2.connect(`http://127.0.0.1:${proxy.ports.deny}`);
+    try {
+      for (const target of PARAMETER_TARGETS) assertStopped(await h2(session, { ':path': target }), 400, 'bad_request', `h2 ${target}`);
+    } finally {
+      session.close();
+    }
+    // An escaped ';' is no parameter to Tomcat either: it is kept as %3B, and is not /admin.
+    assertPassed(await raw('deny', '/admin%3bx'), '/admin%3Bx', 'an escaped semicolon');
+  });
+
+  test('pathParameters: Strip cuts them before the dot segments resolve, so the DENY on /admin hits and the app gets the path authorization saw', async () => {
+    for (const target of PARAMETER_TARGETS) assertStopped(await raw('strip-params', target), 403, DENY_ADMIN, target);
+    assertPassed(await raw('strip-params', '/public;jsessionid=1/x;v=2?q=a;b'), '/public/x?q=a;b', 'parameters cut from the path, the query left alone');
+  });
+
+  test("pathParameters: Keep passes ';' on as an ordinary character, as Envoy does (the operator's risk)", async () => {
+    assertPassed(await raw('keep-params', '/admin;x=1'), '/admin;x=1', 'a Tomcat backend reads this as /admin');
+    assertPassed(await raw('keep-params', '/x/..;/admin'), '/x/..;/admin', 'a Tomcat backend reads this as /admin');
   });
 
   test('//admin and /./admin are /admin', async () => {
