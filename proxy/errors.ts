@@ -7,6 +7,7 @@ export type ResponseFlag =
   | 'UH' // no healthy upstream
   | 'UF' // upstream connect failure
   | 'UC' // upstream connection termination
+  | 'UPE' // upstream protocol error (the upstream's answer was not valid HTTP)
   | 'UR' // upstream remote reset (HTTP/2 stream reset)
   | 'UT' // upstream request timeout
   | 'UO' // upstream overflow (circuit breaking)
@@ -30,7 +31,7 @@ export const errorCodes = {
   UPSTREAM_RESET: { status: 503, details: 'upstream_reset', flag: 'UR', message: 'the upstream reset the stream' },
   UPSTREAM_OVERFLOW: { status: 503, details: 'upstream_overflow', flag: 'UO', message: 'the backend is at its connection or request limit' },
   UPSTREAM_TIMEOUT: { status: 504, details: 'upstream_response_timeout', flag: 'UT', message: 'the upstream did not answer in time' },
-  UPSTREAM_PROTOCOL_ERROR: { status: 502, details: 'upstream_protocol_error', flag: 'UC', message: 'the upstream sent a response that is not valid HTTP' },
+  UPSTREAM_PROTOCOL_ERROR: { status: 502, details: 'upstream_protocol_error', flag: 'UPE', message: 'the upstream sent a response that is not valid HTTP' },
   DOWNSTREAM_DISCONNECT: { status: 499, details: 'downstream_remote_disconnect', flag: 'DC', message: 'the client went away' },
   BAD_REQUEST: { status: 400, details: 'bad_request', flag: 'DPE', message: 'malformed request' },
   URI_TOO_LONG: { status: 414, details: 'uri_too_long', flag: 'DPE', message: 'request target too long' },

@@ -15,8 +15,8 @@ export type InFlight = { activeRequests: number };
 
 /**
  * Sends ctx's request to `endpoint` and resolves with the response head once it arrives.
- * Rejects with a SluiceError (UF, UC, UR, UT...) when no head arrives. The request counts
- * as active on the endpoint and on `backend` until its response body is over.
+ * Rejects with a SluiceError (UF, UC, UR, UT, UPE...) when no valid head arrives. The
+ * request counts as active on the endpoint and on `backend` until its response body is over.
  */
 export function forward(ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null = null): Promise<ProxyResponse> {
   if (ctx.aborted !== null) return Promise.reject(ctx.aborted);
@@ -148,9 +148,18 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
   }
 }
 
+const PROTOCOL_ERROR = 1; // RFC 9113 §7
 const REFUSED_STREAM = 7; // RFC 9113 §7: the stream was not processed at all
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL']);
+
+/**
+ * nghttp2's library errors (NghttpError.errno, code ERR_HTTP2_ERROR) for a connection our
+ * HTTP/2 session tore down because of what the peer sent: PROTO, FRAME_SIZE_ERROR,
+ * HEADER_COMP, FLOW_CONTROL, HTTP_HEADER, HTTP_MESSAGING, SETTINGS_EXPECTED, FLOODED,
+ * TOO_MANY_CONTINUATIONS.
+ */
+const NGHTTP2_PEER_ERRORS = new Set([-505, -522, -523, -524, -531, -532, -536, -904, -905]);
 
 /** Maps an undici / socket error before any response head to the local reply it means. */
 function classify(err: Error, endpoint: EndpointState): SluiceError {
@@ -165,8 +174,35 @@ function classify(err: Error, endpoint: EndpointState): SluiceError {
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new SluiceError('UPSTREAM_TIMEOUT', undefined, { cause: err });
   if ((err as { http2ErrorCode?: number }).http2ErrorCode === REFUSED_STREAM) return new SluiceError('UPSTREAM_REFUSED_STREAM', undefined, { cause: err });
-  if (code.startsWith('HPE_')) return new SluiceError('UPSTREAM_PROTOCOL_ERROR', undefined, { cause: err });
+  const invalid = invalidResponse(err, code);
+  if (invalid !== null) return new SluiceError('UPSTREAM_PROTOCOL_ERROR', `the upstream ${endpoint.key} sent a response that is not valid HTTP: ${invalid}`, { cause: err });
   if (code === 'ERR_HTTP2_STREAM_ERROR' || (code === 'UND_ERR_INFO' && /stream/.test(err.message))) return new SluiceError('UPSTREAM_RESET', undefined, { cause: err });
   if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return new SluiceError('BAD_REQUEST', 'request body length does not match content-length', { cause: err });
   return new SluiceError('UPSTREAM_CONNECTION_TERMINATION', undefined, { cause: err });
+}
+
+/**
+ * Why the upstream's answer, before any head was accepted, was not valid HTTP, or null when
+ * it was some other failure. undici says so in several ways, none of them a closed socket:
+ * - HTTP/1, llhttp refused it (a bad status line, a NUL or CTL in a field, obs-fold...):
+ *   an HTTPParserError whose `code` undici 8 leaves undefined (it looks llhttp's error
+ *   number up in a table of numbers by name), hence the name test beside HPE_*;
+ * - HTTP/1, llhttp refused it after a Content-Length had been read (Content-Length with
+ *   Transfer-Encoding, two Content-Lengths): undici reports a response Content-Length
+ *   mismatch instead of the parser's error, and before a head that is its only cause;
+ * - HTTP/1, a head over the pool's maxHeaderSize; a 101 to a request that asked for none;
+ * - HTTP/2, our nghttp2 reset the stream with PROTOCOL_ERROR (an invalid or missing
+ *   :status, an upper-case or connection-specific field, a pseudo-header after a regular
+ *   one), or tore down the session (NGHTTP2_PEER_ERRORS). Node does not tell our reset
+ *   from a peer's RST_STREAM(PROTOCOL_ERROR); that one says our request broke the
+ *   protocol, which a retry would not mend either.
+ */
+function invalidResponse(err: Error, code: string): string | null {
+  if (code.startsWith('HPE_') || err.name === 'HTTPParserError') return err.message;
+  if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'conflicting or invalid Content-Length';
+  if (code === 'UND_ERR_HEADERS_OVERFLOW') return 'response head too large';
+  if (code === 'UND_ERR_SOCKET') return err.message === 'bad upgrade' ? 'it switched protocols unasked' : null;
+  if (code === 'ERR_HTTP2_STREAM_ERROR') return (err as { http2ErrorCode?: number }).http2ErrorCode === PROTOCOL_ERROR ? err.message : null;
+  if (code === 'ERR_HTTP2_ERROR') return NGHTTP2_PEER_ERRORS.has((err as { errno?: number }).errno ?? 0) ? `HTTP/2 ${err.message.toLowerCase()}` : null;
+  return null;
 }

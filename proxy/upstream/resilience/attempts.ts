@@ -161,8 +161,14 @@ export function retryReason(res: Pick<ProxyResponse, 'status' | 'headers'>, poli
   return null;
 }
 
-/** Envoy's reading: 5xx, gateway-error and reset cover every failure before a head. */
+/**
+ * Envoy's reading: 5xx, gateway-error and reset cover every failure before a head. One
+ * exception of ours (Envoy retries it under those words too): an answer that was not valid
+ * HTTP. That upstream got the request and answered it, so a retry runs it a second time,
+ * and a broken answer is seldom mended by asking again; the client gets the 502.
+ */
 export function failureCovered(code: ErrorCode, on: readonly RetryOn[]): boolean {
+  if (code === 'UPSTREAM_PROTOCOL_ERROR') return false;
   if (on.includes('5xx') || on.includes('gateway-error') || on.includes('reset')) return true;
   if (code === 'UPSTREAM_CONNECT_FAILURE') return on.includes('connect-failure');
   if (code === 'UPSTREAM_REFUSED_STREAM') return on.includes('refused-stream');
