@@ -4,6 +4,7 @@
 export { createCa, loadCa, type Ca, type CaFiles } from './ca.ts';
 export { DEFAULT_SVID_TTL_MS, issueSvid, type IssuedSvid, type IssueOptions } from './svid.ts';
 export { mergeBundles, readBundle } from './bundle.ts';
+export { caTrustDomains, leafSvidId } from './svid-rules.ts';
 export { certificateBlocks } from './pem.ts';
 export { createCsr, readCsr } from './csr.ts';
 export { inspectCertificates, type CertificateInfo } from './inspect.ts';

@@ -8,12 +8,15 @@ import * as grpc from '@grpc/grpc-js';
 import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
 import { addCertificateService, controlPlaneCredentials, ensureCa, joinTokens, servingCertificate } from './ca/index.ts';
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
-import { createLogger } from './log.ts';
+import { createLogger, logSink } from './log.ts';
 import { openStore } from './store/index.ts';
 import { startXds } from './xds/index.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const log = createLogger(process.stderr);
+// Either may have lost its reader for good: see log.ts.
+const stderr = logSink(process.stderr);
+const stdout = logSink(process.stdout);
+const log = createLogger(stderr);
 
 async function main(): Promise<number> {
   let flags;
@@ -21,11 +24,11 @@ async function main(): Promise<number> {
     flags = parseFlags(process.argv.slice(2));
   } catch (err) {
     if (!(err instanceof FlagError)) throw err;
-    process.stderr.write(`sluice-cp: ${err.message}\n\n${USAGE}`);
+    stderr.write(`sluice-cp: ${err.message}\n\n${USAGE}`);
     return 2;
   }
   if (flags === 'help' || flags === 'version') {
-    process.stdout.write(flags === 'help' ? USAGE : `${VERSION}\n`);
+    stdout.write(flags === 'help' ? USAGE : `${VERSION}\n`);
     return 0;
   }
 

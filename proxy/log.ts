@@ -1,4 +1,8 @@
 // The proxy's own log: JSON lines on stderr (stdout carries the access log).
+//
+// A log sink may fail for good: the reader of a pipe goes away (a dead log shipper,
+// `sluice-proxy ... 2>&1 | head`), a disk fills. Losing log lines is then the lesser harm;
+// the proxy keeps serving, and SIGTERM still drains and exits.
 
 import type { Logger } from './http/rescue.ts';
 
@@ -17,8 +21,82 @@ export function onceAMinute(now: () => number): { allow(key: string): boolean } 
   };
 }
 
+export type LogSink = {
+  /** Writes `s`, or drops it once the sink has failed. Never throws. */
+  write(s: string): void;
+  readonly broken: boolean;
+};
+
+type Stream = { write(s: string): unknown; on(event: 'error', listener: (err: Error) => void): unknown; readonly writableLength?: number };
+
+/**
+ * Bytes a sink may hold for a reader that is alive but does not keep up: writes to a pipe
+ * queue in memory, and a stalled log shipper must not grow the proxy without bound. Past
+ * this, lines are dropped until the reader catches up.
+ */
+export const MAX_QUEUED_LOG_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A stream the process logs to (stderr, stdout, an access-log file), made safe to lose.
+ * Its 'error' events are handled here: unhandled, they reach the uncaughtException
+ * handler, which logs, so writes to stderr, which fails again (process.stderr is never
+ * destroyed, each write is tried anew and fails with EPIPE): an endless loop at 100 % CPU
+ * that starved the drain. After the first failure the sink drops every line, and
+ * `onBroken` is told once (to say so on another sink, if one still works). `onOverflow` is
+ * told of each line dropped because MAX_QUEUED_LOG_BYTES are queued.
+ */
+export function logSink(stream: Stream, onBroken?: (err: Error) => void, onOverflow?: (queuedBytes: number) => void): LogSink {
+  let broken = false;
+  const fail = (err: Error) => {
+    if (broken) return;
+    broken = true;
+    try {
+      onBroken?.(err);
+    } catch {
+      // Whoever wanted to hear of it cannot: nothing more to do.
+    }
+  };
+  // Kept for good: a write queued before the failure may still report one later.
+  stream.on('error', fail);
+  return {
+    write(s) {
+      if (broken) return;
+      const queued = stream.writableLength ?? 0;
+      if (queued > MAX_QUEUED_LOG_BYTES) {
+        try {
+          onOverflow?.(queued);
+        } catch {
+          // As for onBroken.
+        }
+        return;
+      }
+      try {
+        stream.write(s);
+      } catch (err) {
+        fail(err as Error);
+      }
+    },
+    get broken() {
+      return broken;
+    },
+  };
+}
+
+/** A Logger never throws, whatever the fields hold and whatever happens to `out`. */
 export function createLogger(out: { write(s: string): unknown }, now: () => number = Date.now): Logger {
   return (level, msg, fields) => {
-    out.write(`${JSON.stringify({ time: new Date(now()).toISOString(), level, msg, ...fields })}\n`);
+    try {
+      const time = new Date(now()).toISOString();
+      let line: string;
+      try {
+        line = JSON.stringify({ time, level, msg, ...fields });
+      } catch (err) {
+        // A BigInt or a cycle in the fields: the message still gets out.
+        line = JSON.stringify({ time, level, msg, log_error: `fields not serializable: ${(err as Error).message}` });
+      }
+      out.write(`${line}\n`);
+    } catch {
+      // A sink that throws loses this line; the caller (maybe the uncaughtException handler) must not see it.
+    }
   };
 }

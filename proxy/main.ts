@@ -3,7 +3,7 @@
 
 import { createWriteStream } from 'node:fs';
 import { parseFlags, usage } from './flags.ts';
-import { createLogger } from './log.ts';
+import { createLogger, logSink, onceAMinute } from './log.ts';
 import { startProxy } from './run.ts';
 
 const parsed = parseFlags(process.argv.slice(2));
@@ -16,12 +16,18 @@ if (!parsed.ok) {
   process.exit(2);
 }
 const flags = parsed.flags;
-const log = createLogger(process.stderr);
-
-const accessOut = flags.accessLog === 'off' ? null : flags.accessLog === 'stdout' ? process.stdout : createWriteStream(flags.accessLog, { flags: 'a' });
+// Both sinks may lose their reader for good (a dead log shipper, `| head`): see log.ts.
+const stderr = logSink(process.stderr);
+const log = createLogger(stderr);
+const accessBroken = (err: Error) => log('warn', 'the access log cannot be written; its lines are dropped from now on', { access_log: flags.accessLog, error: err.message });
+const overflowLog = onceAMinute(Date.now);
+const accessOverflow = (queued: number) => {
+  if (overflowLog.allow('access')) log('warn', "the access log's reader does not keep up; lines are dropped while this much is queued", { access_log: flags.accessLog, queued_bytes: queued });
+};
+const accessOut = flags.accessLog === 'off' ? null : logSink(flags.accessLog === 'stdout' ? process.stdout : createWriteStream(flags.accessLog, { flags: 'a' }), accessBroken, accessOverflow);
 const proxy = await startProxy(flags, { log, accessOut });
 if (!proxy.ok) {
-  process.stderr.write(proxy.error);
+  stderr.write(proxy.error);
   process.exit(proxy.exitCode);
 }
 const running = proxy.value;
@@ -29,11 +35,19 @@ const running = proxy.value;
 process.on('SIGHUP', () => {
   running.reload().catch((err: unknown) => log('error', 'reload failed', { error: String(err) }));
 });
+/** How long past the drain timeout closing the admin servers and the rest may take. */
+const STOP_GRACE_MS = 5_000;
 let stopping = false;
 const stop = (signal: string) => {
   if (stopping) return;
   stopping = true;
   log('info', 'draining', { signal, drain_timeout_ms: flags.drainTimeoutMs });
+  // The drain is bounded by its timeout; closing what is left should take moments. Should
+  // anything still hang, the process goes anyway: a SIGTERM that never ends is worse.
+  setTimeout(() => {
+    log('error', 'stopping took too long; exiting', { waited_ms: flags.drainTimeoutMs + STOP_GRACE_MS });
+    process.exit(1);
+  }, flags.drainTimeoutMs + STOP_GRACE_MS).unref();
   running.stop().then(
     () => process.exit(0),
     (err: unknown) => {
@@ -44,6 +58,8 @@ const stop = (signal: string) => {
 };
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
-// A bug on one connection must not take every other connection down with it.
+// A bug on one connection must not take every other connection down with it. The log
+// never throws and never writes to a failed sink, so a broken stderr cannot feed this
+// handler with its own errors (log.ts).
 process.on('uncaughtException', (err) => log('error', 'uncaught exception', { error: String(err?.stack ?? err) }));
 process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { error: String((err as Error)?.stack ?? err) }));

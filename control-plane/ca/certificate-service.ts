@@ -15,8 +15,8 @@
 
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { certificateBlocks, uriNames } from '../../certs/pem.ts';
-import { DEFAULT_SVID_TTL_MS, issueSvid, parseSpiffeId, readCsr, workloadOf, type Ca } from '../../certs/index.ts';
+import { certificateBlocks } from '../../certs/pem.ts';
+import { DEFAULT_SVID_TTL_MS, issueSvid, leafSvidId, parseSpiffeId, readCsr, workloadOf, type Ca } from '../../certs/index.ts';
 import { CERTIFICATE_SERVICE, ERROR_CODE_METADATA, type CertificateRequest, type CertificateResponse } from '../../xds/ca-service.ts';
 import type { Resource } from '../api/resource.ts';
 import { DEFAULT_SERVICE_ACCOUNT } from '../api/kinds/workload.ts';
@@ -72,11 +72,12 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
     if (now < cert.validFromDate.getTime() || now >= cert.validToDate.getTime()) {
       throw new Refusal(grpc.status.UNAUTHENTICATED, 'CLIENT_SVID_EXPIRED', `the client certificate (serial ${cert.serialNumber}) is valid only from ${cert.validFromDate.toISOString()} to ${cert.validToDate.toISOString()}; join again with a new join token (sluicectl token create)`);
     }
-    const uris = uriNames(cert);
-    const id = uris.length === 1 ? parseSpiffeId(uris[0]) : undefined;
-    const owner = id?.ok === true && id.value.trustDomain === deps.ca.trustDomain ? workloadOf(id.value) : null;
-    if (cert.ca || id === undefined || !id.ok || owner === null) {
-      throw new Refusal(grpc.status.UNAUTHENTICATED, 'CLIENT_SVID_INVALID', `the client certificate is not a workload SVID of trust domain ${deps.ca.trustDomain} (it names ${uris.join(', ') || 'no URI SAN'})`);
+    // The X.509-SVID rules (one SPIFFE ID, no CA by basicConstraints or keyUsage), as the proxies apply them.
+    const id = leafSvidId(cert);
+    const owner = id.ok && id.value.trustDomain === deps.ca.trustDomain ? workloadOf(id.value) : null;
+    if (!id.ok || owner === null) {
+      const why = id.ok ? `it names ${id.value.uri}` : id.error;
+      throw new Refusal(grpc.status.UNAUTHENTICATED, 'CLIENT_SVID_INVALID', `the client certificate is not a workload SVID of trust domain ${deps.ca.trustDomain}: ${why}`);
     }
     return { spiffeId: id.value.uri, namespace: owner.namespace, workload: await workloadFor(owner.namespace, owner.serviceAccount, hint), via: `client-svid ${cert.serialNumber}` };
   };

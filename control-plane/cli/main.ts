@@ -7,6 +7,12 @@ import { text } from 'node:stream/consumers';
 import { createApiClient } from './client.ts';
 import { runCli } from './run.ts';
 
+// `sluicectl get ... | head`: once the reader is gone, the rest of the output has nowhere
+// to go; stop quietly, as cat and kubectl do, instead of printing a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: Error & { code?: string }) => process.exit(err.code === 'EPIPE' ? 0 : 1));
+}
+
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),

@@ -1,7 +1,9 @@
 // The inbound side of mTLS: a TLS server that never listens, handed connections the
 // listener has already accepted (and peeked at). It asks for the client's certificate,
-// checks the chain against the bundle (OpenSSL, in the handshake) and then the one SPIFFE
-// ID in it, which it puts on the socket for the request context to read.
+// checks the chain against the bundle's roots of our trust domain (OpenSSL, in the
+// handshake), then that the leaf is a workload's SVID of our trust domain (peer.ts), and
+// puts its SPIFFE ID on the socket for the request context to read. A peer that fails is
+// dropped before a byte of it is read.
 //
 // The certificate is the SVID store's current one: when the store has a new one, the next
 // connection swaps it in (setSecureContext), live connections keep theirs. Resumption is
@@ -11,7 +13,7 @@
 import { constants } from 'node:crypto';
 import type { Socket } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
-import { spiffeIdOf } from '../tls/peer.ts';
+import { peerIdentity } from '../tls/peer.ts';
 import type { LoadedSvid } from '../tls/svid-store.ts';
 import type { PeerInfo } from '../http/context.ts';
 
@@ -61,13 +63,15 @@ export class InboundTls {
     const server = tls.createServer({
       ...contextOptions(svid),
       requestCert: true,
-      rejectUnauthorized: true,
+      // Node's own rejectUnauthorized drops an untrusted client at the same point (after the
+      // handshake, before 'secureConnection') but says only "socket hang up"; the check below
+      // drops it there too, with the reason.
+      rejectUnauthorized: false,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       ...(this.#alpn === undefined ? {} : { ALPNProtocols: this.#alpn }),
     });
     server.on('secureConnection', (socket: TLSSocket) => {
-      const cert = socket.getPeerX509Certificate();
-      const id = cert === undefined ? ({ ok: false, error: 'the peer presented no certificate' } as const) : spiffeIdOf(cert);
+      const id = socket.authorized ? peerIdentity(socket.getPeerX509Certificate(), this.#inUse?.trustDomain) : ({ ok: false, error: untrusted(socket) } as const);
       if (!id.ok) {
         this.#hooks.refused(id.error, remoteOf(socket));
         socket.destroy();
@@ -90,11 +94,22 @@ function contextOptions(svid: LoadedSvid): tls.SecureContextOptions {
   return {
     cert: svid.pem.cert,
     key: svid.pem.key,
-    ca: svid.pem.bundle,
+    // Only the roots of our trust domain: another trust domain's CA may not vouch for a peer.
+    ca: svid.peerRoots,
     minVersion: 'TLSv1.2',
     // No tickets, and Node keeps no server session cache unless asked: no resumption at all.
     secureOptions: constants.SSL_OP_NO_TICKET,
   };
+}
+
+/** Why TLS did not verify the client's certificate: none, or a chain that does not lead to a root we trust for peers. */
+function untrusted(socket: TLSSocket): string {
+  if (socket.getPeerX509Certificate() === undefined) return 'the peer presented no certificate';
+  const code = String(socket.authorizationError ?? 'unknown');
+  if (code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_GET_ISSUER_CERT' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
+    return `the peer's certificate does not chain to a root of our trust domain in the bundle (${code})`;
+  }
+  return `the peer's certificate is not trusted (${code})`;
 }
 
 function remoteOf(socket: Socket): string {

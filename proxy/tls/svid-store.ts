@@ -14,6 +14,7 @@ import { readBundle } from '../../certs/bundle.ts';
 import { certificateBlocks, uriNames } from '../../certs/pem.ts';
 import type { Result } from '../../certs/result.ts';
 import { parseSpiffeId } from '../../certs/spiffe-id.ts';
+import { caTrustDomains, leafSvidId } from '../../certs/svid-rules.ts';
 
 export type SvidFiles = {
   /** The SVID first, then its intermediates. */
@@ -26,12 +27,16 @@ export type SvidFiles = {
 export type LoadedSvid = {
   /** This proxy's SPIFFE ID. */
   readonly identity: string;
+  /** Its trust domain: the only one whose peers are let in, or connected to. */
+  readonly trustDomain: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly fingerprint: string;
   /** Roots in the bundle, so an operator can see an overlap rotation in progress. */
   readonly roots: number;
-  /** For clients (tls.connect's secureContext). */
+  /** The bundle's roots of our trust domain, PEM: the only ones TLS trusts for a peer. */
+  readonly peerRoots: string;
+  /** For clients (tls.connect's secureContext): trusts `peerRoots` only. */
   readonly context: tls.SecureContext;
   /** The PEM texts, for servers (tls.Server#setSecureContext builds its own context). */
   readonly pem: { readonly cert: string; readonly key: string; readonly bundle: string };
@@ -126,6 +131,8 @@ export class SvidStore {
     this.#lastError = '';
     if (previous?.fingerprint !== loaded.value.fingerprint || previous.roots !== loaded.value.roots) {
       this.#deps.log('info', 'certificate loaded', { identity: loaded.value.identity, not_after: loaded.value.notAfter.toISOString(), roots: loaded.value.roots });
+      const foreign = loaded.value.roots - certificateBlocks(loaded.value.peerRoots).length;
+      if (foreign > 0) this.#deps.log('warn', 'bundle roots of another trust domain vouch for no peer', { trust_domain: loaded.value.trustDomain, ignored_roots: foreign });
     }
     return loaded;
   }
@@ -140,8 +147,8 @@ export class SvidStore {
 
 /**
  * The checks a proxy makes before it presents a certificate: the key is the certificate's,
- * the certificate names exactly one SPIFFE ID, it is valid now, and it chains to a root
- * of the bundle.
+ * the certificate names exactly one SPIFFE ID and is no CA (the X.509-SVID rules its peers
+ * check too), it is valid now, and it chains to a root of the bundle of its own trust domain.
  */
 export function checkSvid(certPem: string, keyPem: string, bundlePem: string, now: number): Result<LoadedSvid, string> {
   const chain = certificateBlocks(certPem).map((b) => new X509Certificate(b));
@@ -157,15 +164,27 @@ export function checkSvid(certPem: string, keyPem: string, bundlePem: string, no
   const id = parseSpiffeId(uris[0]);
   if (!id.ok) return { ok: false, error: `the certificate's URI SAN is not a SPIFFE ID: ${id.error}` };
   if (leaf.ca || id.value.path === '') return { ok: false, error: `${id.value.uri} is a CA certificate, not a workload's SVID` };
+  // What a peer would refuse it for (a CA flag or key usage that X509Certificate#ca misses): refused here first.
+  const svid = leafSvidId(leaf);
+  if (!svid.ok) return { ok: false, error: `the certificate is not a workload's SVID: ${svid.error}` };
   if (now < leaf.validFromDate.getTime()) return { ok: false, error: `the certificate is not valid before ${leaf.validFromDate.toISOString()}` };
   if (now >= leaf.validToDate.getTime()) return { ok: false, error: `the certificate expired at ${leaf.validToDate.toISOString()}` };
   const bundle = readBundle(bundlePem);
   if (!bundle.ok) return { ok: false, error: `bundle: ${bundle.error}` };
   const roots = bundle.value.map((r) => new X509Certificate(r));
   if (!chainsTo(chain, roots)) return { ok: false, error: 'the certificate does not chain to a root of the bundle' };
+  // A bundle is one trust domain's: a root that names another (its spiffe://<trust domain>
+  // URI SAN) vouches for no peer of ours, nor for us. A root that names none is taken as ours.
+  const td = id.value.trustDomain;
+  const ours = bundle.value.filter((_, i) => {
+    const named = caTrustDomains(roots[i]);
+    return named.length === 0 || named.includes(td);
+  });
+  if (!chainsTo(chain, ours.map((r) => new X509Certificate(r)))) return { ok: false, error: `the certificate chains to a root of the bundle that is not of trust domain ${td}` };
+  const peerRoots = ours.join('');
   let context: tls.SecureContext;
   try {
-    context = tls.createSecureContext({ cert: certPem, key: keyPem, ca: bundlePem, minVersion: 'TLSv1.2' });
+    context = tls.createSecureContext({ cert: certPem, key: keyPem, ca: peerRoots, minVersion: 'TLSv1.2' });
   } catch (err) {
     return { ok: false, error: `TLS refused the certificate: ${(err as Error).message}` };
   }
@@ -173,10 +192,12 @@ export function checkSvid(certPem: string, keyPem: string, bundlePem: string, no
     ok: true,
     value: {
       identity: id.value.uri,
+      trustDomain: id.value.trustDomain,
       notBefore: leaf.validFromDate,
       notAfter: leaf.validToDate,
       fingerprint: leaf.fingerprint256,
       roots: roots.length,
+      peerRoots,
       context,
       pem: { cert: certPem, key: keyPem, bundle: bundlePem },
     },

@@ -1,7 +1,8 @@
 // The outbound side of mTLS: connections to a peer proxy's mTLS listener. The proxy shows
-// its SVID, TLS checks the server's chain against the bundle, and expectIdentity checks the
-// server's SPIFFE ID against the backend's. The SVID is read when each connection starts,
-// so a rotated certificate is used from the next connection on.
+// its SVID, TLS checks the server's chain against the bundle, and expectIdentity checks that
+// the server's certificate is a workload SVID of our trust domain (peer.ts) and its SPIFFE
+// ID one of the backend's. The SVID is read when each connection starts, so a rotated
+// certificate is used from the next connection on.
 
 import tls from 'node:tls';
 import type { buildConnector } from 'undici';
@@ -36,10 +37,10 @@ export function connectMesh(o: MeshConnectOptions, callback: (err: Error | null,
     host: o.host,
     port: o.port,
     servername: o.tls.serverName,
-    // The SVID's context: our chain and key, the bundle as the only roots, TLS 1.2 at least.
+    // The SVID's context: our chain and key, the bundle's roots of our trust domain as the only roots, TLS 1.2 at least.
     secureContext: o.svid.context,
     ...(o.alpn === null ? {} : { ALPNProtocols: [...o.alpn] }),
-    checkServerIdentity: expectIdentity(o.tls.identities),
+    checkServerIdentity: expectIdentity(o.tls.identities, o.svid.trustDomain),
   });
   let done = false;
   const finish = (err: Error | null) => {
