@@ -10,6 +10,8 @@ export type CpFlags = {
   readonly apiHost: string;
   readonly apiPort: number;
   readonly trustDomain: string;
+  /** --trust-domain was given: a data folder whose CA is for another is an error, not ignored. */
+  readonly trustDomainGiven: boolean;
   /** The CA's files (root.pem, ca.pem, ca-key.pem, bundle.pem); default DATADIR/ca. */
   readonly caDir: string;
   /** xDS and the certificate service over TLS (DESIGN: 15012). */
@@ -73,6 +75,7 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
     apiHost: host,
     apiPort: port,
     trustDomain: String(values['trust-domain'] ?? 'cluster.local'),
+    trustDomainGiven: values['trust-domain'] !== undefined,
     caDir: (values['ca-dir'] as string | undefined) ?? `${dataDir}/ca`,
     xds: parseAddr('--xds-addr', String(values['xds-addr'] ?? '0.0.0.0:15012'), 15012),
     xdsPlaintext: plaintext === 'off' ? null : parseAddr('--xds-plaintext-addr', plaintext, 15010),

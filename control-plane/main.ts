@@ -37,6 +37,12 @@ async function main(): Promise<number> {
   if (token.warning !== undefined) log('warn', token.warning);
   const { ca, created } = ensureCa(flags.caDir, flags.trustDomain, Date.now());
   if (created) log('info', 'CA created', { dir: flags.caDir, trustDomain: ca.trustDomain });
+  if (flags.trustDomainGiven && ca.trustDomain !== flags.trustDomain) {
+    stderr.write(
+      `sluice-cp: --trust-domain ${flags.trustDomain}, but the CA in ${flags.caDir} is for ${ca.trustDomain}; every certificate it signs names spiffe://${ca.trustDomain}/.... Start without --trust-domain (or with --trust-domain ${ca.trustDomain}) to keep this CA, or give another --store/--ca-dir for a CA of ${flags.trustDomain}\n`,
+    );
+    return 2;
+  }
   const tls = isLoopback(flags.apiHost) ? undefined : servingCertificate(ca, flags.apiHost, Date.now());
   const store = await openStore(flags.store, { clock: Date.now, log });
   const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain });
@@ -59,7 +65,7 @@ async function main(): Promise<number> {
   const renewServing = setInterval(() => xdsCredentials.renew(ca, Date.now()), 86_400_000);
   renewServing.unref();
   log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain });
-  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), tokens: { tokens, trustBundle: ca.bundle } });
+  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain } });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(flags.apiPort, flags.apiHost, () => resolve());

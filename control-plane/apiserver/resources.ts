@@ -5,6 +5,7 @@
 import type { Resource } from '../api/resource.ts';
 import { apiVersionOf, resourceTypeOf, type KindDescriptor } from '../api/kind.ts';
 import { validateResource } from '../api/validate.ts';
+import { notCarried, type ControlPlaneFacts } from '../api/carried.ts';
 import { isStoreError } from '../store/errors.ts';
 import type { ResourceStore } from '../store/store.ts';
 import type { Target } from './paths.ts';
@@ -21,7 +22,7 @@ export type ResourceApi = {
   remove(target: Target & { name: string }, resourceVersion?: string): Promise<Resource>;
 };
 
-export function resourceApi(store: ResourceStore): ResourceApi {
+export function resourceApi(store: ResourceStore, facts: ControlPlaneFacts): ResourceApi {
   return {
     async list(target) {
       const { items, revision } = await store.list(resourceTypeOf(target.kind), { namespace: target.namespace });
@@ -30,7 +31,7 @@ export function resourceApi(store: ResourceStore): ResourceApi {
     get: (target) => store.get(resourceTypeOf(target.kind), target.namespace, target.name),
     async create(target, body, dryRun) {
       if (target.kind.scope === 'Namespaced' && target.namespace === undefined) fail('BAD_REQUEST', `${target.kind.kind} is namespaced: POST to a namespace's collection`);
-      const resource = checked(target, body);
+      const resource = checked(target, body, facts);
       if (dryRun) {
         const exists = await store.get(resourceTypeOf(target.kind), resource.metadata.namespace, resource.metadata.name).then(
           () => true,
@@ -45,7 +46,7 @@ export function resourceApi(store: ResourceStore): ResourceApi {
       return store.create(resourceTypeOf(target.kind), resource);
     },
     async update(target, body, dryRun) {
-      const resource = checked(target, body);
+      const resource = checked(target, body, facts);
       if (resource.metadata.name !== target.name) fail('BAD_REQUEST', `the body names "${resource.metadata.name}" but the path names "${target.name}"`);
       if (dryRun) {
         const live = await store.get(resourceTypeOf(target.kind), target.namespace, target.name);
@@ -61,8 +62,11 @@ export function resourceApi(store: ResourceStore): ResourceApi {
   };
 }
 
-/** The body as a valid resource of the path's kind and namespace, or a 400/422 that says why. */
-function checked(target: Target, body: unknown): Resource {
+/**
+ * The body as a valid resource of the path's kind and namespace that this control plane's
+ * proxies will enforce, or a 400/422 that says why (api/carried.ts).
+ */
+function checked(target: Target, body: unknown, facts: ControlPlaneFacts): Resource {
   const kind: KindDescriptor<unknown> = target.kind;
   const doc = body as Partial<Resource> | null;
   if (typeof doc === 'object' && doc !== null && !Array.isArray(doc)) {
@@ -77,9 +81,11 @@ function checked(target: Target, body: unknown): Resource {
   }
   const result = validateResource(body, target.namespace);
   const name = (doc as { metadata?: { name?: unknown } } | null)?.metadata?.name;
-  if (!result.ok) {
+  const violations = result.ok ? notCarried(result.resource, facts) : result.violations;
+  if (!result.ok || violations.length > 0) {
     const shown = typeof name === 'string' ? `${kind.kind} "${name}"` : `the ${kind.kind}`;
-    return fail('INVALID', `${shown} is invalid: ${result.violations.length === 1 ? '1 problem' : `${result.violations.length} problems`}`, { kind: kind.kind, name: typeof name === 'string' ? name : undefined, violations: result.violations });
+    const what = result.ok ? "cannot be accepted: this control plane's proxies would not enforce it as written" : "is invalid";
+    return fail('INVALID', `${shown} ${what}: ${violations.length === 1 ? '1 problem' : `${violations.length} problems`}`, { kind: kind.kind, name: typeof name === 'string' ? name : undefined, violations });
   }
   const metadata = { ...result.resource.metadata };
   for (const field of SERVER_OWNED) delete metadata[field];

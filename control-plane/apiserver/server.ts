@@ -10,6 +10,7 @@ import type { ResourceStore } from '../store/store.ts';
 import { readBody } from './body.ts';
 import { parsePath, type Target } from './paths.ts';
 import { resourceApi } from './resources.ts';
+import type { ControlPlaneFacts } from '../api/carried.ts';
 import { ApiError, status, type Status } from './status.ts';
 import { bearerMatches } from './token.ts';
 import { isTokenPath, serveTokens, type TokenApiOptions } from './tokens.ts';
@@ -26,10 +27,12 @@ export type ApiServerOptions = {
   readonly proxyStatus?: () => unknown;
   /** The join-token API (tokens.ts) under /apis/ca.sluice.dev/v1; absent: not served. */
   readonly tokens?: TokenApiOptions;
+  /** What resources are checked against before they are stored (api/carried.ts). */
+  readonly facts: ControlPlaneFacts;
 };
 
 export function createApiServer(opts: ApiServerOptions): Server {
-  const api = resourceApi(opts.store);
+  const api = resourceApi(opts.store, opts.facts);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://api');
     if (url.pathname === '/healthz') return send(res, 200, { status: 'ok' });

@@ -25,8 +25,8 @@ function sluicectl(args: string[], expectStatus = 0): void {
 }
 
 async function main(): Promise<number> {
-  console.log(`$ sluice-cp --store file:$DEMO/data --api-addr 127.0.0.1:0      # $DEMO is ${dir}`);
-  const cp = spawn(process.execPath, [CP, '--store', `file:${data}`, '--api-addr', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  console.log(`$ sluice-cp --store file:$DEMO/data --trust-domain demo.sluice.dev --api-addr 127.0.0.1:0      # $DEMO is ${dir}`);
+  const cp = spawn(process.execPath, [CP, '--store', `file:${data}`, '--trust-domain', 'demo.sluice.dev', '--api-addr', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   try {
     const url = await new Promise<string>((resolve, reject) => {

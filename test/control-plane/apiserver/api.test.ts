@@ -10,7 +10,8 @@ import { Agent } from 'undici';
 import { startControlPlane, type ControlPlaneProcess } from '../../helpers/control-plane.ts';
 
 const MESHES = '/apis/mesh.sluice.dev/v1alpha1/meshes';
-const mesh = (name: string, trustDomain = 'example.org', extra: Record<string, unknown> = {}) => ({ apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'Mesh', metadata: { name, ...extra }, spec: { trustDomain } });
+// Meshes vary by dnsDomain: their trustDomain must be the control plane's (api/carried.ts).
+const mesh = (name: string, dnsDomain = 'example.org', extra: Record<string, unknown> = {}) => ({ apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'Mesh', metadata: { name, ...extra }, spec: { trustDomain: 'example.org', dnsDomain } });
 
 describe('the control plane API', () => {
   let cp: ControlPlaneProcess;
@@ -20,7 +21,7 @@ describe('the control plane API', () => {
   };
 
   before(async () => {
-    cp = await startControlPlane();
+    cp = await startControlPlane({ args: ['--trust-domain', 'example.org'] });
   });
   after(() => cp.stop());
 
@@ -53,13 +54,13 @@ describe('the control plane API', () => {
     assert.equal(updated.status, 200, JSON.stringify(updated.json));
     assert.equal(updated.json.metadata.uid, meta.uid, 'the uid is the server\'s');
     assert.equal(updated.json.metadata.generation, 2);
-    assert.equal(updated.json.spec.trustDomain, 'other.org');
+    assert.equal(updated.json.spec.dnsDomain, 'other.org');
     const same = await call('PUT', `${MESHES}/crud`, mesh('crud', 'other.org'));
     assert.equal(same.json.metadata.resourceVersion, updated.json.metadata.resourceVersion, 'a write that changes nothing makes no revision');
 
     const deleted = await call('DELETE', `${MESHES}/crud`);
     assert.equal(deleted.status, 200);
-    assert.equal(deleted.json.spec.trustDomain, 'other.org');
+    assert.equal(deleted.json.spec.dnsDomain, 'other.org');
     const gone = await call('GET', `${MESHES}/crud`);
     assert.equal(gone.status, 404);
     assert.equal(gone.json.reason, 'NOT_FOUND');
@@ -81,6 +82,50 @@ describe('the control plane API', () => {
     assert.equal((await call('GET', `${MESHES}/bad`)).status, 404);
   });
 
+  test("a Mesh whose trustDomain is not the CA's is refused with both names, and nothing is stored", async () => {
+    const r = await call('POST', MESHES, { ...mesh('foreign'), spec: { trustDomain: 'other.org' } });
+    assert.equal(r.status, 422, JSON.stringify(r.json));
+    assert.equal(r.json.reason, 'INVALID');
+    assert.deepEqual(r.json.details.causes.map((c: any) => c.field), ['spec.trustDomain']);
+    assert.match(r.json.details.causes[0].message, /'other\.org' is not the trust domain of this control plane's CA \('example\.org'\)/);
+    assert.equal((await call('GET', `${MESHES}/foreign`)).status, 404);
+    assert.equal((await call('POST', `${MESHES}?dryRun=All`, { ...mesh('foreign'), spec: { trustDomain: 'other.org' } })).status, 422, 'a dry run says the same');
+  });
+
+  // What the API accepts is what every joined proxy enforces: the rest is refused, never stored and ignored.
+  test('a valid resource that joined proxies would not enforce is refused with the field and why, and nothing is stored', async () => {
+    const ns = '/apis/mesh.sluice.dev/v1alpha1/namespaces/shop';
+    const policy = (kind: string, plural: string, spec: object) => call('POST', `${ns}/${plural}`, { apiVersion: 'mesh.sluice.dev/v1alpha1', kind, metadata: { name: 'p' }, spec });
+    const target = { targetRefs: [{ kind: 'Service', name: 'orders' }] };
+    for (const [kind, plural, spec] of [
+      ['RetryPolicy', 'retrypolicies', { ...target, attempts: 2 }],
+      ['CircuitBreakerPolicy', 'circuitbreakerpolicies', target],
+      ['FaultInjectionPolicy', 'faultinjectionpolicies', { targetRefs: [{ kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', name: 'r' }], abort: { httpStatus: 503, percent: 10 } }],
+      ['AuthorizationPolicy', 'authorizationpolicies', { ...target, rules: [] }],
+      ['RequestAuthentication', 'requestauthentications', { ...target, jwtRules: [{ issuer: 'https://sso.example.com', jwksUri: 'https://sso.example.com/certs' }] }],
+    ] as const) {
+      const r = await policy(kind, plural, spec);
+      assert.equal(r.status, 422, `${kind}: ${JSON.stringify(r.json)}`);
+      assert.deepEqual(r.json.details.causes.map((c: any) => c.field), ['kind'], kind);
+      assert.match(r.json.details.causes[0].message, new RegExp(`a ${kind} is valid but not carried to proxies over xDS yet`));
+      assert.equal((await call('GET', `${ns}/${plural}/p`)).status, 404);
+    }
+    const routes = '/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes';
+    const route = (spec: object) => call('POST', routes, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r' }, spec });
+    const parent = { parentRefs: [{ group: '', kind: 'Service', name: 'orders', port: 80 }] };
+    const backend = { backendRefs: [{ name: 'orders', port: 80 }] };
+    const refused = await route({
+      parentRefs: [{ group: '', kind: 'Service', name: 'orders', namespace: 'billing', port: 80 }],
+      hostnames: ['orders.example.com'],
+      rules: [{ ...backend, filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: '1' }] } }], timeouts: { backendRequest: '1s' } }],
+    });
+    assert.equal(refused.status, 422, JSON.stringify(refused.json));
+    assert.deepEqual(refused.json.details.causes.map((c: any) => c.field).sort(), ['spec.hostnames', 'spec.parentRefs[0].namespace', 'spec.rules[0].filters', 'spec.rules[0].timeouts.backendRequest']);
+    assert.equal((await call('GET', `${routes}/r`)).status, 404);
+    // The same route without what is not carried is accepted.
+    assert.equal((await route({ ...parent, rules: [{ ...backend, timeouts: { request: '2s' } }] })).status, 201);
+  });
+
   test('409: a name taken, a stale resourceVersion; of 20 racing updates from one version exactly one wins', async () => {
     const created = await call('POST', MESHES, mesh('race'));
     assert.equal((await call('POST', MESHES, mesh('race'))).json.reason, 'ALREADY_EXISTS');
@@ -89,8 +134,8 @@ describe('the control plane API', () => {
     const codes = results.map((r) => r.status).sort();
     assert.deepEqual(codes, [200, ...Array(19).fill(409)]);
     for (const r of results.filter((r) => r.status === 409)) assert.equal(r.json.reason, 'CONFLICT');
-    const winner = results.find((r) => r.status === 200)!.json.spec.trustDomain;
-    assert.equal((await call('GET', `${MESHES}/race`)).json.spec.trustDomain, winner);
+    const winner = results.find((r) => r.status === 200)!.json.spec.dnsDomain;
+    assert.equal((await call('GET', `${MESHES}/race`)).json.spec.dnsDomain, winner);
   });
 
   test('dryRun=All validates and answers without storing', async () => {
@@ -109,7 +154,7 @@ describe('the control plane API', () => {
     const badJson = await call('POST', MESHES, '{"apiVersion":');
     assert.equal(badJson.status, 400);
     assert.match(badJson.json.message, /not valid JSON/);
-    const yaml = await call('POST', MESHES, 'apiVersion: mesh.sluice.dev/v1alpha1\nkind: Mesh\nmetadata: {name: from-yaml}\nspec: {trustDomain: y.org}\n', { 'content-type': 'application/yaml' });
+    const yaml = await call('POST', MESHES, 'apiVersion: mesh.sluice.dev/v1alpha1\nkind: Mesh\nmetadata: {name: from-yaml}\nspec: {trustDomain: example.org, dnsDomain: y.org}\n', { 'content-type': 'application/yaml' });
     assert.equal(yaml.status, 201);
     const big = await call('POST', MESHES, { ...mesh('big'), metadata: { name: 'big', annotations: { a: 'x'.repeat(4 * 1024 * 1024) } } });
     assert.equal(big.status, 413);

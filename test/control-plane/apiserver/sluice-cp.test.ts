@@ -47,3 +47,15 @@ test('a second sluice-cp on the same data folder is refused; SIGTERM exits 0; th
     await again.stop();
   }
 });
+
+test('--trust-domain on a data folder whose CA is for another trust domain exits 2 naming both; the same one, or none, starts', async () => {
+  const first = await startControlPlane({ args: ['--trust-domain', 'a.example'] });
+  await first.stop();
+  const clash = run('--store', `file:${first.dataDir}`, '--api-addr', '127.0.0.1:0', '--xds-addr', '127.0.0.1:0', '--xds-plaintext-addr', 'off', '--trust-domain', 'b.example');
+  assert.equal(clash.status, 2, clash.stderr);
+  assert.match(clash.stderr, /--trust-domain b\.example, but the CA in .* is for a\.example/);
+  for (const args of [['--trust-domain', 'a.example'], []]) {
+    const again = await startControlPlane({ dataDir: first.dataDir, args });
+    await again.stop();
+  }
+});

@@ -30,7 +30,7 @@ describe('sluicectl token and the join-token API', { timeout: 20_000 }, () => {
 
   before(async () => {
     svc = await startService();
-    api = createApiServer({ store: svc.store, token: ADMIN_TOKEN, log: () => {}, version: 'test', tokens: { tokens: svc.tokens, trustBundle: svc.ca.bundle } });
+    api = createApiServer({ store: svc.store, token: ADMIN_TOKEN, log: () => {}, version: 'test', tokens: { tokens: svc.tokens, trustBundle: svc.ca.bundle }, facts: { trustDomain: svc.ca.trustDomain } });
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
     writeFileSync(join(dir, 'admin-token'), ADMIN_TOKEN);

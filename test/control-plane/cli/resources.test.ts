@@ -172,7 +172,7 @@ describe('sluicectl resource verbs against sluice-cp', () => {
   const golden = (name: string, runs: CliRun[]) => assertGolden(name, transcript(runs, normalize));
 
   before(async () => {
-    cp = await startControlPlane();
+    cp = await startControlPlane({ args: ['--trust-domain', 'shop.example'] });
     env = { SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile };
     writeFileSync(meshFile, MESH);
     writeFileSync(canaryFile, MESH.replace('weight: 90', 'weight: 50').replace('weight: 10', 'weight: 50'));

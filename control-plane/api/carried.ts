@@ -1,0 +1,80 @@
+// What the API accepts is what every proxy enforces. A resource can be valid and still be
+// something a proxy that follows this control plane would not do: a kind, field or route
+// filter the xDS pipeline does not carry yet, or settings that contradict the control
+// plane itself (a Mesh whose trust domain is not the CA's). Those are refused at apply, 422
+// with the field path and why, checked after validation and before any write; never stored
+// and quietly ignored while every proxy shows SYNCED.
+//
+// Each entry here is lifted when its part is carried over xDS and a test through joined
+// proxies shows it enforced (README, "The mesh over xDS"). The proxy's static file takes
+// all of them today.
+
+import type { Violation } from '../../kinds/schema-kit.ts';
+import type { Resource } from './resource.ts';
+
+/** What the running control plane is, for the checks that compare a resource with it. */
+export type ControlPlaneFacts = {
+  /** The trust domain of the control plane's CA: every SVID it signs is in it. */
+  readonly trustDomain: string;
+};
+
+const STATIC_ONLY = 'it is enforced by a proxy run from a static file (sluice-proxy --config), not yet by proxies that follow the control plane';
+
+/** Policy kinds no generator carries yet, and where to read about them. */
+const UNCARRIED_KINDS: Readonly<Record<string, string>> = {
+  RetryPolicy: 'Resilience',
+  CircuitBreakerPolicy: 'Resilience',
+  FaultInjectionPolicy: 'Resilience',
+  AuthorizationPolicy: 'Authorization',
+  RequestAuthentication: 'End-user JWT',
+};
+
+type RouteRule = { filters?: unknown[]; backendRefs?: { filters?: unknown[] }[]; timeouts?: { backendRequest?: string } };
+type RouteSpec = { parentRefs?: { group?: string; kind?: string; namespace?: string; name?: string }[]; hostnames?: string[]; rules?: RouteRule[] };
+type MeshSpec = { trustDomain?: string };
+
+/** Why this valid resource cannot be accepted by this control plane; empty when it can. */
+export function notCarried(resource: Resource, facts: ControlPlaneFacts): Violation[] {
+  const out: Violation[] = [];
+  const kind = resource.kind;
+  const section = UNCARRIED_KINDS[kind];
+  if (section !== undefined) {
+    out.push({ path: 'kind', message: `a ${kind} is valid but not carried to proxies over xDS yet, so no joined proxy would enforce it: refused rather than stored and ignored; ${STATIC_ONLY} (README, "${section}")` });
+    return out;
+  }
+  if (kind === 'HTTPRoute' || kind === 'GRPCRoute') routeFields(resource as Resource<RouteSpec>, out);
+  if (kind === 'Mesh') {
+    const td = (resource.spec as MeshSpec | undefined)?.trustDomain;
+    if (td !== undefined && td !== facts.trustDomain) {
+      out.push({
+        path: 'spec.trustDomain',
+        message: `'${td}' is not the trust domain of this control plane's CA ('${facts.trustDomain}'): every workload certificate it signs names spiffe://${facts.trustDomain}/..., so peers would refuse each other; set trustDomain: ${facts.trustDomain}, or start sluice-cp on a data folder whose CA is for ${td}`,
+      });
+    }
+  }
+  return out;
+}
+
+function routeFields(route: Resource<RouteSpec>, out: Violation[]): void {
+  const ns = route.metadata.namespace ?? 'default';
+  (route.spec?.parentRefs ?? []).forEach((p, i) => {
+    if ((p.kind ?? 'Gateway') === 'Service' && p.namespace !== undefined && p.namespace !== ns) {
+      out.push({
+        path: `spec.parentRefs[${i}].namespace`,
+        message: `a route in namespace '${ns}' for Service '${p.namespace}/${p.name}' is a consumer route (GAMMA), not carried over xDS yet: only routes in the Service's own namespace reach proxies; refused rather than stored and ignored`,
+      });
+    }
+  });
+  if ((route.spec?.hostnames?.length ?? 0) > 0) {
+    out.push({ path: 'spec.hostnames', message: 'hostnames are not carried over xDS: a mesh route applies to every call to its parent Service, whatever the Host, so they would be ignored; refused rather than stored and ignored (leave them out)' });
+  }
+  (route.spec?.rules ?? []).forEach((rule, r) => {
+    if ((rule.filters?.length ?? 0) > 0) out.push({ path: `spec.rules[${r}].filters`, message: `route filters are not carried over xDS yet, so no joined proxy would apply them: refused rather than stored and ignored; ${STATIC_ONLY}` });
+    (rule.backendRefs ?? []).forEach((b, k) => {
+      if ((b.filters?.length ?? 0) > 0) out.push({ path: `spec.rules[${r}].backendRefs[${k}].filters`, message: 'per-backend filters are not carried over xDS yet: refused rather than stored and ignored' });
+    });
+    if (rule.timeouts?.backendRequest !== undefined) {
+      out.push({ path: `spec.rules[${r}].timeouts.backendRequest`, message: `the per-try timeout is not carried over xDS yet (timeouts.request is): refused rather than stored and ignored; ${STATIC_ONLY}` });
+    }
+  });
+}
