@@ -116,10 +116,18 @@ export function callHandler(handler: ListenerState['handler'], ctx: RequestConte
   }
 }
 
-function run(ctx: RequestContext, res: AnyResponse, state: ListenerState, deps: ExchangeDeps): void {
-  // A stream the client reset (Rapid Reset: in the same burst that opened it) is destroyed
-  // before its compat response emits 'close': never dispatch it.
-  if (ctx.downstreamClosed || (ctx.protocol === 'HTTP/2' && (res as Http2ServerResponse).stream.destroyed)) {
+function run(ctx: RequestContext, res: AnyResponse, state: ListenerState, deps: ExchangeDeps, deferred = false): void {
+  const stream = ctx.protocol === 'HTTP/2' ? (res as Http2ServerResponse).stream : null;
+  // Rapid Reset: a stream the client resets in the same read that opened it must never be
+  // dispatched. nghttp2 hands the stream over as soon as it has read its HEADERS, and Node
+  // then runs the microtasks the 'request' handler queued, so the filter chain would reach
+  // undici before nghttp2 reads the RST_STREAM right behind. setImmediate runs once the
+  // read is processed, when such a stream is closed.
+  if (stream !== null && !deferred) {
+    setImmediate(run, ctx, res, state, deps, true);
+    return;
+  }
+  if (ctx.downstreamClosed || (stream !== null && (stream.closed || stream.destroyed))) {
     ctx.downstreamClosed = true;
     ctx.addFlag('DC');
     return;

@@ -16,7 +16,8 @@ import type { ErrorCode } from '../errors.ts';
 import { bindReusePort, boundPort } from './bind.ts';
 import { detectProtocol } from './detect.ts';
 import { handleExchange, REFUSED, type ExchangeDeps } from './exchange.ts';
-import { guardResets } from './h2-guard.ts';
+import { H2_HEADER_TABLE_SIZE, tapH2Connections } from './h2-field-tap.ts';
+import { guardFields, guardResets, isRefusedStream } from './h2-guard.ts';
 import { InboundTls } from './inbound-tls.ts';
 import { takesUpgrade } from '../upstream/tunnel.ts';
 
@@ -80,16 +81,27 @@ export class HttpListener {
       {
         maxHeaderListPairs: limits.maxHeaders + 4, // + the four request pseudo-headers
         maxSessionMemory: 10,
-        settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
+        settings: {
+          maxConcurrentStreams: limits.h2MaxConcurrentStreams,
+          maxHeaderListSize: limits.maxHeaderBytes,
+          headerTableSize: H2_HEADER_TABLE_SIZE, // the field tap's HPACK decoder holds the client to it
+        },
       },
-      (req: Http2ServerRequest, res: Http2ServerResponse) => handleExchange(req, res, 'HTTP/2', hooks),
+      (req: Http2ServerRequest, res: Http2ServerResponse) => {
+        if (!isRefusedStream(req.stream)) handleExchange(req, res, 'HTTP/2', hooks);
+      },
     );
+    // nghttp2 drops request fields with invalid characters (Node lets the request through
+    // without them); the tap reads each connection's header blocks so guardFields refuses them.
+    tapH2Connections(this.#h2);
     this.#h2.on('session', (session: ServerHttp2Session) => {
       this.#sessions.add(session);
       session.once('close', () => this.#sessions.delete(session));
       closeWhenIdle(session, limits.idleTimeoutMs);
+      const remote = `${session.socket?.remoteAddress}:${session.socket?.remotePort}`;
+      guardFields(session, (reason) => hooks.onRefused('BAD_REQUEST', reason, remote));
       guardResets(session, { maxResets: limits.h2MaxResetsPerWindow, windowMs: limits.h2ResetWindowMs }, (reason) => {
-        hooks.onRefused('H2_ABUSE', reason, `${session.socket?.remoteAddress}:${session.socket?.remotePort}`);
+        hooks.onRefused('H2_ABUSE', reason, remote);
       });
       if (hooks.draining()) session.close();
     });
