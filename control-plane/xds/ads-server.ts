@@ -44,6 +44,8 @@ export type AdsStream = {
 const SERVED = new Set<string>(Object.values(TYPE_URLS));
 /** Streams pushed to between two turns of the event loop. */
 const PUSH_BATCH = 100;
+/** Proxies that left, remembered for proxy-status (OFFLINE, since when); the oldest go first past this many. */
+const DEPARTED_KEPT = 10_000;
 /** For these an empty name list means "all of them" (SotW wildcard); for the others, none. */
 const WILDCARD_TYPES = new Set<string>([TYPE_URLS.Listener, TYPE_URLS.Cluster]);
 
@@ -58,6 +60,8 @@ export type AdsServerDeps = {
 export class AdsServer {
   #deps: AdsServerDeps;
   #streams = new Map<number, AdsStream>();
+  /** Node id -> its last stream and when it ended, while no stream of that node is open. */
+  #departed = new Map<string, { readonly stream: AdsStream; readonly leftAt: number }>();
   #nextId = 1;
   #nonce = 0;
   #pushing = false;
@@ -82,6 +86,15 @@ export class AdsServer {
 
   get streams(): ReadonlyMap<number, AdsStream> {
     return this.#streams;
+  }
+
+  /**
+   * Nodes that were connected and are not now, with when they left: a proxy that went away
+   * is shown OFFLINE (Kuma's way), not dropped as if it had never been. In memory: a
+   * restarted control plane knows only the proxies that reconnect.
+   */
+  get departed(): ReadonlyMap<string, { readonly stream: AdsStream; readonly leftAt: number }> {
+    return this.#departed;
   }
 
   /**
@@ -122,7 +135,14 @@ export class AdsServer {
     const stream: AdsStream = { id: this.#nextId++, peer: call.getPeer(), connectedAt: this.#deps.now(), node: null, nodeInfo: null, types: new Map(), call };
     this.#streams.set(stream.id, stream);
     const gone = () => {
-      if (this.#streams.delete(stream.id) && stream.node !== null) this.#deps.log('info', 'xds client left', { node: stream.node.id, peer: stream.peer });
+      if (!this.#streams.delete(stream.id) || stream.node === null) return;
+      const id = stream.node.id;
+      this.#deps.log('info', 'xds client left', { node: id, peer: stream.peer });
+      // A node may hold two streams a moment (it reconnected before the old one ended).
+      for (const s of this.#streams.values()) if (s.node?.id === id) return;
+      this.#departed.delete(id);
+      this.#departed.set(id, { stream, leftAt: this.#deps.now() });
+      if (this.#departed.size > DEPARTED_KEPT) this.#departed.delete(this.#departed.keys().next().value!);
     };
     call.on('data', (req: DiscoveryRequest) => {
       try {
@@ -158,6 +178,7 @@ export class AdsServer {
       }
       stream.node = ctx;
       stream.nodeInfo = req.node;
+      this.#departed.delete(ctx.id);
       this.#deps.log('info', 'xds client connected', { node: ctx.id, kind: ctx.kind, peer: stream.peer });
     }
     const typeUrl = req.type_url ?? '';

@@ -3,7 +3,7 @@
 // (NACKED, with the client's own words), as istiod's /debug/syncz does.
 
 import { TYPE_URLS, type TypeUrl } from '../../xds/index.ts';
-import type { AdsServer } from './ads-server.ts';
+import type { AdsServer, AdsStream } from './ads-server.ts';
 import { ADMIN_KEY, metadataOf } from './node.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
 import { versionOf } from './snapshot.ts';
@@ -20,6 +20,9 @@ export type TypeSync = {
 
 export type ProxyStatus = {
   readonly id: string;
+  /** CONNECTED: on a stream now; OFFLINE: it was, and left at `lastSeen` (its types as they were then). */
+  readonly status: 'CONNECTED' | 'OFFLINE';
+  readonly lastSeen?: string;
   readonly kind: 'proxy' | 'generic';
   readonly peer: string;
   readonly connectedAt: string;
@@ -33,7 +36,10 @@ const SHORT = Object.fromEntries(Object.entries(TYPE_URLS).map(([k, v]) => [v, k
 
 export function proxyStatus(ads: AdsServer, cache: SnapshotCache): ProxyStatus[] {
   const out: ProxyStatus[] = [];
-  for (const s of ads.streams.values()) {
+  const rows: [AdsStream, number | null][] = [];
+  for (const s of ads.streams.values()) rows.push([s, null]);
+  for (const { stream, leftAt } of ads.departed.values()) rows.push([stream, leftAt]);
+  for (const [s, leftAt] of rows) {
     if (s.node === null) continue;
     let snapshot = null;
     try {
@@ -59,6 +65,8 @@ export function proxyStatus(ads: AdsServer, cache: SnapshotCache): ProxyStatus[]
     const admin = info === null ? undefined : metadataOf(info)[ADMIN_KEY];
     out.push({
       id: s.node.id,
+      status: leftAt === null ? 'CONNECTED' : 'OFFLINE',
+      ...(leftAt === null ? {} : { lastSeen: new Date(leftAt).toISOString() }),
       kind: s.node.kind,
       peer: s.peer,
       connectedAt: new Date(s.connectedAt).toISOString(),

@@ -8,7 +8,7 @@ import { formatTable, shortAge } from '../print/table.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
 
 type TypeSync = { state: string; version: string; acked: string; nack?: { version: string; message: string; at: string } };
-type ProxyRow = { id: string; kind: string; peer: string; connectedAt: string; userAgent: string; types: Record<string, TypeSync | undefined> };
+type ProxyRow = { id: string; kind: string; status?: 'CONNECTED' | 'OFFLINE'; lastSeen?: string; peer: string; connectedAt: string; userAgent: string; types: Record<string, TypeSync | undefined> };
 
 // istioctl's column order: clusters, listeners, endpoints, routes, secrets.
 const COLUMNS: readonly [string, string][] = [
@@ -22,7 +22,7 @@ const COLUMNS: readonly [string, string][] = [
 export const proxyStatus: Command = {
   words: ['proxy-status'],
   usage: 'sluicectl proxy-status [NODE-ID] [-o table|json]',
-  summary: 'show every proxy and proxyless client on xDS: per type SYNCED, STALE or NACKED (with the reason)',
+  summary: 'show every proxy and proxyless client on xDS: per type SYNCED, STALE or NACKED (with the reason); OFFLINE since when for one that left',
   examples: ['sluicectl proxy-status', 'sluicectl proxy-status orders-vm-1.default', 'sluicectl proxy-status -o json'],
   options: { ...CONNECTION_OPTIONS, output: { type: 'string', short: 'o' } },
   required: [],
@@ -34,7 +34,7 @@ export const proxyStatus: Command = {
     if (positionals.length === 1) {
       rows = rows.filter((r) => r.id === positionals[0]);
       if (rows.length === 0) {
-        ctx.stderr(`error: no xDS client with node id '${positionals[0]}' is connected (sluicectl proxy-status lists them)\n`);
+        ctx.stderr(`error: no xDS client with node id '${positionals[0]}' has been connected to this control plane (sluicectl proxy-status lists them)\n`);
         return 1;
       }
     }
@@ -48,8 +48,12 @@ export const proxyStatus: Command = {
     }
     const now = ctx.clock();
     const cell = (t: TypeSync | undefined) => (t === undefined ? '-' : t.state === 'SYNCED' ? `SYNCED (${t.acked.slice(0, 8)})` : t.state);
-    ctx.stdout(formatTable(['NAME', 'KIND', ...COLUMNS.map(([c]) => c), 'AGE'], rows.map((r) => [r.id, r.kind, ...COLUMNS.map(([, t]) => cell(r.types[t])), shortAge(now - Date.parse(r.connectedAt))])));
-    const nacks = rows.flatMap((r) => COLUMNS.flatMap(([c, t]) => (r.types[t]?.state === 'NACKED' ? [{ id: r.id, column: c, nack: r.types[t]!.nack! }] : [])));
+    // An offline proxy's cells say so: what it held when it left is no state of the mesh now.
+    const cells = (r: ProxyRow) => (r.status === 'OFFLINE' ? COLUMNS.map(() => 'OFFLINE') : COLUMNS.map(([, t]) => cell(r.types[t])));
+    ctx.stdout(formatTable(['NAME', 'KIND', ...COLUMNS.map(([c]) => c), 'AGE'], rows.map((r) => [r.id, r.kind, ...cells(r), shortAge(now - Date.parse(r.connectedAt))])));
+    for (const r of rows) if (r.status === 'OFFLINE') ctx.stdout(`\n${r.id} is OFFLINE: last seen ${r.lastSeen} (${shortAge(now - Date.parse(r.lastSeen!))} ago), from ${r.peer}\n`);
+    const live = rows.filter((r) => r.status !== 'OFFLINE');
+    const nacks = live.flatMap((r) => COLUMNS.flatMap(([c, t]) => (r.types[t]?.state === 'NACKED' ? [{ id: r.id, column: c, nack: r.types[t]!.nack! }] : [])));
     for (const n of nacks) ctx.stdout(`\n${n.id} refused ${n.column} version ${n.nack.version} at ${n.nack.at}:\n${n.nack.message.replace(/^/gm, '  ')}\n`);
     return 0;
   },

@@ -146,6 +146,26 @@ test('a client reconnecting with the version it holds is sent nothing until some
   assert.match(unpackSecret(r), /BEGIN CERTIFICATE/);
 });
 
+test('a proxy that leaves stays in proxy status as OFFLINE, with when it was last seen, until it comes back', async () => {
+  const e = await setup();
+  const s = connect(e, { id: 'client-4', locality: {} });
+  await s.next();
+  assert.equal(e.xds.status().find((p) => p.id === 'client-4')!.status, 'CONNECTED');
+  const before = Date.now();
+  s.close();
+  let gone;
+  for (let i = 0; i < 100 && gone?.status !== 'OFFLINE'; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    gone = e.xds.status().find((p) => p.id === 'client-4');
+  }
+  assert.equal(gone?.status, 'OFFLINE', 'still listed, as offline');
+  assert.ok(Date.parse(gone.lastSeen!) >= before - 1000);
+  const back = connect(e, { id: 'client-4', locality: {} });
+  await back.next();
+  const rows = e.xds.status().filter((p) => p.id === 'client-4');
+  assert.deepEqual(rows.map((r) => [r.status, r.lastSeen]), [['CONNECTED', undefined]], 'one row, connected again');
+});
+
 test('a Sluice proxy gets its inbound listener in the mesh mTLS mode, the outbound listener, and mTLS clusters naming the peers', async () => {
   for (const [mode, chains] of [['STRICT', [[undefined, true]]], ['PERMISSIVE', [['tls', true], ['raw_buffer', false]]], ['DISABLE', [[undefined, false]]]] as const) {
     const e = await setup(mode);
