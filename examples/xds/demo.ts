@@ -223,8 +223,8 @@ async function main(): Promise<string[]> {
   if ((split.get('orders v1') ?? 0) + canary !== 100 || canary < 5 || canary > 45) wrong.push(`after the split: ${canary} of 100 calls on the canary, expected about 20`);
 
   console.log('\nthe canary did well: everything to orders-canary');
-  sluicectl(['diff', '-f', 'examples/xds/route-change.yaml'], 1);
-  sluicectl(['apply', '-f', 'examples/xds/route-change.yaml']);
+  sluicectl(['diff', '-f', 'examples/xds/changes/route-change.yaml'], 1);
+  sluicectl(['apply', '-f', 'examples/xds/changes/route-change.yaml']);
   console.log(`  (frontend's proxy ran the change ${await routeRunning(frontend.admin, { orders: 0, 'orders-canary': 100 })} ms after the apply)`);
   const after = await tally(frontend.outbound, 100);
   if (after.get('orders-canary v2') !== 100) wrong.push('after the change, not every call reached orders-canary v2');

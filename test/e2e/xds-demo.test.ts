@@ -41,8 +41,8 @@ test('the xDS demo: proxies join with tokens, sync, and the traffic follows a ro
   assert.ok(canary >= 5 && canary <= 45, `${canary} of 100 on the canary`);
   // 0/100: every call on the canary.
   assert.match(out, /httproute\.gateway\.networking\.k8s\.io\/orders-split configured/);
-  assert.equal(count(out, '$ sluicectl apply -f examples/xds/route-change.yaml', 'orders-canary v2'), 100);
-  assert.equal(count(out, '$ sluicectl apply -f examples/xds/route-change.yaml', 'orders v1'), 0);
+  assert.equal(count(out, '$ sluicectl apply -f examples/xds/changes/route-change.yaml', 'orders-canary v2'), 100);
+  assert.equal(count(out, '$ sluicectl apply -f examples/xds/changes/route-change.yaml', 'orders v1'), 0);
   assert.match(out, /outbound\/orders\.default\.svc\.cluster\.local:80\s.*outbound\|80\|\|orders-canary\.default\.svc\.cluster\.local\n/);
 
   // Every process the demo started exited cleanly, and none is alive now.
