@@ -1,6 +1,25 @@
-// What a backend gets with no resilience policy, in the proxy model's units. Shared by the
-// static config, the control plane's kinds and the proxy's xDS translator; no imports, so
-// the proxy's isolate loads no schema library for them.
+// What a backend gets with no resilience policy, in the proxy model's units, and the words
+// a retry policy is written in. Shared by the static config, the control plane's kinds and
+// the proxy's xDS translator; no imports, so the proxy's isolate loads no schema library
+// for them.
+
+/** Envoy's retry_on conditions, plus the four gRPC status codes. */
+export const RETRY_ON = [
+  'connect-failure',
+  'refused-stream',
+  'reset',
+  'gateway-error',
+  '5xx',
+  'retriable-status-codes',
+  'cancelled',
+  'deadline-exceeded',
+  'resource-exhausted',
+  'unavailable',
+] as const;
+export type RetryOn = (typeof RETRY_ON)[number];
+
+/** The methods retried unless a policy says retryNonIdempotent: RFC 9110 §9.2.2, the safe ones included. */
+export const IDEMPOTENT_METHODS = Object.freeze(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'] as const);
 
 export const DEFAULT_RETRY = Object.freeze({
   attempts: 2,

@@ -9,20 +9,9 @@ import { checkDurations, closed, Count, Duration, MAX_TIMER_MS, Opt, parseDurati
 
 type Add = (path: string, message: string) => void;
 
-/** Envoy's retry_on conditions, plus the four gRPC status codes. */
-export const RETRY_ON = [
-  'connect-failure',
-  'refused-stream',
-  'reset',
-  'gateway-error',
-  '5xx',
-  'retriable-status-codes',
-  'cancelled',
-  'deadline-exceeded',
-  'resource-exhausted',
-  'unavailable',
-] as const;
-export type RetryOn = (typeof RETRY_ON)[number];
+// The retryOn words live with the defaults (no imports): the proxy's xDS translator reads them too.
+import { RETRY_ON } from './resilience-defaults.ts';
+export { RETRY_ON, type RetryOn } from './resilience-defaults.ts';
 
 const Whole = (min = 0) => Type.Integer({ minimum: min, maximum: MAX_TIMER_MS });
 const Percent = Type.Number({ minimum: 0, maximum: 100 });
@@ -106,6 +95,8 @@ export function checkRetry(spec: RetrySpec, path: string, add: Add, routeTarget:
     if (spec.budget !== undefined) add(`${path}.budget`, `is kept per backend, and ${where} is a route; put it in a RetryPolicy that targets the backend`);
   }
   checkDurations(add, `${path}.timeouts`, { ...spec.timeouts });
+  // 0s is no timeout elsewhere, but a connection cannot wait forever to open, nor be kept with no idle limit (Envoy and undici refuse both).
+  for (const key of ['connect', 'idle'] as const) if (spec.timeouts?.[key] !== undefined && parseDuration(spec.timeouts[key]) === 0) add(`${path}.timeouts.${key}`, 'must be above 0');
   checkDurations(add, `${path}.backoff`, { ...spec.backoff });
   checkDurations(add, `${path}.budget`, { ttl: spec.budget?.ttl });
   const { request, perTry } = spec.timeouts ?? {};

@@ -23,6 +23,8 @@ export const EMBEDDED_TYPE_URLS = {
   DownstreamTlsContext: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
   TcpProxy: `${PREFIX}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
   HttpProtocolOptions: `${PREFIX}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+  PreviousHostsPredicate: `${PREFIX}envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`,
+  RBAC: `${PREFIX}envoy.extensions.filters.http.rbac.v3.RBAC`,
 } as const;
 
 /** The order a state-of-the-world client needs them in (Envoy's: clusters before their endpoints, listeners before routes, each warmed by the next). */

@@ -22,16 +22,16 @@ const STATIC_ONLY = 'it is enforced by a proxy run from a static file (sluice-pr
 
 /** Policy kinds no generator carries yet, and where to read about them. */
 const UNCARRIED_KINDS: Readonly<Record<string, string>> = {
-  RetryPolicy: 'Resilience',
   CircuitBreakerPolicy: 'Resilience',
   FaultInjectionPolicy: 'Resilience',
-  AuthorizationPolicy: 'Authorization',
   RequestAuthentication: 'End-user JWT',
 };
 
-type RouteRule = { filters?: unknown[]; backendRefs?: { filters?: unknown[] }[]; timeouts?: { backendRequest?: string } };
+type RouteRule = { filters?: unknown[]; backendRefs?: { filters?: unknown[] }[] };
 type RouteSpec = { parentRefs?: { group?: string; kind?: string; namespace?: string; name?: string }[]; hostnames?: string[]; rules?: RouteRule[] };
 type MeshSpec = { trustDomain?: string };
+type AuthorizationSpec = { rules?: { from?: Record<string, unknown>[]; when?: unknown[] }[] };
+type RetrySpec = { budget?: { percent?: number; ttl?: string } };
 
 /** Why this valid resource cannot be accepted by this control plane; empty when it can. */
 export function notCarried(resource: Resource, facts: ControlPlaneFacts): Violation[] {
@@ -43,6 +43,8 @@ export function notCarried(resource: Resource, facts: ControlPlaneFacts): Violat
     return out;
   }
   if (kind === 'HTTPRoute' || kind === 'GRPCRoute') routeFields(resource as Resource<RouteSpec>, out);
+  if (kind === 'AuthorizationPolicy') authorizationFields(resource as Resource<AuthorizationSpec>, out);
+  if (kind === 'RetryPolicy') retryFields(resource as Resource<RetrySpec>, out);
   if (kind === 'Mesh') {
     const td = (resource.spec as MeshSpec | undefined)?.trustDomain;
     if (td !== undefined && td !== facts.trustDomain) {
@@ -73,8 +75,32 @@ function routeFields(route: Resource<RouteSpec>, out: Violation[]): void {
     (rule.backendRefs ?? []).forEach((b, k) => {
       if ((b.filters?.length ?? 0) > 0) out.push({ path: `spec.rules[${r}].backendRefs[${k}].filters`, message: 'per-backend filters are not carried over xDS yet: refused rather than stored and ignored' });
     });
-    if (rule.timeouts?.backendRequest !== undefined) {
-      out.push({ path: `spec.rules[${r}].timeouts.backendRequest`, message: `the per-try timeout is not carried over xDS yet (timeouts.request is): refused rather than stored and ignored; ${STATIC_ONLY}` });
-    }
+  });
+}
+
+/** A RetryPolicy's budget goes to Envoy's retry_budget (control-plane/xds/policies/retry/), which has no window and at most 100 %. */
+function retryFields(policy: Resource<RetrySpec>, out: Violation[]): void {
+  const budget = policy.spec?.budget;
+  if (budget?.ttl !== undefined) {
+    out.push({ path: 'spec.budget.ttl', message: `Envoy's retry_budget has no window, so proxies that follow the control plane count retries over their fixed 10s: refused rather than stored and ignored (leave it out); ${STATIC_ONLY}` });
+  }
+  if (budget?.percent !== undefined && budget.percent > 100) {
+    out.push({ path: 'spec.budget.percent', message: `Envoy's retry_budget.budget_percent is at most 100; got ${budget.percent}: refused rather than stored and ignored; ${STATIC_ONLY}` });
+  }
+}
+
+/**
+ * An AuthorizationPolicy is carried as Envoy's RBAC filter (control-plane/xds/policies/authorization/),
+ * except what reads a verified JWT: RequestAuthentication is not carried, so no joined proxy has one.
+ */
+function authorizationFields(policy: Resource<AuthorizationSpec>, out: Violation[]): void {
+  const why = `reads a verified JWT, and RequestAuthentication is not carried over xDS yet, so no joined proxy has one to match: refused rather than stored and ignored; ${STATIC_ONLY} (README, "End-user JWT")`;
+  (policy.spec?.rules ?? []).forEach((rule, r) => {
+    (rule.from ?? []).forEach((source, j) => {
+      for (const field of ['requestPrincipals', 'notRequestPrincipals']) {
+        if (source[field] !== undefined) out.push({ path: `spec.rules[${r}].from[${j}].${field}`, message: `${field} ${why}` });
+      }
+    });
+    if (rule.when !== undefined) out.push({ path: `spec.rules[${r}].when`, message: `a claim condition ${why}` });
   });
 }

@@ -13,6 +13,8 @@ export const WATCHED_TYPES = {
   workloads: 'workloads.mesh.sluice.dev',
   httpRoutes: 'httproutes.gateway.networking.k8s.io',
   grpcRoutes: 'grpcroutes.gateway.networking.k8s.io',
+  retryPolicies: 'retrypolicies.mesh.sluice.dev',
+  authorizationPolicies: 'authorizationpolicies.mesh.sluice.dev',
 } as const;
 
 type Field = keyof typeof WATCHED_TYPES;
@@ -104,6 +106,8 @@ export class MeshIndex {
       workloads: list('workloads'),
       httpRoutes: list('httpRoutes'),
       grpcRoutes: list('grpcRoutes'),
+      retryPolicies: list('retryPolicies'),
+      authorizationPolicies: list('authorizationPolicies'),
       trustBundle: this.#opts.trustBundle(),
       defaultTrustDomain: this.#opts.defaultTrustDomain,
     };

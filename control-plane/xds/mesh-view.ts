@@ -9,6 +9,8 @@ import { DEFAULT_DNS_DOMAIN } from '../api/kinds/mesh.ts';
 import type { ServicePort, ServiceSpec } from '../api/kinds/service.ts';
 import { DEFAULT_SERVICE_ACCOUNT } from '../api/kinds/workload.ts';
 import { workloadId } from '../../certs/index.ts';
+import type { RetryPolicyResource } from './policies/retry/generate.ts';
+import type { AuthorizationPolicyResource } from './policies/authorization/generate.ts';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -67,6 +69,10 @@ export type MeshView = {
   readonly workloads: ReadonlyMap<string, Resource<WorkloadSpec>>;
   readonly httpRoutes: readonly Resource<HTTPRouteSpec>[];
   readonly grpcRoutes: readonly Resource<GRPCRouteSpec>[];
+  /** Oldest first: of two on one target, the first wins (Gateway API's rule for conflicts). */
+  readonly retryPolicies: readonly RetryPolicyResource[];
+  /** Every one applies where it targets (DENY, then ALLOW), so their order is the RBAC generator's business. */
+  readonly authorizationPolicies: readonly AuthorizationPolicyResource[];
   /** By Workload `<namespace>/<name>`: every Service port it serves, with its endpoint there. */
   readonly served: ReadonlyMap<string, readonly { readonly service: ServiceView; readonly port: ServicePortView; readonly endpoint: EndpointView }[]>;
   /** The PEM roots every workload trusts (the CA bundle). */
@@ -80,6 +86,8 @@ export type MeshInputs = {
   readonly workloads: readonly Resource<WorkloadSpec>[];
   readonly httpRoutes: readonly Resource<HTTPRouteSpec>[];
   readonly grpcRoutes: readonly Resource<GRPCRouteSpec>[];
+  readonly retryPolicies?: readonly RetryPolicyResource[];
+  readonly authorizationPolicies?: readonly AuthorizationPolicyResource[];
   readonly trustBundle: string;
   /** Used when no Mesh resource names one: the CA's. */
   readonly defaultTrustDomain: string;
@@ -128,6 +136,8 @@ export function buildMeshView(input: MeshInputs): MeshView {
     workloads,
     httpRoutes: routeOrder(input.httpRoutes),
     grpcRoutes: routeOrder(input.grpcRoutes),
+    retryPolicies: routeOrder(input.retryPolicies ?? []),
+    authorizationPolicies: input.authorizationPolicies ?? [],
     trustBundle: input.trustBundle,
   };
 }

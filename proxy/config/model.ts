@@ -3,7 +3,7 @@
 // by the loader; the data path only ever reads it.
 
 import type { EscapedSlashes, PathParameters } from '../../kinds/normalize-path.ts';
-import type { RetryOn } from '../../kinds/resilience-specs.ts';
+import type { RetryBudget, RetryPolicy } from '../../kinds/retry-policy.ts';
 import type { AuthorizationPolicy } from '../authz/model.ts';
 import type { JwtProvider } from '../jwt/model.ts';
 
@@ -286,34 +286,8 @@ export type HashOn =
 /** The RetryPolicy spec's words (kinds/resilience-specs.ts), which the proxy acts on as they are. */
 export type { RetryOn } from '../../kinds/resilience-specs.ts';
 
-export type RetryPolicy = {
-  /** Retries after the first try; 0 turns retrying off. Default 2. */
-  readonly attempts: number;
-  /** Default connect-failure, refused-stream, reset, unavailable, cancelled. */
-  readonly retryOn: readonly RetryOn[];
-  /** With `retriable-status-codes`. Default [503]. */
-  readonly retriableStatusCodes: readonly number[];
-  /** Exponential backoff with full jitter: try n waits random(0, min(max, base * 2^(n-1))). Default 25 / 250 ms. */
-  readonly backoffBaseMs: number;
-  readonly backoffMaxMs: number;
-  /** POST, PATCH and other non-idempotent methods are retried only when this is true. Default false. */
-  readonly retryNonIdempotent: boolean;
-  /** A request body longer than this is streamed without a copy and never retried. Default 65536. */
-  readonly bufferLimitBytes: number;
-  /** Each try's limit (504 UT for the try, which may be retried); absent: none. */
-  readonly perTryTimeoutMs?: number;
-  /** All tries together; absent: none. */
-  readonly requestTimeoutMs?: number;
-};
-
-export type RetryBudget = {
-  /** Retries may add at most this percentage to the requests. Default 20. */
-  readonly percent: number;
-  /** ...plus this many retries a second whatever the traffic. Default 10. */
-  readonly minRetriesPerSecond: number;
-  /** Window over which requests and retries are counted. Default 10000. */
-  readonly ttlMs: number;
-};
+/** A RetryPolicy resolved, and a backend's retry budget: shared with the control plane, which sends them as Envoy's fields. */
+export type { RetryBudget, RetryPolicy } from '../../kinds/retry-policy.ts';
 
 /** Envoy's circuit-breaker thresholds. Over any of them the proxy answers 503 UO at once. */
 export type ConnectionLimits = {

@@ -6,7 +6,9 @@ import type { AuthorizationPolicy } from '../authz/model.ts';
 import type { JwtProvider } from '../jwt/model.ts';
 import type { AuthorizationSpec } from '../../kinds/authz-spec.ts';
 import type { RequestAuthenticationSpec } from '../../kinds/jwt-spec.ts';
-import { DEFAULT_BUDGET, DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY, type CircuitBreakerSpec, type FaultSpec, type RetrySpec } from '../../kinds/resilience-specs.ts';
+import { overlay, PolicyAttachments } from '../../kinds/policy-attachment.ts';
+import { DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY, type CircuitBreakerSpec, type FaultSpec, type RetrySpec } from '../../kinds/resilience-specs.ts';
+import { retryBudget, retryFields } from '../../kinds/retry-policy.ts';
 import { resolveAuthorization } from './authz-spec.ts';
 import { resolveRequestAuthentication } from './jwt-spec.ts';
 import type { ConnectionLimits, FaultInjection, HealthCheck, OutlierDetection, RetryBudget, RetryPolicy } from './model.ts';
@@ -34,28 +36,31 @@ export function resolvePolicies(raw: RawConfig): {
   rule(route: string, rule: string | undefined): RulePolicies;
   listener(name: string): ListenerPolicies;
 } {
-  const byTarget = new Map<string, RawPolicy>();
   const authorization = new Map<string, AuthorizationPolicy[]>();
   for (const p of raw.policies ?? []) {
+    if (p.kind !== 'AuthorizationPolicy') continue;
     for (const t of (p.spec as { targetRefs: TargetRef[] }).targetRefs) {
-      byTarget.set(`${p.kind}|${t.kind}|${t.name}|${t.sectionName ?? ''}`, p);
-      if (p.kind === 'AuthorizationPolicy') {
-        const list = authorization.get(t.name) ?? [];
-        list.push(resolveAuthorization(p.metadata.name, p.spec as AuthorizationSpec));
-        authorization.set(t.name, list);
-      }
+      const list = authorization.get(t.name) ?? [];
+      list.push(resolveAuthorization(p.metadata.name, p.spec as AuthorizationSpec));
+      authorization.set(t.name, list);
     }
   }
-  const spec = <T>(kind: string, target: string) => byTarget.get(`${kind}|${target}`)?.spec as T | undefined;
+  // The file has no namespaces, and the validator allows one policy of a kind per target.
+  const attached = <T>(kind: string) =>
+    new PolicyAttachments<T>((raw.policies ?? []).filter((p) => p.kind === kind).map((p: RawPolicy) => ({ targetRefs: (p.spec as { targetRefs: TargetRef[] }).targetRefs, spec: p.spec as T })));
+  const retries = attached<RetrySpec>('RetryPolicy');
+  const breakers = attached<CircuitBreakerSpec>('CircuitBreakerPolicy');
+  const faults = attached<FaultSpec>('FaultInjectionPolicy');
+  const jwts = attached<RequestAuthenticationSpec>('RequestAuthentication');
   return {
     backend(name) {
-      const retry = spec<RetrySpec>('RetryPolicy', `Backend|${name}|`);
-      const cb = spec<CircuitBreakerSpec>('CircuitBreakerPolicy', `Backend|${name}|`);
+      const retry = retries.on(undefined, 'Backend', name);
+      const cb = breakers.on(undefined, 'Backend', name);
       const connect = retry?.timeouts?.connect;
       const idle = retry?.timeouts?.idle;
       return {
         retry: { ...DEFAULT_RETRY, ...retryFields(retry) },
-        retryBudget: budget(retry),
+        retryBudget: retryBudget(retry),
         limits: { ...DEFAULT_LIMITS, ...cb?.limits },
         outlierDetection: outlier(cb),
         healthCheck: healthCheck(cb),
@@ -64,43 +69,18 @@ export function resolvePolicies(raw: RawConfig): {
       };
     },
     rule(route, rule) {
-      const whole = spec<RetrySpec>('RetryPolicy', `HTTPRoute|${route}|`);
-      const section = rule === undefined ? undefined : spec<RetrySpec>('RetryPolicy', `HTTPRoute|${route}|${rule}`);
-      const fault = (rule === undefined ? undefined : spec<FaultSpec>('FaultInjectionPolicy', `HTTPRoute|${route}|${rule}`)) ?? spec<FaultSpec>('FaultInjectionPolicy', `HTTPRoute|${route}|`);
-      const retry = whole === undefined && section === undefined ? undefined : { ...retryFields(whole), ...retryFields(section) };
+      // The backend's policy is known per request only (a rule may split): the router lays this over it.
+      const at = { route: { kind: 'HTTPRoute', name: route, rule } };
+      const layers = retries.layers(at);
+      // A fault policy is not merged: the rule's replaces the route's.
+      const fault = faults.layers(at).at(-1);
+      const retry = layers.length === 0 ? undefined : overlay(layers.map(retryFields));
       return { ...(retry === undefined ? {} : { retry }), ...(fault === undefined ? {} : { fault: faultInjection(fault) }) };
     },
     listener(name) {
-      const jwt = spec<RequestAuthenticationSpec>('RequestAuthentication', `Listener|${name}|`);
+      const jwt = jwts.on(undefined, 'Listener', name);
       return { authorization: authorization.get(name) ?? [], jwt: jwt === undefined ? [] : resolveRequestAuthentication(jwt) };
     },
-  };
-}
-
-/** Only the fields the spec sets, so a route's policy overrides no more than it says. */
-function retryFields(s: RetrySpec | undefined): Partial<RetryPolicy> {
-  if (s === undefined) return {};
-  const out: { -readonly [K in keyof RetryPolicy]?: RetryPolicy[K] } = {};
-  if (s.attempts !== undefined) out.attempts = s.attempts;
-  if (s.retryOn !== undefined) out.retryOn = s.retryOn;
-  if (s.retriableStatusCodes !== undefined) out.retriableStatusCodes = s.retriableStatusCodes;
-  if (s.backoff?.baseInterval !== undefined) out.backoffBaseMs = parseDuration(s.backoff.baseInterval);
-  if (s.backoff?.maxInterval !== undefined) out.backoffMaxMs = parseDuration(s.backoff.maxInterval);
-  else if (out.backoffBaseMs !== undefined) out.backoffMaxMs = Math.max(DEFAULT_RETRY.backoffMaxMs, out.backoffBaseMs * 10);
-  if (s.retryNonIdempotent !== undefined) out.retryNonIdempotent = s.retryNonIdempotent;
-  if (s.bufferLimitBytes !== undefined) out.bufferLimitBytes = s.bufferLimitBytes;
-  // Gateway API: a zero duration means no timeout.
-  if (s.timeouts?.perTry !== undefined && parseDuration(s.timeouts.perTry) > 0) out.perTryTimeoutMs = parseDuration(s.timeouts.perTry);
-  if (s.timeouts?.request !== undefined && parseDuration(s.timeouts.request) > 0) out.requestTimeoutMs = parseDuration(s.timeouts.request);
-  return out;
-}
-
-function budget(s: RetrySpec | undefined): RetryBudget {
-  const b = s?.budget;
-  return {
-    percent: b?.percent ?? DEFAULT_BUDGET.percent,
-    minRetriesPerSecond: b?.minRetriesPerSecond ?? DEFAULT_BUDGET.minRetriesPerSecond,
-    ttlMs: b?.ttl === undefined ? DEFAULT_BUDGET.ttlMs : parseDuration(b.ttl),
   };
 }
 

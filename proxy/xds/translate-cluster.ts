@@ -1,19 +1,23 @@
 // Cluster -> Backend, ClusterLoadAssignment -> its endpoints. What xDS does not say (retries,
 // budgets, circuit breaking, outlier detection) gets the defaults a static config gets with
-// no policy, so a backend behaves the same whichever source described it.
+// no policy, so a backend behaves the same whichever source described it. A RetryPolicy on
+// a Service sets its clusters' retry budget, connect and idle timeouts (translate-retry.ts).
 
-import { DEFAULT_BUDGET, DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY } from '../../kinds/resilience-defaults.ts';
+import { DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY } from '../../kinds/resilience-defaults.ts';
 import { EMBEDDED_TYPE_URLS } from '../../xds/index.ts';
-import type { Backend, ConnectionLimits, Endpoint, OutlierDetection, RetryBudget, RetryPolicy } from '../config/model.ts';
+import type { Backend, ConnectionLimits, Endpoint, OutlierDetection, RetryPolicy } from '../config/model.ts';
 import { ADDRESS, ADS_SOURCE, anyValue, DURATION, durationMs, EMPTY, enumOf, mapOf, message, readTyped, requireAds, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
+import { CIRCUIT_BREAKERS, translateRetryBudget } from './translate-retry.ts';
 import { upstreamTls } from './translate-tls.ts';
 
 /** Envoy's lb_policy -> the proxy's LB registry. An unset lb_policy is ROUND_ROBIN, the enum's zero. */
 const LB_POLICIES: Readonly<Record<string, string>> = { ROUND_ROBIN: 'round-robin', LEAST_REQUEST: 'least-request', RING_HASH: 'ring-hash', MAGLEV: 'maglev' };
 
 const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
-const HTTP_OPTIONS = message({ explicit_http_config: message({ http2_protocol_options: EMPTY }) });
+const HTTP_OPTIONS = message({ common_http_protocol_options: message({ idle_timeout: DURATION }), explicit_http_config: message({ http_protocol_options: EMPTY, http2_protocol_options: EMPTY }) });
+/** Upstream keep-alive connections idle this long are closed, when the cluster does not say. */
+const DEFAULT_IDLE_MS = 60_000;
 
 export const ASSIGNMENT = message({
   cluster_name: scalar,
@@ -33,6 +37,7 @@ export const CLUSTER = message({
   load_assignment: ASSIGNMENT,
   typed_extension_protocol_options: mapOf(anyValue),
   transport_socket: message({ name: scalar, typed_config: anyValue }),
+  circuit_breakers: CIRCUIT_BREAKERS,
 });
 
 /** The ClusterLoadAssignment an EDS cluster reads (its service_name, else its name); undefined for a STATIC one. */
@@ -69,16 +74,17 @@ export function translateCluster(c: Pb, ctx: Context, endpointsOf: (name: string
     if (ms === 0) sink.add('connect_timeout', 'must be more than 0s');
     else if (ms !== undefined) connectTimeoutMs = ms;
   }
+  const http = httpOptions(c.typed_extension_protocol_options, sink);
   return {
     name,
-    protocol: protocol(c.typed_extension_protocol_options, sink),
+    protocol: http.protocol,
     loadBalancer: LB_POLICIES[c.lb_policy ?? 'ROUND_ROBIN'] ?? 'round-robin',
     failoverThreshold: 71,
     connectTimeoutMs,
-    idleTimeoutMs: 60_000,
+    idleTimeoutMs: http.idleTimeoutMs,
     endpoints,
     retry: { ...DEFAULT_RETRY },
-    retryBudget: { ...DEFAULT_BUDGET },
+    retryBudget: translateRetryBudget(c.circuit_breakers, sink.at('circuit_breakers')),
     limits: { ...DEFAULT_LIMITS },
     outlierDetection: { ...DEFAULT_OUTLIER },
     healthCheck: null,
@@ -86,8 +92,8 @@ export function translateCluster(c: Pb, ctx: Context, endpointsOf: (name: string
   };
 }
 
-function protocol(options: Pb | undefined, sink: Sink): 'http1' | 'http2' {
-  let result: 'http1' | 'http2' = 'http1';
+function httpOptions(options: Pb | undefined, sink: Sink): { protocol: 'http1' | 'http2'; idleTimeoutMs: number } {
+  const result: { protocol: 'http1' | 'http2'; idleTimeoutMs: number } = { protocol: 'http1', idleTimeoutMs: DEFAULT_IDLE_MS };
   for (const [key, any] of Object.entries(options ?? {})) {
     const path = `typed_extension_protocol_options[${JSON.stringify(key)}]`;
     if (key !== HTTP_OPTIONS_KEY) {
@@ -96,8 +102,16 @@ function protocol(options: Pb | undefined, sink: Sink): 'http1' | 'http2' {
     }
     const opts = readTyped(any, EMBEDDED_TYPE_URLS.HttpProtocolOptions, HTTP_OPTIONS, sink, path);
     if (opts === undefined) continue;
-    if (opts.explicit_http_config?.http2_protocol_options === undefined) sink.add(`${path}.explicit_http_config`, 'required: { http2_protocol_options: {} } (without these options the proxy speaks HTTP/1.1)');
-    else result = 'http2';
+    const explicit: Pb | undefined = opts.explicit_http_config;
+    if (explicit?.http2_protocol_options !== undefined) result.protocol = 'http2';
+    else if (explicit?.http_protocol_options === undefined) sink.add(`${path}.explicit_http_config`, 'required: { http2_protocol_options: {} } or { http_protocol_options: {} }');
+    const idle = opts.common_http_protocol_options?.idle_timeout;
+    if (idle !== undefined) {
+      const ms = durationMs(idle, sink, `${path}.common_http_protocol_options.idle_timeout`);
+      // Envoy reads 0s as "never"; a Sluice proxy always closes idle connections in the end.
+      if (ms === 0) sink.add(`${path}.common_http_protocol_options.idle_timeout`, 'must be above 0: a Sluice proxy keeps no upstream connection open forever');
+      else if (ms !== undefined) result.idleTimeoutMs = ms;
+    }
   }
   return result;
 }

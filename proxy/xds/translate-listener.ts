@@ -3,10 +3,12 @@
 // DISABLE), and their one network filter whether it is HTTP (with its routes) or TCP.
 
 import { EMBEDDED_TYPE_URLS, unpack } from '../../xds/index.ts';
+import type { AuthorizationPolicy } from '../authz/model.ts';
 import { defaultHttpLimits, type Listener, type TlsMode } from '../config/model.ts';
-import { ADDRESS, ADS_SOURCE, anyValue, EMPTY, enumOf, message, readTyped, requireAds, scalar, type Pb, type Sink } from './shape.ts';
+import { ADDRESS, ADS_SOURCE, anyValue, EMPTY, enumOf, message, readTyped, requireAds, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
 import { ROUTE_CONFIG, translateRouteConfig, type UnattachedRoute } from './translate-route.ts';
+import { listenerPolicies, RBAC_CONFIG, RBAC_NAME, translateRbac, type RbacFilter } from './translate-rbac.ts';
 import { checkDownstreamTls } from './translate-tls.ts';
 
 export const LISTENER = message({
@@ -25,6 +27,10 @@ const HCM = message({
   rds: message({ config_source: ADS_SOURCE, route_config_name: scalar }),
   route_config: ROUTE_CONFIG,
   http_filters: message({ name: scalar, typed_config: anyValue }),
+  // What a Sluice proxy does to every path anyway; an RBAC url_path match relies on it (README, "Authorization").
+  normalize_path: WRAPPED,
+  merge_slashes: scalar,
+  path_with_escaped_slashes_action: enumOf('REJECT_REQUEST'),
 });
 const TCP_PROXY = message({ stat_prefix: scalar, cluster: scalar });
 
@@ -40,7 +46,7 @@ export type TranslatedListener = {
   readonly inline?: readonly UnattachedRoute[];
 };
 
-type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[] } | { kind: 'tcp'; cluster: string };
+type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[]; authorization: AuthorizationPolicy[] } | { kind: 'tcp'; cluster: string };
 
 /** undefined when the listener cannot be read far enough to say what it is (its problems are in `sink`). */
 export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedListener | undefined {
@@ -65,7 +71,7 @@ export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedLi
   if (mode === undefined || filter === undefined || socket === undefined) return undefined;
   const base = { name, address: String(socket.address ?? ''), port: Number(socket.port_value ?? 0), tls: { mode } };
   if (filter.kind === 'tcp') return { listener: { ...base, protocol: 'tcp', backend: filter.cluster } };
-  const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: [], jwt: [] };
+  const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: filter.authorization, jwt: [] };
   return { listener, ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
 }
 
@@ -115,10 +121,19 @@ function networkFilter(chain: Pb, listener: string, ctx: Context, sink: Sink): N
 
 function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): NetworkFilter {
   const filters: Pb[] = hcm.http_filters ?? [];
+  const rbac: { filter: RbacFilter; at: string }[] = [];
+  if (hcm.normalize_path !== undefined && hcm.normalize_path.value !== true) sink.add('normalize_path', 'a Sluice proxy always normalizes the path: must be { value: true } or unset');
+  if (hcm.merge_slashes === false) sink.add('merge_slashes', "a Sluice proxy always merges '//': must be true or unset");
   filters.forEach((h, i) => {
     const last = i === filters.length - 1;
+    if (h.name === RBAC_NAME) {
+      const config = readTyped(h.typed_config, EMBEDDED_TYPE_URLS.RBAC, RBAC_CONFIG, sink, `http_filters[${i}].typed_config`);
+      const filter = config === undefined ? undefined : translateRbac(config, sink.at(`http_filters[${i}].typed_config`));
+      if (filter !== undefined) rbac.push({ filter, at: `http_filters[${i}]` });
+      return;
+    }
     if (h.name !== ROUTER_NAME) {
-      sink.add(`http_filters[${i}].name`, `unknown HTTP filter '${h.name ?? ''}'; a Sluice proxy runs only ${ROUTER_NAME}`);
+      sink.add(`http_filters[${i}].name`, `unknown HTTP filter '${h.name ?? ''}'; a Sluice proxy runs ${RBAC_NAME} and ${ROUTER_NAME}`);
       if (h.typed_config !== undefined) unknownType(h.typed_config, sink, `http_filters[${i}].typed_config`);
       return;
     }
@@ -126,19 +141,20 @@ function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): Networ
     if (h.typed_config !== undefined) readTyped(h.typed_config, EMBEDDED_TYPE_URLS.Router, EMPTY, sink, `http_filters[${i}].typed_config`);
   });
   if (filters.at(-1)?.name !== ROUTER_NAME) sink.add('http_filters', `must end with ${ROUTER_NAME}`);
+  const authorization = listenerPolicies(rbac, sink);
   if (hcm.rds !== undefined) {
     requireAds(hcm.rds.config_source, sink, 'rds.config_source');
     const name = String(hcm.rds.route_config_name ?? '');
     if (name === '') sink.add('rds.route_config_name', 'required');
     else if (ctx.refs !== null && !ctx.refs.routes.has(name)) sink.add('rds.route_config_name', `no RouteConfiguration '${name}' was received`);
-    return { kind: 'http', rds: name };
+    return { kind: 'http', rds: name, authorization };
   }
   if (hcm.route_config !== undefined) {
     const rc = { ...hcm.route_config, name: hcm.route_config.name || listener };
-    return { kind: 'http', inline: translateRouteConfig(rc, ctx, sink.at('route_config')) };
+    return { kind: 'http', inline: translateRouteConfig(rc, ctx, sink.at('route_config')), authorization };
   }
   sink.add('', 'needs rds or route_config');
-  return { kind: 'http' };
+  return { kind: 'http', authorization };
 }
 
 /** The typed_config of an extension already reported by name: a type no Sluice proxy knows is a problem of its own. */

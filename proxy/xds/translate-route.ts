@@ -6,9 +6,10 @@
 // query). The control plane generates routes from Gateway API in that precedence, so both
 // pick the same rule.
 
-import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RouteMatch, RouteRule } from '../config/model.ts';
+import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RetryPolicy, RouteMatch, RouteRule } from '../config/model.ts';
 import { DURATION, durationMs, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
+import { bufferLimit, RETRY_POLICY, translateRetryPolicy } from './translate-retry.ts';
 
 const REGEX = message({ regex: scalar });
 const STRING_MATCH = message({ exact: scalar, safe_regex: REGEX });
@@ -26,10 +27,15 @@ const ROUTE = message({
     cluster: scalar,
     weighted_clusters: message({ clusters: message({ name: scalar, weight: WRAPPED }) }),
     timeout: DURATION,
+    retry_policy: RETRY_POLICY,
   }),
+  per_request_buffer_limit_bytes: WRAPPED,
 });
 
-export const ROUTE_CONFIG = message({ name: scalar, virtual_hosts: message({ name: scalar, domains: scalar, routes: ROUTE }) });
+export const ROUTE_CONFIG = message({
+  name: scalar,
+  virtual_hosts: message({ name: scalar, domains: scalar, routes: ROUTE, retry_policy: RETRY_POLICY, per_request_buffer_limit_bytes: WRAPPED }),
+});
 
 /** Envoy's route timeout when `timeout` is unset (RouteAction.timeout); an explicit 0s means none. */
 const ENVOY_DEFAULT_TIMEOUT_MS = 15_000;
@@ -53,10 +59,13 @@ export function translateRouteConfig(rc: Pb, ctx: Context, sink: Sink): Unattach
       if (other !== undefined && other !== i) at.add(`domains[${j}]`, `'${d}' is a domain of virtual_hosts[${other}] too`);
       seenDomains.set(d.toLowerCase(), i);
     });
+    // A route's retry_policy replaces the virtual host's whole, as in Envoy; its buffer limit is its own field.
+    const vhLimit = bufferLimit(vh.per_request_buffer_limit_bytes);
+    const inherited: Inherited = { retry: vh.retry_policy === undefined ? undefined : translateRetryPolicy(vh.retry_policy, vhLimit, at.at('retry_policy')), bufferLimit: vhLimit };
     return {
       name: `${rc.name}/${name}`,
       hostnames: hostnames(domains, at),
-      rules: ((vh.routes ?? []) as Pb[]).map((r, k) => rule(r, ctx, at.at(`routes[${k}]`))),
+      rules: ((vh.routes ?? []) as Pb[]).map((r, k) => rule(r, ctx, at.at(`routes[${k}]`), inherited)),
     };
   });
 }
@@ -75,21 +84,39 @@ function hostnames(domains: readonly string[], sink: Sink): string[] {
   return any ? [] : [...out];
 }
 
-function rule(r: Pb, ctx: Context, sink: Sink): RouteRule {
-  const actions = Object.keys(r).filter((k) => k !== 'name' && k !== 'match');
+/** What a virtual host gives its routes. */
+type Inherited = { readonly retry: RetryPolicy | undefined; readonly bufferLimit: number | undefined };
+
+function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule {
+  const actions = Object.keys(r).filter((k) => k !== 'name' && k !== 'match' && k !== 'per_request_buffer_limit_bytes');
   if (r.match === undefined) sink.add('match', 'required');
   if (actions.length === 0) sink.add('route', 'required: the cluster(s) to send matching requests to');
   const action: Pb = r.route ?? {};
   const timeouts: { request?: number } = {};
   const timeout = action.timeout === undefined ? ENVOY_DEFAULT_TIMEOUT_MS : durationMs(action.timeout, sink, 'route.timeout');
   if (timeout !== undefined && timeout > 0) timeouts.request = timeout;
+  const retry = retryOf(action, bufferLimit(r.per_request_buffer_limit_bytes), sink, inherited);
   return {
     ...(typeof r.name === 'string' && r.name !== '' ? { name: r.name } : {}),
     matches: [match(r.match ?? {}, sink.at('match'))],
     filters: [],
     backendRefs: r.route === undefined ? [] : backendRefs(action, ctx, sink.at('route')),
     timeouts,
+    ...(retry === undefined ? {} : { retry }),
   };
+}
+
+/**
+ * The rule's retry policy: the route's retry_policy, else its virtual host's, read whole
+ * (the router lays it over the backend's defaults, which it then replaces entirely). With
+ * neither, the backend's no-policy defaults hold, as for a static route with no RetryPolicy;
+ * a buffer limit alone changes only that.
+ */
+function retryOf(action: Pb, limit: number | undefined, sink: Sink, inherited: Inherited): Partial<RetryPolicy> | undefined {
+  const buffer = limit ?? inherited.bufferLimit;
+  if (action.retry_policy !== undefined) return translateRetryPolicy(action.retry_policy, buffer, sink.at('route.retry_policy'));
+  if (inherited.retry !== undefined) return limit === undefined ? inherited.retry : { ...inherited.retry, bufferLimitBytes: limit };
+  return buffer === undefined ? undefined : { bufferLimitBytes: buffer };
 }
 
 function match(m: Pb, sink: Sink): RouteMatch {

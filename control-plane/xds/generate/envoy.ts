@@ -62,13 +62,15 @@ export function upstreamTls(sni: string, identities: readonly string[]): Obj {
   return { name: 'envoy.transport_sockets.tls', typed_config: pack(EMBEDDED_TYPE_URLS.UpstreamTlsContext, context) };
 }
 
-export function httpConnectionManager(statPrefix: string, routeConfigName: string): Obj {
-  const hcm = {
+/** `edit` gets the plain config before it is packed (a policy's inboundHttp hook). */
+export function httpConnectionManager(statPrefix: string, routeConfigName: string, edit?: (hcm: Obj) => void): Obj {
+  const hcm: Obj = {
     stat_prefix: statPrefix,
     codec_type: 'AUTO',
     rds: { config_source: ADS, route_config_name: routeConfigName },
     http_filters: [{ name: 'envoy.filters.http.router', typed_config: pack(EMBEDDED_TYPE_URLS.Router, {}) }],
   };
+  edit?.(hcm);
   return { name: 'envoy.filters.network.http_connection_manager', typed_config: pack(EMBEDDED_TYPE_URLS.HttpConnectionManager, hcm) };
 }
 

@@ -9,6 +9,7 @@ import {
   ADS, bindAddress, downstreamTls, duration, http2Options, httpConnectionManager, inboundName, OUTBOUND, outboundCluster, ROOTCA,
   serviceListener, socketAddress, tcpProxy, upstreamTls, type Obj,
 } from './envoy.ts';
+import { POLICIES } from '../policies/index.ts';
 import { serviceRoutes } from './route-rules.ts';
 
 /** What the control plane knows of the node on a stream (xds/SUBSET.md, "Nodes"). */
@@ -37,6 +38,7 @@ export function outboundClusters(view: MeshView, flavor: Flavor): Obj[] {
       if (sp.protocol === 'grpc' || sp.protocol === 'http2') cluster.typed_extension_protocol_options = http2Options();
       if (view.mesh.mtlsMode !== 'DISABLE') cluster.transport_socket = upstreamTls(svc.host, [...new Set(sp.endpoints.map((e) => e.identity))].sort());
     }
+    for (const p of POLICIES) p.cluster?.(cluster, { view, flavor, service: svc, port: sp });
     out.push(cluster);
   }
   return out;
@@ -77,7 +79,9 @@ export function serviceRouteConfigs(view: MeshView): Obj[] {
   for (const [svc, sp] of servicePorts(view)) {
     if (!isHttp(sp.protocol)) continue;
     const name = serviceListener(svc.host, sp.port);
-    out.push({ name, virtual_hosts: [{ name, domains: ['*'], routes: serviceRoutes(view, svc, sp) }] });
+    const vh: Obj = { name, domains: ['*'], routes: serviceRoutes(view, svc, sp, 'generic') };
+    for (const p of POLICIES) p.virtualHost?.(vh, { view, flavor: 'generic', service: svc, port: sp });
+    out.push({ name, virtual_hosts: [vh] });
   }
   return out;
 }
@@ -96,7 +100,9 @@ export function outboundRouteConfig(view: MeshView, namespace: string): Obj {
     for (const sp of http) {
       const names = [svc.host, `${svc.name}.${svc.namespace}.svc`, `${svc.name}.${svc.namespace}`, ...(svc.namespace === namespace ? [svc.name] : [])];
       const domains = names.flatMap((n) => (sp === bare ? [n, `${n}:${sp.port}`] : [`${n}:${sp.port}`]));
-      virtual_hosts.push({ name: serviceListener(svc.host, sp.port), domains, routes: serviceRoutes(view, svc, sp) });
+      const vh: Obj = { name: serviceListener(svc.host, sp.port), domains, routes: serviceRoutes(view, svc, sp, 'proxy') };
+      for (const p of POLICIES) p.virtualHost?.(vh, { view, flavor: 'proxy', service: svc, port: sp });
+      virtual_hosts.push(vh);
     }
   }
   return { name: OUTBOUND, virtual_hosts };
@@ -124,7 +130,7 @@ export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind
   const address = bindAddress(view.workloads.get(key(node.namespace, node.workload))?.spec?.address ?? '0.0.0.0');
   const listeners = inbound.map((p) => {
     const name = inboundName(p.port);
-    const filter = isHttp(p.protocol) ? httpConnectionManager(name, name) : tcpProxy(name, name);
+    const filter = isHttp(p.protocol) ? httpConnectionManager(name, name, (hcm) => POLICIES.forEach((pol) => pol.inboundHttp?.(hcm, { view, node, port: p }))) : tcpProxy(name, name);
     return { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filter, isHttp(p.protocol)) };
   });
   listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), filter_chains: [{ filters: [httpConnectionManager(OUTBOUND, OUTBOUND)] }] });

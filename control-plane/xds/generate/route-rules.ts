@@ -7,7 +7,9 @@ import type { Resource } from '../../api/resource.ts';
 import type { GRPCRouteSpec } from '../../api/kinds/grpcroute.ts';
 import type { HTTPRouteMatch, HTTPRouteSpec } from '../../api/kinds/httproute.ts';
 import { key, type MeshView, type ServicePortView, type ServiceView } from '../mesh-view.ts';
+import { POLICIES, type RouteAt } from '../policies/index.ts';
 import { duration, outboundCluster, type Obj } from './envoy.ts';
+import type { Flavor } from './resources.ts';
 
 type ParentRef = { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number };
 type BackendRef = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number };
@@ -28,9 +30,10 @@ function attaches(ref: ParentRef, routeNamespace: string, svc: ServiceView, sp: 
 /**
  * The routes for calls to `svc`:`sp`. With no route attached, every call goes to the
  * Service itself; with routes attached, a call no rule matches gets 404 (GAMMA).
- * Only the Service's own namespace's routes (producer routes) apply for now.
+ * Only the Service's own namespace's routes (producer routes) apply for now. Each route
+ * is handed to the policies (control-plane/xds/policies/) before it is sorted.
  */
-export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortView): Obj[] {
+export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortView, flavor: Flavor): Obj[] {
   const candidates: Candidate[] = [];
   let attached = 0;
   const visit = (r: Resource<HTTPRouteSpec> | Resource<GRPCRouteSpec>, grpc: boolean, routeIndex: number) => {
@@ -42,15 +45,23 @@ export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortV
       // Every backend invalid or weighted 0: the rule routes nowhere, so it is left out (404).
       if (action === null) return;
       const matches = grpc ? grpcMatches(rule.matches as GrpcMatch[] | undefined) : httpMatches(rule.matches as HTTPRouteMatch[] | undefined);
+      const at: RouteAt = { view, flavor, service: svc, port: sp, route: { kind: grpc ? 'GRPCRoute' : 'HTTPRoute', resource: r, rule } };
       matches.forEach(({ match, rank }, matchIndex) => {
         const name = `${ns}/${r.metadata.name}/${(rule as { name?: string }).name ?? ruleIndex}`;
-        candidates.push({ rank: [...rank, routeIndex, ruleIndex, matchIndex], route: { name, match, route: action } });
+        // Each match is its own Envoy route, with its own copy of the action for the policies to set.
+        const route: Obj = { name, match, route: { ...action } };
+        for (const p of POLICIES) p.route?.(route, at);
+        candidates.push({ rank: [...rank, routeIndex, ruleIndex, matchIndex], route });
       });
     });
   };
   view.httpRoutes.forEach((r, i) => visit(r, false, i));
   view.grpcRoutes.forEach((r, i) => visit(r, true, view.httpRoutes.length + i));
-  if (attached === 0) return [{ name: 'default', match: { prefix: '' }, route: { cluster: outboundCluster(svc.host, sp.port) } }];
+  if (attached === 0) {
+    const route: Obj = { name: 'default', match: { prefix: '' }, route: { cluster: outboundCluster(svc.host, sp.port) } };
+    for (const p of POLICIES) p.route?.(route, { view, flavor, service: svc, port: sp });
+    return [route];
+  }
   candidates.sort((a, b) => compare(a.rank, b.rank));
   return candidates.map((c) => c.route);
 }

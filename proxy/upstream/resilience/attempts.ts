@@ -3,6 +3,7 @@
 // replayable) and the backend (retry budget, active retries) all allow it. Envoy's router
 // retry state, in one loop.
 
+import { IDEMPOTENT_METHODS } from '../../../kinds/resilience-defaults.ts';
 import type { RetryOn, RetryPolicy } from '../../config/model.ts';
 import { SluiceError, type ErrorCode } from '../../errors.ts';
 import { releaseBody, type ProxyResponse, type RequestContext } from '../../http/context.ts';
@@ -19,8 +20,7 @@ export type AttemptDeps = {
   readonly random: () => number;
 };
 
-/** RFC 9110 §9.2.2, plus the safe methods. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const IDEMPOTENT: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
 const ATTEMPT_HEADER = 'x-sluice-attempt-count';
 const NO_HASH: PickRequest = Object.freeze({ hash: undefined, tried: null });
 
@@ -54,6 +54,7 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
   const replay = (retriable || grpc) && ctx.body !== null ? new ReplayBody(ctx.body, policy.bufferLimitBytes) : null;
   const hash = cluster.config.hashOn === undefined ? undefined : requestHash(cluster.config.hashOn, ctx.headers, remoteIp(ctx.downstreamRemote));
   let pick: PickRequest = hash === undefined ? NO_HASH : { hash, tried: null };
+  const before = triesBefore(ctx);
   cluster.budget.deposit();
   for (let attempt = 1; ; attempt++) {
     const retry = attempt > 1;
@@ -62,7 +63,7 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
     admit(cluster, endpoint);
     ctx.upstreamHost = endpoint.key;
     ctx.attempts = attempt;
-    ctx.headers[ATTEMPT_HEADER] = String(attempt);
+    ctx.headers[ATTEMPT_HEADER] = before === 0 ? String(attempt) : String(before + attempt);
     if (replay !== null) ctx.body = replay.stream();
     if (retry) counters.activeRetries++;
     let response: ProxyResponse | undefined;
@@ -104,6 +105,18 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
     await sleep(backoffMs(attempt, policy, deps.random));
     if (ctx.aborted !== null) throw ctx.aborted;
   }
+}
+
+/**
+ * The tries a mesh peer (a verified mTLS client: the caller's proxy) already made, from its
+ * x-sluice-attempt-count: this hop counts on from them, so the app behind its inbound proxy
+ * sees the caller's try number, not 1 every time. Anyone else's header is overwritten.
+ */
+function triesBefore(ctx: RequestContext): number {
+  if (ctx.peer === null) return 0;
+  const sent = ctx.headers[ATTEMPT_HEADER];
+  const n = typeof sent === 'string' ? Number(sent) : 0;
+  return Number.isInteger(n) && n > 1 && n <= 1000 ? n - 1 : 0;
 }
 
 /** Circuit breaking: over a limit the request is refused now, never queued without bound. */

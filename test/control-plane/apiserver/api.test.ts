@@ -98,10 +98,8 @@ describe('the control plane API', () => {
     const policy = (kind: string, plural: string, spec: object) => call('POST', `${ns}/${plural}`, { apiVersion: 'mesh.sluice.dev/v1alpha1', kind, metadata: { name: 'p' }, spec });
     const target = { targetRefs: [{ kind: 'Service', name: 'orders' }] };
     for (const [kind, plural, spec] of [
-      ['RetryPolicy', 'retrypolicies', { ...target, attempts: 2 }],
       ['CircuitBreakerPolicy', 'circuitbreakerpolicies', target],
       ['FaultInjectionPolicy', 'faultinjectionpolicies', { targetRefs: [{ kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', name: 'r' }], abort: { httpStatus: 503, percent: 10 } }],
-      ['AuthorizationPolicy', 'authorizationpolicies', { ...target, rules: [] }],
       ['RequestAuthentication', 'requestauthentications', { ...target, jwtRules: [{ issuer: 'https://sso.example.com', jwksUri: 'https://sso.example.com/certs' }] }],
     ] as const) {
       const r = await policy(kind, plural, spec);
@@ -120,10 +118,23 @@ describe('the control plane API', () => {
       rules: [{ ...backend, filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: '1' }] } }], timeouts: { backendRequest: '1s' } }],
     });
     assert.equal(refused.status, 422, JSON.stringify(refused.json));
-    assert.deepEqual(refused.json.details.causes.map((c: any) => c.field).sort(), ['spec.hostnames', 'spec.parentRefs[0].namespace', 'spec.rules[0].filters', 'spec.rules[0].timeouts.backendRequest']);
+    assert.deepEqual(refused.json.details.causes.map((c: any) => c.field).sort(), ['spec.hostnames', 'spec.parentRefs[0].namespace', 'spec.rules[0].filters']);
     assert.equal((await call('GET', `${routes}/r`)).status, 404);
-    // The same route without what is not carried is accepted.
-    assert.equal((await route({ ...parent, rules: [{ ...backend, timeouts: { request: '2s' } }] })).status, 201);
+    // The same route without what is not carried is accepted; both timeouts are carried.
+    assert.equal((await route({ ...parent, rules: [{ ...backend, timeouts: { request: '2s', backendRequest: '1s' } }] })).status, 201);
+    // A RetryPolicy is carried, but for the budget fields Envoy's retry_budget cannot say.
+    const retry = await policy('RetryPolicy', 'retrypolicies', { ...target, attempts: 2, budget: { percent: 150, ttl: '30s' } });
+    assert.equal(retry.status, 422, JSON.stringify(retry.json));
+    assert.deepEqual(retry.json.details.causes.map((c: any) => c.field), ['spec.budget.ttl', 'spec.budget.percent']);
+    assert.equal((await call('GET', `${ns}/retrypolicies/p`)).status, 404);
+    assert.equal((await policy('RetryPolicy', 'retrypolicies', { ...target, attempts: 2, budget: { percent: 50, minRetriesPerSecond: 5 } })).status, 201);
+    // An AuthorizationPolicy is carried, but for what reads a verified JWT: RequestAuthentication is not.
+    const jwt = await policy('AuthorizationPolicy', 'authorizationpolicies', { ...target, rules: [{ from: [{ identities: ['*'] }, { requestPrincipals: ['https://sso.example.com/alice'], notRequestPrincipals: ['https://sso.example.com/bob'] }] }, { when: [{ claim: 'role', values: ['admin'] }] }] });
+    assert.equal(jwt.status, 422, JSON.stringify(jwt.json));
+    assert.deepEqual(jwt.json.details.causes.map((c: any) => c.field), ['spec.rules[0].from[1].requestPrincipals', 'spec.rules[0].from[1].notRequestPrincipals', 'spec.rules[1].when']);
+    assert.match(jwt.json.details.causes[2].message, /RequestAuthentication is not carried over xDS yet/);
+    assert.equal((await call('GET', `${ns}/authorizationpolicies/p`)).status, 404);
+    assert.equal((await policy('AuthorizationPolicy', 'authorizationpolicies', { ...target, rules: [] })).status, 201);
   });
 
   test('409: a name taken, a stale resourceVersion; of 20 racing updates from one version exactly one wins', async () => {

@@ -1,5 +1,6 @@
 // A tiny gRPC service for xDS tests, with JSON messages so no .proto is needed: each server
-// answers with its own name, so a test can count where calls went.
+// answers with its own name, so a test can count where calls went, or with UNAVAILABLE
+// while `unavailable` counts down.
 
 import * as grpc from '@grpc/grpc-js';
 
@@ -20,7 +21,7 @@ export const GREETER: grpc.ServiceDefinition = {
   },
 };
 
-export type Greeter = { readonly name: string; readonly port: number; calls: number; stop(): Promise<void> };
+export type Greeter = { readonly name: string; readonly port: number; calls: number; unavailable: number; stop(): Promise<void> };
 
 export async function startGreeter(name: string): Promise<Greeter> {
   const server = new grpc.Server();
@@ -28,12 +29,16 @@ export async function startGreeter(name: string): Promise<Greeter> {
     name,
     port: 0,
     calls: 0,
+    unavailable: 0,
     stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
   server.addService(GREETER, {
     SayHello: (_call: unknown, cb: grpc.sendUnaryData<{ from: string }>) => {
       g.calls++;
-      cb(null, { from: name });
+      if (g.unavailable > 0) {
+        g.unavailable--;
+        cb({ code: grpc.status.UNAVAILABLE, details: 'try again' });
+      } else cb(null, { from: name });
     },
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));

@@ -97,6 +97,32 @@ test('a GRPCRoute split applied with sluicectl moves its traffic, and a change t
   await until((s) => s['greeter-v1'] === 20);
 });
 
+test("a RetryPolicy reaches proxyless clients too, in the fields gRPC reads: a call answered UNAVAILABLE once is retried", async () => {
+  await apply(route(100, 0));
+  await apply(`
+apiVersion: mesh.sluice.dev/v1alpha1
+kind: RetryPolicy
+metadata: { name: greeter }
+spec: { targetRefs: [{ kind: Service, name: greeter }], attempts: 2, retryOn: [unavailable], backoff: { baseInterval: 1ms, maxInterval: 5ms } }
+`);
+  const v1 = servers[0];
+  // Bounded wait for the push: until then, the UNAVAILABLE reaches the caller.
+  for (let tries = 0; ; tries++) {
+    v1.unavailable = 1;
+    const before = v1.calls;
+    const ok = await call().then(
+      () => true,
+      (err: grpc.ServiceError) => (assert.equal(err.code, grpc.status.UNAVAILABLE), false),
+    );
+    if (ok) {
+      assert.equal(v1.calls - before, 2, 'one try and one retry');
+      break;
+    }
+    assert.ok(tries < 100, 'the retry policy never reached the client');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
 test('sluicectl proxy-status shows the proxyless client with every type it subscribed to SYNCED', async () => {
   const env = { SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile };
   const r = await sluicectl(['proxy-status'], { env });

@@ -190,12 +190,12 @@ describe('translating bad resources: every problem, with its path', () => {
       ],
     ],
     [
-      'fields a Sluice proxy does not read are each a problem (outlier_detection, circuit_breakers), and an unknown lb_policy',
-      { clusters: [cluster('orders', { lb: 'RANDOM', extra: { outlier_detection: { consecutive_5xx: { value: 3 } }, circuit_breakers: { thresholds: [{}] } } }), cluster('stock', { eds: false })] },
+      'fields a Sluice proxy does not read are each a problem (outlier_detection, circuit_breakers but the retry budget), and an unknown lb_policy',
+      { clusters: [cluster('orders', { lb: 'RANDOM', extra: { outlier_detection: { consecutive_5xx: { value: 3 } }, circuit_breakers: { thresholds: [{ max_connections: { value: 5 } }] } } }), cluster('stock', { eds: false })] },
       NODE,
       [
         ['Cluster', 'orders', 'lb_policy'],
-        ['Cluster', 'orders', 'circuit_breakers'],
+        ['Cluster', 'orders', 'circuit_breakers.thresholds[0].max_connections'],
         ['Cluster', 'orders', 'outlier_detection'],
       ],
     ],
@@ -281,7 +281,7 @@ describe('translating bad resources: every problem, with its path', () => {
   }
 
   test('an HTTP protocol option and an endpoint a Sluice proxy cannot honour', () => {
-    const h1 = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': pack(EMBEDDED_TYPE_URLS.HttpProtocolOptions, { explicit_http_config: { http_protocol_options: {} } }) };
+    const h1 = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': pack(EMBEDDED_TYPE_URLS.HttpProtocolOptions, { auto_config: {} }) };
     const input = resources({
       ...mesh(),
       clusters: [cluster('orders', { extra: { typed_extension_protocol_options: h1 } }), cluster('stock', { eds: false })],
@@ -289,7 +289,7 @@ describe('translating bad resources: every problem, with its path', () => {
     });
     const key = 'typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]';
     assert.deepEqual(problemsOf(input), [
-      ['Cluster', 'orders', `${key}.explicit_http_config.http_protocol_options`],
+      ['Cluster', 'orders', `${key}.auto_config`],
       ['Cluster', 'orders', `${key}.explicit_http_config`],
       ['ClusterLoadAssignment', 'orders', 'endpoints[0].locality.region'],
       ['ClusterLoadAssignment', 'orders', 'endpoints[0].priority'],

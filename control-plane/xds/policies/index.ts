@@ -1,0 +1,57 @@
+// The mesh policies the generators walk (Kuma's policy plugins): each kind lives in its own
+// folder here (what it targets, the Envoy fields it sets, golden files of what it
+// generates) and is one entry of POLICIES. A generator builds a resource, then hands it to
+// every policy's hook for that resource; a policy sets its fields and leaves the rest.
+// Adding a policy is a folder and a line below, not edits across the pipeline.
+//
+// Hooks run per view (or per view and namespace), never per proxy, wherever the resource is
+// shared: what they set must depend only on what `at` says.
+
+import type { Obj } from '../generate/envoy.ts';
+import type { Flavor, InboundPort, NodeContext } from '../generate/resources.ts';
+import type { MeshView, RouteResource, ServicePortView, ServiceView } from '../mesh-view.ts';
+import { authorizationPolicy } from './authorization/generate.ts';
+import { retryPolicy } from './retry/generate.ts';
+
+/** A Service port, for a node flavour: what its cluster and the virtual host of calls to it are generated for. */
+export type ServicePortAt = {
+  readonly view: MeshView;
+  readonly flavor: Flavor;
+  readonly service: ServiceView;
+  readonly port: ServicePortView;
+};
+
+/** One Envoy route of a Service port's virtual host: a route's rule, or (no `route`) the default route of a Service no route attaches to. */
+export type RouteAt = ServicePortAt & {
+  readonly route?: {
+    readonly kind: 'HTTPRoute' | 'GRPCRoute';
+    readonly resource: RouteResource;
+    /** The rule as the route resource writes it. */
+    readonly rule: { readonly name?: string; readonly timeouts?: { readonly request?: string; readonly backendRequest?: string } };
+  };
+};
+
+/** One inbound HTTP port of one proxy (not shared: per view and proxy): where requests for the Services its Workload serves there arrive. */
+export type InboundAt = {
+  readonly view: MeshView;
+  readonly node: Extract<NodeContext, { kind: 'proxy' }>;
+  readonly port: InboundPort;
+};
+
+export type XdsPolicy = {
+  /** The policy kind, as the API names it. */
+  readonly kind: string;
+  /** The cluster of a Service port (`outbound|<port>||<host>`). */
+  readonly cluster?: (cluster: Obj, at: ServicePortAt) => void;
+  /** The virtual host of calls to a Service port, before its routes. */
+  readonly virtualHost?: (virtualHost: Obj, at: ServicePortAt) => void;
+  /** One route of that virtual host. */
+  readonly route?: (route: Obj, at: RouteAt) => void;
+  /** The HttpConnectionManager of a proxy's inbound listener, before it is packed: its `http_filters` end with the router. */
+  readonly inboundHttp?: (hcm: Obj, at: InboundAt) => void;
+};
+
+export const POLICIES: readonly XdsPolicy[] = [
+  retryPolicy,
+  authorizationPolicy, // inbound: decides on a request as it arrived, before anything else runs on it
+];
