@@ -72,8 +72,6 @@ async function main(): Promise<number> {
   });
   const addr = server.address() as { address: string; port: number };
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-  log('info', 'api listening', { url: `${tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`, store: flags.store, revision: store.revision() });
-
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -95,6 +93,9 @@ async function main(): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Only now: a supervisor (or a test) that reads this line may stop us at once, and the
+    // handlers above must already be there, or SIGTERM kills the process before the store is closed.
+    log('info', 'api listening', { url: `${tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`, store: flags.store, revision: store.revision() });
   });
 }
 

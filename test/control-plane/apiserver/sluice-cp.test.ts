@@ -59,3 +59,10 @@ test('--trust-domain on a data folder whose CA is for another trust domain exits
     await again.stop();
   }
 });
+
+test('SIGTERM the moment sluice-cp says it listens stops it cleanly (exit 0), not by the signal', async () => {
+  // A supervisor may act on the "api listening" line at once: the handlers must be there first.
+  const codes: (number | null)[] = [];
+  for (let i = 0; i < 5; i++) codes.push(await (await startControlPlane()).stop('SIGTERM'));
+  assert.deepEqual(codes, [0, 0, 0, 0, 0]);
+});
