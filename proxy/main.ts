@@ -25,6 +25,15 @@ const accessOverflow = (queued: number) => {
   if (overflowLog.allow('access')) log('warn', "the access log's reader does not keep up; lines are dropped while this much is queued", { access_log: flags.accessLog, queued_bytes: queued });
 };
 const accessOut = flags.accessLog === 'off' ? null : logSink(flags.accessLog === 'stdout' ? process.stdout : createWriteStream(flags.accessLog, { flags: 'a' }), accessBroken, accessOverflow);
+// The handlers go in before anything is started: a supervisor (or a test) acting on the
+// `proxy ready` line at once must find them, or SIGTERM kills the proxy undrained. A signal
+// that comes while the proxy is starting is acted on once it has started.
+let early: string | null = null;
+let onSignal: (signal: string) => void = (signal) => {
+  early ??= signal;
+};
+process.on('SIGTERM', () => onSignal('SIGTERM'));
+process.on('SIGINT', () => onSignal('SIGINT'));
 const proxy = await startProxy(flags, { log, accessOut });
 if (!proxy.ok) {
   stderr.write(proxy.error);
@@ -56,8 +65,8 @@ const stop = (signal: string) => {
     },
   );
 };
-process.on('SIGTERM', () => stop('SIGTERM'));
-process.on('SIGINT', () => stop('SIGINT'));
+onSignal = stop;
+if (early !== null) stop(early);
 // A bug on one connection must not take every other connection down with it. The log
 // never throws and never writes to a failed sink, so a broken stderr cannot feed this
 // handler with its own errors (log.ts).

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { PROXY_MAIN, writeConfig } from '../helpers/proxy-process.ts';
+import { PROXY_MAIN, singleBackendConfig, startProxy, writeConfig } from '../helpers/proxy-process.ts';
 
 function run(args: string[]) {
   return spawnSync(process.execPath, [PROXY_MAIN, ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -43,4 +43,12 @@ backends:
     assert.equal(r.status, 2);
     assert.match(r.stderr, /\/nonexistent\/proxy\.yaml: /);
   });
+});
+
+test('SIGTERM the moment the proxy says it is ready drains and exits 0, not by the signal', async () => {
+  // A supervisor may act on the `proxy ready` line at once: the handlers must be there first
+  // (3 of 12 such stops died by the signal when they were installed after it).
+  const codes: (number | null)[] = [];
+  for (let i = 0; i < 6; i++) codes.push(await (await startProxy(singleBackendConfig(1))).stop('SIGTERM'));
+  assert.deepEqual(codes, [0, 0, 0, 0, 0, 0]);
 });
