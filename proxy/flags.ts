@@ -2,6 +2,7 @@
 // error with the usage, never silently ignored.
 
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 
 export type ProxyFlags = {
   /** The static config file; '' in xDS mode. */
@@ -127,7 +128,12 @@ function xdsFlags(cp: string, values: { token?: string; 'identity-dir': string; 
   }
   const outbound = port(values['outbound-port'], '--outbound-port');
   if (typeof outbound === 'string') return outbound;
-  return { controlPlane: cp, tokenFile: values.token ?? null, identityDir: values['identity-dir'], apps, outboundPort: outbound, zone: values.zone };
+  // The control plane writes this port into the proxy's own outbound listener: it must be a real one.
+  if (outbound === 0) return `--outbound-port: 0 is not a port the control plane can put the outbound listener on; give a free port (default 15001)`;
+  // Relative paths (the default ./sluice-identity included) are the working directory's,
+  // resolved once here: the identity code joins file names onto the folder, and a relative
+  // folder joined again onto itself was 'sluice-identity/sluice-identity/cert.pem'.
+  return { controlPlane: cp, tokenFile: values.token === undefined ? null : resolve(values.token), identityDir: resolve(values['identity-dir']), apps, outboundPort: outbound, zone: values.zone };
 }
 
 function port(value: string, flag: string): number | string {

@@ -47,6 +47,10 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     svids.close();
     return fail(2, `could not get an identity from ${xf.controlPlane}: ${(err as Error).message}`);
   }
+  if (issued.workload === '') {
+    svids.close();
+    return fail(2, `${dir} holds an SVID for ${issued.svid.identity}, and the control plane cannot tell which Workload it speaks for (several run as that service account): join again with a token (sluicectl token create --workload NAME --out FILE; sluice-proxy ... --token FILE)`);
+  }
   const identity = new ProxyIdentity(dir, { now: Date.now, log });
   const loaded = await identity.use(files);
   if (!loaded.ok) {

@@ -140,11 +140,13 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
           if (req.join_token === '') {
             throw new Refusal(grpc.status.UNAUTHENTICATED, 'NO_PROOF', 'this stream has no proof of identity: present a client SVID of this mesh in the TLS handshake, or send a join_token (sluicectl token create) in the first request');
           }
-          const token = await tokens.check(req.join_token);
+          // The CSR's key lets a used token finish the join it was used for (join-tokens.ts, check).
+          const csr = readCsr(req.csr);
+          const token = await tokens.check(req.join_token, csr.ok ? csr.value.publicKeyPem : undefined);
           if (!token.ok) throw new Refusal(grpc.status.UNAUTHENTICATED, token.error.code, token.error.message);
           // The CSR is checked before the token is used, so a malformed request does not waste it.
           const publicKeyPem = checkCsr(req, token.value.spiffeId);
-          const used = await tokens.consume(req.join_token);
+          const used = await tokens.consume(req.join_token, publicKeyPem);
           if (!used.ok) throw new Refusal(grpc.status.UNAUTHENTICATED, used.error.code, used.error.message);
           who = { spiffeId: used.value.spiffeId, namespace: used.value.namespace, workload: used.value.workload, via: `join-token ${used.value.id}` };
           call.write(issue(req, who, publicKeyPem));

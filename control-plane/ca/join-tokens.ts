@@ -5,7 +5,7 @@
 // give a token away. Using a token is a compare-and-swap on the record's resourceVersion:
 // of two uses racing, the store lets exactly one through.
 
-import { createHash, randomBytes as cryptoRandomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes as cryptoRandomBytes, timingSafeEqual } from 'node:crypto';
 import { workloadId } from '../../certs/index.ts';
 import { splitJoinToken } from '../../xds/token-file.ts';
 import type { Resource } from '../api/resource.ts';
@@ -42,7 +42,8 @@ export type TokenError = { readonly code: TokenErrorCode; readonly message: stri
 export type TokenResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: TokenError };
 
 type Spec = { workload: string; spiffeId: string; secretSha256: string; createdAt: string; expiresAt: string };
-type Status = { usedAt?: string; revokedAt?: string };
+/** `usedKeySha256`: the SHA-256 of the DER SubjectPublicKeyInfo the token was used for (see `check`). */
+type Status = { usedAt?: string; usedKeySha256?: string; revokedAt?: string };
 type TokenRecord = Resource<Spec> & { status?: Status };
 
 export type JoinTokensDeps = {
@@ -63,14 +64,21 @@ export type JoinTokens = {
   /**
    * Checks a token's text without using it: the secret, then revoked, used, expired, then
    * that its Workload still exists with the identity the token is bound to.
+   *
+   * A used token still passes for the public key it was used for, until it expires: a
+   * proxy that sent its CSR and lost the answer (stopped, crashed, a full disk) finishes
+   * its join on the next start with the same key and token, instead of holding a spent
+   * token and no certificate. Only the holder of that private key can sign such a CSR.
    */
-  check(text: string): Promise<TokenResult<JoinTokenInfo>>;
-  /** Uses the token: checks it again and marks it used with a compare-and-swap; only one caller ever wins. */
-  consume(text: string): Promise<TokenResult<JoinTokenInfo>>;
+  check(text: string, publicKeyPem?: string): Promise<TokenResult<JoinTokenInfo>>;
+  /** Uses the token for this key: checks it again and marks it used with a compare-and-swap; only one key ever wins. */
+  consume(text: string, publicKeyPem: string): Promise<TokenResult<JoinTokenInfo>>;
 };
 
 const fail = (code: TokenErrorCode, message: string): { ok: false; error: TokenError } => ({ ok: false, error: { code, message } });
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
+/** Of the key's DER form: the same key in any PEM spelling is the same key. */
+const keySha256 = (publicKeyPem: string) => createHash('sha256').update(createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' })).digest('hex');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function joinTokens(deps: JoinTokensDeps): JoinTokens {
@@ -115,7 +123,7 @@ export function joinTokens(deps: JoinTokensDeps): JoinTokens {
   };
 
   /** The record the text names, if its secret is right and it can still be used. */
-  const checkRecord = async (text: string): Promise<TokenResult<TokenRecord>> => {
+  const checkRecord = async (text: string, keySha256?: string): Promise<TokenResult<TokenRecord>> => {
     const parts = splitJoinToken(text.trim());
     if (parts === null) return fail('TOKEN_MALFORMED', 'the join token is malformed: expected sluice-jt.<id>.<secret>, as sluicectl token create prints it');
     // The text does not carry the namespace; ids are unique across namespaces (mint checks).
@@ -128,7 +136,11 @@ export function joinTokens(deps: JoinTokensDeps): JoinTokens {
     if (want.length !== given.length || !timingSafeEqual(want, given)) return unknown;
     const info = infoOf(record);
     if (info.state === 'revoked') return fail('TOKEN_REVOKED', `join token ${info.id} was revoked at ${info.revokedAt}; mint a new one with sluicectl token create`);
-    if (info.state === 'used') return fail('TOKEN_USED', `join token ${info.id} was already used at ${info.usedAt}; a token is single use: mint a new one with sluicectl token create`);
+    if (info.state === 'used') {
+      // Used for this very key: the join it paid for is being finished (see `check`).
+      if (keySha256 === undefined || record.status?.usedKeySha256 !== keySha256) return fail('TOKEN_USED', `join token ${info.id} was already used at ${info.usedAt}; a token is single use: mint a new one with sluicectl token create`);
+      if (Date.parse(info.expiresAt) <= deps.now()) return fail('TOKEN_EXPIRED', `join token ${info.id} expired at ${info.expiresAt}; mint a new one with sluicectl token create`);
+    }
     if (info.state === 'expired') return fail('TOKEN_EXPIRED', `join token ${info.id} expired at ${info.expiresAt}; mint a new one with sluicectl token create`);
     if ((await identityOf(info.namespace, info.workload)) !== info.spiffeId) {
       return fail('TOKEN_WORKLOAD_GONE', `join token ${info.id} is for Workload ${info.namespace}/${info.workload} as ${info.spiffeId}, and that Workload no longer exists with that identity`);
@@ -173,17 +185,20 @@ export function joinTokens(deps: JoinTokensDeps): JoinTokens {
         }
       }
     },
-    async check(text) {
-      const r = await checkRecord(text);
+    async check(text, publicKeyPem) {
+      const r = await checkRecord(text, publicKeyPem === undefined ? undefined : keySha256(publicKeyPem));
       return r.ok ? { ok: true, value: infoOf(r.value) } : r;
     },
-    async consume(text) {
+    async consume(text, publicKeyPem) {
+      const key = keySha256(publicKeyPem);
       for (;;) {
-        const r = await checkRecord(text);
+        const r = await checkRecord(text, key);
         if (!r.ok) return r;
+        // The same key finishing its join again: nothing to mark.
+        if (r.value.status?.usedAt !== undefined) return { ok: true, value: infoOf(r.value) };
         try {
           // The resourceVersion read above is the precondition: a use or a revoke since then is a CONFLICT.
-          const used = (await store.update(JOIN_TOKEN_TYPE, { ...r.value, status: { ...r.value.status, usedAt: iso(deps.now()) } })) as TokenRecord;
+          const used = (await store.update(JOIN_TOKEN_TYPE, { ...r.value, status: { ...r.value.status, usedAt: iso(deps.now()), usedKeySha256: key } })) as TokenRecord;
           return { ok: true, value: infoOf(used) };
         } catch (err) {
           // Someone else wrote first; checking again says what they did (used, revoked).

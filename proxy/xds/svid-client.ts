@@ -12,8 +12,18 @@
 // has arrived do cert.pem, bundle.pem and then key.pem.new move into place, each by rename.
 // A crash part-way is finished at the next start (the staged key fits the new cert.pem).
 // On the very first join there is no pair to break, so the key goes straight to key.pem.
+//
+// A join whose answer was lost (the proxy stopped, crashed or could not write between its
+// CSR and the certificate) is finished on the next start with the key already on disk and
+// the same token: the control plane honours a used token again for the key it was used for
+// (control-plane/ca/join-tokens.ts), so a failed start never strands a spent token.
+//
+// The folder also keeps the Workload's name (`workload`): an SVID names only a namespace and
+// a service account, and a restarted proxy must say which Workload it is (its node.id) before
+// the control plane has told it anything. A folder without it asks the control plane first.
 
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { createCsr } from '../../certs/csr.ts';
@@ -74,7 +84,7 @@ export class SvidClient {
   readonly #opts: SvidClientOptions;
   readonly #deps: SvidClientDeps;
   readonly #timers: Timers;
-  readonly #files: { cert: string; key: string; bundle: string; stagedKey: string };
+  readonly #files: { cert: string; key: string; bundle: string; stagedKey: string; workload: string };
   readonly #listeners = new Set<(issued: IssuedSvid) => void>();
   #current: LoadedSvid | null = null;
   #workload: string;
@@ -98,7 +108,7 @@ export class SvidClient {
     this.#workload = opts.workload ?? '';
     this.#token = opts.joinToken;
     const f = (name: string) => join(opts.dir, name);
-    this.#files = { cert: f('cert.pem'), key: f('key.pem'), bundle: f('bundle.pem'), stagedKey: f('key.pem.new') };
+    this.#files = { cert: f('cert.pem'), key: f('key.pem'), bundle: f('bundle.pem'), stagedKey: f('key.pem.new'), workload: f('workload') };
   }
 
   /**
@@ -114,13 +124,14 @@ export class SvidClient {
     if (found !== null && (this.#token === undefined || found.identity === this.#opts.identity)) {
       this.#current = found;
       this.#token = undefined;
+      if (this.#workload === '') this.#workload = readWorkload(this.#files.workload);
     }
     if (this.#current === null && this.#token === undefined) {
       return Promise.reject(new Error(`${this.#opts.dir} holds no valid SVID and no join token was given: mint one with sluicectl token create`));
     }
     const ready = new Promise<IssuedSvid>((resolve, reject) => (this.#ready = { resolve, reject }));
-    if (this.#current !== null) {
-      this.#deps.log('info', 'using the SVID found in the identity folder', { identity: this.#current.identity, not_after: this.#current.notAfter.toISOString() });
+    if (this.#current !== null && this.#workload !== '') {
+      this.#deps.log('info', 'using the SVID found in the identity folder', { identity: this.#current.identity, workload: this.#workload, not_after: this.#current.notAfter.toISOString() });
       const id = parseSpiffeId(this.#current.identity);
       const namespace = (id.ok ? workloadOf(id.value)?.namespace : undefined) ?? '';
       this.#issued({ svid: this.#current, workload: this.#workload, namespace, source: 'files' });
@@ -170,8 +181,8 @@ export class SvidClient {
   #request(): void {
     if (this.#call === null || this.#pending !== null) return;
     const identity = this.#current?.identity ?? this.#opts.identity!;
-    const keys = generateKeyPair();
     const staged = existsSync(this.#files.cert);
+    const keys = (this.#current === null ? this.#unanswered(staged) : null) ?? generateKeyPair();
     // The key is on disk before the CSR leaves: a certificate never arrives for a key that is lost.
     writeFileAtomic(staged ? this.#files.stagedKey : this.#files.key, keys.privateKeyPem, 0o600);
     const id = `${++this.#requests}`;
@@ -194,6 +205,7 @@ export class SvidClient {
     writeFileAtomic(this.#files.cert, res.cert_chain, 0o644);
     writeFileAtomic(this.#files.bundle, res.trust_bundle, 0o644);
     if (pending.staged) renameSync(this.#files.stagedKey, this.#files.key);
+    if (res.workload !== '' && res.workload !== readWorkload(this.#files.workload)) writeFileAtomic(this.#files.workload, `${res.workload}\n`, 0o644);
     const source = this.#current === null ? 'join-token' : 'renewal';
     this.#current = checked.value;
     this.#token = undefined;
@@ -252,7 +264,21 @@ export class SvidClient {
     const cert = existsSync(this.#files.cert) ? readFileSync(this.#files.cert, 'utf8') : '';
     const bundle = existsSync(this.#files.bundle) ? readFileSync(this.#files.bundle, 'utf8') : '';
     if (cert !== '' && checkSvid(cert, staged, bundle, this.#deps.now()).ok) renameSync(this.#files.stagedKey, this.#files.key);
-    else rmSync(this.#files.stagedKey, { force: true });
+    // With a token, it may be the key a join was paid for and never answered: kept for #unanswered.
+    else if (this.#token === undefined) rmSync(this.#files.stagedKey, { force: true });
+  }
+
+  /** The key of a join whose answer never arrived (where #request puts a new one), to finish that join with. */
+  #unanswered(staged: boolean): { privateKeyPem: string; publicKeyPem: string } | null {
+    const path = staged ? this.#files.stagedKey : this.#files.key;
+    if (!existsSync(path)) return null;
+    try {
+      const privateKeyPem = readFileSync(path, 'utf8');
+      const publicKeyPem = createPublicKey(privateKeyPem).export({ type: 'spki', format: 'pem' }).toString();
+      return { privateKeyPem, publicKeyPem };
+    } catch {
+      return null; // not a key: a new one replaces it
+    }
   }
 
   #loadFiles(): LoadedSvid | null {
@@ -261,6 +287,15 @@ export class SvidClient {
     const r = checkSvid(read(this.#files.cert), read(this.#files.key), read(this.#files.bundle), this.#deps.now());
     if (!r.ok) this.#deps.log('warn', 'the identity folder holds no usable SVID', { dir: this.#opts.dir, error: r.error });
     return r.ok ? r.value : null;
+  }
+}
+
+/** The Workload name kept in the folder; '' when none is. */
+function readWorkload(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return '';
   }
 }
 

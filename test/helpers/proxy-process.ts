@@ -47,12 +47,14 @@ backends: [{ name: up, endpoints: [{ address: 127.0.0.1, port: ${upstreamPort} }
 }
 
 /** `yamlOrFile` '' runs without --config: the flags in `extraArgs` name the source (--control-plane). */
-export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], opts: { expectFailure?: boolean; readyTimeoutMs?: number } = {}): Promise<ProxyProcess> {
+export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], opts: { expectFailure?: boolean; readyTimeoutMs?: number; cwd?: string } = {}): Promise<ProxyProcess> {
   const configFile = yamlOrFile.includes('\n') ? writeConfig(yamlOrFile) : yamlOrFile;
   const source = configFile === '' ? [] : ['--config', configFile];
   const child = spawn(process.execPath, [...PROXY_NODE_FLAGS, PROXY_MAIN, ...source, '--admin-port', '0', '--stats-port', '0', '--stats-address', '127.0.0.1', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: proxyEnv(join(tmpdir(), 'sluice-compile-cache')),
+    // An operator's working directory: relative paths in the flags are its.
+    ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
   });
   let out = '';
   let err = '';
@@ -99,7 +101,15 @@ export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], o
     },
   };
   if (opts.expectFailure) return { ...base, ports: {}, adminPort: 0, statsPort: 0, clusters: () => Promise.reject(new Error('the proxy did not start')) };
-  const ready = JSON.parse(await waitForLog(/"msg":"proxy ready"/, opts.readyTimeoutMs));
+  let readyLine: string;
+  try {
+    readyLine = await waitForLog(/"msg":"proxy ready"/, opts.readyTimeoutMs);
+  } catch (err) {
+    // Never leave a proxy that did not start running behind the test (it would keep the test's process alive).
+    await base.stop('SIGKILL');
+    throw err;
+  }
+  const ready = JSON.parse(readyLine);
   const clusters = async () => ((await (await fetch(`http://127.0.0.1:${ready.admin}/clusters?format=json`)).json()) as { clusters: ClusterStatus[] }).clusters;
   return { ...base, ports: ready.listeners, adminPort: ready.admin, statsPort: ready.stats, clusters };
 }

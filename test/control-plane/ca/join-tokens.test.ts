@@ -9,8 +9,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { joinTokens, parseTokenTtl, type JoinTokens } from '../../../control-plane/ca/index.ts';
 import { openStore, type ResourceStore } from '../../../control-plane/store/index.ts';
+import { generateKeyPair } from '../../../certs/keys.ts';
 
 const WORKLOADS = 'workloads.mesh.sluice.dev';
+/** The public keys of CSRs: a token is used for one. */
+const KEYS = Array.from({ length: 6 }, () => generateKeyPair().publicKeyPem);
 const workload = (name: string, spec: Record<string, unknown> = {}) => ({ apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'Workload', metadata: { name, namespace: 'shop' }, spec: { address: '10.0.3.7', ...spec } });
 
 describe('join tokens', { timeout: 20_000 }, () => {
@@ -34,8 +37,8 @@ describe('join tokens', { timeout: 20_000 }, () => {
     assert.ok(r.ok, r.ok ? '' : r.error.message);
     return r.value;
   };
-  const refusal = async (text: string) => {
-    const r = await tokens.consume(text);
+  const refusal = async (text: string, key = KEYS[1]) => {
+    const r = await tokens.consume(text, key);
     assert.ok(!r.ok, 'expected a refusal');
     return r.error;
   };
@@ -65,17 +68,40 @@ describe('join tokens', { timeout: 20_000 }, () => {
 
   test('a token is used once; the second use is refused TOKEN_USED', async () => {
     const { token } = await mint();
-    const first = await tokens.consume(token);
+    const first = await tokens.consume(token, KEYS[0]);
     assert.ok(first.ok);
     assert.equal(first.value.state, 'used');
-    const second = await refusal(token);
+    const second = await refusal(token, KEYS[1]);
     assert.equal(second.code, 'TOKEN_USED');
     assert.match(second.message, /already used at .*single use/);
+    assert.equal((await tokens.check(token)).ok, false, 'checked without a key, a used token is used');
+  });
+
+  test('a used token finishes the join it was used for: the same key passes again until the token expires, another key never', async () => {
+    const { token, info } = await mint('orders-vm-1', 120_000);
+    assert.ok((await tokens.consume(token, KEYS[2])).ok);
+    const usedAt = (await tokens.get('shop', info.id))!.usedAt;
+    // The same key in another PEM spelling (PKCS#1 here) is the same key.
+    const { createPublicKey } = await import('node:crypto');
+    const pkcs1 = createPublicKey(KEYS[2]).export({ type: 'pkcs1', format: 'pem' }).toString();
+    for (const key of [KEYS[2], pkcs1]) {
+      assert.ok((await tokens.check(token, key)).ok);
+      const again = await tokens.consume(token, key);
+      assert.ok(again.ok, again.ok ? '' : again.error.message);
+      assert.equal(again.value.usedAt, usedAt, 'finishing again does not use the token again');
+    }
+    assert.equal((await refusal(token, KEYS[3])).code, 'TOKEN_USED');
+    offset += 120_001;
+    try {
+      assert.equal((await refusal(token, KEYS[2])).code, 'TOKEN_EXPIRED');
+    } finally {
+      offset -= 120_001;
+    }
   });
 
   test('of many uses racing, exactly one wins (compare-and-swap on resourceVersion)', async () => {
     const { token } = await mint();
-    const results = await Promise.all(Array.from({ length: 6 }, () => tokens.consume(token)));
+    const results = await Promise.all(KEYS.map((key) => tokens.consume(token, key)));
     assert.equal(results.filter((r) => r.ok).length, 1);
     for (const r of results) if (!r.ok) assert.equal(r.error.code, 'TOKEN_USED');
   });

@@ -119,12 +119,48 @@ describe('the proxy certificate client', { timeout: 20_000 }, () => {
     assert.equal(ready.source, 'files');
     assert.equal(ready.svid.fingerprint, before.value.fingerprint);
     assert.equal(ready.namespace, 'shop');
+    // Its node.id: the SVID names no Workload, so the folder keeps the one it joined as.
+    assert.equal(ready.workload, 'orders-vm-1');
+    assert.equal(readFileSync(join(dir, 'workload'), 'utf8'), 'orders-vm-1\n');
     const renewed = nextIssued(c);
     timers.fire('renewal');
     assert.equal((await renewed).source, 'renewal');
     const leaf = new X509Certificate(before.value.pem.cert);
     assert.equal(issuedVia(`client-svid ${leaf.serialNumber}`), 1, 'authenticated by the SVID it already held');
     c.close();
+  });
+
+  test('a folder that does not say which Workload it is (an older one) asks the control plane before it is ready', async () => {
+    const { rmSync } = await import('node:fs');
+    rmSync(join(dir, 'workload'));
+    const c = client({}, manualTimers());
+    const ready = await c.start();
+    assert.equal(ready.source, 'renewal');
+    assert.deepEqual([ready.workload, ready.namespace], ['orders-vm-1', 'shop']);
+    assert.equal(readFileSync(join(dir, 'workload'), 'utf8'), 'orders-vm-1\n');
+    c.close();
+  });
+
+  test('a join whose answer was lost is finished on the next start with the same key and token; a new key cannot reuse the token', async () => {
+    const { rmSync } = await import('node:fs');
+    const lost = join(mkdtempSync(join(tmpdir(), 'sluice-svid-client-')), 'identity');
+    const token = await svc.mint('orders-vm-1');
+    const first = client({ dir: lost, joinToken: token, identity: ORDERS_ID }, manualTimers());
+    await first.start();
+    first.close();
+    const key = readFileSync(join(lost, 'key.pem'), 'utf8');
+    // What a start that died between its CSR and the certificate leaves: the key only.
+    for (const f of ['cert.pem', 'bundle.pem', 'workload']) rmSync(join(lost, f));
+    const again = client({ dir: lost, joinToken: token, identity: ORDERS_ID }, manualTimers());
+    const finished = await again.start();
+    again.close();
+    assert.equal(finished.source, 'join-token');
+    assert.equal(readFileSync(join(lost, 'key.pem'), 'utf8'), key, 'the key the token was used for');
+    const loaded = await new SvidStore({ cert: join(lost, 'cert.pem'), key: join(lost, 'key.pem'), bundle: join(lost, 'bundle.pem') }, { now: svc.clock.now, log: () => {} }).reload();
+    assert.ok(loaded.ok, loaded.ok ? '' : loaded.error);
+    // Someone else with the token but not the key.
+    const other = join(mkdtempSync(join(tmpdir(), 'sluice-svid-client-')), 'identity');
+    await assert.rejects(client({ dir: other, joinToken: token, identity: ORDERS_ID }, manualTimers()).start(), { code: 'TOKEN_USED' });
   });
 
   test('when the control plane goes away, the client reconnects with backoff and its SVID', async () => {
