@@ -84,6 +84,13 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     clock: systemClock,
     random: Math.random,
     log,
+    // Refused before it ever had a config (its flags, its identity): one line that says what
+    // is wrong and what to run, and a non-zero exit, so a supervisor's restart policy acts
+    // instead of the proxy retrying the same refusal forever with /ready at 503.
+    refused: (why) => {
+      log('error', `the control plane refused this proxy: ${why}; fix what it names and start again, or join anew (sluicectl token create --workload ${issued.workload} --out FILE; sluice-proxy --control-plane ${xf.controlPlane} --token FILE)`, { controlPlane: xf.controlPlane, node: `${issued.workload}.${issued.namespace}` });
+      void running.stop().finally(() => process.exit(2));
+    },
     apply: async (config, { bundlePem }) => {
       if (bundlePem !== null && bundlePem !== readFileSync(files.bundle, 'utf8')) writeAtomically(files.bundle, bundlePem);
       await server.apply(config);

@@ -59,7 +59,17 @@ export type AdsClientDeps = {
   apply(config: ProxyConfig, secrets: { readonly bundlePem: string | null }): Promise<void>;
   /** Reconnect backoff: try n waits random() * min(maxMs, baseMs * 2^n). Default 500 ms / 30 s. */
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+  /**
+   * The control plane refused this proxy (its node, its identity) before it ever had a
+   * config: trying again says the same, so the caller stops the process and a supervisor's
+   * restart policy, or the operator, acts. Without it, such a refusal is retried as a loss.
+   * Once a config runs, a refusal is logged and retried: the running config stays.
+   */
+  readonly refused?: (why: string) => void;
 };
+
+/** What the control plane answers a proxy it will not serve, whatever it retries. */
+const REFUSALS: ReadonlySet<number> = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED]);
 
 type DiscoveryRequest = {
   node?: Pb;
@@ -94,6 +104,8 @@ export class AdsClient {
   #stream: Stream | null = null;
   #applied: Translation | null = null;
   #attempt = 0;
+  /** When the last stream was lost, while no stream has delivered since: for the 'restored' line. */
+  #lostAt: number | null = null;
   #cancelTimer: (() => void) | null = null;
   #closed = false;
   #connected = false;
@@ -133,11 +145,23 @@ export class AdsClient {
     this.#stream = stream;
     call.on('data', (res: DiscoveryResponse) => {
       if (!stream.live) return;
+      if (!stream.delivered && this.#lostAt !== null) {
+        this.#deps.log('info', 'xDS stream restored', { target: this.#deps.target, lost_for_ms: Math.max(0, this.#deps.clock.now() - this.#lostAt) });
+        this.#lostAt = null;
+      }
       stream.delivered = true;
       this.#connected = true;
       this.#queue = this.#queue.then(() => this.#handle(stream, res)).catch((err) => this.#deps.log('error', 'xDS response handling failed', { error: String(err) }));
     });
-    call.on('error', (err: grpc.ServiceError) => this.#lost(stream, err.details || err.message));
+    call.on('error', (err: grpc.ServiceError) => {
+      if (REFUSALS.has(err.code) && this.#applied === null && this.#deps.refused !== undefined && stream.live) {
+        this.#end(stream);
+        this.#closed = true;
+        this.#deps.refused(err.details || err.message);
+        return;
+      }
+      this.#lost(stream, err.details || err.message);
+    });
     call.on('end', () => this.#lost(stream, 'the control plane ended the stream'));
     // Tell the server what the proxy already holds, so an unchanged state is not re-sent as new.
     for (const t of TYPES) {
@@ -210,6 +234,7 @@ export class AdsClient {
     const { baseMs, maxMs } = this.#deps.backoff ?? { baseMs: 500, maxMs: 30_000 };
     const delay = Math.floor(this.#deps.random() * Math.min(maxMs, baseMs * 2 ** this.#attempt));
     this.#attempt = Math.min(this.#attempt + 1, 32);
+    this.#lostAt ??= this.#deps.clock.now();
     this.#deps.log('warn', 'xDS stream lost; the running config stays', { target: this.#deps.target, why, retryInMs: delay });
     this.#cancelTimer = this.#deps.clock.setTimer(() => this.#connect(), delay);
   }

@@ -150,3 +150,15 @@ test('web-1 restarted five times (SIGTERM, SIGKILL; from another directory with 
   assert.ok(ok > 100, `steady traffic flowed: ${ok} requests`);
   assert.deepEqual(failed, [], `${failed.length} of ${ok + failed.length} requests failed across the restarts`);
 });
+
+test('when the control plane will not have it back (its Workload deleted), the restarted proxy says so in one line with what to run, and exits 2', { timeout: 60_000 }, async () => {
+  await ctl(['delete', 'workload', 'web-1']);
+  await proxies[0].stop('SIGTERM');
+  const web1 = await startProxy('', ['--control-plane', cp.xds, '--app', `http=${web1App}`, '--outbound-port', String(web1Outbound), '--access-log', 'off'], { cwd: vmDir, expectFailure: true });
+  proxies[0] = web1;
+  assert.equal(await web1.exited, 2, web1.stderr());
+  const line = web1.stderr().split('\n').find((l) => l.includes('refused this proxy'));
+  assert.ok(line !== undefined, web1.stderr());
+  assert.match(line, /there is no Workload 'web-1' in namespace 'default'/);
+  assert.match(line, /sluicectl token create --workload web-1/);
+});

@@ -72,6 +72,11 @@ class ScriptedAds {
     return this.waitFor((r) => r.response_nonce === nonce, from);
   }
 
+  /** Ends the latest stream with a gRPC error, as the control plane refuses a node. */
+  refuse(code: grpc.status, details: string): void {
+    this.#calls.at(-1)!.emit('error', { code, details });
+  }
+
   stop(): void {
     this.#server.forceShutdown();
   }
@@ -106,7 +111,7 @@ after(() => open.forEach((f) => f()));
 /** The real clock, recording each reconnect wait the client asks for. */
 const recording = (waits: number[]): AdsClock => ({ now: Date.now, setTimer: (fn, ms) => (waits.push(ms), systemClock.setTimer(fn, ms)) });
 
-function startClient(port: number, apply?: (config: ProxyConfig) => Promise<void>, clock: AdsClock = systemClock): Omit<Setup, 'ads'> {
+function startClient(port: number, apply?: (config: ProxyConfig) => Promise<void>, clock: AdsClock = systemClock, refused?: (why: string) => void): Omit<Setup, 'ads'> {
   const applied: Setup['applied'] = [];
   const logs: string[] = [];
   const client = new AdsClient({
@@ -118,6 +123,7 @@ function startClient(port: number, apply?: (config: ProxyConfig) => Promise<void
     random: () => 0.5,
     log: (level, msg) => logs.push(`${level} ${msg}`),
     backoff: { baseMs: 20, maxMs: 100 },
+    ...(refused === undefined ? {} : { refused }),
     apply: async (config, secrets) => {
       await apply?.(config);
       applied.push({ config, bundlePem: secrets.bundlePem });
@@ -129,10 +135,10 @@ function startClient(port: number, apply?: (config: ProxyConfig) => Promise<void
 }
 
 /** Takes a fresh client through the whole first exchange, checking each step; ends with one config applied. */
-async function bootstrap(apply?: (config: ProxyConfig) => Promise<void>, clock?: AdsClock): Promise<Setup> {
+async function bootstrap(apply?: (config: ProxyConfig) => Promise<void>, clock?: AdsClock, refused?: (why: string) => void): Promise<Setup> {
   const ads = await ScriptedAds.start();
   open.push(() => ads.stop());
-  const setup = { ads, ...startClient(ads.port, apply, clock) };
+  const setup = { ads, ...startClient(ads.port, apply, clock, refused) };
   const { applied } = setup;
   const first = await ads.waitFor(() => true);
   const cds = await ads.waitFor((r) => r.type_url === C);
@@ -234,9 +240,34 @@ describe('the ADS client', { timeout: 10_000 }, () => {
     assertAnsweredOnce(ads);
   });
 
+  test('a refusal before any config ran (a node the control plane will not serve) is handed to refused(), once, and not retried', async () => {
+    const ads = await ScriptedAds.start();
+    open.push(() => ads.stop());
+    const why: string[] = [];
+    const waits: number[] = [];
+    const { logs } = startClient(ads.port, undefined, recording(waits), (w) => why.push(w));
+    await ads.waitFor(() => true);
+    ads.refuse(grpc.status.PERMISSION_DENIED, "there is no Workload 'orders-1' in namespace 'shop'");
+    while (why.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(why, ["there is no Workload 'orders-1' in namespace 'shop'"]);
+    assert.deepEqual(waits, [], 'no reconnect');
+    assert.ok(!logs.some((l) => l.includes('stream lost')));
+  });
+
+  test('once a config runs, a refusal is a loss like any other: logged, retried, the config stays', async () => {
+    const why: string[] = [];
+    const waits: number[] = [];
+    const { ads, applied } = await bootstrap(undefined, recording(waits), (w) => why.push(w));
+    ads.refuse(grpc.status.PERMISSION_DENIED, 'not today');
+    while (waits.length === 0) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(why, []);
+    assert.equal(applied.length, 1);
+  });
+
   test('after the control plane restarts, the client resubscribes with the versions it holds and keeps the config', async () => {
     const waits: number[] = [];
-    const { ads, client, applied } = await bootstrap(undefined, recording(waits));
+    const { ads, client, applied, logs } = await bootstrap(undefined, recording(waits));
     ads.stop();
     // Down: each failed stream waits random() * min(max, base * 2^n) = 0.5 * min(100, 20 * 2^n) ms.
     while (waits.length < 4) await new Promise((r) => setTimeout(r, 5));
@@ -259,6 +290,7 @@ describe('the ADS client', { timeout: 10_000 }, () => {
     }
     // Documented choice: a state that translates to the running config is ACKed, not re-applied.
     assert.equal(applied.length, 1);
+    assert.equal(logs.filter((l) => l === 'info xDS stream restored').length, 1, 'the loss was logged, and so is the reconnection');
     assert.equal(client.status().connected, true);
     assertAnsweredOnce(again);
 
