@@ -48,26 +48,28 @@ async function main(): Promise<number> {
   const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain });
   const tokens = joinTokens({ store, trustDomain: ca.trustDomain, now: Date.now });
   const grpcServers: grpc.Server[] = [];
-  const bind = async (addr: { host: string; port: number }, credentials: grpc.ServerCredentials, certificates: boolean): Promise<string> => {
+  const bind = async (flag: string, addr: { host: string; port: number }, credentials: grpc.ServerCredentials, certificates: boolean): Promise<string> => {
     const server = new grpc.Server();
     xds.register(server, { tls: certificates });
     // The certificate service only over TLS: a join token must not cross a plaintext port, and a client SVID needs a handshake.
     if (certificates) addCertificateService(server, { store, ca, now: Date.now, log, tokens });
     const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${addr.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host}:${addr.port}`, credentials, (err, p) => (err ? reject(new StartError(`${flag} ${host}:${addr.port} cannot be bound (${err.message}): is another sluice-cp, or another program, on that port?`)) : resolve(p))),
+    );
     grpcServers.push(server);
     return `${host}:${port}`;
   };
   const xdsCredentials = controlPlaneCredentials(ca, flags.xds.host, Date.now());
-  const xdsTls = await bind(flags.xds, xdsCredentials.credentials, true);
-  const xdsPlain = flags.xdsPlaintext === null ? null : await bind(flags.xdsPlaintext, grpc.ServerCredentials.createInsecure(), false);
+  const xdsTls = await bind('--xds-addr', flags.xds, xdsCredentials.credentials, true);
+  const xdsPlain = flags.xdsPlaintext === null ? null : await bind('--xds-plaintext-addr', flags.xdsPlaintext, grpc.ServerCredentials.createInsecure(), false);
   // The serving certificate lives 30 days: renew it daily.
   const renewServing = setInterval(() => xdsCredentials.renew(ca, Date.now()), 86_400_000);
   renewServing.unref();
   log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain });
   const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain } });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new StartError(`--api-addr ${flags.apiHost}:${flags.apiPort} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`)));
     server.listen(flags.apiPort, flags.apiHost, () => resolve());
   });
   const addr = server.address() as { address: string; port: number };
@@ -99,12 +101,18 @@ async function main(): Promise<number> {
   });
 }
 
+/** A start that cannot go on (a port that cannot be bound): said in one line, the process ends. */
+class StartError extends Error {}
+
 main().then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
     log('error', 'sluice-cp failed to start', { error: (err as Error).message });
-    process.exitCode = 1;
+    // Exit now: the xDS servers or the store already opened would keep the process alive,
+    // and a supervisor would take a control plane without its API for a healthy one. No
+    // write was acknowledged yet: nothing listens for them before the API does.
+    process.exit(1);
   },
 );

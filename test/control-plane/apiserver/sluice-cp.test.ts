@@ -66,3 +66,21 @@ test('SIGTERM the moment sluice-cp says it listens stops it cleanly (exit 0), no
   for (let i = 0; i < 5; i++) codes.push(await (await startControlPlane()).stop('SIGTERM'));
   assert.deepEqual(codes, [0, 0, 0, 0, 0]);
 });
+
+test('a port sluice-cp needs that is taken (API, xDS TLS, xDS plaintext) stops it with exit 1, naming the flag and the address', async () => {
+  const { createServer } = await import('node:net');
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
+  const port = (busy.address() as { port: number }).port;
+  try {
+    const base = { '--api-addr': '127.0.0.1:0', '--xds-addr': '127.0.0.1:0', '--xds-plaintext-addr': '127.0.0.1:0' };
+    for (const flag of Object.keys(base) as (keyof typeof base)[]) {
+      const args = Object.entries({ ...base, [flag]: `127.0.0.1:${port}` }).flat();
+      const r = run('--store', `file:${join(mkdtempSync(join(tmpdir(), 'sluice-cp-busy-')), 'data')}`, ...args);
+      assert.equal(r.status, 1, `${flag} taken: ${r.signal === null ? '' : `still running after 20 s, killed by ${r.signal}; `}${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`"msg":"sluice-cp failed to start","error":"${flag} 127\\.0\\.0\\.1:${port} cannot be bound`));
+    }
+  } finally {
+    busy.close();
+  }
+});
