@@ -49,6 +49,8 @@ export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortV
       const action = redirect ? null : routeAction(view, ns, (rule.backendRefs ?? []) as BackendRef[], grpc ? undefined : (rule as { timeouts?: { request?: string } }).timeouts?.request);
       // Every backend invalid or weighted 0: the rule routes nowhere, so it is left out (404).
       if (action === null && !redirect) return;
+      // grpc-js-xds refuses a whole RouteConfiguration with a route that is not `route`, and a gRPC call cannot follow a redirect.
+      if (redirect && flavor === 'generic') return;
       const matches = grpc ? grpcMatches(rule.matches as GrpcMatch[] | undefined) : httpMatches(rule.matches as HTTPRouteMatch[] | undefined);
       const at: RouteAt = { view, flavor, service: svc, port: sp, route: { kind: grpc ? 'GRPCRoute' : 'HTTPRoute', resource: r, rule } };
       matches.forEach(({ match, rank }, matchIndex) => {
