@@ -74,12 +74,13 @@ export function routeFilters(r: Pb, match: RouteMatch, ctx: Context, sink: Sink)
 export function backendFilters(cw: Pb, route: readonly RouteFilter[], sink: Sink): BackendFilter[] | undefined {
   const filters: BackendFilter[] = [];
   for (const direction of ['request', 'response'] as const) {
-    const mod = headerModifier(cw, direction, sink);
+    const where = new Map<string, string>();
+    const mod = headerModifier(cw, direction, sink, where);
     if (mod === undefined) continue;
     const filter: BackendFilter = direction === 'request' ? { type: 'RequestHeaderModifier', requestHeaderModifier: mod } : { type: 'ResponseHeaderModifier', responseHeaderModifier: mod };
     const onRoute = new Set(route.flatMap((f) => (f.type === filter.type ? names(modifierOf(f)!) : [])));
     for (const name of names(mod)) {
-      if (onRoute.has(name)) sink.add(`${direction}_headers_to_add`, `header '${name}' is changed by the route too: Envoy would apply the route's change after this one, a Sluice proxy applies them the other way round; change it in one place`);
+      if (onRoute.has(name)) sink.add(where.get(name)!, `header '${name}' is changed by the route too: Envoy would apply the route's change after this one, a Sluice proxy applies them the other way round; change it in one place`);
     }
     filters.push(filter);
   }
@@ -91,14 +92,17 @@ export function backendFilters(cw: Pb, route: readonly RouteFilter[], sink: Sink
 const modifierOf = (f: RouteFilter): HeaderModifier | undefined => (f.type === 'RequestHeaderModifier' ? f.requestHeaderModifier : f.type === 'ResponseHeaderModifier' ? f.responseHeaderModifier : undefined);
 const names = (m: HeaderModifier): string[] => [...m.set.map((h) => h.name), ...m.add.map((h) => h.name), ...m.remove];
 
-/** `<direction>_headers_to_add` / `_to_remove` as a Gateway API header modifier: each header once, as Gateway API allows, so Envoy's remove-then-add and the proxy's order agree. */
-function headerModifier(target: Pb, direction: 'request' | 'response', sink: Sink): HeaderModifier | undefined {
+/**
+ * `<direction>_headers_to_add` / `_to_remove` as a Gateway API header modifier: each header
+ * once, as Gateway API allows, so Envoy's remove-then-add and the proxy's order agree.
+ * `seen` gets each header's field path.
+ */
+function headerModifier(target: Pb, direction: 'request' | 'response', sink: Sink, seen = new Map<string, string>()): HeaderModifier | undefined {
   const addField = `${direction}_headers_to_add`;
   const removeField = `${direction}_headers_to_remove`;
   const toAdd = (target[addField] ?? []) as Pb[];
   const toRemove = (target[removeField] ?? []) as unknown[];
   if (toAdd.length === 0 && toRemove.length === 0) return undefined;
-  const seen = new Map<string, string>();
   const name = (raw: unknown, at: string): string => {
     const n = String(raw ?? '').toLowerCase();
     if (n === '') sink.add(at, 'required');

@@ -142,7 +142,7 @@ describe('filter fields a Sluice proxy cannot honour: each a problem with its pa
     [
       "a header a weighted cluster entry changes that its route changes too",
       [{ match: { prefix: '' }, route: { weighted_clusters: { clusters: [{ name: 'orders', weight: { value: 1 }, request_headers_to_remove: ['x-a'] }] } }, request_headers_to_add: [header('x-a', '1', true)] }],
-      [at(0, "route.weighted_clusters.clusters[0].request_headers_to_add: header 'x-a' is changed by the route too: Envoy would apply the route's change after this one, a Sluice proxy applies them the other way round; change it in one place")],
+      [at(0, "route.weighted_clusters.clusters[0].request_headers_to_remove[0]: header 'x-a' is changed by the route too: Envoy would apply the route's change after this one, a Sluice proxy applies them the other way round; change it in one place")],
     ],
   ];
   for (const [name, routes, expected] of cases) test(name, () => assert.deepEqual(problems(routes), expected));
