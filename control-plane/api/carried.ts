@@ -10,6 +10,7 @@
 // all of them today.
 
 import type { Violation } from '../../kinds/schema-kit.ts';
+import { BACKEND_FILTER_TYPES } from '../xds/generate/route-filters.ts';
 import type { Resource } from './resource.ts';
 
 /** What the running control plane is, for the checks that compare a resource with it. */
@@ -27,7 +28,9 @@ const UNCARRIED_KINDS: Readonly<Record<string, string>> = {
   RequestAuthentication: 'End-user JWT',
 };
 
-type RouteRule = { filters?: unknown[]; backendRefs?: { filters?: unknown[] }[] };
+type HeaderModifier = { set?: { name: string }[]; add?: { name: string }[]; remove?: string[] };
+type RouteFilter = { type: string; requestHeaderModifier?: HeaderModifier; responseHeaderModifier?: HeaderModifier };
+type RouteRule = { filters?: RouteFilter[]; backendRefs?: { filters?: RouteFilter[] }[] };
 type RouteSpec = { parentRefs?: { group?: string; kind?: string; namespace?: string; name?: string }[]; hostnames?: string[]; rules?: RouteRule[] };
 type MeshSpec = { trustDomain?: string };
 type AuthorizationSpec = { rules?: { from?: Record<string, unknown>[]; when?: unknown[] }[] };
@@ -70,12 +73,56 @@ function routeFields(route: Resource<RouteSpec>, out: Violation[]): void {
   if ((route.spec?.hostnames?.length ?? 0) > 0) {
     out.push({ path: 'spec.hostnames', message: 'hostnames are not carried over xDS: a mesh route applies to every call to its parent Service, whatever the Host, so they would be ignored; refused rather than stored and ignored (leave them out)' });
   }
-  (route.spec?.rules ?? []).forEach((rule, r) => {
-    if ((rule.filters?.length ?? 0) > 0) out.push({ path: `spec.rules[${r}].filters`, message: `route filters are not carried over xDS yet, so no joined proxy would apply them: refused rather than stored and ignored; ${STATIC_ONLY}` });
-    (rule.backendRefs ?? []).forEach((b, k) => {
-      if ((b.filters?.length ?? 0) > 0) out.push({ path: `spec.rules[${r}].backendRefs[${k}].filters`, message: 'per-backend filters are not carried over xDS yet: refused rather than stored and ignored' });
+  (route.spec?.rules ?? []).forEach((rule, r) => routeFilters(rule, `spec.rules[${r}]`, out));
+}
+
+const MODIFIERS = ['requestHeaderModifier', 'responseHeaderModifier'] as const;
+
+/**
+ * Route filters are carried in Envoy's route fields (control-plane/xds/generate/route-filters.ts),
+ * a backendRef's only where Envoy's weighted cluster entry has fields for them; and Envoy
+ * refuses a route whose header fields name Host.
+ */
+function routeFilters(rule: RouteRule, path: string, out: Violation[]): void {
+  const ruleNames = (field: (typeof MODIFIERS)[number]) => new Map(modified(rule.filters ?? [], field).map(([name, at]) => [name, `filters${at}`]));
+  const onRule = { requestHeaderModifier: ruleNames('requestHeaderModifier'), responseHeaderModifier: ruleNames('responseHeaderModifier') };
+  hostHeader(rule.filters ?? [], `${path}.filters`, out);
+  (rule.backendRefs ?? []).forEach((b, k) => {
+    const at = `${path}.backendRefs[${k}].filters`;
+    (b.filters ?? []).forEach((f, j) => {
+      if (!BACKEND_FILTER_TYPES.includes(f.type)) {
+        out.push({ path: `${at}[${j}].type`, message: `a backendRef's ${f.type} has no field in Envoy's weighted cluster entry, where a backend's own filters go over xDS, so no joined proxy would apply it: refused rather than stored and ignored (a backendRef carries ${BACKEND_FILTER_TYPES.join(' and ')}; put ${f.type} on the rule)` });
+      }
     });
+    hostHeader(b.filters ?? [], at, out);
+    // Envoy applies a route's header changes after its weighted cluster's, a Sluice proxy before: the same header at both would end differently.
+    for (const field of MODIFIERS) {
+      for (const [name, where] of modified(b.filters ?? [], field)) {
+        const first = onRule[field].get(name);
+        if (first !== undefined) out.push({ path: `${at}${where}`, message: `header '${name}' is also modified by the rule's ${first}: Envoy and a Sluice proxy apply a rule's and a backend's header changes in opposite orders, so the result would depend on the proxy; refused rather than carried ambiguously (modify each header in one place)` });
+      }
+    }
   });
+}
+
+/** Each header a list's modifiers of `field` name, lower-cased, with where: `[k].requestHeaderModifier.set[i].name`. */
+function modified(filters: readonly RouteFilter[], field: (typeof MODIFIERS)[number]): [string, string][] {
+  const out: [string, string][] = [];
+  filters.forEach((f, k) => {
+    const m = f[field];
+    if (m === undefined) return;
+    for (const list of ['set', 'add'] as const) (m[list] ?? []).forEach((h, i) => out.push([h.name.toLowerCase(), `[${k}].${field}.${list}[${i}].name`]));
+    (m.remove ?? []).forEach((name, i) => out.push([name.toLowerCase(), `[${k}].${field}.remove[${i}]`]));
+  });
+  return out;
+}
+
+function hostHeader(filters: readonly RouteFilter[], path: string, out: Violation[]): void {
+  for (const field of MODIFIERS) {
+    for (const [name, where] of modified(filters, field)) {
+      if (name === 'host') out.push({ path: `${path}${where}`, message: "Envoy refuses a route whose header fields change Host, so no joined proxy would take it: refused (a URLRewrite filter's hostname rewrites Host)" });
+    }
+  }
 }
 
 /** A RetryPolicy's budget goes to Envoy's retry_budget (control-plane/xds/policies/retry/), which has no window and at most 100 %. */

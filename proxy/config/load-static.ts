@@ -8,7 +8,7 @@ import type { Result, Violation } from '../errors.ts';
 export { formatViolations } from '../errors.ts';
 export { deepFreeze } from './frozen.ts';
 import { deepFreeze } from './frozen.ts';
-import type { Backend, HashOn, IdentityFiles, HeaderModifier, HttpRoute, Listener, NodeInfo, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
+import type { Backend, BackendFilter, HashOn, IdentityFiles, HeaderModifier, HttpRoute, Listener, NodeInfo, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
 import { resolvePolicies, type BackendPolicies, type RulePolicies } from './resolve-policies.ts';
 import { defaultHttpLimits } from './model.ts';
 import type { RawBackend, RawConfig, RawIdentity, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
@@ -149,7 +149,7 @@ function rule(r: RawRule, policies: RulePolicies): RouteRule {
     ...(r.name === undefined ? {} : { name: r.name }),
     matches: matches.map(match),
     filters: (r.filters ?? []).map(filter),
-    backendRefs: (r.backendRefs ?? []).map((b) => ({ name: b.name, weight: b.weight ?? 1 })),
+    backendRefs: (r.backendRefs ?? []).map((b) => ({ name: b.name, weight: b.weight ?? 1, ...((b.filters ?? []).length === 0 ? {} : { filters: b.filters!.map(filter) as BackendFilter[] }) })),
     timeouts,
     ...policies,
   };

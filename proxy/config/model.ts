@@ -213,7 +213,12 @@ export type BackendRef = {
   readonly name: string;
   /** Relative weight; 0 sends nothing. Default 1. */
   readonly weight: number;
+  /** Header changes for the requests sent to this backend and its responses, after the rule's own; absent: none. */
+  readonly filters?: readonly BackendFilter[];
 };
+
+/** The filters a backendRef carries: Gateway API allows any, Envoy (and so xDS) has fields for these. */
+export type BackendFilter = Extract<RouteFilter, { readonly type: 'RequestHeaderModifier' | 'ResponseHeaderModifier' }>;
 
 // --- backends ---
 

@@ -105,7 +105,8 @@ const Filter = Type.Object(
   closed,
 );
 
-const BackendRef = Type.Object({ name: Ref, weight: Opt(Type.Integer({ minimum: 0, maximum: 1_000_000 })) }, closed);
+/** `filters`: RequestHeaderModifier and ResponseHeaderModifier only (validate.ts), what xDS carries for one backend. */
+const BackendRef = Type.Object({ name: Ref, weight: Opt(Type.Integer({ minimum: 0, maximum: 1_000_000 })), filters: Opt(Type.Array(Filter)) }, closed);
 
 const Rule = Type.Object(
   {

@@ -236,9 +236,25 @@ function checkRule(c: Checker, rule: RawRule, path: string): void {
     c.add(`${path}.backendRefs`, 'is required: a rule forwards requests to its backendRefs, or answers them with a RequestRedirect filter');
   }
   refs.forEach((b, k) => c.sound(`${path}.backendRefs[${k}]`) && c.ref(`${path}.backendRefs[${k}].name`, 'backend', b.name));
+  refs.forEach((b, k) => isRecord(b) && checkBackendFilters(c, b.filters, `${path}.backendRefs[${k}].filters`, pathTypes));
   if (refs.length > 0 && c.sound(`${path}.backendRefs`) && refs.every((b) => b.weight === 0)) {
     c.add(`${path}.backendRefs`, 'every weight is 0, so no request can be sent anywhere; give at least one backendRef a weight above 0');
   }
+}
+
+const BACKEND_FILTERS: readonly FilterType[] = ['RequestHeaderModifier', 'ResponseHeaderModifier'];
+
+/** A backendRef's own filters: header changes for the requests sent to it and its responses, each type once. */
+function checkBackendFilters(c: Checker, filters: readonly RawFilter[] | undefined, path: string, pathTypes: readonly (string | undefined)[]): void {
+  const seen = new Map<FilterType, number>();
+  c.list(filters).forEach((f, k) => {
+    const at = `${path}[${k}]`;
+    if (!isRecord(f) || !c.sound(`${at}.type`) || f.type === undefined) return;
+    if (!BACKEND_FILTERS.includes(f.type)) return c.add(`${at}.type`, `a backendRef carries ${BACKEND_FILTERS.join(' and ')} only (what xDS can say for one backend); put ${f.type} in the rule's filters`);
+    const first = firstSeen(seen, f.type, k);
+    if (first !== undefined) c.add(`${at}.type`, `${f.type} appears more than once in this backendRef (first at filters[${first}])`);
+    checkFilter(c, f, at, pathTypes);
+  });
 }
 
 function checkTimeouts(c: Checker, rule: RawRule, path: string): void {

@@ -6,9 +6,10 @@
 // query). The control plane generates routes from Gateway API in that precedence, so both
 // pick the same rule.
 
-import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RetryPolicy, RouteMatch, RouteRule } from '../config/model.ts';
+import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RetryPolicy, RouteFilter, RouteMatch, RouteRule } from '../config/model.ts';
 import { DURATION, durationMs, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
+import { ACTION_FILTER_FIELDS, backendFilters, HEADER_FIELDS, REDIRECT, routeFilters } from './translate-filters.ts';
 import { bufferLimit, RETRY_POLICY, translateRetryPolicy } from './translate-retry.ts';
 
 const REGEX = message({ regex: scalar });
@@ -25,11 +26,14 @@ const ROUTE = message({
   }),
   route: message({
     cluster: scalar,
-    weighted_clusters: message({ clusters: message({ name: scalar, weight: WRAPPED }) }),
+    weighted_clusters: message({ clusters: message({ name: scalar, weight: WRAPPED, ...HEADER_FIELDS }) }),
     timeout: DURATION,
     retry_policy: RETRY_POLICY,
+    ...ACTION_FILTER_FIELDS,
   }),
+  redirect: REDIRECT,
   per_request_buffer_limit_bytes: WRAPPED,
+  ...HEADER_FIELDS,
 });
 
 export const ROUTE_CONFIG = message({
@@ -87,20 +91,26 @@ function hostnames(domains: readonly string[], sink: Sink): string[] {
 /** What a virtual host gives its routes. */
 type Inherited = { readonly retry: RetryPolicy | undefined; readonly bufferLimit: number | undefined };
 
+/** Route fields beside its action: a route with none of `route` and `redirect` has nothing to do. */
+const NOT_ACTIONS = new Set(['name', 'match', 'per_request_buffer_limit_bytes', ...Object.keys(HEADER_FIELDS)]);
+
 function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule {
-  const actions = Object.keys(r).filter((k) => k !== 'name' && k !== 'match' && k !== 'per_request_buffer_limit_bytes');
+  const actions = Object.keys(r).filter((k) => !NOT_ACTIONS.has(k));
   if (r.match === undefined) sink.add('match', 'required');
-  if (actions.length === 0) sink.add('route', 'required: the cluster(s) to send matching requests to');
+  if (actions.length === 0) sink.add('route', 'required: the cluster(s) to send matching requests to, or a redirect');
   const action: Pb = r.route ?? {};
   const timeouts: { request?: number } = {};
-  const timeout = action.timeout === undefined ? ENVOY_DEFAULT_TIMEOUT_MS : durationMs(action.timeout, sink, 'route.timeout');
+  // A redirect forwards nothing: no timeout, no retries.
+  const timeout = r.route === undefined ? 0 : action.timeout === undefined ? ENVOY_DEFAULT_TIMEOUT_MS : durationMs(action.timeout, sink, 'route.timeout');
   if (timeout !== undefined && timeout > 0) timeouts.request = timeout;
-  const retry = retryOf(action, bufferLimit(r.per_request_buffer_limit_bytes), sink, inherited);
+  const retry = r.route === undefined ? undefined : retryOf(action, bufferLimit(r.per_request_buffer_limit_bytes), sink, inherited);
+  const matched = match(r.match ?? {}, sink.at('match'));
+  const filters = routeFilters(r, matched, ctx, sink);
   return {
     ...(typeof r.name === 'string' && r.name !== '' ? { name: r.name } : {}),
-    matches: [match(r.match ?? {}, sink.at('match'))],
-    filters: [],
-    backendRefs: r.route === undefined ? [] : backendRefs(action, ctx, sink.at('route')),
+    matches: [matched],
+    filters,
+    backendRefs: r.route === undefined ? [] : backendRefs(action, filters, ctx, sink.at('route')),
     timeouts,
     ...(retry === undefined ? {} : { retry }),
   };
@@ -184,7 +194,7 @@ function regex(r: Pb, sink: Sink, path: string): string {
   return source;
 }
 
-function backendRefs(action: Pb, ctx: Context, sink: Sink): BackendRef[] {
+function backendRefs(action: Pb, filters: readonly RouteFilter[], ctx: Context, sink: Sink): BackendRef[] {
   const known = (name: string, path: string) => {
     if (name === '') sink.add(path, 'required');
     else if (ctx.refs !== null && !ctx.refs.clusters.has(name)) sink.add(path, `no Cluster '${name}' was received`);
@@ -201,7 +211,8 @@ function backendRefs(action: Pb, ctx: Context, sink: Sink): BackendRef[] {
   }
   const refs = weighted.map((w, i) => {
     known(String(w.name ?? ''), `weighted_clusters.clusters[${i}].name`);
-    return { name: String(w.name ?? ''), weight: Number(w.weight?.value ?? 0) };
+    const own = backendFilters(w, filters, sink.at(`weighted_clusters.clusters[${i}]`));
+    return { name: String(w.name ?? ''), weight: Number(w.weight?.value ?? 0), ...(own === undefined ? {} : { filters: own }) };
   });
   if (refs.reduce((s, r) => s + r.weight, 0) === 0) sink.add('weighted_clusters', 'the weights add up to 0: nothing would be sent');
   return refs;

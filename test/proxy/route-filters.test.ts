@@ -53,6 +53,14 @@ routes:
           - type: RequestMirror
             requestMirror: { backendRef: { name: shadow } }
         backendRefs: [{ name: a }]
+      - matches: [{ path: { type: PathPrefix, value: /per-backend } }]
+        backendRefs:
+          - name: a
+            filters:
+              - type: RequestHeaderModifier
+                requestHeaderModifier: { set: [{ name: x-backend, value: a }], remove: [x-drop] }
+              - type: ResponseHeaderModifier
+                responseHeaderModifier: { add: [{ name: x-served-by, value: a }] }
       - matches: [{ path: { type: PathPrefix, value: /split } }]
         backendRefs: [{ name: a, weight: 3 }, { name: b, weight: 1 }]
       - backendRefs: [{ name: a }]
@@ -114,6 +122,14 @@ backends:
     assert.equal(r.json.name, 'a');
     const copy = await waitFor(() => shadow.seen.find((s) => s.url === '/mirrored/1'));
     assert.match(String(copy.headers.host), /-shadow$/);
+  });
+
+  test("a backendRef's own header filters change the requests sent to it and its responses", async () => {
+    const r = await call('/per-backend', { headers: { 'x-drop': 'gone' } });
+    assert.equal(r.json.headers['x-backend'], 'a');
+    assert.equal(r.json.headers['x-drop'], undefined);
+    assert.equal(r.headers['x-served-by'], 'a');
+    assert.equal((await call('/other')).json.headers['x-backend'], undefined, 'only on that rule');
   });
 
   test('splits traffic by backend weight', async () => {

@@ -10,9 +10,10 @@ import { key, type MeshView, type ServicePortView, type ServiceView } from '../m
 import { POLICIES, type RouteAt } from '../policies/index.ts';
 import { duration, outboundCluster, type Obj } from './envoy.ts';
 import type { Flavor } from './resources.ts';
+import { applyBackendFilters, applyRouteFilters, redirects, type FilterSpec } from './route-filters.ts';
 
 type ParentRef = { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number };
-type BackendRef = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number };
+type BackendRef = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number; filters?: FilterSpec[] };
 type HeaderMatch = { type?: 'Exact' | 'RegularExpression'; name: string; value: string };
 
 /** One Envoy route before ordering, with the Gateway API precedence it sorts by. */
@@ -31,7 +32,9 @@ function attaches(ref: ParentRef, routeNamespace: string, svc: ServiceView, sp: 
  * The routes for calls to `svc`:`sp`. With no route attached, every call goes to the
  * Service itself; with routes attached, a call no rule matches gets 404 (GAMMA).
  * Only the Service's own namespace's routes (producer routes) apply for now. Each route
- * is handed to the policies (control-plane/xds/policies/) before it is sorted.
+ * gets its rule's filters (route-filters.ts), then is handed to the policies
+ * (control-plane/xds/policies/) before it is sorted; a redirect forwards nothing, so no
+ * policy applies to it.
  */
 export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortView, flavor: Flavor): Obj[] {
   const candidates: Candidate[] = [];
@@ -41,16 +44,21 @@ export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortV
     if (ns !== svc.namespace || !(r.spec?.parentRefs ?? []).some((p) => attaches(p as ParentRef, ns, svc, sp))) return;
     attached++;
     (r.spec?.rules ?? []).forEach((rule, ruleIndex) => {
-      const action = routeAction(view, ns, (rule.backendRefs ?? []) as BackendRef[], grpc ? undefined : (rule as { timeouts?: { request?: string } }).timeouts?.request);
+      const filters = (rule.filters ?? []) as FilterSpec[];
+      const redirect = redirects(filters);
+      const action = redirect ? null : routeAction(view, ns, (rule.backendRefs ?? []) as BackendRef[], grpc ? undefined : (rule as { timeouts?: { request?: string } }).timeouts?.request);
       // Every backend invalid or weighted 0: the rule routes nowhere, so it is left out (404).
-      if (action === null) return;
+      if (action === null && !redirect) return;
+      // grpc-js-xds refuses a whole RouteConfiguration with a route that is not `route`, and a gRPC call cannot follow a redirect.
+      if (redirect && flavor === 'generic') return;
       const matches = grpc ? grpcMatches(rule.matches as GrpcMatch[] | undefined) : httpMatches(rule.matches as HTTPRouteMatch[] | undefined);
       const at: RouteAt = { view, flavor, service: svc, port: sp, route: { kind: grpc ? 'GRPCRoute' : 'HTTPRoute', resource: r, rule } };
       matches.forEach(({ match, rank }, matchIndex) => {
         const name = `${ns}/${r.metadata.name}/${(rule as { name?: string }).name ?? ruleIndex}`;
-        // Each match is its own Envoy route, with its own copy of the action for the policies to set.
-        const route: Obj = { name, match, route: { ...action } };
-        for (const p of POLICIES) p.route?.(route, at);
+        // Each match is its own Envoy route, with its own copy of the action for the filters and policies to set.
+        const route: Obj = action === null ? { name, match } : { name, match, route: { ...action } };
+        applyRouteFilters(route, filters, { view, namespace: ns, match });
+        if (route.route !== undefined) for (const p of POLICIES) p.route?.(route, at);
         candidates.push({ rank: [...rank, routeIndex, ruleIndex, matchIndex], route });
       });
     });
@@ -67,17 +75,22 @@ export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortV
 }
 
 function routeAction(view: MeshView, ns: string, refs: readonly BackendRef[], timeout: string | undefined): Obj | null {
-  const clusters: { name: string; weight: { value: number } }[] = [];
+  const clusters: Obj[] = [];
+  let filtered = false;
   for (const ref of refs) {
     if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service') continue;
     const svc = view.services.get(key(ref.namespace ?? ns, ref.name));
     const sp = svc?.ports.find((p) => p.port === ref.port);
     const weight = ref.weight ?? 1;
     if (svc === undefined || sp === undefined || weight === 0) continue;
-    clusters.push({ name: outboundCluster(svc.host, sp.port), weight: { value: weight } });
+    const cluster: Obj = { name: outboundCluster(svc.host, sp.port), weight: { value: weight } };
+    applyBackendFilters(cluster, ref.filters ?? []);
+    filtered ||= Object.keys(cluster).length > 2;
+    clusters.push(cluster);
   }
   if (clusters.length === 0) return null;
-  const action: Obj = clusters.length === 1 ? { cluster: clusters[0].name } : { weighted_clusters: { clusters } };
+  // A backend's own filters live on its weighted_clusters entry, even when it is the only one.
+  const action: Obj = clusters.length === 1 && !filtered ? { cluster: clusters[0].name } : { weighted_clusters: { clusters } };
   // Envoy's default is 15 s; Gateway API's is none, which 0s says.
   action.timeout = duration(timeout === undefined ? 0 : parseDuration(timeout));
   return action;

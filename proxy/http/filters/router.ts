@@ -1,13 +1,14 @@
 // The terminal handler: rule -> backend (weighted) -> the tries at that backend (retry
 // policy, circuit breaker, load balancer) -> upstream.
 
-import type { RetryPolicy, RouteRule } from '../../config/model.ts';
+import type { BackendRef, RetryPolicy, RouteRule } from '../../config/model.ts';
 import { SluiceError } from '../../errors.ts';
 import type { Cluster, EndpointState } from '../../upstream/index.ts';
 import type { InFlight } from '../../upstream/forward.ts';
 import { sendWithRetries } from '../../upstream/resilience/attempts.ts';
 import type { ProxyResponse, RequestContext } from '../context.ts';
 import type { Handler } from '../filter.ts';
+import { applyHeaderModifier } from './header-modifier.ts';
 
 export type RouterDeps = {
   readonly clusters: { get(name: string): Cluster | undefined };
@@ -17,13 +18,29 @@ export type RouterDeps = {
 };
 
 export function routerHandler(deps: RouterDeps): Handler {
-  // The policy for a (rule, backend) pair, merged once per config: the cluster object is
-  // new on every reload, so the cache forgets old configs by itself.
-  const merged = new WeakMap<Cluster, WeakMap<RouteRule, RetryPolicy>>();
+  const send = sender(deps);
   return (ctx) => {
     const ref = ctx.route?.pickBackend(deps.random);
     if (ref === undefined) return Promise.reject(new SluiceError('NO_HEALTHY_UPSTREAM', 'the route has no backend with weight above 0'));
     ctx.backend = ref.name;
+    if (ref.filters === undefined) return send(ctx, ref);
+    return withBackendFilters(ctx, ref, send);
+  };
+}
+
+/** A backendRef's own header changes: after the rule's on the way in, before them on the way out (the rule's filters wrap the router). */
+async function withBackendFilters(ctx: RequestContext, ref: BackendRef, send: (ctx: RequestContext, ref: BackendRef) => Promise<ProxyResponse>): Promise<ProxyResponse> {
+  for (const f of ref.filters!) if (f.type === 'RequestHeaderModifier') applyHeaderModifier(ctx.headers, f.requestHeaderModifier);
+  const res = await send(ctx, ref);
+  for (const f of ref.filters!) if (f.type === 'ResponseHeaderModifier') applyHeaderModifier(res.headers, f.responseHeaderModifier);
+  return res;
+}
+
+function sender(deps: RouterDeps): (ctx: RequestContext, ref: BackendRef) => Promise<ProxyResponse> {
+  // The policy for a (rule, backend) pair, merged once per config: the cluster object is
+  // new on every reload, so the cache forgets old configs by itself.
+  const merged = new WeakMap<Cluster, WeakMap<RouteRule, RetryPolicy>>();
+  return (ctx, ref) => {
     const cluster = deps.clusters.get(ref.name);
     if (cluster === undefined) return Promise.reject(new SluiceError('BACKEND_NOT_FOUND', `backend '${ref.name}' is not defined`));
     const rule = ctx.route!.rule;

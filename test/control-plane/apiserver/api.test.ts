@@ -115,13 +115,14 @@ describe('the control plane API', () => {
     const refused = await route({
       parentRefs: [{ group: '', kind: 'Service', name: 'orders', namespace: 'billing', port: 80 }],
       hostnames: ['orders.example.com'],
-      rules: [{ ...backend, filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: '1' }] } }], timeouts: { backendRequest: '1s' } }],
+      rules: [{ backendRefs: [{ name: 'orders', port: 80, filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'x.internal' } }] }], timeouts: { backendRequest: '1s' } }],
     });
     assert.equal(refused.status, 422, JSON.stringify(refused.json));
-    assert.deepEqual(refused.json.details.causes.map((c: any) => c.field).sort(), ['spec.hostnames', 'spec.parentRefs[0].namespace', 'spec.rules[0].filters']);
+    assert.deepEqual(refused.json.details.causes.map((c: any) => c.field).sort(), ['spec.hostnames', 'spec.parentRefs[0].namespace', 'spec.rules[0].backendRefs[0].filters[0].type']);
     assert.equal((await call('GET', `${routes}/r`)).status, 404);
-    // The same route without what is not carried is accepted; both timeouts are carried.
-    assert.equal((await route({ ...parent, rules: [{ ...backend, timeouts: { request: '2s', backendRequest: '1s' } }] })).status, 201);
+    // The same route without what is not carried is accepted; both timeouts and a rule's filters are carried.
+    const filters = [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: '1' }] } }];
+    assert.equal((await route({ ...parent, rules: [{ ...backend, filters, timeouts: { request: '2s', backendRequest: '1s' } }] })).status, 201);
     // A RetryPolicy is carried, but for the budget fields Envoy's retry_budget cannot say.
     const retry = await policy('RetryPolicy', 'retrypolicies', { ...target, attempts: 2, budget: { percent: 150, ttl: '30s' } });
     assert.equal(retry.status, 422, JSON.stringify(retry.json));

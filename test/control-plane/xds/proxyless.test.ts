@@ -123,6 +123,35 @@ spec: { targetRefs: [{ kind: Service, name: greeter }], attempts: 2, retryOn: [u
   }
 });
 
+test("route filters and a redirect rule do not cost proxyless clients their routes: gRPC takes the fields it reads, and gets no redirect route", async () => {
+  // grpc-js-xds refuses a whole RouteConfiguration holding a route whose action is not `route`.
+  await apply(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: greeter-web }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: greeter, port: 50051 }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /old } }]
+      filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /new } } }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: greeter-split }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: greeter, port: 50051 }]
+  rules:
+    - matches: [{ method: { service: helloworld.Greeter } }]
+      filters:
+        - { type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-mesh, value: "1" }] } }
+        - { type: RequestMirror, requestMirror: { backendRef: { name: greeter-v1, port: 50051 }, percent: 10 } }
+      backendRefs:
+        - { name: greeter-v2, port: 50051, filters: [{ type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-v, value: "2" }] } }] }
+`);
+  // The change after the filtered route moves the traffic only if the client took it.
+  await until((s) => s['greeter-v2'] === 20);
+});
+
 test('sluicectl proxy-status shows the proxyless client with every type it subscribed to SYNCED', async () => {
   const env = { SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile };
   const r = await sluicectl(['proxy-status'], { env });

@@ -81,6 +81,11 @@ const BAD: [string, string, string[]][] = [
     rule('{ filters: [{ type: RequestHeaderModifier, requestHeaderModifier: {} }, { type: RequestHeaderModifier, requestHeaderModifier: {} }], backendRefs: [{ name: api }] }'),
     [`${R}.filters[1].type`],
   ],
+  [
+    "a backendRef's filter other than a header modifier, and a header modifier twice",
+    rule('{ backendRefs: [{ name: api, filters: [{ type: URLRewrite, urlRewrite: { hostname: a.example } }, { type: RequestHeaderModifier, requestHeaderModifier: {} }, { type: RequestHeaderModifier, requestHeaderModifier: {} }] }] }'),
+    [`${R}.backendRefs[0].filters[0].type`, `${R}.backendRefs[0].filters[2].type`],
+  ],
   ['a redirect beside backendRefs', rule('{ filters: [{ type: RequestRedirect, requestRedirect: {} }], backendRefs: [{ name: api }] }'), [`${R}.backendRefs`]],
   [
     'a redirect beside a rewrite',
@@ -184,7 +189,7 @@ describe('violation messages', () => {
   });
 
   test('list the known fields when no field is close', () => {
-    assert.equal(messageAt(rule('{ backendRefs: [{ name: api, port: 80 }] }'), `${R}.backendRefs[0].port`), "unknown field 'port'; known fields: name, weight");
+    assert.equal(messageAt(rule('{ backendRefs: [{ name: api, port: 80 }] }'), `${R}.backendRefs[0].port`), "unknown field 'port'; known fields: name, weight, filters");
   });
 
   test('say nothing more about a required field the operator misspelled', () => {
