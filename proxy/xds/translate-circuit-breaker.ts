@@ -134,8 +134,9 @@ export function translateHealthChecks(list: Pb[] | undefined, sink: Sink): Healt
     return ms;
   };
   const timeoutMs = required('timeout') ?? 1;
-  const intervalMs = required('interval') ?? 1;
-  if (h.no_traffic_interval !== undefined) {
+  const interval = required('interval');
+  const intervalMs = interval ?? 1;
+  if (h.no_traffic_interval !== undefined && interval !== undefined) {
     const ms = durationMs(h.no_traffic_interval, at, 'no_traffic_interval');
     if (ms !== undefined && ms !== intervalMs) at.add('no_traffic_interval', `must equal interval (${intervalMs} ms): a Sluice proxy checks at one pace, with or without traffic; got ${ms} ms`);
   }
