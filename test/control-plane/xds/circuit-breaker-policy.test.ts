@@ -27,13 +27,17 @@ const services: Resource[] = ['orders', 'stock', 'billing', 'payments'].map((nam
   apiVersion: 'v1',
   kind: 'Service',
   metadata: meta(name),
-  spec: { selector: { app: name }, ports: name === 'stock' ? [{ name: 'grpc', port: 9090, appProtocol: 'grpc' }] : [{ name: 'http', port: 80 }] },
+  spec: {
+    selector: { app: name },
+    // orders also has a raw TCP port: no HTTP health check can pass there.
+    ports: name === 'stock' ? [{ name: 'grpc', port: 9090, appProtocol: 'grpc' }] : name === 'orders' ? [{ name: 'http', port: 80 }, { name: 'tcp-db', port: 5432 }] : [{ name: 'http', port: 80 }],
+  },
 }));
 const workloads: Resource[] = ['orders', 'stock', 'billing', 'payments', 'web'].map((app, i) => ({
   apiVersion: 'mesh.sluice.dev/v1alpha1',
   kind: 'Workload',
   metadata: { ...meta(`${app}-1`), labels: { app } },
-  spec: { address: `10.0.0.${i + 1}`, ports: { http: 8080, grpc: 9090 }, serviceAccount: app },
+  spec: { address: `10.0.0.${i + 1}`, ports: { http: 8080, grpc: 9090, 'tcp-db': 5432 }, serviceAccount: app },
 }));
 
 /** The policies' specs without targets, shared by the mesh and the static file below. */
@@ -104,6 +108,13 @@ test('proxyless gRPC clients get only what they read: max_requests, and outlier_
     assert.equal(clusters.get(name)!.outlier_detection, undefined, name);
     assert.equal(clusters.get(name)!.health_checks, undefined, name);
   }
+});
+
+test("a tcp port's cluster gets the limits and outlier detection, and no HTTP health check", () => {
+  const tcp = outboundClusters(view, 'proxy').find((c) => c.name === 'outbound|5432||orders.shop.svc.cluster.local') as Pb;
+  assert.equal(tcp.health_checks, undefined);
+  assert.equal(tcp.outlier_detection.successful_active_health_check_uneject_host, undefined);
+  assert.deepEqual(tcp.circuit_breakers.thresholds[0].max_connections, { value: 10 });
 });
 
 test('with no CircuitBreakerPolicy nothing is added', () => {

@@ -12,7 +12,8 @@
 //   successful_active_health_check_uneject_host say what a Sluice proxy does;
 // - `healthCheck` -> one `health_checks[]` http_health_check, its expected_statuses
 //   as Envoy's half-open ranges, no_traffic_interval = interval (a Sluice proxy checks at
-//   the same pace with or without traffic), the Host the Service's name unless given.
+//   the same pace with or without traffic), the Host the Service's name unless given; not
+//   on a tcp port, where an HTTP check could only fail.
 //
 // Proxyless gRPC clients read only max_requests and the success-rate part of
 // outlier_detection (gRFC A32, A50): they get those, and nothing else.
@@ -68,8 +69,9 @@ export const circuitBreakerPolicy: XdsPolicy = {
       max_retries: { value: limits.maxActiveRetries },
     });
     const check = healthCheckOf(spec);
-    cluster.outlier_detection = outlierDetection(outlier, check !== null);
-    if (check !== null) cluster.health_checks = [healthCheck(check, at.service.host)];
+    cluster.outlier_detection = outlierDetection(outlier, check !== null && at.port.protocol !== 'tcp');
+    // An HTTP GET to a raw TCP port would fail every time and take every endpoint out: a tcp port gets no check.
+    if (check !== null && at.port.protocol !== 'tcp') cluster.health_checks = [healthCheck(check, at.service.host)];
   },
 };
 
