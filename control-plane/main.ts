@@ -105,9 +105,10 @@ async function main(): Promise<number> {
 class StartError extends Error {}
 
 main().then(
-  (code) => {
-    process.exitCode = code;
-  },
+  // Exit once stopped: the store is closed and the servers are down, and a client's stream
+  // grpc-js has not finished ending (a proxyless client that just went away) must not keep
+  // the process alive past SIGTERM (it did, for minutes).
+  (code) => process.exit(code),
   (err: unknown) => {
     log('error', 'sluice-cp failed to start', { error: (err as Error).message });
     // Exit now: the xDS servers or the store already opened would keep the process alive,

@@ -23,7 +23,6 @@ const STATIC_ONLY = 'it is enforced by a proxy run from a static file (sluice-pr
 
 /** Policy kinds no generator carries yet, and where to read about them. */
 const UNCARRIED_KINDS: Readonly<Record<string, string>> = {
-  CircuitBreakerPolicy: 'Resilience',
   FaultInjectionPolicy: 'Resilience',
   RequestAuthentication: 'End-user JWT',
 };

@@ -14,6 +14,7 @@ export const WATCHED_TYPES = {
   httpRoutes: 'httproutes.gateway.networking.k8s.io',
   grpcRoutes: 'grpcroutes.gateway.networking.k8s.io',
   retryPolicies: 'retrypolicies.mesh.sluice.dev',
+  circuitBreakerPolicies: 'circuitbreakerpolicies.mesh.sluice.dev',
   authorizationPolicies: 'authorizationpolicies.mesh.sluice.dev',
 } as const;
 
@@ -107,6 +108,7 @@ export class MeshIndex {
       httpRoutes: list('httpRoutes'),
       grpcRoutes: list('grpcRoutes'),
       retryPolicies: list('retryPolicies'),
+      circuitBreakerPolicies: list('circuitBreakerPolicies'),
       authorizationPolicies: list('authorizationPolicies'),
       trustBundle: this.#opts.trustBundle(),
       defaultTrustDomain: this.#opts.defaultTrustDomain,

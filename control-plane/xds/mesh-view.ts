@@ -11,6 +11,7 @@ import { DEFAULT_SERVICE_ACCOUNT } from '../api/kinds/workload.ts';
 import { workloadId } from '../../certs/index.ts';
 import type { RetryPolicyResource } from './policies/retry/generate.ts';
 import type { AuthorizationPolicyResource } from './policies/authorization/generate.ts';
+import type { CircuitBreakerPolicyResource } from './policies/circuit-breaker/generate.ts';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -71,6 +72,8 @@ export type MeshView = {
   readonly grpcRoutes: readonly Resource<GRPCRouteSpec>[];
   /** Oldest first: of two on one target, the first wins (Gateway API's rule for conflicts). */
   readonly retryPolicies: readonly RetryPolicyResource[];
+  /** Oldest first, as retryPolicies. */
+  readonly circuitBreakerPolicies: readonly CircuitBreakerPolicyResource[];
   /** Every one applies where it targets (DENY, then ALLOW), so their order is the RBAC generator's business. */
   readonly authorizationPolicies: readonly AuthorizationPolicyResource[];
   /** By Workload `<namespace>/<name>`: every Service port it serves, with its endpoint there. */
@@ -87,6 +90,7 @@ export type MeshInputs = {
   readonly httpRoutes: readonly Resource<HTTPRouteSpec>[];
   readonly grpcRoutes: readonly Resource<GRPCRouteSpec>[];
   readonly retryPolicies?: readonly RetryPolicyResource[];
+  readonly circuitBreakerPolicies?: readonly CircuitBreakerPolicyResource[];
   readonly authorizationPolicies?: readonly AuthorizationPolicyResource[];
   readonly trustBundle: string;
   /** Used when no Mesh resource names one: the CA's. */
@@ -137,6 +141,7 @@ export function buildMeshView(input: MeshInputs): MeshView {
     httpRoutes: routeOrder(input.httpRoutes),
     grpcRoutes: routeOrder(input.grpcRoutes),
     retryPolicies: routeOrder(input.retryPolicies ?? []),
+    circuitBreakerPolicies: routeOrder(input.circuitBreakerPolicies ?? []),
     authorizationPolicies: input.authorizationPolicies ?? [],
     trustBundle: input.trustBundle,
   };

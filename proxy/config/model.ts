@@ -2,6 +2,7 @@
 // later) is turned into. Plain readonly data, every default already filled in, deep-frozen
 // by the loader; the data path only ever reads it.
 
+import type { ConnectionLimits, HealthCheck, OutlierDetection } from '../../kinds/circuit-breaker-policy.ts';
 import type { EscapedSlashes, PathParameters } from '../../kinds/normalize-path.ts';
 import type { RetryBudget, RetryPolicy } from '../../kinds/retry-policy.ts';
 import type { AuthorizationPolicy } from '../authz/model.ts';
@@ -294,58 +295,8 @@ export type { RetryOn } from '../../kinds/resilience-specs.ts';
 /** A RetryPolicy resolved, and a backend's retry budget: shared with the control plane, which sends them as Envoy's fields. */
 export type { RetryBudget, RetryPolicy } from '../../kinds/retry-policy.ts';
 
-/** Envoy's circuit-breaker thresholds. Over any of them the proxy answers 503 UO at once. */
-export type ConnectionLimits = {
-  /** Connections to each endpoint (Istio's reading); a request beyond waits as pending. Default 1024. */
-  readonly maxConnections: number;
-  /** Requests waiting for a connection, over the whole backend. Default 1024. */
-  readonly maxPendingRequests: number;
-  /** Requests in flight to the backend. Default 1024. */
-  readonly maxActiveRequests: number;
-  /** Retries in flight to the backend; over it a retry is skipped (not answered UO). Default 64. */
-  readonly maxActiveRetries: number;
-};
-
-export type OutlierDetection = {
-  /** How often success rates are computed and ejections expire. Default 10000. */
-  readonly intervalMs: number;
-  /** Consecutive 5xx (local failures included) that eject an endpoint; 0 = off. Default 5. */
-  readonly consecutive5xx: number;
-  /** Consecutive 502/503/504 or connect failures, resets and timeouts; 0 = off. Default 5. */
-  readonly consecutiveGatewayErrors: number;
-  /** The first ejection lasts this long; the n-th lasts n times as long. Default 30000. */
-  readonly baseEjectionMs: number;
-  /** Ejections never last longer than this. Default 300000. */
-  readonly maxEjectionMs: number;
-  /** At most this share of endpoints is ejected at once (at least one may be). Default 50. */
-  readonly maxEjectionPercent: number;
-  /** Success-rate ejection; null means off (the default). */
-  readonly successRate: SuccessRateEjection | null;
-};
-
-export type SuccessRateEjection = {
-  /** Fewer endpoints with enough requests than this: no success-rate ejection. Default 5. */
-  readonly minimumHosts: number;
-  /** Requests in one interval an endpoint needs to be judged. Default 100. */
-  readonly requestVolume: number;
-  /** Ejected below mean - stdev * stdevFactor / 1000. Default 1900 (1.9 standard deviations). */
-  readonly stdevFactor: number;
-};
-
-export type HealthCheck = {
-  /** GET this path on every endpoint. */
-  readonly path: string;
-  /** Host header sent with the check; default the endpoint's address:port. */
-  readonly host?: string;
-  readonly intervalMs: number;
-  readonly timeoutMs: number;
-  /** Failed checks in a row that mark an endpoint unhealthy. Default 3. */
-  readonly unhealthyThreshold: number;
-  /** Passed checks in a row that make it healthy again. Default 2. */
-  readonly healthyThreshold: number;
-  /** Statuses that pass, as [from, to] inclusive ranges. Default [[200, 399]]. */
-  readonly expectedStatuses: readonly (readonly [number, number])[];
-};
+/** A CircuitBreakerPolicy resolved: shared with the control plane, which sends it as Envoy's circuit_breakers, outlier_detection and health_checks. */
+export type { ConnectionLimits, HealthCheck, OutlierDetection, SuccessRateEjection } from '../../kinds/circuit-breaker-policy.ts';
 
 export type FaultInjection = {
   readonly delay?: { readonly fixedDelayMs: number; readonly percent: number };

@@ -7,7 +7,8 @@ import type { JwtProvider } from '../jwt/model.ts';
 import type { AuthorizationSpec } from '../../kinds/authz-spec.ts';
 import type { RequestAuthenticationSpec } from '../../kinds/jwt-spec.ts';
 import { overlay, PolicyAttachments } from '../../kinds/policy-attachment.ts';
-import { DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY, type CircuitBreakerSpec, type FaultSpec, type RetrySpec } from '../../kinds/resilience-specs.ts';
+import { healthCheckOf, limitsOf, outlierOf } from '../../kinds/circuit-breaker-policy.ts';
+import { DEFAULT_RETRY, type CircuitBreakerSpec, type FaultSpec, type RetrySpec } from '../../kinds/resilience-specs.ts';
 import { retryBudget, retryFields } from '../../kinds/retry-policy.ts';
 import { resolveAuthorization } from './authz-spec.ts';
 import { resolveRequestAuthentication } from './jwt-spec.ts';
@@ -61,9 +62,9 @@ export function resolvePolicies(raw: RawConfig): {
       return {
         retry: { ...DEFAULT_RETRY, ...retryFields(retry) },
         retryBudget: retryBudget(retry),
-        limits: { ...DEFAULT_LIMITS, ...cb?.limits },
-        outlierDetection: outlier(cb),
-        healthCheck: healthCheck(cb),
+        limits: limitsOf(cb),
+        outlierDetection: outlierOf(cb),
+        healthCheck: healthCheckOf(cb),
         ...(connect === undefined ? {} : { connectTimeoutMs: parseDuration(connect) }),
         ...(idle === undefined ? {} : { idleTimeoutMs: parseDuration(idle) }),
       };
@@ -81,36 +82,6 @@ export function resolvePolicies(raw: RawConfig): {
       const jwt = jwts.on(undefined, 'Listener', name);
       return { authorization: authorization.get(name) ?? [], jwt: jwt === undefined ? [] : resolveRequestAuthentication(jwt) };
     },
-  };
-}
-
-function outlier(s: CircuitBreakerSpec | undefined): OutlierDetection | null {
-  const o = s?.outlierDetection;
-  if (o?.disabled === true) return null;
-  const ms = (d: string | undefined, dflt: number) => (d === undefined ? dflt : parseDuration(d));
-  const sr = o?.successRate;
-  return {
-    intervalMs: ms(o?.interval, DEFAULT_OUTLIER.intervalMs),
-    consecutive5xx: o?.consecutive5xx ?? DEFAULT_OUTLIER.consecutive5xx,
-    consecutiveGatewayErrors: o?.consecutiveGatewayErrors ?? DEFAULT_OUTLIER.consecutiveGatewayErrors,
-    baseEjectionMs: ms(o?.baseEjectionTime, DEFAULT_OUTLIER.baseEjectionMs),
-    maxEjectionMs: ms(o?.maxEjectionTime, Math.max(DEFAULT_OUTLIER.maxEjectionMs, ms(o?.baseEjectionTime, 0))),
-    maxEjectionPercent: o?.maxEjectionPercent ?? DEFAULT_OUTLIER.maxEjectionPercent,
-    successRate: sr === undefined ? null : { minimumHosts: sr.minimumHosts ?? 5, requestVolume: sr.requestVolume ?? 100, stdevFactor: sr.stdevFactor ?? 1900 },
-  };
-}
-
-function healthCheck(s: CircuitBreakerSpec | undefined): HealthCheck | null {
-  const h = s?.healthCheck;
-  if (h === undefined) return null;
-  return {
-    path: h.path,
-    ...(h.host === undefined ? {} : { host: h.host }),
-    intervalMs: h.interval === undefined ? 5000 : parseDuration(h.interval),
-    timeoutMs: h.timeout === undefined ? 1000 : parseDuration(h.timeout),
-    unhealthyThreshold: h.unhealthyThreshold ?? 3,
-    healthyThreshold: h.healthyThreshold ?? 2,
-    expectedStatuses: (h.expectedStatuses ?? [{ from: 200, to: 399 }]).map((r) => [r.from, r.to] as const),
   };
 }
 

@@ -1,14 +1,16 @@
 // Cluster -> Backend, ClusterLoadAssignment -> its endpoints. What xDS does not say (retries,
 // budgets, circuit breaking, outlier detection) gets the defaults a static config gets with
 // no policy, so a backend behaves the same whichever source described it. A RetryPolicy on
-// a Service sets its clusters' retry budget, connect and idle timeouts (translate-retry.ts).
+// a Service sets its clusters' retry budget, connect and idle timeouts (translate-retry.ts);
+// a CircuitBreakerPolicy its limits, outlier detection and health check (translate-circuit-breaker.ts).
 
-import { DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY } from '../../kinds/resilience-defaults.ts';
+import { DEFAULT_RETRY } from '../../kinds/resilience-defaults.ts';
 import { EMBEDDED_TYPE_URLS } from '../../xds/index.ts';
-import type { Backend, ConnectionLimits, Endpoint, OutlierDetection, RetryPolicy } from '../config/model.ts';
+import type { Backend, Endpoint } from '../config/model.ts';
 import { ADDRESS, ADS_SOURCE, anyValue, DURATION, durationMs, EMPTY, enumOf, mapOf, message, readTyped, requireAds, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
-import { CIRCUIT_BREAKERS, translateRetryBudget } from './translate-retry.ts';
+import { CIRCUIT_BREAKERS, HEALTH_CHECK, OUTLIER_DETECTION, translateHealthChecks, translateLimits, translateOutlier } from './translate-circuit-breaker.ts';
+import { translateRetryBudget } from './translate-retry.ts';
 import { upstreamTls } from './translate-tls.ts';
 
 /** Envoy's lb_policy -> the proxy's LB registry. An unset lb_policy is ROUND_ROBIN, the enum's zero. */
@@ -38,6 +40,8 @@ export const CLUSTER = message({
   typed_extension_protocol_options: mapOf(anyValue),
   transport_socket: message({ name: scalar, typed_config: anyValue }),
   circuit_breakers: CIRCUIT_BREAKERS,
+  outlier_detection: OUTLIER_DETECTION,
+  health_checks: HEALTH_CHECK,
 });
 
 /** The ClusterLoadAssignment an EDS cluster reads (its service_name, else its name); undefined for a STATIC one. */
@@ -75,6 +79,7 @@ export function translateCluster(c: Pb, ctx: Context, endpointsOf: (name: string
     else if (ms !== undefined) connectTimeoutMs = ms;
   }
   const http = httpOptions(c.typed_extension_protocol_options, sink);
+  const healthCheck = translateHealthChecks(c.health_checks, sink.at('health_checks'));
   return {
     name,
     protocol: http.protocol,
@@ -85,9 +90,9 @@ export function translateCluster(c: Pb, ctx: Context, endpointsOf: (name: string
     endpoints,
     retry: { ...DEFAULT_RETRY },
     retryBudget: translateRetryBudget(c.circuit_breakers, sink.at('circuit_breakers')),
-    limits: { ...DEFAULT_LIMITS },
-    outlierDetection: { ...DEFAULT_OUTLIER },
-    healthCheck: null,
+    limits: translateLimits(c.circuit_breakers, sink.at('circuit_breakers')),
+    outlierDetection: translateOutlier(c.outlier_detection, healthCheck !== null, sink.at('outlier_detection')),
+    healthCheck,
     tls: c.transport_socket === undefined ? null : (upstreamTls(c.transport_socket, name, ctx, sink.at('transport_socket')) ?? null),
   };
 }

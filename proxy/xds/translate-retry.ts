@@ -6,7 +6,7 @@
 import { DEFAULT_BUDGET, DEFAULT_RETRY, IDEMPOTENT_METHODS, RETRY_ON, type RetryOn } from '../../kinds/resilience-defaults.ts';
 import { EMBEDDED_TYPE_URLS } from '../../xds/index.ts';
 import type { RetryBudget, RetryPolicy } from '../config/model.ts';
-import { anyValue, DURATION, durationMs, EMPTY, enumOf, message, readTyped, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
+import { anyValue, DURATION, durationMs, EMPTY, message, readTyped, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 
 const PREVIOUS_HOSTS = 'envoy.retry_host_predicates.previous_hosts';
 const GRPC_CONTENT_TYPE = 'application/grpc';
@@ -23,11 +23,6 @@ export const RETRY_POLICY = message({
   retriable_status_codes: scalar,
   retry_back_off: message({ base_interval: DURATION, max_interval: DURATION }),
   retriable_request_headers: HEADER_MATCHER,
-});
-
-/** Cluster.circuit_breakers: one threshold, of the default priority, with its retry budget. */
-export const CIRCUIT_BREAKERS = message({
-  thresholds: message({ priority: enumOf('DEFAULT'), retry_budget: message({ budget_percent: message({ value: scalar }), min_retry_concurrency: WRAPPED }) }),
 });
 
 /** Envoy's defaults for what a retry_policy leaves unset (config/route/v3/route_components.proto). */

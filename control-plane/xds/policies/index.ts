@@ -11,6 +11,7 @@ import type { Obj } from '../generate/envoy.ts';
 import type { Flavor, InboundPort, NodeContext } from '../generate/resources.ts';
 import type { MeshView, RouteResource, ServicePortView, ServiceView } from '../mesh-view.ts';
 import { authorizationPolicy } from './authorization/generate.ts';
+import { circuitBreakerPolicy } from './circuit-breaker/generate.ts';
 import { retryPolicy } from './retry/generate.ts';
 
 /** A Service port, for a node flavour: what its cluster and the virtual host of calls to it are generated for. */
@@ -53,5 +54,6 @@ export type XdsPolicy = {
 
 export const POLICIES: readonly XdsPolicy[] = [
   retryPolicy,
+  circuitBreakerPolicy, // the Service's clusters: limits, ejection, health checks (shares circuit_breakers with retryPolicy's budget)
   authorizationPolicy, // inbound: decides on a request as it arrived, before anything else runs on it
 ];

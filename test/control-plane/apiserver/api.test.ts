@@ -98,7 +98,6 @@ describe('the control plane API', () => {
     const policy = (kind: string, plural: string, spec: object) => call('POST', `${ns}/${plural}`, { apiVersion: 'mesh.sluice.dev/v1alpha1', kind, metadata: { name: 'p' }, spec });
     const target = { targetRefs: [{ kind: 'Service', name: 'orders' }] };
     for (const [kind, plural, spec] of [
-      ['CircuitBreakerPolicy', 'circuitbreakerpolicies', target],
       ['FaultInjectionPolicy', 'faultinjectionpolicies', { targetRefs: [{ kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', name: 'r' }], abort: { httpStatus: 503, percent: 10 } }],
       ['RequestAuthentication', 'requestauthentications', { ...target, jwtRules: [{ issuer: 'https://sso.example.com', jwksUri: 'https://sso.example.com/certs' }] }],
     ] as const) {
@@ -136,6 +135,11 @@ describe('the control plane API', () => {
     assert.match(jwt.json.details.causes[2].message, /RequestAuthentication is not carried over xDS yet/);
     assert.equal((await call('GET', `${ns}/authorizationpolicies/p`)).status, 404);
     assert.equal((await policy('AuthorizationPolicy', 'authorizationpolicies', { ...target, rules: [] })).status, 201);
+    // A CircuitBreakerPolicy is carried whole, on the Service's clusters; a route has no cluster of its own, so a route target is invalid.
+    assert.equal((await policy('CircuitBreakerPolicy', 'circuitbreakerpolicies', { ...target, limits: { maxActiveRequests: 2 }, outlierDetection: { consecutive5xx: 3 }, healthCheck: { path: '/healthz' } })).status, 201);
+    const onRoute = await call('POST', `${ns}/circuitbreakerpolicies`, { apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'CircuitBreakerPolicy', metadata: { name: 'r' }, spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'r' }] } });
+    assert.equal(onRoute.status, 422, JSON.stringify(onRoute.json));
+    assert.deepEqual(onRoute.json.details.causes.map((c: any) => [c.field, c.message]), [['spec.targetRefs[0].kind', 'a CircuitBreakerPolicy targets Service only: its limits and health checks are kept per destination service; got HTTPRoute']]);
   });
 
   test('409: a name taken, a stale resourceVersion; of 20 racing updates from one version exactly one wins', async () => {

@@ -1,6 +1,6 @@
 // A tiny gRPC service for xDS tests, with JSON messages so no .proto is needed: each server
 // answers with its own name, so a test can count where calls went, or with UNAVAILABLE
-// while `unavailable` counts down.
+// while `unavailable` counts down; after `delayMs` when it is set.
 
 import * as grpc from '@grpc/grpc-js';
 
@@ -21,7 +21,7 @@ export const GREETER: grpc.ServiceDefinition = {
   },
 };
 
-export type Greeter = { readonly name: string; readonly port: number; calls: number; unavailable: number; stop(): Promise<void> };
+export type Greeter = { readonly name: string; readonly port: number; calls: number; unavailable: number; delayMs: number; stop(): Promise<void> };
 
 export async function startGreeter(name: string): Promise<Greeter> {
   const server = new grpc.Server();
@@ -30,6 +30,7 @@ export async function startGreeter(name: string): Promise<Greeter> {
     port: 0,
     calls: 0,
     unavailable: 0,
+    delayMs: 0,
     stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
   server.addService(GREETER, {
@@ -38,7 +39,8 @@ export async function startGreeter(name: string): Promise<Greeter> {
       if (g.unavailable > 0) {
         g.unavailable--;
         cb({ code: grpc.status.UNAVAILABLE, details: 'try again' });
-      } else cb(null, { from: name });
+      } else if (g.delayMs > 0) setTimeout(() => cb(null, { from: name }), g.delayMs);
+      else cb(null, { from: name });
     },
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));

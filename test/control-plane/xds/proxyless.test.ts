@@ -152,6 +152,43 @@ spec:
   await until((s) => s['greeter-v2'] === 20);
 });
 
+test('a CircuitBreakerPolicy reaches proxyless clients in the fields gRPC reads: over max_requests a call is dropped UNAVAILABLE', async () => {
+  await apply(route(100, 0));
+  // Success-rate ejection is sent too (gRPC reads it); it must not make the client refuse the cluster.
+  await apply(`
+apiVersion: mesh.sluice.dev/v1alpha1
+kind: CircuitBreakerPolicy
+metadata: { name: greeter-v1 }
+spec:
+  targetRefs: [{ kind: Service, name: greeter-v1 }]
+  limits: { maxActiveRequests: 1 }
+  outlierDetection: { interval: 1s, successRate: { minimumHosts: 5, requestVolume: 100 } }
+  healthCheck: { path: /healthz }
+`);
+  const v1 = servers[0];
+  v1.delayMs = 300;
+  try {
+    // Bounded wait for the push: until then, three calls at once all succeed.
+    for (let tries = 0; ; tries++) {
+      const outcome = (p: Promise<string>) => p.then(() => 'ok', (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`);
+      // The first call in flight (counted once it starts), then two more while it is held.
+      const first = outcome(call());
+      await new Promise((r) => setTimeout(r, 100));
+      const results = await Promise.all([first, outcome(call()), outcome(call())]);
+      const dropped = results.filter((r) => r !== 'ok');
+      if (dropped.length > 0) {
+        assert.equal(results.filter((r) => r === 'ok').length, 1, JSON.stringify(results));
+        for (const r of dropped) assert.match(r, /^UNAVAILABLE: Call dropped by load balancing policy/);
+        break;
+      }
+      assert.ok(tries < 50, 'the limit never reached the client');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    v1.delayMs = 0;
+  }
+});
+
 test('sluicectl proxy-status shows the proxyless client with every type it subscribed to SYNCED', async () => {
   const env = { SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile };
   const r = await sluicectl(['proxy-status'], { env });

@@ -135,16 +135,16 @@ describe('retry fields a Sluice proxy cannot honour: each a problem with its pat
       ],
     ],
     [
-      'a budget over 100 %, two thresholds, a HIGH priority, a threshold limit, an idle timeout of 0s',
+      'a budget over 100 %, two thresholds, a HIGH priority, a threshold field not read, an idle timeout of 0s',
       {
         cluster: {
-          circuit_breakers: { thresholds: [{ retry_budget: { budget_percent: { value: 150 } } }, { priority: 'HIGH', max_retries: { value: 3 } }] },
+          circuit_breakers: { thresholds: [{ retry_budget: { budget_percent: { value: 150 } } }, { priority: 'HIGH', track_remaining: true }] },
           typed_extension_protocol_options: { [HTTP_OPTIONS]: pack(EMBEDDED_TYPE_URLS.HttpProtocolOptions, { common_http_protocol_options: { idle_timeout: d(0) }, explicit_http_config: { http2_protocol_options: {} } }) },
         },
       },
       [
         'Cluster orders: circuit_breakers.thresholds[1].priority: "HIGH" is not supported; a Sluice proxy reads DEFAULT (xds/SUBSET.md)',
-        'Cluster orders: circuit_breakers.thresholds[1].max_retries: field not supported by Sluice proxies (xds/SUBSET.md lists what they read)',
+        'Cluster orders: circuit_breakers.thresholds[1].track_remaining: field not supported by Sluice proxies (xds/SUBSET.md lists what they read)',
         `Cluster orders: typed_extension_protocol_options["${HTTP_OPTIONS}"].common_http_protocol_options.idle_timeout: must be above 0: a Sluice proxy keeps no upstream connection open forever`,
         'Cluster orders: circuit_breakers.thresholds: a Sluice proxy has one priority: give one threshold, of priority DEFAULT',
         'Cluster orders: circuit_breakers.thresholds[0].retry_budget.budget_percent.value: must be 0-100; got 150',

@@ -190,13 +190,27 @@ describe('translating bad resources: every problem, with its path', () => {
       ],
     ],
     [
-      'fields a Sluice proxy does not read are each a problem (outlier_detection, circuit_breakers but the retry budget), and an unknown lb_policy',
-      { clusters: [cluster('orders', { lb: 'RANDOM', extra: { outlier_detection: { consecutive_5xx: { value: 3 } }, circuit_breakers: { thresholds: [{ max_connections: { value: 5 } }] } } }), cluster('stock', { eds: false })] },
+      'fields a Sluice proxy does not read are each a problem (of outlier_detection, circuit_breakers, health_checks), and an unknown lb_policy',
+      {
+        clusters: [
+          cluster('orders', {
+            lb: 'RANDOM',
+            extra: {
+              outlier_detection: { always_eject_one_host: { value: true }, split_external_local_origin_errors: true },
+              circuit_breakers: { thresholds: [{ max_connection_pools: { value: 5 } }] },
+              health_checks: [{ timeout: { seconds: '1' }, interval: { seconds: '1' }, unhealthy_threshold: { value: 1 }, healthy_threshold: { value: 1 }, grpc_health_check: {} }],
+            },
+          }),
+          cluster('stock', { eds: false }),
+        ],
+      },
       NODE,
       [
         ['Cluster', 'orders', 'lb_policy'],
-        ['Cluster', 'orders', 'circuit_breakers.thresholds[0].max_connections'],
-        ['Cluster', 'orders', 'outlier_detection'],
+        ['Cluster', 'orders', 'health_checks[0].grpc_health_check'],
+        ['Cluster', 'orders', 'circuit_breakers.thresholds[0].max_connection_pools'],
+        ['Cluster', 'orders', 'outlier_detection.split_external_local_origin_errors'],
+        ['Cluster', 'orders', 'health_checks[0].http_health_check'],
       ],
     ],
     [
@@ -300,9 +314,9 @@ describe('translating bad resources: every problem, with its path', () => {
   });
 
   test('each problem is one line naming the type, the resource and the path', () => {
-    const r = translate(resources(mesh({ clusters: [cluster('orders', { extra: { outlier_detection: {} } }), cluster('stock', { eds: false })] })), NODE);
+    const r = translate(resources(mesh({ clusters: [cluster('orders', { extra: { outlier_detection: { split_external_local_origin_errors: true } } }), cluster('stock', { eds: false })] })), NODE);
     assert.ok(!r.ok);
-    assert.equal(formatProblem(r.error[0]), 'Cluster orders: outlier_detection: field not supported by Sluice proxies (xds/SUBSET.md lists what they read)');
+    assert.equal(formatProblem(r.error[0]), 'Cluster orders: outlier_detection.split_external_local_origin_errors: field not supported by Sluice proxies (xds/SUBSET.md lists what they read)');
   });
 });
 

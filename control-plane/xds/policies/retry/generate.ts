@@ -25,6 +25,7 @@ import type { Resource } from '../../../api/resource.ts';
 import { duration, type Obj } from '../../generate/envoy.ts';
 import type { MeshView } from '../../mesh-view.ts';
 import type { RouteAt, ServicePortAt, XdsPolicy } from '../index.ts';
+import { defaultThreshold } from '../thresholds.ts';
 
 export type RetryPolicyResource = Resource<RetrySpec & { readonly targetRefs: readonly TargetRefLike[] }>;
 
@@ -84,8 +85,8 @@ export const retryPolicy: XdsPolicy = {
     const spec = serviceSpec(at);
     if (spec === undefined) return;
     const budget = retryBudget(spec);
-    // One threshold, the default priority: a Sluice proxy has no other.
-    cluster.circuit_breakers = { thresholds: [{ retry_budget: { budget_percent: { value: budget.percent }, min_retry_concurrency: { value: budget.minRetriesPerSecond } } }] };
+    // One threshold, the default priority: a Sluice proxy has no other. CircuitBreakerPolicy sets its limits there too.
+    defaultThreshold(cluster).retry_budget = { budget_percent: { value: budget.percent }, min_retry_concurrency: { value: budget.minRetriesPerSecond } };
     const connect = spec.timeouts?.connect;
     if (connect !== undefined) cluster.connect_timeout = duration(parseDuration(connect));
     const idle = spec.timeouts?.idle;
