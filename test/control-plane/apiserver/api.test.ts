@@ -118,10 +118,13 @@ describe('the control plane API', () => {
       rules: [{ ...backend, filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: '1' }] } }], timeouts: { backendRequest: '1s' } }],
     });
     assert.equal(refused.status, 422, JSON.stringify(refused.json));
-    assert.deepEqual(refused.json.details.causes.map((c: any) => c.field).sort(), ['spec.hostnames', 'spec.parentRefs[0].namespace', 'spec.rules[0].filters']);
+    assert.deepEqual(refused.json.details.causes.map((c: any) => c.field).sort(), ['spec.hostnames', 'spec.rules[0].filters'], 'a parent in another namespace (a GAMMA consumer route) is carried');
     assert.equal((await call('GET', `${routes}/r`)).status, 404);
     // The same route without what is not carried is accepted; both timeouts are carried.
     assert.equal((await route({ ...parent, rules: [{ ...backend, timeouts: { request: '2s', backendRequest: '1s' } }] })).status, 201);
+    // A consumer route: its parent is a Service in another namespace.
+    const consumer = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'to-billing' }, spec: { parentRefs: [{ group: '', kind: 'Service', name: 'ledger', namespace: 'billing', port: 80 }], rules: [backend] } };
+    assert.equal((await call('POST', routes, consumer)).status, 201);
     // A RetryPolicy is carried, but for the budget fields Envoy's retry_budget cannot say.
     const retry = await policy('RetryPolicy', 'retrypolicies', { ...target, attempts: 2, budget: { percent: 150, ttl: '30s' } });
     assert.equal(retry.status, 422, JSON.stringify(retry.json));
