@@ -1,7 +1,8 @@
 // The generators, one per resource type. Each reads the MeshView (and, for what is
 // particular to one proxy, its NodeContext) and returns plain Envoy objects. What every
-// node of a flavour shares is generated once per view by the snapshot cache; only the
-// inbound side is per proxy.
+// node of a flavour shares is generated once per view by the snapshot cache; route configs
+// once per view and the caller's namespace (its short names, its consumer routes), their
+// routes once per view and route namespace; only the inbound side is per proxy.
 
 import type { EndpointView, MeshView, PortProtocol, ServicePortView, ServiceView } from '../mesh-view.ts';
 import { key } from '../mesh-view.ts';
