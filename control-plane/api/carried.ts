@@ -30,7 +30,7 @@ const UNCARRIED_KINDS: Readonly<Record<string, string>> = {
 type HeaderModifier = { set?: { name: string }[]; add?: { name: string }[]; remove?: string[] };
 type RouteFilter = { type: string; requestHeaderModifier?: HeaderModifier; responseHeaderModifier?: HeaderModifier };
 type RouteRule = { filters?: RouteFilter[]; backendRefs?: { filters?: RouteFilter[] }[] };
-type RouteSpec = { parentRefs?: { group?: string; kind?: string; namespace?: string; name?: string }[]; hostnames?: string[]; rules?: RouteRule[] };
+type RouteSpec = { hostnames?: string[]; rules?: RouteRule[] };
 type MeshSpec = { trustDomain?: string };
 type AuthorizationSpec = { rules?: { from?: Record<string, unknown>[]; when?: unknown[] }[] };
 type RetrySpec = { budget?: { percent?: number; ttl?: string } };
@@ -60,15 +60,7 @@ export function notCarried(resource: Resource, facts: ControlPlaneFacts): Violat
 }
 
 function routeFields(route: Resource<RouteSpec>, out: Violation[]): void {
-  const ns = route.metadata.namespace ?? 'default';
-  (route.spec?.parentRefs ?? []).forEach((p, i) => {
-    if ((p.kind ?? 'Gateway') === 'Service' && p.namespace !== undefined && p.namespace !== ns) {
-      out.push({
-        path: `spec.parentRefs[${i}].namespace`,
-        message: `a route in namespace '${ns}' for Service '${p.namespace}/${p.name}' is a consumer route (GAMMA), not carried over xDS yet: only routes in the Service's own namespace reach proxies; refused rather than stored and ignored`,
-      });
-    }
-  });
+  // A parent in another namespace is a GAMMA consumer route: carried, to callers in the route's namespace (control-plane/xds/generate/route-rules.ts).
   if ((route.spec?.hostnames?.length ?? 0) > 0) {
     out.push({ path: 'spec.hostnames', message: 'hostnames are not carried over xDS: a mesh route applies to every call to its parent Service, whatever the Host, so they would be ignored; refused rather than stored and ignored (leave them out)' });
   }

@@ -76,6 +76,12 @@ export type MeshView = {
   readonly circuitBreakerPolicies: readonly CircuitBreakerPolicyResource[];
   /** Every one applies where it targets (DENY, then ALLOW), so their order is the RBAC generator's business. */
   readonly authorizationPolicies: readonly AuthorizationPolicyResource[];
+  /**
+   * GAMMA consumer routes: by the namespace of a route whose parent is a Service in another
+   * namespace, the `<namespace>/<name>` of those Services. Only callers in such a namespace
+   * get routes of their own for those Services; every other caller shares the producer's.
+   */
+  readonly consumers: ReadonlyMap<string, ReadonlySet<string>>;
   /** By Workload `<namespace>/<name>`: every Service port it serves, with its endpoint there. */
   readonly served: ReadonlyMap<string, readonly { readonly service: ServiceView; readonly port: ServicePortView; readonly endpoint: EndpointView }[]>;
   /** The PEM roots every workload trusts (the CA bundle). */
@@ -132,19 +138,37 @@ export function buildMeshView(input: MeshInputs): MeshView {
       }
     }
   }
+  const httpRoutes = routeOrder(input.httpRoutes);
+  const grpcRoutes = routeOrder(input.grpcRoutes);
   return {
     revision: input.revision,
     mesh,
     services,
+    consumers: consumerParents([...httpRoutes, ...grpcRoutes]),
     served,
     workloads,
-    httpRoutes: routeOrder(input.httpRoutes),
-    grpcRoutes: routeOrder(input.grpcRoutes),
+    httpRoutes,
+    grpcRoutes,
     retryPolicies: routeOrder(input.retryPolicies ?? []),
     circuitBreakerPolicies: routeOrder(input.circuitBreakerPolicies ?? []),
     authorizationPolicies: input.authorizationPolicies ?? [],
     trustBundle: input.trustBundle,
   };
+}
+
+/** By route namespace, the Services in other namespaces its routes name as parents (GEP-1294: consumer routes). */
+function consumerParents(routes: readonly RouteResource[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const r of routes) {
+    const ns = r.metadata.namespace ?? 'default';
+    for (const p of (r.spec?.parentRefs ?? []) as readonly { kind?: string; namespace?: string; name: string }[]) {
+      if (p.kind !== 'Service' || p.namespace === undefined || p.namespace === ns) continue;
+      let set = out.get(ns);
+      if (set === undefined) out.set(ns, (set = new Set()));
+      set.add(key(p.namespace, p.name));
+    }
+  }
+  return out;
 }
 
 /** A Service with no selector selects nothing (Kubernetes: its endpoints are managed by hand). */

@@ -30,6 +30,9 @@ export const APP_PORTS_KEY = 'sluice.dev/app-ports';
 /** host:port of the proxy's admin server, which `sluicectl proxy-config` reads. */
 export const ADMIN_KEY = 'sluice.dev/admin';
 export const DEFAULT_OUTBOUND_PORT = 15001;
+/** Istio's key for the namespace a client runs in (its gRPC bootstrap sets it): a proxyless client that sends it gets its namespace's consumer routes. */
+export const NAMESPACE_KEY = 'NAMESPACE';
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export function structToJs(v: StructValue | undefined): unknown {
   if (v === undefined) return undefined;
@@ -46,7 +49,12 @@ export function metadataOf(node: NodeInfo): Record<string, unknown> {
 export function nodeContextOf(node: NodeInfo): NodeContext | string {
   const id = node.id ?? '';
   const meta = metadataOf(node);
-  if (meta[PROXY_KEY] !== 'sluice-proxy') return { kind: 'generic', id };
+  if (meta[PROXY_KEY] !== 'sluice-proxy') {
+    const namespace = meta[NAMESPACE_KEY];
+    if (namespace === undefined) return { kind: 'generic', id };
+    if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace)) return `node.metadata['${NAMESPACE_KEY}'] must be a namespace name (a DNS label); got ${JSON.stringify(namespace)}`;
+    return { kind: 'generic', id, namespace };
+  }
   const m = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.exec(id);
   if (m === null) return `node.id '${id}' is not <workload>.<namespace>, which a Sluice proxy must send`;
   const outbound = meta[OUTBOUND_PORT_KEY] ?? DEFAULT_OUTBOUND_PORT;

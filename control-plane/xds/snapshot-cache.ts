@@ -1,14 +1,16 @@
 // The snapshot cache: MeshView -> per-node snapshots. What a flavour of node shares
 // (clusters, load assignments, the proxyless listeners) is generated and packed once per
-// view; what is one proxy's own (its inbound side, its outbound port) once per view per
-// distinct proxy shape. A view whose snapshot fails the consistency check is refused and
+// view; what differs by the caller's namespace (its outbound route config; a proxyless
+// client's route configs where its namespace has consumer routes) once per view and
+// namespace; what is one proxy's own (its inbound side, its outbound port) once per view
+// per distinct proxy shape. A view whose snapshot fails the consistency check is refused and
 // every node keeps the last good one.
 
 import { TYPE_URLS, unpack, type TypeUrl } from '../../xds/index.ts';
 import type { Logger } from '../log.ts';
 import { OUTBOUND, type Obj } from './generate/envoy.ts';
 import {
-  inboundClusters, inboundPorts, inboundRouteConfigs, loadAssignments, outboundClusters, outboundRouteConfig, proxyListeners, secrets, serviceListeners,
+  consumerRouteConfigs, inboundClusters, inboundPorts, inboundRouteConfigs, loadAssignments, outboundClusters, outboundRouteConfig, proxyListeners, secrets, serviceListeners,
   serviceRouteConfigs, type NodeContext,
 } from './generate/resources.ts';
 import type { MeshView } from './mesh-view.ts';
@@ -22,6 +24,8 @@ type Shared = {
   readonly endpoints: ReadonlyMap<string, Entry>;
   readonly secrets: ReadonlyMap<string, Entry>;
   readonly outboundRoutes: Map<string, { object: Obj; entries: Map<string, Entry> }>;
+  /** Proxyless snapshots of namespaces with consumer routes; every other namespace gets `generic`. */
+  readonly genericByNamespace: Map<string, NodeSnapshot>;
   readonly proxies: Map<string, NodeSnapshot>;
   /** Names in the shared part of every proxy's snapshot, already checked. */
   readonly known: { readonly clusters: ReadonlySet<string>; readonly endpoints: ReadonlySet<string>; readonly secrets: ReadonlySet<string> };
@@ -63,7 +67,7 @@ export class SnapshotCache {
   snapshotFor(node: NodeContext): NodeSnapshot | null {
     const shared = this.#shared;
     if (shared === null) return null;
-    if (node.kind === 'generic') return shared.generic;
+    if (node.kind === 'generic') return node.namespace === undefined ? shared.generic : this.#genericFor(shared, node.namespace);
     const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${JSON.stringify(Object.entries(node.appPorts).sort())}`;
     let snap = shared.proxies.get(shape);
     if (snap === undefined) {
@@ -102,9 +106,27 @@ export class SnapshotCache {
       endpoints: endpointEntries,
       secrets: secretEntries,
       outboundRoutes: new Map(),
+      genericByNamespace: new Map(),
       proxies: new Map(),
       failed: new Set(),
     };
+  }
+
+  /** The shared proxyless snapshot with the route configs `namespace`'s consumer routes replace; generated and checked once per view and namespace. */
+  #genericFor(shared: Shared, namespace: string): NodeSnapshot {
+    let snap = shared.genericByNamespace.get(namespace);
+    if (snap === undefined) {
+      try {
+        snap = consumerSnapshot(shared, namespace);
+      } catch (err) {
+        // Our bug, as for a proxy's: logged once per view and namespace; these clients keep what they have.
+        if (!shared.failed.has(`generic|${namespace}`)) this.#log('error', 'config for proxyless clients of a namespace not generated; they keep the last good one', { namespace, revision: shared.view.revision, error: (err as Error).message });
+        shared.failed.add(`generic|${namespace}`);
+        throw err;
+      }
+      shared.genericByNamespace.set(namespace, snap);
+    }
+    return snap;
   }
 
   #proxySnapshot(shared: Shared, node: Extract<NodeContext, { kind: 'proxy' }>): NodeSnapshot {
@@ -132,6 +154,17 @@ export class SnapshotCache {
       [TYPE_URLS.Secret, shared.secrets],
     ]);
   }
+}
+
+/** `shared.generic`, or a copy whose route configs are `namespace`'s where its consumer routes apply. */
+function consumerSnapshot(shared: Shared, namespace: string): NodeSnapshot {
+  const routes = consumerRouteConfigs(shared.view, namespace);
+  if (routes.length === 0) return shared.generic;
+  const problems = danglingNames({ listeners: [], routes, clusters: [], endpoints: [], secrets: [] }, decodeTyped, { clusters: new Set(shared.generic.get(TYPE_URLS.Cluster)!.keys()) });
+  if (problems.length > 0) throw new Error(`inconsistent snapshot: ${problems.join('; ')}`);
+  const snap = new Map(shared.generic);
+  snap.set(TYPE_URLS.RouteConfiguration, new Map([...shared.generic.get(TYPE_URLS.RouteConfiguration)!, ...toEntries(TYPE_URLS.RouteConfiguration, routes)]));
+  return snap;
 }
 
 function snapshotOf(set: GeneratedSet): NodeSnapshot {

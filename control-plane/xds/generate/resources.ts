@@ -1,7 +1,8 @@
 // The generators, one per resource type. Each reads the MeshView (and, for what is
 // particular to one proxy, its NodeContext) and returns plain Envoy objects. What every
-// node of a flavour shares is generated once per view by the snapshot cache; only the
-// inbound side is per proxy.
+// node of a flavour shares is generated once per view by the snapshot cache; route configs
+// once per view and the caller's namespace (its short names, its consumer routes), their
+// routes once per view and route namespace; only the inbound side is per proxy.
 
 import type { EndpointView, MeshView, PortProtocol, ServicePortView, ServiceView } from '../mesh-view.ts';
 import { key } from '../mesh-view.ts';
@@ -10,12 +11,13 @@ import {
   serviceListener, socketAddress, tcpProxy, upstreamTls, type Obj,
 } from './envoy.ts';
 import { POLICIES } from '../policies/index.ts';
-import { serviceRoutes } from './route-rules.ts';
+import { routeNamespaceFor, serviceRoutes } from './route-rules.ts';
 
 /** What the control plane knows of the node on a stream (xds/SUBSET.md, "Nodes"). */
 export type NodeContext =
   | { readonly kind: 'proxy'; readonly id: string; readonly workload: string; readonly namespace: string; readonly outboundPort: number; readonly appPorts: Readonly<Record<string, number>> }
-  | { readonly kind: 'generic'; readonly id: string };
+  /** `namespace`: where the client runs, when it says (Istio's NAMESPACE metadata): its consumer routes apply to it. */
+  | { readonly kind: 'generic'; readonly id: string; readonly namespace?: string };
 
 export type Flavor = 'proxy' | 'generic';
 
@@ -74,23 +76,40 @@ export function serviceListeners(view: MeshView): Obj[] {
   return out;
 }
 
+/** The route configs of proxyless clients whose namespace has no consumer routes (or who did not say theirs). */
 export function serviceRouteConfigs(view: MeshView): Obj[] {
   const out: Obj[] = [];
+  for (const [svc, sp] of servicePorts(view)) if (isHttp(sp.protocol)) out.push(serviceRouteConfig(view, svc, sp, svc.namespace));
+  return out;
+}
+
+/**
+ * For proxyless clients in `namespace`: the route configs its consumer routes change, under
+ * the same names as the shared ones they replace (a client dials the Service's name either
+ * way). Empty for a namespace with none, whose clients share serviceRouteConfigs.
+ */
+export function consumerRouteConfigs(view: MeshView, namespace: string): Obj[] {
+  const out: Obj[] = [];
+  if (!view.consumers.has(namespace)) return out;
   for (const [svc, sp] of servicePorts(view)) {
-    if (!isHttp(sp.protocol)) continue;
-    const name = serviceListener(svc.host, sp.port);
-    const vh: Obj = { name, domains: ['*'], routes: serviceRoutes(view, svc, sp, 'generic') };
-    for (const p of POLICIES) p.virtualHost?.(vh, { view, flavor: 'generic', service: svc, port: sp });
-    out.push({ name, virtual_hosts: [vh] });
+    if (isHttp(sp.protocol) && routeNamespaceFor(view, svc, sp, namespace) === namespace && namespace !== svc.namespace) out.push(serviceRouteConfig(view, svc, sp, namespace));
   }
   return out;
+}
+
+function serviceRouteConfig(view: MeshView, svc: ServiceView, sp: ServicePortView, routeNamespace: string): Obj {
+  const name = serviceListener(svc.host, sp.port);
+  const vh: Obj = { name, domains: ['*'], routes: routesOf(view, svc, sp, 'generic', routeNamespace) };
+  for (const p of POLICIES) p.virtualHost?.(vh, { view, flavor: 'generic', service: svc, port: sp });
+  return { name, virtual_hosts: [vh] };
 }
 
 /**
  * The outbound listener's routes, by Host: <svc>.<ns>.svc.<domain>, <svc>.<ns>.svc,
  * <svc>.<ns>, and <svc> for the proxy's own namespace, each with and without the port.
  * The names without a port go to one port per Service only (80 if it has it), since
- * Envoy refuses a domain in two virtual hosts.
+ * Envoy refuses a domain in two virtual hosts. A Service the namespace has consumer routes
+ * for gets those (GEP-1294); every other its producer's routes.
  */
 export function outboundRouteConfig(view: MeshView, namespace: string): Obj {
   const virtual_hosts: Obj[] = [];
@@ -100,12 +119,26 @@ export function outboundRouteConfig(view: MeshView, namespace: string): Obj {
     for (const sp of http) {
       const names = [svc.host, `${svc.name}.${svc.namespace}.svc`, `${svc.name}.${svc.namespace}`, ...(svc.namespace === namespace ? [svc.name] : [])];
       const domains = names.flatMap((n) => (sp === bare ? [n, `${n}:${sp.port}`] : [`${n}:${sp.port}`]));
-      const vh: Obj = { name: serviceListener(svc.host, sp.port), domains, routes: serviceRoutes(view, svc, sp, 'proxy') };
+      const routes = routesOf(view, svc, sp, 'proxy', routeNamespaceFor(view, svc, sp, namespace));
+      const vh: Obj = { name: serviceListener(svc.host, sp.port), domains, routes };
       for (const p of POLICIES) p.virtualHost?.(vh, { view, flavor: 'proxy', service: svc, port: sp });
       virtual_hosts.push(vh);
     }
   }
   return { name: OUTBOUND, virtual_hosts };
+}
+
+// Per view: the routes of a Service port, per flavour and route namespace, generated once and
+// shared by every route config that carries them (each namespace's outbound one, for one).
+const generatedRoutes = new WeakMap<MeshView, Map<string, Obj[]>>();
+
+function routesOf(view: MeshView, svc: ServiceView, sp: ServicePortView, flavor: Flavor, routeNamespace: string): Obj[] {
+  let byKey = generatedRoutes.get(view);
+  if (byKey === undefined) generatedRoutes.set(view, (byKey = new Map()));
+  const k = `${flavor}|${svc.host}|${sp.port}|${routeNamespace}`;
+  let routes = byKey.get(k);
+  if (routes === undefined) byKey.set(k, (routes = serviceRoutes(view, svc, sp, flavor, routeNamespace)));
+  return routes;
 }
 
 export function secrets(view: MeshView): Obj[] {

@@ -1,12 +1,14 @@
 // HTTPRoute and GRPCRoute rules (GAMMA: a Service port is the parent) -> the Envoy routes
 // of that Service port's virtual host, ordered by Gateway API precedence, because Envoy
-// and gRPC take the first route that matches.
+// and gRPC take the first route that matches. The Service's own namespace's routes
+// (producer routes) serve every caller but those in a namespace with routes of its own
+// for that Service (consumer routes), which get those instead (GEP-1294).
 
 import { parseDuration } from '../../../kinds/schema-kit.ts';
 import type { Resource } from '../../api/resource.ts';
 import type { GRPCRouteSpec } from '../../api/kinds/grpcroute.ts';
 import type { HTTPRouteMatch, HTTPRouteSpec } from '../../api/kinds/httproute.ts';
-import { key, type MeshView, type ServicePortView, type ServiceView } from '../mesh-view.ts';
+import { key, type MeshView, type RouteResource, type ServicePortView, type ServiceView } from '../mesh-view.ts';
 import { POLICIES, type RouteAt } from '../policies/index.ts';
 import { duration, outboundCluster, type Obj } from './envoy.ts';
 import type { Flavor } from './resources.ts';
@@ -29,21 +31,34 @@ function attaches(ref: ParentRef, routeNamespace: string, svc: ServiceView, sp: 
 }
 
 /**
- * The routes for calls to `svc`:`sp`. With no route attached, every call goes to the
- * Service itself; with routes attached, a call no rule matches gets 404 (GAMMA).
- * Only the Service's own namespace's routes (producer routes) apply for now. Each route
- * gets its rule's filters (route-filters.ts), then is handed to the policies
+ * Whose routes govern calls to `svc`:`sp` from a caller in namespace `caller` (GEP-1294):
+ * the caller's own namespace when a route there attaches to this port (consumer routes),
+ * else the Service's namespace (producer routes). A caller of unknown namespace (a
+ * proxyless client that did not say) gets the producer's.
+ */
+export function routeNamespaceFor(view: MeshView, svc: ServiceView, sp: ServicePortView, caller: string | undefined): string {
+  if (caller === undefined || caller === svc.namespace || view.consumers.get(caller)?.has(key(svc.namespace, svc.name)) !== true) return svc.namespace;
+  const attachesHere = (r: RouteResource) => (r.metadata.namespace ?? 'default') === caller && (r.spec?.parentRefs ?? []).some((p) => attaches(p as ParentRef, caller, svc, sp));
+  return view.httpRoutes.some(attachesHere) || view.grpcRoutes.some(attachesHere) ? caller : svc.namespace;
+}
+
+/**
+ * The routes for calls to `svc`:`sp` from callers whose routes are those of namespace
+ * `routeNamespace` (routeNamespaceFor). With no route attached, every call goes to the
+ * Service itself; with routes attached, a call no rule matches gets 404 (GAMMA). Each
+ * route gets its rule's filters (route-filters.ts), then is handed to the policies
  * (control-plane/xds/policies/) before it is sorted; a redirect forwards nothing, so no
  * policy applies to it.
  */
-export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortView, flavor: Flavor): Obj[] {
+export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortView, flavor: Flavor, routeNamespace = svc.namespace): Obj[] {
   const candidates: Candidate[] = [];
   let attached = 0;
   const visit = (r: Resource<HTTPRouteSpec> | Resource<GRPCRouteSpec>, grpc: boolean, routeIndex: number) => {
     const ns = r.metadata.namespace ?? 'default';
-    if (ns !== svc.namespace || !(r.spec?.parentRefs ?? []).some((p) => attaches(p as ParentRef, ns, svc, sp))) return;
+    if (ns !== routeNamespace || !(r.spec?.parentRefs ?? []).some((p) => attaches(p as ParentRef, ns, svc, sp))) return;
     attached++;
     (r.spec?.rules ?? []).forEach((rule, ruleIndex) => {
+      // A backendRef with no namespace is in the route's: the consumer's, for a consumer route.
       const filters = (rule.filters ?? []) as FilterSpec[];
       const redirect = redirects(filters);
       const action = redirect ? null : routeAction(view, ns, (rule.backendRefs ?? []) as BackendRef[], grpc ? undefined : (rule as { timeouts?: { request?: string } }).timeouts?.request);

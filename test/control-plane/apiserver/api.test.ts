@@ -117,11 +117,14 @@ describe('the control plane API', () => {
       rules: [{ backendRefs: [{ name: 'orders', port: 80, filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'x.internal' } }] }], timeouts: { backendRequest: '1s' } }],
     });
     assert.equal(refused.status, 422, JSON.stringify(refused.json));
-    assert.deepEqual(refused.json.details.causes.map((c: any) => c.field).sort(), ['spec.hostnames', 'spec.parentRefs[0].namespace', 'spec.rules[0].backendRefs[0].filters[0].type']);
+    assert.deepEqual(refused.json.details.causes.map((c: any) => c.field).sort(), ['spec.hostnames', 'spec.rules[0].backendRefs[0].filters[0].type'], 'a parent in another namespace (a GAMMA consumer route) is carried');
     assert.equal((await call('GET', `${routes}/r`)).status, 404);
     // The same route without what is not carried is accepted; both timeouts and a rule's filters are carried.
     const filters = [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: '1' }] } }];
     assert.equal((await route({ ...parent, rules: [{ ...backend, filters, timeouts: { request: '2s', backendRequest: '1s' } }] })).status, 201);
+    // A consumer route: its parent is a Service in another namespace.
+    const consumer = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'to-billing' }, spec: { parentRefs: [{ group: '', kind: 'Service', name: 'ledger', namespace: 'billing', port: 80 }], rules: [backend] } };
+    assert.equal((await call('POST', routes, consumer)).status, 201);
     // A RetryPolicy is carried, but for the budget fields Envoy's retry_budget cannot say.
     const retry = await policy('RetryPolicy', 'retrypolicies', { ...target, attempts: 2, budget: { percent: 150, ttl: '30s' } });
     assert.equal(retry.status, 422, JSON.stringify(retry.json));
