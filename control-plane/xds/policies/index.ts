@@ -11,6 +11,7 @@ import type { Obj } from '../generate/envoy.ts';
 import type { Flavor, InboundPort, NodeContext } from '../generate/resources.ts';
 import type { MeshView, RouteResource, ServicePortView, ServiceView } from '../mesh-view.ts';
 import { authorizationPolicy } from './authorization/generate.ts';
+import { requestAuthentication } from './request-authentication/generate.ts';
 import { retryPolicy } from './retry/generate.ts';
 
 /** A Service port, for a node flavour: what its cluster and the virtual host of calls to it are generated for. */
@@ -54,4 +55,5 @@ export type XdsPolicy = {
 export const POLICIES: readonly XdsPolicy[] = [
   retryPolicy,
   authorizationPolicy, // inbound: decides on a request as it arrived, before anything else runs on it
+  requestAuthentication, // inbound: after authorization's hook, so that its jwt_authn filter goes in front of the RBAC filters that read its claims
 ];
