@@ -98,8 +98,17 @@ function valueIn(values: readonly string[]): Obj {
   return { or_match: { value_matchers: [...scalars, ...scalars.map((m) => ({ list_match: { one_of: m } }))] } };
 }
 
-/** The claim is there as something the engine reads (a string, number, boolean, or a list of them). */
-const PRESENT: Obj = { or_match: { value_matchers: [{ present_match: true }, { list_match: { one_of: { present_match: true } } }] } };
+/**
+ * The claim is there as something the engine reads: a string, number or boolean, or a list
+ * holding one. (Envoy's present_match also takes null, objects and lists of neither, which
+ * the engine reads as no claim; an empty list is one Envoy cannot tell, and is read as none
+ * here, as is Number.MAX_VALUE, which DoubleRange.end leaves out: the guard fails, the side
+ * that cannot open a hole.)
+ */
+const SCALARS: Obj[] = [{ string_match: { safe_regex: { regex: '[\\s\\S]*' } } }, { double_match: { range: { start: -Number.MAX_VALUE, end: Number.MAX_VALUE } } }, { bool_match: true }, { bool_match: false }];
+const DEFINED: Obj = { or_match: { value_matchers: [...SCALARS, ...SCALARS.map((m) => ({ list_match: { one_of: m } }))] } };
+/** There is a value at the path, whatever it is (Envoy's present_match): the engine's "a top-level claim of that whole name". */
+const ANY_VALUE: Obj = { present_match: true };
 
 /**
  * The claim's value matches: a name without '.' is a top-level claim; with dots, the engine
@@ -110,7 +119,7 @@ function claimMatch(claim: string, value: Obj): Obj {
   const path = claim.split('.');
   if (path.length === 1) return { metadata: metadata(path, value) };
   const whole = { metadata: metadata([claim], value) };
-  const nested = { and_rules: { rules: [{ not_rule: { metadata: metadata([claim], PRESENT) } }, { metadata: metadata(path, value) }] } };
+  const nested = { and_rules: { rules: [{ not_rule: { metadata: metadata([claim], ANY_VALUE) } }, { metadata: metadata(path, value) }] } };
   return { or_rules: { rules: [whole, nested] } };
 }
 
@@ -124,7 +133,7 @@ export function claimConditionRule(c: ClaimCondition, action: 'ALLOW' | 'DENY'):
   if (c.values !== undefined) rules.push(claimMatch(c.claim, valueIn(c.values)));
   if (c.notValues !== undefined) {
     const not = { not_rule: claimMatch(c.claim, valueIn(c.notValues)) };
-    rules.push(action === 'DENY' ? not : { and_rules: { rules: [claimMatch(c.claim, PRESENT), not] } });
+    rules.push(action === 'DENY' ? not : { and_rules: { rules: [claimMatch(c.claim, DEFINED), not] } });
   }
   return { and_rules: { rules } };
 }

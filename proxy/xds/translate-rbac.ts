@@ -26,7 +26,7 @@ const STRING_MATCHER = message({ exact: scalar, prefix: scalar, safe_regex: mess
 // jwt_authn's payload metadata (xds/jwt-form.ts): requestPrincipals and `when` claims.
 const value: Record<string, Shape> = {};
 const VALUE_MATCHER = message(value);
-Object.assign(value, { string_match: STRING_MATCHER, double_match: message({ exact: scalar }), bool_match: scalar, present_match: scalar, list_match: message({ one_of: VALUE_MATCHER }), or_match: message({ value_matchers: VALUE_MATCHER }) });
+Object.assign(value, { string_match: STRING_MATCHER, double_match: message({ exact: scalar, range: message({ start: scalar, end: scalar }) }), bool_match: scalar, present_match: scalar, list_match: message({ one_of: VALUE_MATCHER }), or_match: message({ value_matchers: VALUE_MATCHER }) });
 const METADATA = message({ filter: scalar, path: message({ key: scalar }), value: VALUE_MATCHER });
 const principal: Record<string, Shape> = {};
 const permission: Record<string, Shape> = {};
