@@ -12,6 +12,9 @@
 // say what the engine does: a not* field on a peer, a workload ID or a host holds for a
 // request without one in a DENY policy (Envoy's not_id / not_rule alone), and fails in an
 // ALLOW policy, so there it is guarded by "has one" (and_ids [guard, not_id]).
+//
+// requestPrincipals and `when` read the JWT RequestAuthentication's jwt_authn filter verified,
+// as `metadata` matchers on the payload it writes (xds/jwt-form.ts holds those forms).
 
 import type { AuthorizationSpec } from '../../../../kinds/authz-spec.ts';
 import { claimConditionRule, HAS_JWT, requestPrincipalsId } from '../../../../xds/jwt-form.ts';
