@@ -7,11 +7,12 @@
 
 import { parseSpiffeId } from '../../certs/spiffe-id.ts';
 import { HEADER_NAME_PATTERN, HTTP_METHODS } from '../../kinds/schema-kit.ts';
-import { HAS_JWT, readClaimCondition, readRequestPrincipals, readsJwt, sameForm } from '../../xds/jwt-form.ts';
+import { readClaimCondition, readsJwt, sameForm } from '../../xds/jwt-form.ts';
 import { ANY_HOST, ANY_PEER, ANY_WORKLOAD, parseHostRegex, parseNamespaceRegex } from '../../xds/rbac-form.ts';
 import type { AuthzAction, AuthzCondition, AuthzOperation, AuthzPathMatch, AuthzRule, AuthzSource } from '../authz/model.ts';
 import type { HeaderMatch } from '../config/model.ts';
 import type { Pb, Sink } from './shape.ts';
+import { requestPrincipals } from './translate-rbac-jwt.ts';
 
 /** The rule an RBAC policy (not the matches-nothing entry) says. */
 export function ruleOf(p: Pb, action: AuthzAction, sink: Sink): AuthzRule {
@@ -86,29 +87,6 @@ function sourceField(id: Pb, action: AuthzAction, sink: Sink): { key: SourceFiel
     return { key: NOT_PEER[read.key as PeerKind], values: read.values };
   }
   sink.add('', 'a Sluice proxy reads a source condition as or_ids of authenticated peers, not_id of that (DENY), or and_ids [guard, not_id] (ALLOW)');
-  return undefined;
-}
-
-/** requestPrincipals and notRequestPrincipals, in the forms of xds/jwt-form.ts (the not* one guarded in ALLOW, as peers are). */
-function requestPrincipals(id: Pb, action: AuthzAction, sink: Sink): { key: SourceField; values: string[] } | undefined {
-  const read = (set: Pb, key: SourceField, at: string) => {
-    const values = readRequestPrincipals(set);
-    if (values === null) sink.add(at, "a Sluice proxy reads request principals as or_ids of, for each '<iss>/<sub>', and_ids [iss exact, sub exact] for every split at a '/', or the iss present_match ('*'), on jwt_authn's payload metadata (xds/SUBSET.md)");
-    return values === null ? undefined : { key, values };
-  };
-  if (id.or_ids !== undefined) return read(id, 'requestPrincipals', '');
-  if (id.not_id !== undefined) {
-    if (action === 'DENY') return read(id.not_id, 'notRequestPrincipals', 'not_id');
-    sink.add('not_id', 'alone, it admits a request without a JWT, which an ALLOW policy never does through notRequestPrincipals; guard it: and_ids [{ metadata: iss present_match }, { not_id }]');
-    return undefined;
-  }
-  const pair: Pb[] | undefined = id.and_ids?.ids;
-  if (pair !== undefined && pair.length === 2 && sameForm(pair[0], HAS_JWT) && pair[1].not_id !== undefined) {
-    if (action === 'ALLOW') return read(pair[1].not_id, 'notRequestPrincipals', 'and_ids.ids[1].not_id');
-    sink.add('and_ids.ids[0]', 'a guard on notRequestPrincipals: a DENY policy here denies a request without a JWT, which the guard would let through; write the not_id alone');
-    return undefined;
-  }
-  sink.add('', 'a Sluice proxy reads a condition on the JWT as or_ids of request principals, not_id of that (DENY), or and_ids [iss present, not_id] (ALLOW)');
   return undefined;
 }
 
