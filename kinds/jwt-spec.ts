@@ -29,6 +29,9 @@ const JwtRule = Type.Object(
 export const requestAuthenticationSpecFields = { jwtRules: Type.Array(JwtRule, { minItems: 1 }) };
 
 const Spec = Type.Object(requestAuthenticationSpecFields, closed);
+
+/** What a jwtRule gets for the fields it leaves out, in ms: the static file's proxy and the control plane's jwt_authn alike. */
+export const JWT_RULE_DEFAULTS_MS = Object.freeze({ cacheDuration: 10 * 60_000, clockSkew: 60_000, fetchTimeout: 5_000 });
 export type RequestAuthenticationSpec = Static<typeof Spec>;
 type Add = (path: string, message: string) => void;
 
@@ -84,7 +87,8 @@ function checkJwksUri(text: string, path: string, add: Add): void {
   else if (url.username !== '' || url.password !== '') add(path, 'must not carry credentials: a JWKS is public');
 }
 
-function checkInlineJwks(text: string, path: string, add: Add): void {
+/** The checks of an inline JWKS (a JSON string): public signing keys only. */
+export function checkInlineJwks(text: string, path: string, add: Add): void {
   let jwks: unknown;
   try {
     jwks = JSON.parse(text);

@@ -10,6 +10,7 @@
 // all of them today.
 
 import type { Violation } from '../../kinds/schema-kit.ts';
+import { parseDuration } from '../../kinds/schema-kit.ts';
 import { BACKEND_FILTER_TYPES } from '../xds/generate/route-filters.ts';
 import type { Resource } from './resource.ts';
 
@@ -24,7 +25,6 @@ const STATIC_ONLY = 'it is enforced by a proxy run from a static file (sluice-pr
 /** Policy kinds no generator carries yet, and where to read about them. */
 const UNCARRIED_KINDS: Readonly<Record<string, string>> = {
   FaultInjectionPolicy: 'Resilience',
-  RequestAuthentication: 'End-user JWT',
 };
 
 type HeaderModifier = { set?: { name: string }[]; add?: { name: string }[]; remove?: string[] };
@@ -32,7 +32,7 @@ type RouteFilter = { type: string; requestHeaderModifier?: HeaderModifier; respo
 type RouteRule = { filters?: RouteFilter[]; backendRefs?: { filters?: RouteFilter[] }[] };
 type RouteSpec = { hostnames?: string[]; rules?: RouteRule[] };
 type MeshSpec = { trustDomain?: string };
-type AuthorizationSpec = { rules?: { from?: Record<string, unknown>[]; when?: unknown[] }[] };
+type JwtSpec = { jwtRules?: { clockSkew?: string; outputClaimToHeaders?: { claim: string }[] }[] };
 type RetrySpec = { budget?: { percent?: number; ttl?: string } };
 
 /** Why this valid resource cannot be accepted by this control plane; empty when it can. */
@@ -45,7 +45,7 @@ export function notCarried(resource: Resource, facts: ControlPlaneFacts): Violat
     return out;
   }
   if (kind === 'HTTPRoute' || kind === 'GRPCRoute') routeFields(resource as Resource<RouteSpec>, out);
-  if (kind === 'AuthorizationPolicy') authorizationFields(resource as Resource<AuthorizationSpec>, out);
+  if (kind === 'RequestAuthentication') jwtFields(resource as Resource<JwtSpec>, out);
   if (kind === 'RetryPolicy') retryFields(resource as Resource<RetrySpec>, out);
   if (kind === 'Mesh') {
     const td = (resource.spec as MeshSpec | undefined)?.trustDomain;
@@ -128,17 +128,18 @@ function retryFields(policy: Resource<RetrySpec>, out: Violation[]): void {
 }
 
 /**
- * An AuthorizationPolicy is carried as Envoy's RBAC filter (control-plane/xds/policies/authorization/),
- * except what reads a verified JWT: RequestAuthentication is not carried, so no joined proxy has one.
+ * A RequestAuthentication is carried as Envoy's jwt_authn filter (control-plane/xds/policies/request-authentication/),
+ * which counts clock skew in whole seconds and walks a dotted claim name into nested claims.
  */
-function authorizationFields(policy: Resource<AuthorizationSpec>, out: Violation[]): void {
-  const why = `reads a verified JWT, and RequestAuthentication is not carried over xDS yet, so no joined proxy has one to match: refused rather than stored and ignored; ${STATIC_ONLY} (README, "End-user JWT")`;
-  (policy.spec?.rules ?? []).forEach((rule, r) => {
-    (rule.from ?? []).forEach((source, j) => {
-      for (const field of ['requestPrincipals', 'notRequestPrincipals']) {
-        if (source[field] !== undefined) out.push({ path: `spec.rules[${r}].from[${j}].${field}`, message: `${field} ${why}` });
+function jwtFields(policy: Resource<JwtSpec>, out: Violation[]): void {
+  (policy.spec?.jwtRules ?? []).forEach((rule, i) => {
+    if (rule.clockSkew !== undefined && parseDuration(rule.clockSkew) % 1000 !== 0) {
+      out.push({ path: `spec.jwtRules[${i}].clockSkew`, message: `Envoy's jwt_authn counts clock skew in whole seconds (clock_skew_seconds); got ${rule.clockSkew}: refused rather than rounded (write whole seconds); ${STATIC_ONLY}` });
+    }
+    (rule.outputClaimToHeaders ?? []).forEach((o, k) => {
+      if (o.claim.includes('.')) {
+        out.push({ path: `spec.jwtRules[${i}].outputClaimToHeaders[${k}].claim`, message: `Envoy's claim_to_headers reads '${o.claim}' as a path into nested claims, where a Sluice proxy reads a top-level claim of that name: refused rather than read two ways; ${STATIC_ONLY}` });
       }
     });
-    if (rule.when !== undefined) out.push({ path: `spec.rules[${r}].when`, message: `a claim condition ${why}` });
   });
 }

@@ -16,6 +16,7 @@ export const WATCHED_TYPES = {
   retryPolicies: 'retrypolicies.mesh.sluice.dev',
   circuitBreakerPolicies: 'circuitbreakerpolicies.mesh.sluice.dev',
   authorizationPolicies: 'authorizationpolicies.mesh.sluice.dev',
+  requestAuthentications: 'requestauthentications.mesh.sluice.dev',
 } as const;
 
 type Field = keyof typeof WATCHED_TYPES;
@@ -110,6 +111,7 @@ export class MeshIndex {
       retryPolicies: list('retryPolicies'),
       circuitBreakerPolicies: list('circuitBreakerPolicies'),
       authorizationPolicies: list('authorizationPolicies'),
+      requestAuthentications: list('requestAuthentications'),
       trustBundle: this.#opts.trustBundle(),
       defaultTrustDomain: this.#opts.defaultTrustDomain,
     };

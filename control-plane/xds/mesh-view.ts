@@ -12,6 +12,7 @@ import { workloadId } from '../../certs/index.ts';
 import type { RetryPolicyResource } from './policies/retry/generate.ts';
 import type { AuthorizationPolicyResource } from './policies/authorization/generate.ts';
 import type { CircuitBreakerPolicyResource } from './policies/circuit-breaker/generate.ts';
+import type { RequestAuthenticationResource } from './policies/request-authentication/generate.ts';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -82,6 +83,8 @@ export type MeshView = {
    * get routes of their own for those Services; every other caller shares the producer's.
    */
   readonly consumers: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Every one applies where it targets; of two rules for one issuer on a port, the generator takes the first by namespace/name. */
+  readonly requestAuthentications: readonly RequestAuthenticationResource[];
   /** By Workload `<namespace>/<name>`: every Service port it serves, with its endpoint there. */
   readonly served: ReadonlyMap<string, readonly { readonly service: ServiceView; readonly port: ServicePortView; readonly endpoint: EndpointView }[]>;
   /** The PEM roots every workload trusts (the CA bundle). */
@@ -98,6 +101,7 @@ export type MeshInputs = {
   readonly retryPolicies?: readonly RetryPolicyResource[];
   readonly circuitBreakerPolicies?: readonly CircuitBreakerPolicyResource[];
   readonly authorizationPolicies?: readonly AuthorizationPolicyResource[];
+  readonly requestAuthentications?: readonly RequestAuthenticationResource[];
   readonly trustBundle: string;
   /** Used when no Mesh resource names one: the CA's. */
   readonly defaultTrustDomain: string;
@@ -152,6 +156,7 @@ export function buildMeshView(input: MeshInputs): MeshView {
     retryPolicies: routeOrder(input.retryPolicies ?? []),
     circuitBreakerPolicies: routeOrder(input.circuitBreakerPolicies ?? []),
     authorizationPolicies: input.authorizationPolicies ?? [],
+    requestAuthentications: input.requestAuthentications ?? [],
     trustBundle: input.trustBundle,
   };
 }

@@ -3,6 +3,7 @@
 // readonly data; the verifier is built from it once and never mutates it.
 
 import type { JSONWebKeySet, JWTPayload } from 'jose';
+import { JWT_RULE_DEFAULTS_MS } from '../../kinds/jwt-spec.ts';
 
 /**
  * Where an issuer's public keys come from. For a remote JWKS, cacheMaxAgeMs and cooldownMs
@@ -39,12 +40,12 @@ export type JwtProvider = {
 
 /** What a jwtRule gets for the fields it leaves out, and what no field sets. */
 export const JWT_DEFAULTS = Object.freeze({
-  cacheMaxAgeMs: 10 * 60_000,
-  clockSkewMs: 60_000,
+  cacheMaxAgeMs: JWT_RULE_DEFAULTS_MS.cacheDuration,
+  clockSkewMs: JWT_RULE_DEFAULTS_MS.clockSkew,
   // jose's defaults, spelled out: an IdP's rotation is seen within 30s, and a flood of
   // tokens with made-up kids costs the IdP at most one fetch per 30s.
   cooldownMs: 30_000,
-  timeoutMs: 5_000,
+  timeoutMs: JWT_RULE_DEFAULTS_MS.fetchTimeout,
 });
 
 // --- what the verifier answers ---

@@ -10,6 +10,9 @@ import type { Context } from './translate.ts';
 import { ROUTE_CONFIG, translateRouteConfig, type UnattachedRoute } from './translate-route.ts';
 import { listenerPolicies, RBAC_CONFIG, RBAC_NAME, translateRbac, type RbacFilter } from './translate-rbac.ts';
 import { checkDownstreamTls } from './translate-tls.ts';
+import { JWT_AUTHN_CONFIG, translateJwtAuthn } from './translate-jwt.ts';
+import { JWT_AUTHN_FILTER } from '../../xds/jwt-form.ts';
+import type { JwtProvider } from '../jwt/model.ts';
 
 export const LISTENER = message({
   name: scalar,
@@ -46,7 +49,7 @@ export type TranslatedListener = {
   readonly inline?: readonly UnattachedRoute[];
 };
 
-type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[]; authorization: AuthorizationPolicy[] } | { kind: 'tcp'; cluster: string };
+type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[]; authorization: AuthorizationPolicy[]; jwt: JwtProvider[] } | { kind: 'tcp'; cluster: string };
 
 /** undefined when the listener cannot be read far enough to say what it is (its problems are in `sink`). */
 export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedListener | undefined {
@@ -71,7 +74,7 @@ export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedLi
   if (mode === undefined || filter === undefined || socket === undefined) return undefined;
   const base = { name, address: String(socket.address ?? ''), port: Number(socket.port_value ?? 0), tls: { mode } };
   if (filter.kind === 'tcp') return { listener: { ...base, protocol: 'tcp', backend: filter.cluster } };
-  const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: filter.authorization, jwt: [] };
+  const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: filter.authorization, jwt: filter.jwt };
   return { listener, ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
 }
 
@@ -122,6 +125,8 @@ function networkFilter(chain: Pb, listener: string, ctx: Context, sink: Sink): N
 function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): NetworkFilter {
   const filters: Pb[] = hcm.http_filters ?? [];
   const rbac: { filter: RbacFilter; at: string }[] = [];
+  let jwt: JwtProvider[] = [];
+  let jwtAt: string | undefined;
   if (hcm.normalize_path !== undefined && hcm.normalize_path.value !== true) sink.add('normalize_path', 'a Sluice proxy always normalizes the path: must be { value: true } or unset');
   if (hcm.merge_slashes === false) sink.add('merge_slashes', "a Sluice proxy always merges '//': must be true or unset");
   filters.forEach((h, i) => {
@@ -132,8 +137,17 @@ function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): Networ
       if (filter !== undefined) rbac.push({ filter, at: `http_filters[${i}]` });
       return;
     }
+    if (h.name === JWT_AUTHN_FILTER) {
+      // The engine reads the claims a token gave, so they must be verified before any RBAC filter runs.
+      if (jwtAt !== undefined) sink.add(`http_filters[${i}]`, `a second ${JWT_AUTHN_FILTER} filter (after ${jwtAt}): put every provider in one`);
+      else if (rbac.length > 0) sink.add(`http_filters[${i}]`, `must come before the ${RBAC_NAME} filters (${rbac[0].at}), which read the claims it verifies`);
+      jwtAt ??= `http_filters[${i}]`;
+      const config = readTyped(h.typed_config, EMBEDDED_TYPE_URLS.JwtAuthentication, JWT_AUTHN_CONFIG, sink, `http_filters[${i}].typed_config`);
+      if (config !== undefined) jwt = translateJwtAuthn(config, sink.at(`http_filters[${i}].typed_config`));
+      return;
+    }
     if (h.name !== ROUTER_NAME) {
-      sink.add(`http_filters[${i}].name`, `unknown HTTP filter '${h.name ?? ''}'; a Sluice proxy runs ${RBAC_NAME} and ${ROUTER_NAME}`);
+      sink.add(`http_filters[${i}].name`, `unknown HTTP filter '${h.name ?? ''}'; a Sluice proxy runs ${JWT_AUTHN_FILTER}, ${RBAC_NAME} and ${ROUTER_NAME}`);
       if (h.typed_config !== undefined) unknownType(h.typed_config, sink, `http_filters[${i}].typed_config`);
       return;
     }
@@ -147,14 +161,14 @@ function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): Networ
     const name = String(hcm.rds.route_config_name ?? '');
     if (name === '') sink.add('rds.route_config_name', 'required');
     else if (ctx.refs !== null && !ctx.refs.routes.has(name)) sink.add('rds.route_config_name', `no RouteConfiguration '${name}' was received`);
-    return { kind: 'http', rds: name, authorization };
+    return { kind: 'http', rds: name, authorization, jwt };
   }
   if (hcm.route_config !== undefined) {
     const rc = { ...hcm.route_config, name: hcm.route_config.name || listener };
-    return { kind: 'http', inline: translateRouteConfig(rc, ctx, sink.at('route_config')), authorization };
+    return { kind: 'http', inline: translateRouteConfig(rc, ctx, sink.at('route_config')), authorization, jwt };
   }
   sink.add('', 'needs rds or route_config');
-  return { kind: 'http', authorization };
+  return { kind: 'http', authorization, jwt };
 }
 
 /** The typed_config of an extension already reported by name: a type no Sluice proxy knows is a problem of its own. */

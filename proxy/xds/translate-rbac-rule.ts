@@ -7,14 +7,17 @@
 
 import { parseSpiffeId } from '../../certs/spiffe-id.ts';
 import { HEADER_NAME_PATTERN, HTTP_METHODS } from '../../kinds/schema-kit.ts';
+import { readClaimCondition, readsJwt, sameForm } from '../../xds/jwt-form.ts';
 import { ANY_HOST, ANY_PEER, ANY_WORKLOAD, parseHostRegex, parseNamespaceRegex } from '../../xds/rbac-form.ts';
-import type { AuthzAction, AuthzOperation, AuthzPathMatch, AuthzRule, AuthzSource } from '../authz/model.ts';
+import type { AuthzAction, AuthzCondition, AuthzOperation, AuthzPathMatch, AuthzRule, AuthzSource } from '../authz/model.ts';
 import type { HeaderMatch } from '../config/model.ts';
 import type { Pb, Sink } from './shape.ts';
+import { requestPrincipals } from './translate-rbac-jwt.ts';
 
 /** The rule an RBAC policy (not the matches-nothing entry) says. */
 export function ruleOf(p: Pb, action: AuthzAction, sink: Sink): AuthzRule {
-  return { from: sources(p.principals ?? [], action, sink.at('principals')), to: operations(p.permissions ?? [], action, sink.at('permissions')), when: [] };
+  const { to, when } = operations(p.permissions ?? [], action, sink.at('permissions'));
+  return { from: sources(p.principals ?? [], action, sink.at('principals')), to, when };
 }
 
 /** A lone { any: true }, or each entry the and_ids of one source (`and` of `and`, as Istio writes them). */
@@ -56,6 +59,7 @@ function sources(list: readonly Pb[], action: AuthzAction, sink: Sink): AuthzSou
 }
 
 function sourceField(id: Pb, action: AuthzAction, sink: Sink): { key: SourceField; values: string[] } | undefined {
+  if (readsJwt(id)) return requestPrincipals(id, action, sink);
   if (id.or_ids !== undefined) return peers(id.or_ids.ids ?? [], sink.at('or_ids.ids'));
   if (id.not_id !== undefined) {
     if (action === 'ALLOW') {
@@ -139,12 +143,36 @@ type OperationField = keyof AuthzOperation;
 type SetValue = { kind: SetKind; value: string | AuthzPathMatch };
 const NOT_SET: Record<SetKind, OperationField> = { methods: 'notMethods', paths: 'notPaths', hosts: 'notHosts' };
 
-function operations(list: readonly Pb[], action: AuthzAction, sink: Sink): AuthzOperation[] {
-  return entries(list, 'and_rules', 'operation', sink, (rules, at) => {
+/**
+ * The operations, and the rule's `when` conditions: every operation's and_rules ends with the
+ * same claim conditions (xds/jwt-form.ts), or with no operation the one permission is theirs.
+ */
+function operations(list: readonly Pb[], action: AuthzAction, sink: Sink): { to: AuthzOperation[]; when: AuthzCondition[] } {
+  let claims: Pb[] | undefined;
+  let when: AuthzCondition[] = [];
+  let bare = false;
+  const to = entries(list, 'and_rules', 'operation', sink, (rules, at) => {
+    const mine = rules.filter((r) => readsJwt(r));
+    if (claims === undefined) {
+      claims = mine;
+      when = rules.flatMap((r, i) => {
+        if (!readsJwt(r)) return [];
+        const c = readClaimCondition(r, action);
+        if (c === null) at.add(`[${i}]`, `a Sluice proxy reads a claim condition in the form xds/jwt-form.ts writes for ${action}: and_rules of the values' match and the notValues' negation (guarded in ALLOW) on jwt_authn's payload metadata (xds/SUBSET.md)`);
+        return c === null ? [] : [{ claim: c.claim, values: c.values ?? [], notValues: c.notValues ?? [] }];
+      });
+    } else if (!sameForm(mine, claims)) {
+      at.add('', "every operation of a rule must end with the same claim conditions: they are the rule's 'when'");
+    }
+    if (mine.length === rules.length) {
+      bare = true;
+      return undefined;
+    }
     const o: Record<OperationField, readonly unknown[]> = { methods: [], notMethods: [], paths: [], notPaths: [], hosts: [], notHosts: [], headers: [] };
     const headers: HeaderMatch[] = [];
     const seen = new Set<OperationField>();
     rules.forEach((r, i) => {
+      if (readsJwt(r)) return;
       const field = operationField(r, action, at.at(`[${i}]`));
       if (field === undefined) return;
       if (field.key === 'headers') return headers.push(field.values[0] as HeaderMatch);
@@ -155,6 +183,9 @@ function operations(list: readonly Pb[], action: AuthzAction, sink: Sink): Authz
     o.headers = headers;
     return o as AuthzOperation;
   });
+  // Claim conditions alone: the rule has no `to`, so they must be the one permission.
+  if (bare && list.length !== 1) sink.add('', "claim conditions alone are a rule without 'to': the only permission");
+  return { to: to.filter((o): o is AuthzOperation => o !== undefined), when };
 }
 
 function operationField(r: Pb, action: AuthzAction, sink: Sink): { key: OperationField; values: unknown[] } | undefined {

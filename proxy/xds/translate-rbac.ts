@@ -23,11 +23,16 @@ export const RBAC_NAME = 'envoy.filters.http.rbac';
 // --- shapes (recursive: a Set holds principals / permissions) ---
 
 const STRING_MATCHER = message({ exact: scalar, prefix: scalar, safe_regex: message({ regex: scalar }) });
+// jwt_authn's payload metadata (xds/jwt-form.ts): requestPrincipals and `when` claims.
+const value: Record<string, Shape> = {};
+const VALUE_MATCHER = message(value);
+Object.assign(value, { string_match: STRING_MATCHER, double_match: message({ exact: scalar, range: message({ start: scalar, end: scalar }) }), bool_match: scalar, present_match: scalar, list_match: message({ one_of: VALUE_MATCHER }), or_match: message({ value_matchers: VALUE_MATCHER }) });
+const METADATA = message({ filter: scalar, path: message({ key: scalar }), value: VALUE_MATCHER });
 const principal: Record<string, Shape> = {};
 const permission: Record<string, Shape> = {};
 const PRINCIPAL = message(principal);
 const PERMISSION = message(permission);
-Object.assign(principal, { and_ids: message({ ids: PRINCIPAL }), or_ids: message({ ids: PRINCIPAL }), not_id: PRINCIPAL, any: scalar, authenticated: message({ principal_name: STRING_MATCHER }) });
+Object.assign(principal, { and_ids: message({ ids: PRINCIPAL }), or_ids: message({ ids: PRINCIPAL }), not_id: PRINCIPAL, any: scalar, authenticated: message({ principal_name: STRING_MATCHER }), metadata: METADATA });
 Object.assign(permission, {
   and_rules: message({ rules: PERMISSION }),
   or_rules: message({ rules: PERMISSION }),
@@ -35,6 +40,7 @@ Object.assign(permission, {
   any: scalar,
   header: message({ name: scalar, string_match: STRING_MATCHER }),
   url_path: message({ path: STRING_MATCHER }),
+  metadata: METADATA,
 });
 
 /** envoy.extensions.filters.http.rbac.v3.RBAC, as far as a Sluice proxy reads it. */

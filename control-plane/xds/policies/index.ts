@@ -12,6 +12,7 @@ import type { Flavor, InboundPort, NodeContext } from '../generate/resources.ts'
 import type { MeshView, RouteResource, ServicePortView, ServiceView } from '../mesh-view.ts';
 import { authorizationPolicy } from './authorization/generate.ts';
 import { circuitBreakerPolicy } from './circuit-breaker/generate.ts';
+import { requestAuthentication } from './request-authentication/generate.ts';
 import { retryPolicy } from './retry/generate.ts';
 
 /** A Service port, for a node flavour: what its cluster and the virtual host of calls to it are generated for. */
@@ -56,4 +57,5 @@ export const POLICIES: readonly XdsPolicy[] = [
   retryPolicy,
   circuitBreakerPolicy, // the Service's clusters: limits, ejection, health checks (shares circuit_breakers with retryPolicy's budget)
   authorizationPolicy, // inbound: decides on a request as it arrived, before anything else runs on it
+  requestAuthentication, // inbound: after authorization's hook, so that its jwt_authn filter goes in front of the RBAC filters that read its claims
 ];

@@ -99,7 +99,6 @@ describe('the control plane API', () => {
     const target = { targetRefs: [{ kind: 'Service', name: 'orders' }] };
     for (const [kind, plural, spec] of [
       ['FaultInjectionPolicy', 'faultinjectionpolicies', { targetRefs: [{ kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', name: 'r' }], abort: { httpStatus: 503, percent: 10 } }],
-      ['RequestAuthentication', 'requestauthentications', { ...target, jwtRules: [{ issuer: 'https://sso.example.com', jwksUri: 'https://sso.example.com/certs' }] }],
     ] as const) {
       const r = await policy(kind, plural, spec);
       assert.equal(r.status, 422, `${kind}: ${JSON.stringify(r.json)}`);
@@ -131,12 +130,17 @@ describe('the control plane API', () => {
     assert.deepEqual(retry.json.details.causes.map((c: any) => c.field), ['spec.budget.ttl', 'spec.budget.percent']);
     assert.equal((await call('GET', `${ns}/retrypolicies/p`)).status, 404);
     assert.equal((await policy('RetryPolicy', 'retrypolicies', { ...target, attempts: 2, budget: { percent: 50, minRetriesPerSecond: 5 } })).status, 201);
-    // An AuthorizationPolicy is carried, but for what reads a verified JWT: RequestAuthentication is not.
+    // A RequestAuthentication is carried as jwt_authn, but for what Envoy's fields say otherwise: clock skew in whole seconds, dotted claim names.
+    const jwtRule = { issuer: 'https://sso.example.com', jwksUri: 'https://sso.example.com/certs' };
+    const ra = await policy('RequestAuthentication', 'requestauthentications', { ...target, jwtRules: [{ ...jwtRule, clockSkew: '1500ms', outputClaimToHeaders: [{ header: 'x-sub', claim: 'sub' }, { header: 'x-roles', claim: 'realm_access.roles' }] }] });
+    assert.equal(ra.status, 422, JSON.stringify(ra.json));
+    assert.deepEqual(ra.json.details.causes.map((c: any) => c.field), ['spec.jwtRules[0].clockSkew', 'spec.jwtRules[0].outputClaimToHeaders[1].claim']);
+    assert.equal((await call('GET', `${ns}/requestauthentications/p`)).status, 404);
+    assert.equal((await policy('RequestAuthentication', 'requestauthentications', { ...target, jwtRules: [{ ...jwtRule, clockSkew: '2s', outputClaimToHeaders: [{ header: 'x-sub', claim: 'sub' }] }] })).status, 201);
+    // An AuthorizationPolicy is carried whole, what reads the verified JWT included.
     const jwt = await policy('AuthorizationPolicy', 'authorizationpolicies', { ...target, rules: [{ from: [{ identities: ['*'] }, { requestPrincipals: ['https://sso.example.com/alice'], notRequestPrincipals: ['https://sso.example.com/bob'] }] }, { when: [{ claim: 'role', values: ['admin'] }] }] });
-    assert.equal(jwt.status, 422, JSON.stringify(jwt.json));
-    assert.deepEqual(jwt.json.details.causes.map((c: any) => c.field), ['spec.rules[0].from[1].requestPrincipals', 'spec.rules[0].from[1].notRequestPrincipals', 'spec.rules[1].when']);
-    assert.match(jwt.json.details.causes[2].message, /RequestAuthentication is not carried over xDS yet/);
-    assert.equal((await call('GET', `${ns}/authorizationpolicies/p`)).status, 404);
+    assert.equal(jwt.status, 201, JSON.stringify(jwt.json));
+    assert.equal((await call('DELETE', `${ns}/authorizationpolicies/p`)).status, 200);
     assert.equal((await policy('AuthorizationPolicy', 'authorizationpolicies', { ...target, rules: [] })).status, 201);
     // A CircuitBreakerPolicy is carried whole, on the Service's clusters; a route has no cluster of its own, so a route target is invalid.
     assert.equal((await policy('CircuitBreakerPolicy', 'circuitbreakerpolicies', { ...target, limits: { maxActiveRequests: 2 }, outlierDetection: { consecutive5xx: 3 }, healthCheck: { path: '/healthz' } })).status, 201);

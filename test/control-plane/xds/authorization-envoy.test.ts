@@ -18,7 +18,7 @@ import { rbacConfigs } from '../../../control-plane/xds/policies/authorization/r
 import { parsePolicyKey } from '../../../xds/rbac-form.ts';
 
 type Pb = Record<string, any>;
-type Req = { peer: string | null; method: string; path: string; host: string; headers: Record<string, string> };
+type Req = { peer: string | null; method: string; path: string; host: string; headers: Record<string, string>; claims?: Record<string, unknown> | null };
 
 const TD = 'spiffe://cluster.local';
 const WEB = `${TD}/ns/shop/sa/web`;
@@ -44,6 +44,7 @@ function principal(p: Pb, req: Req): boolean {
   if (p.or_ids) return p.or_ids.ids.some((x: Pb) => principal(x, req));
   if (p.not_id) return !principal(p.not_id, req);
   if (p.authenticated) return req.peer !== null && (p.authenticated.principal_name === undefined || stringMatches(p.authenticated.principal_name, req.peer));
+  if (p.metadata) return metadataMatches(p.metadata, req);
   throw new Error(`principal not modelled: ${JSON.stringify(p)}`);
 }
 
@@ -57,7 +58,34 @@ function permission(p: Pb, req: Req): boolean {
     const v = headerValue(req, p.header.name);
     return v !== undefined && stringMatches(p.header.string_match, v);
   }
+  if (p.metadata) return metadataMatches(p.metadata, req);
   throw new Error(`permission not modelled: ${JSON.stringify(p)}`);
+}
+
+/**
+ * A metadata matcher on the payload jwt_authn wrote (payload_in_metadata), as Envoy's
+ * MetadataMatcher and ValueMatcher read it: the path walks struct fields only; a path that
+ * is not there matches nothing; present_match takes any value there, null, lists and
+ * structs included; string/double/bool matchers take only their own kind; list_match
+ * needs an element that matches.
+ */
+function metadataMatches(m: Pb, req: Req): boolean {
+  if (m.filter !== 'envoy.filters.http.jwt_authn' || m.invert !== undefined) throw new Error(`metadata not modelled: ${JSON.stringify(m)}`);
+  let v: unknown = req.claims == null ? undefined : { payload: req.claims };
+  for (const { key } of m.path as { key: string }[]) {
+    v = v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, key) ? (v as Pb)[key] : undefined;
+  }
+  return v !== undefined && valueMatches(m.value, v);
+}
+
+function valueMatches(m: Pb, v: unknown): boolean {
+  if (m.present_match !== undefined) return m.present_match === true;
+  if (m.string_match) return typeof v === 'string' && stringMatches(m.string_match, v);
+  if (m.double_match) return typeof v === 'number' && (m.double_match.exact !== undefined ? v === m.double_match.exact : v >= m.double_match.range.start && v < m.double_match.range.end);
+  if (m.bool_match !== undefined) return v === m.bool_match;
+  if (m.list_match) return Array.isArray(v) && v.some((e) => valueMatches(m.list_match.one_of, e));
+  if (m.or_match) return m.or_match.value_matchers.some((x: Pb) => valueMatches(x, v));
+  throw new Error(`value matcher not modelled: ${JSON.stringify(m)}`);
 }
 
 /** The filters in order: the first to deny answers, naming the policy (Envoy's map order) or 'none'. */
@@ -112,5 +140,63 @@ for (const [set, policies] of Object.entries(POLICY_SETS)) {
       checked++;
     }
     assert.equal(checked, PEERS.length * METHODS.length * PATHS.length * HOSTS.length * HEADERS.length);
+  });
+}
+
+// --- what reads the verified JWT (xds/jwt-form.ts) ---
+
+const ISS = 'https://sso.example.com/realms/demo';
+const JWT_SETS: Record<string, Record<string, AuthorizationSpec>> = {
+  'request-principals': {
+    'allow-alice': { rules: [{ from: [{ requestPrincipals: [`${ISS}/alice`] }] }, { from: [{ notRequestPrincipals: [`${ISS}/bob`] }], to: [{ methods: ['GET'] }] }, { from: [{ identities: [WEB], requestPrincipals: ['*'] }] }] },
+    'deny-no-jwt': { action: 'DENY', rules: [{ from: [{ notRequestPrincipals: ['*'] }], to: [{ paths: [{ value: '/admin' }] }] }, { from: [{ requestPrincipals: [`${ISS}/mallory`] }] }] },
+  },
+  'claims-allow': {
+    'allow-claims': {
+      rules: [
+        { when: [{ claim: 'realm_access.roles', values: ['admin'] }] },
+        { to: [{ methods: ['GET'] }], when: [{ claim: 'scope', notValues: ['guest'] }, { claim: 'level', values: ['5', 'true'] }] },
+        { when: [{ claim: 'https://example.com/groups', values: ['ops'] }] },
+      ],
+    },
+  },
+  'claims-deny': {
+    'deny-claims': {
+      action: 'DENY',
+      rules: [{ to: [{ paths: [{ value: '/admin' }] }], when: [{ claim: 'scope', notValues: ['read'] }] }, { from: [{ requestPrincipals: ['*'] }], when: [{ claim: 'realm_access.roles', values: ['banned'], notValues: ['admin'] }] }],
+    },
+  },
+};
+
+// An empty list and a list of objects are left out: the ALLOW guard of notValues reads them otherwise (xds/jwt-form.ts, DEFINED).
+const CLAIMS: (Record<string, unknown> | null)[] = [
+  null,
+  { iss: ISS, sub: 'alice', scope: 'read', level: 5, realm_access: { roles: ['admin', 'user'] } },
+  { iss: ISS, sub: 'bob', scope: 'guest', level: '5', realm_access: { roles: ['user', 'banned'] } },
+  // The same principal split elsewhere: the engine compares '<iss>/<sub>' whole.
+  { iss: 'https://sso.example.com/realms', sub: 'demo/alice', level: 'true' },
+  { iss: ISS, sub: 'carol', scope: null, level: true, 'realm_access.roles': ['admin'], realm_access: { roles: ['banned'] } },
+  { iss: ISS, sub: 'dave', scope: { a: 1 }, level: 6, 'https://example.com/groups': ['ops', 'dev'], 'realm_access.roles': { admin: true }, realm_access: { roles: ['admin'] } },
+  { iss: ISS, scope: ['read', 'guest'], level: [5], realm_access: 'admin' },
+  // A number or boolean claim matches the value that is its JSON text.
+  { iss: ISS, sub: 'gina', scope: 'read', level: 5 },
+  { iss: ISS, sub: 'hank', scope: ['write'], level: [true] },
+  { iss: ISS, sub: 'mallory', scope: 'write', 'https://example': { 'com/groups': 'ops' }, realm_access: { roles: ['banned', 'admin'] } },
+];
+
+for (const [set, policies] of Object.entries(JWT_SETS)) {
+  test(`${set}: Envoy reading the generated RBAC on jwt_authn's payload decides every request as a Sluice proxy does`, () => {
+    const filters = rbacConfigs(Object.entries(policies).map(([name, spec]) => ({ namespace: 'shop', name, spec }))) as Pb[];
+    const engine = compileAuthorization(Object.entries(policies).map(([name, spec]) => resolveAuthorization(name, spec)));
+    const outcomes = new Set<string | null>();
+    for (const claims of CLAIMS) for (const peer of [WEB, null]) for (const method of ['GET', 'POST']) for (const path of ['/', '/admin']) {
+      const req: Req = { peer, method, path, host: 'orders', headers: {}, claims };
+      const principal = claims === null ? null : `${claims.iss}/${typeof claims.sub === 'string' ? claims.sub : ''}`;
+      const d = engine({ peer, method, path, host: 'orders', claims, principal, headerValues: () => [] });
+      const ours = d.allowed ? null : (d.policy ?? 'none');
+      assert.equal(envoyDecides(filters, req), ours, JSON.stringify(req));
+      outcomes.add(ours);
+    }
+    assert.ok(outcomes.size >= 2, `the table must both allow and deny: ${[...outcomes].join(', ')}`);
   });
 }

@@ -128,6 +128,15 @@ describe('the RBAC an AuthorizationPolicy becomes (golden files)', () => {
     'negations-allow': { 'allow-but': { rules: [{ from: [{ notIdentities: [WEB], notNamespaces: ['billing'] }], to: [{ notMethods: ['DELETE'], notPaths: [{ value: '/admin' }], notHosts: ['evil.example.com'] }] }] } },
     'negations-deny': { 'deny-but': { action: 'DENY', rules: [{ from: [{ notIdentities: ['*'], notNamespaces: ['shop'] }], to: [{ notMethods: ['GET'], notPaths: [{ value: '/public' }], notHosts: ['orders'] }] }] } },
     'allow-nothing': { 'allow-nothing': { rules: [] }, 'deny-nothing': { action: 'DENY' } },
+    // What reads jwt_authn's payload metadata (xds/jwt-form.ts): every split of a principal at '/', claims by value type.
+    'request-principals': {
+      'allow-alice': { rules: [{ from: [{ requestPrincipals: ['https://sso.example.com/realms/demo/alice', '*'] }, { identities: [WEB], notRequestPrincipals: ['https://sso.example.com/realms/demo/bob'] }] }] },
+      'deny-no-jwt': { action: 'DENY', rules: [{ from: [{ notRequestPrincipals: ['*'] }] }] },
+    },
+    claims: {
+      'allow-admins': { rules: [{ to: [{ methods: ['GET'] }, { paths: [{ value: '/admin' }] }], when: [{ claim: 'realm_access.roles', values: ['admin'] }, { claim: 'scope', notValues: ['guest'] }] }] },
+      'deny-levels': { action: 'DENY', rules: [{ when: [{ claim: 'level', values: ['5', 'true'], notValues: ['gold'] }] }] },
+    },
   };
   for (const [name, policies] of Object.entries(cases)) {
     test(name, () => assertGolden(name, rbacConfigs(Object.entries(policies).map(([n, spec]) => ({ namespace: 'shop', name: n, spec })))));

@@ -14,6 +14,7 @@ import type { HttpListener } from '../../../proxy/config/model.ts';
 import { formatProblem, translate } from '../../../proxy/xds/translate.ts';
 import { rbacConfigs } from '../../../control-plane/xds/policies/authorization/rbac.ts';
 import { EMBEDDED_TYPE_URLS, pack } from '../../../xds/index.ts';
+import { claimConditionRule, HAS_JWT, requestPrincipalsId } from '../../../xds/jwt-form.ts';
 import { cluster, hcm, listener, resources, rootCa, route, routeConfig, router } from './resources.ts';
 
 type Spec = AuthorizationSpec;
@@ -22,6 +23,7 @@ type Obj = Record<string, unknown>;
 const WEB = 'spiffe://mesh.example/ns/shop/sa/web';
 const BATCH = 'spiffe://mesh.example/ns/shop/sa/batch';
 const DEBUG_PATHS = [{ type: 'Exact' as const, value: '/debug' }, { type: 'PathPrefix' as const, value: '/admin' }, { value: '/internal' }, { type: 'PathPrefix' as const, value: '/' }];
+const ISS = 'https://sso.example.com/realms/demo';
 const HOSTS = ['internal.example.com', 'Mixed.Case.example.com', '*.example.com', 'api.example.com:8443', '*.svc.local:80', '10.0.0.1', '[::1]', '[::1]:8080'];
 
 /** Every field of a source and an operation, in each action, with several values and entries. */
@@ -30,7 +32,11 @@ function everyField(action: 'ALLOW' | 'DENY'): Spec {
     action,
     rules: [
       {
-        from: [{ identities: [WEB, '*'], notIdentities: [BATCH], namespaces: ['shop', 'team.a'], notNamespaces: ['billing'] }, { identities: [BATCH] }],
+        from: [
+          { identities: [WEB, '*'], notIdentities: [BATCH], namespaces: ['shop', 'team.a'], notNamespaces: ['billing'] },
+          { identities: [BATCH], requestPrincipals: [`${ISS}/alice`, '*'], notRequestPrincipals: [`${ISS}/bob`, 'x/y/z'] },
+        ],
+        when: [{ claim: 'realm_access.roles', values: ['admin', '5', 'true'], notValues: ['banned'] }, { claim: 'scope', notValues: ['guest', 'false'] }],
         to: [
           { methods: ['GET', 'head'], notMethods: ['DELETE'], paths: DEBUG_PATHS, notPaths: [{ type: 'Exact', value: '/debug/secret' }] },
           { hosts: HOSTS, notHosts: ['*.evil.example.com', 'evil.example.com:9'], headers: [{ name: 'X-Debug', value: 'on' }, { name: 'x-tenant', type: 'RegularExpression', value: 'blue|green' }] },
@@ -38,6 +44,9 @@ function everyField(action: 'ALLOW' | 'DENY'): Spec {
       },
       { from: [{ notIdentities: ['*'] }] },
       { to: [{ notHosts: ['internal.example.com'] }] },
+      { when: [{ claim: 'https://example.com/groups', values: ['ops'] }] },
+      { from: [{ requestPrincipals: ['*'] }], when: [{ claim: 'azp', values: ['web'] }] },
+      ...(action === 'DENY' ? [{ from: [{ notRequestPrincipals: ['*'] }] }] : []),
     ],
   };
 }
@@ -87,10 +96,9 @@ describe('AuthorizationPolicy, generated as RBAC and read back by a proxy', () =
   test('every field of the spec comes back as the model the static file loads, in ALLOW and in DENY', () => {
     const policies = { 'allow-all-fields': everyField('ALLOW'), 'deny-all-fields': everyField('DENY'), 'allow-nothing': { rules: [] }, 'deny-nothing': { action: 'DENY' as const }, 'allow-web': { rules: [{ from: [{ identities: [WEB] }] }] } };
     assert.deepEqual(roundTrip(policies), asStatic(policies));
-    // The table above must use every field the schema has, except those refused at apply (api/carried.ts).
+    // The table above must use every field the schema has.
     const rule = (AuthorizationSpec as any).properties.rules.items.properties;
-    const refused = new Set(['requestPrincipals', 'notRequestPrincipals', 'when']);
-    const want = [...Object.keys(rule), ...Object.keys(rule.from.items.properties), ...Object.keys(rule.to.items.properties)].filter((f) => !refused.has(f));
+    const want = [...Object.keys(rule), ...Object.keys(rule.from.items.properties), ...Object.keys(rule.to.items.properties), ...Object.keys(rule.when.items.properties)];
     for (const action of ['ALLOW', 'DENY'] as const) {
       const used = new Set<string>();
       JSON.stringify(everyField(action), (k, v) => (used.add(k), v));
@@ -127,6 +135,9 @@ describe('RBAC a proxy cannot honour is a NACK with the field path', () => {
   const source = (...ids: Obj[]) => ({ permissions: [{ any: true }], principals: [{ and_ids: { ids } }] });
   const operation = (...rules: Obj[]) => ({ permissions: [{ and_rules: { rules } }], principals: [{ any: true }] });
   const P = `${PREFIX}.rules.policies["ns[shop]-policy[p]-rule[0]"]`;
+  const jwtMeta = (path: string[], value: Obj) => ({ metadata: { filter: 'envoy.filters.http.jwt_authn', path: ['payload', ...path].map((key) => ({ key })), value } });
+  const jwtRule = (path: string[], value: Obj) => ({ and_rules: { rules: [{ ...jwtMeta(path, value) }] } });
+  const METHOD_GET = { or_rules: { rules: [{ header: { name: ':method', string_match: { exact: 'GET' } } }] } };
 
   const cases: [string, Obj[], string][] = [
     ['a LOG action', [rbacFilter({ rules: { action: 'LOG' } })], `${PREFIX}.rules.action: "LOG" is not supported`],
@@ -152,6 +163,14 @@ describe('RBAC a proxy cannot honour is a NACK with the field path', () => {
     ['a destination port', one('DENY', operation({ destination_port: 8080 })), `${P}.permissions[0].and_rules.rules[0].destination_port: field not supported`],
     ['methods and paths in one or_rules', one('DENY', operation({ or_rules: { rules: [{ header: { name: ':method', string_match: { exact: 'GET' } } }, { url_path: { path: { exact: '/x' } } }] } })), `${P}.permissions[0].and_rules.rules[0].or_rules.rules: mixes methods and paths`],
     ['no permissions', one('DENY', { principals: [{ any: true }] }), `${P}.permissions: required`],
+    // What reads jwt_authn's payload metadata (xds/jwt-form.ts).
+    ["a request principal split at the last '/' only (Istio's), which leaves out the other splits", one('DENY', source({ or_ids: { ids: [{ and_ids: { ids: [jwtMeta(['iss'], { string_match: { exact: 'https://a/b' } }), jwtMeta(['sub'], { string_match: { exact: 'c' } })] } }] } })), `${P}.principals[0].and_ids.ids[0]: a Sluice proxy reads request principals`],
+    ['an unguarded notRequestPrincipals in ALLOW', one('ALLOW', source({ not_id: requestPrincipalsId(['a/b']) })), `${P}.principals[0].and_ids.ids[0].not_id: alone, it admits a request without a JWT`],
+    ['a guarded notRequestPrincipals in DENY', one('DENY', source({ and_ids: { ids: [HAS_JWT, { not_id: requestPrincipalsId(['a/b']) }] } })), `${P}.principals[0].and_ids.ids[0].and_ids.ids[0]: a guard on notRequestPrincipals`],
+    ['a claim matched as a string only (a number claim would not match)', one('DENY', operation(jwtRule(['role'], { or_match: { value_matchers: [{ string_match: { exact: '5' } }, { list_match: { one_of: { string_match: { exact: '5' } } } }] } }))), `${P}.permissions[0].and_rules.rules[0]: a Sluice proxy reads a claim condition`],
+    ['a claim condition of DENY in an ALLOW policy', one('ALLOW', operation(claimConditionRule({ claim: 'role', notValues: ['guest'] }, 'DENY'))), `${P}.permissions[0].and_rules.rules[0]: a Sluice proxy reads a claim condition`],
+    ['an inverted metadata match', one('DENY', operation({ metadata: { filter: 'envoy.filters.http.jwt_authn', path: [{ key: 'payload' }, { key: 'role' }], value: { present_match: true }, invert: true } })), `${P}.permissions[0].and_rules.rules[0].metadata.invert: field not supported`],
+    ['operations with different claim conditions', one('DENY', { principals: [{ any: true }], permissions: [{ and_rules: { rules: [METHOD_GET, claimConditionRule({ claim: 'a', values: ['1'] }, 'DENY')] } }, { and_rules: { rules: [METHOD_GET] } }] }), `${P}.permissions[1].and_rules.rules: every operation of a rule must end with the same claim conditions`],
   ];
   for (const [what, filters, want] of cases) {
     test(what, () => {

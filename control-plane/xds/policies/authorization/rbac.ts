@@ -12,9 +12,12 @@
 // say what the engine does: a not* field on a peer, a workload ID or a host holds for a
 // request without one in a DENY policy (Envoy's not_id / not_rule alone), and fails in an
 // ALLOW policy, so there it is guarded by "has one" (and_ids [guard, not_id]).
+//
+// requestPrincipals and `when` read the JWT RequestAuthentication's jwt_authn filter verified,
+// as `metadata` matchers on the payload it writes (xds/jwt-form.ts holds those forms).
 
-import assert from 'node:assert/strict';
 import type { AuthorizationSpec } from '../../../../kinds/authz-spec.ts';
+import { claimConditionRule, HAS_JWT, requestPrincipalsId } from '../../../../xds/jwt-form.ts';
 import { ANY_HOST, ANY_PEER, ANY_WORKLOAD, hostRegex, namespaceRegex, policyKey } from '../../../../xds/rbac-form.ts';
 import type { Obj } from '../../generate/envoy.ts';
 
@@ -53,11 +56,15 @@ export function rbacConfigs(policies: readonly NamedSpec[]): Obj[] {
   return out;
 }
 
+/**
+ * A rule's `when` conditions read the claims jwt_authn verified (xds/jwt-form.ts): each is
+ * one more rule of every operation's and_rules, or with no `to` the one permission.
+ */
 function rbacPolicy(r: Rule, action: Action): Obj {
-  // api/carried.ts refuses what needs a verified JWT until RequestAuthentication is carried.
-  assert.ok(r.when === undefined, "'when' reached the RBAC generator: api/carried.ts refuses it");
+  const when = (r.when ?? []).map((c) => claimConditionRule(c, action));
+  const anyOperation = r.to === undefined || r.to.length === 0;
   return {
-    permissions: r.to === undefined || r.to.length === 0 ? [ANY] : r.to.map((o) => ({ and_rules: { rules: operation(o, action) } })),
+    permissions: anyOperation ? (when.length === 0 ? [ANY] : [{ and_rules: { rules: when } }]) : r.to!.map((o) => ({ and_rules: { rules: [...operation(o, action), ...when] } })),
     principals: r.from === undefined || r.from.length === 0 ? [ANY] : r.from.map((s) => ({ and_ids: { ids: source(s, action) } })),
   };
 }
@@ -70,7 +77,6 @@ const PEER_GUARD = authenticated(regex(ANY_PEER));
 const WORKLOAD_GUARD = authenticated(regex(ANY_WORKLOAD));
 
 function source(s: Source, action: Action): Obj[] {
-  assert.ok(s.requestPrincipals === undefined && s.notRequestPrincipals === undefined, 'requestPrincipals reached the RBAC generator: api/carried.ts refuses them');
   const ids: Obj[] = [];
   const identities = (list: readonly string[]) => ({ or_ids: { ids: list.map((id) => authenticated(id === '*' ? regex(ANY_PEER) : { exact: id })) } });
   const namespaces = (list: readonly string[]) => ({ or_ids: { ids: list.map((ns) => authenticated(regex(namespaceRegex(ns)))) } });
@@ -79,6 +85,9 @@ function source(s: Source, action: Action): Obj[] {
   if (s.notIdentities !== undefined) ids.push(not(identities(s.notIdentities), PEER_GUARD));
   if (s.namespaces !== undefined) ids.push(namespaces(s.namespaces));
   if (s.notNamespaces !== undefined) ids.push(not(namespaces(s.notNamespaces), WORKLOAD_GUARD));
+  // The verified JWT's iss and sub, from jwt_authn's payload metadata; "has one" guards the negation in ALLOW.
+  if (s.requestPrincipals !== undefined) ids.push(requestPrincipalsId(s.requestPrincipals));
+  if (s.notRequestPrincipals !== undefined) ids.push(not(requestPrincipalsId(s.notRequestPrincipals), HAS_JWT));
   return ids;
 }
 
