@@ -26,7 +26,11 @@ export type WorkloadSpec = {
   readonly zone?: string;
   readonly serviceAccount?: string;
   readonly weight?: number;
+  /** The Service ports its app calls through its proxy, each on 127.0.0.1:<localPort>. */
+  readonly outbound?: readonly OutboundEntry[];
 };
+
+export type OutboundEntry = { readonly service: string; readonly namespace?: string; readonly port: number; readonly localPort: number };
 
 /** One instance behind a Service port: where a caller dials it. */
 export type EndpointView = {
