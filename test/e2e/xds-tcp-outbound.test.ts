@@ -112,6 +112,13 @@ test("redis-cli SET and GET through the caller's proxy reach the real redis-serv
   assert.equal(await stat(redisProxy, 'sluice_downstream_connections_total', `inbound|${port.redisInbound}`), through + 2, "each call came in through the redis proxy's inbound listener");
 });
 
+test('a 100 kB value crosses both proxies byte for byte, as a static TCP listener passes it (test/proxy/tls/mtls.test.ts)', opts, async () => {
+  const value = Array.from({ length: 100_000 }, (_, i) => String.fromCharCode(33 + (i % 94))).join('');
+  assert.equal(await redisCli(port.redis, ['SET', 'big', value]), 'OK');
+  assert.equal(await redisCli(port.redis, ['GET', 'big']), value);
+  assert.equal(await redisCli(redis.port, ['STRLEN', 'big']), '100000');
+});
+
 test("the redis proxy's inbound port takes mTLS only: redis-cli in plaintext gets no answer, and the refusal is counted", opts, async () => {
   const refused = await stat(redisProxy, 'sluice_downstream_mtls_refused_total', `inbound|${port.redisInbound}`);
   await assert.rejects(redisCli(port.redisInbound, ['GET', 'k']), (err: Error & { output?: string }) => !/^v$/m.test(err.output ?? ''));
