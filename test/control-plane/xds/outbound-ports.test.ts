@@ -11,6 +11,7 @@ import type { Resource } from '../../../control-plane/api/resource.ts';
 import { buildMeshView, SnapshotCache } from '../../../control-plane/xds/index.ts';
 import { outboundPortResources } from '../../../control-plane/xds/generate/outbound-ports.ts';
 import { inboundPorts, outboundClusters, type NodeContext } from '../../../control-plane/xds/generate/resources.ts';
+import { nodeContextOf } from '../../../control-plane/xds/node.ts';
 import type { Listener } from '../../../proxy/config/model.ts';
 import { formatProblem, translate, type Pb } from '../../../proxy/xds/translate.ts';
 import { EMBEDDED_TYPE_URLS, TYPE_URLS, unpack } from '../../../xds/index.ts';
@@ -115,4 +116,13 @@ test('on the outbound listener, each HTTP port of a Service is its own virtual h
       ['web.shop.svc.cluster.local:8080', ['web.shop.svc.cluster.local:8080']],
     ],
   );
+});
+
+test("a proxy's admin port is read from its sluice.dev/admin metadata; an address without a port is no error", () => {
+  const node = (admin: string) => nodeContextOf({ id: 'caller-1.shop', metadata: { fields: { 'sluice.dev/proxy': { stringValue: 'sluice-proxy' }, 'sluice.dev/admin': { stringValue: admin } } } });
+  assert.equal((node('127.0.0.1:17001') as { adminPort?: number }).adminPort, 17001);
+  assert.equal((node('[::1]:15000') as { adminPort?: number }).adminPort, 15000);
+  const none = node('localhost');
+  assert.equal(typeof none, 'object');
+  assert.equal((none as { adminPort?: number }).adminPort, undefined);
 });
