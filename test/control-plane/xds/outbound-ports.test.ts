@@ -126,3 +126,26 @@ test("a proxy's admin port is read from its sluice.dev/admin metadata; an addres
   assert.equal(typeof none, 'object');
   assert.equal((none as { adminPort?: number }).adminPort, undefined);
 });
+
+test('a Service port is TCP when its appProtocol is not HTTP, HTTP/2 or gRPC, or, without one, when its name says so (Istio prefixes)', () => {
+  const ports = [
+    { name: 'a', port: 1, appProtocol: 'tcp' },
+    { name: 'b', port: 2, appProtocol: 'redis' },
+    { name: 'c', port: 3, appProtocol: 'kubernetes.io/wss' },
+    { name: 'd', port: 4, appProtocol: 'HTTP' },
+    { name: 'e', port: 5, appProtocol: 'kubernetes.io/ws' },
+    { name: 'f', port: 6, appProtocol: 'kubernetes.io/h2c' },
+    { name: 'g', port: 7, appProtocol: 'grpc' },
+    { name: 'http-web', port: 8 },
+    { name: 'redis', port: 9 },
+    { name: 'mysql-main', port: 10 },
+    { name: 'tls-db', port: 11 },
+    { name: 'grpc-api', port: 12 },
+    { name: 'web', port: 13 },
+  ];
+  const v = buildMeshView({ revision: 1, meshes: [], services: [{ apiVersion: 'v1', kind: 'Service', metadata: meta('many'), spec: { selector: { app: 'x' }, ports } }] as never, workloads: [], httpRoutes: [], grpcRoutes: [], trustBundle: ROOT_PEM, defaultTrustDomain: 'cluster.local' });
+  assert.deepEqual(
+    v.services.get('shop/many')!.ports.map((p) => `${p.name}:${p.protocol}`),
+    ['a:tcp', 'b:tcp', 'c:tcp', 'd:http', 'e:http', 'f:http2', 'g:grpc', 'http-web:http', 'redis:tcp', 'mysql-main:tcp', 'tls-db:tcp', 'grpc-api:grpc', 'web:http'],
+  );
+});
