@@ -28,7 +28,11 @@ export type WorkloadSpec = {
   readonly zone?: string;
   readonly serviceAccount?: string;
   readonly weight?: number;
+  /** The Service ports its app calls through its proxy, each on 127.0.0.1:<localPort>. */
+  readonly outbound?: readonly OutboundEntry[];
 };
+
+export type OutboundEntry = { readonly service: string; readonly namespace?: string; readonly port: number; readonly localPort: number };
 
 /** One instance behind a Service port: where a caller dials it. */
 export type EndpointView = {
@@ -215,13 +219,29 @@ export function workloadPort(spec: WorkloadSpec, p: ServicePort): number {
   return p.port;
 }
 
-/** appProtocol first (Kubernetes' field for exactly this), then Istio's port-name prefix convention, else http. */
+/**
+ * appProtocol first (Kubernetes' field for exactly this): HTTP, HTTP/2 and gRPC by their
+ * names, and any other protocol (tcp, redis, mysql, https: TLS the app does itself) is
+ * opaque TCP. Without it, Istio's port-name prefixes (grpc-, http2-, tcp-, tls-, https-,
+ * mongo-, mysql-, redis-), else http.
+ */
 function protocolOf(p: ServicePort): PortProtocol {
-  const hint = (p.appProtocol ?? p.name ?? '').toLowerCase();
-  if (hint === 'grpc' || hint.startsWith('grpc-')) return 'grpc';
-  if (hint === 'http2' || hint === 'kubernetes.io/h2c' || hint.startsWith('http2-')) return 'http2';
-  if (hint === 'tcp' || hint.startsWith('tcp-') || hint === 'tls' || hint.startsWith('tls-')) return 'tcp';
-  return 'http';
+  if (p.appProtocol !== undefined) {
+    const app = p.appProtocol.toLowerCase();
+    return app === 'http' || app === 'kubernetes.io/ws' ? 'http' : (namedProtocol(app) ?? 'tcp');
+  }
+  return namedProtocol((p.name ?? '').toLowerCase()) ?? 'http';
+}
+
+const TCP_NAMES = ['tcp', 'tls', 'https', 'mongo', 'mysql', 'redis'];
+
+function namedProtocol(hint: string): PortProtocol | undefined {
+  const is = (name: string) => hint === name || hint.startsWith(`${name}-`);
+  if (is('grpc')) return 'grpc';
+  if (is('http2') || hint === 'kubernetes.io/h2c' || hint === 'h2c') return 'http2';
+  if (TCP_NAMES.some(is)) return 'tcp';
+  if (is('http')) return 'http';
+  return undefined;
 }
 
 function sortByName<T extends Resource<unknown>>(list: readonly T[]): T[] {

@@ -66,9 +66,11 @@ export function nodeContextOf(node: NodeInfo): NodeContext | string {
     if (!isPort(port)) return `node.metadata['${APP_PORTS_KEY}'].${name} must be a port number; got ${JSON.stringify(port)}`;
     appPorts[name] = port;
   }
+  // Only read to keep spec.outbound's listeners off it: an admin address that names no port is no error.
+  const adminPort = Number(/:(\d+)$/.exec(String(meta[ADMIN_KEY] ?? ''))?.[1]);
   // The workload name may hold dots; the namespace (a DNS label) cannot, so the last dot splits them.
   const dot = id.lastIndexOf('.');
-  return { kind: 'proxy', id, workload: id.slice(0, dot), namespace: id.slice(dot + 1), outboundPort: outbound, appPorts };
+  return { kind: 'proxy', id, workload: id.slice(0, dot), namespace: id.slice(dot + 1), outboundPort: outbound, appPorts, ...(isPort(adminPort) ? { adminPort } : {}) };
 }
 
 function isPort(v: unknown): v is number {

@@ -13,6 +13,7 @@ import {
   consumerRouteConfigs, inboundClusters, inboundPorts, inboundRouteConfigs, loadAssignments, outboundClusters, outboundRouteConfig, proxyListeners, secrets, serviceListeners,
   serviceRouteConfigs, type NodeContext,
 } from './generate/resources.ts';
+import { outboundPortResources } from './generate/outbound-ports.ts';
 import type { MeshView } from './mesh-view.ts';
 import { danglingNames, toEntries, type Entry, type GeneratedSet, type NodeSnapshot } from './snapshot.ts';
 
@@ -68,7 +69,7 @@ export class SnapshotCache {
     const shared = this.#shared;
     if (shared === null) return null;
     if (node.kind === 'generic') return node.namespace === undefined ? shared.generic : this.#genericFor(shared, node.namespace);
-    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${JSON.stringify(Object.entries(node.appPorts).sort())}`;
+    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${node.adminPort ?? ''}|${JSON.stringify(Object.entries(node.appPorts).sort())}`;
     let snap = shared.proxies.get(shape);
     if (snap === undefined) {
       try {
@@ -140,9 +141,12 @@ export class SnapshotCache {
       shared.outboundRoutes.set(node.namespace, outbound);
     }
     const inbound = inboundPorts(view, node);
-    const listeners = proxyListeners(view, node, inbound);
-    const inRoutes = inboundRouteConfigs(inbound);
-    const inClusters = inboundClusters(inbound);
+    const called = outboundPortResources(view, node, inbound);
+    // Once per view and proxy shape: the operator's mistake (or a Service not applied yet), not ours.
+    for (const problem of called.problems) this.#log('warn', 'Workload spec.outbound entry not served as written', { workload: `${node.namespace}/${node.workload}`, node: node.id, revision: view.revision, problem });
+    const listeners = [...proxyListeners(view, node, inbound), ...called.listeners];
+    const inRoutes = [...inboundRouteConfigs(inbound), ...called.routes];
+    const inClusters = [...inboundClusters(inbound), ...called.clusters];
     const own: GeneratedSet = { listeners, routes: inRoutes, clusters: inClusters, endpoints: [], secrets: [] };
     const problems = danglingNames(own, decodeTyped, { ...shared.known, routes: new Set([OUTBOUND]) });
     if (problems.length > 0) throw new Error(`inconsistent snapshot: ${problems.join('; ')}`);

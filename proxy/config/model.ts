@@ -114,7 +114,10 @@ export type HttpRoute = {
   readonly name: string;
   /** Listener names this route attaches to; empty means every HTTP listener. */
   readonly parentRefs: readonly string[];
-  /** Host header patterns ("api.example.com", "*.example.com"); empty matches any host. */
+  /**
+   * Host header patterns ("api.example.com", "*.example.com"); empty matches any host. From
+   * xDS also "svc.ns.svc.cluster.local:8080": only a Host with that port, ahead of the name alone.
+   */
   readonly hostnames: readonly string[];
   readonly rules: readonly RouteRule[];
 };

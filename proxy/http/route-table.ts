@@ -1,6 +1,8 @@
 // A listener's routes compiled once into an ordered candidate list. Order is precedence, so
 // `match` is a walk that stops at the first candidate whose conditions hold:
-//   1. hostname: an exact hostname, then wildcards (longest suffix first), then routes with none;
+//   1. hostname: an exact `host:port` (xDS only: a virtual host's domain with its port), then
+//      an exact hostname (whatever the port), then wildcards (longest suffix first), then
+//      routes with none;
 //   2. path: Exact, then RegularExpression, then PathPrefix, longer values first. Gateway API
 //      leaves regular expressions to the implementation; this is Envoy Gateway's order, so a
 //      catch-all prefix "/" never shadows a regex rule (README, "Matching");
@@ -54,13 +56,16 @@ type Candidate = {
   readonly matched: MatchedRule;
   /** null: any host; a Set: exact names; a string: a wildcard suffix such as ".example.com". */
   readonly host: ReadonlySet<string> | string | null;
+  /** The Set holds `host:port` names, matched against the whole authority. */
+  readonly withPort: boolean;
   readonly test: Test;
   readonly rank: readonly number[];
 };
 
-const HOST_EXACT = 0;
-const HOST_WILDCARD = 1;
-const HOST_ANY = 2;
+const HOST_EXACT_PORT = 0;
+const HOST_EXACT = 1;
+const HOST_WILDCARD = 2;
+const HOST_ANY = 3;
 
 /**
  * Compiles every route attached to `listenerName` (an empty `parentRefs` attaches to all).
@@ -72,7 +77,8 @@ export function compileRouteTable(routes: readonly HttpRoute[], listenerName: st
   routes.forEach((route, routeIndex) => {
     if (route.parentRefs.length > 0 && !route.parentRefs.includes(listenerName)) return;
     const names = route.hostnames.map((h) => h.toLowerCase());
-    const exact = new Set(names.filter((h) => !h.startsWith('*.')));
+    const withPort = new Set(names.filter((h) => hasPort(h)));
+    const exact = new Set(names.filter((h) => !h.startsWith('*.') && !hasPort(h)));
     const wildcards = names.filter((h) => h.startsWith('*.')).map((h) => h.slice(1));
     route.rules.forEach((rule, ruleIndex) => {
       const pickBackend = weightedPicker(rule.backendRefs);
@@ -81,25 +87,28 @@ export function compileRouteTable(routes: readonly HttpRoute[], listenerName: st
         const matched: MatchedRule = Object.freeze({ routeName: route.name, ruleIndex, rule, match, statName, pickBackend });
         const test = compileMatch(match);
         const rest = [...pathRank(match.path), match.method === undefined ? 1 : 0, -match.headers.length, -match.queryParams.length, routeIndex, ruleIndex, matchIndex];
-        if (names.length === 0) candidates.push({ matched, host: null, test, rank: [HOST_ANY, 0, ...rest] });
-        if (exact.size > 0) candidates.push({ matched, host: exact, test, rank: [HOST_EXACT, 0, ...rest] });
-        for (const suffix of wildcards) candidates.push({ matched, host: suffix, test, rank: [HOST_WILDCARD, -suffix.length, ...rest] });
+        if (names.length === 0) candidates.push({ matched, host: null, withPort: false, test, rank: [HOST_ANY, 0, ...rest] });
+        if (withPort.size > 0) candidates.push({ matched, host: withPort, withPort: true, test, rank: [HOST_EXACT_PORT, 0, ...rest] });
+        if (exact.size > 0) candidates.push({ matched, host: exact, withPort: false, test, rank: [HOST_EXACT, 0, ...rest] });
+        for (const suffix of wildcards) candidates.push({ matched, host: suffix, withPort: false, test, rank: [HOST_WILDCARD, -suffix.length, ...rest] });
       });
     });
   });
   candidates.sort((a, b) => compareRanks(a.rank, b.rank));
 
   const anyHost = candidates.every((c) => c.host === null);
+  const ports = candidates.some((c) => c.withPort);
   const scratch: QueryScratch = { raw: '', params: null };
   return Object.freeze({
     size: candidates.length,
     match(req: RouteRequest): MatchedRule | undefined {
       const host = anyHost ? '' : hostOnly(req.host);
+      const authority = ports ? req.host.toLowerCase() : '';
       scratch.raw = req.query;
       scratch.params = null;
       let found: MatchedRule | undefined;
       for (const c of candidates) {
-        if (c.host !== null && !(typeof c.host === 'string' ? host.length > c.host.length && host.endsWith(c.host) : c.host.has(host))) continue;
+        if (c.host !== null && !(typeof c.host === 'string' ? host.length > c.host.length && host.endsWith(c.host) : c.host.has(c.withPort ? authority : host))) continue;
         if (c.test(req, scratch)) {
           found = c.matched;
           break;
@@ -215,6 +224,11 @@ function weightedPicker(refs: readonly BackendRef[]): (random: () => number) => 
 
 function trimSlash(s: string): string {
   return s.endsWith('/') ? s.slice(0, -1) : s;
+}
+
+/** "svc:8080", "[::1]:80": a name with a port ("[::1]" alone has none). */
+function hasPort(name: string): boolean {
+  return /:\d+$/.test(name) && (name.charCodeAt(0) !== 91 /* [ */ || name.includes(']:'));
 }
 
 /** Lower-cased host without a port; "[::1]:80" -> "[::1]", "Svc:8080" -> "svc". */

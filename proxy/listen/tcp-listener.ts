@@ -65,7 +65,9 @@ export class TcpListener {
     const cluster = hooks.cluster(config.backend);
     const endpoint = cluster?.lb.pick(ANY_ENDPOINT);
     if (endpoint === undefined) {
-      hooks.log('warn', 'tcp connection refused: no healthy endpoint', { listener: config.name, backend: config.backend });
+      // No endpoint at all is what a Workload's outbound entry to a Service (port) that does not exist gets.
+      const why = cluster === undefined || cluster.endpoints.length === 0 ? 'the backend has no endpoint' : 'no healthy endpoint';
+      hooks.log('warn', `tcp connection closed: ${why}`, { listener: config.name, backend: config.backend });
       downstream.destroy();
       return;
     }

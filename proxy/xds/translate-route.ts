@@ -74,16 +74,27 @@ export function translateRouteConfig(rc: Pb, ctx: Context, sink: Sink): Unattach
   });
 }
 
-/** Domains without their `:port`, lower-cased and deduplicated; `*` anywhere means any host (no hostnames). */
+/**
+ * Domains lower-cased and deduplicated; `*` anywhere means any host (no hostnames). A
+ * `host:port` domain stays whole: it matches a request whose authority has that port, and
+ * wins over the same host without a port, which matches whatever the port (README, "The
+ * mesh over xDS": the port in Host picks the Service port).
+ */
 function hostnames(domains: readonly string[], sink: Sink): string[] {
   const out = new Set<string>();
   let any = false;
   domains.forEach((d, j) => {
-    const host = d.replace(/:\d+$/, '').toLowerCase();
-    if (host === '*') any = true;
+    const lower = d.toLowerCase();
+    const port = /:(\d+)$/.exec(lower);
+    const host = port === null ? lower : lower.slice(0, port.index);
+    if (host === '*' && port === null) any = true;
     else if (host === '' || host.slice(host.startsWith('*.') ? 2 : 0).includes('*')) {
       sink.add(`domains[${j}]`, `'${d}': a Sluice proxy matches exact hosts, *.suffix wildcards and *`);
-    } else out.add(host);
+    } else if (port !== null && host.startsWith('*')) {
+      sink.add(`domains[${j}]`, `'${d}': a Sluice proxy matches a port on an exact host only (svc.ns.svc.cluster.local:8080), not on a wildcard`);
+    } else if (port !== null && !(Number(port[1]) >= 1 && Number(port[1]) <= 65535)) {
+      sink.add(`domains[${j}]`, `'${d}': the port must be 1-65535`);
+    } else out.add(port === null ? host : `${host}:${Number(port[1])}`);
   });
   return any ? [] : [...out];
 }

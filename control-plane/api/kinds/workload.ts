@@ -1,21 +1,46 @@
 // Workload: one instance of a service that runs outside Kubernetes (a VM, a bare-metal
 // process), like Istio's WorkloadEntry. It carries no service name: Services select it by
 // its metadata.labels exactly as they select Pods, so one instance can back several
-// Services and a Service can mix Pods and Workloads.
+// Services and a Service can mix Pods and Workloads. Its `outbound` list names the Service
+// ports its app calls through its own proxy on a local port (TCP, or HTTP by appProtocol).
 
 import Type from 'typebox';
-import { closed, DNS_SUBDOMAIN_PATTERN, Opt } from '../../../kinds/schema-kit.ts';
+import { closed, DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, Opt } from '../../../kinds/schema-kit.ts';
 import { defineKind } from '../kind.ts';
-import { isDnsLabel, isDnsName, ipFamilyOf, keyPath, labelValueProblem } from './kube-names.ts';
+import type { Add } from '../kind.ts';
+import { firstSeen, isDnsLabel, isDnsName, ipFamilyOf, keyPath, labelValueProblem } from './kube-names.ts';
 
 export const DEFAULT_SERVICE_ACCOUNT = 'default';
+
+/**
+ * The ports sluice-proxy binds by default (proxy/flags.ts): a local port on one of them
+ * would never bind on a proxy started with the defaults. A proxy started with other ports
+ * is checked when its listeners are generated (control-plane/xds/generate/outbound-ports.ts).
+ */
+const PROXY_DEFAULT_PORTS: ReadonlyMap<number, string> = new Map([
+  [15000, 'admin port (--admin-port)'],
+  [15001, 'outbound port (--outbound-port)'],
+  [15020, 'stats port (--stats-port)'],
+]);
+
+const PortNumber = Type.Integer({ minimum: 1, maximum: 65535 });
+
+const OutboundEntry = Type.Object(
+  {
+    service: Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 63, description: 'The name of the Service called.' }),
+    namespace: Opt(Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 63, description: "The Service's namespace. Default: the Workload's own." })),
+    port: Type.Integer({ minimum: 1, maximum: 65535, description: 'The Service port called: its number, as spec.ports[].port of the Service says it.' }),
+    localPort: Type.Integer({ minimum: 1, maximum: 65535, description: "Where the Workload's proxy listens for the app's calls, on 127.0.0.1: TCP, or HTTP when the Service port's appProtocol is HTTP." }),
+  },
+  closed,
+);
 
 // Descriptions go into the CRD, where `kubectl explain workload.spec` shows them.
 const WorkloadSpec = Type.Object(
   {
     address: Type.String({ minLength: 1, maxLength: 253, description: 'Where the instance is reached: an IP address or a DNS name.' }),
     ports: Opt(
-      Type.Record(Type.String(), Type.Integer({ minimum: 1, maximum: 65535 }), {
+      Type.Record(Type.String(), PortNumber, {
         description: "Service port name -> the port this instance listens on. A Service port not named here is reached on the Service's targetPort.",
       }),
     ),
@@ -24,6 +49,11 @@ const WorkloadSpec = Type.Object(
       Type.String({ pattern: DNS_SUBDOMAIN_PATTERN, maxLength: 253, description: "Its identity: spiffe://<trust domain>/ns/<namespace>/sa/<serviceAccount>. Default 'default'." }),
     ),
     weight: Opt(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Its share of traffic against the other endpoints of a Service. Default 1.' })),
+    outbound: Opt(
+      Type.Array(OutboundEntry, {
+        description: "The Service ports the app calls through its proxy, each on its own local port: the proxy listens on 127.0.0.1:<localPort> and forwards over mTLS to the Service's proxies (a TCP port byte for byte, an HTTP port through that port's routes).",
+      }),
+    ),
   },
   closed,
 );
@@ -41,7 +71,8 @@ export const workloadKind = defineKind({
   description:
     "One instance outside Kubernetes (Istio's WorkloadEntry): Services select it by its metadata.labels, as they select Pods; " +
     "ports maps a Service port name to the port it listens on, and a Service port it does not name is reached on that port's targetPort; " +
-    "serviceAccount (default 'default') names its identity.",
+    "serviceAccount (default 'default') names its identity; " +
+    'outbound lists the Service ports its app calls through its proxy on 127.0.0.1:<localPort>.',
   check(spec, add) {
     if (ipFamilyOf(spec.address) === 0 && !isDnsName(spec.address)) {
       add('spec.address', `must be an IP address (10.0.3.7, fd00::7) or a DNS name (vm-7.example.internal); got '${spec.address}'`);
@@ -57,6 +88,7 @@ export const workloadKind = defineKind({
       const problem = labelValueProblem(spec.zone, 'zone name');
       if (problem !== undefined) add('spec.zone', problem);
     }
+    checkOutbound(spec, add);
   },
   columns: [
     { name: 'ADDRESS', value: (r) => r.spec?.address ?? '', jsonPath: '.spec.address' },
@@ -65,3 +97,23 @@ export const workloadKind = defineKind({
     { name: 'SERVICE ACCOUNT', value: (r) => r.spec?.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT, jsonPath: '.spec.serviceAccount' },
   ],
 });
+
+/**
+ * Each local port once, and none the proxy itself takes: the ports this Workload serves
+ * (its proxy's inbound listeners) and the proxy's default outbound, admin and stats ports.
+ * Whether the Service and its port exist is not checked here: they may be applied after
+ * the Workload, or deleted later (the generated listener then closes each connection).
+ */
+function checkOutbound(spec: { ports?: Readonly<Record<string, number>>; outbound?: readonly { localPort: number }[] }, add: Add): void {
+  const served = new Map(Object.entries(spec.ports ?? {}).map(([name, port]) => [port, name]));
+  const seen = new Map<number, number>();
+  (spec.outbound ?? []).forEach((o, i) => {
+    const at = `spec.outbound[${i}].localPort`;
+    const first = firstSeen(seen, o.localPort, i);
+    if (first !== undefined) add(at, `${o.localPort} is already the localPort of spec.outbound[${first}]: the proxy listens once on each local port`);
+    const name = served.get(o.localPort);
+    if (name !== undefined) add(at, `${o.localPort} is the port this Workload serves Service port '${name}' on (spec.ports.${name}), where its proxy's inbound listener is: pick another local port`);
+    const own = PROXY_DEFAULT_PORTS.get(o.localPort);
+    if (own !== undefined) add(at, `${o.localPort} is the proxy's default ${own}: pick another local port`);
+  });
+}

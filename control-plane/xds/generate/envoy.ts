@@ -46,8 +46,12 @@ export function downstreamTls(http: boolean): Obj {
   return { name: 'envoy.transport_sockets.tls', typed_config: pack(EMBEDDED_TYPE_URLS.DownstreamTlsContext, context) };
 }
 
-/** mTLS to peer proxies: our certificate, the bundle, and only these SPIFFE IDs on the other side. */
-export function upstreamTls(sni: string, identities: readonly string[]): Obj {
+/**
+ * mTLS to peer proxies: our certificate, the bundle, and only these SPIFFE IDs on the
+ * other side. ALPN h2 for HTTP (one multiplexed connection between proxies); none for a TCP
+ * port, whose bytes pass as they are, as its inbound listener offers none.
+ */
+export function upstreamTls(sni: string, identities: readonly string[], http: boolean): Obj {
   const context = {
     sni,
     common_tls_context: {
@@ -56,7 +60,7 @@ export function upstreamTls(sni: string, identities: readonly string[]): Obj {
         default_validation_context: { match_typed_subject_alt_names: identities.map((id) => ({ san_type: 'URI', matcher: { exact: id } })) },
         validation_context_sds_secret_config: sds(ROOTCA),
       },
-      alpn_protocols: ['h2'],
+      ...(http ? { alpn_protocols: ['h2'] } : {}),
     },
   };
   return { name: 'envoy.transport_sockets.tls', typed_config: pack(EMBEDDED_TYPE_URLS.UpstreamTlsContext, context) };

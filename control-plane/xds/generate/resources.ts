@@ -15,7 +15,16 @@ import { routeNamespaceFor, serviceRoutes } from './route-rules.ts';
 
 /** What the control plane knows of the node on a stream (xds/SUBSET.md, "Nodes"). */
 export type NodeContext =
-  | { readonly kind: 'proxy'; readonly id: string; readonly workload: string; readonly namespace: string; readonly outboundPort: number; readonly appPorts: Readonly<Record<string, number>> }
+  | {
+      readonly kind: 'proxy';
+      readonly id: string;
+      readonly workload: string;
+      readonly namespace: string;
+      readonly outboundPort: number;
+      readonly appPorts: Readonly<Record<string, number>>;
+      /** From `sluice.dev/admin`, when it names a port: a local port of spec.outbound must not take it. */
+      readonly adminPort?: number;
+    }
   /** `namespace`: where the client runs, when it says (Istio's NAMESPACE metadata): its consumer routes apply to it. */
   | { readonly kind: 'generic'; readonly id: string; readonly namespace?: string };
 
@@ -38,7 +47,7 @@ export function outboundClusters(view: MeshView, flavor: Flavor): Obj[] {
     const cluster: Obj = { name, type: 'EDS', eds_cluster_config: { eds_config: ADS }, connect_timeout: CONNECT_TIMEOUT, lb_policy: flavor === 'proxy' ? 'LEAST_REQUEST' : 'ROUND_ROBIN' };
     if (flavor === 'proxy') {
       if (sp.protocol === 'grpc' || sp.protocol === 'http2') cluster.typed_extension_protocol_options = http2Options();
-      if (view.mesh.mtlsMode !== 'DISABLE') cluster.transport_socket = upstreamTls(svc.host, [...new Set(sp.endpoints.map((e) => e.identity))].sort());
+      if (view.mesh.mtlsMode !== 'DISABLE') cluster.transport_socket = upstreamTls(svc.host, [...new Set(sp.endpoints.map((e) => e.identity))].sort(), isHttp(sp.protocol));
     }
     for (const p of POLICIES) p.cluster?.(cluster, { view, flavor, service: svc, port: sp });
     out.push(cluster);

@@ -156,6 +156,29 @@ describe('hostnames', () => {
     t,
   );
 
+  describe('a name with a port (from xDS: the virtual host of one Service port)', () => {
+    const ports = compileRouteTable(
+      [
+        route('port-80', [rule('port-80')], { hostnames: ['web.ns', 'web.ns:80'] }),
+        route('port-8080', [rule('port-8080')], { hostnames: ['web.ns:8080'] }),
+        route('v6', [rule('v6')], { hostnames: ['[fd00::1]:9090'] }),
+      ],
+      'main',
+    );
+    table(
+      [
+        ['the port in Host picks the name with that port', req('/', { host: 'web.ns:8080' }), 'port-8080'],
+        ['in any case', req('/', { host: 'WEB.ns:8080' }), 'port-8080'],
+        ['no port picks the name without one', req('/', { host: 'web.ns' }), 'port-80'],
+        ['the port named beside the bare name', req('/', { host: 'web.ns:80' }), 'port-80'],
+        ['a port no name has falls back to the name without a port', req('/', { host: 'web.ns:9999' }), 'port-80'],
+        ['a name with a port never matches a Host without it', req('/', { host: '[fd00::1]' }), undefined],
+        ['an IPv6 literal with its port', req('/', { host: '[fd00::1]:9090' }), 'v6'],
+      ],
+      ports,
+    );
+  });
+
   test('the hostname outranks the path', () => {
     const t2 = compileRouteTable([route('path', [rule('path', [match({ path: exact('/x') })])]), route('host', [rule('host')], { hostnames: ['h.io'] })], 'main');
     assert.equal(winner(t2, req('/x', { host: 'h.io' })), 'host');

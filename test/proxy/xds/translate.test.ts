@@ -33,7 +33,7 @@ function mesh(opts: { routes?: Record<string, unknown>[]; listeners?: Record<str
   const routes = opts.routes ?? [route({ prefix: '' }, { cluster: 'orders' })];
   return {
     listeners: opts.listeners ?? [listener('web')],
-    routes: [routeConfig('web', [{ name: 'orders', domains: ['orders.shop:80', 'Orders.shop', 'orders.shop.svc.cluster.local:80'], routes }])],
+    routes: [routeConfig('web', [{ name: 'orders', domains: ['orders.shop', 'Orders.shop', 'orders.shop.svc.cluster.local'], routes }])],
     clusters: opts.clusters ?? [cluster('orders'), cluster('stock', { eds: false, endpoints: [locality('', [['10.0.9.9', 9000]])] })],
     endpoints: [assignment('orders', [locality('z1', [['10.0.0.1', 8080, 3]]), locality('z2', [['10.0.0.2', 8080]])])],
     secrets: [rootCa()],
@@ -137,9 +137,17 @@ backends:
     assert.deepEqual(rules[2].matches[0].path, { type: 'PathPrefix', value: '/stock' });
   });
 
-  test('virtual host domains lose their port and repeats; * means any host', () => {
+  test('virtual host domains lose their case and repeats, and keep their port (it picks the Service port); * means any host', () => {
     const input = resources(mesh());
     assert.deepEqual(translated(input).routes[0].hostnames, ['orders.shop', 'orders.shop.svc.cluster.local']);
+    const ported = resources({ ...mesh(), routes: [routeConfig('web', [{ name: 'p', domains: ['orders.shop:8080', 'Orders.Shop:08080', 'orders.shop'], routes: [route({ prefix: '' }, { cluster: 'orders' })] }])] });
+    assert.deepEqual(translated(ported).routes[0].hostnames, ['orders.shop:8080', 'orders.shop']);
+    const bad = resources({ ...mesh(), routes: [routeConfig('web', [{ name: 'p', domains: ['*.shop:8080', 'orders.shop:70000', '*:80'], routes: [route({ prefix: '' }, { cluster: 'orders' })] }])] });
+    assert.deepEqual(problemsOf(bad), [
+      ['RouteConfiguration', 'web', 'virtual_hosts[0].domains[0]'],
+      ['RouteConfiguration', 'web', 'virtual_hosts[0].domains[1]'],
+      ['RouteConfiguration', 'web', 'virtual_hosts[0].domains[2]'],
+    ]);
     const any = resources({ ...mesh(), routes: [routeConfig('web', [{ name: 'all', domains: ['orders.shop', '*'], routes: [route({ prefix: '' }, { cluster: 'orders' })] }])] });
     assert.deepEqual(translated(any).routes[0].hostnames, []);
   });

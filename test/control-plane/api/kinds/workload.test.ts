@@ -38,6 +38,11 @@ describe('Workload', () => {
     }
   });
 
+  test('accepts the Service ports its app calls, each on a local port, in its own namespace or another', () => {
+    const r = accepted(workload('{ address: 10.0.3.7, ports: { http: 8080 }, outbound: [{ service: redis, port: 6379, localPort: 16379 }, { service: web, namespace: front, port: 80, localPort: 18080 }] }'));
+    assert.deepEqual((r.spec as { outbound: unknown[] }).outbound[1], { service: 'web', namespace: 'front', port: 80, localPort: 18080 });
+  });
+
   test('is found as wl, gets a CRD, and lists address, ports, zone and service account (default "default")', () => {
     const kind = findKind('wl');
     assert.equal(kind?.kind, 'Workload');
@@ -70,6 +75,27 @@ describe('Workload', () => {
     ['an empty zone', workload(`{ address: 10.0.3.7, zone: '' }`), [['spec.zone', /must not be empty/]]],
     ['a weight of 0', workload('{ address: 10.0.3.7, weight: 0 }'), [['spec.weight', /must be between 1 and 1000000; got 0/]]],
     ['a label a Service could not select by', { ...workload('{ address: 10.0.3.7 }'), metadata: { name: 'vm-7', labels: { app: 'orders v2' } } }, [['metadata.labels.app', /not a valid label value/]]],
+    ['an outbound entry without its port and local port', workload('{ address: 10.0.3.7, outbound: [{ service: redis }] }'), [
+      ['spec.outbound[0].port', /is required/],
+      ['spec.outbound[0].localPort', /is required/],
+    ]],
+    ['an outbound entry naming a Service by a name no Service has, or with a field of its own', workload(`{ address: 10.0.3.7, outbound: [{ service: Redis_1, namespace: 'a.b', port: 6379, localPort: 16379, protocol: tcp }] }`), [
+      ['spec.outbound[0].service', /not a valid DNS label/],
+      ['spec.outbound[0].namespace', /not a valid DNS label/],
+      ['spec.outbound[0].protocol', /unknown field 'protocol'/],
+    ]],
+    ['a local port out of range', workload('{ address: 10.0.3.7, outbound: [{ service: redis, port: 6379, localPort: 0 }] }'), [['spec.outbound[0].localPort', /must be between 1 and 65535; got 0/]]],
+    ['a local port taken twice', workload('{ address: 10.0.3.7, outbound: [{ service: redis, port: 6379, localPort: 16379 }, { service: web, port: 80, localPort: 16379 }] }'), [
+      ['spec.outbound[1].localPort', /16379 is already the localPort of spec.outbound\[0\]/],
+    ]],
+    ['a local port the Workload serves a Service port on (its inbound listener)', workload('{ address: 10.0.3.7, ports: { http: 8080 }, outbound: [{ service: web, port: 80, localPort: 8080 }] }'), [
+      ['spec.outbound[0].localPort', /8080 is the port this Workload serves Service port 'http' on \(spec.ports.http\)/],
+    ]],
+    ["the proxy's own default ports", workload('{ address: 10.0.3.7, outbound: [{ service: a, port: 1, localPort: 15000 }, { service: b, port: 1, localPort: 15001 }, { service: c, port: 1, localPort: 15020 }] }'), [
+      ['spec.outbound[0].localPort', /the proxy's default admin port/],
+      ['spec.outbound[1].localPort', /the proxy's default outbound port/],
+      ['spec.outbound[2].localPort', /the proxy's default stats port/],
+    ]],
     [
       'every mistake in one document',
       workload(`{ address: '-bad-', ports: { Web: 80 }, zone: 'a/b' }`),
