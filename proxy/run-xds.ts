@@ -7,6 +7,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { parseTokenFile } from '../xds/index.ts';
+import { dialControlPlane } from '../xds/dial.ts';
 import type { ProxyFlags, XdsFlags } from './flags.ts';
 import type { RunningProxy, StartResult } from './run.ts';
 import { createRuntime, startAdmin, type AdminServers, type Io } from './runtime.ts';
@@ -71,10 +72,12 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     return fail(1, `could not start the admin or stats server: ${(err as Error).message}`);
   }
   let ready = false;
+  const dial = dialControlPlane(xf.controlPlane);
   ads = new AdsClient({
     target: xf.controlPlane,
     // Read at each connection: the SVID may have been renewed since the last one.
-    credentials: () => grpc.credentials.createSsl(readFileSync(files.bundle), readFileSync(files.key), readFileSync(files.cert)),
+    credentials: () => grpc.credentials.createSsl(readFileSync(files.bundle), readFileSync(files.key), readFileSync(files.cert), dial.verify),
+    channelOptions: dial.options,
     node: {
       id: `${issued.workload}.${issued.namespace}`,
       locality: xf.zone === undefined ? {} : { zone: xf.zone },

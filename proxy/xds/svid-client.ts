@@ -30,6 +30,7 @@ import { createCsr } from '../../certs/csr.ts';
 import { generateKeyPair } from '../../certs/keys.ts';
 import { renewalDelay } from '../../certs/rotation.ts';
 import { parseSpiffeId, workloadOf } from '../../certs/spiffe-id.ts';
+import { dialControlPlane } from '../../xds/dial.ts';
 import { CERTIFICATE_SERVICE, CERTIFY_PATH, ERROR_CODE_METADATA, type CertificateRequest, type CertificateResponse } from '../../xds/ca-service.ts';
 import type { Logger } from '../http/rescue.ts';
 import { checkSvid, type LoadedSvid } from '../tls/svid-store.ts';
@@ -165,8 +166,12 @@ export class SvidClient {
     this.#reconnectTimer = null;
     if (this.#closed) return;
     const bundle = this.#current?.pem.bundle ?? this.#opts.trustBundle;
-    const creds = this.#current === null ? grpc.credentials.createSsl(Buffer.from(bundle)) : grpc.credentials.createSsl(Buffer.from(bundle), Buffer.from(this.#current.pem.key), Buffer.from(this.#current.pem.cert));
-    const options = this.#opts.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': this.#opts.serverName, 'grpc.default_authority': this.#opts.serverName };
+    const dial = this.#opts.serverName === undefined ? dialControlPlane(this.#opts.address) : { options: { 'grpc.ssl_target_name_override': this.#opts.serverName, 'grpc.default_authority': this.#opts.serverName }, verify: {} };
+    const creds =
+      this.#current === null
+        ? grpc.credentials.createSsl(Buffer.from(bundle), null, null, dial.verify)
+        : grpc.credentials.createSsl(Buffer.from(bundle), Buffer.from(this.#current.pem.key), Buffer.from(this.#current.pem.cert), dial.verify);
+    const options = dial.options;
     const client = new grpc.Client(this.#opts.address, creds, options);
     const { requestSerialize, responseDeserialize } = CERTIFICATE_SERVICE.Certify;
     const call = client.makeBidiStreamRequest(CERTIFY_PATH, requestSerialize, responseDeserialize, new grpc.Metadata(), {});

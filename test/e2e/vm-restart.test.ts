@@ -104,7 +104,13 @@ after(async () => {
 test('the first start with relative paths keeps its identity where the operator said: ./sluice-identity of its working directory', () => {
   for (const f of ['cert.pem', 'key.pem', 'bundle.pem', 'workload']) assert.ok(existsSync(join(vmDir, 'sluice-identity', f)), f);
   assert.equal(readFileSync(join(vmDir, 'sluice-identity', 'workload'), 'utf8').trim(), 'web-1');
+  jsonLinesOnly(proxies[0].stderr());
 });
+
+/** A log shipper reads stderr as JSON lines: nothing else may be there (Node's DEP0123 warning was, from dialing the control plane by IP). */
+function jsonLinesOnly(stderr: string): void {
+  for (const line of stderr.split('\n').filter((l) => l !== '')) assert.doesNotThrow(() => JSON.parse(line), `not a JSON line on stderr: ${line}`);
+}
 
 test('web-1 restarted five times (SIGTERM, SIGKILL; from another directory with a relative --identity-dir): it rejoins each time with its kept identity, and the caller sees 0 failed requests', { timeout: 240_000 }, async () => {
   let ok = 0;
@@ -131,6 +137,7 @@ test('web-1 restarted five times (SIGTERM, SIGKILL; from another directory with 
       proxies[0] = restarted;
       assert.match(restarted.stderr(), /"msg":"using the SVID found in the identity folder"/, `start ${i + 2} used the kept identity`);
       assert.match(restarted.stderr(), /"node":"web-1\.default"/);
+      jsonLinesOnly(restarted.stderr());
       // It serves again, over mTLS, as the caller's proxy would reach it (the caller itself may
       // keep web-1 ejected for a while: outlier detection saw its connections refused).
       const seen = apps[0].seen.length;
