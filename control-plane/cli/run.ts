@@ -8,18 +8,23 @@ import { UsageError, type FlagValue, type PositionalCount } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
 import type { CliContext } from './context.ts';
 import { DEFAULT_SERVER } from './server-config.ts';
+import { CLIENT_VERSION } from './commands/version.ts';
 
 export async function runCli(argv: readonly string[], ctx: CliContext): Promise<number> {
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
     ctx.stdout(help());
     return argv.length === 0 ? 2 : 0;
   }
-  const command = COMMANDS.find((c) => c.words.every((w, i) => argv[i] === w));
-  if (command === undefined) {
-    ctx.stderr(`sluicectl: unknown command '${argv.slice(0, 2).join(' ')}'\n\n${help()}`);
+  if (argv.length === 1 && argv[0] === '--version') {
+    ctx.stdout(`sluicectl ${CLIENT_VERSION}\n`);
+    return 0;
+  }
+  const found = findCommand(argv);
+  if (found === undefined) {
+    ctx.stderr(unknownCommand(argv));
     return 2;
   }
-  const rest = argv.slice(command.words.length);
+  const { command, rest } = found;
   if (rest.includes('--help') || rest.includes('-h')) {
     ctx.stdout(`usage: ${command.usage}\n\n${command.summary}\n\nexamples:\n${command.examples.map((e) => `  ${e}\n`).join('')}`);
     return 0;
@@ -49,6 +54,53 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     ctx.stderr(`sluicectl ${command.words.join(' ')}: ${formatError(err)}`);
     return command.failureExitCode ?? 1;
   }
+}
+
+/**
+ * The command, wherever its words stand after flags (kubectl's habit: `sluicectl --server
+ * URL get svc`), and its arguments: the flags before the words, then those after. A flag
+ * before the words must be one of that command's, and takes its value with it.
+ */
+function findCommand(argv: readonly string[]): { command: (typeof COMMANDS)[number]; rest: string[] } | undefined {
+  for (const command of COMMANDS) {
+    for (let i = 0; i <= argv.length - command.words.length; ) {
+      if (command.words.every((w, k) => argv[i + k] === w)) return { command, rest: [...argv.slice(0, i), ...argv.slice(i + command.words.length)] };
+      // Only flags (and their values) may come before the words.
+      const arg = argv[i];
+      if (!arg.startsWith('-') || arg === '-') break;
+      const eq = arg.indexOf('=');
+      const name = arg.startsWith('--') ? arg.slice(2, eq < 0 ? undefined : eq) : undefined;
+      const option = name !== undefined ? command.options[name] : Object.values(command.options).find((o) => `-${o.short}` === arg);
+      if (option === undefined) break;
+      i += option.type === 'string' && eq < 0 ? 2 : 1;
+    }
+  }
+  return undefined;
+}
+
+/** One line, and the nearest command when there is one: not the whole usage. */
+function unknownCommand(argv: readonly string[]): string {
+  const words = argv.filter((a) => !a.startsWith('-')).slice(0, 2);
+  const typed = words.join(' ');
+  let best: { usage: string; distance: number } | undefined;
+  for (const c of COMMANDS) {
+    const name = c.words.join(' ');
+    const d = Math.min(distance(typed, name), distance(words[0] ?? '', c.words[0]));
+    if (best === undefined || d < best.distance) best = { usage: name, distance: d };
+  }
+  const hint = best !== undefined && best.distance <= 2 ? `; did you mean 'sluicectl ${best.usage}'?` : '';
+  return `sluicectl: unknown command '${typed === '' ? argv.join(' ') : typed}'${hint} (sluicectl --help lists the commands)\n`;
+}
+
+/** Levenshtein distance: a typo is one or two edits away. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
 }
 
 function flagName(short: string | undefined, long: string): string {
