@@ -2,6 +2,7 @@
 // later) is turned into. Plain readonly data, every default already filled in, deep-frozen
 // by the loader; the data path only ever reads it.
 
+import type { HashOn } from '../../kinds/load-balancing.ts';
 import type { EscapedSlashes, PathParameters } from '../../kinds/normalize-path.ts';
 import type { RetryBudget, RetryPolicy } from '../../kinds/retry-policy.ts';
 import type { AuthorizationPolicy } from '../authz/model.ts';
@@ -131,6 +132,12 @@ export type RouteRule = {
   readonly retry?: Partial<RetryPolicy>;
   /** From a FaultInjectionPolicy targeting this rule (or its route). */
   readonly fault?: FaultInjection;
+  /**
+   * What a request through this rule is hashed on, for a backend whose balancer hashes
+   * (Envoy's per-route hash_policy, read from xDS): replaces the backend's `hashOn`. Several
+   * are combined; one the request lacks is skipped.
+   */
+  readonly hashOn?: readonly HashOn[];
 };
 
 export type RouteTimeouts = {
@@ -276,10 +283,8 @@ export type Endpoint = {
   readonly priority: number;
 };
 
-export type HashOn =
-  | { readonly type: 'Header'; readonly name: string }
-  | { readonly type: 'Cookie'; readonly name: string }
-  | { readonly type: 'SourceIP' };
+/** What a request is hashed on (shared with LoadBalancingPolicy, kinds/load-balancing.ts). */
+export type { HashOn } from '../../kinds/load-balancing.ts';
 
 // --- resilience (mesh.sluice.dev/v1alpha1 policies, resolved) ---
 
