@@ -9,6 +9,7 @@
 import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RetryPolicy, RouteMatch, RouteRule } from '../config/model.ts';
 import { DURATION, durationMs, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
+import { HASH_POLICY, translateHashPolicy } from './translate-lb.ts';
 import { bufferLimit, RETRY_POLICY, translateRetryPolicy } from './translate-retry.ts';
 
 const REGEX = message({ regex: scalar });
@@ -28,6 +29,7 @@ const ROUTE = message({
     weighted_clusters: message({ clusters: message({ name: scalar, weight: WRAPPED }) }),
     timeout: DURATION,
     retry_policy: RETRY_POLICY,
+    hash_policy: HASH_POLICY,
   }),
   per_request_buffer_limit_bytes: WRAPPED,
 });
@@ -96,6 +98,7 @@ function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule 
   const timeout = action.timeout === undefined ? ENVOY_DEFAULT_TIMEOUT_MS : durationMs(action.timeout, sink, 'route.timeout');
   if (timeout !== undefined && timeout > 0) timeouts.request = timeout;
   const retry = retryOf(action, bufferLimit(r.per_request_buffer_limit_bytes), sink, inherited);
+  const hashOn = action.hash_policy === undefined ? [] : translateHashPolicy(action.hash_policy, sink.at('route.hash_policy'));
   return {
     ...(typeof r.name === 'string' && r.name !== '' ? { name: r.name } : {}),
     matches: [match(r.match ?? {}, sink.at('match'))],
@@ -103,6 +106,7 @@ function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule 
     backendRefs: r.route === undefined ? [] : backendRefs(action, ctx, sink.at('route')),
     timeouts,
     ...(retry === undefined ? {} : { retry }),
+    ...(hashOn.length === 0 ? {} : { hashOn }),
   };
 }
 

@@ -11,15 +11,18 @@ import type { Obj } from '../generate/envoy.ts';
 import type { Flavor, InboundPort, NodeContext } from '../generate/resources.ts';
 import type { MeshView, RouteResource, ServicePortView, ServiceView } from '../mesh-view.ts';
 import { authorizationPolicy } from './authorization/generate.ts';
+import { loadBalancingPolicy } from './load-balancing/generate.ts';
 import { retryPolicy } from './retry/generate.ts';
 
-/** A Service port, for a node flavour: what its cluster and the virtual host of calls to it are generated for. */
-export type ServicePortAt = {
+/** A Service port, whoever reads it: what its ClusterLoadAssignment is generated for. */
+export type ServiceAt = {
   readonly view: MeshView;
-  readonly flavor: Flavor;
   readonly service: ServiceView;
   readonly port: ServicePortView;
 };
+
+/** A Service port, for a node flavour: what its cluster and the virtual host of calls to it are generated for. */
+export type ServicePortAt = ServiceAt & { readonly flavor: Flavor };
 
 /** One Envoy route of a Service port's virtual host: a route's rule, or (no `route`) the default route of a Service no route attaches to. */
 export type RouteAt = ServicePortAt & {
@@ -41,6 +44,8 @@ export type InboundAt = {
 export type XdsPolicy = {
   /** The policy kind, as the API names it. */
   readonly kind: string;
+  /** The ClusterLoadAssignment of a Service port's cluster, shared by every flavour; its `endpoints` are set. */
+  readonly assignment?: (cla: Obj, at: ServiceAt) => void;
   /** The cluster of a Service port (`outbound|<port>||<host>`). */
   readonly cluster?: (cluster: Obj, at: ServicePortAt) => void;
   /** The virtual host of calls to a Service port, before its routes. */
@@ -53,5 +58,6 @@ export type XdsPolicy = {
 
 export const POLICIES: readonly XdsPolicy[] = [
   retryPolicy,
+  loadBalancingPolicy, // outbound: which endpoint of the cluster a route picked, and the route's hash for it
   authorizationPolicy, // inbound: decides on a request as it arrived, before anything else runs on it
 ];
