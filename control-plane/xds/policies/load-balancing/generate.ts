@@ -19,8 +19,8 @@
 // Proxyless gRPC reads ROUND_ROBIN and RING_HASH (gRFC A42) and, of hash_policy, only
 // `header`: its clusters get RING_HASH for Maglev too (consistent hashing is the point, and
 // Maglev is how Envoy does it, not what it means), ROUND_ROBIN for LeastRequest (what they
-// get with no policy), and only the header hash sources; a cookie or the source IP is not a
-// key a gRPC client has, so its calls hash at random there.
+// get with no policy), and only the header hash sources: gRPC skips cookie and
+// connection_properties hash policies, so with those its calls hash at random.
 
 import { PolicyAttachments } from '../../../../kinds/policy-attachment.ts';
 import type { TargetRefLike } from '../../../../kinds/policy-targets.ts';
