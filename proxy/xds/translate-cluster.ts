@@ -1,7 +1,8 @@
 // Cluster -> Backend, ClusterLoadAssignment -> its endpoints. What xDS does not say (retries,
 // budgets, circuit breaking, outlier detection) gets the defaults a static config gets with
 // no policy, so a backend behaves the same whichever source described it. A RetryPolicy on
-// a Service sets its clusters' retry budget, connect and idle timeouts (translate-retry.ts).
+// a Service sets its clusters' retry budget, connect and idle timeouts (translate-retry.ts);
+// a LoadBalancingPolicy its lb_policy and its assignment's overprovisioning factor (translate-lb.ts).
 
 import { DEFAULT_LIMITS, DEFAULT_OUTLIER, DEFAULT_RETRY } from '../../kinds/resilience-defaults.ts';
 import { EMBEDDED_TYPE_URLS } from '../../xds/index.ts';
@@ -17,7 +18,6 @@ export type Assignment = { readonly endpoints: readonly Endpoint[]; readonly fai
 
 /** A static backend's default: Envoy's overprovisioning factor of 1.4 (140), as a threshold. */
 const DEFAULT_FAILOVER_THRESHOLD = 71;
-
 
 const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const HTTP_OPTIONS = message({ common_http_protocol_options: message({ idle_timeout: DURATION }), explicit_http_config: message({ http_protocol_options: EMPTY, http2_protocol_options: EMPTY }) });
