@@ -135,6 +135,8 @@ describe('the control plane API', () => {
     assert.match(jwt.json.details.causes[2].message, /RequestAuthentication is not carried over xDS yet/);
     assert.equal((await call('GET', `${ns}/authorizationpolicies/p`)).status, 404);
     assert.equal((await policy('AuthorizationPolicy', 'authorizationpolicies', { ...target, rules: [] })).status, 201);
+    // A LoadBalancingPolicy is carried whole.
+    assert.equal((await policy('LoadBalancingPolicy', 'loadbalancingpolicies', { ...target, type: 'Maglev', hashOn: { type: 'Cookie', name: 'sid' }, failoverThreshold: 60 })).status, 201);
   });
 
   test('409: a name taken, a stale resourceVersion; of 20 racing updates from one version exactly one wins', async () => {
