@@ -8,9 +8,9 @@ import { serviceKind } from './kinds/service.ts';
 import { workloadKind } from './kinds/workload.ts';
 import { httpRouteKind } from './kinds/httproute.ts';
 import { grpcRouteKind } from './kinds/grpcroute.ts';
-import { authorizationPolicyKind, circuitBreakerPolicyKind, faultInjectionPolicyKind, requestAuthenticationKind, retryPolicyKind } from './kinds/policies.ts';
+import { authorizationPolicyKind, circuitBreakerPolicyKind, faultInjectionPolicyKind, loadBalancingPolicyKind, requestAuthenticationKind, retryPolicyKind } from './kinds/policies.ts';
 
-export const KINDS: readonly KindDescriptor<any>[] = [meshKind, serviceKind, workloadKind, httpRouteKind, grpcRouteKind, retryPolicyKind, circuitBreakerPolicyKind, faultInjectionPolicyKind, authorizationPolicyKind, requestAuthenticationKind];
+export const KINDS: readonly KindDescriptor<any>[] = [meshKind, serviceKind, workloadKind, httpRouteKind, grpcRouteKind, retryPolicyKind, circuitBreakerPolicyKind, faultInjectionPolicyKind, loadBalancingPolicyKind, authorizationPolicyKind, requestAuthenticationKind];
 
 /** `sluicectl get <name>`: the kind, its plural or singular, a short name; any case. */
 export function findKind(name: string): KindDescriptor<unknown> | undefined {

@@ -17,6 +17,7 @@ export const WATCHED_TYPES = {
   circuitBreakerPolicies: 'circuitbreakerpolicies.mesh.sluice.dev',
   authorizationPolicies: 'authorizationpolicies.mesh.sluice.dev',
   requestAuthentications: 'requestauthentications.mesh.sluice.dev',
+  loadBalancingPolicies: 'loadbalancingpolicies.mesh.sluice.dev',
 } as const;
 
 type Field = keyof typeof WATCHED_TYPES;
@@ -112,6 +113,7 @@ export class MeshIndex {
       circuitBreakerPolicies: list('circuitBreakerPolicies'),
       authorizationPolicies: list('authorizationPolicies'),
       requestAuthentications: list('requestAuthentications'),
+      loadBalancingPolicies: list('loadBalancingPolicies'),
       trustBundle: this.#opts.trustBundle(),
       defaultTrustDomain: this.#opts.defaultTrustDomain,
     };

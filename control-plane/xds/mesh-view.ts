@@ -13,6 +13,7 @@ import type { RetryPolicyResource } from './policies/retry/generate.ts';
 import type { AuthorizationPolicyResource } from './policies/authorization/generate.ts';
 import type { CircuitBreakerPolicyResource } from './policies/circuit-breaker/generate.ts';
 import type { RequestAuthenticationResource } from './policies/request-authentication/generate.ts';
+import type { LoadBalancingPolicyResource } from './policies/load-balancing/generate.ts';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -89,6 +90,8 @@ export type MeshView = {
   readonly consumers: ReadonlyMap<string, ReadonlySet<string>>;
   /** Every one applies where it targets; of two rules for one issuer on a port, the generator takes the first by namespace/name. */
   readonly requestAuthentications: readonly RequestAuthenticationResource[];
+  /** Oldest first, as retryPolicies. */
+  readonly loadBalancingPolicies: readonly LoadBalancingPolicyResource[];
   /** By Workload `<namespace>/<name>`: every Service port it serves, with its endpoint there. */
   readonly served: ReadonlyMap<string, readonly { readonly service: ServiceView; readonly port: ServicePortView; readonly endpoint: EndpointView }[]>;
   /** The PEM roots every workload trusts (the CA bundle). */
@@ -106,6 +109,7 @@ export type MeshInputs = {
   readonly circuitBreakerPolicies?: readonly CircuitBreakerPolicyResource[];
   readonly authorizationPolicies?: readonly AuthorizationPolicyResource[];
   readonly requestAuthentications?: readonly RequestAuthenticationResource[];
+  readonly loadBalancingPolicies?: readonly LoadBalancingPolicyResource[];
   readonly trustBundle: string;
   /** Used when no Mesh resource names one: the CA's. */
   readonly defaultTrustDomain: string;
@@ -161,6 +165,7 @@ export function buildMeshView(input: MeshInputs): MeshView {
     circuitBreakerPolicies: routeOrder(input.circuitBreakerPolicies ?? []),
     authorizationPolicies: input.authorizationPolicies ?? [],
     requestAuthentications: input.requestAuthentications ?? [],
+    loadBalancingPolicies: routeOrder(input.loadBalancingPolicies ?? []),
     trustBundle: input.trustBundle,
   };
 }

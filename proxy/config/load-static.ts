@@ -7,6 +7,7 @@ import { isScalar, LineCounter, parseAllDocuments, visit, type Document } from '
 import type { Result, Violation } from '../errors.ts';
 export { formatViolations } from '../errors.ts';
 export { deepFreeze } from './frozen.ts';
+import { hashOn } from '../../kinds/load-balancing.ts';
 import { deepFreeze } from './frozen.ts';
 import type { Backend, BackendFilter, HashOn, IdentityFiles, HeaderModifier, HttpRoute, Listener, NodeInfo, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
 import { resolvePolicies, type BackendPolicies, type RulePolicies } from './resolve-policies.ts';
@@ -207,13 +208,15 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
 }
 
 function backend(b: RawBackend, node: NodeInfo, policies: BackendPolicies): Backend {
-  const { connectTimeoutMs, idleTimeoutMs, ...resilience } = policies;
+  const { connectTimeoutMs, idleTimeoutMs, loadBalancing: lb, ...resilience } = policies;
+  // A policy that picks the balancer also says what it hashes on (or that it hashes on nothing).
+  const picked = lb.loadBalancer !== undefined;
   return {
     name: b.name,
     protocol: b.protocol ?? 'http1',
-    loadBalancer: b.loadBalancer ?? 'least-request',
-    ...optional('hashOn', hashOn(b.hashOn)),
-    failoverThreshold: b.failoverThreshold ?? 71,
+    loadBalancer: lb.loadBalancer ?? b.loadBalancer ?? 'least-request',
+    ...optional('hashOn', picked ? lb.hashOn : hashOn(b.hashOn)),
+    failoverThreshold: lb.failoverThreshold ?? b.failoverThreshold ?? 71,
     // A policy is the more specific word: it names this backend on purpose.
     connectTimeoutMs: connectTimeoutMs ?? b.connectTimeoutMs ?? 5000,
     idleTimeoutMs: idleTimeoutMs ?? b.idleTimeoutMs ?? 60_000,
@@ -230,7 +233,3 @@ function backend(b: RawBackend, node: NodeInfo, policies: BackendPolicies): Back
   };
 }
 
-function hashOn(h: RawBackend['hashOn']): HashOn | undefined {
-  if (h === undefined) return undefined;
-  return h.type === 'SourceIP' ? { type: 'SourceIP' } : { type: h.type, name: h.type === 'Header' ? (h.name ?? '').toLowerCase() : (h.name ?? '') };
-}

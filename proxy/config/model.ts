@@ -3,6 +3,7 @@
 // by the loader; the data path only ever reads it.
 
 import type { ConnectionLimits, HealthCheck, OutlierDetection } from '../../kinds/circuit-breaker-policy.ts';
+import type { HashOn } from '../../kinds/load-balancing.ts';
 import type { EscapedSlashes, PathParameters } from '../../kinds/normalize-path.ts';
 import type { RetryBudget, RetryPolicy } from '../../kinds/retry-policy.ts';
 import type { AuthorizationPolicy } from '../authz/model.ts';
@@ -135,6 +136,12 @@ export type RouteRule = {
   readonly retry?: Partial<RetryPolicy>;
   /** From a FaultInjectionPolicy targeting this rule (or its route). */
   readonly fault?: FaultInjection;
+  /**
+   * What a request through this rule is hashed on, for a backend whose balancer hashes
+   * (Envoy's per-route hash_policy, read from xDS): replaces the backend's `hashOn`. Several
+   * are combined; one the request lacks is skipped.
+   */
+  readonly hashOn?: readonly HashOn[];
 };
 
 export type RouteTimeouts = {
@@ -285,10 +292,8 @@ export type Endpoint = {
   readonly priority: number;
 };
 
-export type HashOn =
-  | { readonly type: 'Header'; readonly name: string }
-  | { readonly type: 'Cookie'; readonly name: string }
-  | { readonly type: 'SourceIP' };
+/** What a request is hashed on (shared with LoadBalancingPolicy, kinds/load-balancing.ts). */
+export type { HashOn } from '../../kinds/load-balancing.ts';
 
 // --- resilience (mesh.sluice.dev/v1alpha1 policies, resolved) ---
 

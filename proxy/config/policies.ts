@@ -1,5 +1,6 @@
 // Sluice's policy kinds (mesh.sluice.dev/v1alpha1) in the proxy's static config: the
-// resilience kinds RetryPolicy, CircuitBreakerPolicy and FaultInjectionPolicy, and the
+// resilience kinds RetryPolicy, CircuitBreakerPolicy and FaultInjectionPolicy,
+// LoadBalancingPolicy, and the
 // security kinds AuthorizationPolicy and RequestAuthentication. Each is a Kubernetes-shaped
 // resource that attaches to what it governs by `targetRefs` (Gateway API policy attachment,
 // GEP-713): a Backend, an HTTPRoute, one rule of a route (`sectionName`), or a Listener of
@@ -10,6 +11,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import Type, { type Static, type TSchema } from 'typebox';
 import { authorizationSpecFields, checkAuthorization, type AuthorizationSpec } from '../../kinds/authz-spec.ts';
+import { checkLoadBalancing, loadBalancingSpecFields, type LoadBalancingSpec } from '../../kinds/load-balancing.ts';
 import { checkRequestAuthentication, requestAuthenticationSpecFields, type RequestAuthenticationSpec } from '../../kinds/jwt-spec.ts';
 import { checkTargetRef, type TargetShape } from '../../kinds/policy-targets.ts';
 import { checkCircuitBreaker, checkFault, checkRetry, circuitBreakerSpecFields, faultSpecFields, retrySpecFields, type CircuitBreakerSpec, type FaultSpec, type RetrySpec } from '../../kinds/resilience-specs.ts';
@@ -56,6 +58,12 @@ const KINDS: Record<string, PolicyKind> = {
     why: 'its limits and health checks are kept per backend',
   },
   FaultInjectionPolicy: { validate: compile(faultSpecFields), check: (s, path, add) => checkFault(s as FaultSpec, path, add), targets: ['HTTPRoute'], why: 'faults are injected where requests are routed' },
+  LoadBalancingPolicy: {
+    validate: compile(loadBalancingSpecFields),
+    check: (s, path, add) => checkLoadBalancing(s as LoadBalancingSpec, path, add),
+    targets: ['Backend'],
+    why: 'the balancer and what it hashes on are kept per backend',
+  },
   AuthorizationPolicy: {
     validate: compile(authorizationSpecFields),
     check: (s, path, add) => checkAuthorization(s as AuthorizationSpec, path, add),

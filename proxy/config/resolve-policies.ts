@@ -1,11 +1,12 @@
 // Validated policies (policies.ts checked them) -> the model fields they set: each backend's
-// retry, budget, limits and health; each route rule's retry and fault; each listener's
+// retry, budget, limits, health and balancer; each route rule's retry and fault; each listener's
 // authorization policies and JWT providers.
 
 import type { AuthorizationPolicy } from '../authz/model.ts';
 import type { JwtProvider } from '../jwt/model.ts';
 import type { AuthorizationSpec } from '../../kinds/authz-spec.ts';
 import type { RequestAuthenticationSpec } from '../../kinds/jwt-spec.ts';
+import { loadBalancingFields, type LoadBalancing, type LoadBalancingSpec } from '../../kinds/load-balancing.ts';
 import { overlay, PolicyAttachments } from '../../kinds/policy-attachment.ts';
 import { healthCheckOf, limitsOf, outlierOf } from '../../kinds/circuit-breaker-policy.ts';
 import { DEFAULT_RETRY, type CircuitBreakerSpec, type FaultSpec, type RetrySpec } from '../../kinds/resilience-specs.ts';
@@ -25,6 +26,8 @@ export type BackendPolicies = {
   readonly healthCheck: HealthCheck | null;
   readonly connectTimeoutMs?: number;
   readonly idleTimeoutMs?: number;
+  /** What a LoadBalancingPolicy sets, laid over the backend's own fields. */
+  readonly loadBalancing: LoadBalancing;
 };
 
 export type RulePolicies = { readonly retry?: Partial<RetryPolicy>; readonly fault?: FaultInjection };
@@ -52,6 +55,7 @@ export function resolvePolicies(raw: RawConfig): {
   const retries = attached<RetrySpec>('RetryPolicy');
   const breakers = attached<CircuitBreakerSpec>('CircuitBreakerPolicy');
   const faults = attached<FaultSpec>('FaultInjectionPolicy');
+  const balancing = attached<LoadBalancingSpec>('LoadBalancingPolicy');
   const jwts = attached<RequestAuthenticationSpec>('RequestAuthentication');
   return {
     backend(name) {
@@ -67,6 +71,7 @@ export function resolvePolicies(raw: RawConfig): {
         healthCheck: healthCheckOf(cb),
         ...(connect === undefined ? {} : { connectTimeoutMs: parseDuration(connect) }),
         ...(idle === undefined ? {} : { idleTimeoutMs: parseDuration(idle) }),
+        loadBalancing: loadBalancingFields(balancing.on(undefined, 'Backend', name)),
       };
     },
     rule(route, rule) {

@@ -9,6 +9,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import Type, { type Static, type TSchema } from 'typebox';
 import { ESCAPED_SLASHES, PATH_PARAMETERS } from './model.ts';
+import { HashOnSchema } from '../../kinds/load-balancing.ts';
 import { closed, Count, Duration, HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN, Name, Opt, Ref, Text } from '../../kinds/schema-kit.ts';
 
 export { NAME_PATTERN, HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN, DURATION_PATTERN, MAX_TIMER_MS, HTTP_METHODS, closed, Opt, Name, Ref, Text, Count, Duration, structuralViolation, meantField, pointerToPath, describeValue, didYouMean, checkDurations, parseDuration } from '../../kinds/schema-kit.ts';
@@ -142,16 +143,15 @@ const Endpoint = Type.Object(
   closed,
 );
 
-export const HASH_ON_TYPES = ['Header', 'Cookie', 'SourceIP'] as const;
-/** Load balancers that read `hashOn`. */
-export const HASHING_BALANCERS = ['ring-hash', 'maglev'];
+/** Load balancers that read `hashOn`; the hashOn schema is shared with LoadBalancingPolicy. */
+export { HASHING_BALANCERS } from '../../kinds/load-balancing.ts';
 
 const Backend = Type.Object(
   {
     name: Name,
     protocol: Opt(Type.Enum(['http1', 'http2'])),
     loadBalancer: Opt(Text),
-    hashOn: Opt(Type.Object({ type: Type.Enum(HASH_ON_TYPES), name: Opt(Text) }, closed)),
+    hashOn: Opt(HashOnSchema),
     failoverThreshold: Opt(Type.Integer({ minimum: 1, maximum: 100 })),
     connectTimeoutMs: Opt(Count),
     idleTimeoutMs: Opt(Count),

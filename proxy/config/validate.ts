@@ -7,6 +7,7 @@ import type { ErrorObject } from 'ajv';
 import type { Violation } from '../errors.ts';
 import type { FilterType, RawBackend, RawConfig, RawIdentity, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
 import { checkPolicies } from './policies.ts';
+import { checkHashOn } from '../../kinds/load-balancing.ts';
 import { parseSpiffeId } from '../../certs/spiffe-id.ts';
 import { checkDurations, describeValue, FILTER_FIELDS, HASHING_BALANCERS, HEADER_NAME_PATTERN, HTTP_METHODS, meantField, parseDuration, pointerToPath, structuralViolation, validateStructure } from './schema.ts';
 
@@ -159,11 +160,7 @@ function checkBackend(c: Checker, b: RawBackend, path: string, hasIdentity: bool
     if (c.sound(`${path}.loadBalancer`) && !HASHING_BALANCERS.includes(lb)) {
       c.add(`${path}.hashOn`, `is read by the ${HASHING_BALANCERS.join(' and ')} load balancers only; this backend uses ${lb}`);
     }
-    if (hashOn.type === 'SourceIP' && hashOn.name !== undefined) c.add(`${path}.hashOn.name`, 'does not go with type SourceIP');
-    if (hashOn.type !== 'SourceIP' && hashOn.name === undefined) c.add(`${path}.hashOn.name`, `is required when type is ${hashOn.type}: it names the ${hashOn.type === 'Header' ? 'header' : 'cookie'}`);
-    if (hashOn.type === 'Header' && hashOn.name !== undefined && !new RegExp(HEADER_NAME_PATTERN).test(hashOn.name)) {
-      c.add(`${path}.hashOn.name`, `${describeValue(hashOn.name)} is not a valid header name`);
-    }
+    checkHashOn(hashOn, `${path}.hashOn`, (p, m) => c.add(p, m));
   }
   const seen = new Map<string, number>();
   c.list(b.endpoints).forEach((e, k) => {

@@ -2,7 +2,8 @@
 // budgets, circuit breaking, outlier detection) gets the defaults a static config gets with
 // no policy, so a backend behaves the same whichever source described it. A RetryPolicy on
 // a Service sets its clusters' retry budget, connect and idle timeouts (translate-retry.ts);
-// a CircuitBreakerPolicy its limits, outlier detection and health check (translate-circuit-breaker.ts).
+// a CircuitBreakerPolicy its limits, outlier detection and health check (translate-circuit-breaker.ts);
+// a LoadBalancingPolicy its lb_policy and its assignment's overprovisioning factor (translate-lb.ts).
 
 import { DEFAULT_RETRY } from '../../kinds/resilience-defaults.ts';
 import { EMBEDDED_TYPE_URLS } from '../../xds/index.ts';
@@ -11,10 +12,14 @@ import { ADDRESS, ADS_SOURCE, anyValue, DURATION, durationMs, EMPTY, enumOf, map
 import type { Context } from './translate.ts';
 import { CIRCUIT_BREAKERS, HEALTH_CHECK, OUTLIER_DETECTION, translateHealthChecks, translateLimits, translateOutlier } from './translate-circuit-breaker.ts';
 import { translateRetryBudget } from './translate-retry.ts';
+import { ASSIGNMENT_POLICY, failoverThreshold, LB_POLICIES, MAGLEV_LB_CONFIG, RING_HASH_LB_CONFIG, translateLbPolicy } from './translate-lb.ts';
 import { upstreamTls } from './translate-tls.ts';
 
-/** Envoy's lb_policy -> the proxy's LB registry. An unset lb_policy is ROUND_ROBIN, the enum's zero. */
-const LB_POLICIES: Readonly<Record<string, string>> = { ROUND_ROBIN: 'round-robin', LEAST_REQUEST: 'least-request', RING_HASH: 'ring-hash', MAGLEV: 'maglev' };
+/** A ClusterLoadAssignment read: its endpoints, and the failover threshold its policy sets. */
+export type Assignment = { readonly endpoints: readonly Endpoint[]; readonly failoverThreshold?: number };
+
+/** A static backend's default: Envoy's overprovisioning factor of 1.4 (140), as a threshold. */
+const DEFAULT_FAILOVER_THRESHOLD = 71;
 
 const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const HTTP_OPTIONS = message({ common_http_protocol_options: message({ idle_timeout: DURATION }), explicit_http_config: message({ http_protocol_options: EMPTY, http2_protocol_options: EMPTY }) });
@@ -28,6 +33,7 @@ export const ASSIGNMENT = message({
     load_balancing_weight: WRAPPED,
     lb_endpoints: message({ endpoint: message({ address: ADDRESS }), load_balancing_weight: WRAPPED }),
   }),
+  policy: ASSIGNMENT_POLICY,
 });
 
 export const CLUSTER = message({
@@ -36,6 +42,8 @@ export const CLUSTER = message({
   eds_cluster_config: message({ eds_config: ADS_SOURCE, service_name: scalar }),
   connect_timeout: DURATION,
   lb_policy: enumOf(...Object.keys(LB_POLICIES)),
+  ring_hash_lb_config: RING_HASH_LB_CONFIG,
+  maglev_lb_config: MAGLEV_LB_CONFIG,
   load_assignment: ASSIGNMENT,
   typed_extension_protocol_options: mapOf(anyValue),
   transport_socket: message({ name: scalar, typed_config: anyValue }),
@@ -52,25 +60,25 @@ export function edsName(cluster: Pb): string | undefined {
 }
 
 /**
- * `endpointsOf` gives the translated endpoints of a received ClusterLoadAssignment, or
- * undefined when none of that name was received.
+ * `assignmentOf` gives a received ClusterLoadAssignment, translated, or undefined when
+ * none of that name was received.
  */
-export function translateCluster(c: Pb, ctx: Context, endpointsOf: (name: string) => readonly Endpoint[] | undefined, sink: Sink): Backend {
+export function translateCluster(c: Pb, ctx: Context, assignmentOf: (name: string) => Assignment | undefined, sink: Sink): Backend {
   const name = String(c.name);
-  let endpoints: readonly Endpoint[] = [];
+  let assignment: Assignment = { endpoints: [] };
   if (c.type === 'EDS') {
     requireAds(c.eds_cluster_config?.eds_config, sink, 'eds_cluster_config.eds_config');
     const service = c.eds_cluster_config?.service_name;
     if (service !== undefined && service !== '' && service !== name) sink.add('eds_cluster_config.service_name', `must be the cluster's name ('${name}') or unset; got '${service}'`);
     if (c.load_assignment !== undefined) sink.add('load_assignment', 'an EDS cluster takes its endpoints from its ClusterLoadAssignment; load_assignment is for STATIC clusters');
-    const received = endpointsOf(edsName(c) ?? name);
-    if (received !== undefined) endpoints = received;
+    const received = assignmentOf(edsName(c) ?? name);
+    if (received !== undefined) assignment = received;
     else if (ctx.refs !== null) sink.add('eds_cluster_config', `no ClusterLoadAssignment '${edsName(c)}' was received`);
   } else if (c.load_assignment === undefined) {
     sink.add('load_assignment', 'required for a STATIC cluster (or set type: EDS)');
   } else {
     if (c.eds_cluster_config !== undefined) sink.add('eds_cluster_config', 'is for EDS clusters; this one is STATIC');
-    endpoints = translateAssignment(c.load_assignment, ctx.zone, sink.at('load_assignment'));
+    assignment = translateAssignment(c.load_assignment, ctx.zone, sink.at('load_assignment'));
   }
   let connectTimeoutMs = 5000;
   if (c.connect_timeout !== undefined) {
@@ -83,11 +91,11 @@ export function translateCluster(c: Pb, ctx: Context, endpointsOf: (name: string
   return {
     name,
     protocol: http.protocol,
-    loadBalancer: LB_POLICIES[c.lb_policy ?? 'ROUND_ROBIN'] ?? 'round-robin',
-    failoverThreshold: 71,
+    loadBalancer: translateLbPolicy(c, sink),
+    failoverThreshold: assignment.failoverThreshold ?? DEFAULT_FAILOVER_THRESHOLD,
     connectTimeoutMs,
     idleTimeoutMs: http.idleTimeoutMs,
-    endpoints,
+    endpoints: assignment.endpoints,
     retry: { ...DEFAULT_RETRY },
     retryBudget: translateRetryBudget(c.circuit_breakers, sink.at('circuit_breakers')),
     limits: translateLimits(c.circuit_breakers, sink.at('circuit_breakers')),
@@ -121,8 +129,8 @@ function httpOptions(options: Pb | undefined, sink: Sink): { protocol: 'http1' |
   return result;
 }
 
-/** Endpoints of one assignment; priority 0 in the proxy's zone (or where a zone is unknown), 1 elsewhere. */
-export function translateAssignment(cla: Pb, zone: string | undefined, sink: Sink): Endpoint[] {
+/** Endpoints of one assignment (priority 0 in the proxy's zone, or where a zone is unknown; 1 elsewhere), and its failover threshold. */
+export function translateAssignment(cla: Pb, zone: string | undefined, sink: Sink): Assignment {
   const out: Endpoint[] = [];
   ((cla.endpoints ?? []) as Pb[]).forEach((locality, i) => {
     const at = sink.at(`endpoints[${i}]`);
@@ -157,5 +165,6 @@ export function translateAssignment(cla: Pb, zone: string | undefined, sink: Sin
       at.add('load_balancing_weight', `must be the sum of its endpoints' weights (${sum}): a Sluice proxy balances over endpoints; got ${declared.value ?? 0}`);
     }
   });
-  return out;
+  const threshold = failoverThreshold(cla.policy, sink);
+  return threshold === undefined ? { endpoints: out } : { endpoints: out, failoverThreshold: threshold };
 }

@@ -10,6 +10,7 @@ import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, Re
 import { DURATION, durationMs, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
 import { ACTION_FILTER_FIELDS, backendFilters, HEADER_FIELDS, REDIRECT, routeFilters } from './translate-filters.ts';
+import { HASH_POLICY, translateHashPolicy } from './translate-lb.ts';
 import { bufferLimit, RETRY_POLICY, translateRetryPolicy } from './translate-retry.ts';
 
 const REGEX = message({ regex: scalar });
@@ -30,6 +31,7 @@ const ROUTE = message({
     timeout: DURATION,
     retry_policy: RETRY_POLICY,
     ...ACTION_FILTER_FIELDS,
+    hash_policy: HASH_POLICY,
   }),
   redirect: REDIRECT,
   per_request_buffer_limit_bytes: WRAPPED,
@@ -117,6 +119,7 @@ function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule 
   const retry = r.route === undefined ? undefined : retryOf(action, bufferLimit(r.per_request_buffer_limit_bytes), sink, inherited);
   const matched = match(r.match ?? {}, sink.at('match'));
   const filters = routeFilters(r, matched, ctx, sink);
+  const hashOn = action.hash_policy === undefined ? [] : translateHashPolicy(action.hash_policy, sink.at('route.hash_policy'));
   return {
     ...(typeof r.name === 'string' && r.name !== '' ? { name: r.name } : {}),
     matches: [matched],
@@ -124,6 +127,7 @@ function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule 
     backendRefs: r.route === undefined ? [] : backendRefs(action, filters, ctx, sink.at('route')),
     timeouts,
     ...(retry === undefined ? {} : { retry }),
+    ...(hashOn.length === 0 ? {} : { hashOn }),
   };
 }
 

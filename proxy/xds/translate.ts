@@ -7,10 +7,10 @@
 
 import { EMBEDDED_TYPE_URLS, TYPE_URLS, type ResourceTypeName } from '../../xds/index.ts';
 import { deepFreeze } from '../config/frozen.ts';
-import type { Endpoint, HttpRoute, IdentityFiles, Listener, ProxyConfig } from '../config/model.ts';
+import type { HttpRoute, IdentityFiles, Listener, ProxyConfig } from '../config/model.ts';
 import type { Result } from '../errors.ts';
 import { checkShape, sinkFor, unpackQuiet, type Pb, type Problem, type Shape, type Sink } from './shape.ts';
-import { ASSIGNMENT, CLUSTER, edsName, translateAssignment, translateCluster } from './translate-cluster.ts';
+import { ASSIGNMENT, CLUSTER, edsName, type Assignment, translateAssignment, translateCluster } from './translate-cluster.ts';
 import { LISTENER, translateListener } from './translate-listener.ts';
 import { ROUTE_CONFIG, translateRouteConfig, type UnattachedRoute } from './translate-route.ts';
 import { ROOT_CA, SECRET, trustBundle } from './translate-tls.ts';
@@ -105,7 +105,7 @@ function run(resources: XdsResources, ctx: Context): { config: ProxyConfig; bund
 
   const pems = each(TYPE_URLS.Secret, resources.secrets, SECRET, (s, sink) => trustBundle(s, sink));
   const bundlePem = pems.find((p) => p !== undefined) ?? null;
-  const assignments = new Map<string, readonly Endpoint[]>();
+  const assignments = new Map<string, Assignment>();
   each(TYPE_URLS.ClusterLoadAssignment, resources.endpoints, ASSIGNMENT, (cla, sink, name) => assignments.set(name, translateAssignment(cla, ctx.zone, sink)));
   const backends = each(TYPE_URLS.Cluster, resources.clusters, CLUSTER, (c, sink) => translateCluster(c, ctx, (n) => assignments.get(n), sink));
   const routeConfigs = new Map<string, readonly UnattachedRoute[]>();

@@ -1,5 +1,5 @@
 // Sluice's policy kinds as API resources: RetryPolicy, CircuitBreakerPolicy,
-// FaultInjectionPolicy, AuthorizationPolicy and RequestAuthentication. Each spec is
+// FaultInjectionPolicy, LoadBalancingPolicy, AuthorizationPolicy and RequestAuthentication. Each spec is
 // `targetRefs` plus the fields and checks the proxy's static config uses too (kinds/), so a
 // policy reads and fails the same in a proxy's file and in `sluicectl apply`.
 //
@@ -10,6 +10,7 @@
 
 import Type from 'typebox';
 import { authorizationSpecFields, checkAuthorization } from '../../../kinds/authz-spec.ts';
+import { checkLoadBalancing, loadBalancingSpecFields } from '../../../kinds/load-balancing.ts';
 import { checkRequestAuthentication, requestAuthenticationSpecFields } from '../../../kinds/jwt-spec.ts';
 import { checkTargetRef, type TargetRule, type TargetShape } from '../../../kinds/policy-targets.ts';
 import { checkCircuitBreaker, checkFault, checkRetry, circuitBreakerSpecFields, DEFAULT_LIMITS, DEFAULT_RETRY, faultSpecFields, retrySpecFields } from '../../../kinds/resilience-specs.ts';
@@ -133,6 +134,30 @@ export const faultInjectionPolicyKind = defineKind({
         return `${a.httpStatus === undefined ? `grpc ${a.grpcStatus}` : String(a.httpStatus)}${percent(a.percent)}`;
       },
     },
+  ],
+});
+
+// --- load balancing ---
+
+const LOAD_BALANCING_TARGETS: TargetRule = { targets: ['Service'], why: "the balancer and what it hashes on are kept per destination service (its routes get the hash)" };
+
+export const loadBalancingPolicyKind = defineKind({
+  ...POLICY,
+  kind: 'LoadBalancingPolicy',
+  plural: 'loadbalancingpolicies',
+  singular: 'loadbalancingpolicy',
+  shortNames: ['lbp'],
+  spec: Type.Object({ targetRefs: TargetRefs, ...loadBalancingSpecFields }, closed),
+  description: "How calls to a Service pick its endpoints: the balancer (LeastRequest, RoundRobin, RingHash, Maglev), what a consistent hash is taken of (a header, a cookie, the caller's IP), and the locality failover threshold.",
+  check(spec, add) {
+    checkTargets(spec.targetRefs, 'LoadBalancingPolicy', LOAD_BALANCING_TARGETS, add);
+    checkLoadBalancing(spec, 'spec', add);
+  },
+  columns: [
+    targetsColumn(),
+    { name: 'TYPE', value: (r) => r.spec?.type ?? '-', jsonPath: '.spec.type' },
+    { name: 'HASH ON', value: (r) => (r.spec?.hashOn === undefined ? '-' : r.spec.hashOn.type === 'SourceIP' ? 'SourceIP' : `${r.spec.hashOn.type} ${r.spec.hashOn.name ?? ''}`) },
+    { name: 'FAILOVER', value: (r) => (r.spec?.failoverThreshold === undefined ? '-' : `${r.spec.failoverThreshold}%`), jsonPath: '.spec.failoverThreshold', type: 'integer' },
   ],
 });
 

@@ -69,7 +69,9 @@ export function loadAssignments(view: MeshView): Obj[] {
         lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, load_balancing_weight: { value: e.weight } })),
       };
     });
-    out.push({ cluster_name: outboundCluster(svc.host, sp.port), endpoints });
+    const cla: Obj = { cluster_name: outboundCluster(svc.host, sp.port), endpoints };
+    for (const p of POLICIES) p.assignment?.(cla, { view, service: svc, port: sp });
+    out.push(cla);
   }
   return out;
 }

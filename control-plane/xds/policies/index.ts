@@ -13,15 +13,18 @@ import type { MeshView, RouteResource, ServicePortView, ServiceView } from '../m
 import { authorizationPolicy } from './authorization/generate.ts';
 import { circuitBreakerPolicy } from './circuit-breaker/generate.ts';
 import { requestAuthentication } from './request-authentication/generate.ts';
+import { loadBalancingPolicy } from './load-balancing/generate.ts';
 import { retryPolicy } from './retry/generate.ts';
 
-/** A Service port, for a node flavour: what its cluster and the virtual host of calls to it are generated for. */
-export type ServicePortAt = {
+/** A Service port, whoever reads it: what its ClusterLoadAssignment is generated for. */
+export type ServiceAt = {
   readonly view: MeshView;
-  readonly flavor: Flavor;
   readonly service: ServiceView;
   readonly port: ServicePortView;
 };
+
+/** A Service port, for a node flavour: what its cluster and the virtual host of calls to it are generated for. */
+export type ServicePortAt = ServiceAt & { readonly flavor: Flavor };
 
 /** One Envoy route of a Service port's virtual host: a route's rule, or (no `route`) the default route of a Service no route attaches to. */
 export type RouteAt = ServicePortAt & {
@@ -43,6 +46,8 @@ export type InboundAt = {
 export type XdsPolicy = {
   /** The policy kind, as the API names it. */
   readonly kind: string;
+  /** The ClusterLoadAssignment of a Service port's cluster, shared by every flavour; its `endpoints` are set. */
+  readonly assignment?: (cla: Obj, at: ServiceAt) => void;
   /** The cluster of a Service port (`outbound|<port>||<host>`). */
   readonly cluster?: (cluster: Obj, at: ServicePortAt) => void;
   /** The virtual host of calls to a Service port, before its routes. */
@@ -56,6 +61,7 @@ export type XdsPolicy = {
 export const POLICIES: readonly XdsPolicy[] = [
   retryPolicy,
   circuitBreakerPolicy, // the Service's clusters: limits, ejection, health checks (shares circuit_breakers with retryPolicy's budget)
+  loadBalancingPolicy, // outbound: which endpoint of the cluster a route picked, and the route's hash for it
   authorizationPolicy, // inbound: decides on a request as it arrived, before anything else runs on it
   requestAuthentication, // inbound: after authorization's hook, so that its jwt_authn filter goes in front of the RBAC filters that read its claims
 ];

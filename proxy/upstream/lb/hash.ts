@@ -57,6 +57,21 @@ export function requestHash(hashOn: HashOn | undefined, headers: Headers, remote
   return value === undefined ? undefined : hash32(value);
 }
 
+/**
+ * The hash of several sources, as Envoy combines a route's hash policies: each present
+ * value's hash is folded into the running one (rotate left 1, xor); absent ones are skipped,
+ * and undefined when every one is.
+ */
+export function combinedHash(sources: readonly HashOn[], headers: Headers, remoteAddress: string): number | undefined {
+  let h: number | undefined;
+  for (const s of sources) {
+    const v = requestHash(s, headers, remoteAddress);
+    if (v === undefined) continue;
+    h = h === undefined ? v : (rotl(h, 1) ^ v) >>> 0;
+  }
+  return h;
+}
+
 function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }

@@ -11,7 +11,8 @@ import { withDeadline } from '../../http/filters/timeout.ts';
 import type { Cluster } from '../cluster.ts';
 import type { EndpointState } from '../endpoint.ts';
 import type { InFlight } from '../forward.ts';
-import { requestHash } from '../lb/hash.ts';
+import { HASHING_BALANCERS } from '../../../kinds/load-balancing.ts';
+import { combinedHash, requestHash } from '../lb/hash.ts';
 import type { PickRequest } from '../lb/registry.ts';
 import { ReplayBody } from './replay-body.ts';
 
@@ -52,7 +53,7 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
   // saying "not done, try again" (gRFC A6), so those retry whatever the method.
   const grpc = allowsRetry && isGrpc(ctx);
   const replay = (retriable || grpc) && ctx.body !== null ? new ReplayBody(ctx.body, policy.bufferLimitBytes) : null;
-  const hash = cluster.config.hashOn === undefined ? undefined : requestHash(cluster.config.hashOn, ctx.headers, remoteIp(ctx.downstreamRemote));
+  const hash = hashOf(ctx, cluster);
   let pick: PickRequest = hash === undefined ? NO_HASH : { hash, tried: null };
   const before = triesBefore(ctx);
   cluster.budget.deposit();
@@ -112,6 +113,18 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
  * x-sluice-attempt-count: this hop counts on from them, so the app behind its inbound proxy
  * sees the caller's try number, not 1 every time. Anyone else's header is overwritten.
  */
+/**
+ * The request's hash for the backend's balancer: the rule's hash sources (a route's
+ * hash_policy over xDS) over the backend's own. Only a hashing balancer reads one, as in
+ * Envoy: to any other (and to its failover levels) the request has none.
+ */
+function hashOf(ctx: RequestContext, cluster: Cluster): number | undefined {
+  const rule = ctx.route?.rule.hashOn;
+  if (rule !== undefined) return HASHING_BALANCERS.includes(cluster.config.loadBalancer) ? combinedHash(rule, ctx.headers, remoteIp(ctx.downstreamRemote)) : undefined;
+  const own = cluster.config.hashOn;
+  return own === undefined ? undefined : requestHash(own, ctx.headers, remoteIp(ctx.downstreamRemote));
+}
+
 function triesBefore(ctx: RequestContext): number {
   if (ctx.peer === null) return 0;
   const sent = ctx.headers[ATTEMPT_HEADER];

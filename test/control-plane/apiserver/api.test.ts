@@ -147,6 +147,8 @@ describe('the control plane API', () => {
     const onRoute = await call('POST', `${ns}/circuitbreakerpolicies`, { apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'CircuitBreakerPolicy', metadata: { name: 'r' }, spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'r' }] } });
     assert.equal(onRoute.status, 422, JSON.stringify(onRoute.json));
     assert.deepEqual(onRoute.json.details.causes.map((c: any) => [c.field, c.message]), [['spec.targetRefs[0].kind', 'a CircuitBreakerPolicy targets Service only: its limits and health checks are kept per destination service; got HTTPRoute']]);
+    // A LoadBalancingPolicy is carried whole.
+    assert.equal((await policy('LoadBalancingPolicy', 'loadbalancingpolicies', { ...target, type: 'Maglev', hashOn: { type: 'Cookie', name: 'sid' }, failoverThreshold: 60 })).status, 201);
   });
 
   test('409: a name taken, a stale resourceVersion; of 20 racing updates from one version exactly one wins', async () => {

@@ -1,7 +1,7 @@
 // The interop test with a client nobody here wrote: a real @grpc/grpc-js-xds client,
 // bootstrapped by `sluicectl bootstrap grpc`, finds gRPC servers registered as Workloads
 // through sluice-cp's plaintext xDS port, and follows a GRPCRoute split applied (and then
-// changed) with sluicectl.
+// changed) with sluicectl, a RetryPolicy and a LoadBalancingPolicy.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -12,7 +12,8 @@ import { GREETER, startGreeter, type Greeter } from './greeter.ts';
 
 let cp: ControlPlaneProcess;
 let servers: Greeter[] = [];
-let client: grpc.Client & { SayHello: (req: object, cb: (err: grpc.ServiceError | null, res?: { from: string }) => void) => void };
+type Reply = (err: grpc.ServiceError | null, res?: { from: string }) => void;
+let client: grpc.Client & { SayHello: ((req: object, cb: Reply) => void) & ((req: object, md: grpc.Metadata, cb: Reply) => void) };
 
 const apply = async (yaml: string) => {
   const r = await sluicectl(['apply', '-f', '-'], { stdin: yaml, env: { SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile } });
@@ -187,6 +188,40 @@ spec:
   } finally {
     v1.delayMs = 0;
   }
+});
+
+test('a LoadBalancingPolicy reaches proxyless clients as RING_HASH with a header hash_policy: a key keeps its Workload, and the keys spread', async () => {
+  // The routes are deleted, so calls go to the greeter Service itself: both Workloads behind one cluster.
+  for (const [kind, name] of [['grpcroute', 'greeter-split'], ['httproute', 'greeter-web']]) {
+    const r = await sluicectl(['delete', kind, name], { env: { SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile } });
+    assert.equal(r.code, 0, r.stderr);
+  }
+  await apply(`
+apiVersion: mesh.sluice.dev/v1alpha1
+kind: LoadBalancingPolicy
+metadata: { name: greeter }
+spec: { targetRefs: [{ kind: Service, name: greeter }], type: RingHash, hashOn: { type: Header, name: x-user } }
+`);
+  const callAs = (user: string) =>
+    new Promise<string>((resolve, reject) => {
+      const md = new grpc.Metadata();
+      md.set('x-user', user);
+      client.SayHello({ name: 'mesh' }, md, (err, res) => (err !== null ? reject(err) : resolve(res!.from)));
+    });
+  const landed = async (user: string, n: number) => {
+    const seen = new Set<string>();
+    for (let i = 0; i < n; i++) seen.add(await callAs(user));
+    return seen;
+  };
+  // Bounded wait for the push: round robin alternates, so a key sticks only once the ring is there.
+  for (let tries = 0; (await landed('warm', 10)).size !== 1; tries++) {
+    assert.ok(tries < 50, 'calls with one x-user never stuck to one Workload');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const user of ['alice', 'bob', 'carol']) assert.equal((await landed(user, 10)).size, 1, `${user} moved between Workloads`);
+  const used = new Set<string>();
+  for (let i = 0; i < 40; i++) used.add(await callAs(`key-${i}`));
+  assert.equal(used.size, 2, 'forty keys all hashed to one Workload');
 });
 
 test('sluicectl proxy-status shows the proxyless client with every type it subscribed to SYNCED', async () => {

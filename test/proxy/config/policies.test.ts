@@ -159,7 +159,7 @@ describe('resilience policy violations', () => {
 `);
     assert.deepEqual(out, [
       "policies[0].apiVersion: must be mesh.sluice.dev/v1alpha1; got 'mesh.sluice.dev/v1'",
-      "policies[1].kind: must be one of RetryPolicy, CircuitBreakerPolicy, FaultInjectionPolicy, AuthorizationPolicy, RequestAuthentication; got 'RetryPolicies'; did you mean 'RetryPolicy'?",
+      "policies[1].kind: must be one of RetryPolicy, CircuitBreakerPolicy, FaultInjectionPolicy, LoadBalancingPolicy, AuthorizationPolicy, RequestAuthentication; got 'RetryPolicies'; did you mean 'RetryPolicy'?",
       "policies[2].metadata.name: 'Bad_Name' is not a valid name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
     ]);
   });

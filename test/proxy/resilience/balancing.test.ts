@@ -50,6 +50,8 @@ routes:
         backendRefs: [{ name: ring }]
       - matches: [{ path: { type: PathPrefix, value: /maglev } }]
         backendRefs: [{ name: mag }]
+      - matches: [{ path: { type: PathPrefix, value: /policy } }]
+        backendRefs: [{ name: pol }]
 backends:
   - name: ring
     loadBalancer: ring-hash
@@ -59,6 +61,13 @@ backends:
     loadBalancer: maglev
     hashOn: { type: Cookie, name: sid }
     endpoints: [${endpoints}]
+  - name: pol
+    endpoints: [${endpoints}]
+policies:
+  - apiVersion: mesh.sluice.dev/v1alpha1
+    kind: LoadBalancingPolicy
+    metadata: { name: pol }
+    spec: { targetRefs: [{ kind: Backend, name: pol }], type: RingHash, hashOn: { type: Header, name: x-tenant } }
 `);
     base = `http://127.0.0.1:${proxy.ports.main}`;
   });
@@ -70,6 +79,7 @@ backends:
   const cases = [
     { lb: 'ring-hash', on: 'an x-user header', path: '/ring', header: (k: string) => ({ 'x-user': k }) },
     { lb: 'maglev', on: 'a sid cookie', path: '/maglev', header: (k: string) => ({ cookie: `theme=dark; sid=${k}; lang=en` }) },
+    { lb: 'a LoadBalancingPolicy (RingHash)', on: 'an x-tenant header', path: '/policy', header: (k: string) => ({ 'x-tenant': k }) },
   ];
   for (const c of cases) {
     test(`${c.lb} on ${c.on} keeps every key on one upstream, and spreads the keys`, async () => {

@@ -49,6 +49,11 @@ const GOOD: Record<string, string> = {
     targetRefs: [{ group: ${ROUTES}, kind: HTTPRoute, name: web, sectionName: browse }]
     delay: { fixedDelay: 2s, percent: 10 }
     abort: { httpStatus: 503, percent: 5 }`,
+  LoadBalancingPolicy: `
+    targetRefs: [{ kind: Service, name: sessions }]
+    type: RingHash
+    hashOn: { type: Cookie, name: sid }
+    failoverThreshold: 50`,
   AuthorizationPolicy: `
     targetRefs: [{ kind: Service, name: orders }]
     action: ALLOW
@@ -84,6 +89,7 @@ describe('policy kinds: accepted documents', () => {
       ['RetryPolicy', 'retrypolicies', 'rp'],
       ['CircuitBreakerPolicy', 'circuitbreakerpolicies', 'cbp'],
       ['FaultInjectionPolicy', 'faultinjectionpolicies', 'fip'],
+      ['LoadBalancingPolicy', 'loadbalancingpolicies', 'lbp'],
       ['AuthorizationPolicy', 'authorizationpolicies', 'ap'],
       ['RequestAuthentication', 'requestauthentications', 'ra'],
     ]) {
@@ -101,6 +107,9 @@ describe('policy kinds: every mistake at its field path', () => {
     ['a fault on a Service', 'FaultInjectionPolicy', 'targetRefs: [{ kind: Service, name: orders }]\nabort: { httpStatus: 500 }', [['spec.targetRefs[0].kind', 'a FaultInjectionPolicy targets HTTPRoute or GRPCRoute only: faults are injected where requests are routed; got Service']]],
     ['an authorization policy on a route', 'AuthorizationPolicy', 'targetRefs: [{ kind: GRPCRoute, name: rpc }]', [['spec.targetRefs[0].kind', "an AuthorizationPolicy targets Service only: requests are authorized where they arrive, on the inbound side of the Service's workloads; got GRPCRoute"]]],
     ['JWT rules on a route', 'RequestAuthentication', 'targetRefs: [{ kind: HTTPRoute, name: web }]\njwtRules: [{ issuer: i, jwksUri: https://i/keys }]', [['spec.targetRefs[0].kind', 'a RequestAuthentication targets Service only: tokens are checked where requests arrive']]],
+    ['a balancer on a route', 'LoadBalancingPolicy', 'targetRefs: [{ kind: HTTPRoute, name: web }]\ntype: RoundRobin', [['spec.targetRefs[0].kind', 'a LoadBalancingPolicy targets Service only: the balancer and what it hashes on are kept per destination service']]],
+    ['a hash for a balancer that does not hash', 'LoadBalancingPolicy', 'targetRefs: [{ kind: Service, name: orders }]\ntype: LeastRequest\nhashOn: { type: SourceIP, name: x }', [['spec.hashOn', 'is read by the RingHash and Maglev balancers only; this policy\'s type is LeastRequest'], ['spec.hashOn.name', 'does not go with type SourceIP']]],
+    ['a load-balancing policy that says nothing', 'LoadBalancingPolicy', 'targetRefs: [{ kind: Service, name: orders }]', [['spec', "needs 'type', 'hashOn' or 'failoverThreshold'"]]],
     ['a route in the wrong group', 'RetryPolicy', 'targetRefs: [{ group: mesh.sluice.dev, kind: HTTPRoute, name: web }]', [['spec.targetRefs[0].group', "the group of HTTPRoute is gateway.networking.k8s.io; got 'mesh.sluice.dev'"]]],
     ['a Service outside the core group', 'CircuitBreakerPolicy', 'targetRefs: [{ group: core, kind: Service, name: orders }]', [['spec.targetRefs[0].group', "the group of Service is '' (the core group; or leave group out); got 'core'"]]],
     ['a sectionName on a Service', 'AuthorizationPolicy', 'targetRefs: [{ kind: Service, name: orders, sectionName: http }]', [['spec.targetRefs[0].sectionName', 'applies to HTTPRoute and GRPCRoute targets only (it names one rule of the route)']]],
@@ -203,6 +212,8 @@ describe('policy kinds: sluicectl get columns', () => {
     assert.deepEqual(columns(policy('RetryPolicy', { targetRefs: [{ kind: 'Service', name: 'orders' }] })), { TARGETS: 'Service/orders', ATTEMPTS: '2', 'PER TRY': '-' });
     assert.deepEqual(columns(policy('CircuitBreakerPolicy', parse(GOOD.CircuitBreakerPolicy))), { TARGETS: 'Service/orders', 'MAX CONNECTIONS': '100', 'OUTLIER DETECTION': 'on' });
     assert.deepEqual(columns(policy('FaultInjectionPolicy', parse(GOOD.FaultInjectionPolicy))), { TARGETS: 'HTTPRoute/web#browse', DELAY: '2s (10%)', ABORT: '503 (5%)' });
+    assert.deepEqual(columns(policy('LoadBalancingPolicy', parse(GOOD.LoadBalancingPolicy))), { TARGETS: 'Service/sessions', TYPE: 'RingHash', 'HASH ON': 'Cookie sid', FAILOVER: '50%' });
+    assert.deepEqual(columns(policy('LoadBalancingPolicy', { targetRefs: [{ kind: 'Service', name: 'web' }], type: 'Maglev', hashOn: { type: 'SourceIP' } })), { TARGETS: 'Service/web', TYPE: 'Maglev', 'HASH ON': 'SourceIP', FAILOVER: '-' });
     assert.deepEqual(columns(policy('AuthorizationPolicy', parse(GOOD.AuthorizationPolicy))), { TARGETS: 'Service/orders', ACTION: 'ALLOW', RULES: '1' });
     assert.deepEqual(columns(policy('RequestAuthentication', parse(GOOD.RequestAuthentication))), { TARGETS: 'Service/orders', ISSUERS: 'https://id.example.com/realms/shop' });
   });

@@ -1,0 +1,83 @@
+// LoadBalancingPolicy (mesh.sluice.dev/v1alpha1): which balancer picks an endpoint of a
+// service, what a consistent-hash balancer hashes a request on, and the locality failover
+// threshold. The spec's fields mirror a static Backend's own `loadBalancer`, `hashOn` and
+// `failoverThreshold`, and mean the same: the proxy's static file lays a policy over its
+// backend's fields, the control plane writes it as Envoy's (control-plane/xds/policies/load-balancing/).
+
+import Type, { type Static } from 'typebox';
+import { closed, describeValue, HEADER_NAME_PATTERN, Opt, Text } from './schema-kit.ts';
+
+type Add = (path: string, message: string) => void;
+
+/** The policy's words for the balancers, and the name each has in the proxy's LB registry. */
+export const LB_TYPES = { LeastRequest: 'least-request', RoundRobin: 'round-robin', RingHash: 'ring-hash', Maglev: 'maglev' } as const;
+export type LbType = keyof typeof LB_TYPES;
+/** Balancers that read a request's hash (the registry's names). */
+export const HASHING_BALANCERS: readonly string[] = [LB_TYPES.RingHash, LB_TYPES.Maglev];
+export const HASH_ON_TYPES = ['Header', 'Cookie', 'SourceIP'] as const;
+
+/** What a request is hashed on; a header name is lower-case once resolved. */
+export type HashOn =
+  | { readonly type: 'Header'; readonly name: string }
+  | { readonly type: 'Cookie'; readonly name: string }
+  | { readonly type: 'SourceIP' };
+
+// --- schema ---
+
+export const HashOnSchema = Type.Object({ type: Type.Enum(HASH_ON_TYPES), name: Opt(Text) }, closed);
+export type RawHashOn = Static<typeof HashOnSchema>;
+
+export const loadBalancingSpecFields = {
+  type: Opt(Type.Enum(Object.keys(LB_TYPES) as LbType[])),
+  hashOn: Opt(HashOnSchema),
+  failoverThreshold: Opt(Type.Integer({ minimum: 1, maximum: 100 })),
+};
+const LoadBalancingSpec = Type.Object(loadBalancingSpecFields, closed);
+/** The spec's fields, without targetRefs. */
+export type LoadBalancingSpec = Static<typeof LoadBalancingSpec>;
+
+// --- checks (the spec has passed the schema) ---
+
+export function checkLoadBalancing(spec: LoadBalancingSpec, path: string, add: Add): void {
+  if (spec.type === undefined && spec.hashOn === undefined && spec.failoverThreshold === undefined) add(path, "needs 'type', 'hashOn' or 'failoverThreshold'");
+  if (spec.hashOn === undefined) return;
+  // The policy says which balancer reads its hash: a hash with no hashing balancer would be ignored.
+  if (spec.type !== 'RingHash' && spec.type !== 'Maglev') {
+    add(`${path}.hashOn`, `is read by the RingHash and Maglev balancers only; ${spec.type === undefined ? "set 'type' to one of them" : `this policy's type is ${spec.type}`}`);
+  }
+  checkHashOn(spec.hashOn, `${path}.hashOn`, add);
+}
+
+/** A hashOn's name against its type: shared with a static Backend's own `hashOn`. */
+export function checkHashOn(h: RawHashOn, path: string, add: Add): void {
+  if (h.type === 'SourceIP' && h.name !== undefined) add(`${path}.name`, 'does not go with type SourceIP');
+  if (h.type !== 'SourceIP' && h.name === undefined) add(`${path}.name`, `is required when type is ${h.type}: it names the ${h.type === 'Header' ? 'header' : 'cookie'}`);
+  if (h.type === 'Header' && h.name !== undefined && !new RegExp(HEADER_NAME_PATTERN).test(h.name)) add(`${path}.name`, `${describeValue(h.name)} is not a valid header name`);
+}
+
+// --- resolved ---
+
+export type LoadBalancing = {
+  /** The LB registry's name. */
+  readonly loadBalancer?: string;
+  /** Set (possibly to undefined) whenever `loadBalancer` is: a policy that picks the balancer says what it hashes on, or that it hashes on nothing. */
+  readonly hashOn?: HashOn;
+  readonly failoverThreshold?: number;
+};
+
+/** Only the fields the spec sets, in the units of the proxy's model. */
+export function loadBalancingFields(s: LoadBalancingSpec | undefined): LoadBalancing {
+  if (s === undefined) return {};
+  const out: { -readonly [K in keyof LoadBalancing]: LoadBalancing[K] } = {};
+  if (s.type !== undefined) {
+    out.loadBalancer = LB_TYPES[s.type];
+    out.hashOn = hashOn(s.hashOn);
+  }
+  if (s.failoverThreshold !== undefined) out.failoverThreshold = s.failoverThreshold;
+  return out;
+}
+
+export function hashOn(h: RawHashOn | undefined): HashOn | undefined {
+  if (h === undefined) return undefined;
+  return h.type === 'SourceIP' ? { type: 'SourceIP' } : { type: h.type, name: h.type === 'Header' ? (h.name ?? '').toLowerCase() : (h.name ?? '') };
+}
