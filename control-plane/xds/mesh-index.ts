@@ -15,6 +15,7 @@ export const WATCHED_TYPES = {
   grpcRoutes: 'grpcroutes.gateway.networking.k8s.io',
   retryPolicies: 'retrypolicies.mesh.sluice.dev',
   authorizationPolicies: 'authorizationpolicies.mesh.sluice.dev',
+  faultInjectionPolicies: 'faultinjectionpolicies.mesh.sluice.dev',
 } as const;
 
 type Field = keyof typeof WATCHED_TYPES;
@@ -108,6 +109,7 @@ export class MeshIndex {
       grpcRoutes: list('grpcRoutes'),
       retryPolicies: list('retryPolicies'),
       authorizationPolicies: list('authorizationPolicies'),
+      faultInjectionPolicies: list('faultInjectionPolicies'),
       trustBundle: this.#opts.trustBundle(),
       defaultTrustDomain: this.#opts.defaultTrustDomain,
     };

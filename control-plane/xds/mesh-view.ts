@@ -11,6 +11,7 @@ import { DEFAULT_SERVICE_ACCOUNT } from '../api/kinds/workload.ts';
 import { workloadId } from '../../certs/index.ts';
 import type { RetryPolicyResource } from './policies/retry/generate.ts';
 import type { AuthorizationPolicyResource } from './policies/authorization/generate.ts';
+import type { FaultInjectionPolicyResource } from './policies/fault-injection/generate.ts';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -73,6 +74,8 @@ export type MeshView = {
   readonly retryPolicies: readonly RetryPolicyResource[];
   /** Every one applies where it targets (DENY, then ALLOW), so their order is the RBAC generator's business. */
   readonly authorizationPolicies: readonly AuthorizationPolicyResource[];
+  /** Oldest first, as retryPolicies. */
+  readonly faultInjectionPolicies: readonly FaultInjectionPolicyResource[];
   /** By Workload `<namespace>/<name>`: every Service port it serves, with its endpoint there. */
   readonly served: ReadonlyMap<string, readonly { readonly service: ServiceView; readonly port: ServicePortView; readonly endpoint: EndpointView }[]>;
   /** The PEM roots every workload trusts (the CA bundle). */
@@ -88,6 +91,7 @@ export type MeshInputs = {
   readonly grpcRoutes: readonly Resource<GRPCRouteSpec>[];
   readonly retryPolicies?: readonly RetryPolicyResource[];
   readonly authorizationPolicies?: readonly AuthorizationPolicyResource[];
+  readonly faultInjectionPolicies?: readonly FaultInjectionPolicyResource[];
   readonly trustBundle: string;
   /** Used when no Mesh resource names one: the CA's. */
   readonly defaultTrustDomain: string;
@@ -138,6 +142,7 @@ export function buildMeshView(input: MeshInputs): MeshView {
     grpcRoutes: routeOrder(input.grpcRoutes),
     retryPolicies: routeOrder(input.retryPolicies ?? []),
     authorizationPolicies: input.authorizationPolicies ?? [],
+    faultInjectionPolicies: routeOrder(input.faultInjectionPolicies ?? []),
     trustBundle: input.trustBundle,
   };
 }

@@ -7,7 +7,8 @@
 // pick the same rule.
 
 import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RetryPolicy, RouteMatch, RouteRule } from '../config/model.ts';
-import { DURATION, durationMs, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
+import { anyValue, DURATION, durationMs, mapOf, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
+import { routeFault } from './translate-fault.ts';
 import type { Context } from './translate.ts';
 import { bufferLimit, RETRY_POLICY, translateRetryPolicy } from './translate-retry.ts';
 
@@ -30,6 +31,8 @@ const ROUTE = message({
     retry_policy: RETRY_POLICY,
   }),
   per_request_buffer_limit_bytes: WRAPPED,
+  // By HTTP filter name; a Sluice proxy reads the fault filter's (translate-fault.ts).
+  typed_per_filter_config: mapOf(anyValue),
 });
 
 export const ROUTE_CONFIG = message({
@@ -88,7 +91,7 @@ function hostnames(domains: readonly string[], sink: Sink): string[] {
 type Inherited = { readonly retry: RetryPolicy | undefined; readonly bufferLimit: number | undefined };
 
 function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule {
-  const actions = Object.keys(r).filter((k) => k !== 'name' && k !== 'match' && k !== 'per_request_buffer_limit_bytes');
+  const actions = Object.keys(r).filter((k) => k !== 'name' && k !== 'match' && k !== 'per_request_buffer_limit_bytes' && k !== 'typed_per_filter_config');
   if (r.match === undefined) sink.add('match', 'required');
   if (actions.length === 0) sink.add('route', 'required: the cluster(s) to send matching requests to');
   const action: Pb = r.route ?? {};
@@ -96,6 +99,7 @@ function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule 
   const timeout = action.timeout === undefined ? ENVOY_DEFAULT_TIMEOUT_MS : durationMs(action.timeout, sink, 'route.timeout');
   if (timeout !== undefined && timeout > 0) timeouts.request = timeout;
   const retry = retryOf(action, bufferLimit(r.per_request_buffer_limit_bytes), sink, inherited);
+  const fault = r.typed_per_filter_config === undefined ? undefined : routeFault(r.typed_per_filter_config, sink.at('typed_per_filter_config'));
   return {
     ...(typeof r.name === 'string' && r.name !== '' ? { name: r.name } : {}),
     matches: [match(r.match ?? {}, sink.at('match'))],
@@ -103,6 +107,7 @@ function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule 
     backendRefs: r.route === undefined ? [] : backendRefs(action, ctx, sink.at('route')),
     timeouts,
     ...(retry === undefined ? {} : { retry }),
+    ...(fault === undefined ? {} : { fault }),
   };
 }
 

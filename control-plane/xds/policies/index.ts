@@ -11,6 +11,7 @@ import type { Obj } from '../generate/envoy.ts';
 import type { Flavor, InboundPort, NodeContext } from '../generate/resources.ts';
 import type { MeshView, RouteResource, ServicePortView, ServiceView } from '../mesh-view.ts';
 import { authorizationPolicy } from './authorization/generate.ts';
+import { faultInjectionPolicy } from './fault-injection/generate.ts';
 import { retryPolicy } from './retry/generate.ts';
 
 /** A Service port, for a node flavour: what its cluster and the virtual host of calls to it are generated for. */
@@ -38,6 +39,18 @@ export type InboundAt = {
   readonly port: InboundPort;
 };
 
+/**
+ * An HttpConnectionManager through which calls to Services are routed (shared: per view and
+ * flavour): a Sluice proxy's outbound listener, which routes calls to every Service, or the
+ * api_listener a proxyless client dials for one Service port.
+ */
+export type OutboundAt = {
+  readonly view: MeshView;
+  readonly flavor: Flavor;
+  /** The Service port of a proxyless client's listener; absent on a proxy's outbound listener. */
+  readonly target?: { readonly service: ServiceView; readonly port: ServicePortView };
+};
+
 export type XdsPolicy = {
   /** The policy kind, as the API names it. */
   readonly kind: string;
@@ -49,9 +62,12 @@ export type XdsPolicy = {
   readonly route?: (route: Obj, at: RouteAt) => void;
   /** The HttpConnectionManager of a proxy's inbound listener, before it is packed: its `http_filters` end with the router. */
   readonly inboundHttp?: (hcm: Obj, at: InboundAt) => void;
+  /** The HttpConnectionManager of calls to Services, before it is packed: its `http_filters` end with the router. */
+  readonly outboundHttp?: (hcm: Obj, at: OutboundAt) => void;
 };
 
 export const POLICIES: readonly XdsPolicy[] = [
   retryPolicy,
   authorizationPolicy, // inbound: decides on a request as it arrived, before anything else runs on it
+  faultInjectionPolicy, // outbound: where calls are routed, before the router (and its timeouts and retries)
 ];
