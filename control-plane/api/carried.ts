@@ -9,7 +9,7 @@
 // proxies shows it enforced (README, "The mesh over xDS"). The proxy's static file takes
 // all of them today.
 
-import type { Violation } from '../../kinds/schema-kit.ts';
+import { parseDuration, type Violation } from '../../kinds/schema-kit.ts';
 import type { Resource } from './resource.ts';
 
 /** What the running control plane is, for the checks that compare a resource with it. */
@@ -23,7 +23,6 @@ const STATIC_ONLY = 'it is enforced by a proxy run from a static file (sluice-pr
 /** Policy kinds no generator carries yet, and where to read about them. */
 const UNCARRIED_KINDS: Readonly<Record<string, string>> = {
   CircuitBreakerPolicy: 'Resilience',
-  FaultInjectionPolicy: 'Resilience',
   RequestAuthentication: 'End-user JWT',
 };
 
@@ -32,6 +31,7 @@ type RouteSpec = { parentRefs?: { group?: string; kind?: string; namespace?: str
 type MeshSpec = { trustDomain?: string };
 type AuthorizationSpec = { rules?: { from?: Record<string, unknown>[]; when?: unknown[] }[] };
 type RetrySpec = { budget?: { percent?: number; ttl?: string } };
+type FaultSpec = { targetRefs?: { kind?: string }[]; delay?: { fixedDelay?: string }; abort?: { httpStatus?: number; grpcStatus?: number } };
 
 /** Why this valid resource cannot be accepted by this control plane; empty when it can. */
 export function notCarried(resource: Resource, facts: ControlPlaneFacts): Violation[] {
@@ -45,6 +45,7 @@ export function notCarried(resource: Resource, facts: ControlPlaneFacts): Violat
   if (kind === 'HTTPRoute' || kind === 'GRPCRoute') routeFields(resource as Resource<RouteSpec>, out);
   if (kind === 'AuthorizationPolicy') authorizationFields(resource as Resource<AuthorizationSpec>, out);
   if (kind === 'RetryPolicy') retryFields(resource as Resource<RetrySpec>, out);
+  if (kind === 'FaultInjectionPolicy') faultFields(resource as Resource<FaultSpec>, out);
   if (kind === 'Mesh') {
     const td = (resource.spec as MeshSpec | undefined)?.trustDomain;
     if (td !== undefined && td !== facts.trustDomain) {
@@ -86,6 +87,29 @@ function retryFields(policy: Resource<RetrySpec>, out: Violation[]): void {
   }
   if (budget?.percent !== undefined && budget.percent > 100) {
     out.push({ path: 'spec.budget.percent', message: `Envoy's retry_budget.budget_percent is at most 100; got ${budget.percent}: refused rather than stored and ignored; ${STATIC_ONLY}` });
+  }
+}
+
+/**
+ * A FaultInjectionPolicy is carried as Envoy's fault filter (control-plane/xds/policies/fault-injection/),
+ * whose abort is one status (http_status or grpc_status, not one for gRPC calls and another
+ * for the rest) and whose fixed_delay is above 0.
+ */
+function faultFields(policy: Resource<FaultSpec>, out: Violation[]): void {
+  const spec = policy.spec;
+  const abort = spec?.abort;
+  const onHttpRoute = (spec?.targetRefs ?? []).some((t) => t.kind === 'HTTPRoute');
+  if (abort?.grpcStatus !== undefined && onHttpRoute) {
+    out.push({
+      path: 'spec.abort.grpcStatus',
+      message: `Envoy's abort is one status: an HTTPRoute's requests need not be gRPC calls, and with grpc_status Envoy would answer the others 200, not ${abort.httpStatus ?? 503}; over xDS a policy on an HTTPRoute aborts with httpStatus only (a gRPC client reads 503 as UNAVAILABLE), or put grpcStatus in a policy on a GRPCRoute: refused rather than stored and ignored; ${STATIC_ONLY}`,
+    });
+  } else if (abort?.grpcStatus !== undefined && abort.httpStatus !== undefined) {
+    out.push({ path: 'spec.abort.httpStatus', message: `Envoy's abort is one status, and a GRPCRoute's calls get grpcStatus: httpStatus would be ignored, so it is refused rather than stored (leave it out)` });
+  }
+  const delay = spec?.delay?.fixedDelay;
+  if (delay !== undefined && parseDuration(delay) === 0) {
+    out.push({ path: 'spec.delay.fixedDelay', message: `Envoy's fixed_delay must be above 0, and a 0s delay delays nothing: refused rather than stored and ignored (leave delay out)` });
   }
 }
 
