@@ -14,9 +14,9 @@ const NODE: NodeContext = { identity: null };
 const FAULT = 'envoy.filters.http.fault';
 const d = (ms: number) => ({ seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 });
 const pct = (numerator: number, denominator = 'HUNDRED') => ({ numerator, denominator });
-const faultFilter = (config: object = {}) => ({ name: FAULT, typed_config: pack(EMBEDDED_TYPE_URLS.HTTPFault, config) });
-const perRoute = (fault: object) => ({ [FAULT]: pack(EMBEDDED_TYPE_URLS.HTTPFault, fault) });
-const faulted = (prefix: string, name: string, fault: object) => ({ ...route({ prefix }, { cluster: 'orders' }, name), typed_per_filter_config: perRoute(fault) });
+const faultFilter = (config: Record<string, unknown> = {}) => ({ name: FAULT, typed_config: pack(EMBEDDED_TYPE_URLS.HTTPFault, config) });
+const perRoute = (fault: Record<string, unknown>) => ({ [FAULT]: pack(EMBEDDED_TYPE_URLS.HTTPFault, fault) });
+const faulted = (prefix: string, name: string, fault: Record<string, unknown>) => ({ ...route({ prefix }, { cluster: 'orders' }, name), typed_per_filter_config: perRoute(fault) });
 
 /** Listener `web` (with `filters`) reading route config `web`: virtual host `orders` with `routes`, to cluster `orders`. */
 function input(routes: object[], filters: object[] = [faultFilter(), router()], more: { listeners?: object[] } = {}) {
@@ -78,7 +78,7 @@ describe('fault fields a Sluice proxy reads', () => {
 describe('fault fields a Sluice proxy NACKs, with their paths', () => {
   const HF = 'Listener web: filter_chains[0].filters[0].typed_config.http_filters';
   const RT = 'RouteConfiguration web: virtual_hosts[0].routes[0].typed_per_filter_config["envoy.filters.http.fault"]';
-  const cases: [string, object, object[] | undefined, string[]][] = [
+  const cases: [string, Record<string, unknown>, object[] | undefined, string[]][] = [
     [
       'header-driven faults, header matching, max_active_faults, a response rate limit, downstream nodes, upstream_cluster and runtime keys',
       { delay: { header_delay: {}, percentage: pct(10) }, abort: { header_abort: {}, percentage: pct(10) }, headers: [{ name: 'x-chaos', string_match: { exact: '1' } }], max_active_faults: { value: 3 }, response_rate_limit: { fixed_limit: { limit_kbps: 8 } }, downstream_nodes: ['a'], upstream_cluster: 'orders', abort_percent_runtime: 'k' },
