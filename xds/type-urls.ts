@@ -26,6 +26,7 @@ export const EMBEDDED_TYPE_URLS = {
   PreviousHostsPredicate: `${PREFIX}envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`,
   RBAC: `${PREFIX}envoy.extensions.filters.http.rbac.v3.RBAC`,
   JwtAuthentication: `${PREFIX}envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication`,
+  HTTPFault: `${PREFIX}envoy.extensions.filters.http.fault.v3.HTTPFault`,
 } as const;
 
 /** The order a state-of-the-world client needs them in (Envoy's: clusters before their endpoints, listeners before routes, each warmed by the next). */

@@ -5,12 +5,11 @@
 // with the field path and why, checked after validation and before any write; never stored
 // and quietly ignored while every proxy shows SYNCED.
 //
-// Each entry here is lifted when its part is carried over xDS and a test through joined
-// proxies shows it enforced (README, "The mesh over xDS"). The proxy's static file takes
-// all of them today.
+// Every kind is carried over xDS now (control-plane/xds/policies/, one folder each); what
+// is left here are the fields Envoy's own fields cannot say, each with why. The proxy's
+// static file takes them (README, "The mesh over xDS").
 
-import type { Violation } from '../../kinds/schema-kit.ts';
-import { parseDuration } from '../../kinds/schema-kit.ts';
+import { parseDuration, type Violation } from '../../kinds/schema-kit.ts';
 import { BACKEND_FILTER_TYPES } from '../xds/generate/route-filters.ts';
 import type { Resource } from './resource.ts';
 
@@ -20,12 +19,7 @@ export type ControlPlaneFacts = {
   readonly trustDomain: string;
 };
 
-const STATIC_ONLY = 'it is enforced by a proxy run from a static file (sluice-proxy --config), not yet by proxies that follow the control plane';
-
-/** Policy kinds no generator carries yet, and where to read about them. */
-const UNCARRIED_KINDS: Readonly<Record<string, string>> = {
-  FaultInjectionPolicy: 'Resilience',
-};
+const STATIC_ONLY = 'a proxy run from a static file (sluice-proxy --config) takes it; proxies that follow the control plane cannot be told it in Envoy\'s fields';
 
 type HeaderModifier = { set?: { name: string }[]; add?: { name: string }[]; remove?: string[] };
 type RouteFilter = { type: string; requestHeaderModifier?: HeaderModifier; responseHeaderModifier?: HeaderModifier };
@@ -34,19 +28,16 @@ type RouteSpec = { hostnames?: string[]; rules?: RouteRule[] };
 type MeshSpec = { trustDomain?: string };
 type JwtSpec = { jwtRules?: { clockSkew?: string; outputClaimToHeaders?: { claim: string }[] }[] };
 type RetrySpec = { budget?: { percent?: number; ttl?: string } };
+type FaultSpec = { targetRefs?: { kind?: string }[]; delay?: { fixedDelay?: string }; abort?: { httpStatus?: number; grpcStatus?: number } };
 
 /** Why this valid resource cannot be accepted by this control plane; empty when it can. */
 export function notCarried(resource: Resource, facts: ControlPlaneFacts): Violation[] {
   const out: Violation[] = [];
   const kind = resource.kind;
-  const section = UNCARRIED_KINDS[kind];
-  if (section !== undefined) {
-    out.push({ path: 'kind', message: `a ${kind} is valid but not carried to proxies over xDS yet, so no joined proxy would enforce it: refused rather than stored and ignored; ${STATIC_ONLY} (README, "${section}")` });
-    return out;
-  }
   if (kind === 'HTTPRoute' || kind === 'GRPCRoute') routeFields(resource as Resource<RouteSpec>, out);
   if (kind === 'RequestAuthentication') jwtFields(resource as Resource<JwtSpec>, out);
   if (kind === 'RetryPolicy') retryFields(resource as Resource<RetrySpec>, out);
+  if (kind === 'FaultInjectionPolicy') faultFields(resource as Resource<FaultSpec>, out);
   if (kind === 'Mesh') {
     const td = (resource.spec as MeshSpec | undefined)?.trustDomain;
     if (td !== undefined && td !== facts.trustDomain) {
@@ -124,6 +115,29 @@ function retryFields(policy: Resource<RetrySpec>, out: Violation[]): void {
   }
   if (budget?.percent !== undefined && budget.percent > 100) {
     out.push({ path: 'spec.budget.percent', message: `Envoy's retry_budget.budget_percent is at most 100; got ${budget.percent}: refused rather than stored and ignored; ${STATIC_ONLY}` });
+  }
+}
+
+/**
+ * A FaultInjectionPolicy is carried as Envoy's fault filter (control-plane/xds/policies/fault-injection/),
+ * whose abort is one status (http_status or grpc_status, not one for gRPC calls and another
+ * for the rest) and whose fixed_delay is above 0.
+ */
+function faultFields(policy: Resource<FaultSpec>, out: Violation[]): void {
+  const spec = policy.spec;
+  const abort = spec?.abort;
+  const onHttpRoute = (spec?.targetRefs ?? []).some((t) => t.kind === 'HTTPRoute');
+  if (abort?.grpcStatus !== undefined && onHttpRoute) {
+    out.push({
+      path: 'spec.abort.grpcStatus',
+      message: `Envoy's abort is one status: an HTTPRoute's requests need not be gRPC calls, and with grpc_status Envoy would answer the others 200, not ${abort.httpStatus ?? 503}; over xDS a policy on an HTTPRoute aborts with httpStatus only (a gRPC client reads 503 as UNAVAILABLE), or put grpcStatus in a policy on a GRPCRoute: refused rather than stored and ignored; ${STATIC_ONLY}`,
+    });
+  } else if (abort?.grpcStatus !== undefined && abort.httpStatus !== undefined) {
+    out.push({ path: 'spec.abort.httpStatus', message: `Envoy's abort is one status, and a GRPCRoute's calls get grpcStatus: httpStatus would be ignored, so it is refused rather than stored (leave it out)` });
+  }
+  const delay = spec?.delay?.fixedDelay;
+  if (delay !== undefined && parseDuration(delay) === 0) {
+    out.push({ path: 'spec.delay.fixedDelay', message: `Envoy's fixed_delay must be above 0, and a 0s delay delays nothing: refused rather than stored and ignored (leave delay out)` });
   }
 }
 

@@ -18,6 +18,7 @@ export const WATCHED_TYPES = {
   authorizationPolicies: 'authorizationpolicies.mesh.sluice.dev',
   requestAuthentications: 'requestauthentications.mesh.sluice.dev',
   loadBalancingPolicies: 'loadbalancingpolicies.mesh.sluice.dev',
+  faultInjectionPolicies: 'faultinjectionpolicies.mesh.sluice.dev',
 } as const;
 
 type Field = keyof typeof WATCHED_TYPES;
@@ -114,6 +115,7 @@ export class MeshIndex {
       authorizationPolicies: list('authorizationPolicies'),
       requestAuthentications: list('requestAuthentications'),
       loadBalancingPolicies: list('loadBalancingPolicies'),
+      faultInjectionPolicies: list('faultInjectionPolicies'),
       trustBundle: this.#opts.trustBundle(),
       defaultTrustDomain: this.#opts.defaultTrustDomain,
     };

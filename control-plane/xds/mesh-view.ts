@@ -14,6 +14,7 @@ import type { AuthorizationPolicyResource } from './policies/authorization/gener
 import type { CircuitBreakerPolicyResource } from './policies/circuit-breaker/generate.ts';
 import type { RequestAuthenticationResource } from './policies/request-authentication/generate.ts';
 import type { LoadBalancingPolicyResource } from './policies/load-balancing/generate.ts';
+import type { FaultInjectionPolicyResource } from './policies/fault-injection/generate.ts';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -92,6 +93,8 @@ export type MeshView = {
   readonly requestAuthentications: readonly RequestAuthenticationResource[];
   /** Oldest first, as retryPolicies. */
   readonly loadBalancingPolicies: readonly LoadBalancingPolicyResource[];
+  /** Oldest first, as retryPolicies. */
+  readonly faultInjectionPolicies: readonly FaultInjectionPolicyResource[];
   /** By Workload `<namespace>/<name>`: every Service port it serves, with its endpoint there. */
   readonly served: ReadonlyMap<string, readonly { readonly service: ServiceView; readonly port: ServicePortView; readonly endpoint: EndpointView }[]>;
   /** The PEM roots every workload trusts (the CA bundle). */
@@ -110,6 +113,7 @@ export type MeshInputs = {
   readonly authorizationPolicies?: readonly AuthorizationPolicyResource[];
   readonly requestAuthentications?: readonly RequestAuthenticationResource[];
   readonly loadBalancingPolicies?: readonly LoadBalancingPolicyResource[];
+  readonly faultInjectionPolicies?: readonly FaultInjectionPolicyResource[];
   readonly trustBundle: string;
   /** Used when no Mesh resource names one: the CA's. */
   readonly defaultTrustDomain: string;
@@ -166,6 +170,7 @@ export function buildMeshView(input: MeshInputs): MeshView {
     authorizationPolicies: input.authorizationPolicies ?? [],
     requestAuthentications: input.requestAuthentications ?? [],
     loadBalancingPolicies: routeOrder(input.loadBalancingPolicies ?? []),
+    faultInjectionPolicies: routeOrder(input.faultInjectionPolicies ?? []),
     trustBundle: input.trustBundle,
   };
 }

@@ -13,6 +13,7 @@ import { checkDownstreamTls } from './translate-tls.ts';
 import { JWT_AUTHN_CONFIG, translateJwtAuthn } from './translate-jwt.ts';
 import { JWT_AUTHN_FILTER } from '../../xds/jwt-form.ts';
 import type { JwtProvider } from '../jwt/model.ts';
+import { checkFilterConfig, FAULT_NAME, HTTP_FAULT, withoutFaults } from './translate-fault.ts';
 
 export const LISTENER = message({
   name: scalar,
@@ -47,9 +48,11 @@ export type TranslatedListener = {
   readonly rds?: string;
   /** Routes of an inline route_config, for this listener only. */
   readonly inline?: readonly UnattachedRoute[];
+  /** Whether its HTTP filters run envoy.filters.http.fault: only then do the per-route faults of its routes apply, as in Envoy. */
+  readonly faultFilter?: boolean;
 };
 
-type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[]; authorization: AuthorizationPolicy[]; jwt: JwtProvider[] } | { kind: 'tcp'; cluster: string };
+type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[]; authorization: AuthorizationPolicy[]; jwt: JwtProvider[]; faultFilter: boolean } | { kind: 'tcp'; cluster: string };
 
 /** undefined when the listener cannot be read far enough to say what it is (its problems are in `sink`). */
 export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedListener | undefined {
@@ -75,7 +78,7 @@ export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedLi
   const base = { name, address: String(socket.address ?? ''), port: Number(socket.port_value ?? 0), tls: { mode } };
   if (filter.kind === 'tcp') return { listener: { ...base, protocol: 'tcp', backend: filter.cluster } };
   const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: filter.authorization, jwt: filter.jwt };
-  return { listener, ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
+  return { listener, faultFilter: filter.faultFilter, ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
 }
 
 function tlsMode(chains: readonly Pb[], sink: Sink): TlsMode | undefined {
@@ -127,6 +130,7 @@ function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): Networ
   const rbac: { filter: RbacFilter; at: string }[] = [];
   let jwt: JwtProvider[] = [];
   let jwtAt: string | undefined;
+  let fault: number | undefined;
   if (hcm.normalize_path !== undefined && hcm.normalize_path.value !== true) sink.add('normalize_path', 'a Sluice proxy always normalizes the path: must be { value: true } or unset');
   if (hcm.merge_slashes === false) sink.add('merge_slashes', "a Sluice proxy always merges '//': must be true or unset");
   filters.forEach((h, i) => {
@@ -135,19 +139,29 @@ function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): Networ
       const config = readTyped(h.typed_config, EMBEDDED_TYPE_URLS.RBAC, RBAC_CONFIG, sink, `http_filters[${i}].typed_config`);
       const filter = config === undefined ? undefined : translateRbac(config, sink.at(`http_filters[${i}].typed_config`));
       if (filter !== undefined) rbac.push({ filter, at: `http_filters[${i}]` });
+      // A Sluice proxy authorizes a request as it arrived, before it routes it and injects the route's faults.
+      if (fault !== undefined) sink.add(`http_filters[${i}].name`, `${RBAC_NAME} after ${FAULT_NAME} (http_filters[${fault}]): a Sluice proxy authorizes a request before it injects faults`);
+      return;
+    }
+    if (h.name === FAULT_NAME) {
+      if (fault !== undefined) sink.add(`http_filters[${i}].name`, `a second ${FAULT_NAME}; the first is http_filters[${fault}]`);
+      fault ??= i;
+      const config = readTyped(h.typed_config, EMBEDDED_TYPE_URLS.HTTPFault, HTTP_FAULT, sink, `http_filters[${i}].typed_config`);
+      if (config !== undefined) checkFilterConfig(config, sink.at(`http_filters[${i}].typed_config`));
       return;
     }
     if (h.name === JWT_AUTHN_FILTER) {
       // The engine reads the claims a token gave, so they must be verified before any RBAC filter runs.
       if (jwtAt !== undefined) sink.add(`http_filters[${i}]`, `a second ${JWT_AUTHN_FILTER} filter (after ${jwtAt}): put every provider in one`);
       else if (rbac.length > 0) sink.add(`http_filters[${i}]`, `must come before the ${RBAC_NAME} filters (${rbac[0].at}), which read the claims it verifies`);
+      else if (fault !== undefined) sink.add(`http_filters[${i}]`, `${JWT_AUTHN_FILTER} after ${FAULT_NAME} (http_filters[${fault}]): a Sluice proxy authenticates a request before it injects faults`);
       jwtAt ??= `http_filters[${i}]`;
       const config = readTyped(h.typed_config, EMBEDDED_TYPE_URLS.JwtAuthentication, JWT_AUTHN_CONFIG, sink, `http_filters[${i}].typed_config`);
       if (config !== undefined) jwt = translateJwtAuthn(config, sink.at(`http_filters[${i}].typed_config`));
       return;
     }
     if (h.name !== ROUTER_NAME) {
-      sink.add(`http_filters[${i}].name`, `unknown HTTP filter '${h.name ?? ''}'; a Sluice proxy runs ${JWT_AUTHN_FILTER}, ${RBAC_NAME} and ${ROUTER_NAME}`);
+      sink.add(`http_filters[${i}].name`, `unknown HTTP filter '${h.name ?? ''}'; a Sluice proxy runs ${JWT_AUTHN_FILTER}, ${RBAC_NAME}, ${FAULT_NAME} and ${ROUTER_NAME}`);
       if (h.typed_config !== undefined) unknownType(h.typed_config, sink, `http_filters[${i}].typed_config`);
       return;
     }
@@ -156,19 +170,21 @@ function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): Networ
   });
   if (filters.at(-1)?.name !== ROUTER_NAME) sink.add('http_filters', `must end with ${ROUTER_NAME}`);
   const authorization = listenerPolicies(rbac, sink);
+  const faultFilter = fault !== undefined;
   if (hcm.rds !== undefined) {
     requireAds(hcm.rds.config_source, sink, 'rds.config_source');
     const name = String(hcm.rds.route_config_name ?? '');
     if (name === '') sink.add('rds.route_config_name', 'required');
     else if (ctx.refs !== null && !ctx.refs.routes.has(name)) sink.add('rds.route_config_name', `no RouteConfiguration '${name}' was received`);
-    return { kind: 'http', rds: name, authorization, jwt };
+    return { kind: 'http', rds: name, authorization, jwt, faultFilter };
   }
   if (hcm.route_config !== undefined) {
     const rc = { ...hcm.route_config, name: hcm.route_config.name || listener };
-    return { kind: 'http', inline: translateRouteConfig(rc, ctx, sink.at('route_config')), authorization, jwt };
+    const routes = translateRouteConfig(rc, ctx, sink.at('route_config'));
+    return { kind: 'http', inline: faultFilter ? routes : withoutFaults(routes), authorization, jwt, faultFilter };
   }
   sink.add('', 'needs rds or route_config');
-  return { kind: 'http', authorization, jwt };
+  return { kind: 'http', authorization, jwt, faultFilter };
 }
 
 /** The typed_config of an extension already reported by name: a type no Sluice proxy knows is a problem of its own. */

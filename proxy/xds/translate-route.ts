@@ -7,7 +7,8 @@
 // pick the same rule.
 
 import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RetryPolicy, RouteFilter, RouteMatch, RouteRule } from '../config/model.ts';
-import { DURATION, durationMs, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
+import { anyValue, DURATION, durationMs, mapOf, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
+import { routeFault } from './translate-fault.ts';
 import type { Context } from './translate.ts';
 import { ACTION_FILTER_FIELDS, backendFilters, HEADER_FIELDS, REDIRECT, routeFilters } from './translate-filters.ts';
 import { HASH_POLICY, translateHashPolicy } from './translate-lb.ts';
@@ -36,6 +37,8 @@ const ROUTE = message({
   redirect: REDIRECT,
   per_request_buffer_limit_bytes: WRAPPED,
   ...HEADER_FIELDS,
+  // By HTTP filter name; a Sluice proxy reads the fault filter's (translate-fault.ts).
+  typed_per_filter_config: mapOf(anyValue),
 });
 
 export const ROUTE_CONFIG = message({
@@ -105,7 +108,7 @@ function hostnames(domains: readonly string[], sink: Sink): string[] {
 type Inherited = { readonly retry: RetryPolicy | undefined; readonly bufferLimit: number | undefined };
 
 /** Route fields beside its action: a route with none of `route` and `redirect` has nothing to do. */
-const NOT_ACTIONS = new Set(['name', 'match', 'per_request_buffer_limit_bytes', ...Object.keys(HEADER_FIELDS)]);
+const NOT_ACTIONS = new Set(['name', 'match', 'per_request_buffer_limit_bytes', 'typed_per_filter_config', ...Object.keys(HEADER_FIELDS)]);
 
 function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule {
   const actions = Object.keys(r).filter((k) => !NOT_ACTIONS.has(k));
@@ -120,6 +123,7 @@ function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule 
   const matched = match(r.match ?? {}, sink.at('match'));
   const filters = routeFilters(r, matched, ctx, sink);
   const hashOn = action.hash_policy === undefined ? [] : translateHashPolicy(action.hash_policy, sink.at('route.hash_policy'));
+  const fault = r.typed_per_filter_config === undefined ? undefined : routeFault(r.typed_per_filter_config, sink.at('typed_per_filter_config'));
   return {
     ...(typeof r.name === 'string' && r.name !== '' ? { name: r.name } : {}),
     matches: [matched],
@@ -128,6 +132,7 @@ function rule(r: Pb, ctx: Context, sink: Sink, inherited: Inherited): RouteRule 
     timeouts,
     ...(retry === undefined ? {} : { retry }),
     ...(hashOn.length === 0 ? {} : { hashOn }),
+    ...(fault === undefined ? {} : { fault }),
   };
 }
 

@@ -14,6 +14,7 @@ import { ASSIGNMENT, CLUSTER, edsName, type Assignment, translateAssignment, tra
 import { LISTENER, translateListener } from './translate-listener.ts';
 import { ROUTE_CONFIG, translateRouteConfig, type UnattachedRoute } from './translate-route.ts';
 import { ROOT_CA, SECRET, trustBundle } from './translate-tls.ts';
+import { FAULT_NAME, hasFaults, withoutFaults } from './translate-fault.ts';
 
 export type { Pb, Problem } from './shape.ts';
 
@@ -115,16 +116,28 @@ function run(resources: XdsResources, ctx: Context): { config: ProxyConfig; bund
   const inline: HttpRoute[] = [];
   /** Route configuration -> the listeners reading it, in listener order. */
   const attached = new Map<string, string[]>();
+  /** The listeners whose HTTP filters do not run the fault filter. */
+  const faultless = new Set<string>();
   each(TYPE_URLS.Listener, resources.listeners, LISTENER, (l, sink, name) => {
     const t = translateListener(l, ctx, sink);
     if (t === undefined) return;
     listeners.push(t.listener);
+    if (t.faultFilter === false) faultless.add(name);
     if (t.rds !== undefined) attached.set(t.rds, [...(attached.get(t.rds) ?? []), name]);
     for (const r of t.inline ?? []) inline.push({ ...r, parentRefs: [name] });
   });
   // Only what a listener reads becomes a route: a route with no parentRefs would attach to every listener.
   const routes: HttpRoute[] = [];
-  for (const [rc, parentRefs] of attached) for (const r of routeConfigs.get(rc) ?? []) routes.push({ ...r, parentRefs });
+  for (const [rc, parentRefs] of attached) {
+    let read = routeConfigs.get(rc) ?? [];
+    const without = parentRefs.filter((l) => faultless.has(l));
+    if (without.length > 0 && hasFaults(read)) {
+      // Envoy ignores the per-route config of a filter a listener does not run; one route table cannot both inject and not.
+      if (without.length === parentRefs.length) read = withoutFaults(read);
+      else for (const l of without) sinkFor(TYPE_URLS.Listener, l, problems).add('', `has no ${FAULT_NAME} in its http_filters, and RouteConfiguration '${rc}', which ${parentRefs.filter((p) => !faultless.has(p)).join(', ')} reads with that filter, carries per-route faults: a Sluice proxy runs a route configuration's faults for every listener that reads it or for none`);
+    }
+    for (const r of read) routes.push({ ...r, parentRefs });
+  }
   routes.push(...inline);
 
   problems.sort((a, b) => TYPE_ORDER.indexOf(a.typeUrl) - TYPE_ORDER.indexOf(b.typeUrl));

@@ -66,7 +66,7 @@ export function upstreamTls(sni: string, identities: readonly string[], http: bo
   return { name: 'envoy.transport_sockets.tls', typed_config: pack(EMBEDDED_TYPE_URLS.UpstreamTlsContext, context) };
 }
 
-/** `edit` gets the plain config before it is packed (a policy's inboundHttp hook). */
+/** `edit` gets the plain config before it is packed (a policy's inboundHttp or outboundHttp hook). */
 export function httpConnectionManager(statPrefix: string, routeConfigName: string, edit?: (hcm: Obj) => void): Obj {
   const hcm: Obj = {
     stat_prefix: statPrefix,

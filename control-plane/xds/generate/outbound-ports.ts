@@ -61,7 +61,8 @@ export function outboundPortResources(view: MeshView, node: Extract<NodeContext,
       const vh: Obj = { name: serviceListener(svc.host, sp.port), domains: ['*'], routes: serviceRoutes(view, svc, sp, 'proxy', routeNamespaceFor(view, svc, sp, node.namespace)) }; // the caller's consumer routes, as on the outbound port
       for (const p of POLICIES) p.virtualHost?.(vh, { view, flavor: 'proxy', service: svc, port: sp });
       routes.push({ name, virtual_hosts: [vh] });
-      filter = httpConnectionManager(name, name);
+      // The outbound HCM's policies (the fault filter), for this Service port's routes.
+      filter = httpConnectionManager(name, name, (h) => POLICIES.forEach((pol) => pol.outboundHttp?.(h, { view, flavor: 'proxy', target: { service: svc, port: sp } })));
     }
     // The app calls its own proxy on loopback: plaintext, as on the outbound port.
     listeners.push({ name, address: socketAddress('127.0.0.1', localPort), filter_chains: [{ filters: [filter] }] });

@@ -82,7 +82,8 @@ export function serviceListeners(view: MeshView): Obj[] {
   for (const [svc, sp] of servicePorts(view)) {
     if (!isHttp(sp.protocol)) continue;
     const name = serviceListener(svc.host, sp.port);
-    out.push({ name, api_listener: { api_listener: httpConnectionManager(name, name).typed_config } });
+    const hcm = httpConnectionManager(name, name, (h) => POLICIES.forEach((pol) => pol.outboundHttp?.(h, { view, flavor: 'generic', target: { service: svc, port: sp } })));
+    out.push({ name, api_listener: { api_listener: hcm.typed_config } });
   }
   return out;
 }
@@ -177,7 +178,8 @@ export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind
     const filter = isHttp(p.protocol) ? httpConnectionManager(name, name, (hcm) => POLICIES.forEach((pol) => pol.inboundHttp?.(hcm, { view, node, port: p }))) : tcpProxy(name, name);
     return { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filter, isHttp(p.protocol)) };
   });
-  listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), filter_chains: [{ filters: [httpConnectionManager(OUTBOUND, OUTBOUND)] }] });
+  const outbound = httpConnectionManager(OUTBOUND, OUTBOUND, (hcm) => POLICIES.forEach((pol) => pol.outboundHttp?.(hcm, { view, flavor: 'proxy' })));
+  listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), filter_chains: [{ filters: [outbound] }] });
   return listeners;
 }
 

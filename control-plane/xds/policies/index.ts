@@ -14,6 +14,7 @@ import { authorizationPolicy } from './authorization/generate.ts';
 import { circuitBreakerPolicy } from './circuit-breaker/generate.ts';
 import { requestAuthentication } from './request-authentication/generate.ts';
 import { loadBalancingPolicy } from './load-balancing/generate.ts';
+import { faultInjectionPolicy } from './fault-injection/generate.ts';
 import { retryPolicy } from './retry/generate.ts';
 
 /** A Service port, whoever reads it: what its ClusterLoadAssignment is generated for. */
@@ -43,6 +44,18 @@ export type InboundAt = {
   readonly port: InboundPort;
 };
 
+/**
+ * An HttpConnectionManager through which calls to Services are routed (shared: per view and
+ * flavour): a Sluice proxy's outbound listener, which routes calls to every Service, or the
+ * api_listener a proxyless client dials for one Service port.
+ */
+export type OutboundAt = {
+  readonly view: MeshView;
+  readonly flavor: Flavor;
+  /** The Service port of a proxyless client's listener; absent on a proxy's outbound listener. */
+  readonly target?: { readonly service: ServiceView; readonly port: ServicePortView };
+};
+
 export type XdsPolicy = {
   /** The policy kind, as the API names it. */
   readonly kind: string;
@@ -56,6 +69,8 @@ export type XdsPolicy = {
   readonly route?: (route: Obj, at: RouteAt) => void;
   /** The HttpConnectionManager of a proxy's inbound listener, before it is packed: its `http_filters` end with the router. */
   readonly inboundHttp?: (hcm: Obj, at: InboundAt) => void;
+  /** The HttpConnectionManager of calls to Services, before it is packed: its `http_filters` end with the router. */
+  readonly outboundHttp?: (hcm: Obj, at: OutboundAt) => void;
 };
 
 export const POLICIES: readonly XdsPolicy[] = [
@@ -64,4 +79,5 @@ export const POLICIES: readonly XdsPolicy[] = [
   loadBalancingPolicy, // outbound: which endpoint of the cluster a route picked, and the route's hash for it
   authorizationPolicy, // inbound: decides on a request as it arrived, before anything else runs on it
   requestAuthentication, // inbound: after authorization's hook, so that its jwt_authn filter goes in front of the RBAC filters that read its claims
+  faultInjectionPolicy, // outbound: where calls are routed, before the router (and its timeouts and retries)
 ];

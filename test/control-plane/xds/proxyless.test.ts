@@ -124,6 +124,37 @@ spec: { targetRefs: [{ kind: Service, name: greeter }], attempts: 2, retryOn: [u
   }
 });
 
+test('a FaultInjectionPolicy reaches proxyless clients too, in the fault filter gRPC runs: a call through the route is aborted with its status, and runs again once it is deleted', async () => {
+  await apply(route(100, 0));
+  await until((s) => s['greeter-v1'] === 20);
+  const policy = `
+apiVersion: mesh.sluice.dev/v1alpha1
+kind: FaultInjectionPolicy
+metadata: { name: greeter-chaos }
+spec: { targetRefs: [{ group: gateway.networking.k8s.io, kind: GRPCRoute, name: greeter-split }], abort: { grpcStatus: 8 } }
+`;
+  // Applied with a change to the route's weights: grpc-js-xds (1.14) compares a new RouteConfiguration
+  // with the last over the last one's fields only, so a key added to a route's empty
+  // typed_per_filter_config alone reads as no change (xds/SUBSET.md, "FaultInjectionPolicy").
+  await apply(`${route(99, 1)}---\n${policy}`);
+  const outcome = () => call().then(() => grpc.status.OK, (err: grpc.ServiceError) => err.code);
+  const v1 = servers[0];
+  // Bounded waits for each push.
+  for (let tries = 0; (await outcome()) !== grpc.status.RESOURCE_EXHAUSTED; tries++) {
+    assert.ok(tries < 100, 'the fault never reached the client');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const before = v1.calls;
+  for (let i = 0; i < 10; i++) assert.equal(await outcome(), grpc.status.RESOURCE_EXHAUSTED);
+  assert.equal(v1.calls, before, 'an aborted call is sent nowhere');
+  const del = await sluicectl(['delete', '-f', '-'], { stdin: policy, env: { SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile } });
+  assert.equal(del.code, 0, del.stderr);
+  for (let tries = 0; (await outcome()) !== grpc.status.OK; tries++) {
+    assert.ok(tries < 100, 'the deleted fault was still injected');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
 test("route filters and a redirect rule do not cost proxyless clients their routes: gRPC takes the fields it reads, and gets no redirect route", async () => {
   // grpc-js-xds refuses a whole RouteConfiguration holding a route whose action is not `route`.
   await apply(`

@@ -184,13 +184,13 @@ backends:
   });
 });
 
-const FAULT = { type_url: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', value: Buffer.from([0x0a, 0x00]) };
+const CORS = { type_url: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors', value: Buffer.alloc(0) };
 
 describe('translating bad resources: every problem, with its path', () => {
   const cases: [string, Parameters<typeof mesh>[0], NodeContext, [string, string, string][]][] = [
     [
-      'an unknown HTTP filter (fault) is named by its name and its typed_config',
-      { listeners: [listener('web', { filter: hcm({ rds: 'web', httpFilters: [{ name: 'envoy.filters.http.fault', typed_config: FAULT }, router()] }) })] },
+      'an unknown HTTP filter (cors) is named by its name and its typed_config',
+      { listeners: [listener('web', { filter: hcm({ rds: 'web', httpFilters: [{ name: 'envoy.filters.http.cors', typed_config: CORS }, router()] }) })] },
       NODE,
       [
         ['Listener', 'web', 'filter_chains[0].filters[0].typed_config.http_filters[0].name'],
@@ -284,7 +284,7 @@ describe('translating bad resources: every problem, with its path', () => {
         listeners: [
           {
             ...listener('web', { extra: { per_connection_buffer_limit_bytes: { value: 1024 } } }),
-            filter_chains: [{ filters: [hcm({ rds: 'web' })] }, { filters: [{ name: 'envoy.filters.network.redis_proxy', typed_config: FAULT }] }, { filters: [] }],
+            filter_chains: [{ filters: [hcm({ rds: 'web' })] }, { filters: [{ name: 'envoy.filters.network.redis_proxy', typed_config: CORS }] }, { filters: [] }],
           },
         ],
       },
@@ -330,7 +330,7 @@ describe('translating bad resources: every problem, with its path', () => {
 
 describe('while resources are still arriving', () => {
   test('validate reports what is wrong in each resource, not what is missing', () => {
-    const input = resources({ listeners: [listener('web', { filter: hcm({ rds: 'web', httpFilters: [{ name: 'envoy.filters.http.fault', typed_config: FAULT }, router()] }) })], clusters: [cluster('orders')] });
+    const input = resources({ listeners: [listener('web', { filter: hcm({ rds: 'web', httpFilters: [{ name: 'envoy.filters.http.cors', typed_config: CORS }, router()] }) })], clusters: [cluster('orders')] });
     assert.deepEqual(
       validate(input, NODE).map((p) => p.path),
       ['filter_chains[0].filters[0].typed_config.http_filters[0].name', 'filter_chains[0].filters[0].typed_config.http_filters[0].typed_config'],
