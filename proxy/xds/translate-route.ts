@@ -7,7 +7,7 @@
 // pick the same rule.
 
 import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RetryPolicy, RouteMatch, RouteRule } from '../config/model.ts';
-import { DURATION, durationMs, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
+import { DURATION, durationMs, enumOf, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
 import { bufferLimit, RETRY_POLICY, translateRetryPolicy } from './translate-retry.ts';
 
@@ -28,6 +28,8 @@ const ROUTE = message({
     weighted_clusters: message({ clusters: message({ name: scalar, weight: WRAPPED }) }),
     timeout: DURATION,
     retry_policy: RETRY_POLICY,
+    // Only Gateway API's answer for a backend that does not exist: 500 for its share.
+    cluster_not_found_response_code: enumOf('INTERNAL_SERVER_ERROR'),
   }),
   per_request_buffer_limit_bytes: WRAPPED,
 });
@@ -184,10 +186,18 @@ function regex(r: Pb, sink: Sink, path: string): string {
   return source;
 }
 
+/**
+ * A cluster not received is a dangling reference (NACK), unless the route says to answer
+ * it 500 (Envoy's cluster_not_found_response_code): then it stays a backend the router
+ * does not have, whose share of the requests is answered 500, flagged NC.
+ */
 function backendRefs(action: Pb, ctx: Context, sink: Sink): BackendRef[] {
+  const answered500 = action.cluster_not_found_response_code === 'INTERNAL_SERVER_ERROR';
   const known = (name: string, path: string) => {
     if (name === '') sink.add(path, 'required');
-    else if (ctx.refs !== null && !ctx.refs.clusters.has(name)) sink.add(path, `no Cluster '${name}' was received`);
+    else if (ctx.refs !== null && !ctx.refs.clusters.has(name) && !answered500) {
+      sink.add(path, `no Cluster '${name}' was received (a route may name a missing one only with cluster_not_found_response_code: INTERNAL_SERVER_ERROR)`);
+    }
   };
   if (action.cluster !== undefined) {
     known(String(action.cluster), 'cluster');

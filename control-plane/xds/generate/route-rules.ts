@@ -11,15 +11,15 @@ import { POLICIES, type RouteAt } from '../policies/index.ts';
 import { duration, outboundCluster, type Obj } from './envoy.ts';
 import type { Flavor } from './resources.ts';
 
-type ParentRef = { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number };
-type BackendRef = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number };
+export type ParentRef = { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number };
+export type BackendRef = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number };
 type HeaderMatch = { type?: 'Exact' | 'RegularExpression'; name: string; value: string };
 
 /** One Envoy route before ordering, with the Gateway API precedence it sorts by. */
 type Candidate = { rank: number[]; route: Obj };
 
 /** True when `ref` names this Service port as the route's parent. */
-function attaches(ref: ParentRef, routeNamespace: string, svc: ServiceView, sp: ServicePortView): boolean {
+export function attaches(ref: ParentRef, routeNamespace: string, svc: ServiceView, sp: ServicePortView): boolean {
   if ((ref.group ?? 'gateway.networking.k8s.io') !== '' && ref.group !== 'core') return false;
   if ((ref.kind ?? 'Gateway') !== 'Service') return false;
   if (ref.name !== svc.name || (ref.namespace ?? routeNamespace) !== svc.namespace) return false;
@@ -42,7 +42,8 @@ export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortV
     attached++;
     (r.spec?.rules ?? []).forEach((rule, ruleIndex) => {
       const action = routeAction(view, ns, (rule.backendRefs ?? []) as BackendRef[], grpc ? undefined : (rule as { timeouts?: { request?: string } }).timeouts?.request);
-      // Every backend invalid or weighted 0: the rule routes nowhere, so it is left out (404).
+      // Every backend weighted 0: the rule routes nowhere, so it is left out (404). A backend
+      // that does not exist still takes its share, answered 500 (routeAction).
       if (action === null) return;
       const matches = grpc ? grpcMatches(rule.matches as GrpcMatch[] | undefined) : httpMatches(rule.matches as HTTPRouteMatch[] | undefined);
       const at: RouteAt = { view, flavor, service: svc, port: sp, route: { kind: grpc ? 'GRPCRoute' : 'HTTPRoute', resource: r, rule } };
@@ -68,19 +69,36 @@ export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortV
 
 function routeAction(view: MeshView, ns: string, refs: readonly BackendRef[], timeout: string | undefined): Obj | null {
   const clusters: { name: string; weight: { value: number } }[] = [];
+  let missing = false;
   for (const ref of refs) {
-    if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service') continue;
-    const svc = view.services.get(key(ref.namespace ?? ns, ref.name));
-    const sp = svc?.ports.find((p) => p.port === ref.port);
     const weight = ref.weight ?? 1;
-    if (svc === undefined || sp === undefined || weight === 0) continue;
-    clusters.push({ name: outboundCluster(svc.host, sp.port), weight: { value: weight } });
+    if (weight === 0) continue;
+    const backend = resolveBackend(view, ns, ref);
+    if (backend.missing !== undefined) missing = true;
+    clusters.push({ name: backend.cluster, weight: { value: weight } });
   }
   if (clusters.length === 0) return null;
   const action: Obj = clusters.length === 1 ? { cluster: clusters[0].name } : { weighted_clusters: { clusters } };
+  // Gateway API: the share of a backend that does not exist is answered 500, not given to
+  // the others. Its cluster is named as the Service would have it and never generated;
+  // Envoy answers a cluster it does not have with this code (a Sluice proxy too, flag NC).
+  if (missing) action.cluster_not_found_response_code = 'INTERNAL_SERVER_ERROR';
   // Envoy's default is 15 s; Gateway API's is none, which 0s says.
   action.timeout = duration(timeout === undefined ? 0 : parseDuration(timeout));
   return action;
+}
+
+/**
+ * The cluster a Service backendRef of a route in `ns` sends to, and why it does not exist
+ * when it does not (the route's ResolvedRefs=False BackendNotFound says the same).
+ */
+export function resolveBackend(view: MeshView, ns: string, ref: BackendRef): { readonly cluster: string; readonly missing?: string } {
+  const namespace = ref.namespace ?? ns;
+  const svc = view.services.get(key(namespace, ref.name));
+  const port = ref.port ?? 0;
+  if (svc === undefined) return { cluster: outboundCluster(`${ref.name}.${namespace}.svc.${view.mesh.dnsDomain}`, port), missing: `Service ${namespace}/${ref.name} does not exist` };
+  if (!svc.ports.some((p) => p.port === port)) return { cluster: outboundCluster(svc.host, port), missing: `Service ${namespace}/${ref.name} has no TCP port ${port}` };
+  return { cluster: outboundCluster(svc.host, port) };
 }
 
 type Matched = { match: Obj; rank: number[] };
