@@ -48,11 +48,18 @@ export function meshStatus(view: MeshView): Map<string, Computed> {
   for (const { kind, r } of routes) {
     out.set(statusKey(kind, ns(r), r.metadata.name), computed(r, routeConditions(view, r), { policies: attached.get(statusKey(kind, ns(r), r.metadata.name)) ?? [] }));
   }
+  // Indexed once, so a mesh of thousands of Services is not walked once per Service.
+  const workloadsIn = new Map<string, Resource<WorkloadSpec>[]>();
+  for (const w of view.workloads.values()) workloadsIn.set(ns(w), [...(workloadsIn.get(ns(w)) ?? []), w]);
+  const routesOn = new Map<string, string[]>();
+  for (const { kind, r } of routes) {
+    const parents = new Set((r.spec?.parentRefs ?? []).filter((p) => p.kind === 'Service' && (p.namespace ?? ns(r)) === ns(r)).map((p) => key(ns(r), p.name)));
+    for (const k of parents) routesOn.set(k, [...(routesOn.get(k) ?? []), `${kind}/${r.metadata.name}`]);
+  }
   for (const s of view.serviceResources) {
     const namespace = ns(s);
-    const candidates = [...view.workloads.values()].filter((w) => ns(w) === namespace);
-    const selected = selectWorkloads(s.spec?.selector, candidates as Resource<WorkloadSpec>[]).map((w) => w.metadata.name);
-    const routeNames = routes.filter(({ r }) => ns(r) === namespace && (r.spec?.parentRefs ?? []).some((p) => (p.kind ?? 'Gateway') === 'Service' && p.name === s.metadata.name && (p.namespace ?? namespace) === namespace)).map(({ kind, r }) => `${kind}/${r.metadata.name}`);
+    const selected = selectWorkloads(s.spec?.selector, workloadsIn.get(namespace) ?? []).map((w) => w.metadata.name);
+    const routeNames = routesOn.get(key(namespace, s.metadata.name)) ?? [];
     out.set(statusKey('Service', namespace, s.metadata.name), computed(s, [workloadsCondition(s, selected.length)], { selectedWorkloads: selected.length, workloads: selected, routes: routeNames, policies: attached.get(statusKey('Service', namespace, s.metadata.name)) ?? [] }));
   }
   return out;
@@ -93,7 +100,8 @@ function routeConditions(view: MeshView, r: RouteResource): ConditionInput[] {
 /** Writes every policy's status into `out`; returns, by the key of each Service and route, the policies attached to it. */
 function policyAttachments(view: MeshView, routes: readonly { kind: string; r: RouteResource }[], out: Map<string, Computed>): Map<string, string[]> {
   const attached = new Map<string, string[]>();
-  const routeOf = (namespace: string, kind: string, name: string) => routes.find((x) => x.kind === kind && ns(x.r) === namespace && x.r.metadata.name === name)?.r;
+  const byName = new Map(routes.map((x) => [statusKey(x.kind, ns(x.r), x.r.metadata.name), x.r]));
+  const routeOf = (namespace: string, kind: string, name: string) => byName.get(statusKey(kind, namespace, name));
   for (const pk of POLICY_KINDS) {
     /** Target -> the policy holding it, for exclusive kinds. */
     const holders = new Map<string, string>();
