@@ -67,7 +67,7 @@ async function main(): Promise<number> {
   const renewServing = setInterval(() => xdsCredentials.renew(ca, Date.now()), 86_400_000);
   renewServing.unref();
   log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain });
-  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain } });
+  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain }, statusOf: (r) => xds.resourceStatus.statusOf(r) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new StartError(`--api-addr ${flags.apiHost}:${flags.apiPort} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`)));
     server.listen(flags.apiPort, flags.apiHost, () => resolve());

@@ -4,6 +4,7 @@
 /** Envoy's response flags, so an operator can tell which 503 it was. */
 export type ResponseFlag =
   | 'NR' // no route
+  | 'NC' // no cluster: the route names a backend that does not exist
   | 'UH' // no healthy upstream
   | 'UF' // upstream connect failure
   | 'UC' // upstream connection termination
@@ -23,7 +24,7 @@ type CodeInfo = { readonly status: number; readonly details: string; readonly fl
 
 export const errorCodes = {
   ROUTE_NOT_FOUND: { status: 404, details: 'route_not_found', flag: 'NR', message: 'no route matches the request' },
-  BACKEND_NOT_FOUND: { status: 500, details: 'backend_not_found', flag: 'NR', message: 'the route names a backend that does not exist' },
+  BACKEND_NOT_FOUND: { status: 500, details: 'cluster_not_found', flag: 'NC', message: 'the route names a backend that does not exist' },
   NO_HEALTHY_UPSTREAM: { status: 503, details: 'no_healthy_upstream', flag: 'UH', message: 'the backend has no healthy endpoint' },
   UPSTREAM_CONNECT_FAILURE: { status: 503, details: 'upstream_connect_failure', flag: 'UF', message: 'could not connect to the upstream' },
   UPSTREAM_CONNECTION_TERMINATION: { status: 503, details: 'upstream_connection_termination', flag: 'UC', message: 'the upstream closed the connection before answering' },

@@ -22,7 +22,10 @@ export type Resource<Spec = unknown> = {
   kind: string;
   metadata: ObjectMeta;
   spec?: Spec;
-  /** Core kinds as Kubernetes prints them may carry a status; it is kept, never read. */
+  /**
+   * Written by the control plane (control-plane/status/), served on GET and list, never
+   * stored: one a client sends is ignored, as on a Kubernetes kind with a status subresource.
+   */
   status?: unknown;
 };
 

@@ -56,7 +56,8 @@ export function validateResource(doc: unknown, defaultNamespace = 'default'): Ch
   const { kind, violations } = kindOf(doc);
   if (kind === undefined) return { ok: false, violations };
   const raw = doc as Record<string, unknown>;
-  const allowed = new Set(['apiVersion', 'kind', 'metadata', 'spec', ...(kind.extraFields ?? [])]);
+  // Every kind may carry a status (one read back with `get -o yaml`); the control plane writes its own (apiserver/resources.ts drops the client's).
+  const allowed = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status', ...(kind.extraFields ?? [])]);
   for (const field of Object.keys(raw)) {
     if (allowed.has(field)) continue;
     const hint = didYouMean(field, [...allowed]);

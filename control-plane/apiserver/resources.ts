@@ -11,7 +11,7 @@ import type { ResourceStore } from '../store/store.ts';
 import type { Target } from './paths.ts';
 import { fail } from './status.ts';
 
-/** Fields the server owns: what a client sends for them is ignored (resourceVersion is a precondition, not a value). */
+/** Fields the server owns: what a client sends for them is ignored (resourceVersion is a precondition, not a value; status, below). */
 const SERVER_OWNED = ['uid', 'generation', 'creationTimestamp'] as const;
 
 export type ResourceApi = {
@@ -22,13 +22,24 @@ export type ResourceApi = {
   remove(target: Target & { name: string }, resourceVersion?: string): Promise<Resource>;
 };
 
-export function resourceApi(store: ResourceStore, facts: ControlPlaneFacts): ResourceApi {
+/** The status the control plane computed for a stored resource (control-plane/status/); undefined: none yet. */
+export type StatusOf = (r: Resource) => unknown;
+
+export function resourceApi(store: ResourceStore, facts: ControlPlaneFacts, statusOf: StatusOf = () => undefined): ResourceApi {
+  // The stored resource never holds a status (a client's is dropped): the computed one is laid on as it is served.
+  const withStatus = (r: Resource): Resource => {
+    const status = statusOf(r);
+    if (status !== undefined) return { ...r, status };
+    if (r.status === undefined) return r;
+    const { status: _stale, ...rest } = r;
+    return rest;
+  };
   return {
     async list(target) {
       const { items, revision } = await store.list(resourceTypeOf(target.kind), { namespace: target.namespace });
-      return { apiVersion: apiVersionOf(target.kind), kind: `${target.kind.kind}List`, metadata: { resourceVersion: String(revision) }, items };
+      return { apiVersion: apiVersionOf(target.kind), kind: `${target.kind.kind}List`, metadata: { resourceVersion: String(revision) }, items: items.map(withStatus) };
     },
-    get: (target) => store.get(resourceTypeOf(target.kind), target.namespace, target.name),
+    get: async (target) => withStatus(await store.get(resourceTypeOf(target.kind), target.namespace, target.name)),
     async create(target, body, dryRun) {
       if (target.kind.scope === 'Namespaced' && target.namespace === undefined) fail('BAD_REQUEST', `${target.kind.kind} is namespaced: POST to a namespace's collection`);
       const resource = checked(target, body, facts);
@@ -89,5 +100,9 @@ function checked(target: Target, body: unknown, facts: ControlPlaneFacts): Resou
   }
   const metadata = { ...result.resource.metadata };
   for (const field of SERVER_OWNED) delete metadata[field];
-  return { ...result.resource, metadata };
+  // Status is the control plane's to write (control-plane/status/): a client's is ignored,
+  // as Kubernetes ignores it on a kind with a status subresource, so a resource read back
+  // with `-o yaml` applies again unchanged.
+  const { status: _ignored, ...resource } = result.resource;
+  return { ...resource, metadata };
 }

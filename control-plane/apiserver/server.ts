@@ -9,7 +9,7 @@ import { isStoreError } from '../store/errors.ts';
 import type { ResourceStore } from '../store/store.ts';
 import { readBody } from './body.ts';
 import { parsePath, type Target } from './paths.ts';
-import { resourceApi } from './resources.ts';
+import { resourceApi, type StatusOf } from './resources.ts';
 import type { ControlPlaneFacts } from '../api/carried.ts';
 import { ApiError, status, type Status } from './status.ts';
 import { bearerMatches } from './token.ts';
@@ -29,10 +29,12 @@ export type ApiServerOptions = {
   readonly tokens?: TokenApiOptions;
   /** What resources are checked against before they are stored (api/carried.ts). */
   readonly facts: ControlPlaneFacts;
+  /** The status the control plane computed for a resource, served in its `status` (control-plane/status/). */
+  readonly statusOf?: StatusOf;
 };
 
 export function createApiServer(opts: ApiServerOptions): Server {
-  const api = resourceApi(opts.store, opts.facts);
+  const api = resourceApi(opts.store, opts.facts, opts.statusOf);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://api');
     if (url.pathname === '/healthz') return send(res, 200, { status: 'ok' });

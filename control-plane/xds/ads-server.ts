@@ -55,6 +55,8 @@ export type AdsServerDeps = {
   readonly now: () => number;
   /** May refuse a node on this stream (e.g. a proxy whose certificate is another workload's): the reason, or null. */
   readonly admit?: (node: NodeContext, call: grpc.ServerDuplexStream<unknown, unknown>) => string | null;
+  /** Called (synchronously, so keep it cheap) when a node connects, ACKs, NACKs or leaves: its sync state changed. */
+  readonly onChange?: () => void;
 };
 
 export class AdsServer {
@@ -143,6 +145,7 @@ export class AdsServer {
       this.#departed.delete(id);
       this.#departed.set(id, { stream, leftAt: this.#deps.now() });
       if (this.#departed.size > DEPARTED_KEPT) this.#departed.delete(this.#departed.keys().next().value!);
+      this.#deps.onChange?.();
     };
     call.on('data', (req: DiscoveryRequest) => {
       try {
@@ -180,6 +183,7 @@ export class AdsServer {
       stream.nodeInfo = req.node;
       this.#departed.delete(ctx.id);
       this.#deps.log('info', 'xds client connected', { node: ctx.id, kind: ctx.kind, peer: stream.peer });
+      this.#deps.onChange?.();
     }
     const typeUrl = req.type_url ?? '';
     if (!SERVED.has(typeUrl)) {
@@ -204,6 +208,7 @@ export class AdsServer {
         state.ackedAt = now;
         state.nack = null;
       }
+      this.#deps.onChange?.();
     }
     const names = req.resource_names ?? [];
     const wanted = names.length === 0 && WILDCARD_TYPES.has(type) ? null : new Set(names);

@@ -10,6 +10,7 @@ import { MeshIndex } from './mesh-index.ts';
 import type { MeshView } from './mesh-view.ts';
 import { proxyStatus, type ProxyStatus } from './proxy-status.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
+import { StatusController } from '../status/index.ts';
 
 export { AdsServer } from './ads-server.ts';
 export { buildMeshView, type MeshView } from './mesh-view.ts';
@@ -39,20 +40,27 @@ export type Xds = {
   view(): MeshView | null;
   /** Every connected client and, per type, whether it holds the current config. */
   status(): ProxyStatus[];
+  /** The status the control plane computes for every resource (control-plane/status/). */
+  readonly resourceStatus: StatusController;
   close(): void;
 };
 
 /** Follows the store and serves what it holds to every xDS client; resolves once the first snapshot is ready. */
 export async function startXds(opts: XdsOptions): Promise<Xds> {
   const cache = new SnapshotCache(opts.log);
-  const ads = new AdsServer({ cache, log: opts.log, now: opts.now, admit: opts.admit });
+  // Each feeds the other: the ADS server says when a proxy's state moved, the status reads its streams.
+  const ads = new AdsServer({ cache, log: opts.log, now: opts.now, admit: opts.admit, onChange: () => resourceStatus.proxiesChanged() });
+  const resourceStatus = new StatusController({ now: opts.now, proxies: () => proxyStatus(ads, cache) });
   const index = new MeshIndex({
     store: opts.store,
     log: opts.log,
     trustBundle: opts.trustBundle,
     defaultTrustDomain: opts.trustDomain,
     onView: (view) => {
-      if (cache.setView(view)) ads.pushAll();
+      if (!cache.setView(view)) return;
+      // Status says what the proxies are sent: only of a view the cache took.
+      resourceStatus.viewChanged(view);
+      ads.pushAll();
     },
   });
   await index.start();
@@ -61,8 +69,10 @@ export async function startXds(opts: XdsOptions): Promise<Xds> {
     register: (server, { tls } = { tls: false }) => ads.register(server, tls ? (node, call) => admitOnTls(node, peerSpiffeId(call), cache.view) : opts.admit),
     view: () => cache.view,
     status: () => proxyStatus(ads, cache),
+    resourceStatus,
     close: () => {
       index.close();
+      resourceStatus.close();
       ads.close();
     },
   };

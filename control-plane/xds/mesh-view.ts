@@ -75,6 +75,8 @@ export type MeshView = {
   /** By `<namespace>/<name>`. */
   readonly services: ReadonlyMap<string, ServiceView>;
   readonly workloads: ReadonlyMap<string, Resource<WorkloadSpec>>;
+  /** The Service resources as stored, by name (what status is written for). */
+  readonly serviceResources: readonly Resource<ServiceSpec>[];
   readonly httpRoutes: readonly Resource<HTTPRouteSpec>[];
   readonly grpcRoutes: readonly Resource<GRPCRouteSpec>[];
   /** Oldest first: of two on one target, the first wins (Gateway API's rule for conflicts). */
@@ -163,6 +165,7 @@ export function buildMeshView(input: MeshInputs): MeshView {
     consumers: consumerParents([...httpRoutes, ...grpcRoutes]),
     served,
     workloads,
+    serviceResources: sortByName(input.services),
     httpRoutes,
     grpcRoutes,
     retryPolicies: routeOrder(input.retryPolicies ?? []),
@@ -191,7 +194,7 @@ function consumerParents(routes: readonly RouteResource[]): Map<string, Set<stri
 }
 
 /** A Service with no selector selects nothing (Kubernetes: its endpoints are managed by hand). */
-function selectWorkloads(selector: Readonly<Record<string, string>> | undefined, candidates: readonly Resource<WorkloadSpec>[]): Resource<WorkloadSpec>[] {
+export function selectWorkloads(selector: Readonly<Record<string, string>> | undefined, candidates: readonly Resource<WorkloadSpec>[]): Resource<WorkloadSpec>[] {
   if (selector === undefined || Object.keys(selector).length === 0) return [];
   const wanted = Object.entries(selector);
   return sortByName(candidates.filter((w) => wanted.every(([k, v]) => w.metadata.labels?.[k] === v)));

@@ -72,7 +72,7 @@ export type KnownNames = { readonly routes?: ReadonlySet<string>; readonly clust
 
 /**
  * Every name a resource refers to must be in the set: a listener's route config, a route's
- * clusters, an EDS cluster's load assignment, a TLS context's secrets (but `default`, the
+ * clusters (but those of a route that answers a missing cluster with 500), an EDS cluster's load assignment, a TLS context's secrets (but `default`, the
  * proxy's own certificate, which it holds itself). Returns the dangling references.
  */
 export function danglingNames(set: GeneratedSet, decodeTyped: (any: unknown) => Obj | undefined, known?: KnownNames): string[] {
@@ -107,6 +107,8 @@ export function danglingNames(set: GeneratedSet, decodeTyped: (any: unknown) => 
     for (const vh of (rc.virtual_hosts ?? []) as Obj[]) {
       for (const r of (vh.routes ?? []) as Obj[]) {
         const action = (r.route ?? {}) as Obj;
+        // A backend that does not exist is named on purpose, with 500 as the answer for its share.
+        if (action.cluster_not_found_response_code === 'INTERNAL_SERVER_ERROR') continue;
         const targets = action.cluster !== undefined ? [action.cluster as string] : (((action.weighted_clusters as Obj | undefined)?.clusters ?? []) as Obj[]).map((c) => c.name as string);
         for (const c of targets) if (!clusters.has(c)) problems.push(`route config '${rc.name}' routes to cluster '${c}', which is not generated`);
       }

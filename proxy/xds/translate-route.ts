@@ -7,7 +7,7 @@
 // pick the same rule.
 
 import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RetryPolicy, RouteFilter, RouteMatch, RouteRule } from '../config/model.ts';
-import { anyValue, DURATION, durationMs, mapOf, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
+import { anyValue, DURATION, durationMs, enumOf, mapOf, message, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import { routeFault } from './translate-fault.ts';
 import type { Context } from './translate.ts';
 import { ACTION_FILTER_FIELDS, backendFilters, HEADER_FIELDS, REDIRECT, routeFilters } from './translate-filters.ts';
@@ -33,6 +33,8 @@ const ROUTE = message({
     retry_policy: RETRY_POLICY,
     ...ACTION_FILTER_FIELDS,
     hash_policy: HASH_POLICY,
+    // Only Gateway API's answer for a backend that does not exist: 500 for its share.
+    cluster_not_found_response_code: enumOf('INTERNAL_SERVER_ERROR'),
   }),
   redirect: REDIRECT,
   per_request_buffer_limit_bytes: WRAPPED,
@@ -214,10 +216,18 @@ function regex(r: Pb, sink: Sink, path: string): string {
   return source;
 }
 
+/**
+ * A cluster not received is a dangling reference (NACK), unless the route says to answer
+ * it 500 (Envoy's cluster_not_found_response_code): then it stays a backend the router
+ * does not have, whose share of the requests is answered 500, flagged NC.
+ */
 function backendRefs(action: Pb, filters: readonly RouteFilter[], ctx: Context, sink: Sink): BackendRef[] {
+  const answered500 = action.cluster_not_found_response_code === 'INTERNAL_SERVER_ERROR';
   const known = (name: string, path: string) => {
     if (name === '') sink.add(path, 'required');
-    else if (ctx.refs !== null && !ctx.refs.clusters.has(name)) sink.add(path, `no Cluster '${name}' was received`);
+    else if (ctx.refs !== null && !ctx.refs.clusters.has(name) && !answered500) {
+      sink.add(path, `no Cluster '${name}' was received (a route may name a missing one only with cluster_not_found_response_code: INTERNAL_SERVER_ERROR)`);
+    }
   };
   if (action.cluster !== undefined) {
     known(String(action.cluster), 'cluster');

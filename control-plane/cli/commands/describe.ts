@@ -1,18 +1,20 @@
 // `sluicectl describe KIND NAME`: one resource for a person to read: its identity and
-// bookkeeping as aligned fields, then its spec as indented YAML.
+// bookkeeping as aligned fields, its spec as indented YAML, then its status: conditions,
+// the Workloads it selects, the routes and policies attached, the proxies that run it.
 
 import type { KindDescriptor } from '../../api/kind.ts';
 import type { Resource } from '../../api/resource.ts';
 import type { Command } from '../command.ts';
 import { namespaceFor, resolveKind } from '../kind-name.ts';
 import { toYaml } from '../print/resource.ts';
+import { describeStatus } from '../print/status.ts';
 import { ageOf } from '../print/table.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
 
 export const describe: Command = {
   words: ['describe'],
   usage: 'sluicectl describe KIND NAME [-n NS]',
-  summary: 'show one resource in detail: metadata, then its spec',
+  summary: 'show one resource in detail: metadata, its spec, then its status (conditions, selected Workloads, attached routes and policies, proxies)',
   examples: ['sluicectl describe mesh default', 'sluicectl describe httproute web -n shop'],
   options: { namespace: { type: 'string', short: 'n' }, ...CONNECTION_OPTIONS },
   required: [],
@@ -43,7 +45,9 @@ export function describeResource(kind: KindDescriptor<unknown>, r: Resource, now
   const width = Math.max(...fields.map(([k]) => k.length)) + 2;
   // Continuation lines of a multi-line value (one label per line) line up under its first.
   const head = fields.map(([k, v]) => `${`${k}:`.padEnd(width)}${v.split('\n').join(`\n${' '.repeat(width)}`)}\n`).join('');
-  return head + section('Spec', r.spec) + (r.status === undefined ? '' : section('Status', r.status));
+  // The status as the control plane computed it: conditions, then what it lists (describeStatus).
+  const status = describeStatus(r, now);
+  return head + section('Spec', r.spec) + (status !== '' ? status : r.status === undefined ? '' : section('Status', r.status));
 }
 
 function pairs(map: Record<string, string> | undefined): string {

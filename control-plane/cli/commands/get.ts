@@ -1,4 +1,4 @@
-// `sluicectl get KIND [NAME]`: a table (NAME, the kind's own columns, AGE), or the
+// `sluicectl get KIND [NAME]`: a table (NAME, the kind's own columns, STATUS, AGE), or the
 // resources as YAML or JSON, as kubectl prints them.
 
 import type { KindDescriptor } from '../../api/kind.ts';
@@ -8,6 +8,7 @@ import type { CliContext } from '../context.ts';
 import { namespaceFor, resolveKind } from '../kind-name.ts';
 import { ageOf, formatTable } from '../print/table.ts';
 import { listOf, toJson, toYaml } from '../print/resource.ts';
+import { hasStatus, statusWord } from '../print/status.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
 
 const OUTPUTS = ['table', 'yaml', 'json'] as const;
@@ -56,9 +57,11 @@ function outputOf(flag: unknown): Output {
   throw new UsageError(`unknown output format '${String(flag)}': use ${OUTPUTS.join(', ')}`);
 }
 
+/** The kind's columns, then STATUS (what the control plane says of each: control-plane/status/) when they have one, then AGE. */
 function table(kind: KindDescriptor<unknown>, items: readonly Resource[], withNamespace: boolean, ctx: CliContext): string {
   const now = ctx.clock();
-  const headers = [...(withNamespace ? ['namespace'] : []), 'name', ...kind.columns.map((c) => c.name), 'age'];
-  const rows = items.map((r) => [...(withNamespace ? [r.metadata.namespace ?? ''] : []), r.metadata.name, ...kind.columns.map((c) => c.value(r)), ageOf(r.metadata.creationTimestamp, now)]);
+  const status = hasStatus(items);
+  const headers = [...(withNamespace ? ['namespace'] : []), 'name', ...kind.columns.map((c) => c.name), ...(status ? ['status'] : []), 'age'];
+  const rows = items.map((r) => [...(withNamespace ? [r.metadata.namespace ?? ''] : []), r.metadata.name, ...kind.columns.map((c) => c.value(r)), ...(status ? [statusWord(r)] : []), ageOf(r.metadata.creationTimestamp, now)]);
   return formatTable(headers, rows);
 }

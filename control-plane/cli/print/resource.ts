@@ -25,10 +25,12 @@ export function pathLabel(kind: KindDescriptor<unknown>, r: Resource): string {
   return r.metadata.namespace === undefined ? `${kind.kind}/${r.metadata.name}` : `${kind.kind}/${r.metadata.namespace}/${r.metadata.name}`;
 }
 
+/** Without the server's metadata and the status (the control plane's own, never applied). */
 export function withoutServerFields(r: Resource): Resource {
   const metadata = { ...r.metadata };
   for (const f of SERVER_FIELDS) delete metadata[f];
-  return { ...r, metadata };
+  const { status: _status, ...rest } = r;
+  return { ...rest, metadata };
 }
 
 // Known keys first in the order people write them, the rest alphabetical, so that

@@ -14,15 +14,15 @@ import { duration, outboundCluster, type Obj } from './envoy.ts';
 import type { Flavor } from './resources.ts';
 import { applyBackendFilters, applyRouteFilters, redirects, type FilterSpec } from './route-filters.ts';
 
-type ParentRef = { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number };
-type BackendRef = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number; filters?: FilterSpec[] };
+export type ParentRef = { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number };
+export type BackendRef = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number; filters?: FilterSpec[] };
 type HeaderMatch = { type?: 'Exact' | 'RegularExpression'; name: string; value: string };
 
 /** One Envoy route before ordering, with the Gateway API precedence it sorts by. */
 type Candidate = { rank: number[]; route: Obj };
 
 /** True when `ref` names this Service port as the route's parent. */
-function attaches(ref: ParentRef, routeNamespace: string, svc: ServiceView, sp: ServicePortView): boolean {
+export function attaches(ref: ParentRef, routeNamespace: string, svc: ServiceView, sp: ServicePortView): boolean {
   if ((ref.group ?? 'gateway.networking.k8s.io') !== '' && ref.group !== 'core') return false;
   if ((ref.kind ?? 'Gateway') !== 'Service') return false;
   if (ref.name !== svc.name || (ref.namespace ?? routeNamespace) !== svc.namespace) return false;
@@ -62,7 +62,8 @@ export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortV
       const filters = (rule.filters ?? []) as FilterSpec[];
       const redirect = redirects(filters);
       const action = redirect ? null : routeAction(view, ns, (rule.backendRefs ?? []) as BackendRef[], grpc ? undefined : (rule as { timeouts?: { request?: string } }).timeouts?.request);
-      // Every backend invalid or weighted 0: the rule routes nowhere, so it is left out (404).
+      // Every backend weighted 0: the rule routes nowhere, so it is left out (404). A backend
+      // that does not exist still takes its share, answered 500 (routeAction).
       if (action === null && !redirect) return;
       // grpc-js-xds refuses a whole RouteConfiguration with a route that is not `route`, and a gRPC call cannot follow a redirect.
       if (redirect && flavor === 'generic') return;
@@ -92,13 +93,13 @@ export function serviceRoutes(view: MeshView, svc: ServiceView, sp: ServicePortV
 function routeAction(view: MeshView, ns: string, refs: readonly BackendRef[], timeout: string | undefined): Obj | null {
   const clusters: Obj[] = [];
   let filtered = false;
+  let missing = false;
   for (const ref of refs) {
-    if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service') continue;
-    const svc = view.services.get(key(ref.namespace ?? ns, ref.name));
-    const sp = svc?.ports.find((p) => p.port === ref.port);
     const weight = ref.weight ?? 1;
-    if (svc === undefined || sp === undefined || weight === 0) continue;
-    const cluster: Obj = { name: outboundCluster(svc.host, sp.port), weight: { value: weight } };
+    if (weight === 0) continue;
+    const backend = resolveBackend(view, ns, ref);
+    if (backend.missing !== undefined) missing = true;
+    const cluster: Obj = { name: backend.cluster, weight: { value: weight } };
     applyBackendFilters(cluster, ref.filters ?? []);
     filtered ||= Object.keys(cluster).length > 2;
     clusters.push(cluster);
@@ -106,9 +107,26 @@ function routeAction(view: MeshView, ns: string, refs: readonly BackendRef[], ti
   if (clusters.length === 0) return null;
   // A backend's own filters live on its weighted_clusters entry, even when it is the only one.
   const action: Obj = clusters.length === 1 && !filtered ? { cluster: clusters[0].name } : { weighted_clusters: { clusters } };
+  // Gateway API: the share of a backend that does not exist is answered 500, not given to
+  // the others. Its cluster is named as the Service would have it and never generated;
+  // Envoy answers a cluster it does not have with this code (a Sluice proxy too, flag NC).
+  if (missing) action.cluster_not_found_response_code = 'INTERNAL_SERVER_ERROR';
   // Envoy's default is 15 s; Gateway API's is none, which 0s says.
   action.timeout = duration(timeout === undefined ? 0 : parseDuration(timeout));
   return action;
+}
+
+/**
+ * The cluster a Service backendRef of a route in `ns` sends to, and why it does not exist
+ * when it does not (the route's ResolvedRefs=False BackendNotFound says the same).
+ */
+export function resolveBackend(view: MeshView, ns: string, ref: BackendRef): { readonly cluster: string; readonly missing?: string } {
+  const namespace = ref.namespace ?? ns;
+  const svc = view.services.get(key(namespace, ref.name));
+  const port = ref.port ?? 0;
+  if (svc === undefined) return { cluster: outboundCluster(`${ref.name}.${namespace}.svc.${view.mesh.dnsDomain}`, port), missing: `Service ${namespace}/${ref.name} does not exist` };
+  if (!svc.ports.some((p) => p.port === port)) return { cluster: outboundCluster(svc.host, port), missing: `Service ${namespace}/${ref.name} has no TCP port ${port}` };
+  return { cluster: outboundCluster(svc.host, port) };
 }
 
 type Matched = { match: Obj; rank: number[] };

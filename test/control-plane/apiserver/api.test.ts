@@ -172,6 +172,45 @@ describe('the control plane API', () => {
     assert.equal((await call('POST', `${MESHES}?dryRun=All`, { ...mesh('dry'), spec: {} })).status, 422);
   });
 
+  test("status is the control plane's: computed and served on GET and list, a client's ignored, observedGeneration following the spec's generation", async () => {
+    const ROUTES = '/apis/gateway.networking.k8s.io/v1/namespaces/st/httproutes';
+    const SERVICES = '/api/v1/namespaces/st/services';
+    const forged = { conditions: [{ type: 'Accepted', status: 'True', reason: 'Forged', message: 'from the client', observedGeneration: 9, lastTransitionTime: '2000-01-01T00:00:00Z' }] };
+    assert.equal((await call('POST', SERVICES, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } })).status, 201);
+    const route = (backend: string, labels: Record<string, string> = {}) => ({
+      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'web', labels },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'web', port: 80 }], rules: [{ backendRefs: [{ name: backend, port: 80 }] }] }, status: forged,
+    });
+    const created = await call('POST', ROUTES, route('wbe'));
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    assert.equal(created.json.status, undefined, "a client's status is not stored");
+    // The status follows the store within a view rebuild: poll, bounded.
+    const resolved = async (reason: string, generation: number) => {
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+        const got = (await call('GET', `${ROUTES}/web`)).json;
+        const c = got.status?.conditions?.find((x: any) => x.type === 'ResolvedRefs');
+        if (c?.reason === reason && c.observedGeneration === generation) return { got, c };
+      }
+      return assert.fail(`ResolvedRefs ${reason} at generation ${generation} not served in 10 s`);
+    };
+    const first = await resolved('BackendNotFound', 1);
+    assert.equal(first.c.status, 'False');
+    assert.match(first.c.message, /Service st\/wbe does not exist/);
+    assert.ok(!JSON.stringify(first.got).includes('Forged'));
+    const listed = (await call('GET', ROUTES)).json.items[0];
+    assert.deepEqual(listed.status, first.got.status, 'list serves the same status');
+    // A label is no spec change: generation 1, and the condition keeps its time.
+    const relabeled = await call('PUT', `${ROUTES}/web`, route('wbe', { team: 'a' }));
+    assert.equal(relabeled.json.metadata.generation, 1);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await resolved('BackendNotFound', 1)).c.lastTransitionTime, first.c.lastTransitionTime);
+    const fixed = await call('PUT', `${ROUTES}/web`, route('web'));
+    assert.equal(fixed.json.metadata.generation, 2);
+    const second = await resolved('ResolvedRefs', 2);
+    assert.equal(second.c.status, 'True');
+    assert.notEqual(second.c.lastTransitionTime, first.c.lastTransitionTime);
+  });
+
   test('bad requests: unknown paths, wrong kind or name in the body, bad JSON, YAML bodies, oversize bodies', async () => {
     assert.equal((await call('GET', '/apis/mesh.sluice.dev/v1alpha1/meshs')).json.message.includes("serves no 'v1alpha1/meshs'"), true);
     assert.equal((await call('GET', '/apis/mesh.sluice.dev/v1alpha1/namespaces/x/meshes')).status, 404);

@@ -219,8 +219,13 @@ describe('sluicectl resource verbs against sluice-cp', () => {
     assert.deepEqual(r.stdout.split('\n').slice(0, 3), ['service/a created (dry run)', 'service/b created (dry run)', 'mesh.mesh.sluice.dev/default unchanged (dry run)']);
   });
 
-  test('describe shows metadata, then the spec as YAML', async () => {
-    const runs = [await run('describe', 'httproute', 'orders-split', '-n', 'shop'), await run('describe', 'mesh', 'default')];
+  test('describe shows metadata, the spec as YAML, then the status: conditions, selected Workloads, attached routes and policies, proxies', async () => {
+    const runs = [
+      await run('describe', 'httproute', 'orders-split', '-n', 'shop'),
+      await run('describe', 'mesh', 'default'),
+      await run('describe', 'service', 'orders', '-n', 'shop'),
+      await run('describe', 'workload', 'orders-vm-1', '-n', 'shop'),
+    ];
     for (const r of runs) assert.equal(r.code, 0, r.stderr);
     golden('describe.txt', runs);
   });

@@ -103,6 +103,14 @@ backends:
     assert.deepEqual(rule.backendRefs, [{ name: 'orders', weight: 90 }, { name: 'stock', weight: 10 }]);
   });
 
+  test('with cluster_not_found_response_code INTERNAL_SERVER_ERROR, a cluster not received stays a backendRef with its weight (its share is answered 500)', () => {
+    const split = route({ prefix: '/' }, { weighted_clusters: { clusters: [{ name: 'orders', weight: { value: 1 } }, { name: 'typo', weight: { value: 1 } }] }, cluster_not_found_response_code: 'INTERNAL_SERVER_ERROR' });
+    const whole = route({ prefix: '/gone' }, { cluster: 'gone', cluster_not_found_response_code: 'INTERNAL_SERVER_ERROR' });
+    const rules = translated(resources(mesh({ routes: [split, whole] }))).routes[0].rules;
+    assert.deepEqual(rules[0].backendRefs, [{ name: 'orders', weight: 1 }, { name: 'typo', weight: 1 }]);
+    assert.deepEqual(rules[1].backendRefs, [{ name: 'gone', weight: 1 }]);
+  });
+
   test('path, header, query and :method matches become one RouteMatch each', () => {
     const routes = [
       route(
@@ -228,6 +236,15 @@ describe('translating bad resources: every problem, with its path', () => {
       [
         ['RouteConfiguration', 'web', 'virtual_hosts[0].routes[0].route.cluster'],
         ['RouteConfiguration', 'web', 'virtual_hosts[0].routes[1].route.weighted_clusters.clusters[1].name'],
+      ],
+    ],
+    [
+      'a missing cluster with cluster_not_found_response_code NOT_FOUND: only INTERNAL_SERVER_ERROR (500) is read, so the reference dangles too',
+      { routes: [route({ prefix: '/' }, { cluster: 'gone', cluster_not_found_response_code: 'NOT_FOUND' })] },
+      NODE,
+      [
+        ['RouteConfiguration', 'web', 'virtual_hosts[0].routes[0].route.cluster_not_found_response_code'],
+        ['RouteConfiguration', 'web', 'virtual_hosts[0].routes[0].route.cluster'],
       ],
     ],
     [

@@ -1,0 +1,76 @@
+// control-plane/status/: the conditions the control plane writes on every resource
+// (Gateway API's Accepted, ResolvedRefs, ...; a Workload's proxy connected and in sync).
+//
+// Where status lives: in the control plane's memory, not in the store. It is computed from
+// each new MeshView (routes, policies, Services) and from the ADS streams (Workloads), and
+// the API serves it in `status` on every GET and list, the way a Kubernetes status
+// subresource reads. A client's `status` in a create or update is ignored (api/validate.ts
+// lets it through, apiserver/resources.ts drops it), so `sluicectl get -o yaml > f; apply -f f`
+// works. Kept out of the store on purpose: a Workload's sync state changes on every push
+// and ACK, and writing it would journal and fsync once per proxy per change, and feed
+// the mesh index a write per proxy to rebuild from. A restarted control plane recomputes
+// it at once (lastTransitionTime then starts at the restart), and watches do not carry it.
+
+import type { Resource } from '../api/resource.ts';
+import type { MeshView } from '../xds/mesh-view.ts';
+import type { ProxyStatus } from '../xds/proxy-status.ts';
+import { StatusBook, type ResourceStatus } from './conditions.ts';
+import { meshStatus } from './mesh-status.ts';
+import { workloadStatus } from './workload-status.ts';
+
+export type { Condition, ResourceStatus } from './conditions.ts';
+export { POLICY_KINDS } from './mesh-status.ts';
+
+export type StatusControllerOptions = {
+  readonly now: () => number;
+  /** Every xDS client the control plane has had (proxy-status.ts). */
+  readonly proxies: () => ProxyStatus[];
+  /** How long a burst of proxy events (a push ACKed by every proxy) may run before Workloads are recomputed. Default 20 ms. */
+  readonly settleMs?: number;
+};
+
+const isWorkload = (key: string) => key.startsWith('Workload/');
+
+export class StatusController {
+  readonly #book = new StatusBook();
+  readonly #opts: StatusControllerOptions;
+  #view: MeshView | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(opts: StatusControllerOptions) {
+    this.#opts = opts;
+  }
+
+  /** A new view was taken by the snapshot cache: every status is recomputed. Synchronous. */
+  viewChanged(view: MeshView): void {
+    this.#view = view;
+    this.#book.apply(meshStatus(view), this.#opts.now(), (k) => !isWorkload(k));
+    this.refreshWorkloads();
+  }
+
+  /** A proxy connected, ACKed, NACKed or left: Workloads are recomputed once the burst settles. */
+  proxiesChanged(): void {
+    if (this.#timer !== null || this.#closed) return;
+    this.#timer = setTimeout(() => this.refreshWorkloads(), this.#opts.settleMs ?? 20);
+    this.#timer.unref();
+  }
+
+  /** Recomputes every Workload's status now. */
+  refreshWorkloads(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#view === null) return;
+    this.#book.apply(workloadStatus(this.#view, this.#opts.proxies()), this.#opts.now(), isWorkload);
+  }
+
+  /** The status of this resource (matched by uid), or undefined when none was computed for it yet (written after the last view). */
+  statusOf(r: Resource): ResourceStatus | undefined {
+    return this.#book.get(r.kind, r.metadata.namespace, r.metadata.name, r.metadata.uid);
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+  }
+}
