@@ -190,3 +190,36 @@ function checkCondition(c: RawCondition, at: string, add: Add): void {
     add(`${at}.claim`, `is a claim name or a dot path into the claims such as realm_access.roles, so it may not start or end with '.' or hold '..'; got ${describeValue(c.claim)}`);
   }
 }
+
+// --- connections: what a policy means to a tcp port ---
+
+const HTTP_SOURCE_FIELDS = ['requestPrincipals', 'notRequestPrincipals'] as const;
+
+/**
+ * The policy as it applies to TCP connections (Istio's reading), where only the peer is
+ * known: no method, path, host, header or token. An ALLOW rule that names any of those can
+ * match no connection, so it is dropped (a policy left with no rules allows nothing); a
+ * DENY rule loses them, so it denies every connection its sources match: the stricter
+ * reading either way, never a wider door. The static file and the control plane both use
+ * this, so a tcp listener and Envoy's network RBAC filter decide alike.
+ */
+export function forConnections(spec: AuthorizationSpec): AuthorizationSpec {
+  const deny = spec.action === 'DENY';
+  const rules: NonNullable<AuthorizationSpec['rules']> = [];
+  for (const rule of spec.rules ?? []) {
+    const httpSource = (s: RawSource) => HTTP_SOURCE_FIELDS.some((f) => s[f] !== undefined);
+    const usesHttp = (rule.to?.length ?? 0) > 0 || (rule.when?.length ?? 0) > 0 || (rule.from ?? []).some(httpSource);
+    if (!usesHttp) {
+      rules.push(rule);
+      continue;
+    }
+    if (!deny) continue;
+    // A source that named only a token is any source once the token is gone.
+    const from = (rule.from ?? []).map((s) => Object.fromEntries(Object.entries(s).filter(([k]) => !(HTTP_SOURCE_FIELDS as readonly string[]).includes(k))) as RawSource);
+    const anySource = from.length === 0 || from.some((s) => Object.keys(s).length === 0);
+    rules.push(anySource ? { from: [{ identities: ['*'] }] } : { from });
+    // An unauthenticated peer is not matched by identities: ['*']: a DENY of every source denies it too.
+    if (anySource) rules.push({ from: [{ notIdentities: ['*'] }] });
+  }
+  return { ...(spec.action === undefined ? {} : { action: spec.action }), rules };
+}

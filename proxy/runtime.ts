@@ -32,6 +32,7 @@ export function createRuntime(io: Io, identity: ProxyIdentity): Runtime {
     onRefused: (listener, code, reason, remote) => {
       observer.refused(listener, code, reason, remote);
       if (code === 'MTLS' && mtlsLog.allow(reason)) log('warn', 'mTLS connection refused', { listener, remote, reason });
+      if (code === 'RBAC_DENIED' && mtlsLog.allow(reason)) log('warn', 'tcp connection denied by authorization', { listener, remote, reason });
     },
     onConnection: (listener, delta) => observer.connection(listener, delta),
     onTcpBytes: (listener, received, sent) => observer.tcpBytes(listener, received, sent),

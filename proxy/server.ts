@@ -91,6 +91,7 @@ export class ProxyServer {
     const next = new Map<string, Running>();
     for (const l of config.listeners) {
       const running = fresh.get(l.name) ?? this.#running.get(l.name)!;
+      if (l.protocol === 'tcp') (running.listener as TcpListener).authorize(l.authorization);
       if (l.protocol === 'http') {
         const security = { jwt: this.#jwtVerifier(l), authorize: l.authorization.length === 0 ? null : compileAuthorization(l.authorization) };
         running.state = { handler: buildListenerHandler(compileRouteTable(config.routes, l.name), this.#router, security), limits: l.limits, escapedSlashes: l.escapedSlashes, pathParameters: l.pathParameters, mtls: l.tls.mode !== 'DISABLE' };
@@ -165,6 +166,7 @@ export class ProxyServer {
         onConnection: (d) => this.#hooks.onConnection(name, d),
         onBytes: (r, s) => this.#hooks.onTcpBytes(name, r, s),
         onRefused: (reason, remote) => this.#hooks.onRefused(name, 'MTLS', reason, remote),
+        onDenied: (reason, remote) => this.#hooks.onRefused(name, 'RBAC_DENIED', reason, remote),
         svid: this.#hooks.svid,
         log: this.#hooks.log,
       });

@@ -25,6 +25,7 @@ export const EMBEDDED_TYPE_URLS = {
   HttpProtocolOptions: `${PREFIX}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
   PreviousHostsPredicate: `${PREFIX}envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`,
   RBAC: `${PREFIX}envoy.extensions.filters.http.rbac.v3.RBAC`,
+  NetworkRBAC: `${PREFIX}envoy.extensions.filters.network.rbac.v3.RBAC`,
   JwtAuthentication: `${PREFIX}envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication`,
   HTTPFault: `${PREFIX}envoy.extensions.filters.http.fault.v3.HTTPFault`,
 } as const;

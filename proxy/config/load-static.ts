@@ -125,7 +125,7 @@ function identity(id: RawIdentity | undefined): IdentityFiles | null {
 function listener(l: RawListener, policies: Policies): Listener {
   const base = { name: l.name, address: l.address, port: l.port, tls: { mode: l.tls?.mode ?? 'DISABLE' } };
   // validate.ts guarantees a tcp listener has its backend.
-  if (l.protocol === 'tcp') return { ...base, protocol: 'tcp', backend: l.backend ?? '' };
+  if (l.protocol === 'tcp') return { ...base, protocol: 'tcp', backend: l.backend ?? '', authorization: policies.tcpListener(l.name) };
   return { ...base, protocol: 'http', limits: { ...defaultHttpLimits, ...l.limits }, escapedSlashes: l.escapedSlashes ?? 'Reject', pathParameters: l.pathParameters ?? 'Reject', ...policies.listener(l.name) };
 }
 

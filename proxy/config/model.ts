@@ -80,6 +80,11 @@ export type TcpListener = ListenerBase & {
   readonly protocol: 'tcp';
   /** Name of the backend every accepted connection is forwarded to. */
   readonly backend: string;
+  /**
+   * Decided per connection on its peer alone, as kinds/authz-spec.ts `forConnections` reads
+   * the policies (DENY first; with an ALLOW policy, a connection none allows is closed).
+   */
+  readonly authorization: readonly AuthorizationPolicy[];
 };
 
 export type HttpLimits = {

@@ -134,7 +134,8 @@ function checkTargets(p: RawPolicy, path: string, kind: PolicyKind, targets: Tar
       if (!targets.backends.has(t.name)) return add(`${at}.name`, `backend '${t.name}' is not defined; defined backends: ${[...targets.backends].join(', ') || 'none'}`);
     } else if (t.kind === 'Listener') {
       if (!targets.listeners.has(t.name)) return add(`${at}.name`, `listener '${t.name}' is not defined; defined listeners: ${[...targets.listeners.keys()].join(', ') || 'none'}`);
-      if (targets.listeners.get(t.name) === 'tcp') return add(`${at}.name`, `listener '${t.name}' is a tcp listener; a ${p.kind} applies to http listeners, whose requests it can see`);
+      // An AuthorizationPolicy decides on a tcp listener's connections by their peer (kinds/authz-spec.ts forConnections); a token needs a request.
+      if (targets.listeners.get(t.name) === 'tcp' && p.kind !== 'AuthorizationPolicy') return add(`${at}.name`, `listener '${t.name}' is a tcp listener; a ${p.kind} applies to http listeners, whose requests it can see`);
     } else {
       const rules = targets.routes.get(t.name);
       if (rules === undefined) return add(`${at}.name`, `route '${t.name}' is not defined; defined routes: ${[...targets.routes.keys()].join(', ') || 'none'}`);

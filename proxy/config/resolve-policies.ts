@@ -4,7 +4,7 @@
 
 import type { AuthorizationPolicy } from '../authz/model.ts';
 import type { JwtProvider } from '../jwt/model.ts';
-import type { AuthorizationSpec } from '../../kinds/authz-spec.ts';
+import { forConnections, type AuthorizationSpec } from '../../kinds/authz-spec.ts';
 import type { RequestAuthenticationSpec } from '../../kinds/jwt-spec.ts';
 import { loadBalancingFields, type LoadBalancing, type LoadBalancingSpec } from '../../kinds/load-balancing.ts';
 import { overlay, PolicyAttachments } from '../../kinds/policy-attachment.ts';
@@ -39,14 +39,16 @@ export function resolvePolicies(raw: RawConfig): {
   backend(name: string): BackendPolicies;
   rule(route: string, rule: string | undefined): RulePolicies;
   listener(name: string): ListenerPolicies;
+  /** A tcp listener's policies, as they apply to connections (kinds/authz-spec.ts forConnections). */
+  tcpListener(name: string): readonly AuthorizationPolicy[];
 } {
   const authorization = new Map<string, AuthorizationPolicy[]>();
+  const connections = new Map<string, AuthorizationPolicy[]>();
   for (const p of raw.policies ?? []) {
     if (p.kind !== 'AuthorizationPolicy') continue;
     for (const t of (p.spec as { targetRefs: TargetRef[] }).targetRefs) {
-      const list = authorization.get(t.name) ?? [];
-      list.push(resolveAuthorization(p.metadata.name, p.spec as AuthorizationSpec));
-      authorization.set(t.name, list);
+      authorization.set(t.name, [...(authorization.get(t.name) ?? []), resolveAuthorization(p.metadata.name, p.spec as AuthorizationSpec)]);
+      connections.set(t.name, [...(connections.get(t.name) ?? []), resolveAuthorization(p.metadata.name, forConnections(p.spec as AuthorizationSpec))]);
     }
   }
   // The file has no namespaces, and the validator allows one policy of a kind per target.
@@ -83,6 +85,7 @@ export function resolvePolicies(raw: RawConfig): {
       const retry = layers.length === 0 ? undefined : overlay(layers.map(retryFields));
       return { ...(retry === undefined ? {} : { retry }), ...(fault === undefined ? {} : { fault: faultInjection(fault) }) };
     },
+    tcpListener: (name) => connections.get(name) ?? [],
     listener(name) {
       const jwt = jwts.on(undefined, 'Listener', name);
       return { authorization: authorization.get(name) ?? [], jwt: jwt === undefined ? [] : resolveRequestAuthentication(jwt) };

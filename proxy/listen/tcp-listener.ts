@@ -1,22 +1,27 @@
 // An opaque TCP listener: every accepted connection is forwarded, byte for byte, to an
 // endpoint of one backend picked by its load balancer. With mTLS on, the connection is
 // TLS-terminated first (STRICT), or when its first byte says TLS (PERMISSIVE); the
-// upstream side is mTLS when the backend says so.
+// upstream side is mTLS when the backend says so. Its AuthorizationPolicies decide on each
+// connection by its peer before anything is forwarded (model.ts TcpListener.authorization).
 
 import net, { type Socket } from 'node:net';
+import { compileAuthorization, type Authorizer } from '../authz/engine.ts';
+import type { AuthzRequest } from '../authz/model.ts';
 import type { TcpListener as TcpListenerConfig } from '../config/model.ts';
 import type { LoadedSvid } from '../tls/svid-store.ts';
 import type { Cluster } from '../upstream/index.ts';
 import { ANY_ENDPOINT } from '../upstream/lb/registry.ts';
 import { bindReusePort, boundPort } from './bind.ts';
 import { detectProtocol } from './detect.ts';
-import { InboundTls } from './inbound-tls.ts';
+import { InboundTls, PEER, type WithPeer } from './inbound-tls.ts';
 
 export type TcpListenerHooks = {
   cluster(name: string): Cluster | undefined;
   onConnection(delta: 1 | -1): void;
   onBytes(received: number, sent: number): void;
   onRefused(reason: string, remote: string): void;
+  /** A connection its AuthorizationPolicies do not allow, closed before a byte is forwarded. */
+  onDenied(reason: string, remote: string): void;
   svid(): LoadedSvid | null;
   log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
 };
@@ -32,10 +37,14 @@ export class TcpListener {
   #hooks: TcpListenerHooks;
   #server: net.Server;
   #sockets = new Set<Socket>();
+  /** null: no policy, every connection goes on. */
+  #authorize: Authorizer | null;
 
   constructor(config: TcpListenerConfig, hooks: TcpListenerHooks) {
     this.config = config;
     this.#hooks = hooks;
+    this.#authorize = null;
+    this.authorize(config.authorization);
     const mode = config.tls.mode;
     const inbound = mode === 'DISABLE' ? null : new InboundTls(null, { svid: hooks.svid, secure: (s) => this.#forward(s), refused: hooks.onRefused });
     // Half-open: a client that is done sending (FIN) still gets the rest of the answer.
@@ -60,8 +69,22 @@ export class TcpListener {
     });
   }
 
+  /** The policies new connections are decided by (a config change keeps the listener, and swaps these); open connections go on. */
+  authorize(policies: TcpListenerConfig['authorization']): void {
+    this.#authorize = policies.length === 0 ? null : compileAuthorization(policies);
+  }
+
   #forward(downstream: Socket): void {
     const { config, hooks } = { config: this.config, hooks: this.#hooks };
+    if (this.#authorize !== null) {
+      const peer = (downstream as Socket & WithPeer)[PEER]?.identity ?? null;
+      const decision = this.#authorize(connectionOf(peer));
+      if (!decision.allowed) {
+        hooks.onDenied(`${decision.reason} (peer ${peer ?? 'none: plaintext'})`, `${downstream.remoteAddress}:${downstream.remotePort}`);
+        downstream.destroy();
+        return;
+      }
+    }
     const cluster = hooks.cluster(config.backend);
     const endpoint = cluster?.lb.pick(ANY_ENDPOINT);
     if (endpoint === undefined) {
@@ -126,4 +149,9 @@ export class TcpListener {
     this.#server.close();
     for (const s of this.#sockets) s.destroy();
   }
+}
+
+/** A connection as the engine sees a request: a peer, and nothing a request would add (the policies name nothing else: forConnections). */
+function connectionOf(peer: string | null): AuthzRequest {
+  return { peer, method: '', path: '', host: '', headerValues: () => [], claims: null, principal: null };
 }

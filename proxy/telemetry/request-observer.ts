@@ -49,7 +49,8 @@ export function createRequestObserver(metrics: ProxyMetrics, accessLog: AccessLo
     },
     refused(listener, code, _reason, _remote) {
       if (code === 'MTLS') return void metrics.mtlsRefused.labels(listener).inc();
-      metrics.localReplies.labels(listener, code === 'H2_ABUSE' ? 'H2_ABUSE' : 'DPE').inc();
+      // A tcp connection its policies deny is closed, Envoy's network RBAC way: counted with the RBAC flag.
+      metrics.localReplies.labels(listener, code === 'H2_ABUSE' ? 'H2_ABUSE' : code === 'RBAC_DENIED' ? 'RBAC' : 'DPE').inc();
       if (code === 'H2_ABUSE') metrics.h2Goaway.labels(listener, 'rapid_reset').inc();
     },
     connection(listener, delta) {

@@ -8,7 +8,7 @@ import { defaultHttpLimits, type Listener, type TlsMode } from '../config/model.
 import { ADDRESS, ADS_SOURCE, anyValue, EMPTY, enumOf, message, readTyped, requireAds, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
 import { ROUTE_CONFIG, translateRouteConfig, type UnattachedRoute } from './translate-route.ts';
-import { listenerPolicies, RBAC_CONFIG, RBAC_NAME, translateRbac, type RbacFilter } from './translate-rbac.ts';
+import { listenerPolicies, NETWORK_RBAC_CONFIG, NETWORK_RBAC_NAME, RBAC_CONFIG, RBAC_NAME, translateRbac, type RbacFilter } from './translate-rbac.ts';
 import { checkDownstreamTls } from './translate-tls.ts';
 import { JWT_AUTHN_CONFIG, translateJwtAuthn } from './translate-jwt.ts';
 import { JWT_AUTHN_FILTER } from '../../xds/jwt-form.ts';
@@ -52,7 +52,7 @@ export type TranslatedListener = {
   readonly faultFilter?: boolean;
 };
 
-type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[]; authorization: AuthorizationPolicy[]; jwt: JwtProvider[]; faultFilter: boolean } | { kind: 'tcp'; cluster: string };
+type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[]; authorization: AuthorizationPolicy[]; jwt: JwtProvider[]; faultFilter: boolean } | { kind: 'tcp'; cluster: string; authorization: AuthorizationPolicy[] };
 
 /** undefined when the listener cannot be read far enough to say what it is (its problems are in `sink`). */
 export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedListener | undefined {
@@ -76,7 +76,7 @@ export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedLi
   const filter = filters[0];
   if (mode === undefined || filter === undefined || socket === undefined) return undefined;
   const base = { name, address: String(socket.address ?? ''), port: Number(socket.port_value ?? 0), tls: { mode } };
-  if (filter.kind === 'tcp') return { listener: { ...base, protocol: 'tcp', backend: filter.cluster } };
+  if (filter.kind === 'tcp') return { listener: { ...base, protocol: 'tcp', backend: filter.cluster, authorization: filter.authorization } };
   const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: filter.authorization, jwt: filter.jwt };
   return { listener, faultFilter: filter.faultFilter, ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
 }
@@ -98,18 +98,24 @@ function tlsMode(chains: readonly Pb[], sink: Sink): TlsMode | undefined {
 }
 
 function networkFilter(chain: Pb, listener: string, ctx: Context, sink: Sink): NetworkFilter | undefined {
-  const filters: Pb[] = chain.filters ?? [];
+  const all: Pb[] = chain.filters ?? [];
+  // A tcp_proxy may come after network RBAC filters (AuthorizationPolicy on a tcp port); nothing else stacks.
+  const rbacCount = all.findIndex((f) => f.name !== NETWORK_RBAC_NAME);
+  const rbacFilters = rbacCount < 0 ? all : all.slice(0, rbacCount);
+  const filters = all.slice(rbacFilters.length);
   if (filters.length !== 1) {
-    sink.add('filters', `needs exactly one filter (${HCM_NAME} or ${TCP_PROXY_NAME}); got ${filters.length}`);
+    sink.add('filters', `needs exactly one filter (${HCM_NAME}, or ${TCP_PROXY_NAME} after any ${NETWORK_RBAC_NAME} filters); got ${filters.length} after ${rbacFilters.length} ${NETWORK_RBAC_NAME}`);
     if (filters.length === 0) return undefined;
   }
   const f = filters[0];
-  const at = sink.at('filters[0]');
+  const at = sink.at(`filters[${rbacFilters.length}]`);
   const typeUrl = String(f.typed_config?.type_url ?? '');
   const isHttp = f.name === HCM_NAME || (f.name !== TCP_PROXY_NAME && typeUrl === EMBEDDED_TYPE_URLS.HttpConnectionManager);
   const isTcp = f.name === TCP_PROXY_NAME || (f.name !== HCM_NAME && typeUrl === EMBEDDED_TYPE_URLS.TcpProxy);
   if (f.name !== HCM_NAME && f.name !== TCP_PROXY_NAME) at.add('name', `unknown network filter '${f.name ?? ''}'; a Sluice proxy runs ${HCM_NAME} or ${TCP_PROXY_NAME}`);
+  const authorization = connectionPolicies(rbacFilters, sink);
   if (isHttp) {
+    if (rbacFilters.length > 0) sink.add('filters[0]', `${NETWORK_RBAC_NAME} before ${HCM_NAME}: a Sluice proxy authorizes an HTTP port's requests (${RBAC_NAME} in http_filters), not its connections`);
     const hcm = readTyped(f.typed_config, EMBEDDED_TYPE_URLS.HttpConnectionManager, HCM, at, 'typed_config');
     return hcm === undefined ? undefined : httpFilter(hcm, listener, ctx, at.at('typed_config'));
   }
@@ -119,7 +125,7 @@ function networkFilter(chain: Pb, listener: string, ctx: Context, sink: Sink): N
     const cluster = String(tcp.cluster ?? '');
     if (cluster === '') at.add('typed_config.cluster', 'required');
     else if (ctx.refs !== null && !ctx.refs.clusters.has(cluster)) at.add('typed_config.cluster', `no Cluster '${cluster}' was received`);
-    return { kind: 'tcp', cluster };
+    return { kind: 'tcp', cluster, authorization };
   }
   if (f.typed_config !== undefined) unknownType(f.typed_config, at, 'typed_config');
   return undefined;
@@ -191,4 +197,30 @@ function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): Networ
 function unknownType(any: Pb, sink: Sink, path: string): void {
   const read = unpack(any);
   if (!read.ok) sink.add(path, read.error);
+}
+
+/**
+ * The policies of a tcp chain's network RBAC filters (DENY, then ALLOW, as on an HTTP port).
+ * A connection carries no method, path, host, header or token: a rule that reads one could
+ * only be read some other way than Envoy's, so it is a NACK (the control plane sends the
+ * connection form, kinds/authz-spec.ts forConnections).
+ */
+function connectionPolicies(filters: readonly Pb[], sink: Sink): AuthorizationPolicy[] {
+  const read: { filter: RbacFilter; at: string }[] = [];
+  filters.forEach((f, i) => {
+    const config = readTyped(f.typed_config, EMBEDDED_TYPE_URLS.NetworkRBAC, NETWORK_RBAC_CONFIG, sink, `filters[${i}].typed_config`);
+    if (config === undefined) return;
+    if (typeof config.stat_prefix !== 'string' || config.stat_prefix === '') sink.add(`filters[${i}].typed_config.stat_prefix`, 'required (Envoy refuses the filter without it)');
+    const { stat_prefix: _, ...rules } = config;
+    const filter = translateRbac(rules, sink.at(`filters[${i}].typed_config`));
+    if (filter === undefined) return;
+    for (const p of filter.policies) {
+      p.rules.forEach((r, k) => {
+        const http = r.to.length > 0 || r.when.length > 0 || r.from.some((s) => s.requestPrincipals.length > 0 || s.notRequestPrincipals.length > 0);
+        if (http) sink.add(`filters[${i}].typed_config.rules.policies['${p.name}']`, `rule ${k} reads a request (a method, path, host, header or token), and a connection has none: send the connection form of the policy`);
+      });
+    }
+    read.push({ filter, at: `filters[${i}]` });
+  });
+  return listenerPolicies(read, sink);
 }

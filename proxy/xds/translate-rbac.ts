@@ -43,8 +43,14 @@ Object.assign(permission, {
   metadata: METADATA,
 });
 
+const RULES = message({ action: enumOf('ALLOW', 'DENY'), policies: mapOf(message({ permissions: PERMISSION, principals: PRINCIPAL })) });
+
 /** envoy.extensions.filters.http.rbac.v3.RBAC, as far as a Sluice proxy reads it. */
-export const RBAC_CONFIG = message({ rules: message({ action: enumOf('ALLOW', 'DENY'), policies: mapOf(message({ permissions: PERMISSION, principals: PRINCIPAL })) }) });
+export const RBAC_CONFIG = message({ rules: RULES });
+
+export const NETWORK_RBAC_NAME = 'envoy.filters.network.rbac';
+/** envoy.extensions.filters.network.rbac.v3.RBAC: the same rules, on a connection (`stat_prefix` is required by Envoy, and only names its stats). */
+export const NETWORK_RBAC_CONFIG = message({ stat_prefix: scalar, rules: RULES });
 
 /** One RBAC filter, read: its action and the policies it holds. */
 export type RbacFilter = { readonly action: AuthzAction; readonly policies: readonly AuthorizationPolicy[] };

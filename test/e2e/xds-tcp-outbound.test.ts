@@ -161,3 +161,40 @@ test('a Workload that lists a localPort twice, or on its own served port, is ref
   assert.match(r.stderr, /spec\.outbound\[1\]\.localPort: 7000 is already the localPort of spec\.outbound\[0\]/);
   assert.match(r.stderr, /spec\.outbound\[2\]\.localPort: 9000 is the port this Workload serves Service port 'http' on/);
 });
+
+test("an AuthorizationPolicy on a tcp Service decides each connection by its peer: the caller allowed reaches redis, denied it gets nothing and the denial is counted RBAC; a rule on paths never opens a tcp port", opts, async () => {
+  const policy = (name: string, spec: string) => `apiVersion: mesh.sluice.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata: { name: ${name} }\nspec: { targetRefs: [{ kind: Service, name: redis }], ${spec} }\n`;
+  const denied = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${redisProxy.statsPort}/stats/prometheus`)).text();
+    return Number(new RegExp(`^sluice_local_replies_total\\{listener="inbound\\|${port.redisInbound}",flag="RBAC"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  };
+  const reaches = async () => (await redisCli(port.redis, ['PING'], 3000).catch(() => '')) === 'PONG';
+  /** Bounded wait for a push to change what the caller gets. */
+  const until = async (want: boolean, what: string) => {
+    for (const deadline = Date.now() + 20_000; (await reaches()) !== want; await new Promise((r) => setTimeout(r, 100))) {
+      if (Date.now() > deadline) assert.fail(what);
+    }
+  };
+  try {
+    // Only the caller's identity: it still reaches redis.
+    let r = await ctl(['apply', '-f', '-'], policy('redis-callers', 'rules: [{ from: [{ identities: ["spiffe://e2e.sluice.dev/ns/default/sa/caller"] }] }]'));
+    assert.equal(r.code, 0, r.stderr);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.ok(await reaches(), 'the allowed caller reaches redis');
+    // Only another identity: the caller's connections are closed before a byte reaches redis.
+    r = await ctl(['apply', '-f', '-'], policy('redis-callers', 'rules: [{ from: [{ identities: ["spiffe://e2e.sluice.dev/ns/default/sa/web"] }] }]'));
+    assert.equal(r.code, 0, r.stderr);
+    await until(false, `the caller still reached redis after the policy allowing only web; the redis proxy's log:\n${redisProxy.stderr().split('\n').slice(-8).join('\n')}`);
+    const line = await waitFor(() => redisProxy.stderr().split('\n').find((l) => l.includes('tcp connection denied by authorization')), 5000, "the redis proxy's denial line");
+    assert.match(line, /spiffe:\/\/e2e\.sluice\.dev\/ns\/default\/sa\/caller/);
+    assert.ok((await denied()) > 0, 'the denial is counted');
+    // An ALLOW rule on paths can match no connection (Istio's reading): it opens nothing.
+    r = await ctl(['apply', '-f', '-'], policy('redis-callers', 'rules: [{ from: [{ identities: ["*"] }], to: [{ paths: [{ value: /admin, type: PathPrefix }] }] }]'));
+    assert.equal(r.code, 0, r.stderr);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(await reaches(), false, 'an HTTP-only ALLOW rule let a tcp connection through');
+  } finally {
+    await ctl(['delete', 'authorizationpolicy', 'redis-callers']);
+  }
+  await until(true, 'redis did not come back once the policy was deleted');
+});

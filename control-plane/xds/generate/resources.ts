@@ -175,8 +175,10 @@ export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind
   const address = bindAddress(view.workloads.get(key(node.namespace, node.workload))?.spec?.address ?? '0.0.0.0');
   const listeners = inbound.map((p) => {
     const name = inboundName(p.port);
-    const filter = isHttp(p.protocol) ? httpConnectionManager(name, name, (hcm) => POLICIES.forEach((pol) => pol.inboundHttp?.(hcm, { view, node, port: p }))) : tcpProxy(name, name);
-    return { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filter, isHttp(p.protocol)) };
+    const at = { view, node, port: p };
+    const filters = isHttp(p.protocol) ? [httpConnectionManager(name, name, (hcm) => POLICIES.forEach((pol) => pol.inboundHttp?.(hcm, at)))] : [tcpProxy(name, name)];
+    if (!isHttp(p.protocol)) POLICIES.forEach((pol) => pol.inboundTcp?.(filters, at));
+    return { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filters, isHttp(p.protocol)) };
   });
   const outbound = httpConnectionManager(OUTBOUND, OUTBOUND, (hcm) => POLICIES.forEach((pol) => pol.outboundHttp?.(hcm, { view, flavor: 'proxy' })));
   listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), filter_chains: [{ filters: [outbound] }] });
@@ -184,11 +186,11 @@ export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind
 }
 
 /** Istio's PeerAuthentication modes as filter chains (xds/SUBSET.md, "Listener"). */
-function filterChains(mode: 'STRICT' | 'PERMISSIVE' | 'DISABLE', filter: Obj, http: boolean): Obj[] {
-  if (mode === 'DISABLE') return [{ filters: [filter] }];
-  const tls = { filters: [filter], transport_socket: downstreamTls(http) };
+function filterChains(mode: 'STRICT' | 'PERMISSIVE' | 'DISABLE', filters: Obj[], http: boolean): Obj[] {
+  if (mode === 'DISABLE') return [{ filters }];
+  const tls = { filters, transport_socket: downstreamTls(http) };
   if (mode === 'STRICT') return [tls];
-  return [{ ...tls, filter_chain_match: { transport_protocol: 'tls' } }, { filter_chain_match: { transport_protocol: 'raw_buffer' }, filters: [filter] }];
+  return [{ ...tls, filter_chain_match: { transport_protocol: 'tls' } }, { filter_chain_match: { transport_protocol: 'raw_buffer' }, filters }];
 }
 
 export function inboundRouteConfigs(inbound: readonly InboundPort[]): Obj[] {

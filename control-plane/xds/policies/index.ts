@@ -71,6 +71,8 @@ export type XdsPolicy = {
   readonly inboundHttp?: (hcm: Obj, at: InboundAt) => void;
   /** The HttpConnectionManager of calls to Services, before it is packed: its `http_filters` end with the router. */
   readonly outboundHttp?: (hcm: Obj, at: OutboundAt) => void;
+  /** The network filters of a proxy's inbound tcp listener (one per port, not shared), ending with its tcp_proxy. */
+  readonly inboundTcp?: (filters: Obj[], at: InboundAt) => void;
 };
 
 export const POLICIES: readonly XdsPolicy[] = [

@@ -86,10 +86,31 @@ describe('AuthorizationPolicy on the inbound listeners of the targeted Services\
       'envoy.filters.http.router',
     ]);
     assert.deepEqual(filterActions(hcms['inbound|9090']), ['rbac DENY: ns[shop]-policy[deny-debug]-rule[0]', 'rbac ALLOW: ns[shop]-policy[admin-nothing]', 'envoy.filters.http.router']);
-    assert.equal(hcms['inbound|6379'], null, 'a tcp listener has no HTTP filters');
+    assert.equal(hcms['inbound|6379'], null, 'a tcp listener has no HTTP filters: its policies are network RBAC filters (below)');
     assert.deepEqual(filterActions(hcms.outbound), ['envoy.filters.http.router'], 'calls out are authorized where they arrive');
     assertGolden('inbound-8080', hcms['inbound|8080']);
     assertGolden('inbound-9090', hcms['inbound|9090']);
+  });
+
+  test("a tcp port's policies decide connections: network RBAC filters before the tcp_proxy, in the connection form (an ALLOW rule on a request field dropped, a DENY rule's request fields dropped)", () => {
+    const tcpFilters = (policies: readonly AuthorizationPolicyResource[]) => {
+      const e = snapshot(policies).get(TYPE_URLS.Listener)!.get('inbound|6379')!;
+      const decoded = unpack(e.any);
+      assert.ok(decoded.ok);
+      const chains = (readable(decoded.value) as any).filter_chains as any[];
+      for (const c of chains) assert.deepEqual(c.filters, chains[0].filters);
+      return chains[0].filters as any[];
+    };
+    const names = (filters: any[]) => filters.map((f) => (f.name === 'envoy.filters.network.rbac' ? `rbac ${f.typed_config.rules.action}: ${Object.keys(f.typed_config.rules.policies ?? {}).join(', ')}` : f.name));
+    assert.deepEqual(names(tcpFilters(POLICIES)), ['rbac ALLOW: ns[shop]-policy[on-cache]', 'envoy.filters.network.tcp_proxy']);
+    const mixed = [
+      policy('cache-readers', ['orders-cache'], { rules: [{ from: [{ identities: [WEB] }] }, { from: [{ identities: ['*'] }], to: [{ paths: [{ value: '/admin' }] }] }] }),
+      policy('cache-no-tokens', ['orders-cache'], { action: 'DENY', rules: [{ from: [{ namespaces: ['jobs'] }], to: [{ methods: ['DELETE'] }] }] }),
+    ];
+    const filters = tcpFilters(mixed);
+    assert.deepEqual(names(filters), ['rbac DENY: ns[shop]-policy[cache-no-tokens]-rule[0]', 'rbac ALLOW: ns[shop]-policy[cache-readers]-rule[0]', 'envoy.filters.network.tcp_proxy']);
+    assert.ok(filters.slice(0, 2).every((f) => f.typed_config.stat_prefix === 'tcp_rbac.'), 'stat_prefix, which Envoy requires');
+    assertGolden('inbound-6379-tcp', filters);
   });
 
   test('a Workload no targeted Service selects, and a mesh without policies, get the listener as before: the router alone, the path untouched', () => {

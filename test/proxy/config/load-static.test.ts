@@ -84,7 +84,7 @@ const FULL_EXPECTED: ProxyConfig = {
   identity: null,
   listeners: [
     { name: 'main', address: '127.0.0.1', port: 18000, protocol: 'http', tls: { mode: 'DISABLE' }, limits: { ...defaultHttpLimits, maxHeaders: 50 }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: [], jwt: [] },
-    { name: 'db', address: '::1', port: 15432, protocol: 'tcp', tls: { mode: 'DISABLE' }, backend: 'postgres' },
+    { name: 'db', address: '::1', port: 15432, protocol: 'tcp', tls: { mode: 'DISABLE' }, authorization: [], backend: 'postgres' },
   ],
   routes: [
     {

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AuthorizationSpec } from '../../../kinds/authz-spec.ts';
+import { AuthorizationSpec, forConnections } from '../../../kinds/authz-spec.ts';
 import { compileAuthorization } from '../../../proxy/authz/engine.ts';
 import type { AuthorizationPolicy } from '../../../proxy/authz/model.ts';
 import { resolveAuthorization } from '../../../proxy/config/authz-spec.ts';
@@ -15,7 +15,7 @@ import { formatProblem, translate } from '../../../proxy/xds/translate.ts';
 import { rbacConfigs } from '../../../control-plane/xds/policies/authorization/rbac.ts';
 import { EMBEDDED_TYPE_URLS, pack } from '../../../xds/index.ts';
 import { claimConditionRule, HAS_JWT, requestPrincipalsId } from '../../../xds/jwt-form.ts';
-import { cluster, hcm, listener, resources, rootCa, route, routeConfig, router } from './resources.ts';
+import { cluster, hcm, listener, resources, rootCa, route, routeConfig, router, tcpProxy } from './resources.ts';
 
 type Spec = AuthorizationSpec;
 type Obj = Record<string, unknown>;
@@ -193,5 +193,57 @@ describe('RBAC a proxy cannot honour is a NACK with the field path', () => {
     assert.ok(problems([], { normalize_path: { value: false } }).some((p) => p.startsWith(`${base}.normalize_path: a Sluice proxy always normalizes`)));
     assert.ok(problems([], { merge_slashes: false }).some((p) => p.startsWith(`${base}.merge_slashes: a Sluice proxy always merges`)));
     assert.ok(problems([], { path_with_escaped_slashes_action: 'KEEP_UNCHANGED' }).some((p) => p.startsWith(`${base}.path_with_escaped_slashes_action: "KEEP_UNCHANGED" is not supported`)));
+  });
+});
+
+/** The listener with its (one) chain running `filters`. */
+const withFilters = (l: Obj, filters: Obj[]): Obj => ({ ...l, filter_chains: [{ ...(l.filter_chains as Obj[])[0], filters }] });
+
+describe('network RBAC before a tcp_proxy: the connection form of the policies', () => {
+  const networkRbac = (config: Obj): Obj => ({ name: 'envoy.filters.network.rbac', typed_config: pack(EMBEDDED_TYPE_URLS.NetworkRBAC, { stat_prefix: 'tcp_rbac.', ...config }) });
+  const readTcp = (filters: Obj[]) =>
+    translate(
+      resources({ listeners: [withFilters(listener('db', { mode: 'STRICT', filter: tcpProxy('db') }), [...filters, tcpProxy('db')])], clusters: [cluster('db', { eds: false, endpoints: [] })], secrets: [rootCa()] }),
+      { identity: { cert: '/id/cert.pem', key: '/id/key.pem', bundle: '/id/bundle.pem' } },
+    );
+  const policies: Record<string, Spec> = {
+    readers: { rules: [{ from: [{ identities: [WEB] }] }, { from: [{ identities: ['*'] }], to: [{ paths: [{ value: '/admin' }] }] }] },
+    // Its rules lose their request fields: batch is denied whatever the method, jobs whatever the token.
+    'no-batch': { action: 'DENY', rules: [{ from: [{ identities: [BATCH] }], to: [{ methods: ['DELETE'] }] }, { from: [{ namespaces: ['jobs'], requestPrincipals: ['*'] }] }] },
+  };
+
+  test('read into the tcp listener as the static file reads the same policies on a tcp listener', () => {
+    const reduced = Object.entries(policies).map(([name, spec]) => ({ namespace: 'shop', name, spec: forConnections(spec) }));
+    const r = readTcp(rbacConfigs(reduced).map(networkRbac));
+    if (!r.ok) assert.fail(r.error.map(formatProblem).join('\n'));
+    const tcp = r.value.config.listeners[0] as { protocol: string; authorization: readonly AuthorizationPolicy[] };
+    assert.equal(tcp.protocol, 'tcp');
+    const decide = compileAuthorization(tcp.authorization);
+    const conn = (peer: string | null) => decide({ peer, method: '', path: '', host: '', headerValues: () => [], claims: null, principal: null }).allowed;
+    assert.deepEqual([conn(WEB), conn(BATCH), conn('spiffe://mesh.example/ns/jobs/sa/web'), conn('spiffe://mesh.example/ns/shop/sa/other'), conn(null)], [true, false, false, false, false]);
+    const staticSide = compileAuthorization(Object.entries(policies).map(([name, spec]) => resolveAuthorization(name, forConnections(spec))));
+    for (const peer of [WEB, BATCH, 'spiffe://mesh.example/ns/jobs/sa/web', null]) assert.equal(staticSide({ peer, method: '', path: '', host: '', headerValues: () => [], claims: null, principal: null }).allowed, conn(peer));
+  });
+
+  test("a DENY rule that named only a token denies every connection, plaintext ones too; an ALLOW policy whose every rule reads a request allows none (forConnections)", () => {
+    const decide = (spec: Spec) => compileAuthorization([resolveAuthorization('p', forConnections(spec))]);
+    const conn = (peer: string | null) => ({ peer, method: '', path: '', host: '', headerValues: () => [], claims: null, principal: null });
+    const tokenDeny = decide({ action: 'DENY', rules: [{ from: [{ requestPrincipals: ['*'] }] }] });
+    assert.deepEqual([WEB, null].map((p) => tokenDeny(conn(p)).allowed), [false, false]);
+    const httpAllow = decide({ rules: [{ to: [{ methods: ['GET'] }] }, { from: [{ identities: [WEB] }], when: [{ claim: 'iss', values: [ISS] }] }] });
+    assert.deepEqual([WEB, BATCH].map((p) => httpAllow(conn(p)).allowed), [false, false]);
+    assert.deepEqual(forConnections({ rules: [{ from: [{ identities: [WEB] }] }] }), { rules: [{ from: [{ identities: [WEB] }] }] }, 'a rule on peers alone is kept as it is');
+  });
+
+  test('a rule that reads a request, or a network RBAC before an HttpConnectionManager, is a NACK', () => {
+    const r = readTcp(rbacConfigs([{ namespace: 'shop', name: 'paths', spec: { rules: [{ to: [{ paths: [{ value: '/admin' }] }] }] } }]).map(networkRbac));
+    assert.ok(!r.ok);
+    assert.match(r.error.map(formatProblem).join('\n'), /filter_chains\[0\]\.filters\[0\]\.typed_config\.rules\.policies\['.*'\]: rule 0 reads a request/);
+    const http = translate(
+      resources({ listeners: [withFilters(listener('in'), [networkRbac({ rules: { action: 'ALLOW', policies: {} } }), hcm({ rds: 'in' })])], routes: [routeConfig('in', [{ name: 'in', domains: ['*'], routes: [route({ prefix: '' }, { cluster: 'app' })] }])], clusters: [cluster('app', { eds: false, endpoints: [] })] }),
+      { identity: null },
+    );
+    assert.ok(!http.ok);
+    assert.match(http.error.map(formatProblem).join('\n'), /network\.rbac before envoy\.filters\.network\.http_connection_manager/);
   });
 });

@@ -90,7 +90,7 @@ backends:
 
   test('a tcp_proxy listener is a TCP listener forwarding to its cluster', () => {
     const config = translated(resources(mesh({ listeners: [listener('web'), listener('db', { mode: 'STRICT', filter: tcpProxy('stock') })] })));
-    assert.deepEqual(config.listeners[1], { name: 'db', address: '127.0.0.1', port: 0, tls: { mode: 'STRICT' }, protocol: 'tcp', backend: 'stock' });
+    assert.deepEqual(config.listeners[1], { name: 'db', address: '127.0.0.1', port: 0, tls: { mode: 'STRICT' }, protocol: 'tcp', backend: 'stock', authorization: [] });
     assert.deepEqual(
       config.routes.map((r) => r.parentRefs),
       [['web']],

@@ -5,11 +5,13 @@
 // namespace. A Workload takes requests for a Service on the port its endpoint names, so a
 // policy governs the inbound listener on that port of every Workload the Service selects;
 // a port two Services share gets the policies of both. A policy on a Service that does not
-// exist, or selects nothing, governs nothing. A tcp port has no HTTP filters: a Sluice proxy
-// authorizes requests, and a tcp listener has none (README, "The mesh over xDS").
+// exist, or selects nothing, governs nothing. On a tcp port the same policies decide on each
+// connection by its peer, as `envoy.filters.network.rbac` filters before the tcp_proxy, in
+// their connection form (kinds/authz-spec.ts forConnections: Istio's reading of HTTP-only
+// fields on TCP), which the static file's tcp listeners use too.
 
 import { EMBEDDED_TYPE_URLS, pack } from '../../../../xds/index.ts';
-import type { AuthorizationSpec } from '../../../../kinds/authz-spec.ts';
+import { forConnections, type AuthorizationSpec } from '../../../../kinds/authz-spec.ts';
 import type { TargetRefLike } from '../../../../kinds/policy-targets.ts';
 import type { Resource } from '../../../api/resource.ts';
 import type { Obj } from '../../generate/envoy.ts';
@@ -21,6 +23,7 @@ export type AuthorizationPolicySpec = AuthorizationSpec & { readonly targetRefs:
 export type AuthorizationPolicyResource = Resource<AuthorizationPolicySpec>;
 
 export const RBAC_FILTER = 'envoy.filters.http.rbac';
+export const NETWORK_RBAC_FILTER = 'envoy.filters.network.rbac';
 
 export const authorizationPolicy: XdsPolicy = {
   kind: 'AuthorizationPolicy',
@@ -32,6 +35,19 @@ export const authorizationPolicy: XdsPolicy = {
     // Envoy matches url_path on the path as sent unless told to normalize it; a Sluice proxy
     // always does (README, "Authorization"), so say it for an Envoy reading the same listener.
     Object.assign(hcm, { normalize_path: { value: true }, merge_slashes: true, path_with_escaped_slashes_action: 'REJECT_REQUEST' });
+  },
+  inboundTcp(filters, at) {
+    const policies = governing(at);
+    if (policies.length === 0) return;
+    const built = indexOf(at.view).connections;
+    const id = policies.map((p) => key(p.namespace, p.name)).sort().join(',');
+    let rbac = built.get(id);
+    if (rbac === undefined) {
+      const reduced = policies.map((p) => ({ ...p, spec: forConnections(p.spec) }));
+      built.set(id, (rbac = rbacConfigs(reduced).map((c) => ({ name: NETWORK_RBAC_FILTER, typed_config: pack(EMBEDDED_TYPE_URLS.NetworkRBAC, { stat_prefix: 'tcp_rbac.', ...c }) }))));
+    }
+    // Before the tcp_proxy: a connection is decided on before a byte is forwarded.
+    filters.splice(0, 0, ...rbac);
   },
 };
 
@@ -59,7 +75,7 @@ function governing(at: InboundAt): NamedSpec[] {
 }
 
 // Built once per view: every proxy's every inbound port looks its Services up here.
-type Index = { readonly byService: ReadonlyMap<string, readonly NamedSpec[]>; readonly filters: Map<string, readonly Obj[]> };
+type Index = { readonly byService: ReadonlyMap<string, readonly NamedSpec[]>; readonly filters: Map<string, readonly Obj[]>; readonly connections: Map<string, readonly Obj[]> };
 const indexes = new WeakMap<MeshView, Index>();
 
 function indexOf(view: MeshView): Index {
@@ -75,7 +91,7 @@ function indexOf(view: MeshView): Index {
         byService.set(k, [...(byService.get(k) ?? []), named]);
       }
     }
-    indexes.set(view, (index = { byService, filters: new Map() }));
+    indexes.set(view, (index = { byService, filters: new Map(), connections: new Map() }));
   }
   return index;
 }
