@@ -23,3 +23,20 @@ export function dialControlPlane(address: string): Dial {
     verify: { checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(host, cert) },
   };
 }
+
+/**
+ * Why dialing `target` cannot work however often it is tried, from the details of a gRPC
+ * UNAVAILABLE; null when trying again may help (refused, reset, timed out: a control plane
+ * starting or restarting). For a proxy that has never had a config: it says so and exits,
+ * for its supervisor or operator to act, instead of retrying with /ready at 503.
+ */
+export function dialFailure(details: string, target: string): string | null {
+  if (/Name resolution failed/i.test(details)) return `${target}: the host name does not resolve; check --control-plane`;
+  if (/wrong version number|packet length too long|http request|unexpected eof while reading|record layer failure/i.test(details)) {
+    return `${target} does not answer TLS: is it the control plane's xDS port (15012), not its HTTP API port (15014), or another program? check --control-plane`;
+  }
+  if (/certificate|unable to verify|self[- ]signed|unknown ca|bad certificate|CERT_/i.test(details)) {
+    return `the TLS handshake with ${target} failed on certificates (${details.split('\n')[0].slice(0, 200)}): this identity and that control plane are not of one CA; join it with a token it minted`;
+  }
+  return null;
+}

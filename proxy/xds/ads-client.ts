@@ -5,6 +5,7 @@
 // exponential backoff with full jitter, resubscribing with the versions the proxy holds.
 
 import * as grpc from '@grpc/grpc-js';
+import { dialFailure } from '../../xds/dial.ts';
 import { adsPackageDefinition, TYPE_URLS } from '../../xds/index.ts';
 import type { IdentityFiles, ProxyConfig } from '../config/model.ts';
 import type { Logger } from '../http/rescue.ts';
@@ -154,10 +155,12 @@ export class AdsClient {
       this.#queue = this.#queue.then(() => this.#handle(stream, res)).catch((err) => this.#deps.log('error', 'xDS response handling failed', { error: String(err) }));
     });
     call.on('error', (err: grpc.ServiceError) => {
-      if (REFUSALS.has(err.code) && this.#applied === null && this.#deps.refused !== undefined && stream.live) {
+      const details = err.details || err.message;
+      const permanent = REFUSALS.has(err.code) ? details : err.code === grpc.status.UNAVAILABLE ? dialFailure(details, this.#deps.target) : null;
+      if (permanent !== null && this.#applied === null && this.#deps.refused !== undefined && stream.live) {
         this.#end(stream);
         this.#closed = true;
-        this.#deps.refused(err.details || err.message);
+        this.#deps.refused(permanent);
         return;
       }
       this.#lost(stream, err.details || err.message);

@@ -30,7 +30,7 @@ import { createCsr } from '../../certs/csr.ts';
 import { generateKeyPair } from '../../certs/keys.ts';
 import { renewalDelay } from '../../certs/rotation.ts';
 import { parseSpiffeId, workloadOf } from '../../certs/spiffe-id.ts';
-import { dialControlPlane } from '../../xds/dial.ts';
+import { dialControlPlane, dialFailure } from '../../xds/dial.ts';
 import { CERTIFICATE_SERVICE, CERTIFY_PATH, ERROR_CODE_METADATA, type CertificateRequest, type CertificateResponse } from '../../xds/ca-service.ts';
 import type { Logger } from '../http/rescue.ts';
 import { checkSvid, type LoadedSvid } from '../tls/svid-store.ts';
@@ -247,6 +247,14 @@ export class SvidClient {
     this.#pending = null;
     if (this.#closed) return;
     const code = status.metadata.get(ERROR_CODE_METADATA)[0]?.toString() ?? grpc.status[status.code];
+    // A first join that cannot reach the control plane however often it tries (a typo'd host, its HTTP port, another CA).
+    const unreachable = this.#current === null && status.code === grpc.status.UNAVAILABLE ? dialFailure(status.details, this.#opts.address) : null;
+    if (unreachable !== null) {
+      this.#ready?.reject(Object.assign(new Error(unreachable), { code: 'UNREACHABLE' }));
+      this.#ready = null;
+      this.close();
+      return;
+    }
     if (this.#current === null && PERMANENT.has(status.code)) {
       this.#deps.log('error', 'the control plane refused to certify this proxy', { code, error: status.details });
       this.#ready?.reject(Object.assign(new Error(`the control plane refused to certify this proxy: ${status.details}`), { code }));

@@ -169,3 +169,23 @@ test('when the control plane will not have it back (its Workload deleted), the r
   assert.match(line, /there is no Workload 'web-1' in namespace 'default'/);
   assert.match(line, /sluicectl token create --workload web-1/);
 });
+
+test("a first join to a wrong address (a typo'd host, the control plane's HTTP API port) says so in one line and exits 2, and the token is still good for the right one", { timeout: 90_000 }, async () => {
+  await ctl(['apply', '-f', '-'], 'apiVersion: mesh.sluice.dev/v1alpha1\nkind: Workload\nmetadata: { name: vm-typo, labels: { app: typo } }\nspec: { address: 127.0.0.1, serviceAccount: typo }\n');
+  const dir = mkdtempSync(join(root, 'typo-'));
+  await ctl(['token', 'create', '--workload', 'vm-typo', '--ttl', '10m', '--out', join(dir, 'vm-typo.token')]);
+  const apiPort = new URL(cp.url).port;
+  for (const [address, said] of [
+    ['no-such-host.invalid:15012', /no-such-host\.invalid:15012: the host name does not resolve; check --control-plane/],
+    [`127.0.0.1:${apiPort}`, new RegExp(`127\\.0\\.0\\.1:${apiPort} does not answer TLS: is it the control plane's xDS port \\(15012\\), not its HTTP API port`)],
+  ] as const) {
+    const p = await startProxy('', ['--control-plane', address, '--token', 'vm-typo.token', '--outbound-port', String(await closedPort())], { cwd: dir, expectFailure: true });
+    proxies.push(p);
+    assert.equal(await p.exited, 2, p.stderr());
+    const lines = p.stderr().split('\n').filter((l) => l.trim() !== '');
+    assert.match(lines.at(-1)!, said);
+  }
+  const ok = await startProxy('', ['--control-plane', cp.xds, '--token', 'vm-typo.token', '--outbound-port', String(await closedPort()), '--access-log', 'off'], { cwd: dir, readyTimeoutMs: 30_000 });
+  proxies.push(ok);
+  assert.match(ok.stderr(), /"source":"join-token"/, 'the failed starts left the token usable');
+});
