@@ -46,7 +46,7 @@ routes:
           - path: { type: Exact, value: /items }
             headers: [{ name: X-Canary, value: "1" }, { type: RegularExpression, name: X-User, value: "^u[0-9]+$" }]
             queryParams: [{ name: Debug, value: "on" }]
-            method: get
+            method: GET
           - path: { value: /things }
           - path: { type: RegularExpression }
         filters:
