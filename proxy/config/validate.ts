@@ -7,6 +7,7 @@ import type { ErrorObject } from 'ajv';
 import type { Violation } from '../errors.ts';
 import type { RawBackend, RawConfig, RawIdentity, RawFilter, RawListener, RawRoute, RawRule } from './schema.ts';
 import { checkHttpRule, checkRuleList, type RuleContext } from '../../kinds/route-rule.ts';
+import { firstSeen, isRecord } from '../../kinds/route-check.ts';
 import { filterTypesKnown, REQUEST_REDIRECT } from '../../kinds/route-filters/index.ts';
 import { checkPolicies } from './policies.ts';
 import { checkHashOn } from '../../kinds/load-balancing.ts';
@@ -236,15 +237,6 @@ function checkBackendFilters(c: Checker, filters: readonly RawFilter[] | undefin
   });
 }
 
-/** Records `key` at index `k`; returns the index it was first seen at, if it was. */
-function firstSeen<K>(seen: Map<K, number>, key: K, k: number): number | undefined {
-  const first = seen.get(key);
-  if (first === undefined) seen.set(key, k);
-  return first;
-}
-
-// --- leaf values ---
-
 function checkHostname(c: Checker, path: string, name: string, wildcard: boolean): void {
   if (isIP(name) !== 0) {
     if (wildcard) c.add(path, `must be a DNS name, not an IP address: hostnames match the Host header by name; got ${describeValue(name)}`);
@@ -253,10 +245,6 @@ function checkHostname(c: Checker, path: string, name: string, wildcard: boolean
   const host = wildcard && name.startsWith('*.') ? name.slice(2) : name;
   if (host.includes('*')) c.add(path, wildcard ? `a wildcard may only be the whole first label, as in *.example.com; got ${describeValue(name)}` : `must be an exact hostname, without '*'; got ${describeValue(name)}`);
   else if (!isDnsName(host)) c.add(path, `${describeValue(name)} is not a valid DNS name (labels of letters, digits and '-', joined by '.')`);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** RFC 1123 host name; an all-digit last label is taken for a mistyped IPv4 address. */
