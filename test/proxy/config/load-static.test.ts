@@ -186,6 +186,25 @@ backends: [{ name: web, endpoints: [{ address: 127.0.0.1, port: 8080 }] }]
     assert.deepEqual([config.routes, config.backends], [[], []]);
   });
 
+  test("takes a mirror's share as Gateway API's fraction too, and an empty replacePrefixMatch (strip the prefix)", () => {
+    const config = parsed(`
+listeners: [{ name: main, address: 127.0.0.1, port: 0, protocol: http }]
+backends: [{ name: api, endpoints: [] }, { name: shadow, endpoints: [] }]
+routes:
+  - name: r
+    rules:
+      - matches: [{ path: { value: /v1 } }]
+        filters:
+          - { type: RequestMirror, requestMirror: { backendRef: { name: shadow }, fraction: { numerator: 1, denominator: 1000 } } }
+          - { type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: '' } } }
+        backendRefs: [{ name: api }]
+`);
+    assert.deepEqual(config.routes[0].rules[0].filters, [
+      { type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow' }, percent: 0.1 } },
+      { type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '' } } },
+    ]);
+  });
+
   test('returns a deeply frozen config: any mutation throws', () => {
     const config = parsed(FULL, { loadBalancers: ['round-robin', 'least-request'] });
     assert.ok(Object.isFrozen(config));
