@@ -1,6 +1,7 @@
 // The static config source: YAML text -> one document -> validate (every violation, with
 // its path) -> the normalized model with every default filled -> deepFreeze.
 
+import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isScalar, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
@@ -8,6 +9,7 @@ import type { Result, Violation } from '../errors.ts';
 export { formatViolations } from '../errors.ts';
 export { deepFreeze } from './frozen.ts';
 import { hashOn } from '../../kinds/load-balancing.ts';
+import { mirrorPercent } from '../../kinds/route-filters/index.ts';
 import { deepFreeze } from './frozen.ts';
 import type { Backend, BackendFilter, HashOn, IdentityFiles, HeaderModifier, HttpRoute, Listener, NodeInfo, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
 import { resolvePolicies, type BackendPolicies, type RulePolicies } from './resolve-policies.ts';
@@ -187,8 +189,13 @@ function filter(f: RawFilter): RouteFilter {
       };
       return { type: f.type, requestRedirect };
     }
-    case 'RequestMirror':
-      return { type: f.type, requestMirror: { backendRef: { name: f.requestMirror?.backendRef.name ?? '' }, percent: f.requestMirror?.percent ?? 100 } };
+    case 'RequestMirror': {
+      const m = f.requestMirror ?? { backendRef: { name: '' } };
+      return { type: f.type, requestMirror: { backendRef: { name: m.backendRef.name }, percent: mirrorPercent(m) } };
+    }
+    case 'ExtensionRef':
+      // kinds/route-filters/extension-ref.ts refuses it with a reason.
+      assert.fail('validate.ts refuses ExtensionRef filters');
   }
 }
 

@@ -3,14 +3,15 @@
 // `Raw*` types the semantic pass and the normalizer read. Every object is closed
 // (`additionalProperties: false`): an unknown field is an error, never silently ignored.
 // There is deliberately no anyOf/oneOf: a filter or path modifier is one object with a `type`
-// and optional sub-objects, and validate.ts checks that they agree, so a mistake yields one
-// clear message instead of one per union branch.
+// and optional sub-objects, and the rule's checks (kinds/route-rule.ts) say whether they
+// agree, so a mistake yields one clear message instead of one per union branch.
 
 import { Ajv, type ValidateFunction } from 'ajv';
 import Type, { type Static, type TSchema } from 'typebox';
 import { ESCAPED_SLASHES, PATH_PARAMETERS } from './model.ts';
 import { HashOnSchema } from '../../kinds/load-balancing.ts';
-import { closed, Count, Duration, HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN, Name, Opt, Ref, Text } from '../../kinds/schema-kit.ts';
+import { closed, Count, Name, Opt, Ref, Text } from '../../kinds/schema-kit.ts';
+import { httpRuleSchema } from '../../kinds/route-rule.ts';
 
 export { NAME_PATTERN, HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN, DURATION_PATTERN, MAX_TIMER_MS, HTTP_METHODS, closed, Opt, Name, Ref, Text, Count, Duration, structuralViolation, meantField, pointerToPath, describeValue, didYouMean, checkDurations, parseDuration } from '../../kinds/schema-kit.ts';
 
@@ -52,73 +53,11 @@ const Listener = Type.Object(
 
 // --- routes ---
 
-const HeaderName = Type.String({ pattern: HEADER_NAME_PATTERN });
-const HeaderValueText = Type.String({ pattern: HEADER_VALUE_PATTERN });
-const MatchType = Type.Enum(['Exact', 'RegularExpression']);
-
-const Match = Type.Object(
-  {
-    path: Opt(Type.Object({ type: Opt(Type.Enum(['Exact', 'PathPrefix', 'RegularExpression'])), value: Opt(Type.String()) }, closed)),
-    headers: Opt(Type.Array(Type.Object({ type: Opt(MatchType), name: HeaderName, value: HeaderValueText }, closed))),
-    queryParams: Opt(Type.Array(Type.Object({ type: Opt(MatchType), name: Text, value: Type.String() }, closed))),
-    /** Any case; validate.ts checks the upper-cased form against HTTP_METHODS. */
-    method: Opt(Text),
-  },
-  closed,
-);
-
-const HeaderValue = Type.Object({ name: HeaderName, value: HeaderValueText }, closed);
-const HeaderModifier = Type.Object({ set: Opt(Type.Array(HeaderValue)), add: Opt(Type.Array(HeaderValue)), remove: Opt(Type.Array(HeaderName)) }, closed);
-
-export const PATH_MODIFIER_TYPES = ['ReplaceFullPath', 'ReplacePrefixMatch'] as const;
-const PathModifier = Type.Object({ type: Type.Enum(PATH_MODIFIER_TYPES), replaceFullPath: Opt(Type.String()), replacePrefixMatch: Opt(Type.String()) }, closed);
-
-/** Filter `type` -> the one field that must sit beside it (Gateway API's convention). */
-export const FILTER_FIELDS = {
-  RequestHeaderModifier: 'requestHeaderModifier',
-  ResponseHeaderModifier: 'responseHeaderModifier',
-  URLRewrite: 'urlRewrite',
-  RequestRedirect: 'requestRedirect',
-  RequestMirror: 'requestMirror',
-} as const;
-export type FilterType = keyof typeof FILTER_FIELDS;
-
-const Filter = Type.Object(
-  {
-    type: Type.Enum(Object.keys(FILTER_FIELDS) as FilterType[]),
-    requestHeaderModifier: Opt(HeaderModifier),
-    responseHeaderModifier: Opt(HeaderModifier),
-    urlRewrite: Opt(Type.Object({ hostname: Opt(Text), path: Opt(PathModifier) }, closed)),
-    requestRedirect: Opt(
-      Type.Object(
-        {
-          scheme: Opt(Type.Enum(['http', 'https'])),
-          hostname: Opt(Text),
-          path: Opt(PathModifier),
-          port: Opt(Type.Integer({ minimum: 1, maximum: 65535 })),
-          statusCode: Opt(Type.Enum([301, 302, 303, 307, 308])),
-        },
-        closed,
-      ),
-    ),
-    requestMirror: Opt(Type.Object({ backendRef: Type.Object({ name: Ref }, closed), percent: Opt(Type.Integer({ minimum: 0, maximum: 100 })) }, closed)),
-  },
-  closed,
-);
-
-/** `filters`: RequestHeaderModifier and ResponseHeaderModifier only (validate.ts), what xDS carries for one backend. */
-const BackendRef = Type.Object({ name: Ref, weight: Opt(Type.Integer({ minimum: 0, maximum: 1_000_000 })), filters: Opt(Type.Array(Filter)) }, closed);
-
-const Rule = Type.Object(
-  {
-    name: Opt(Name),
-    matches: Opt(Type.Array(Match)),
-    filters: Opt(Type.Array(Filter)),
-    backendRefs: Opt(Type.Array(BackendRef)),
-    timeouts: Opt(Type.Object({ request: Opt(Duration), backendRequest: Opt(Duration) }, closed)),
-  },
-  closed,
-);
+/**
+ * Gateway API's HTTPRoute rule, defined once in kinds/route-rule.ts (the control plane's
+ * HTTPRoute takes the same); here a backendRef, and a mirror's, names a `backends` entry.
+ */
+const Rule = httpRuleSchema({ name: Ref }, Type.Object({ name: Ref }, closed));
 
 const Route = Type.Object(
   {
@@ -197,10 +136,10 @@ export type RawConfig = Static<typeof StaticConfigSchema>;
 export type RawListener = Static<typeof Listener>;
 export type RawRoute = Static<typeof Route>;
 export type RawRule = Static<typeof Rule>;
-export type RawMatch = Static<typeof Match>;
-export type RawFilter = Static<typeof Filter>;
-export type RawHeaderModifier = Static<typeof HeaderModifier>;
-export type RawPathModifier = Static<typeof PathModifier>;
+export type RawMatch = NonNullable<RawRule['matches']>[number];
+export type RawFilter = NonNullable<RawRule['filters']>[number];
+export type { HeaderModifierSpec as RawHeaderModifier } from '../../kinds/route-filters/header-modifier.ts';
+export type { PathModifierSpec as RawPathModifier } from '../../kinds/route-filters/path-modifier.ts';
 export type RawBackend = Static<typeof Backend>;
 export type RawPolicy = Static<typeof Policy>;
 export type RawIdentity = Static<typeof Identity>;

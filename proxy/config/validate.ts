@@ -5,11 +5,14 @@
 import { isIP } from 'node:net';
 import type { ErrorObject } from 'ajv';
 import type { Violation } from '../errors.ts';
-import type { FilterType, RawBackend, RawConfig, RawIdentity, RawFilter, RawHeaderModifier, RawListener, RawMatch, RawPathModifier, RawRoute, RawRule } from './schema.ts';
+import type { RawBackend, RawConfig, RawIdentity, RawFilter, RawListener, RawRoute, RawRule } from './schema.ts';
+import { checkHttpRule, checkRuleList, type RuleContext } from '../../kinds/route-rule.ts';
+import { firstSeen, isRecord } from '../../kinds/route-check.ts';
+import { filterTypesKnown, REQUEST_REDIRECT } from '../../kinds/route-filters/index.ts';
 import { checkPolicies } from './policies.ts';
 import { checkHashOn } from '../../kinds/load-balancing.ts';
 import { parseSpiffeId } from '../../certs/spiffe-id.ts';
-import { checkDurations, describeValue, FILTER_FIELDS, HASHING_BALANCERS, HEADER_NAME_PATTERN, HTTP_METHODS, meantField, parseDuration, pointerToPath, structuralViolation, validateStructure } from './schema.ts';
+import { describeValue, HASHING_BALANCERS, meantField, pointerToPath, structuralViolation, validateStructure } from './schema.ts';
 
 export type ValidateOptions = {
   /** Load-balancer policy names a backend may pick. Default ['round-robin', 'least-request']. */
@@ -195,166 +198,43 @@ function checkRoute(c: Checker, r: RawRoute, path: string, listeners: readonly R
     if (listeners?.[c.listeners?.get(p.name) ?? -1]?.protocol === 'tcp') c.add(`${at}.name`, `listener '${p.name}' is a tcp listener; routes attach to http listeners only`);
   });
   c.list(r.hostnames).forEach((h, k) => c.sound(`${path}.hostnames[${k}]`) && checkHostname(c, `${path}.hostnames[${k}]`, h, true));
-  const names = new Map<string, number>();
-  c.list(r.rules).forEach((rule, j) => {
-    const at = `${path}.rules[${j}]`;
-    if (!isRecord(rule)) return;
-    const first = rule.name === undefined || !c.sound(`${at}.name`) ? undefined : firstSeen(names, rule.name, j);
-    if (first !== undefined) c.add(`${at}.name`, `rule name '${rule.name}' is already used by rules[${first}]`);
-    checkRule(c, rule, at);
-  });
+  // The rules are Gateway API's, checked as the control plane checks an HTTPRoute's (kinds/route-rule.ts).
+  const ctx: RuleContext = {
+    add: (at, message) => c.add(at, message),
+    sound: (at) => c.sound(at),
+    backendRef: (ref: { name: string }, at: string) => c.ref(`${at}.name`, 'backend', ref.name),
+  };
+  // A rule without matches gets one by default (path prefix /), and it counts toward the cap.
+  checkRuleList(r.rules, 1, `${path}.rules`, ctx);
+  c.list(r.rules).forEach((rule, j) => isRecord(rule) && checkForwarding(c, rule, `${path}.rules[${j}]`, checkHttpRule(rule, `${path}.rules[${j}]`, ctx), ctx));
 }
 
-function checkRule(c: Checker, rule: RawRule, path: string): void {
-  const matches = c.list(rule.matches);
-  matches.forEach((m, k) => isRecord(m) && checkMatch(c, m, `${path}.matches[${k}]`));
-  // Path types the schema accepted, for ReplacePrefixMatch (undefined: not known).
-  const pathTypes = matches.map((m, k) => (c.sound(`${path}.matches[${k}].path.type`) && isRecord(m) ? (m.path?.type ?? 'PathPrefix') : undefined));
-  const seen = new Map<FilterType, number>();
-  let typesKnown = rule.filters === undefined || Array.isArray(rule.filters);
-  c.list(rule.filters).forEach((f, k) => {
-    const at = `${path}.filters[${k}]`;
-    if (!isRecord(f) || !c.sound(`${at}.type`) || f.type === undefined) return void (typesKnown = false);
-    const first = firstSeen(seen, f.type, k);
-    if (first !== undefined && f.type !== 'RequestMirror') c.add(`${at}.type`, `${f.type} appears more than once in this rule (first at filters[${first}]); only RequestMirror may repeat`);
-    checkFilter(c, f, at, pathTypes);
-  });
-  const redirect = seen.get('RequestRedirect');
-  const rewrite = seen.get('URLRewrite');
-  if (redirect !== undefined && rewrite !== undefined) {
-    c.add(`${path}.filters[${rewrite}]`, `URLRewrite cannot be combined with RequestRedirect (filters[${redirect}]): the redirect answers the request, nothing is forwarded to rewrite`);
-  }
-  if (c.sound(`${path}.timeouts`)) checkTimeouts(c, rule, `${path}.timeouts`);
+/**
+ * What the static file adds to Gateway API's rules, which accepts each of these and answers
+ * the requests with 500: a rule that sends requests nowhere is a mistake in a file the proxy
+ * alone reads. And a backendRef's filters are the header modifiers the proxy applies per backend.
+ */
+function checkForwarding(c: Checker, rule: RawRule, path: string, types: Map<string, number>, ctx: RuleContext): void {
   if (rule.backendRefs !== undefined && !Array.isArray(rule.backendRefs)) return;
   const refs = rule.backendRefs ?? [];
-  if (redirect !== undefined && refs.length > 0) {
-    c.add(`${path}.backendRefs`, `must be empty when a RequestRedirect filter (filters[${redirect}]) answers the request`);
-  } else if (redirect === undefined && refs.length === 0 && typesKnown) {
+  if (!types.has(REQUEST_REDIRECT) && refs.length === 0 && filterTypesKnown(rule.filters, `${path}.filters`, ctx)) {
     c.add(`${path}.backendRefs`, 'is required: a rule forwards requests to its backendRefs, or answers them with a RequestRedirect filter');
   }
-  refs.forEach((b, k) => c.sound(`${path}.backendRefs[${k}]`) && c.ref(`${path}.backendRefs[${k}].name`, 'backend', b.name));
-  refs.forEach((b, k) => isRecord(b) && checkBackendFilters(c, b.filters, `${path}.backendRefs[${k}].filters`, pathTypes));
+  refs.forEach((b, k) => isRecord(b) && checkBackendFilters(c, b.filters, `${path}.backendRefs[${k}].filters`));
   if (refs.length > 0 && c.sound(`${path}.backendRefs`) && refs.every((b) => b.weight === 0)) {
     c.add(`${path}.backendRefs`, 'every weight is 0, so no request can be sent anywhere; give at least one backendRef a weight above 0');
   }
 }
 
-const BACKEND_FILTERS: readonly FilterType[] = ['RequestHeaderModifier', 'ResponseHeaderModifier'];
+const BACKEND_FILTERS: readonly string[] = ['RequestHeaderModifier', 'ResponseHeaderModifier'];
 
-/** A backendRef's own filters: header changes for the requests sent to it and its responses, each type once. */
-function checkBackendFilters(c: Checker, filters: readonly RawFilter[] | undefined, path: string, pathTypes: readonly (string | undefined)[]): void {
-  const seen = new Map<FilterType, number>();
+/** A backendRef's own filters: header changes for the requests sent to it and its responses. */
+function checkBackendFilters(c: Checker, filters: readonly RawFilter[] | undefined, path: string): void {
   c.list(filters).forEach((f, k) => {
     const at = `${path}[${k}]`;
-    if (!isRecord(f) || !c.sound(`${at}.type`) || f.type === undefined) return;
-    if (!BACKEND_FILTERS.includes(f.type)) return c.add(`${at}.type`, `a backendRef carries ${BACKEND_FILTERS.join(' and ')} only (what xDS can say for one backend); put ${f.type} in the rule's filters`);
-    const first = firstSeen(seen, f.type, k);
-    if (first !== undefined) c.add(`${at}.type`, `${f.type} appears more than once in this backendRef (first at filters[${first}])`);
-    checkFilter(c, f, at, pathTypes);
+    if (!isRecord(f) || !c.sound(`${at}.type`) || f.type === undefined || BACKEND_FILTERS.includes(f.type)) return;
+    c.add(`${at}.type`, `a backendRef carries ${BACKEND_FILTERS.join(' and ')} only (what xDS can say for one backend); put ${f.type} in the rule's filters`);
   });
-}
-
-function checkTimeouts(c: Checker, rule: RawRule, path: string): void {
-  const { request, backendRequest } = rule.timeouts ?? {};
-  checkDurations((at, message) => c.add(at, message), path, { request, backendRequest });
-  // Gateway API: a zero request timeout means none, so any backendRequest fits under it.
-  if (request !== undefined && backendRequest !== undefined && parseDuration(request) !== 0 && parseDuration(backendRequest) > parseDuration(request)) {
-    c.add(`${path}.backendRequest`, `must not be longer than the request timeout (${request}); got ${backendRequest}`);
-  }
-}
-
-function checkMatch(c: Checker, m: RawMatch, path: string): void {
-  if (c.sound(`${path}.path`)) {
-    const value = m.path?.value ?? '/';
-    if (m.path?.type === 'RegularExpression') checkRegExp(c, `${path}.path.value`, value);
-    else checkPathValue(c, `${path}.path.value`, value);
-  }
-  for (const key of ['headers', 'queryParams'] as const) {
-    const seen = new Map<string, number>();
-    c.list(m[key]).forEach((h, k) => {
-      const at = `${path}.${key}[${k}]`;
-      if (!isRecord(h)) return;
-      // Header names are case-insensitive, query parameter names are not (Gateway API).
-      const first = c.sound(`${at}.name`) && h.name !== undefined ? firstSeen(seen, key === 'headers' ? h.name.toLowerCase() : h.name, k) : undefined;
-      if (first !== undefined) c.add(`${at}.name`, `'${h.name}' is already matched by ${key}[${first}]`);
-      if (h.type === 'RegularExpression' && c.sound(`${at}.value`) && typeof h.value === 'string') checkRegExp(c, `${at}.value`, h.value);
-    });
-  }
-  if (m.method !== undefined && c.sound(`${path}.method`) && !(HTTP_METHODS as readonly string[]).includes(m.method.toUpperCase())) {
-    c.add(`${path}.method`, `must be one of ${HTTP_METHODS.join(', ')}; got ${describeValue(m.method)}`);
-  }
-}
-
-/** Called when the schema accepted `type`; the rest is checked where the schema accepted it too. */
-function checkFilter(c: Checker, f: RawFilter, path: string, pathTypes: readonly (string | undefined)[]): void {
-  const field = FILTER_FIELDS[f.type];
-  for (const [type, other] of Object.entries(FILTER_FIELDS)) {
-    if (other !== field && f[other] !== undefined) c.add(`${path}.${other}`, `does not go with type ${f.type}; put it in a filter of its own with type ${type}`);
-  }
-  const at = `${path}.${field}`;
-  if (f[field] === undefined) return c.add(at, `is required when type is ${f.type}`);
-  if (!isRecord(f[field])) return;
-  switch (f.type) {
-    case 'RequestHeaderModifier':
-    case 'ResponseHeaderModifier':
-      return checkHeaderModifier(c, at, f[field] as RawHeaderModifier);
-    case 'URLRewrite':
-    case 'RequestRedirect': {
-      const { hostname, path: modifier } = (f.type === 'URLRewrite' ? f.urlRewrite : f.requestRedirect)!;
-      if (f.type === 'URLRewrite' && hostname === undefined && modifier === undefined) c.add(at, "needs 'hostname', 'path' or both");
-      if (hostname !== undefined && c.sound(`${at}.hostname`)) checkHostname(c, `${at}.hostname`, hostname, false);
-      if (modifier !== undefined && c.sound(`${at}.path`)) checkPathModifier(c, `${at}.path`, modifier, pathTypes);
-      return;
-    }
-    case 'RequestMirror':
-      if (c.sound(at)) c.ref(`${at}.backendRef.name`, 'backend', f.requestMirror!.backendRef.name);
-  }
-}
-
-function checkHeaderModifier(c: Checker, path: string, m: RawHeaderModifier): void {
-  for (const key of ['set', 'add', 'remove'] as const) {
-    const seen = new Map<string, number>();
-    const list = c.list<string | { name: string }>(m[key]);
-    list.forEach((h, k) => {
-      const [name, at] = typeof h === 'string' ? [h, `${path}.${key}[${k}]`] : [h?.name, `${path}.${key}[${k}].name`];
-      const first = c.sound(at) && typeof name === 'string' ? firstSeen(seen, name.toLowerCase(), k) : undefined;
-      if (first !== undefined) c.add(at, `header '${name}' is already listed at ${key}[${first}]`);
-    });
-  }
-}
-
-/** Records `key` at index `k`; returns the index it was first seen at, if it was. */
-function firstSeen<K>(seen: Map<K, number>, key: K, k: number): number | undefined {
-  const first = seen.get(key);
-  if (first === undefined) seen.set(key, k);
-  return first;
-}
-
-function checkPathModifier(c: Checker, path: string, p: RawPathModifier, pathTypes: readonly (string | undefined)[]): void {
-  const field = p.type === 'ReplaceFullPath' ? 'replaceFullPath' : 'replacePrefixMatch';
-  const other = p.type === 'ReplaceFullPath' ? 'replacePrefixMatch' : 'replaceFullPath';
-  if (p[other] !== undefined) c.add(`${path}.${other}`, `does not go with type ${p.type}`);
-  const value = p[field];
-  if (value === undefined) c.add(`${path}.${field}`, `is required when type is ${p.type}`);
-  else checkPathValue(c, `${path}.${field}`, value);
-  if (p.type !== 'ReplacePrefixMatch') return;
-  const k = pathTypes.findIndex((t) => t !== undefined && t !== 'PathPrefix');
-  if (k >= 0) c.add(`${path}.type`, `ReplacePrefixMatch needs every match of the rule to be a PathPrefix match; matches[${k}] is ${pathTypes[k]}`);
-}
-
-// --- leaf values ---
-
-function checkPathValue(c: Checker, path: string, value: string): void {
-  if (!value.startsWith('/')) c.add(path, `must start with '/'; got ${describeValue(value)}`);
-  else if (/[?#]/.test(value)) c.add(path, `must not contain '?' or '#': it is compared with the path alone; got ${describeValue(value)}`);
-}
-
-function checkRegExp(c: Checker, path: string, source: string): void {
-  try {
-    new RegExp(source);
-  } catch (err) {
-    c.add(path, `is not a valid regular expression: ${(err as Error).message}`);
-  }
 }
 
 function checkHostname(c: Checker, path: string, name: string, wildcard: boolean): void {
@@ -365,10 +245,6 @@ function checkHostname(c: Checker, path: string, name: string, wildcard: boolean
   const host = wildcard && name.startsWith('*.') ? name.slice(2) : name;
   if (host.includes('*')) c.add(path, wildcard ? `a wildcard may only be the whole first label, as in *.example.com; got ${describeValue(name)}` : `must be an exact hostname, without '*'; got ${describeValue(name)}`);
   else if (!isDnsName(host)) c.add(path, `${describeValue(name)} is not a valid DNS name (labels of letters, digits and '-', joined by '.')`);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** RFC 1123 host name; an all-digit last label is taken for a mistyped IPv4 address. */

@@ -1,25 +1,20 @@
-// What HTTPRoute and GRPCRoute share, after Gateway API's CommonRouteSpec, BackendRef,
-// HTTPHeaderFilter and HTTPRequestMirrorFilter: one schema and one set of checks each, so
-// both kinds accept and refuse the same things in the same words. Sluice routes mesh
+// What HTTPRoute and GRPCRoute share as API resources, after Gateway API's CommonRouteSpec
+// and BackendRef: parents, hostnames, Service references and the columns `get` prints.
+// Their rules (matches, filters, backendRefs, timeouts) are kinds/route-rule.ts, which the
+// proxy's static file uses too. Sluice routes mesh
 // traffic (GEP-1294, "GAMMA"): a route's parents are the Services whose traffic it routes,
 // and its backends are Services too.
 
-import Type, { type Static, type TSchema } from 'typebox';
-import { API_GROUP_PATTERN, closed, describeValue, DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN, KIND_PATTERN, Opt, WILDCARD_HOSTNAME_PATTERN } from '../../../kinds/schema-kit.ts';
+import Type, { type Static } from 'typebox';
+import { closed, describeValue, DNS_LABEL_PATTERN, Opt, WILDCARD_HOSTNAME_PATTERN } from '../../../kinds/schema-kit.ts';
+import { ALL_SOUND, type RuleContext } from '../../../kinds/route-check.ts';
+import { Group, Kind, ObjectName, PortNumber, SectionName } from '../../../kinds/route-fields.ts';
 import type { Add, Column } from '../kind.ts';
 import { firstSeen, ipFamilyOf } from './kube-names.ts';
 
 // --- schema ---
 
-const Group = Type.String({ pattern: API_GROUP_PATTERN, maxLength: 253 });
-const Kind = Type.String({ pattern: KIND_PATTERN, minLength: 1, maxLength: 63 });
-const ObjectName = Type.String({ minLength: 1, maxLength: 253 });
 const Namespace = Type.String({ pattern: DNS_LABEL_PATTERN, minLength: 1, maxLength: 63 });
-export const PortNumber = Type.Integer({ minimum: 1, maximum: 65535 });
-/** Gateway API SectionName: rule names, and a parent's section (for a Service, a port name). */
-export const SectionName = Type.String({ pattern: DNS_SUBDOMAIN_PATTERN, minLength: 1, maxLength: 253 });
-export const HeaderName = Type.String({ pattern: HEADER_NAME_PATTERN, minLength: 1, maxLength: 256 });
-export const MatchType = Type.Enum(['Exact', 'RegularExpression']);
 
 const ParentRef = Type.Object(
   {
@@ -36,7 +31,8 @@ const ParentRef = Type.Object(
   closed,
 );
 
-const BACKEND_OBJECT_FIELDS = {
+/** What a backendRef (and a mirror's) names in the API: a Service port. */
+export const BACKEND_OBJECT_FIELDS = {
   /** Default "" (the core group). */
   group: Opt(Group),
   /** Default Service. */
@@ -46,7 +42,7 @@ const BACKEND_OBJECT_FIELDS = {
   /** Required for a Service: the Service port to send to. */
   port: Opt(PortNumber),
 };
-const BackendObjectReference = Type.Object(BACKEND_OBJECT_FIELDS, closed);
+export const BackendObjectReference = Type.Object(BACKEND_OBJECT_FIELDS, closed);
 
 /** The spec fields of Gateway API's CommonRouteSpec, plus hostnames, which both route kinds have. */
 export const COMMON_ROUTE_FIELDS = {
@@ -54,114 +50,12 @@ export const COMMON_ROUTE_FIELDS = {
   hostnames: Opt(Type.Array(Type.String({ pattern: WILDCARD_HOSTNAME_PATTERN, minLength: 1, maxLength: 253 }), { maxItems: 16 })),
 };
 
-export const HeaderMatch = Type.Object({ type: Opt(MatchType), name: HeaderName, value: Type.String({ minLength: 1, maxLength: 4096 }) }, closed);
-
-const Header = Type.Object({ name: HeaderName, value: Type.String({ minLength: 1, maxLength: 4096, pattern: HEADER_VALUE_PATTERN }) }, closed);
-const HeaderModifier = Type.Object(
-  { set: Opt(Type.Array(Header, { maxItems: 16 })), add: Opt(Type.Array(Header, { maxItems: 16 })), remove: Opt(Type.Array(HeaderName, { maxItems: 16 })) },
-  closed,
-);
-
-const RequestMirror = Type.Object(
-  {
-    backendRef: BackendObjectReference,
-    /** Share of requests to mirror, 0-100; or `fraction`. Default: all of them. */
-    percent: Opt(Type.Integer({ minimum: 0, maximum: 100 })),
-    fraction: Opt(Type.Object({ numerator: Type.Integer({ minimum: 0 }), denominator: Opt(Type.Integer({ minimum: 1 })) }, closed)),
-  },
-  closed,
-);
-
-/** The filter fields both route kinds have; each route kind adds its own. */
-export const COMMON_FILTER_FIELDS = {
-  requestHeaderModifier: Opt(HeaderModifier),
-  responseHeaderModifier: Opt(HeaderModifier),
-  requestMirror: Opt(RequestMirror),
-  extensionRef: Opt(Type.Object({ group: Group, kind: Kind, name: ObjectName }, closed)),
-};
-
-/** A rule's backendRef: a Service port, its weight, and filters of the route's own kind. */
-export function backendRefSchema<F extends TSchema>(filter: F) {
-  return Type.Object({ ...BACKEND_OBJECT_FIELDS, weight: Opt(Type.Integer({ minimum: 0, maximum: 1_000_000 })), filters: Opt(Type.Array(filter, { maxItems: 16 })) }, closed);
-}
-
 type ParentRef = Static<typeof ParentRef>;
 type ObjectRef = Static<typeof BackendObjectReference>;
-type HeaderModifier = Static<typeof HeaderModifier>;
-type RequestMirror = Static<typeof RequestMirror>;
-type HeaderMatch = Static<typeof HeaderMatch>;
 
-// --- filters ---
-
-/** How a route kind's filter `type` is checked: the one field that must sit beside it, and that field's own rules. */
-export type FilterRule = {
-  readonly field: string;
-  readonly check?: (value: never, path: string, add: Add) => void;
-  /** Gateway API lets only these repeat in one list. */
-  readonly repeatable?: boolean;
-  /** Why Sluice refuses the type. */
-  readonly unsupported?: string;
-};
-
-/** The filter types both route kinds have. */
-export const COMMON_FILTERS = {
-  RequestHeaderModifier: { field: 'requestHeaderModifier', check: checkHeaderModifier },
-  ResponseHeaderModifier: { field: 'responseHeaderModifier', check: checkHeaderModifier },
-  RequestMirror: { field: 'requestMirror', check: checkMirror, repeatable: true },
-  ExtensionRef: { field: 'extensionRef', unsupported: 'Sluice has no extension filters' },
-} as const satisfies Record<string, FilterRule>;
-
-type FilterLike = { readonly type: string; readonly [field: string]: unknown };
-
-/**
- * Checks one filter list (a rule's or a backendRef's) against the route kind's filter
- * rules; returns the index of the first filter of each type, for rules across filters.
- */
-export function checkFilters(filters: readonly FilterLike[], path: string, rules: Readonly<Record<string, FilterRule>>, add: Add): Map<string, number> {
-  const seen = new Map<string, number>();
-  filters.forEach((f, k) => {
-    const at = `${path}[${k}]`;
-    const rule = rules[f.type];
-    const first = firstSeen(seen, f.type, k);
-    if (rule.unsupported !== undefined) {
-      const supported = Object.keys(rules).filter((t) => rules[t].unsupported === undefined);
-      return add(`${at}.type`, `${f.type} filters are not supported: ${rule.unsupported}; use ${supported.join(', ')}`);
-    }
-    if (first !== undefined && rule.repeatable !== true) {
-      const repeatable = Object.keys(rules).filter((t) => rules[t].repeatable === true);
-      add(`${at}.type`, `${f.type} appears more than once in this list (first at filters[${first}]); only ${repeatable.join(' and ')} may repeat`);
-    }
-    for (const [type, other] of Object.entries(rules)) {
-      if (other.field !== rule.field && f[other.field] !== undefined) add(`${at}.${other.field}`, `does not go with type ${f.type}; put it in a filter of its own with type ${type}`);
-    }
-    const value = f[rule.field];
-    if (value === undefined) add(`${at}.${rule.field}`, `is required when type is ${f.type}`);
-    else rule.check?.(value as never, `${at}.${rule.field}`, add);
-  });
-  return seen;
-}
-
-function checkHeaderModifier(m: HeaderModifier, path: string, add: Add): void {
-  // One header in two lists (set and remove, say) asks for two contradicting things.
-  const seen = new Map<string, string>();
-  for (const list of ['set', 'add', 'remove'] as const) {
-    (m[list] ?? []).forEach((h, k) => {
-      const name = typeof h === 'string' ? h : h.name;
-      const at = typeof h === 'string' ? `${path}.${list}[${k}]` : `${path}.${list}[${k}].name`;
-      const first = seen.get(name.toLowerCase());
-      if (first === undefined) seen.set(name.toLowerCase(), `${list}[${k}]`);
-      else add(at, `header '${name}' is already modified by ${first} (header names ignore case); name each header once in a modifier`);
-    });
-  }
-}
-
-function checkMirror(m: RequestMirror, path: string, add: Add): void {
-  checkServiceRef(m.backendRef, `${path}.backendRef`, add);
-  if (m.percent !== undefined && m.fraction !== undefined) add(`${path}.fraction`, 'does not go with percent: give the share of requests to mirror as percent or as fraction, not both');
-  const denominator = m.fraction?.denominator ?? 100;
-  if (m.fraction !== undefined && m.fraction.numerator > denominator) {
-    add(`${path}.fraction.numerator`, `must not be greater than the denominator (${denominator}): at most every request can be mirrored`);
-  }
+/** How the API's route kinds run the shared rule checks (kinds/route-rule.ts): on a spec the schema accepted, with Service backends. */
+export function apiRuleContext(add: Add): RuleContext {
+  return { add, sound: ALL_SOUND, backendRef: (ref: ObjectRef, path: string) => checkServiceRef(ref, path, add) };
 }
 
 // --- references ---
@@ -225,44 +119,6 @@ export function checkHostnames(hostnames: readonly string[], add: Add): void {
   hostnames.forEach((h, i) => {
     if (ipFamilyOf(h) !== 0) add(`spec.hostnames[${i}]`, `must be a DNS name, not an IP address: hostnames are matched against the Host header by name; got ${describeValue(h)}`);
   });
-}
-
-// --- rules and matches ---
-
-/** Gateway API's caps: 16 rules of up to 64 matches each, but at most 128 matches in a route. */
-const MAX_ROUTE_MATCHES = 128;
-
-/**
- * Unique rule names, and the route-wide cap on matches. `absentMatches` is what a rule
- * without `matches` counts as: HTTPRoute defaults it to one match, GRPCRoute to none.
- */
-export function checkRules(rules: readonly { readonly name?: string; readonly matches?: readonly unknown[] }[], absentMatches: number, add: Add): void {
-  const names = new Map<string, number>();
-  let matches = 0;
-  rules.forEach((rule, j) => {
-    matches += rule.matches?.length ?? absentMatches;
-    const first = rule.name === undefined ? undefined : firstSeen(names, rule.name, j);
-    if (first !== undefined) add(`spec.rules[${j}].name`, `rule name '${rule.name}' is already used by rules[${first}]`);
-  });
-  if (matches > MAX_ROUTE_MATCHES) add('spec.rules', `has ${matches} matches across its rules; a route may have at most ${MAX_ROUTE_MATCHES} (and 64 per rule): split it into two routes`);
-}
-
-/** Header names are case-insensitive, so `Foo` and `foo` name one header: matching it twice is a mistake. */
-export function checkHeaderMatches(headers: readonly HeaderMatch[], path: string, add: Add): void {
-  const seen = new Map<string, number>();
-  headers.forEach((h, k) => {
-    const first = firstSeen(seen, h.name.toLowerCase(), k);
-    if (first !== undefined) add(`${path}[${k}].name`, `header '${h.name}' is already matched by headers[${first}] (header names ignore case); match each header once`);
-    if (h.type === 'RegularExpression') checkRegExp(h.value, `${path}[${k}].value`, add);
-  });
-}
-
-export function checkRegExp(source: string, path: string, add: Add): void {
-  try {
-    new RegExp(source);
-  } catch (err) {
-    add(path, `is not a valid regular expression: ${(err as Error).message}`);
-  }
 }
 
 // --- columns ---

@@ -12,7 +12,7 @@ import { requestMirror } from './filters/request-mirror.ts';
 import { requestRedirect } from './filters/request-redirect.ts';
 import { urlRewrite } from './filters/url-rewrite.ts';
 
-/** A filter as the route resource writes it (control-plane/api/kinds/gateway-common.ts). */
+/** A filter as the route resource writes it (kinds/route-filters/). */
 export type FilterSpec = { readonly type: string; readonly [field: string]: unknown };
 
 /** What a filter on one Envoy route may need to know. */

@@ -46,7 +46,7 @@ routes:
           - path: { type: Exact, value: /items }
             headers: [{ name: X-Canary, value: "1" }, { type: RegularExpression, name: X-User, value: "^u[0-9]+$" }]
             queryParams: [{ name: Debug, value: "on" }]
-            method: get
+            method: GET
           - path: { value: /things }
           - path: { type: RegularExpression }
         filters:
@@ -184,6 +184,25 @@ backends: [{ name: web, endpoints: [{ address: 127.0.0.1, port: 8080 }] }]
   test('leaves routes and backends empty when the document has none', () => {
     const config = parsed('listeners: [{ name: main, address: 127.0.0.1, port: 0, protocol: http }]');
     assert.deepEqual([config.routes, config.backends], [[], []]);
+  });
+
+  test("takes a mirror's share as Gateway API's fraction too, and an empty replacePrefixMatch (strip the prefix)", () => {
+    const config = parsed(`
+listeners: [{ name: main, address: 127.0.0.1, port: 0, protocol: http }]
+backends: [{ name: api, endpoints: [] }, { name: shadow, endpoints: [] }]
+routes:
+  - name: r
+    rules:
+      - matches: [{ path: { value: /v1 } }]
+        filters:
+          - { type: RequestMirror, requestMirror: { backendRef: { name: shadow }, fraction: { numerator: 1, denominator: 1000 } } }
+          - { type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: '' } } }
+        backendRefs: [{ name: api }]
+`);
+    assert.deepEqual(config.routes[0].rules[0].filters, [
+      { type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow' }, percent: 0.1 } },
+      { type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '' } } },
+    ]);
   });
 
   test('returns a deeply frozen config: any mutation throws', () => {

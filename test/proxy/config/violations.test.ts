@@ -86,13 +86,14 @@ const BAD: [string, string, string[]][] = [
     rule('{ backendRefs: [{ name: api, filters: [{ type: URLRewrite, urlRewrite: { hostname: a.example } }, { type: RequestHeaderModifier, requestHeaderModifier: {} }, { type: RequestHeaderModifier, requestHeaderModifier: {} }] }] }'),
     [`${R}.backendRefs[0].filters[0].type`, `${R}.backendRefs[0].filters[2].type`],
   ],
-  ['a redirect beside backendRefs', rule('{ filters: [{ type: RequestRedirect, requestRedirect: {} }], backendRefs: [{ name: api }] }'), [`${R}.backendRefs`]],
+  ['a redirect beside backendRefs', rule('{ filters: [{ type: RequestRedirect, requestRedirect: { scheme: https } }], backendRefs: [{ name: api }] }'), [`${R}.backendRefs`]],
+  ['a redirect to the URL that was requested', rule('{ filters: [{ type: RequestRedirect, requestRedirect: { statusCode: 301 } }] }'), [`${R}.filters[0].requestRedirect`]],
   [
     'a redirect beside a rewrite',
-    rule('{ filters: [{ type: RequestRedirect, requestRedirect: {} }, { type: URLRewrite, urlRewrite: { hostname: a.example } }] }'),
-    [`${R}.filters[1]`],
+    rule('{ filters: [{ type: RequestRedirect, requestRedirect: { scheme: https } }, { type: URLRewrite, urlRewrite: { hostname: a.example } }] }'),
+    [`${R}.filters[1].type`],
   ],
-  ['an unknown redirect status', rule('{ filters: [{ type: RequestRedirect, requestRedirect: { statusCode: 300 } }] }'), [`${R}.filters[0].requestRedirect.statusCode`]],
+  ['an unknown redirect status', rule('{ filters: [{ type: RequestRedirect, requestRedirect: { scheme: https, statusCode: 300 } }] }'), [`${R}.filters[0].requestRedirect.statusCode`]],
   [
     'ReplacePrefixMatch on an Exact match',
     rule('{ matches: [{ path: { value: /a } }, { path: { type: Exact, value: /b } }], filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /c } } }], backendRefs: [{ name: api }] }'),
@@ -135,7 +136,7 @@ routes:
     rules:
       - filters: [{ type: RequestMirror, requestMirror: { backendRef: { name: api } } }, { type: RequestMirror, requestMirror: { backendRef: { name: api } } }]
         backendRefs: [{ name: api }]
-      - filters: [{ type: RequestRedirect, requestRedirect: { statusCode: 301 } }]
+      - filters: [{ type: RequestRedirect, requestRedirect: { hostname: new.example, statusCode: 301 } }]
 `);
     assert.ok(r.ok, r.ok ? '' : formatViolations('test.yaml', r.error));
   });
@@ -150,7 +151,7 @@ routes:
     parentRefs: [{ name: other }]
     rules:
       - matches: [{ path: { type: Prefix, value: /x } }, { headers: [{ name: "bad name", value: v }] }]
-        filters: [{ type: RequestRedirect, requestRedirect: {} }]
+        filters: [{ type: RequestRedirect, requestRedirect: { scheme: https } }]
         backendRefs: [{ name: nowhere }]
         timeout: 5s
 backends:
@@ -205,7 +206,7 @@ describe('violation messages', () => {
 
   test('give one message for an unknown filter type, not one per kind of filter', () => {
     assert.deepEqual(violations(rule('{ filters: [{ type: Rewrite, urlRewrite: {} }], backendRefs: [{ name: api }] }')), [
-      { path: `${R}.filters[0].type`, message: 'must be one of RequestHeaderModifier, ResponseHeaderModifier, URLRewrite, RequestRedirect, RequestMirror; got \'Rewrite\'' },
+      { path: `${R}.filters[0].type`, message: 'must be one of RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, ExtensionRef; got \'Rewrite\'' },
     ]);
   });
 
