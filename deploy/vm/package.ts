@@ -48,7 +48,12 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-const { values } = parseArgs({ options: { out: { type: 'string', default: join(REPO, 'dist') } }, strict: true });
+let values: { out: string };
+try {
+  values = parseArgs({ options: { out: { type: 'string', default: join(REPO, 'dist') } }, strict: true }).values;
+} catch (err) {
+  fail(`${(err as Error).message}\nusage: node deploy/vm/package.ts [--out DIR]`);
+}
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
 const lock = JSON.parse(readFileSync(join(REPO, 'package-lock.json'), 'utf8')) as Lock;
 const nodeBin = join(REPO, 'node_modules', 'node', 'bin', 'node');

@@ -170,6 +170,10 @@ test('README "On a VM" 2/3: the install script, run with no node on PATH, instal
   assert.equal(readlinkSync(`/proc/${unit!.child.pid}/exe`), join(vm, 'opt/sluice/node/bin/node'));
   assert.match(unit!.stderr(), /"msg":"svid received"[^\n]*"source":"join-token"/);
   await servesTraffic('after the install');
+  // The archive's other two programs run the same way.
+  const opt = join(vm, 'opt/sluice/bin');
+  assert.match(sh(`${opt}/sluicectl version`, { cwd: vmHome, env: { PATH: tools, SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile } }), /^Client Version: 0\.1\.0\nServer Version: /);
+  assert.match(sh(`${opt}/sluice-cp --help`, { cwd: vmHome, env: { PATH: tools } }), /^usage: sluice-cp/);
 });
 
 test('README "On a VM" 3/3: restarted, and killed then started again, the agent rejoins with its kept identity and serves again', { timeout: 180_000 }, async () => {
