@@ -130,8 +130,8 @@ async function certificatesExpiry(facts: Facts) {
     const life = Date.parse(c.notAfter) - Date.parse(c.notBefore);
     const fields = { node: c.node, identity: c.identity, source: c.source };
     if (left <= 0) expired(what, c.notAfter, fields);
-    else if (left <= facts.warnWithinMs || left <= life / 4) {
-      const why = left <= life / 4 ? `its proxy renews it at half its ${shortAge(life)} life, and has not` : `within --warn-within ${facts.warnWithin}`;
+    else if (left <= Math.min(facts.warnWithinMs, life / 4)) {
+      const why = facts.warnWithinMs < life / 4 ? `within --warn-within ${facts.warnWithin}` : `its proxy renews it at half its ${shortAge(life)} life, and has not`;
       problems.push({ message: `${what} expires at ${c.notAfter}, in ${shortAge(left)}: ${why}`, ...fields, notAfter: c.notAfter });
     }
   }
