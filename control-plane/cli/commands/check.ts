@@ -184,7 +184,7 @@ async function falseConditions({ api }: Facts) {
       }
     }
   }
-  return { summary: `no condition is False on any of ${plural(count, 'resource')}`, problems };
+  return { summary: `no condition is False (${plural(count, 'resource')} checked)`, problems };
 }
 
 // --- the command ---
