@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
-import { addCertificateService, controlPlaneCredentials, ensureCa, joinTokens, servingCertificate } from './ca/index.ts';
+import { addCertificateService, controlPlaneCredentials, ensureCa, IssuedSvids, joinTokens, servingCertificate } from './ca/index.ts';
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
 import { createLogger, logSink } from './log.ts';
 import { openStore } from './store/index.ts';
@@ -47,12 +47,13 @@ async function main(): Promise<number> {
   const store = await openStore(flags.store, { clock: Date.now, log });
   const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain });
   const tokens = joinTokens({ store, trustDomain: ca.trustDomain, now: Date.now });
+  const issued = new IssuedSvids();
   const grpcServers: grpc.Server[] = [];
   const bind = async (flag: string, addr: { host: string; port: number }, credentials: grpc.ServerCredentials, certificates: boolean): Promise<string> => {
     const server = new grpc.Server();
     xds.register(server, { tls: certificates });
     // The certificate service only over TLS: a join token must not cross a plaintext port, and a client SVID needs a handshake.
-    if (certificates) addCertificateService(server, { store, ca, now: Date.now, log, tokens });
+    if (certificates) addCertificateService(server, { store, ca, now: Date.now, log, tokens, issued });
     const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${host}:${addr.port}`, credentials, (err, p) => (err ? reject(new StartError(`${flag} ${host}:${addr.port} cannot be bound (${err.message}): is another sluice-cp, or another program, on that port?`)) : resolve(p))),
@@ -67,7 +68,7 @@ async function main(): Promise<number> {
   const renewServing = setInterval(() => xdsCredentials.renew(ca, Date.now()), 86_400_000);
   renewServing.unref();
   log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain });
-  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain }, statusOf: (r) => xds.resourceStatus.statusOf(r) });
+  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), certificates: { trustDomain: ca.trustDomain, caPem: ca.ca, bundlePem: ca.bundle, clients: () => xds.peerCertificates(), issued: (node) => issued.latest(node) }, tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain }, statusOf: (r) => xds.resourceStatus.statusOf(r) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new StartError(`--api-addr ${flags.apiHost}:${flags.apiPort} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`)));
     server.listen(flags.apiPort, flags.apiHost, () => resolve());

@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import { isStoreError } from '../store/errors.ts';
 import type { ResourceStore } from '../store/store.ts';
 import { readBody } from './body.ts';
+import { CERTIFICATES_PATH, certificatesReport, type CertificatesOptions } from './certificates.ts';
 import { parsePath, type Target } from './paths.ts';
 import { resourceApi, type StatusOf } from './resources.ts';
 import type { ControlPlaneFacts } from '../api/carried.ts';
@@ -25,6 +26,8 @@ export type ApiServerOptions = {
   readonly tls?: { readonly cert: string; readonly key: string };
   /** GET /debug/xds/proxies: every xDS client and its sync state per type (sluicectl proxy-status). */
   readonly proxyStatus?: () => unknown;
+  /** GET /debug/certificates: the CA's and the connected clients' certificates (sluicectl check); absent: not served. */
+  readonly certificates?: CertificatesOptions;
   /** The join-token API (tokens.ts) under /apis/ca.sluice.dev/v1; absent: not served. */
   readonly tokens?: TokenApiOptions;
   /** What resources are checked against before they are stored (api/carried.ts). */
@@ -45,6 +48,9 @@ export function createApiServer(opts: ApiServerOptions): Server {
     if (url.pathname === '/version') return send(res, 200, { version: opts.version, revision: opts.store.revision() });
     if (url.pathname === '/debug/xds/proxies' && opts.proxyStatus !== undefined) {
       return req.method === 'GET' ? send(res, 200, { items: opts.proxyStatus() }) : notAllowed(res, req.method ?? '', 'GET');
+    }
+    if (url.pathname === CERTIFICATES_PATH && opts.certificates !== undefined) {
+      return req.method === 'GET' ? send(res, 200, certificatesReport(opts.certificates)) : notAllowed(res, req.method ?? '', 'GET');
     }
     if (opts.tokens !== undefined && isTokenPath(url.pathname)) {
       const r = await serveTokens(opts.tokens, opts.log, req, url.pathname);

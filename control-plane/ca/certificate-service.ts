@@ -23,6 +23,7 @@ import { DEFAULT_SERVICE_ACCOUNT } from '../api/kinds/workload.ts';
 import type { Logger } from '../log.ts';
 import { isStoreError } from '../store/errors.ts';
 import type { ResourceStore } from '../store/store.ts';
+import type { IssuedSvids } from './issued-svids.ts';
 import { joinTokens, type JoinTokens } from './join-tokens.ts';
 
 export type CertificateServiceDeps = {
@@ -34,6 +35,8 @@ export type CertificateServiceDeps = {
   readonly svidTtlMs?: number;
   /** The join tokens the HTTP API mints; made from the store when absent. */
   readonly tokens?: JoinTokens;
+  /** Told of every SVID issued (sluicectl check reads it); absent: not kept. */
+  readonly issued?: IssuedSvids;
 };
 
 /** Why a stream was ended: the gRPC status, our code (trailer sluice-error-code) and a sentence. */
@@ -124,6 +127,7 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
     if (!svid.ok) throw new Refusal(grpc.status.INTERNAL, 'ISSUE_FAILED', `the CA could not issue ${who.spiffeId}: ${svid.error}`);
     const serial = new X509Certificate(certificateBlocks(svid.value.certChain)[0]).serialNumber;
     deps.log('info', 'svid issued', { identity: who.spiffeId, namespace: who.namespace, workload: who.workload, serial, notAfter: svid.value.notAfter.toISOString(), via: who.via });
+    if (who.workload !== '') deps.issued?.record(who.namespace, who.workload, { identity: who.spiffeId, serial, notBefore: svid.value.notBefore.toISOString(), notAfter: svid.value.notAfter.toISOString() });
     return { request_id: req.request_id, cert_chain: svid.value.certChain, trust_bundle: deps.ca.bundle, spiffe_id: who.spiffeId, workload: who.workload, namespace: who.namespace };
   };
 

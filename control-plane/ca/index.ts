@@ -5,3 +5,4 @@ export { ensureCa, servingCertificate } from './ca-dir.ts';
 export { controlPlaneCredentials, type ControlPlaneCredentials } from './grpc-credentials.ts';
 export { addCertificateService, type CertificateServiceDeps } from './certificate-service.ts';
 export { DEFAULT_TOKEN_TTL_MS, JOIN_TOKEN_TYPE, joinTokens, MAX_TOKEN_TTL_MS, parseTokenTtl, type JoinTokenInfo, type JoinTokens, type JoinTokensDeps, type TokenError, type TokenErrorCode, type TokenState } from './join-tokens.ts';
+export { IssuedSvids, type IssuedSvid } from './issued-svids.ts';

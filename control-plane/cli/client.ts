@@ -33,6 +33,8 @@ export type ApiClient = {
   delete(kind: KindDescriptor<unknown>, namespace: string | undefined, name: string): Promise<Resource>;
   /** Every xDS client of the control plane with its sync state per type (GET /debug/xds/proxies). */
   proxyStatus(): Promise<unknown[]>;
+  /** The CA's certificates and each connected client's SVID (GET /debug/certificates). */
+  certificates(): Promise<unknown>;
   /** Closes the connections; the client is unusable after. */
   close(): Promise<void>;
 };
@@ -121,6 +123,7 @@ export function createApiClient(connection: Connection): ApiClient {
     update: async (kind, r, opts) => (await call('PUT', `${itemPath(kind, r.metadata.namespace, r.metadata.name)}${dry(opts)}`, r)) as Resource,
     delete: async (kind, namespace, name) => (await call('DELETE', itemPath(kind, namespace, name))) as Resource,
     proxyStatus: async () => ((await call('GET', '/debug/xds/proxies')) as { items: unknown[] }).items,
+    certificates: () => call('GET', '/debug/certificates'),
     close: () => agent.close(),
   };
 }

@@ -8,6 +8,7 @@ import { admitOnTls, peerSpiffeId } from './admission.ts';
 import { AdsServer, type AdsServerDeps } from './ads-server.ts';
 import { MeshIndex } from './mesh-index.ts';
 import type { MeshView } from './mesh-view.ts';
+import { peerCertificates, type PeerCertificate } from './peer-certificates.ts';
 import { proxyStatus, type ProxyStatus } from './proxy-status.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
 import { StatusController } from '../status/index.ts';
@@ -18,6 +19,7 @@ export { SnapshotCache } from './snapshot-cache.ts';
 export { nodeContextOf, PROXY_KEY, OUTBOUND_PORT_KEY, APP_PORTS_KEY, DEFAULT_OUTBOUND_PORT } from './node.ts';
 export type { NodeContext } from './generate/resources.ts';
 export type { ProxyStatus } from './proxy-status.ts';
+export type { PeerCertificate } from './peer-certificates.ts';
 
 export type XdsOptions = {
   readonly store: ResourceStore;
@@ -40,6 +42,8 @@ export type Xds = {
   view(): MeshView | null;
   /** Every connected client and, per type, whether it holds the current config. */
   status(): ProxyStatus[];
+  /** The SVID each connected client presented on :15012 (sluicectl check). */
+  peerCertificates(): PeerCertificate[];
   /** The status the control plane computes for every resource (control-plane/status/). */
   readonly resourceStatus: StatusController;
   close(): void;
@@ -69,6 +73,7 @@ export async function startXds(opts: XdsOptions): Promise<Xds> {
     register: (server, { tls } = { tls: false }) => ads.register(server, tls ? (node, call) => admitOnTls(node, peerSpiffeId(call), cache.view) : opts.admit),
     view: () => cache.view,
     status: () => proxyStatus(ads, cache),
+    peerCertificates: () => peerCertificates(ads),
     resourceStatus,
     close: () => {
       index.close();

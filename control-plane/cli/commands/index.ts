@@ -4,6 +4,7 @@ import type { Command } from '../command.ts';
 import { apply } from './apply.ts';
 import { bootstrapGrpc } from './bootstrap.ts';
 import { caCreate, caInspect, caIssue } from './ca.ts';
+import { check } from './check.ts';
 import { del } from './delete.ts';
 import { describe } from './describe.ts';
 import { diff } from './diff.ts';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   get,
   describe,
   del,
+  check, // is the mesh healthy: the first verb to run when something is wrong
   // What the proxies hold.
   proxyStatus,
   proxyConfig,
