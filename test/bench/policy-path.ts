@@ -48,7 +48,14 @@ type PairKey = (typeof PAIRS)[number]['key'];
 type Pair = { readonly spec: (typeof PAIRS)[number]; readonly caller: ProxyProcess; readonly server: ProxyProcess; readonly port: number; readonly host: string };
 
 export type PolicyPathRun = { readonly pair: PairKey; readonly load: WrkResult; readonly callerUsPerReq: number; readonly serverUsPerReq: number };
-export type PolicyPathResult = { readonly rounds: readonly (readonly PolicyPathRun[])[]; readonly connections: number; readonly seconds: number; readonly rssMiB: Record<PairKey, { caller: number; server: number }> };
+export type PolicyPathResult = {
+  readonly rounds: readonly (readonly PolicyPathRun[])[];
+  readonly connections: number;
+  readonly seconds: number;
+  readonly rssMiB: Record<PairKey, { caller: number; server: number }>;
+  /** Connections the server proxy accepted over the whole section (checks and loads): 1 when the caller kept one h2 connection. */
+  readonly hopConnections: Record<PairKey, number>;
+};
 
 export type PolicyPathDeps = { readonly dir: string; readonly upstreamPort: number; readonly rounds: number; readonly seconds: number; readonly connections: number; freePort(): Promise<number> };
 
@@ -79,8 +86,12 @@ export async function policyPathBench(deps: PolicyPathDeps): Promise<PolicyPathR
       rounds.push(round);
     }
     const rssMiB = {} as PolicyPathResult['rssMiB'];
-    for (const [k, p] of pairs) rssMiB[k] = { caller: rss(p.caller.child.pid!), server: rss(p.server.child.pid!) };
-    return { rounds, connections: deps.connections, seconds: deps.seconds, rssMiB };
+    const hopConnections = {} as PolicyPathResult['hopConnections'];
+    for (const [k, p] of pairs) {
+      rssMiB[k] = { caller: rss(p.caller.child.pid!), server: rss(p.server.child.pid!) };
+      hopConnections[k] = await counter(p.server.statsPort, 'sluice_downstream_connections_total');
+    }
+    return { rounds, connections: deps.connections, seconds: deps.seconds, rssMiB, hopConnections };
   } finally {
     await Promise.all([...pairs.values()].flatMap((p) => [stop(p.caller), stop(p.server)]));
     if (cp !== undefined) await stop(cp);
@@ -249,6 +260,14 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 }
 
+/** A counter from the proxy's /stats/prometheus, summed over its label sets. */
+async function counter(statsPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${statsPort}/stats/prometheus`, { signal: AbortSignal.timeout(5_000) })).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
+}
+
 function rss(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 }
@@ -288,6 +307,7 @@ export function policyPathSummary(r: PolicyPathResult): string[] {
     const cpu = mean((round) => (by(round, a).callerUsPerReq + by(round, a).serverUsPerReq) / (by(round, b).callerUsPerReq + by(round, b).serverUsPerReq));
     return `  ${label(a)} / ${label(b)}: throughput ${f(per.reduce((s, x) => s + x, 0) / per.length)} (per round ${per.map((x) => f(x, 2)).join(', ')}), CPU per request of both proxies ${f(cpu)}`;
   };
+  out.push(`  connections the server proxy accepted (checks and loads): ${PAIRS.map((p) => `${p.label} ${r.hopConnections[p.key]}`).join(', ')}`);
   out.push(ratio('mesh-policies', 'static-policies'), ratio('mesh-policies', 'mesh-none'), ratio('static-policies', 'static-none'), ratio('mesh-none', 'static-none'));
   return out;
 }
