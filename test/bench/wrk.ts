@@ -2,7 +2,9 @@
 // not saturate before the proxies do, as autocannon does on this machine. One run is one
 // child process, bounded by its duration plus a margin, killed by its pid past that.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 export type WrkResult = {
   readonly rps: number;
@@ -14,8 +16,16 @@ export type WrkResult = {
   readonly errors: number;
 };
 
+/** Whether an executable `wrk` is on PATH. */
 export function hasWrk(): boolean {
-  return spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).status === 0;
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir || '.', 'wrk'), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Throws a clear error when wrk is not installed. */
