@@ -211,7 +211,7 @@ function exchange(port: number, context: tls.SecureContext | null): Promise<'ok'
 
 // --- readings ---
 
-const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
 /** User + system CPU time a process has used, in ms (/proc, Linux). */
 function cpuMs(pid: number): number {

@@ -10,7 +10,12 @@
 // Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ONLY=resilience,
 // BENCH_ONLY=mtls or BENCH_ONLY=cp (only that section, for iterating on that path),
 // BENCH_CP_RESOURCES (default 10 000). Then xDS push latency to N simulated proxies (xds-push.ts;
-// BENCH_ONLY=xds, BENCH_XDS_PROXIES default "1000,5000").
+// BENCH_ONLY=xds, BENCH_XDS_PROXIES default "1000,5000"). Then the policies (issue 15): xDS
+// push latency at 1 000 proxies with a policy of every kind applied against none (xds-push.ts;
+// BENCH_ONLY=xds-policies), and the per-request cost of the full policy path, mesh mode
+// against static mode (policy-path.ts; BENCH_ONLY=policy-path, BENCH_POLICY_ROUNDS default 2;
+// its load is wrk: apt-get install -y wrk, checked before anything starts).
+// A section can also be named as an argument: `npm run bench -- policy-path`.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +27,9 @@ import autocannon from 'autocannon';
 import { fixedRate, type RateResult } from './fixed-rate.ts';
 import { mtlsBench, mtlsSummary, type MtlsBenchDeps } from './mtls.ts';
 import { cpBench, cpSummary } from './control-plane.ts';
-import { xdsBench, xdsSummary } from './xds-push.ts';
+import { xdsBench, xdsPolicyBench, xdsPolicySummary, xdsSummary } from './xds-push.ts';
+import { policyPathBench, policyPathSummary } from './policy-path.ts';
+import { requireWrk } from './wrk.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
 
@@ -35,24 +42,39 @@ const children: ChildProcess[] = [];
 
 type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number | null; errors: number };
 
+const SECTIONS = ['resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path'];
+/** `npm run bench -- NAME` or BENCH_ONLY=NAME: one section; neither: all of them. */
+const ONLY = process.argv[2] ?? process.env.BENCH_ONLY;
+
 async function main(): Promise<void> {
+  if (ONLY !== undefined && !SECTIONS.includes(ONLY)) throw new Error(`no bench section '${ONLY}'; sections: ${SECTIONS.join(', ')} (or none: all of them)`);
+  // The policy-path section's load is wrk: say so before anything starts, not after minutes of other sections.
+  if (ONLY === undefined || ONLY === 'policy-path') requireWrk('npm run bench');
   const upstreamPort = await freePort();
   await startChild('upstream', process.execPath, [UPSTREAM, String(upstreamPort)], /listening/);
-  if (process.env.BENCH_ONLY === 'resilience') {
+  if (ONLY === 'policy-path') {
+    console.log(policyPathSummary(await policyPathBench(policyPathDeps(upstreamPort))).join('\n'));
+    return;
+  }
+  if (ONLY === 'xds-policies') {
+    console.log(xdsPolicySummary(await xdsPolicyBench({ dir })).join('\n'));
+    return;
+  }
+  if (ONLY === 'resilience') {
     const [pairs, ratio] = await resiliencePairs(upstreamPort);
     for (const [p, r] of pairs) console.log(`${p.name}: ${Math.round(p.rps)} req/s; ${r.name}: ${Math.round(r.rps)} req/s`);
     console.log(`resilience path / plain path throughput: ${ratio.toFixed(3)}`);
     return;
   }
-  if (process.env.BENCH_ONLY === 'mtls') {
+  if (ONLY === 'mtls') {
     console.log(mtlsSummary(await mtlsBench(mtlsDeps(upstreamPort))).join('\n'));
     return;
   }
-  if (process.env.BENCH_ONLY === 'cp') {
+  if (ONLY === 'cp') {
     console.log(cpSummary(await cpBench({ dir })).join('\n'));
     return;
   }
-  if (process.env.BENCH_ONLY === 'xds') {
+  if (ONLY === 'xds') {
     console.log(xdsSummary(await xdsBench({ dir })).join('\n'));
     return;
   }
@@ -94,6 +116,8 @@ async function main(): Promise<void> {
 
   const cp = await cpBench({ dir });
   const xds = await xdsBench({ dir });
+  const xdsPolicies = await xdsPolicyBench({ dir });
+  const policyPath = await policyPathBench(policyPathDeps(upstreamPort));
 
   const by = (n: string) => rows.find((r) => r.name === n);
   const fmt = (n: number, d = 2) => n.toFixed(d);
@@ -115,6 +139,8 @@ async function main(): Promise<void> {
   out.push(...mtlsSummary(mtls));
   out.push(...cpSummary(cp));
   out.push(...xdsSummary(xds));
+  out.push(...xdsPolicySummary(xdsPolicies));
+  out.push(...policyPathSummary(policyPath));
   console.log(out.join('\n'));
 }
 
@@ -143,6 +169,11 @@ function mtlsDeps(upstreamPort: number): MtlsBenchDeps<Row> {
     startProxy: (configFile, statsPort) => startProxyFile(configFile, 'off', PROXY_NODE_FLAGS, statsPort),
     load,
   };
+}
+
+/** The policy-path section's view of this driver: scratch folder, upstream, ports and load size. */
+function policyPathDeps(upstreamPort: number) {
+  return { dir, upstreamPort, rounds: Number(process.env.BENCH_POLICY_ROUNDS ?? 2), seconds: SECONDS, connections: CONNECTIONS, freePort };
 }
 
 async function bestOf(n: number, run: () => Promise<RateResult>): Promise<RateResult> {

@@ -2,11 +2,15 @@
 // with an http port 80, and one Workload per simulated proxy, spread over the Services by
 // label, each on its own port, so every simulated proxy is a real Workload with its own
 // inbound listener. The change that is pushed: an HTTPRoute splitting svc-000's traffic
-// with svc-001, which every proxy's `outbound` RouteConfiguration carries.
+// with svc-001, which every proxy's `outbound` RouteConfiguration carries. With policies
+// (issue 15's push bench): every Service also gets one policy of every kind (policy-set.ts)
+// and an HTTPRoute to itself with header filters (svc-000's is the pushed route, filtered
+// too), so each proxy's clusters, routes and inbound listener carry them all.
 
 import { writeFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import type { SimNode } from './ads-load-client.ts';
+import { policySet, ROUTE_FILTERS } from './policy-set.ts';
 
 export const NAMESPACE = 'bench';
 export const SERVICES = 50;
@@ -67,8 +71,60 @@ export async function seedMesh(url: string, token: string, n: number, limitMs: n
   }
 }
 
+const ROUTES_GROUP = 'gateway.networking.k8s.io';
+const POLICY_PLURALS: Record<string, string> = {
+  RetryPolicy: 'retrypolicies',
+  CircuitBreakerPolicy: 'circuitbreakerpolicies',
+  FaultInjectionPolicy: 'faultinjectionpolicies',
+  LoadBalancingPolicy: 'loadbalancingpolicies',
+  AuthorizationPolicy: 'authorizationpolicies',
+  RequestAuthentication: 'requestauthentications',
+};
+
+/** The route each Service but svc-000 gets with policies: to itself, with the header filters. */
+const serviceRoute = (i: number) => `route-${svc(i)}`;
+
+/**
+ * For every Service: a policy of each kind (the fault on its route; ALLOW from the bench
+ * namespace; a RequestAuthentication with `jwks` inline), and, but for svc-000 whose route
+ * is the pushed one, an HTTPRoute to itself with the header filters. Returns how many resources.
+ */
+export async function seedPolicies(url: string, token: string, jwks: string, limitMs: number): Promise<number> {
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const pool = new Pool(url, { connections: CLIENTS, headersTimeout: 60_000, bodyTimeout: 60_000 });
+  const docs: { path: string; doc: unknown }[] = [];
+  for (let i = 0; i < SERVICES; i++) {
+    const route = i === 0 ? ROUTE_NAME : serviceRoute(i);
+    if (i !== 0) {
+      docs.push({
+        path: `/apis/${ROUTES_GROUP}/v1/namespaces/${NAMESPACE}/httproutes`,
+        doc: { apiVersion: `${ROUTES_GROUP}/v1`, kind: 'HTTPRoute', metadata: { name: route, namespace: NAMESPACE }, spec: { parentRefs: [{ group: '', kind: 'Service', name: svc(i), port: 80 }], rules: [{ filters: ROUTE_FILTERS, backendRefs: [{ name: svc(i), port: 80 }] }] } },
+      });
+    }
+    const targets = { destination: { kind: 'Service', name: svc(i) }, route: { group: ROUTES_GROUP, kind: 'HTTPRoute', name: route }, arrival: { kind: 'Service', name: svc(i) }, namespace: NAMESPACE };
+    for (const p of policySet(svc(i), targets, { namespaces: [NAMESPACE] }, jwks)) docs.push({ path: `/apis/mesh.sluice.dev/v1alpha1/namespaces/${NAMESPACE}/${POLICY_PLURALS[p.kind]}`, doc: p });
+  }
+  const deadline = Date.now() + limitMs;
+  let next = 0;
+  const worker = async () => {
+    while (next < docs.length) {
+      if (Date.now() > deadline) throw new Error(`seeding the policies ran past ${limitMs} ms`);
+      const { path, doc } = docs[next++];
+      const res = await pool.request({ path, method: 'POST', headers, body: JSON.stringify(doc) });
+      const text = await res.body.text();
+      if (res.statusCode !== 201) throw new Error(`POST ${path} answered ${res.statusCode}: ${text.slice(0, 500)}`);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: CLIENTS }, () => worker().catch((err: unknown) => ((next = docs.length), Promise.reject(err)))));
+  } finally {
+    await pool.close();
+  }
+  return docs.length;
+}
+
 /** Writes the HTTPRoute for `sluicectl apply -f`: svc-000 split with svc-001 at `weight` / 100 - `weight`. */
-export function writeRoute(file: string, weight: number): void {
+export function writeRoute(file: string, weight: number, filters = false): void {
   writeFileSync(
     file,
     `apiVersion: gateway.networking.k8s.io/v1
@@ -79,7 +135,8 @@ metadata:
 spec:
   parentRefs: [{ group: "", kind: Service, name: ${svc(0)}, port: 80 }]
   rules:
-    - backendRefs:
+    - ${filters ? `filters: ${JSON.stringify(ROUTE_FILTERS)}
+      ` : ''}backendRefs:
         - { name: ${svc(0)}, port: 80, weight: ${weight} }
         - { name: ${svc(1)}, port: 80, weight: ${100 - weight} }
 `,

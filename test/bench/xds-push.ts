@@ -19,6 +19,12 @@
 // sync and over each push (trigger -> last ACK + SETTLE_MS); RSS is VmRSS at idle with N
 // streams. Every process started here is stopped by its own handle before this returns.
 // Also: BENCH_XDS_STREAMS_PER_CHANNEL (default 25), BENCH_XDS_CLIENT_PROCESSES (default one per 2 500).
+//
+// xdsPolicyBench (issue 15, BENCH_ONLY=xds-policies): the same push at 1 000 proxies
+// (BENCH_XDS_POLICY_PROXIES), twice in one run, each on a fresh sluice-cp: as above (the
+// baseline: no policy), and with every Service carrying a policy of every kind and a filtered
+// HTTPRoute (xds-mesh.ts seedPolicies; the pushed route has the filters too).
+// BENCH_XDS_POLICY_ROUNDS (default 1) repeats the pair, every other one in reverse order.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,10 +38,11 @@ import { rssMiB } from '../helpers/rss.ts';
 import { startAdsBaseline, type BaselinePlan, type BaselineServer } from './ads-baseline-server.ts';
 import { decodeResponseObject, encodeResponse } from './ads-wire.ts';
 import { Fleet, type PushResult, type SyncResult } from './xds-fleet.ts';
-import { ROUTE_NAME, seedMesh, simNodes, writeRoute } from './xds-mesh.ts';
-import { xdsSummary, type Side, type XdsBenchResult, type XdsPush } from './xds-report.ts';
+import { ROUTE_NAME, seedMesh, seedPolicies, simNodes, writeRoute } from './xds-mesh.ts';
+import { newSigner } from './policy-set.ts';
+import { xdsPolicySummary, xdsSummary, type Side, type XdsBenchResult, type XdsPolicyResult, type XdsPush } from './xds-report.ts';
 
-export { xdsSummary } from './xds-report.ts';
+export { xdsPolicySummary, xdsSummary } from './xds-report.ts';
 
 const CLI_MAIN = fileURLToPath(new URL('../../control-plane/cli/main.ts', import.meta.url));
 const RDS = TYPE_URLS.RouteConfiguration;
@@ -73,11 +80,41 @@ export async function xdsBench(opts: { dir: string; sizes?: readonly number[] })
   }
 }
 
-async function sluiceRun(root: string, n: number): Promise<{ side: Side; sample: Record<string, Buffer> }> {
-  const cp = await startControlPlane({ dataDir: join(root, `cp-${n}`, 'data'), timeoutMs: 60_000 });
+/** Push latency at `proxies` without policies and with one of every kind, in one run (issue 15). */
+export async function xdsPolicyBench(opts: { dir: string; proxies?: number; rounds?: number }): Promise<XdsPolicyResult> {
+  const n = opts.proxies ?? Number(process.env.BENCH_XDS_POLICY_PROXIES ?? 1000);
+  const rounds = opts.rounds ?? Number(process.env.BENCH_XDS_POLICY_ROUNDS ?? 1);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`BENCH_XDS_POLICY_PROXIES must be an integer >= 1, not ${process.env.BENCH_XDS_POLICY_PROXIES}`);
+  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error(`BENCH_XDS_POLICY_ROUNDS must be an integer >= 1, not ${process.env.BENCH_XDS_POLICY_ROUNDS}`);
+  const root = mkdtempSync(join(opts.dir, 'xds-policies-'));
+  const jwks = (await newSigner()).jwks;
+  try {
+    const plain: Side[] = [];
+    const policed: Side[] = [];
+    let policyResources = 0;
+    const responseBytes: Record<'plain' | 'policies', Record<string, number>> = { plain: {}, policies: {} };
+    for (let i = 0; i < rounds; i++) {
+      for (const withPolicies of i % 2 === 0 ? [false, true] : [true, false]) {
+        const run = await sluiceRun(root, n, withPolicies ? jwks : null, `${i}-${withPolicies ? 'policies' : 'plain'}`);
+        (withPolicies ? policed : plain).push(run.side);
+        if (withPolicies) policyResources = run.policyResources;
+        responseBytes[withPolicies ? 'policies' : 'plain'] = Object.fromEntries(Object.entries(run.sample).map(([t, b]) => [t, b.length]));
+      }
+    }
+    return { proxies: n, pushTimeoutMs: PUSH_TIMEOUT_MS, plain, policies: policed, policyResources, responseBytes };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** One fresh sluice-cp, N proxies, PUSHES pushes; `jwks` set: every Service gets the policies (seedPolicies) and the pushed route the filters. */
+async function sluiceRun(root: string, n: number, jwks: string | null = null, tag = ''): Promise<{ side: Side; sample: Record<string, Buffer>; policyResources: number }> {
+  const cp = await startControlPlane({ dataDir: join(root, `cp-${n}${tag === '' ? '' : `-${tag}`}`, 'data'), timeoutMs: 60_000 });
   let fleet: Fleet | undefined;
+  let policyResources = 0;
   try {
     await seedMesh(cp.url, cp.token, n, SEED_LIMIT_MS);
+    if (jwks !== null) policyResources = await seedPolicies(cp.url, cp.token, jwks, SEED_LIMIT_MS);
     await sleep(PAUSE_MS);
     const rssBeforeMiB = rssMiB(cp.pid);
     fleet = await Fleet.start(clientProcesses(n));
@@ -86,10 +123,10 @@ async function sluiceRun(root: string, n: number): Promise<{ side: Side; sample:
     const syncCpu = cpuSeconds(cp.pid) - cpu0;
     await sleep(2 * PAUSE_MS);
     const rssIdleMiB = rssMiB(cp.pid);
-    const routeFile = join(root, `route-${n}.yaml`);
+    const routeFile = join(root, `route-${n}${tag === '' ? '' : `-${tag}`}.yaml`);
     const pushes: XdsPush[] = [];
     for (let k = 0; k < PUSHES; k++) {
-      writeRoute(routeFile, WEIGHTS[k % WEIGHTS.length]);
+      writeRoute(routeFile, WEIGHTS[k % WEIGHTS.length], jwks !== null);
       const writesBefore = routeWrites(cp).length;
       let ctl: Promise<number> = Promise.resolve(0);
       const c0 = cpuSeconds(cp.pid);
@@ -108,7 +145,7 @@ async function sluiceRun(root: string, n: number): Promise<{ side: Side; sample:
       .stderr()
       .split('\n')
       .filter((l) => /"level":"(warn|error)"/.test(l));
-    return { side: { sync: syncStats(sync), syncCpuSeconds: syncCpu, rssBeforeMiB, rssIdleMiB, pushes, logProblems: problems }, sample };
+    return { side: { sync: syncStats(sync), syncCpuSeconds: syncCpu, rssBeforeMiB, rssIdleMiB, pushes, logProblems: problems }, sample, policyResources };
   } finally {
     fleet?.kill();
     await stopCp(cp);
@@ -216,11 +253,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-// `node test/bench/xds-push.ts`: this section alone (run.ts's BENCH_ONLY=xds does the same).
+// `node test/bench/xds-push.ts [policies]`: this section alone (run.ts's BENCH_ONLY=xds or xds-policies does the same).
 if (import.meta.main) {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   try {
-    console.log(xdsSummary(await xdsBench({ dir })).join('\n'));
+    console.log((process.argv[2] === 'policies' ? xdsPolicySummary(await xdsPolicyBench({ dir })) : xdsSummary(await xdsBench({ dir }))).join('\n'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
