@@ -44,11 +44,22 @@ export type KindDescriptor<Spec = unknown> = {
   readonly description: string;
 };
 
-/** Compiles once; `verbose` puts the failing value and its schema on each error (schema-kit reads them). */
-const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
+/** `verbose` puts the failing value and its schema on each error (schema-kit reads them). */
+let ajv: Ajv | undefined;
 
+/**
+ * The spec's validator is compiled on first use, not when the kind is defined: a process
+ * that only names kinds (`sluicectl get`, the xDS generators) never pays for the eleven
+ * compilations. Compiled at most once per kind.
+ */
 export function defineKind<S extends TSchema>(d: Omit<KindDescriptor<Static<S>>, 'spec' | 'validateSpec'> & { readonly spec: S }): KindDescriptor<Static<S>> {
-  return Object.freeze({ ...d, validateSpec: ajv.compile<Static<S>>(d.spec) });
+  let compiled: ValidateFunction<Static<S>> | undefined;
+  const descriptor = { ...d } as unknown as KindDescriptor<Static<S>>;
+  Object.defineProperty(descriptor, 'validateSpec', {
+    enumerable: true,
+    get: () => (compiled ??= (ajv ??= new Ajv({ allErrors: true, strict: true, verbose: true })).compile<Static<S>>(d.spec)),
+  });
+  return Object.freeze(descriptor);
 }
 
 export function apiVersionOf(d: KindDescriptor<unknown>): string {
