@@ -32,11 +32,14 @@ export type ApiClient = {
   /** Conditional when `resource.metadata.resourceVersion` is set (CONFLICT if stale). */
   update(kind: KindDescriptor<unknown>, resource: Resource, opts?: WriteOptions): Promise<Resource>;
   delete(kind: KindDescriptor<unknown>, namespace: string | undefined, name: string): Promise<Resource>;
+  /** As list, with the revision the list was read at (to watch from). */
+  listAt(kind: KindDescriptor<unknown>, namespace?: string): Promise<{ items: Resource[]; resourceVersion: string }>;
   /**
-   * Lists, then calls `onEvent` for every change after the list until `signal` aborts
-   * (or the server ends the stream); resolves then. The list comes first as ADDED events.
+   * Calls `onEvent` for every change after `resourceVersion` (without one: the current
+   * resources as ADDED first) until `signal` aborts or the server ends the stream; resolves
+   * then. A watch the server cut off (EXPIRED) rejects with its ApiError.
    */
-  watch(kind: KindDescriptor<unknown>, namespace: string | undefined, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void>;
+  watch(kind: KindDescriptor<unknown>, namespace: string | undefined, resourceVersion: string | undefined, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void>;
   /** Every xDS client of the control plane with its sync state per type (GET /debug/xds/proxies). */
   proxyStatus(): Promise<unknown[]>;
   /** Closes the connections; the client is unusable after. */
@@ -124,8 +127,8 @@ export function createApiClient(connection: Connection): ApiClient {
     }
     throw statusError(connection, method, path, status, json);
   };
-  const watch = async (kind: KindDescriptor<unknown>, namespace: string | undefined, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> => {
-    const path = `${collectionPath(kind, namespace)}?watch=true`;
+  const watch: ApiClient['watch'] = async (kind, namespace, resourceVersion, onEvent, signal) => {
+    const path = `${collectionPath(kind, namespace)}?watch=true${resourceVersion === undefined ? '' : `&resourceVersion=${encodeURIComponent(resourceVersion)}`}`;
     let res: IncomingMessage;
     try {
       res = await open('GET', path, undefined, signal);
@@ -168,6 +171,10 @@ export function createApiClient(connection: Connection): ApiClient {
     server,
     version: async () => (await call('GET', '/version')) as ServerVersion,
     list: async (kind, namespace) => ((await call('GET', collectionPath(kind, namespace))) as { items: Resource[] }).items,
+    listAt: async (kind, namespace) => {
+      const list = (await call('GET', collectionPath(kind, namespace))) as { items: Resource[]; metadata?: { resourceVersion?: string } };
+      return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '0' };
+    },
     get: async (kind, namespace, name) => (await call('GET', itemPath(kind, namespace, name))) as Resource,
     create: async (kind, r, opts) => (await call('POST', `${collectionPath(kind, r.metadata.namespace)}${dry(opts)}`, r)) as Resource,
     update: async (kind, r, opts) => (await call('PUT', `${itemPath(kind, r.metadata.namespace, r.metadata.name)}${dry(opts)}`, r)) as Resource,

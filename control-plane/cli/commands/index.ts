@@ -1,9 +1,11 @@
 // The command table: one entry per verb, in the order `sluicectl help` lists them.
 
 import type { Command } from '../command.ts';
+import { apiResources } from './api-resources.ts';
 import { apply } from './apply.ts';
 import { bootstrapGrpc } from './bootstrap.ts';
 import { caCreate, caInspect, caIssue } from './ca.ts';
+import { completion } from './completion.ts';
 import { del } from './delete.ts';
 import { describe } from './describe.ts';
 import { diff } from './diff.ts';
@@ -20,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   get,
   describe,
   del,
+  apiResources, // which kinds `get` takes, and by which names
   // What the proxies hold.
   proxyStatus,
   proxyConfig,
@@ -31,4 +34,5 @@ export const COMMANDS: readonly Command[] = [
   bootstrapGrpc,
   tokenCreate, tokenList, tokenRevoke, // a VM's proxy joins with a token
   version,
+  completion, // the shell's side of the verbs above
 ];
