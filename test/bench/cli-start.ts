@@ -2,7 +2,8 @@
 // wall time and peak RSS of `sluicectl --help`, `version`, `get` and `apply` against a
 // running control plane, next to a bare `node -e ''` on the same machine in the same run.
 // Each case runs once to warm Node's compile cache (what every start after a user's first
-// one gets), then BENCH_CLI_RUNS times (default 15); the median and the worst are printed.
+// one gets), then BENCH_CLI_RUNS rounds (default 15) run every case once each, so load on a
+// shared machine falls on all alike; the median and the worst are printed.
 // A cold row (fresh cache: type stripping on every file) shows what the first start costs.
 // Peak RSS is GNU time's maximum resident set size (/usr/bin/time, Debian package `time`).
 //
@@ -34,10 +35,17 @@ function once(args: readonly string[], env: NodeJS.ProcessEnv): Sample {
   return { ms, rssMiB: rss === null ? null : Number(rss[1]) / 1024 };
 }
 
-function measure(name: string, args: readonly string[], env: NodeJS.ProcessEnv): Row {
-  once(args, env);
-  const samples = Array.from({ length: RUNS }, () => once(args, env)).sort((a, b) => a.ms - b.ms);
-  return { name, median: samples[Math.floor(samples.length / 2)], worst: samples[samples.length - 1].ms };
+type Case = { readonly name: string; readonly args: readonly string[]; readonly env: NodeJS.ProcessEnv };
+
+/** Round-robin over the cases, so that a busy moment of the machine falls on all of them alike. */
+function measure(cases: readonly Case[]): Row[] {
+  for (const c of cases) once(c.args, c.env);
+  const samples = cases.map((): Sample[] => []);
+  for (let round = 0; round < RUNS; round++) cases.forEach((c, i) => samples[i].push(once(c.args, c.env)));
+  return cases.map((c, i) => {
+    const sorted = samples[i].sort((a, b) => a.ms - b.ms);
+    return { name: c.name, median: sorted[Math.floor(sorted.length / 2)], worst: sorted[sorted.length - 1].ms };
+  });
 }
 
 async function main(): Promise<void> {
@@ -47,7 +55,7 @@ async function main(): Promise<void> {
     const manifest = join(dir, 'svc.yaml');
     writeFileSync(manifest, 'apiVersion: v1\nkind: Service\nmetadata:\n  name: orders\nspec:\n  selector: { app: orders }\n  ports: [{ name: http, port: 8080 }]\n');
     const base = { ...process.env, SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile, HOME: dir };
-    const rows: Row[] = [measure("node -e ''", ['-e', ''], base)];
+    const cases: Case[] = [{ name: "node -e ''", args: ['-e', ''], env: base }];
     const verbs: [string, string[]][] = [
       ['--help', ['--help']],
       ['version', ['version']],
@@ -59,11 +67,12 @@ async function main(): Promise<void> {
     for (const [label, root] of trees) {
       const launcher = join(root, 'control-plane/cli/sluicectl.js');
       const entry = existsSync(launcher) ? launcher : join(root, 'control-plane/cli/main.ts');
-      const warm = { ...base, NODE_COMPILE_CACHE: join(dir, `cache-${rows.length}`) };
-      for (const [name, args] of verbs) rows.push(measure(`${label}sluicectl ${name}`, [entry, ...args], warm));
+      const warm = { ...base, NODE_COMPILE_CACHE: join(dir, `cache-${cases.length}`) };
+      for (const [name, args] of verbs) cases.push({ name: `${label}sluicectl ${name}`, args: [entry, ...args], env: warm });
       // Cold: no compile cache, so every TypeScript file is stripped again (a first start).
-      rows.push(measure(`${label}sluicectl --help, cold`, [entry, '--help'], { ...base, NODE_DISABLE_COMPILE_CACHE: '1' }));
+      cases.push({ name: `${label}sluicectl --help, cold`, args: [entry, '--help'], env: { ...base, NODE_DISABLE_COMPILE_CACHE: '1' } });
     }
+    const rows = measure(cases);
     const bare = rows[0].median.ms;
     console.log(`sluicectl start, ${RUNS} runs each after one warm-up (median, worst; peak RSS of the median run)`);
     for (const r of rows) {
