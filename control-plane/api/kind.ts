@@ -3,7 +3,8 @@
 // the TS type, the ajv validation and the CRD's OpenAPI schema all come), the rules a
 // schema cannot say, and the columns `sluicectl get` prints.
 
-import { Ajv, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv, ValidateFunction } from 'ajv';
 import type { Static, TSchema } from 'typebox';
 import type { Resource } from './resource.ts';
 
@@ -44,11 +45,28 @@ export type KindDescriptor<Spec = unknown> = {
   readonly description: string;
 };
 
-/** Compiles once; `verbose` puts the failing value and its schema on each error (schema-kit reads them). */
-const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
+/** `verbose` puts the failing value and its schema on each error (schema-kit reads them). */
+let ajv: Ajv | undefined;
 
+/** ajv (60 modules) is required with the first validator, so naming a kind never loads it. */
+function newAjv(): Ajv {
+  const { Ajv: AjvClass } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+  return new AjvClass({ allErrors: true, strict: true, verbose: true });
+}
+
+/**
+ * The spec's validator is compiled on first use, not when the kind is defined: a process
+ * that only names kinds (`sluicectl get`, the xDS generators) never pays for the eleven
+ * compilations. Compiled at most once per kind.
+ */
 export function defineKind<S extends TSchema>(d: Omit<KindDescriptor<Static<S>>, 'spec' | 'validateSpec'> & { readonly spec: S }): KindDescriptor<Static<S>> {
-  return Object.freeze({ ...d, validateSpec: ajv.compile<Static<S>>(d.spec) });
+  let compiled: ValidateFunction<Static<S>> | undefined;
+  const descriptor = { ...d } as unknown as KindDescriptor<Static<S>>;
+  Object.defineProperty(descriptor, 'validateSpec', {
+    enumerable: true,
+    get: () => (compiled ??= (ajv ??= newAjv()).compile<Static<S>>(d.spec)),
+  });
+  return Object.freeze(descriptor);
 }
 
 export function apiVersionOf(d: KindDescriptor<unknown>): string {

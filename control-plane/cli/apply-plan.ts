@@ -6,10 +6,12 @@
 
 import type { KindDescriptor } from '../api/kind.ts';
 import type { Resource } from '../api/resource.ts';
-import { validateResource } from '../api/validate.ts';
 import { isApiError, type ApiClient } from './client.ts';
 import type { Manifest, Problem } from './manifests.ts';
 import { pathLabel, withoutServerFields } from './print/resource.ts';
+import { lazy } from './lazy.ts';
+
+const validate = lazy<typeof import('../api/validate.ts')>(import.meta.url, '../api/validate.ts');
 
 export type Planned = {
   readonly manifest: Manifest;
@@ -87,7 +89,7 @@ function checkLocally(manifests: readonly Manifest[], opts: PlanOptions, problem
   const out: Checked[] = [];
   const seen = new Map<string, string>();
   for (const manifest of manifests) {
-    const result = validateResource(manifest.doc, opts.namespace);
+    const result = validate().validateResource(manifest.doc, opts.namespace);
     if (!result.ok) {
       for (const v of result.violations) problems.push({ where: manifest.where, path: manifest.prefix + v.path, message: v.message, seq: manifest.seq });
       continue;

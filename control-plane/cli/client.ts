@@ -1,9 +1,10 @@
-// The client of the control plane's HTTP API (sluice-cp, port 15014): JSON over undici,
-// with a Status body turned into an ApiError that keeps the server's code, message and
+// The client of the control plane's HTTP API (sluice-cp, port 15014): JSON over node:http
+// (not undici, whose 100 modules would double the CLI's start), with a Status body turned into an ApiError that keeps the server's code, message and
 // field causes, and a failed connection turned into one sentence that says what to do.
 
-import { Agent, fetch } from 'undici';
-import { type KindDescriptor } from '../api/kind.ts';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { KindDescriptor } from '../api/kind.ts';
 import type { Resource } from '../api/resource.ts';
 
 /** Where the control plane is and how to talk to it; server-config.ts resolves it. */
@@ -31,6 +32,14 @@ export type ApiClient = {
   /** Conditional when `resource.metadata.resourceVersion` is set (CONFLICT if stale). */
   update(kind: KindDescriptor<unknown>, resource: Resource, opts?: WriteOptions): Promise<Resource>;
   delete(kind: KindDescriptor<unknown>, namespace: string | undefined, name: string): Promise<Resource>;
+  /** As list, with the revision the list was read at (to watch from). */
+  listAt(kind: KindDescriptor<unknown>, namespace?: string): Promise<{ items: Resource[]; resourceVersion: string }>;
+  /**
+   * Calls `onEvent` for every change after `resourceVersion` (without one: the current
+   * resources as ADDED first) until `signal` aborts or the server ends the stream; resolves
+   * then. A watch the server cut off (EXPIRED) rejects with its ApiError.
+   */
+  watch(kind: KindDescriptor<unknown>, namespace: string | undefined, resourceVersion: string | undefined, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void>;
   /** Every xDS client of the control plane with its sync state per type (GET /debug/xds/proxies). */
   proxyStatus(): Promise<unknown[]>;
   /** The CA's certificates and each connected client's SVID (GET /debug/certificates). */
@@ -38,6 +47,8 @@ export type ApiClient = {
   /** Closes the connections; the client is unusable after. */
   close(): Promise<void>;
 };
+
+export type WatchEvent = { readonly type: 'ADDED' | 'MODIFIED' | 'DELETED'; readonly object: Resource };
 
 export type Cause = { readonly path: string; readonly message: string };
 
@@ -88,43 +99,92 @@ export function itemPath(kind: KindDescriptor<unknown>, namespace: string | unde
 
 export function createApiClient(connection: Connection): ApiClient {
   const server = connection.server.replace(/\/+$/, '');
-  // Our own Agent, so close() leaves no keep-alive socket behind and `ca` applies to it alone.
-  const agent = new Agent(connection.ca === undefined ? {} : { connect: { ca: connection.ca } });
-  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+  const https = server.startsWith('https:');
+  // Our own agent, so close() leaves no keep-alive socket behind and `ca` applies to it alone.
+  const agent = https ? new HttpsAgent({ keepAlive: true, ...(connection.ca === undefined ? {} : { ca: connection.ca }) }) : new HttpAgent({ keepAlive: true });
+  const open = (method: string, path: string, body: string | undefined, signal?: AbortSignal): Promise<IncomingMessage> => {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (connection.token !== undefined) headers.authorization = `Bearer ${connection.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let res;
-    try {
-      res = await fetch(`${server}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), dispatcher: agent });
-    } catch (err) {
-      throw unreachable(server, err);
-    }
-    const text = await res.text();
+    return new Promise((resolve, reject) => {
+      const req = (https ? httpsRequest : httpRequest)(`${server}${path}`, { method, headers, agent, signal }, resolve);
+      req.on('error', (err) => reject(signal?.aborted === true ? err : unreachable(server, err)));
+      req.end(body);
+    });
+  };
+  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+    const res = await open(method, path, body === undefined ? undefined : JSON.stringify(body));
+    let text = '';
+    for await (const chunk of res) text += chunk;
     let json: unknown;
     try {
       json = text === '' ? undefined : JSON.parse(text);
     } catch {
       json = undefined;
     }
-    if (res.ok) {
-      if (json === undefined) throw new ApiError(`HTTP_${res.status}`, res.status, `the control plane at ${server} answered ${method} ${path} with something that is not JSON`);
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) {
+      if (json === undefined) throw new ApiError(`HTTP_${status}`, status, `the control plane at ${server} answered ${method} ${path} with something that is not JSON`);
       return json;
     }
-    throw statusError(connection, method, path, res.status, json);
+    throw statusError(connection, method, path, status, json);
+  };
+  const watch: ApiClient['watch'] = async (kind, namespace, resourceVersion, onEvent, signal) => {
+    const path = `${collectionPath(kind, namespace)}?watch=true${resourceVersion === undefined ? '' : `&resourceVersion=${encodeURIComponent(resourceVersion)}`}`;
+    let res: IncomingMessage;
+    try {
+      res = await open('GET', path, undefined, signal);
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    }
+    if (res.statusCode !== 200) {
+      let text = '';
+      for await (const chunk of res) text += chunk;
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      throw statusError(connection, 'GET', path, res.statusCode ?? 0, json);
+    }
+    res.setEncoding('utf8');
+    let buffered = '';
+    try {
+      for await (const chunk of res) {
+        buffered += chunk;
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          if (line.trim() === '') continue;
+          const e = JSON.parse(line) as { type: string; object: unknown };
+          if (e.type === 'ERROR') throw statusError(connection, 'GET', path, 410, e.object);
+          onEvent(e as WatchEvent);
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    }
   };
   const dry = (opts?: WriteOptions) => (opts?.dryRun === true ? '?dryRun=All' : '');
   return {
     server,
     version: async () => (await call('GET', '/version')) as ServerVersion,
     list: async (kind, namespace) => ((await call('GET', collectionPath(kind, namespace))) as { items: Resource[] }).items,
+    listAt: async (kind, namespace) => {
+      const list = (await call('GET', collectionPath(kind, namespace))) as { items: Resource[]; metadata?: { resourceVersion?: string } };
+      return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '0' };
+    },
     get: async (kind, namespace, name) => (await call('GET', itemPath(kind, namespace, name))) as Resource,
     create: async (kind, r, opts) => (await call('POST', `${collectionPath(kind, r.metadata.namespace)}${dry(opts)}`, r)) as Resource,
     update: async (kind, r, opts) => (await call('PUT', `${itemPath(kind, r.metadata.namespace, r.metadata.name)}${dry(opts)}`, r)) as Resource,
     delete: async (kind, namespace, name) => (await call('DELETE', itemPath(kind, namespace, name))) as Resource,
+    watch,
     proxyStatus: async () => ((await call('GET', '/debug/xds/proxies')) as { items: unknown[] }).items,
     certificates: () => call('GET', '/debug/certificates'),
-    close: () => agent.close(),
+    close: async () => agent.destroy(),
   };
 }
 
@@ -151,9 +211,9 @@ function statusError(connection: Connection, method: string, path: string, statu
 const TLS_TRUST_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED']);
 
 function unreachable(server: string, err: unknown): ApiError {
-  // fetch wraps the socket's error as `cause`; a host with several addresses gives an AggregateError.
-  const cause = (err as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
-  const reason = cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? (err as Error).message;
+  // A host with several addresses gives an AggregateError.
+  const e = err as { code?: string; message?: string; errors?: { code?: string }[] };
+  const reason = e.code ?? e.errors?.[0]?.code ?? e.message ?? String(err);
   const hint = TLS_TRUST_CODES.has(reason)
     ? 'its certificate is not trusted: set --ca-file or SLUICE_CA_FILE to the CA that signed it'
     : reason === 'ERR_TLS_CERT_ALTNAME_INVALID'

@@ -19,4 +19,10 @@ export type CliContext = {
    * (server-config.ts). The command closes it before it returns.
    */
   readonly connect: (connection: Connection) => ApiClient;
+  /**
+   * For a command that runs until stopped (`get -w`): a signal aborted on SIGINT, after
+   * which Ctrl-C ends that command cleanly instead of the process. Called once, by such a
+   * command only. Absent: the command runs until the server ends it.
+   */
+  readonly interrupt?: () => AbortSignal;
 };

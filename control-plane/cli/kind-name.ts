@@ -3,11 +3,15 @@
 // closest known one and the whole list, since the list grows with every kind added.
 
 import type { KindDescriptor } from '../api/kind.ts';
-import { findKind, KINDS } from '../api/descriptors.ts';
-import { didYouMean } from '../../kinds/schema-kit.ts';
+import { didYouMean } from '../../kinds/did-you-mean.ts';
 import { UsageError } from './command.ts';
+import { lazy } from './lazy.ts';
+
+/** Every kind's schema comes with the table: loaded when a verb names a kind, not at start. */
+export const descriptors = lazy<typeof import('../api/descriptors.ts')>(import.meta.url, '../api/descriptors.ts');
 
 export function resolveKind(name: string): KindDescriptor<unknown> {
+  const { findKind, KINDS } = descriptors();
   const kind = findKind(name);
   if (kind !== undefined) return kind;
   const names = KINDS.flatMap((k) => [k.kind.toLowerCase(), k.plural, k.singular, ...k.shortNames]);

@@ -21,4 +21,9 @@ process.exitCode = await runCli(process.argv.slice(2), {
   home: homedir(),
   readStdin: () => text(process.stdin),
   connect: createApiClient,
+  interrupt: () => {
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    return stop.signal;
+  },
 });

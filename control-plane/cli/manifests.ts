@@ -5,9 +5,11 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
 import { UsageError, type FlagValue } from './command.ts';
 import type { CliContext } from './context.ts';
+import { lazy } from './lazy.ts';
+
+const yaml = lazy<typeof import('yaml')>(import.meta.url, 'yaml');
 
 export type Manifest = {
   /** `FILE:doc[i]`. */
@@ -78,9 +80,9 @@ function expand(name: string, problems: Problem[], seq: { next: number }): strin
 }
 
 function parseStream(source: string, text: string, manifests: Manifest[], problems: Problem[], seq: { next: number }): void {
-  const lineCounter = new LineCounter();
+  const lineCounter = new (yaml().LineCounter)();
   // JSON is YAML 1.2, so one parser reads both.
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  const docs = yaml().parseAllDocuments(text, { lineCounter, prettyErrors: false });
   [...docs].forEach((doc, i) => {
     const where = `${source}:doc[${i}]`;
     const at = seq.next++;

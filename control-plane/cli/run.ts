@@ -21,12 +21,19 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
   }
   const found = findCommand(argv);
   if (found === undefined) {
+    const group = groupOf(argv);
+    if (group !== undefined) {
+      // `sluicectl ca --help` lists the group's verbs; a bare `sluicectl ca` too, but as a refusal.
+      const asked = argv.includes('--help') || argv.includes('-h');
+      (asked ? ctx.stdout : ctx.stderr)(groupHelp(group));
+      return asked ? 0 : 2;
+    }
     ctx.stderr(unknownCommand(argv));
     return 2;
   }
   const { command, rest } = found;
   if (rest.includes('--help') || rest.includes('-h')) {
-    ctx.stdout(`usage: ${command.usage}\n\n${command.summary}\n\nexamples:\n${command.examples.map((e) => `  ${e}\n`).join('')}`);
+    ctx.stdout(`usage: ${command.usage}\n\n${command.summary}\n\n${flagsHelp(command)}examples:\n${command.examples.map((e) => `  ${e}\n`).join('')}`);
     return 0;
   }
   let parsed: { values: Record<string, FlagValue>; positionals: string[] };
@@ -78,6 +85,23 @@ function findCommand(argv: readonly string[]): { command: (typeof COMMANDS)[numb
   return undefined;
 }
 
+/** The group (`ca`, `token`, `bootstrap`) when argv is its word with nothing after but flags. */
+function groupOf(argv: readonly string[]): string | undefined {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  if (words.length !== 1) return undefined;
+  return COMMANDS.some((c) => c.words.length > 1 && c.words[0] === words[0]) ? words[0] : undefined;
+}
+
+function groupHelp(group: string): string {
+  const verbs = COMMANDS.filter((c) => c.words.length > 1 && c.words[0] === group);
+  const width = Math.max(...verbs.map((c) => c.words.join(' ').length));
+  return (
+    `usage: sluicectl ${group} <command> [flags]\n\ncommands:\n` +
+    verbs.map((c) => `  ${`sluicectl ${c.words.join(' ')}`.padEnd(width + 10)}  ${c.summary}\n`).join('') +
+    `\nsluicectl ${group} <command> --help shows a command's flags and examples.\n`
+  );
+}
+
 /** One line, and the nearest command when there is one: not the whole usage. */
 function unknownCommand(argv: readonly string[]): string {
   const words = argv.filter((a) => !a.startsWith('-')).slice(0, 2);
@@ -101,6 +125,12 @@ function distance(a: string, b: string): number {
     prev = row;
   }
   return prev[b.length];
+}
+
+/** `flags:` and one line per flag, `-n, --namespace string`; nothing for a verb without flags. */
+function flagsHelp(command: (typeof COMMANDS)[number]): string {
+  const lines = Object.entries(command.options).map(([name, o]) => `  ${o.short === undefined ? '    ' : `-${o.short}, `}--${name}${o.type === 'string' ? ' string' : ''}${o.multiple === true ? ' (repeatable)' : ''}\n`);
+  return lines.length === 0 ? '' : `flags:\n${lines.join('')}\n`;
 }
 
 function flagName(short: string | undefined, long: string): string {

@@ -6,8 +6,8 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
-import { didYouMean } from '../../kinds/schema-kit.ts';
+import { didYouMean } from '../../kinds/did-you-mean.ts';
+import { lazy } from './lazy.ts';
 import type { ApiClient, Connection } from './client.ts';
 import { UsageError, type FlagValue } from './command.ts';
 import type { CliContext } from './context.ts';
@@ -28,6 +28,9 @@ export type Setting = {
 };
 
 export type ServerConfig = { readonly server: Setting; readonly tokenFile?: Setting; readonly caFile?: Setting };
+
+// Loaded only when there is a config file to read: most runs have none.
+const yaml = lazy<typeof import('yaml')>(import.meta.url, 'yaml');
 
 type ConfigFile = { server?: string; tokenFile?: string; caFile?: string };
 const CONFIG_KEYS = ['server', 'tokenFile', 'caFile'] as const;
@@ -79,6 +82,7 @@ function readConfigFile(home: string): { label: string; values: ConfigFile } | u
   const path = join(home, '.sluice', 'config');
   if (!existsSync(path)) return undefined;
   const label = '~/.sluice/config';
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(readFileSync(path, 'utf8'), { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {

@@ -3,8 +3,12 @@
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { certificateBlocks, createCa, generateKeyPair, inspectCertificates, issueSvid, loadCa, parseSpiffeId, parseTrustDomain, readCsr, type CertificateInfo } from '../../../certs/index.ts';
+import type { CertificateInfo } from '../../../certs/index.ts';
 import { UsageError, type Command } from '../command.ts';
+import { lazy } from '../lazy.ts';
+
+/** node-forge is 40 modules: loaded when a CA verb runs, not for every sluicectl start. */
+const certs = lazy<typeof import('../../../certs/index.ts')>(import.meta.url, '../../../certs/index.ts');
 
 const KEY_MODE = 0o600;
 const CERT_MODE = 0o644;
@@ -18,17 +22,17 @@ export const caCreate: Command = {
   required: ['trust-domain', 'out'],
   positionals: 0,
   run({ flags, ctx }) {
-    const td = parseTrustDomain(String(flags['trust-domain']));
+    const td = certs().parseTrustDomain(String(flags['trust-domain']));
     if (!td.ok) throw new UsageError(`invalid --trust-domain: ${td.error}`);
     const out = String(flags.out);
     if (existsSync(join(out, 'ca-key.pem'))) throw new UsageError(`${join(out, 'ca-key.pem')} already exists; refusing to overwrite a CA key (choose another --out)`);
-    const ca = createCa({ trustDomain: td.value, now: ctx.clock() });
+    const ca = certs().createCa({ trustDomain: td.value, now: ctx.clock() });
     mkdirSync(out, { recursive: true });
     write(join(out, 'root.pem'), ca.root, CERT_MODE);
     write(join(out, 'ca.pem'), ca.ca, CERT_MODE);
     write(join(out, 'ca-key.pem'), ca.caKey, KEY_MODE);
     write(join(out, 'bundle.pem'), ca.bundle, CERT_MODE);
-    const [root] = inspectCertificates(ca.root);
+    const [root] = certs().inspectCertificates(ca.root);
     ctx.stdout(
       `created a CA for trust domain ${td.value} in ${out}\n` +
         `  root.pem     the root (self-signed), valid until ${root.notAfter.toISOString()}; its key is not kept\n` +
@@ -52,17 +56,17 @@ export const caIssue: Command = {
   required: ['ca', 'spiffe-id', 'out'],
   positionals: 0,
   run({ flags, ctx }) {
-    const id = parseSpiffeId(String(flags['spiffe-id']));
+    const id = certs().parseSpiffeId(String(flags['spiffe-id']));
     if (!id.ok) throw new UsageError(`invalid --spiffe-id: ${id.error}`);
     const ttlMs = flags.ttl === undefined ? 24 * 3_600_000 : parseTtl(String(flags.ttl));
     const dir = String(flags.ca);
     const files = { root: readCaFile(dir, 'root.pem'), ca: readCaFile(dir, 'ca.pem'), caKey: readCaFile(dir, 'ca-key.pem'), bundle: readCaFile(dir, 'bundle.pem') };
-    const ca = loadCa(files);
+    const ca = certs().loadCa(files);
     if (!ca.ok) throw new UsageError(`${dir}: ${ca.error}`);
     let publicKeyPem: string;
     let privateKeyPem: string | null = null;
     if (flags.csr !== undefined) {
-      const csr = readCsr(readInput(String(flags.csr)));
+      const csr = certs().readCsr(readInput(String(flags.csr)));
       if (!csr.ok) throw new UsageError(`--csr ${flags.csr}: ${csr.error}`);
       const asked = csr.value.uris;
       if (asked.length > 1 || (asked.length === 1 && asked[0] !== id.value.uri)) {
@@ -70,11 +74,11 @@ export const caIssue: Command = {
       }
       publicKeyPem = csr.value.publicKeyPem;
     } else {
-      const keys = generateKeyPair();
+      const keys = certs().generateKeyPair();
       publicKeyPem = keys.publicKeyPem;
       privateKeyPem = keys.privateKeyPem;
     }
-    const svid = issueSvid(ca.value, { spiffeId: id.value, publicKeyPem, now: ctx.clock(), ttlMs });
+    const svid = certs().issueSvid(ca.value, { spiffeId: id.value, publicKeyPem, now: ctx.clock(), ttlMs });
     if (!svid.ok) throw new UsageError(svid.error);
     const out = String(flags.out);
     mkdirSync(out, { recursive: true });
@@ -103,15 +107,15 @@ export const caInspect: Command = {
   run({ positionals, ctx }) {
     const file = positionals[0];
     const text = readInput(file);
-    if (certificateBlocks(text).length === 0) {
-      const csr = readCsr(text);
+    if (certs().certificateBlocks(text).length === 0) {
+      const csr = certs().readCsr(text);
       if (csr.ok) {
         ctx.stdout(`certificate request\n  identity:   ${csr.value.uris.join(', ') || '(none)'}\n  signature:  valid\n`);
         return 0;
       }
       throw new UsageError(`${file} holds no PEM certificate or certificate request`);
     }
-    const infos = inspectCertificates(text);
+    const infos = certs().inspectCertificates(text);
     ctx.stdout(infos.map((c, i) => describe(c, i, infos.length, ctx.clock())).join('\n'));
     return 0;
   },

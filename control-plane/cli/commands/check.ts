@@ -7,9 +7,7 @@
 // The checks run in order; when the control plane does not answer, the rest are skipped
 // (each would fail for the same reason).
 
-import { KINDS } from '../../api/descriptors.ts';
 import type { KindDescriptor } from '../../api/kind.ts';
-import { meshKind } from '../../api/kinds/mesh.ts';
 import type { Resource } from '../../api/resource.ts';
 import type { CertificatesReport } from '../../apiserver/certificates.ts';
 import type { ProxyStatus } from '../../xds/proxy-status.ts';
@@ -18,6 +16,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { shortAge } from '../print/table.ts';
 import { CONNECTION_OPTIONS, connectFromFlags } from '../server-config.ts';
+import { descriptors } from '../kind-name.ts';
 
 /** One thing wrong, said for a person (`message`) and for a script (the other fields). */
 export type Problem = { readonly message: string; readonly [field: string]: unknown };
@@ -143,6 +142,8 @@ async function trustDomains(facts: Facts) {
   const report = await facts.certificates();
   const td = report.ca.trustDomain;
   const problems: Problem[] = [];
+  // Loaded when the check runs, not when sluicectl starts (kind-name.ts).
+  const meshKind = descriptors().findKind('Mesh')!;
   const meshes = await facts.api.list(meshKind as KindDescriptor<unknown>);
   for (const m of meshes) {
     const named = (m.spec as { trustDomain?: string } | undefined)?.trustDomain;
@@ -164,7 +165,7 @@ type Conditioned = Resource & { status?: { conditions?: { type: string; status: 
 async function falseConditions({ api }: Facts) {
   const problems: Problem[] = [];
   let count = 0;
-  for (const kind of KINDS) {
+  for (const kind of descriptors().KINDS) {
     const items = (await api.list(kind)) as Conditioned[];
     count += items.length;
     for (const r of items) {

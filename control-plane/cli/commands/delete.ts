@@ -3,7 +3,6 @@
 // so a manifest an older schema would refuse can still be deleted.
 
 import type { KindDescriptor } from '../../api/kind.ts';
-import { kindOf } from '../../api/validate.ts';
 import { isApiError, type ApiClient } from '../client.ts';
 import { UsageError, type Command } from '../command.ts';
 import type { CliContext } from '../context.ts';
@@ -11,6 +10,9 @@ import { namespaceFor, resolveKind } from '../kind-name.ts';
 import { FILENAME_OPTION, filenamesOf, formatProblems, readManifests, type Problem } from '../manifests.ts';
 import { refLabel } from '../print/resource.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
+import { lazy } from '../lazy.ts';
+
+const validate = lazy<typeof import('../../api/validate.ts')>(import.meta.url, '../../api/validate.ts');
 
 type Target = { readonly kind: KindDescriptor<unknown>; readonly namespace: string | undefined; readonly name: string };
 
@@ -63,7 +65,7 @@ async function targetsOf(files: readonly string[], namespace: string, ctx: CliCo
   const { manifests, problems } = await readManifests(files, ctx);
   const targets: Target[] = [];
   for (const m of manifests) {
-    const { kind, violations } = kindOf(m.doc);
+    const { kind, violations } = validate().kindOf(m.doc);
     const meta = (m.doc as { metadata?: { name?: unknown; namespace?: unknown } }).metadata;
     if (kind === undefined) {
       problems.push(...violations.map((v) => ({ where: m.where, path: m.prefix + v.path, message: v.message, seq: m.seq })));

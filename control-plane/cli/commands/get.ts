@@ -1,67 +1,114 @@
-// `sluicectl get KIND [NAME]`: a table (NAME, the kind's own columns, STATUS, AGE), or the
-// resources as YAML or JSON, as kubectl prints them.
+// `sluicectl get KIND[,KIND...]|all [NAME]`: a table (NAME, the kind's own columns, STATUS,
+// AGE; `-o wide` adds LABELS and MESSAGE), or the resources as YAML, JSON, names or a
+// JSONPath template, as kubectl prints them. `-l` filters by labels, here rather than on
+// the server (its API takes no labelSelector); `-w` keeps printing rows as they change.
 
 import type { KindDescriptor } from '../../api/kind.ts';
 import type { Resource } from '../../api/resource.ts';
-import { UsageError, type Command } from '../command.ts';
+import type { ApiClient } from '../client.ts';
+import { UsageError, type Command, type FlagValue } from '../command.ts';
 import type { CliContext } from '../context.ts';
-import { namespaceFor, resolveKind } from '../kind-name.ts';
-import { ageOf, formatTable } from '../print/table.ts';
-import { listOf, toJson, toYaml } from '../print/resource.ts';
-import { hasStatus, statusWord } from '../print/status.ts';
+import { descriptors, namespaceFor, resolveKind } from '../kind-name.ts';
+import { parseLabelSelector, type LabelSelector } from '../label-selector.ts';
+import { compileJsonPath } from '../print/jsonpath.ts';
+import { listOf, refLabel, toJson, toYaml } from '../print/resource.ts';
+import { headersOf, rowOf, type RowOptions } from '../print/rows.ts';
+import { hasStatus } from '../print/status.ts';
+import { formatTable } from '../print/table.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
+import { watchRows } from './get-watch.ts';
 
-const OUTPUTS = ['table', 'yaml', 'json'] as const;
-type Output = (typeof OUTPUTS)[number];
+const FORMATS = ['table', 'wide', 'yaml', 'json', 'name', 'jsonpath=TEMPLATE'] as const;
+
+export type Output = { readonly format: 'table' | 'wide' | 'yaml' | 'json' | 'name' } | { readonly format: 'jsonpath'; readonly print: (value: unknown) => string };
 
 export const get: Command = {
   words: ['get'],
-  usage: 'sluicectl get KIND [NAME] [-n NS | -A] [-o table|yaml|json]',
-  summary: 'list resources of a kind (or show one) as a table, YAML or JSON',
-  examples: ['sluicectl get meshes', 'sluicectl get httproutes -A', 'sluicectl get service orders -n shop -o yaml', 'sluicectl get workloads -o json'],
+  usage: 'sluicectl get KIND[,KIND...]|all [NAME] [-n NS | -A] [-l SELECTOR] [-o table|wide|yaml|json|name|jsonpath=T] [-w]',
+  summary: 'list resources of one or more kinds (or show one) as a table, YAML, JSON or a JSONPath template; -w watches',
+  examples: [
+    'sluicectl get meshes',
+    'sluicectl get all -n shop',
+    'sluicectl get svc,httproute -A -o wide',
+    'sluicectl get workloads -l app=web,tier!=db',
+    "sluicectl get svc -o jsonpath='{range .items[*]}{.metadata.name}{\"\\n\"}{end}'",
+    'sluicectl get httproutes -w',
+  ],
   options: {
     namespace: { type: 'string', short: 'n' },
     'all-namespaces': { type: 'boolean', short: 'A' },
     output: { type: 'string', short: 'o' },
+    selector: { type: 'string', short: 'l' },
+    watch: { type: 'boolean', short: 'w' },
     ...CONNECTION_OPTIONS,
   },
   required: [],
   positionals: { min: 1, max: 2 },
   async run({ flags, positionals, ctx }) {
-    const kind = resolveKind(positionals[0]);
+    const kinds = kindsOf(positionals[0]);
     const name = positionals[1];
     const output = outputOf(flags.output);
-    const all = flags['all-namespaces'] === true && kind.scope === 'Namespaced';
-    if (all && name !== undefined) throw new UsageError('a resource cannot be fetched by name across all namespaces (-A): give -n NS instead');
-    if (all && flags.namespace !== undefined) throw new UsageError('-n and -A exclude each other');
-    const namespace = all ? undefined : namespaceFor(kind, typeof flags.namespace === 'string' ? flags.namespace : 'default');
+    const selector = typeof flags.selector === 'string' ? parseLabelSelector(flags.selector) : undefined;
+    const allNamespaces = flags['all-namespaces'] === true;
+    if (name !== undefined && kinds.length > 1) throw new UsageError(`a NAME needs one kind; '${positionals[0]}' names ${kinds.length}`);
+    if (name !== undefined && selector !== undefined) throw new UsageError('give a NAME or -l, not both');
+    if (allNamespaces && name !== undefined && kinds.some((k) => k.scope === 'Namespaced')) throw new UsageError('a resource cannot be fetched by name across all namespaces (-A): give -n NS instead');
+    if (allNamespaces && flags.namespace !== undefined) throw new UsageError('-n and -A exclude each other');
+    const namespace = allNamespaces ? undefined : typeof flags.namespace === 'string' ? flags.namespace : 'default';
+    if (flags.watch === true) {
+      if (kinds.length > 1) throw new UsageError(`-w watches one kind; '${positionals[0]}' names ${kinds.length}`);
+      if (output.format !== 'table' && output.format !== 'wide' && output.format !== 'name') throw new UsageError('-w prints rows: use -o table, wide or name');
+      return withClient(flags, ctx, (api) => watchRows(api, kinds[0], namespace, { name, selector, output, allNamespaces }, ctx));
+    }
     return withClient(flags, ctx, async (api) => {
-      if (name !== undefined) {
-        const r = await api.get(kind, namespace, name);
-        ctx.stdout(output === 'table' ? table(kind, [r], false, ctx) : output === 'yaml' ? toYaml(r) : toJson(r));
-        return 0;
+      const found: Found[] = [];
+      for (const kind of kinds) {
+        const ns = namespace === undefined ? undefined : namespaceFor(kind, namespace);
+        const items = name !== undefined ? [await api.get(kind, ns, name)] : await api.list(kind, ns);
+        found.push({ kind, items: selector === undefined ? items : items.filter((r) => selector(r.metadata.labels)) });
       }
-      const items = await api.list(kind, namespace);
-      if (output === 'yaml') ctx.stdout(toYaml(listOf(items)));
-      else if (output === 'json') ctx.stdout(toJson(listOf(items)));
-      else if (items.length === 0) ctx.stderr(namespace === undefined ? 'No resources found.\n' : `No resources found in ${namespace} namespace.\n`);
-      else ctx.stdout(table(kind, items, all, ctx));
+      print(found, output, { one: name !== undefined, allNamespaces, namespace, multi: kinds.length > 1 }, ctx);
       return 0;
     });
   },
 };
 
-function outputOf(flag: unknown): Output {
-  if (flag === undefined) return 'table';
-  if (typeof flag === 'string' && (OUTPUTS as readonly string[]).includes(flag)) return flag as Output;
-  throw new UsageError(`unknown output format '${String(flag)}': use ${OUTPUTS.join(', ')}`);
+type Found = { readonly kind: KindDescriptor<unknown>; readonly items: readonly Resource[] };
+
+function print(found: readonly Found[], output: Output, o: { one: boolean; allNamespaces: boolean; namespace: string | undefined; multi: boolean }, ctx: CliContext): void {
+  const all = found.flatMap((f) => f.items);
+  const value = o.one ? all[0] : listOf(all);
+  if (output.format === 'yaml') return ctx.stdout(toYaml(value));
+  if (output.format === 'json') return ctx.stdout(toJson(value));
+  if (output.format === 'jsonpath') return ctx.stdout(output.print(value));
+  if (output.format === 'name') return ctx.stdout(found.flatMap((f) => f.items.map((r) => `${refLabel(f.kind, r.metadata.name)}\n`)).join(''));
+  if (all.length === 0) return ctx.stderr(o.namespace === undefined ? 'No resources found.\n' : `No resources found in ${o.namespace} namespace.\n`);
+  // kubectl's `get all`: one table per kind that has resources, a blank line between.
+  const tables = found
+    .filter((f) => f.items.length > 0)
+    .map((f) => {
+      const rows: RowOptions = { withNamespace: o.allNamespaces && f.kind.scope === 'Namespaced', withType: o.multi, wide: output.format === 'wide', now: ctx.clock() };
+      const status = hasStatus(f.items);
+      return formatTable(headersOf(f.kind, f.items, rows), f.items.map((r) => rowOf(f.kind, r, status, rows)));
+    });
+  ctx.stdout(tables.join('\n'));
 }
 
-/** The kind's columns, then STATUS (what the control plane says of each: control-plane/status/) when they have one, then AGE. */
-function table(kind: KindDescriptor<unknown>, items: readonly Resource[], withNamespace: boolean, ctx: CliContext): string {
-  const now = ctx.clock();
-  const status = hasStatus(items);
-  const headers = [...(withNamespace ? ['namespace'] : []), 'name', ...kind.columns.map((c) => c.name), ...(status ? ['status'] : []), 'age'];
-  const rows = items.map((r) => [...(withNamespace ? [r.metadata.namespace ?? ''] : []), r.metadata.name, ...kind.columns.map((c) => c.value(r)), ...(status ? [statusWord(r)] : []), ageOf(r.metadata.creationTimestamp, now)]);
-  return formatTable(headers, rows);
+/** `all`, one kind, or `svc,httproute`: each resolved as kubectl resolves a name. */
+function kindsOf(arg: string): KindDescriptor<unknown>[] {
+  if (arg === 'all') return [...descriptors().KINDS];
+  const names = arg.split(',');
+  if (names.some((n) => n === '')) throw new UsageError(`'${arg}' has an empty kind: write KIND,KIND with no spaces or trailing comma`);
+  const kinds = names.map(resolveKind);
+  return kinds.filter((k, i) => kinds.indexOf(k) === i);
 }
+
+function outputOf(flag: FlagValue): Output {
+  if (flag === undefined) return { format: 'table' };
+  const text = String(flag);
+  if (text.startsWith('jsonpath=')) return { format: 'jsonpath', print: compileJsonPath(text.slice('jsonpath='.length)) };
+  if (text === 'table' || text === 'wide' || text === 'yaml' || text === 'json' || text === 'name') return { format: text };
+  throw new UsageError(`unknown output format '${text}': use ${FORMATS.join(', ')}`);
+}
+
+export type WatchOptions = { readonly name?: string; readonly selector?: LabelSelector; readonly output: Output; readonly allNamespaces: boolean };

@@ -1,10 +1,12 @@
 // The command table: one entry per verb, in the order `sluicectl help` lists them.
 
 import type { Command } from '../command.ts';
+import { apiResources } from './api-resources.ts';
 import { apply } from './apply.ts';
 import { bootstrapGrpc } from './bootstrap.ts';
 import { caCreate, caInspect, caIssue } from './ca.ts';
 import { check } from './check.ts';
+import { completion } from './completion.ts';
 import { del } from './delete.ts';
 import { describe } from './describe.ts';
 import { diff } from './diff.ts';
@@ -22,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   describe,
   del,
   check, // is the mesh healthy: the first verb to run when something is wrong
+  apiResources, // which kinds `get` takes, and by which names
   // What the proxies hold.
   proxyStatus,
   proxyConfig,
@@ -33,4 +36,5 @@ export const COMMANDS: readonly Command[] = [
   bootstrapGrpc,
   tokenCreate, tokenList, tokenRevoke, // a VM's proxy joins with a token
   version,
+  completion, // the shell's side of the verbs above
 ];

@@ -8,13 +8,13 @@
 
 import { chmodSync, writeFileSync } from 'node:fs';
 import type { KindDescriptor } from '../../api/kind.ts';
-import { findKind } from '../../api/descriptors.ts';
 import type { Resource } from '../../api/resource.ts';
 import { formatTokenFile } from '../../../xds/token-file.ts';
 import { UsageError, type Command } from '../command.ts';
 import { ageOf, formatTable } from '../print/table.ts';
 import { formatVmInstall } from '../print/vm-install.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
+import { descriptors } from '../kind-name.ts';
 import { CLIENT_VERSION } from './version.ts';
 
 /**
@@ -93,7 +93,7 @@ export const tokenCreate: Command = {
     const body = { apiVersion: 'ca.sluice.dev/v1', kind: 'JoinToken', metadata: { name: '', namespace }, workload: String(flags.workload), ...(flags.ttl === undefined ? {} : { ttl: String(flags.ttl) }) };
     const minted = await withClient(flags, ctx, async (api) => {
       // The Workload is read first: a bad --app is refused before any token exists.
-      const plan = install ? await planInstall(flags, (await api.get(findKind('Workload')!, namespace, String(flags.workload))) as { spec?: { ports?: Record<string, number> } }, api.server) : null;
+      const plan = install ? await planInstall(flags, (await api.get(descriptors().findKind('Workload')!, namespace, String(flags.workload))) as { spec?: { ports?: Record<string, number> } }, api.server) : null;
       return { plan, created: await api.create(JOIN_TOKENS, body as unknown as Resource) };
     });
     const t = minted.created as unknown as TokenView;

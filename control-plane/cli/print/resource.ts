@@ -2,9 +2,11 @@
 // one resource or a List, and the form two resources are compared in (no server-set
 // metadata, keys in one order) so that `apply` and `diff` agree on what "unchanged" is.
 
-import { stringify } from 'yaml';
 import type { KindDescriptor } from '../../api/kind.ts';
 import type { Resource } from '../../api/resource.ts';
+import { lazy } from '../lazy.ts';
+
+const yaml = lazy<typeof import('yaml')>(import.meta.url, 'yaml');
 
 /** The metadata the server sets on every write; a manifest's copy of them is ignored. */
 export const SERVER_FIELDS = ['uid', 'resourceVersion', 'generation', 'creationTimestamp'] as const;
@@ -52,7 +54,7 @@ export function sameContent(a: Resource, b: Resource): boolean {
 
 /** No line folding: a long value stays on one line, so output is stable and greppable. */
 export function toYaml(value: unknown): string {
-  return stringify(value, { lineWidth: 0 });
+  return yaml().stringify(value, { lineWidth: 0 });
 }
 
 export function toJson(value: unknown): string {

@@ -29,6 +29,14 @@ export function statusWord(r: Resource): string {
   return typeof s?.selectedWorkloads === 'number' ? `${word} (${s.selectedWorkloads})` : word;
 }
 
+/** The message of the condition statusWord names, for `get -o wide`; `<none>` without one. */
+export function statusMessage(r: Resource): string {
+  const conditions = statusOf(r)?.conditions ?? [];
+  if (conditions.length === 0) return '<none>';
+  const message = (conditions.find((c) => c.status !== 'True') ?? conditions[0]).message;
+  return message === '' ? '<none>' : message;
+}
+
 const TITLES: Readonly<Record<string, string>> = { selectedWorkloads: 'Selected Workloads', workloads: 'Workloads', routes: 'Routes', policies: 'Policies', proxies: 'Proxies', services: 'Services' };
 
 /** The `Status:` part of describe; empty when the resource has no status. */

@@ -2,9 +2,18 @@
 // column unpadded; and ages in kubectl's short form (45s, 12m, 3h, 5d, 2y).
 
 export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const all = [headers.map((h) => h.toUpperCase()), ...rows];
-  const widths = headers.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ') + '\n').join('');
+  const widths = columnWidths(headers, rows);
+  return [headers.map((h) => h.toUpperCase()), ...rows].map((r) => formatRow(r, widths)).join('');
+}
+
+/** The width of each column: its widest cell, header included. */
+export function columnWidths(headers: readonly string[], rows: readonly (readonly string[])[]): number[] {
+  return headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+}
+
+/** One line of a table whose widths were fixed earlier (`get -w` prints rows as they come). */
+export function formatRow(row: readonly string[], widths: readonly number[]): string {
+  return row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ') + '\n';
 }
 
 /** kubectl's ShortHumanDuration: the largest whole unit, so the column stays narrow. */

@@ -19,6 +19,8 @@ export type CliOptions = {
   readonly home?: string;
   readonly stdin?: string;
   readonly clock?: () => number;
+  /** What `get -w` stops on (main.ts: SIGINT). */
+  readonly interrupt?: AbortSignal;
 };
 
 export function captureContext(opts: CliOptions = {}): CliContext & { out: string[]; err: string[] } {
@@ -39,6 +41,7 @@ export function captureContext(opts: CliOptions = {}): CliContext & { out: strin
       return opts.stdin ?? '';
     },
     connect: createApiClient,
+    ...(opts.interrupt === undefined ? {} : { interrupt: () => opts.interrupt! }),
   };
 }
 
