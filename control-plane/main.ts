@@ -28,7 +28,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (flags === 'help' || flags === 'version') {
-    stdout.write(flags === 'help' ? USAGE : `${VERSION}\n`);
+    stdout.write(flags === 'help' ? USAGE : `sluice-cp ${VERSION}\n`);
     return 0;
   }
 

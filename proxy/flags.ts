@@ -53,9 +53,10 @@ export const usage = `usage: sluice-proxy --config FILE [options]
   --drain-timeout DURATION how long SIGTERM waits for in-flight requests (default 5s)
   --access-log WHERE       stdout (default), off, or a file path
   --help                   this text
+  --version                the version, and exit
 `;
 
-export type FlagsResult = { ok: true; flags: ProxyFlags } | { ok: false; error: string } | { ok: 'help' };
+export type FlagsResult = { ok: true; flags: ProxyFlags } | { ok: false; error: string } | { ok: 'help' } | { ok: 'version' };
 
 export function parseFlags(argv: readonly string[]): FlagsResult {
   let values;
@@ -79,12 +80,14 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
         'outbound-port': { type: 'string', default: '15001' },
         zone: { type: 'string' },
         help: { type: 'boolean', default: false },
+        version: { type: 'boolean', default: false },
       },
     }));
   } catch (err) {
     return { ok: false, error: (err as Error).message };
   }
   if (values.help) return { ok: 'help' };
+  if (values.version) return { ok: 'version' };
   const cp = values['control-plane'];
   if (values.config === undefined && cp === undefined) return { ok: false, error: 'one of --config FILE (static) or --control-plane HOST:PORT (xDS) is required' };
   if (values.config !== undefined && cp !== undefined) return { ok: false, error: '--config and --control-plane exclude each other: a proxy takes its config from one source' };

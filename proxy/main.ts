@@ -1,12 +1,17 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 // sluice-proxy: flags -> config source (a static file for now) -> listeners -> admin.
 
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { parseFlags, usage } from './flags.ts';
 import { createLogger, logSink, onceAMinute } from './log.ts';
 import { startProxy } from './run.ts';
 
 const parsed = parseFlags(process.argv.slice(2));
+if (parsed.ok === 'version') {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  process.stdout.write(`sluice-proxy ${version}\n`);
+  process.exit(0);
+}
 if (parsed.ok === 'help') {
   process.stdout.write(usage);
   process.exit(0);
