@@ -11,12 +11,14 @@ import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
 import { createLogger, logSink } from './log.ts';
 import { openStore } from './store/index.ts';
 import { startXds } from './xds/index.ts';
+import { routeGrpcLogs } from '../xds/grpc-log.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 // Either may have lost its reader for good: see log.ts.
 const stderr = logSink(process.stderr);
 const stdout = logSink(process.stdout);
 const log = createLogger(stderr);
+routeGrpcLogs(log);
 
 async function main(): Promise<number> {
   let flags;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { parseTokenFile } from '../xds/index.ts';
 import { dialControlPlane } from '../xds/dial.ts';
+import { routeGrpcLogs } from '../xds/grpc-log.ts';
 import type { ProxyFlags, XdsFlags } from './flags.ts';
 import type { RunningProxy, StartResult } from './run.ts';
 import { createRuntime, startAdmin, type AdminServers, type Io } from './runtime.ts';
@@ -19,6 +20,7 @@ const fail = (exitCode: number, error: string): StartResult => ({ ok: false, exi
 
 export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Promise<StartResult> {
   const { log } = io;
+  routeGrpcLogs(log);
   const dir = xf.identityDir;
   const files = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), bundle: join(dir, 'bundle.pem') };
 
