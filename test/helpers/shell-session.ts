@@ -5,6 +5,7 @@
 // are read. stop() kills every job still running, by its process group, and ends bash.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export type CommandResult = { readonly status: number; readonly stdout: string; readonly stderr: string };
 
@@ -76,8 +77,13 @@ export class ShellSession {
     }
   }
 
-  /** SIGTERM to every job's process group still there, SIGKILL 10 s later, then bash ends. */
+  /**
+   * SIGTERM to every job's process group still there, and to a command still running in
+   * the foreground (a test that failed on a timeout), SIGKILL 10 s later, then bash ends.
+   */
   async stop(): Promise<void> {
+    // Under `set -m` every command bash starts, foreground or not, leads its own process group.
+    for (const pid of children(this.#bash.pid!)) if (!this.#jobs.includes(pid)) this.#jobs.push(pid);
     for (const pid of this.#jobs.filter(alive)) signal(pid, 'SIGTERM');
     const left = await this.jobsGone(10_000);
     for (const pid of left) signal(pid, 'SIGKILL');
@@ -86,6 +92,15 @@ export class ShellSession {
     const timer = setTimeout(() => this.#bash.kill('SIGKILL'), 5_000);
     await this.#exited;
     clearTimeout(timer);
+  }
+}
+
+/** The pids bash started that are still its children (Linux's /proc). */
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((p) => p !== '').map(Number);
+  } catch {
+    return [];
   }
 }
 
