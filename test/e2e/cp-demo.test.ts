@@ -6,11 +6,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { withFixedPorts } from '../helpers/fixed-ports.ts';
 
 const DEMO = fileURLToPath(new URL('../../examples/mesh/demo.ts', import.meta.url));
 
-test('the control-plane demo applies a mesh with a route split and refuses a broken file whole', () => {
-  const r = spawnSync(process.execPath, [DEMO], { encoding: 'utf8', timeout: 60_000 });
+test('the control-plane demo applies a mesh with a route split and refuses a broken file whole', { timeout: 400_000 }, async () => {
+  // Its sluice-cp takes the default xDS ports (15012, 15010), as the README's demos do: one at a time.
+  const r = await withFixedPorts(async () => spawnSync(process.execPath, [DEMO], { encoding: 'utf8', timeout: 60_000 }));
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   for (const line of ['mesh.mesh.sluice.dev/default created', 'service/orders created', 'service/orders-canary created', 'workload.mesh.sluice.dev/orders-vm-1 created', 'httproute.gateway.networking.k8s.io/orders-split created']) {
     assert.ok(r.stdout.includes(line), line);

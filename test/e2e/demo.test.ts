@@ -5,11 +5,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { withFixedPorts } from '../helpers/fixed-ports.ts';
 
 const DEMO = fileURLToPath(new URL('../../examples/static/demo.ts', import.meta.url));
 
-test('the demo routes canary, api and web traffic as the example says, absorbs a killed endpoint, then exits 0', () => {
-  const r = spawnSync(process.execPath, [DEMO], { encoding: 'utf8', timeout: 60_000 });
+test('the demo routes canary, api and web traffic as the example says, absorbs a killed endpoint, then exits 0', { timeout: 400_000 }, async () => {
+  // The example's fixed ports: one test at a time binds them (the README's quick start runs this demo too).
+  const r = await withFixedPorts(() => spawnSync(process.execPath, [DEMO], { encoding: 'utf8', timeout: 60_000 }));
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /GET \/api\/users \(x-canary: 1\)\s+-> 200\s+api-canary/);
   assert.match(r.stdout, /GET \/index\.html \(x-canary: 1\)\s+-> 200\s+api-canary/);

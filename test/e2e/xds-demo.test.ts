@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { withFixedPorts } from '../helpers/fixed-ports.ts';
 
 const DEMO = fileURLToPath(new URL('../../examples/xds/demo.ts', import.meta.url));
 
@@ -19,8 +20,9 @@ function count(stdout: string, after: string, who: string): number {
   return m === null ? 0 : Number(m[1]);
 }
 
-test('the xDS demo: proxies join with tokens, sync, and the traffic follows a route split and its change; nothing is left running', () => {
-  const r = spawnSync(process.execPath, [DEMO], { encoding: 'utf8', timeout: 90_000 });
+test('the xDS demo: proxies join with tokens, sync, and the traffic follows a route split and its change; nothing is left running', { timeout: 400_000 }, async () => {
+  // The example's fixed ports: one test at a time binds them (the README's quick start runs this demo too).
+  const r = await withFixedPorts(() => spawnSync(process.execPath, [DEMO], { encoding: 'utf8', timeout: 90_000 }));
   const out = r.stdout;
   assert.equal(r.status, 0, `${out}\n${r.stderr}`);
 
