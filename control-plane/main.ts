@@ -12,6 +12,7 @@ import { createLogger, logSink } from './log.ts';
 import { openStore } from './store/index.ts';
 import { startXds } from './xds/index.ts';
 import { routeGrpcLogs } from '../xds/grpc-log.ts';
+import { stopWithWrapper } from '../xds/wrapper.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 // Either may have lost its reader for good: see log.ts.
@@ -98,6 +99,7 @@ async function main(): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    stopWithWrapper();
     // Only now: a supervisor (or a test) that reads this line may stop us at once, and the
     // handlers above must already be there, or SIGTERM kills the process before the store is closed.
     log('info', 'api listening', { url: `${tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`, store: flags.store, revision: store.revision() });

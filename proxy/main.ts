@@ -5,6 +5,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { parseFlags, usage } from './flags.ts';
 import { createLogger, logSink, onceAMinute } from './log.ts';
 import { startProxy } from './run.ts';
+import { stopWithWrapper } from '../xds/wrapper.ts';
 
 const parsed = parseFlags(process.argv.slice(2));
 if (parsed.ok === 'version') {
@@ -39,6 +40,7 @@ let onSignal: (signal: string) => void = (signal) => {
 };
 process.on('SIGTERM', () => onSignal('SIGTERM'));
 process.on('SIGINT', () => onSignal('SIGINT'));
+stopWithWrapper();
 const proxy = await startProxy(flags, { log, accessOut });
 if (!proxy.ok) {
   stderr.write(proxy.error);

@@ -86,3 +86,50 @@ test('a port sluice-cp needs that is taken (API, xDS TLS, xDS plaintext) stops i
     busy.close();
   }
 });
+
+test('run by npx, sluice-cp stops when the wrapper that started it is killed, instead of running on orphaned; run otherwise, it does not watch', { timeout: 60_000 }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { execFileSync } = await import('node:child_process');
+  const start = (env: NodeJS.ProcessEnv) => {
+    const data = join(mkdtempSync(join(tmpdir(), 'sluice-cp-wrapper-')), 'data');
+    // What npm exec runs: sh -c '<bin> ...'; `; true` keeps the shell as the parent, as it is under npm.
+    const sh = spawn('sh', ['-c', `"${process.execPath}" "${CP_MAIN}" --store file:${data} --api-addr 127.0.0.1:0 --xds-addr 127.0.0.1:0 --xds-plaintext-addr 127.0.0.1:0; true`], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    return new Promise<{ sh: typeof sh; cp: number }>((resolve, reject) => {
+      let err = '';
+      let done = false;
+      const timer = setTimeout(() => reject(new Error(`no 'api listening' in 20 s: ${err}`)), 20_000);
+      sh.stderr!.on('data', (d: Buffer) => {
+        err += d;
+        if (done || !err.includes('"api listening"')) return;
+        done = true;
+        clearTimeout(timer);
+        resolve({ sh, cp: Number(execFileSync('pgrep', ['-P', String(sh.pid)], { encoding: 'utf8' }).trim().split('\n')[0]) });
+      });
+    });
+  };
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const npx = await start({ npm_command: 'exec' });
+  npx.sh.kill('SIGKILL');
+  try {
+    for (const until = Date.now() + 15_000; alive(npx.cp); await new Promise((r) => setTimeout(r, 100))) {
+      if (Date.now() > until) assert.fail('sluice-cp ran on after its npx wrapper was killed');
+    }
+  } finally {
+    if (alive(npx.cp)) process.kill(npx.cp, 'SIGKILL');
+  }
+  const plain = await start({ npm_command: '' });
+  plain.sh.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 2000));
+  try {
+    assert.ok(alive(plain.cp), 'run without npx, sluice-cp does not stop with its parent (nohup, a shell that exits)');
+  } finally {
+    process.kill(plain.cp, 'SIGTERM');
+  }
+});
