@@ -137,6 +137,12 @@ describe('get against a control plane', () => {
     writeFileSync(join(dir, 'shop.yaml'), SHOP);
     const applied = await run('apply', '-f', join(dir, 'shop.yaml'), '-n', 'shop');
     assert.equal(applied.code, 0, applied.stderr);
+    // The control plane writes status once its view has taken the apply: wait for it (bounded), so the golden tables have their STATUS.
+    for (const until = Date.now() + 15_000; ; await new Promise((r) => setTimeout(r, 100))) {
+      const r = await run('get', 'httproute', 'orders-missing', '-n', 'shop', '-o', 'jsonpath={.status.conditions[*].reason}');
+      if (r.stdout.includes('BackendNotFound')) break;
+      if (Date.now() > until) assert.fail(`the route's status never came: ${r.stdout}${r.stderr}`);
+    }
   });
   after(() => cp?.stop());
 
