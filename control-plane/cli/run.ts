@@ -8,6 +8,7 @@ import { UsageError, type FlagValue, type PositionalCount } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
 import type { CliContext } from './context.ts';
 import { DEFAULT_SERVER } from './server-config.ts';
+import { didYouMean } from '../../kinds/did-you-mean.ts';
 import { CLIENT_VERSION } from './commands/version.ts';
 
 export async function runCli(argv: readonly string[], ctx: CliContext): Promise<number> {
@@ -104,27 +105,11 @@ function groupHelp(group: string): string {
 
 /** One line, and the nearest command when there is one: not the whole usage. */
 function unknownCommand(argv: readonly string[]): string {
-  const words = argv.filter((a) => !a.startsWith('-')).slice(0, 2);
-  const typed = words.join(' ');
-  let best: { usage: string; distance: number } | undefined;
-  for (const c of COMMANDS) {
-    const name = c.words.join(' ');
-    const d = Math.min(distance(typed, name), distance(words[0] ?? '', c.words[0]));
-    if (best === undefined || d < best.distance) best = { usage: name, distance: d };
-  }
-  const hint = best !== undefined && best.distance <= 2 ? `; did you mean 'sluicectl ${best.usage}'?` : '';
+  const typed = argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ');
+  const names = COMMANDS.map((c) => c.words.join(' '));
+  const near = didYouMean(typed, names) ?? didYouMean(typed.split(' ')[0] ?? '', [...new Set(COMMANDS.map((c) => c.words[0]))]);
+  const hint = near === undefined ? '' : `; did you mean 'sluicectl ${near}'?`;
   return `sluicectl: unknown command '${typed === '' ? argv.join(' ') : typed}'${hint} (sluicectl --help lists the commands)\n`;
-}
-
-/** Levenshtein distance: a typo is one or two edits away. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length];
 }
 
 /** `flags:` and one line per flag, `-n, --namespace string`; nothing for a verb without flags. */
