@@ -109,11 +109,6 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
 }
 
 /**
- * The tries a mesh peer (a verified mTLS client: the caller's proxy) already made, from its
- * x-sluice-attempt-count: this hop counts on from them, so the app behind its inbound proxy
- * sees the caller's try number, not 1 every time. Anyone else's header is overwritten.
- */
-/**
  * The request's hash for the backend's balancer: the rule's hash sources (a route's
  * hash_policy over xDS) over the backend's own. Only a hashing balancer reads one, as in
  * Envoy: to any other (and to its failover levels) the request has none.
@@ -125,6 +120,11 @@ function hashOf(ctx: RequestContext, cluster: Cluster): number | undefined {
   return own === undefined ? undefined : requestHash(own, ctx.headers, remoteIp(ctx.downstreamRemote));
 }
 
+/**
+ * The tries a mesh peer (a verified mTLS client: the caller's proxy) already made, from its
+ * x-sluice-attempt-count: this hop counts on from them, so the app behind its inbound proxy
+ * sees the caller's try number, not 1 every time. Anyone else's header is overwritten.
+ */
 function triesBefore(ctx: RequestContext): number {
   if (ctx.peer === null) return 0;
   const sent = ctx.headers[ATTEMPT_HEADER];
