@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
+import { closedPort } from '../../test/helpers/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CP = join(ROOT, 'control-plane/main.ts');
@@ -79,15 +80,6 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(100);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function ensureFree(port: number, why: string): Promise<void> {
@@ -182,7 +174,8 @@ async function main(): Promise<string[]> {
     const token = join(dir, `${w.name}.token`);
     sluicectl(['token', 'create', '--workload', w.name, '--ttl', '10m', '--out', token]);
     const appPort = await startApp(w.service, w.version, w.name);
-    const outbound = await freePort();
+    // Not a listen(0) port: the proxy binds it only when its config arrives, and by then an ephemeral port may be a connection's.
+    const outbound = await closedPort();
     console.log(`  (${w.name}'s app, a tiny HTTP server in this demo, listens on 127.0.0.1:${appPort} and answers "${w.service} ${w.version} (${w.name}), called by <caller's SPIFFE ID>")`);
     const args = ['--control-plane', xds, '--token', token, '--identity-dir', join(dir, w.name), '--app', `http=${appPort}`, '--outbound-port', String(outbound)];
     const quiet = ['--admin-port', '0', '--stats-port', '0', '--stats-address', '127.0.0.1', '--drain-timeout', '1s', '--access-log', 'off'];

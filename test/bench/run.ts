@@ -31,6 +31,7 @@ import { xdsBench, xdsPolicyBench, xdsPolicySummary, xdsSummary } from './xds-pu
 import { policyPathBench, policyPathSummary } from './policy-path.ts';
 import { requireWrk } from './wrk.ts';
 import { rssMiB } from '../helpers/rss.ts';
+import { closedPort as freePort } from '../helpers/ports.ts';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -297,15 +298,6 @@ function startChild(name: string, cmd: string, args: string[], ready: RegExp | n
   });
 }
 
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { sluicectl } from '../control-plane/cli/harness.ts';
 import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-plane.ts';
-import { closedPort } from '../helpers/jwks-server.ts';
+import { closedPort } from '../helpers/ports.ts';
 import { startUnit, type UnitProcess } from '../helpers/systemd-unit.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 

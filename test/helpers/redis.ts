@@ -3,7 +3,7 @@
 // whatever listens on a port. `.ci/run` installs both; a machine without them skips.
 
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closedPort } from './jwks-server.ts';
+import { closedPort } from './ports.ts';
 
 /** Why redis tests cannot run here, or null when redis-server and redis-cli are installed. */
 export function redisMissing(): string | null {

@@ -4,12 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DEFAULT_SERVER, loadConnection, resolveServerConfig } from '../../../control-plane/cli/server-config.ts';
 import { sluicectl } from './harness.ts';
+import { closedPort } from '../../helpers/ports.ts';
 
 function homeWithConfig(config: string): string {
   const home = mkdtempSync(join(tmpdir(), 'sluicectl-home-'));
@@ -19,14 +19,6 @@ function homeWithConfig(config: string): string {
 }
 
 /** A port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('server settings', () => {
   const home = homeWithConfig('server: http://from-config.example:15014\ntokenFile: tokens/admin\ncaFile: ~/ca/root.pem\n');
   const env = { SLUICE_SERVER: 'http://from-env.example:15014', SLUICE_TOKEN_FILE: '/env/token', SLUICE_CA_FILE: '/env/ca.pem' };

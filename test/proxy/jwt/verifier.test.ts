@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { createJwtVerifier, type JwtDeps, type JwtProvider, type JwtResult, type JwtValid } from '../../../proxy/jwt/index.ts';
-import { accessToken, closedPort, ISSUER, REALM_PATH, realmKey, startJwksServer, type JwksServer, type RealmKey } from '../../helpers/jwks-server.ts';
+import { accessToken, ISSUER, REALM_PATH, realmKey, startJwksServer, type JwksServer, type RealmKey } from '../../helpers/jwks-server.ts';
+import { closedPort } from '../../helpers/ports.ts';
 
 const T0 = Date.UTC(2030, 0, 1);
 const bearer = (token: string) => `Bearer ${token}`;

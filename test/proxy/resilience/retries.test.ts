@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http2 from 'node:http2';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { startProxy, type ProxyProcess } from '../../helpers/proxy-process.ts';
 import { startH2Upstream, startUpstream, type Upstream } from '../../helpers/upstream.ts';
 import { waitFor } from '../../helpers/wait.ts';
+import { closedPort } from '../../helpers/ports.ts';
 
 const POLICY = (name: string, target: string, spec: string) => `  - apiVersion: mesh.sluice.dev/v1alpha1
     kind: RetryPolicy
@@ -27,14 +27,6 @@ ${spec
 
 const attemptOf = (u: Upstream) => u.seen.map((s) => s.headers['x-sluice-attempt-count']);
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('retries', () => {
   let proxy: ProxyProcess;
