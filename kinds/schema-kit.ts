@@ -133,14 +133,9 @@ function join(path: string, key: string): string {
   return path === '' || field.startsWith('[') ? path + field : `${path}.${field}`;
 }
 
-/** A value as a message quotes it: 'text', 42, a list, a mapping, an empty value. */
-export function describeValue(v: unknown): string {
-  if (v === null || v === undefined) return 'an empty value';
-  if (typeof v === 'string') return v.length > 60 ? `'${v.slice(0, 57)}...'` : `'${v}'`;
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return String(v);
-}
+/** How a message quotes a value (kinds/describe-value.ts: no imports, for the CLI too). */
+import { describeValue } from './describe-value.ts';
+export { describeValue };
 
 /** The known word `word` was most likely meant as (kinds/did-you-mean.ts: no imports, so the CLI hints without loading this kit). */
 import { didYouMean } from './did-you-mean.ts';

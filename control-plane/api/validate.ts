@@ -4,10 +4,11 @@
 
 import Type from 'typebox';
 import { Ajv } from 'ajv';
-import { closed, describeValue, didYouMean, meantField, Opt, structuralViolation, type Violation } from '../../kinds/schema-kit.ts';
+import { closed, didYouMean, meantField, Opt, structuralViolation, type Violation } from '../../kinds/schema-kit.ts';
 import type { Resource } from './resource.ts';
-import { apiVersionOf, type KindDescriptor } from './kind.ts';
-import { KINDS } from './descriptors.ts';
+import type { KindDescriptor } from './kind.ts';
+import { kindOf as kindNamesOf } from './kind-names.ts';
+import { withSchema } from './descriptors.ts';
 import { isDnsLabel, isDnsSubdomain, keyPath, labelValueProblem, qualifiedNameProblem } from './kinds/kube-names.ts';
 
 /** DNS-1035 label (starts with a letter): Service names, which become DNS names. */
@@ -30,28 +31,16 @@ const validateMetadata = new Ajv({ allErrors: true, strict: true, verbose: true 
 
 export type Checked = { readonly ok: true; readonly kind: KindDescriptor<unknown>; readonly resource: Resource } | { readonly ok: false; readonly violations: readonly Violation[]; readonly kind?: KindDescriptor<unknown> };
 
-/** The kind a document declares, or a violation saying which kinds exist. */
-export function kindOf(doc: unknown): { kind?: KindDescriptor<unknown>; violations: Violation[] } {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { violations: [{ path: '(document)', message: `must be a mapping with apiVersion, kind, metadata and spec; got ${describeValue(doc)}` }] };
-  const { apiVersion, kind } = doc as Record<string, unknown>;
-  const violations: Violation[] = [];
-  if (typeof apiVersion !== 'string') violations.push({ path: 'apiVersion', message: apiVersion === undefined ? 'is required' : `must be a string; got ${describeValue(apiVersion)}` });
-  if (typeof kind !== 'string') violations.push({ path: 'kind', message: kind === undefined ? 'is required' : `must be a string; got ${describeValue(kind)}` });
-  if (violations.length > 0) return { violations };
-  const sameKind = KINDS.filter((k) => k.kind === kind);
-  if (sameKind.length === 0) {
-    const hint = didYouMean(kind as string, KINDS.map((k) => k.kind));
-    return { violations: [{ path: 'kind', message: `unknown kind '${kind}'${hint === undefined ? `; known kinds: ${KINDS.map((k) => k.kind).join(', ')}` : `; did you mean '${hint}'?`}` }] };
-  }
-  const found = sameKind.find((k) => apiVersionOf(k) === apiVersion);
-  if (found === undefined) return { violations: [{ path: 'apiVersion', message: `${kind} is served as ${sameKind.map(apiVersionOf).join(' or ')}; got '${apiVersion}'` }] };
-  return { kind: found, violations };
-}
-
 /**
  * Checks `doc` as a resource of the kind it declares. `defaultNamespace` fills an absent
  * namespace of a namespaced kind (kubectl's context namespace; the API's URL namespace).
  */
+/** The kind a document declares (with its schema), or a violation saying which kinds exist. */
+export function kindOf(doc: unknown): { kind?: KindDescriptor<unknown>; violations: Violation[] } {
+  const { kind, violations } = kindNamesOf(doc);
+  return { kind: withSchema(kind), violations };
+}
+
 export function validateResource(doc: unknown, defaultNamespace = 'default'): Checked {
   const { kind, violations } = kindOf(doc);
   if (kind === undefined) return { ok: false, violations };

@@ -19,7 +19,7 @@ import { certificateBlocks } from '../../certs/pem.ts';
 import { DEFAULT_SVID_TTL_MS, issueSvid, leafSvidId, parseSpiffeId, readCsr, workloadOf, type Ca } from '../../certs/index.ts';
 import { CERTIFICATE_SERVICE, ERROR_CODE_METADATA, type CertificateRequest, type CertificateResponse } from '../../xds/ca-service.ts';
 import type { Resource } from '../api/resource.ts';
-import { DEFAULT_SERVICE_ACCOUNT } from '../api/kinds/workload.ts';
+import { DEFAULT_SERVICE_ACCOUNT } from '../api/kind-names.ts';
 import type { Logger } from '../log.ts';
 import { isStoreError } from '../store/errors.ts';
 import type { ResourceStore } from '../store/store.ts';

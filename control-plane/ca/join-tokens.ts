@@ -9,7 +9,7 @@ import { createHash, createPublicKey, randomBytes as cryptoRandomBytes, timingSa
 import { workloadId } from '../../certs/index.ts';
 import { splitJoinToken } from '../../xds/token-file.ts';
 import type { Resource } from '../api/resource.ts';
-import { DEFAULT_SERVICE_ACCOUNT } from '../api/kinds/workload.ts';
+import { DEFAULT_SERVICE_ACCOUNT } from '../api/kind-names.ts';
 import { isStoreError } from '../store/errors.ts';
 import type { ResourceStore } from '../store/store.ts';
 

@@ -4,7 +4,7 @@
 
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { KindDescriptor } from '../api/kind.ts';
+import type { KindNames } from '../api/kind-names.ts';
 import type { Resource } from '../api/resource.ts';
 
 /** Where the control plane is and how to talk to it; server-config.ts resolves it. */
@@ -26,20 +26,20 @@ export type ApiClient = {
   readonly server: string;
   version(): Promise<ServerVersion>;
   /** Sorted by namespace, then name. `namespace` undefined: every namespace (or a cluster-scoped kind). */
-  list(kind: KindDescriptor<unknown>, namespace?: string): Promise<Resource[]>;
-  get(kind: KindDescriptor<unknown>, namespace: string | undefined, name: string): Promise<Resource>;
-  create(kind: KindDescriptor<unknown>, resource: Resource, opts?: WriteOptions): Promise<Resource>;
+  list(kind: KindNames<unknown>, namespace?: string): Promise<Resource[]>;
+  get(kind: KindNames<unknown>, namespace: string | undefined, name: string): Promise<Resource>;
+  create(kind: KindNames<unknown>, resource: Resource, opts?: WriteOptions): Promise<Resource>;
   /** Conditional when `resource.metadata.resourceVersion` is set (CONFLICT if stale). */
-  update(kind: KindDescriptor<unknown>, resource: Resource, opts?: WriteOptions): Promise<Resource>;
-  delete(kind: KindDescriptor<unknown>, namespace: string | undefined, name: string): Promise<Resource>;
+  update(kind: KindNames<unknown>, resource: Resource, opts?: WriteOptions): Promise<Resource>;
+  delete(kind: KindNames<unknown>, namespace: string | undefined, name: string): Promise<Resource>;
   /** As list, with the revision the list was read at (to watch from). */
-  listAt(kind: KindDescriptor<unknown>, namespace?: string): Promise<{ items: Resource[]; resourceVersion: string }>;
+  listAt(kind: KindNames<unknown>, namespace?: string): Promise<{ items: Resource[]; resourceVersion: string }>;
   /**
    * Calls `onEvent` for every change after `resourceVersion` (without one: the current
    * resources as ADDED first) until `signal` aborts or the server ends the stream; resolves
    * then. A watch the server cut off (EXPIRED) rejects with its ApiError.
    */
-  watch(kind: KindDescriptor<unknown>, namespace: string | undefined, resourceVersion: string | undefined, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void>;
+  watch(kind: KindNames<unknown>, namespace: string | undefined, resourceVersion: string | undefined, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void>;
   /** Every xDS client of the control plane with its sync state per type (GET /debug/xds/proxies). */
   proxyStatus(): Promise<unknown[]>;
   /** The CA's certificates and each connected client's SVID (GET /debug/certificates). */
@@ -85,13 +85,13 @@ export function formatError(err: unknown): string {
 // --- paths ---
 
 /** `/api/v1[/namespaces/NS]/services`, `/apis/GROUP/VERSION[/namespaces/NS]/PLURAL`. */
-export function collectionPath(kind: KindDescriptor<unknown>, namespace: string | undefined): string {
+export function collectionPath(kind: KindNames<unknown>, namespace: string | undefined): string {
   const root = kind.group === '' ? `/api/${kind.version}` : `/apis/${kind.group}/${kind.version}`;
   const ns = kind.scope === 'Namespaced' && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   return `${root}${ns}/${kind.plural}`;
 }
 
-export function itemPath(kind: KindDescriptor<unknown>, namespace: string | undefined, name: string): string {
+export function itemPath(kind: KindNames<unknown>, namespace: string | undefined, name: string): string {
   return `${collectionPath(kind, namespace)}/${encodeURIComponent(name)}`;
 }
 

@@ -2,7 +2,7 @@
 // implementation shares. Only the embedded file store exists so far; etcd and
 // Kubernetes come later behind the same ResourceStore.
 
-import { kindByType } from '../api/descriptors.ts';
+import { kindByType } from '../api/kind-names.ts';
 import { FileStore, type FileStoreOptions } from './file-store.ts';
 import type { ResourceStore } from './store.ts';
 

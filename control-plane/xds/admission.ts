@@ -6,7 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { workloadId } from '../../certs/index.ts';
-import { DEFAULT_SERVICE_ACCOUNT } from '../api/kinds/workload.ts';
+import { DEFAULT_SERVICE_ACCOUNT } from '../api/kind-names.ts';
 import type { NodeContext } from './generate/resources.ts';
 import { key, type MeshView } from './mesh-view.ts';
 

@@ -5,9 +5,9 @@
 import type { Resource } from '../api/resource.ts';
 import type { GRPCRouteSpec } from '../api/kinds/grpcroute.ts';
 import type { HTTPRouteSpec } from '../api/kinds/httproute.ts';
-import { DEFAULT_DNS_DOMAIN } from '../api/kinds/mesh.ts';
+import { DEFAULT_DNS_DOMAIN } from '../api/kind-names.ts';
 import type { ServicePort, ServiceSpec } from '../api/kinds/service.ts';
-import { DEFAULT_SERVICE_ACCOUNT } from '../api/kinds/workload.ts';
+import { DEFAULT_SERVICE_ACCOUNT } from '../api/kind-names.ts';
 import { workloadId } from '../../certs/index.ts';
 import type { RetryPolicyResource } from './policies/retry/generate.ts';
 import type { AuthorizationPolicyResource } from './policies/authorization/generate.ts';

@@ -22,17 +22,18 @@ const RUNS = Number(process.env.BENCH_CLI_RUNS ?? 15);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TIME = '/usr/bin/time';
 
-type Sample = { readonly ms: number; readonly rssMiB: number | null };
-type Row = { readonly name: string; readonly median: Sample; readonly worst: number };
+type Sample = { readonly ms: number; readonly rssMiB: number | null; readonly cpuMs: number | null };
+type Row = { readonly name: string; readonly median: Sample; readonly worst: number; readonly cpuMs: number | null };
 
 function once(args: readonly string[], env: NodeJS.ProcessEnv): Sample {
   const timed = existsSync(TIME);
   const start = performance.now();
-  const r = timed ? spawnSync(TIME, ['-f', 'maxrss=%M', process.execPath, ...args], { env, encoding: 'utf8' }) : spawnSync(process.execPath, args, { env, encoding: 'utf8' });
+  const r = timed ? spawnSync(TIME, ['-f', 'maxrss=%M cpu=%U+%S', process.execPath, ...args], { env, encoding: 'utf8' }) : spawnSync(process.execPath, args, { env, encoding: 'utf8' });
   const ms = performance.now() - start;
   if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   const rss = timed ? /maxrss=(\d+)/.exec(r.stderr) : null;
-  return { ms, rssMiB: rss === null ? null : Number(rss[1]) / 1024 };
+  const cpu = timed ? /cpu=([\d.]+)\+([\d.]+)/.exec(r.stderr) : null;
+  return { ms, rssMiB: rss === null ? null : Number(rss[1]) / 1024, cpuMs: cpu === null ? null : (Number(cpu[1]) + Number(cpu[2])) * 1000 };
 }
 
 type Case = { readonly name: string; readonly args: readonly string[]; readonly env: NodeJS.ProcessEnv };
@@ -44,7 +45,8 @@ function measure(cases: readonly Case[]): Row[] {
   for (let round = 0; round < RUNS; round++) cases.forEach((c, i) => samples[i].push(once(c.args, c.env)));
   return cases.map((c, i) => {
     const sorted = samples[i].sort((a, b) => a.ms - b.ms);
-    return { name: c.name, median: sorted[Math.floor(sorted.length / 2)], worst: sorted[sorted.length - 1].ms };
+    const cpus = samples[i].map((x) => x.cpuMs).filter((x) => x !== null).sort((a, b) => a - b);
+    return { name: c.name, median: sorted[Math.floor(sorted.length / 2)], worst: sorted[sorted.length - 1].ms, cpuMs: cpus.length === 0 ? null : cpus[Math.floor(cpus.length / 2)] };
   });
 }
 
@@ -74,10 +76,13 @@ async function main(): Promise<void> {
     }
     const rows = measure(cases);
     const bare = rows[0].median.ms;
-    console.log(`sluicectl start, ${RUNS} runs each after one warm-up (median, worst; peak RSS of the median run)`);
+    const bareCpu = rows[0].cpuMs;
+    // CPU time (user + system, GNU time's 10 ms resolution) moves far less than wall time when other processes share the cores.
+    console.log(`sluicectl start, ${RUNS} runs each after one warm-up (median wall, worst wall; median CPU; peak RSS of the median run)`);
     for (const r of rows) {
-      const over = r === rows[0] ? '' : `  (+${Math.round(r.median.ms - bare)} ms over bare node)`;
-      console.log(`${r.name.padEnd(34)} ${Math.round(r.median.ms).toString().padStart(5)} ms  worst ${Math.round(r.worst).toString().padStart(5)} ms  ${r.median.rssMiB === null ? '' : `${r.median.rssMiB.toFixed(0).padStart(4)} MiB`}${over}`);
+      const over = r === rows[0] ? '' : `  (+${Math.round(r.median.ms - bare)} ms wall${r.cpuMs === null || bareCpu === null ? '' : `, +${Math.round(r.cpuMs - bareCpu)} ms CPU`} over bare node)`;
+      const cpu = r.cpuMs === null ? '' : `  CPU ${Math.round(r.cpuMs).toString().padStart(4)} ms`;
+      console.log(`${r.name.padEnd(34)} ${Math.round(r.median.ms).toString().padStart(5)} ms  worst ${Math.round(r.worst).toString().padStart(5)} ms${cpu}  ${r.median.rssMiB === null ? '' : `${r.median.rssMiB.toFixed(0).padStart(4)} MiB`}${over}`);
     }
   } finally {
     await cp.stop();

@@ -9,7 +9,7 @@ import Type, { type Static } from 'typebox';
 import { closed, describeValue, DNS_LABEL_PATTERN, Opt, WILDCARD_HOSTNAME_PATTERN } from '../../../kinds/schema-kit.ts';
 import { ALL_SOUND, type RuleContext } from '../../../kinds/route-check.ts';
 import { Group, Kind, ObjectName, PortNumber, SectionName } from '../../../kinds/route-fields.ts';
-import type { Add, Column } from '../kind.ts';
+import type { Add } from '../kind.ts';
 import { firstSeen, ipFamilyOf } from './kube-names.ts';
 
 // --- schema ---
@@ -119,31 +119,4 @@ export function checkHostnames(hostnames: readonly string[], add: Add): void {
   hostnames.forEach((h, i) => {
     if (ipFamilyOf(h) !== 0) add(`spec.hostnames[${i}]`, `must be a DNS name, not an IP address: hostnames are matched against the Host header by name; got ${describeValue(h)}`);
   });
-}
-
-// --- columns ---
-
-type RouteLike = {
-  readonly parentRefs?: readonly ParentRef[];
-  readonly hostnames?: readonly string[];
-  readonly rules?: readonly { readonly backendRefs?: readonly (ObjectRef & { readonly weight?: number })[] }[];
-};
-
-/** PARENTS, HOSTNAMES and BACKENDS, as `sluicectl get httproutes` and `get grpcroutes` print them. */
-export const ROUTE_COLUMNS: readonly Column<RouteLike>[] = [
-  { name: 'PARENTS', value: (r) => (r.spec?.parentRefs ?? []).map(parentText).join(',') || '<none>' },
-  { name: 'HOSTNAMES', value: (r) => (r.spec?.hostnames ?? []).join(',') || '*', jsonPath: '.spec.hostnames' },
-  { name: 'BACKENDS', value: (r) => (r.spec?.rules ?? []).map(backendsText).filter((t) => t !== '').join('; ') || '<none>' },
-];
-
-/** `orders`, `orders:http` (a port by name), `orders:8080`, `shop/orders` (another namespace). */
-function parentText(p: ParentRef): string {
-  const section = p.sectionName ?? p.port;
-  return `${p.namespace === undefined ? '' : `${p.namespace}/`}${p.name}${section === undefined ? '' : `:${section}`}`;
-}
-
-/** One rule's backends, `orders-v1:8080 (90), orders-v2:8080 (10)`; a lone backend without its weight. */
-function backendsText(rule: NonNullable<RouteLike['rules']>[number]): string {
-  const refs = rule.backendRefs ?? [];
-  return refs.map((b) => `${b.namespace === undefined ? '' : `${b.namespace}/`}${b.name}${b.port === undefined ? '' : `:${b.port}`}${refs.length > 1 ? ` (${b.weight ?? 1})` : ''}`).join(', ');
 }

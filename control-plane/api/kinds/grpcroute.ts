@@ -7,7 +7,8 @@ import Type, { type Static } from 'typebox';
 import { closed, Opt } from '../../../kinds/schema-kit.ts';
 import { checkGrpcRule, checkRuleList, grpcRuleSchema } from '../../../kinds/route-rule.ts';
 import { defineKind } from '../kind.ts';
-import { apiRuleContext, BACKEND_OBJECT_FIELDS, BackendObjectReference, checkHostnames, checkParentRefs, COMMON_ROUTE_FIELDS, ROUTE_COLUMNS } from './gateway-common.ts';
+import { grpcRouteNames } from '../kind-names.ts';
+import { apiRuleContext, BACKEND_OBJECT_FIELDS, BackendObjectReference, checkHostnames, checkParentRefs, COMMON_ROUTE_FIELDS } from './gateway-common.ts';
 
 const Rule = grpcRuleSchema(BACKEND_OBJECT_FIELDS, BackendObjectReference);
 
@@ -15,20 +16,8 @@ const GRPCRouteSpec = Type.Object({ ...COMMON_ROUTE_FIELDS, rules: Opt(Type.Arra
 
 export type GRPCRouteSpec = Static<typeof GRPCRouteSpec>;
 
-export const grpcRouteKind = defineKind({
-  group: 'gateway.networking.k8s.io',
-  version: 'v1',
-  kind: 'GRPCRoute',
-  plural: 'grpcroutes',
-  singular: 'grpcroute',
-  shortNames: [],
-  scope: 'Namespaced',
+export const grpcRouteKind = defineKind(grpcRouteNames, {
   spec: GRPCRouteSpec,
-  // kubectl prints the route's status (its parents' conditions); a document copied from it still applies.
-  extraFields: ['status'],
-  // Gateway API ships its own CRDs; Sluice serves the kind, it does not define it.
-  crd: false,
-  description: 'Gateway API gRPC routing for the traffic to a Service (GAMMA): matches on service, method and headers; header changes and mirroring; weighted backends.',
   check(spec, add) {
     checkParentRefs(spec.parentRefs, add);
     checkHostnames(spec.hostnames ?? [], add);
@@ -36,5 +25,4 @@ export const grpcRouteKind = defineKind({
     checkRuleList(spec.rules, 0, 'spec.rules', ctx);
     (spec.rules ?? []).forEach((rule, j) => checkGrpcRule(rule, `spec.rules[${j}]`, ctx));
   },
-  columns: ROUTE_COLUMNS,
 });

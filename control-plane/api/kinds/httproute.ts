@@ -8,7 +8,8 @@ import Type, { type Static } from 'typebox';
 import { closed, Opt } from '../../../kinds/schema-kit.ts';
 import { checkHttpRule, checkRuleList, httpRuleSchema } from '../../../kinds/route-rule.ts';
 import { defineKind, type Add } from '../kind.ts';
-import { apiRuleContext, BACKEND_OBJECT_FIELDS, BackendObjectReference, checkHostnames, checkParentRefs, COMMON_ROUTE_FIELDS, ROUTE_COLUMNS } from './gateway-common.ts';
+import { httpRouteNames } from '../kind-names.ts';
+import { apiRuleContext, BACKEND_OBJECT_FIELDS, BackendObjectReference, checkHostnames, checkParentRefs, COMMON_ROUTE_FIELDS } from './gateway-common.ts';
 
 const Rule = httpRuleSchema(BACKEND_OBJECT_FIELDS, BackendObjectReference);
 
@@ -18,23 +19,7 @@ export type HTTPRouteSpec = Static<typeof HTTPRouteSpec>;
 export type HTTPRouteRule = Static<typeof Rule>;
 export type { HttpMatchSpec as HTTPRouteMatch } from '../../../kinds/route-match.ts';
 
-export const httpRouteKind = defineKind({
-  group: 'gateway.networking.k8s.io',
-  version: 'v1',
-  kind: 'HTTPRoute',
-  plural: 'httproutes',
-  singular: 'httproute',
-  shortNames: [],
-  scope: 'Namespaced',
-  spec: HTTPRouteSpec,
-  // kubectl prints the route's status (its parents' conditions); a document copied from it still applies.
-  extraFields: ['status'],
-  // Gateway API ships its own CRDs; Sluice serves the kind, it does not define it.
-  crd: false,
-  description: 'Gateway API HTTP routing for the traffic to a Service (GAMMA): matches on path, headers, query and method; header changes, redirects, rewrites and mirroring; weighted backends and timeouts.',
-  check: checkHTTPRoute,
-  columns: ROUTE_COLUMNS,
-});
+export const httpRouteKind = defineKind(httpRouteNames, { spec: HTTPRouteSpec, check: checkHTTPRoute });
 
 function checkHTTPRoute(spec: HTTPRouteSpec, add: Add): void {
   checkParentRefs(spec.parentRefs, add);

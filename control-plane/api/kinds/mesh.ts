@@ -1,10 +1,11 @@
 // Mesh: the settings every workload of the mesh shares. Cluster-scoped, like Kuma's Mesh;
 // the one named `default` applies when no other is named.
 
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import { parseTrustDomain } from '../../../certs/spiffe-id.ts';
 import { closed, Opt } from '../../../kinds/schema-kit.ts';
 import { defineKind } from '../kind.ts';
+import { meshNames } from '../kind-names.ts';
 
 export const MESH_MTLS_MODES = ['STRICT', 'PERMISSIVE', 'DISABLE'] as const;
 
@@ -19,19 +20,10 @@ const MeshSpec = Type.Object(
   closed,
 );
 
-export const DEFAULT_DNS_DOMAIN = 'cluster.local';
+export type MeshSpec = Static<typeof MeshSpec>;
 
-export const meshKind = defineKind({
-  group: 'mesh.sluice.dev',
-  version: 'v1alpha1',
-  kind: 'Mesh',
-  plural: 'meshes',
-  singular: 'mesh',
-  shortNames: [],
-  scope: 'Cluster',
+export const meshKind = defineKind(meshNames, {
   spec: MeshSpec,
-  crd: true,
-  description: 'Settings the whole mesh shares: trust domain, mTLS mode, DNS domain.',
   check(spec, add) {
     const td = parseTrustDomain(spec.trustDomain);
     if (!td.ok) add('spec.trustDomain', td.error);
@@ -39,9 +31,4 @@ export const meshKind = defineKind({
       add('spec.dnsDomain', `'${spec.dnsDomain}' is not a DNS domain: lower-case labels of letters, digits and '-', joined by '.'`);
     }
   },
-  columns: [
-    { name: 'TRUST DOMAIN', value: (r) => r.spec?.trustDomain ?? '', jsonPath: '.spec.trustDomain' },
-    { name: 'MTLS', value: (r) => r.spec?.mtls?.mode ?? 'PERMISSIVE', jsonPath: '.spec.mtls.mode' },
-    { name: 'DNS DOMAIN', value: (r) => r.spec?.dnsDomain ?? DEFAULT_DNS_DOMAIN, jsonPath: '.spec.dnsDomain' },
-  ],
 });

@@ -6,6 +6,7 @@
 import Type, { type Static } from 'typebox';
 import { closed, DNS_LABEL_PATTERN, Opt } from '../../../kinds/schema-kit.ts';
 import { defineKind } from '../kind.ts';
+import { serviceNames } from '../kind-names.ts';
 import { checkService } from './service-checks.ts';
 
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'] as const;
@@ -64,35 +65,4 @@ const ServiceSpec = Type.Object(
 export type ServiceSpec = Static<typeof ServiceSpec>;
 export type ServicePort = Static<typeof ServicePort>;
 
-export const serviceKind = defineKind({
-  group: '',
-  version: 'v1',
-  kind: 'Service',
-  plural: 'services',
-  singular: 'service',
-  shortNames: ['svc'],
-  scope: 'Namespaced',
-  spec: ServiceSpec,
-  // kubectl prints a status (the load balancer's ingress); a document copied from it still applies.
-  extraFields: ['status'],
-  crd: false,
-  description: 'A Kubernetes Service: a stable name, ports and label selector over Pods and Workloads; each port is served to the mesh as <name>.<namespace>.svc.<dns domain>:<port>.',
-  check: checkService,
-  columns: [
-    { name: 'TYPE', value: (r) => r.spec?.type ?? 'ClusterIP', jsonPath: '.spec.type' },
-    { name: 'CLUSTER-IP', value: (r) => r.spec?.clusterIP || '<none>', jsonPath: '.spec.clusterIP' },
-    { name: 'PORTS', value: (r) => portsColumn(r.spec?.ports ?? []) },
-    { name: 'SELECTOR', value: (r) => selectorColumn(r.spec?.selector ?? {}) },
-  ],
-});
-
-/** As kubectl prints them: `80/TCP,9090/TCP`, with the node port as `80:30080/TCP`. */
-function portsColumn(ports: readonly ServicePort[]): string {
-  if (ports.length === 0) return '<none>';
-  return ports.map((p) => `${p.port}${p.nodePort === undefined ? '' : `:${p.nodePort}`}/${p.protocol ?? 'TCP'}`).join(',');
-}
-
-function selectorColumn(selector: Readonly<Record<string, string>>): string {
-  const pairs = Object.entries(selector).map(([k, v]) => `${k}=${v}`);
-  return pairs.length === 0 ? '<none>' : pairs.join(',');
-}
+export const serviceKind = defineKind(serviceNames, { spec: ServiceSpec, check: checkService });

@@ -4,13 +4,12 @@
 // Services and a Service can mix Pods and Workloads. Its `outbound` list names the Service
 // ports its app calls through its own proxy on a local port (TCP, or HTTP by appProtocol).
 
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import { closed, DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, Opt } from '../../../kinds/schema-kit.ts';
 import { defineKind } from '../kind.ts';
+import { workloadNames } from '../kind-names.ts';
 import type { Add } from '../kind.ts';
 import { firstSeen, isDnsLabel, isDnsName, ipFamilyOf, keyPath, labelValueProblem } from './kube-names.ts';
-
-export const DEFAULT_SERVICE_ACCOUNT = 'default';
 
 /**
  * The ports sluice-proxy binds by default (proxy/flags.ts): a local port on one of them
@@ -58,21 +57,10 @@ const WorkloadSpec = Type.Object(
   closed,
 );
 
-export const workloadKind = defineKind({
-  group: 'mesh.sluice.dev',
-  version: 'v1alpha1',
-  kind: 'Workload',
-  plural: 'workloads',
-  singular: 'workload',
-  shortNames: ['wl'],
-  scope: 'Namespaced',
+export type WorkloadSpec = Static<typeof WorkloadSpec>;
+
+export const workloadKind = defineKind(workloadNames, {
   spec: WorkloadSpec,
-  crd: true,
-  description:
-    "One instance outside Kubernetes (Istio's WorkloadEntry): Services select it by its metadata.labels, as they select Pods; " +
-    "ports maps a Service port name to the port it listens on, and a Service port it does not name is reached on that port's targetPort; " +
-    "serviceAccount (default 'default') names its identity; " +
-    'outbound lists the Service ports its app calls through its proxy on 127.0.0.1:<localPort>.',
   check(spec, add) {
     if (ipFamilyOf(spec.address) === 0 && !isDnsName(spec.address)) {
       add('spec.address', `must be an IP address (10.0.3.7, fd00::7) or a DNS name (vm-7.example.internal); got '${spec.address}'`);
@@ -90,12 +78,6 @@ export const workloadKind = defineKind({
     }
     checkOutbound(spec, add);
   },
-  columns: [
-    { name: 'ADDRESS', value: (r) => r.spec?.address ?? '', jsonPath: '.spec.address' },
-    { name: 'PORTS', value: (r) => Object.entries(r.spec?.ports ?? {}).map(([name, port]) => `${name}:${port}`).join(',') || '<none>' },
-    { name: 'ZONE', value: (r) => r.spec?.zone ?? '<none>', jsonPath: '.spec.zone' },
-    { name: 'SERVICE ACCOUNT', value: (r) => r.spec?.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT, jsonPath: '.spec.serviceAccount' },
-  ],
 });
 
 /**

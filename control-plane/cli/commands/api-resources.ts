@@ -3,7 +3,7 @@
 // and it is the same table the control plane serves from.
 
 import { UsageError, type Command } from '../command.ts';
-import { descriptors } from '../kind-name.ts';
+import { KIND_NAMES } from '../../api/kind-names.ts';
 import { formatTable } from '../print/table.ts';
 
 export const apiResources: Command = {
@@ -15,9 +15,8 @@ export const apiResources: Command = {
   required: [],
   positionals: 0,
   run({ flags, ctx }) {
-    const { KINDS } = descriptors();
     const only = flags.namespaced === undefined ? undefined : namespacedFlag(String(flags.namespaced));
-    const rows = KINDS.filter((k) => only === undefined || (k.scope === 'Namespaced') === only)
+    const rows = KIND_NAMES.filter((k) => only === undefined || (k.scope === 'Namespaced') === only)
       .map((k) => [k.plural, k.shortNames.join(','), k.group === '' ? k.version : `${k.group}/${k.version}`, String(k.scope === 'Namespaced'), k.kind])
       .sort((a, b) => (a[0] < b[0] ? -1 : 1));
     ctx.stdout(formatTable(['name', 'shortnames', 'apiversion', 'namespaced', 'kind'], rows));

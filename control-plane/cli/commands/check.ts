@@ -7,7 +7,7 @@
 // The checks run in order; when the control plane does not answer, the rest are skipped
 // (each would fail for the same reason).
 
-import type { KindDescriptor } from '../../api/kind.ts';
+import type { KindNames } from '../../api/kind-names.ts';
 import type { Resource } from '../../api/resource.ts';
 import type { CertificatesReport } from '../../apiserver/certificates.ts';
 import type { ProxyStatus } from '../../xds/proxy-status.ts';
@@ -16,7 +16,7 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { shortAge } from '../print/table.ts';
 import { CONNECTION_OPTIONS, connectFromFlags } from '../server-config.ts';
-import { descriptors } from '../kind-name.ts';
+import { findKind, KIND_NAMES } from '../../api/kind-names.ts';
 
 /** One thing wrong, said for a person (`message`) and for a script (the other fields). */
 export type Problem = { readonly message: string; readonly [field: string]: unknown };
@@ -143,8 +143,8 @@ async function trustDomains(facts: Facts) {
   const td = report.ca.trustDomain;
   const problems: Problem[] = [];
   // Loaded when the check runs, not when sluicectl starts (kind-name.ts).
-  const meshKind = descriptors().findKind('Mesh')!;
-  const meshes = await facts.api.list(meshKind as KindDescriptor<unknown>);
+  const meshKind = findKind('Mesh')!;
+  const meshes = await facts.api.list(meshKind as KindNames<unknown>);
   for (const m of meshes) {
     const named = (m.spec as { trustDomain?: string } | undefined)?.trustDomain;
     if (named !== undefined && named !== td) {
@@ -165,7 +165,7 @@ type Conditioned = Resource & { status?: { conditions?: { type: string; status: 
 async function falseConditions({ api }: Facts) {
   const problems: Problem[] = [];
   let count = 0;
-  for (const kind of descriptors().KINDS) {
+  for (const kind of KIND_NAMES) {
     const items = (await api.list(kind)) as Conditioned[];
     count += items.length;
     for (const r of items) {

@@ -5,7 +5,7 @@
 //   zsh:  source <(sluicectl completion zsh)   (after compinit)
 
 import { UsageError, type Command } from '../command.ts';
-import { descriptors } from '../kind-name.ts';
+import { KIND_NAMES } from '../../api/kind-names.ts';
 
 /** The verbs whose first argument is a KIND. */
 const KIND_VERBS = ['get', 'describe', 'delete'];
@@ -35,7 +35,7 @@ function wordsOf(commands: readonly Command[]): Words {
   const top = [...new Set(commands.map((c) => c.words[0]))];
   const groups = top.filter((w) => commands.some((c) => c.words.length > 1 && c.words[0] === w)).map((g): [string, string[]] => [g, commands.filter((c) => c.words[0] === g).map((c) => c.words[1])]);
   const flags = commands.map((c): [string, string[]] => [c.words.join(' '), ['--help', ...Object.entries(c.options).flatMap(([name, o]) => [`--${name}`, ...(o.short === undefined ? [] : [`-${o.short}`])])]]);
-  const kinds = ['all', ...descriptors().KINDS.flatMap((k) => [k.plural, k.singular, ...k.shortNames])];
+  const kinds = ['all', ...KIND_NAMES.flatMap((k) => [k.plural, k.singular, ...k.shortNames])];
   // Flags that take a value: the word after one is that value, not a verb (`-n shop get`).
   const valued = [...new Set(commands.flatMap((c) => Object.entries(c.options).filter(([, o]) => o.type === 'string').flatMap(([name, o]) => [`--${name}`, ...(o.short === undefined ? [] : [`-${o.short}`])])))];
   return { valued, top, groups, flags, kinds };

@@ -2,7 +2,7 @@
 // every resource a manifest names. A document only needs its apiVersion, kind and name,
 // so a manifest an older schema would refuse can still be deleted.
 
-import type { KindDescriptor } from '../../api/kind.ts';
+import { kindOf, type KindNames } from '../../api/kind-names.ts';
 import { isApiError, type ApiClient } from '../client.ts';
 import { UsageError, type Command } from '../command.ts';
 import type { CliContext } from '../context.ts';
@@ -10,11 +10,9 @@ import { namespaceFor, resolveKind } from '../kind-name.ts';
 import { FILENAME_OPTION, filenamesOf, formatProblems, readManifests, type Problem } from '../manifests.ts';
 import { refLabel } from '../print/resource.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
-import { lazy } from '../lazy.ts';
 
-const validate = lazy<typeof import('../../api/validate.ts')>(import.meta.url, '../../api/validate.ts');
 
-type Target = { readonly kind: KindDescriptor<unknown>; readonly namespace: string | undefined; readonly name: string };
+type Target = { readonly kind: KindNames<unknown>; readonly namespace: string | undefined; readonly name: string };
 
 export const del: Command = {
   words: ['delete'],
@@ -65,7 +63,7 @@ async function targetsOf(files: readonly string[], namespace: string, ctx: CliCo
   const { manifests, problems } = await readManifests(files, ctx);
   const targets: Target[] = [];
   for (const m of manifests) {
-    const { kind, violations } = validate().kindOf(m.doc);
+    const { kind, violations } = kindOf(m.doc);
     const meta = (m.doc as { metadata?: { name?: unknown; namespace?: unknown } }).metadata;
     if (kind === undefined) {
       problems.push(...violations.map((v) => ({ where: m.where, path: m.prefix + v.path, message: v.message, seq: m.seq })));

@@ -2,7 +2,7 @@
 // bookkeeping as aligned fields, its spec as indented YAML, then its status: conditions,
 // the Workloads it selects, the routes and policies attached, the proxies that run it.
 
-import type { KindDescriptor } from '../../api/kind.ts';
+import type { KindNames } from '../../api/kind-names.ts';
 import type { Resource } from '../../api/resource.ts';
 import type { Command } from '../command.ts';
 import { namespaceFor, resolveKind } from '../kind-name.ts';
@@ -29,7 +29,7 @@ export const describe: Command = {
   },
 };
 
-export function describeResource(kind: KindDescriptor<unknown>, r: Resource, now: number): string {
+export function describeResource(kind: KindNames<unknown>, r: Resource, now: number): string {
   const m = r.metadata;
   const fields: [string, string][] = [['Name', m.name]];
   if (kind.scope === 'Namespaced') fields.push(['Namespace', m.namespace ?? '']);

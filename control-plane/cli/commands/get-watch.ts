@@ -2,7 +2,7 @@
 // resource prints its last row, as kubectl's does), with the columns as wide as the first
 // table set them. Stops on SIGINT (ctx.interrupt), or when the server ends the watch.
 
-import type { KindDescriptor } from '../../api/kind.ts';
+import type { KindNames } from '../../api/kind-names.ts';
 import type { Resource } from '../../api/resource.ts';
 import type { ApiClient } from '../client.ts';
 import type { CliContext } from '../context.ts';
@@ -12,7 +12,7 @@ import { headersOf, rowOf, type RowOptions } from '../print/rows.ts';
 import { columnWidths, formatRow } from '../print/table.ts';
 import type { WatchOptions } from './get.ts';
 
-export async function watchRows(api: ApiClient, kind: KindDescriptor<unknown>, namespace: string | undefined, w: WatchOptions, ctx: CliContext): Promise<number> {
+export async function watchRows(api: ApiClient, kind: KindNames<unknown>, namespace: string | undefined, w: WatchOptions, ctx: CliContext): Promise<number> {
   const ns = namespace === undefined ? undefined : namespaceFor(kind, namespace);
   const wanted = (r: Resource) => (w.name === undefined || r.metadata.name === w.name) && (w.selector === undefined || w.selector(r.metadata.labels));
   const signal = ctx.interrupt?.() ?? new AbortController().signal;

@@ -3,12 +3,12 @@
 // JSONPath template, as kubectl prints them. `-l` filters by labels, here rather than on
 // the server (its API takes no labelSelector); `-w` keeps printing rows as they change.
 
-import type { KindDescriptor } from '../../api/kind.ts';
+import { KIND_NAMES, type KindNames } from '../../api/kind-names.ts';
 import type { Resource } from '../../api/resource.ts';
 import type { ApiClient } from '../client.ts';
 import { UsageError, type Command, type FlagValue } from '../command.ts';
 import type { CliContext } from '../context.ts';
-import { descriptors, namespaceFor, resolveKind } from '../kind-name.ts';
+import { namespaceFor, resolveKind } from '../kind-name.ts';
 import { parseLabelSelector, type LabelSelector } from '../label-selector.ts';
 import { compileJsonPath } from '../print/jsonpath.ts';
 import { listOf, refLabel, toJson, toYaml } from '../print/resource.ts';
@@ -73,7 +73,7 @@ export const get: Command = {
   },
 };
 
-type Found = { readonly kind: KindDescriptor<unknown>; readonly items: readonly Resource[] };
+type Found = { readonly kind: KindNames<unknown>; readonly items: readonly Resource[] };
 
 function print(found: readonly Found[], output: Output, o: { one: boolean; allNamespaces: boolean; namespace: string | undefined; multi: boolean }, ctx: CliContext): void {
   const all = found.flatMap((f) => f.items);
@@ -95,8 +95,8 @@ function print(found: readonly Found[], output: Output, o: { one: boolean; allNa
 }
 
 /** `all`, one kind, or `svc,httproute`: each resolved as kubectl resolves a name. */
-function kindsOf(arg: string): KindDescriptor<unknown>[] {
-  if (arg === 'all') return [...descriptors().KINDS];
+function kindsOf(arg: string): KindNames<unknown>[] {
+  if (arg === 'all') return [...KIND_NAMES];
   const names = arg.split(',');
   if (names.some((n) => n === '')) throw new UsageError(`'${arg}' has an empty kind: write KIND,KIND with no spaces or trailing comma`);
   const kinds = names.map(resolveKind);

@@ -7,21 +7,21 @@
 // token, the systemd unit and its flags.
 
 import { chmodSync, writeFileSync } from 'node:fs';
-import type { KindDescriptor } from '../../api/kind.ts';
+import type { KindNames } from '../../api/kind-names.ts';
 import type { Resource } from '../../api/resource.ts';
 import { formatTokenFile } from '../../../xds/token-file.ts';
 import { UsageError, type Command } from '../command.ts';
 import { ageOf, formatTable } from '../print/table.ts';
 import { formatVmInstall } from '../print/vm-install.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
-import { descriptors } from '../kind-name.ts';
+import { findKind } from '../../api/kind-names.ts';
 import { CLIENT_VERSION } from './version.ts';
 
 /**
  * Where the join-token API lives, in the shape the API client builds paths from. Tokens
  * are not a kind of the API (no schema, not applied), so this is no entry of descriptors.ts.
  */
-const JOIN_TOKENS = { group: 'ca.sluice.dev', version: 'v1', kind: 'JoinToken', plural: 'jointokens', scope: 'Namespaced' } as Partial<KindDescriptor<unknown>> as KindDescriptor<unknown>;
+const JOIN_TOKENS = { group: 'ca.sluice.dev', version: 'v1', kind: 'JoinToken', plural: 'jointokens', scope: 'Namespaced' } as Partial<KindNames<unknown>> as KindNames<unknown>;
 
 /** What the API answers (apiserver/tokens.ts JoinTokenView), plus the token and bundle on create. */
 type TokenView = {
@@ -93,7 +93,7 @@ export const tokenCreate: Command = {
     const body = { apiVersion: 'ca.sluice.dev/v1', kind: 'JoinToken', metadata: { name: '', namespace }, workload: String(flags.workload), ...(flags.ttl === undefined ? {} : { ttl: String(flags.ttl) }) };
     const minted = await withClient(flags, ctx, async (api) => {
       // The Workload is read first: a bad --app is refused before any token exists.
-      const plan = install ? await planInstall(flags, (await api.get(descriptors().findKind('Workload')!, namespace, String(flags.workload))) as { spec?: { ports?: Record<string, number> } }, api.server) : null;
+      const plan = install ? await planInstall(flags, (await api.get(findKind('Workload')!, namespace, String(flags.workload))) as { spec?: { ports?: Record<string, number> } }, api.server) : null;
       return { plan, created: await api.create(JOIN_TOKENS, body as unknown as Resource) };
     });
     const t = minted.created as unknown as TokenView;

@@ -2,7 +2,7 @@
 // one resource or a List, and the form two resources are compared in (no server-set
 // metadata, keys in one order) so that `apply` and `diff` agree on what "unchanged" is.
 
-import type { KindDescriptor } from '../../api/kind.ts';
+import type { KindNames } from '../../api/kind-names.ts';
 import type { Resource } from '../../api/resource.ts';
 import { lazy } from '../lazy.ts';
 
@@ -12,18 +12,18 @@ const yaml = lazy<typeof import('yaml')>(import.meta.url, 'yaml');
 export const SERVER_FIELDS = ['uid', 'resourceVersion', 'generation', 'creationTimestamp'] as const;
 
 /** `httproute.gateway.networking.k8s.io`, `service` for core, as kubectl prints it. */
-export function typeLabel(kind: KindDescriptor<unknown>): string {
+export function typeLabel(kind: KindNames<unknown>): string {
   const k = kind.kind.toLowerCase();
   return kind.group === '' ? k : `${k}.${kind.group}`;
 }
 
 /** `httproute.gateway.networking.k8s.io/web`. */
-export function refLabel(kind: KindDescriptor<unknown>, name: string): string {
+export function refLabel(kind: KindNames<unknown>, name: string): string {
   return `${typeLabel(kind)}/${name}`;
 }
 
 /** `HTTPRoute/default/web`, `Mesh/default` for a cluster-scoped kind. */
-export function pathLabel(kind: KindDescriptor<unknown>, r: Resource): string {
+export function pathLabel(kind: KindNames<unknown>, r: Resource): string {
   return r.metadata.namespace === undefined ? `${kind.kind}/${r.metadata.name}` : `${kind.kind}/${r.metadata.namespace}/${r.metadata.name}`;
 }
 

@@ -2,7 +2,7 @@
 // columns, STATUS when the control plane wrote one, AGE; `-o wide` adds LABELS and the
 // MESSAGE of the condition STATUS names (why a route has no backend, why a proxy NACKed).
 
-import type { KindDescriptor } from '../../api/kind.ts';
+import type { KindNames } from '../../api/kind-names.ts';
 import type { Resource } from '../../api/resource.ts';
 import { typeLabel } from './resource.ts';
 import { hasStatus, statusMessage, statusWord } from './status.ts';
@@ -18,7 +18,7 @@ export type RowOptions = {
   readonly now: number;
 };
 
-export function headersOf(kind: KindDescriptor<unknown>, items: readonly Resource[], o: RowOptions): string[] {
+export function headersOf(kind: KindNames<unknown>, items: readonly Resource[], o: RowOptions): string[] {
   const status = o.withStatus === true || hasStatus(items);
   return [
     ...(o.withNamespace ? ['namespace'] : []),
@@ -30,7 +30,7 @@ export function headersOf(kind: KindDescriptor<unknown>, items: readonly Resourc
   ];
 }
 
-export function rowOf(kind: KindDescriptor<unknown>, r: Resource, status: boolean, o: RowOptions): string[] {
+export function rowOf(kind: KindNames<unknown>, r: Resource, status: boolean, o: RowOptions): string[] {
   return [
     ...(o.withNamespace ? [r.metadata.namespace ?? ''] : []),
     o.withType ? `${typeLabel(kind)}/${r.metadata.name}` : r.metadata.name,

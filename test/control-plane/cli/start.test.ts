@@ -5,6 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -32,6 +35,19 @@ test('--help, version and a group help load none of typebox, ajv, yaml, node-for
   assert.deepEqual(packagesLoaded(MAIN, 'get', '--help'), []);
 });
 
-test('get loads the kinds (typebox) but no validator compiler, YAML parser or CA code', () => {
-  assert.deepEqual(packagesLoaded(MAIN, 'get', 'svc'), ['typebox']);
+test('get loads the kinds\' names but not their schemas (typebox), a validator compiler, a YAML parser or CA code', () => {
+  assert.deepEqual(packagesLoaded(MAIN, 'get', 'svc'), []);
+  assert.deepEqual(packagesLoaded(MAIN, 'get', 'all', '-o', 'wide'), []);
+});
+
+test('apply and delete -f load the YAML parser and nothing else heavy: the server validates what is applied', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluicectl-start-'));
+  try {
+    const file = join(dir, 'svc.yaml');
+    writeFileSync(file, 'apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n');
+    assert.deepEqual(packagesLoaded(MAIN, 'apply', '-f', file), ['yaml']);
+    assert.deepEqual(packagesLoaded(MAIN, 'delete', '-f', file), ['yaml']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
