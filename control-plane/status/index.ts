@@ -46,11 +46,18 @@ export class StatusController {
     this.#opts = opts;
   }
 
-  /** A new view was taken by the snapshot cache: every status is recomputed. Synchronous. */
+  /**
+   * A new view was taken by the snapshot cache: the status of routes, policies and Services
+   * is recomputed now; Workloads' now only when the view has one without a status yet (just
+   * applied: `get` shows it at once), else once the burst of ACKs the view's push brings
+   * settles (each recompute reads every proxy, an O(N) pass that ran on every push).
+   */
   viewChanged(view: MeshView): void {
     this.#view = view;
     this.#book.apply(meshStatus(view), this.#opts.now(), (k) => !isWorkload(k));
-    this.refreshWorkloads();
+    const unseen = [...view.workloads.values()].some((w) => this.statusOf(w) === undefined);
+    if (unseen) this.refreshWorkloads();
+    else this.proxiesChanged();
   }
 
   /** A proxy connected, ACKed, NACKed or left: Workloads are recomputed once the burst settles. */

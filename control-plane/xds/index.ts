@@ -62,9 +62,10 @@ export async function startXds(opts: XdsOptions): Promise<Xds> {
     defaultTrustDomain: opts.trustDomain,
     onView: (view) => {
       if (!cache.setView(view)) return;
+      // The push first: status is for operators, and it must not stand between a change and the proxies.
+      ads.pushAll();
       // Status says what the proxies are sent: only of a view the cache took.
       resourceStatus.viewChanged(view);
-      ads.pushAll();
     },
   });
   await index.start();

@@ -192,6 +192,22 @@ test('the controller recomputes Workloads on proxy events without touching the o
   ctl.close();
 });
 
+test('a view that only changes routes does not read every proxy before the push goes on: Workloads are recomputed once the burst settles', async () => {
+  let reads = 0;
+  const ctl = new StatusController({ now: () => 0, proxies: () => (reads++, []), settleMs: 20 });
+  const [svc, wl] = [service('orders', { app: 'orders' }), workload('o-1', { app: 'orders' })];
+  const v = view([svc, wl]);
+  ctl.viewChanged(v);
+  assert.equal(reads, 1, 'a Workload without a status yet gets one at once');
+  const w = [...v.workloads.values()][0];
+  assert.notEqual(ctl.statusOf(w), undefined);
+  ctl.viewChanged(view([svc, wl, route('web', 'orders', [{ name: 'orders' }])]));
+  assert.equal(reads, 1, 'a route change reads no proxy synchronously');
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(reads, 2, 'and the Workloads are recomputed after the settle');
+  ctl.close();
+});
+
 test('every policy kind the xDS generators carry has its Accepted condition: a kind in POLICIES without a status row would be enforced and never say so', async () => {
   const { POLICIES } = await import('../../../control-plane/xds/policies/index.ts');
   const { POLICY_KINDS } = await import('../../../control-plane/status/mesh-status.ts');
