@@ -42,6 +42,35 @@ test('a subscription to some names has the version of those names only', () => {
   assert.equal(orders, versionOf(lds, new Set(['orders.default.svc.cluster.local:80', 'not-there'])), 'a name that does not exist adds nothing');
 });
 
+test('a view that changes only what a proxy is routed keeps its other types\' maps: versionOf is not recomputed and the proxy is not checked again', () => {
+  const route = (weightB: number): Resource => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'split', namespace: 'default' },
+    spec: { parentRefs: [{ group: '', kind: 'Service', name: 'orders' }], rules: [{ backendRefs: [{ name: 'orders', port: 80, weight: 100 - weightB }, { name: 'billing', port: 80, weight: weightB }] }] },
+  });
+  const services = [svc('orders', 80), svc('billing', 80)];
+  const workloads = [wl('o-1', 'orders', 8080)];
+  const node = { kind: 'proxy', id: 'o-1.default', workload: 'o-1', namespace: 'default', outboundPort: 15001, appPorts: {} } as const;
+  const at = (weightB: number, more: Resource[] = []) =>
+    buildMeshView({ revision: 1, meshes: [], services: [...services, ...more] as never, workloads: workloads as never, httpRoutes: [route(weightB)] as never, grpcRoutes: [], trustBundle: 'pem', defaultTrustDomain: 'cluster.local' });
+  const cache = new SnapshotCache(() => {});
+  assert.ok(cache.setView(at(10)));
+  const first = cache.snapshotFor(node)!;
+  assert.ok(cache.setView(at(30)));
+  const second = cache.snapshotFor(node)!;
+  for (const t of [TYPE_URLS.Listener, TYPE_URLS.Cluster, TYPE_URLS.ClusterLoadAssignment, TYPE_URLS.Secret]) assert.equal(second.get(t), first.get(t), `${t}: the same map object`);
+  assert.notEqual(second.get(TYPE_URLS.RouteConfiguration), first.get(TYPE_URLS.RouteConfiguration));
+  assert.notEqual(versionOf(second.get(TYPE_URLS.RouteConfiguration)!, null), versionOf(first.get(TYPE_URLS.RouteConfiguration)!, null));
+  // The same content twice in a row keeps even the route map; a new Service changes the clusters.
+  assert.ok(cache.setView(at(30)));
+  assert.equal(cache.snapshotFor(node)!.get(TYPE_URLS.RouteConfiguration), second.get(TYPE_URLS.RouteConfiguration));
+  assert.ok(cache.setView(at(30, [svc('stock', 80)])));
+  const grown = cache.snapshotFor(node)!;
+  assert.notEqual(grown.get(TYPE_URLS.Cluster), second.get(TYPE_URLS.Cluster));
+  assert.ok(grown.get(TYPE_URLS.Cluster)!.has('outbound|80||stock.default.svc.cluster.local'));
+});
+
 test('the consistency check names every dangling reference, and generated snapshots have none', () => {
   const decode = (any: unknown) => {
     const r = unpack(any as { type_url: string; value: Buffer });
