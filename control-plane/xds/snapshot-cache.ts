@@ -41,6 +41,13 @@ type Shared = {
   previous: Shared | null;
 };
 
+/** Whether `merged` is `own` (same names, same content) plus `others` more entries. */
+function holds(merged: ReadonlyMap<string, Entry> | undefined, own: ReadonlyMap<string, Entry>, others: number): boolean {
+  if (merged === undefined || merged.size !== own.size + others) return false;
+  for (const [name, e] of own) if (merged.get(name)?.hash !== e.hash) return false;
+  return true;
+}
+
 /** `prev` when it holds the same names with the same content as `next`, else `next`. */
 function reuse(prev: ReadonlyMap<string, Entry> | undefined, next: ReadonlyMap<string, Entry>): ReadonlyMap<string, Entry> {
   if (prev === undefined || prev.size !== next.size) return next;
@@ -171,8 +178,14 @@ export class SnapshotCache {
     const rds = reuse(before?.get(TYPE_URLS.RouteConfiguration), new Map([...ownRoutes, ...outbound.entries]));
     const ownClusters = toEntries(TYPE_URLS.Cluster, inClusters);
     const cds = reuse(before?.get(TYPE_URLS.Cluster), new Map([...shared.proxyClusters, ...ownClusters]));
-    // The same own resources against the same shared names passed this check in the view before.
-    const same = before !== undefined && lds === before.get(TYPE_URLS.Listener) && rds === before.get(TYPE_URLS.RouteConfiguration) && cds === before.get(TYPE_URLS.Cluster) && shared.known === shared.previous?.known;
+    // The same own resources against the same shared names passed this check in the view before
+    // (the outbound route config, shared by the namespace, is checked on its own above).
+    const same =
+      before !== undefined &&
+      lds === before.get(TYPE_URLS.Listener) &&
+      holds(before.get(TYPE_URLS.RouteConfiguration), ownRoutes, outbound.entries.size) &&
+      holds(before.get(TYPE_URLS.Cluster), ownClusters, shared.proxyClusters.size) &&
+      shared.known === shared.previous?.known;
     if (!same) {
       const own: GeneratedSet = { listeners, routes: inRoutes, clusters: inClusters, endpoints: [], secrets: [] };
       const problems = danglingNames(own, decodeTyped, { ...shared.known, routes: new Set([OUTBOUND]) });
