@@ -21,6 +21,8 @@ export type CertificateRequest = {
   request_id: string;
   /** The Workload's name, as a hint when the stream is authenticated by a client SVID (which names only namespace and service account). */
   workload: string;
+  /** A pod's projected service-account token (audience sluice-cp): only on the first request of a stream, instead of a join token. */
+  kubernetes_token?: string;
 };
 
 export type CertificateResponse = {
@@ -44,7 +46,7 @@ const root = protobuf.Root.fromJSON({
             v1: {
               nested: {
                 CertificateRequest: {
-                  fields: { csr: { type: 'string', id: 1 }, join_token: { type: 'string', id: 2 }, request_id: { type: 'string', id: 3 }, workload: { type: 'string', id: 4 } },
+                  fields: { csr: { type: 'string', id: 1 }, join_token: { type: 'string', id: 2 }, request_id: { type: 'string', id: 3 }, workload: { type: 'string', id: 4 }, kubernetes_token: { type: 'string', id: 5 } },
                 },
                 CertificateResponse: {
                   fields: {

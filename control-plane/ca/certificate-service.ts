@@ -3,6 +3,9 @@
 //
 //   - a join token, when the first request carries one (a VM's first contact, or a
 //     deliberate re-join as another Workload), used up atomically (join-tokens.ts);
+//   - a pod's projected service-account token, when the first request carries one: the
+//     Kubernetes API says, by TokenReview, which service account and pod it was issued to
+//     (pod-attestation.ts); refused when the control plane does not run on Kubernetes;
 //   - else a client certificate: an SVID of this mesh the caller already holds (a
 //     restarted proxy, or one whose stream broke). grpc-js shows handlers only a
 //     certificate that chained to our roots in the handshake (grpc-credentials.ts); we
@@ -25,6 +28,7 @@ import { isStoreError } from '../store/errors.ts';
 import type { ResourceStore } from '../store/store.ts';
 import type { IssuedSvids } from './issued-svids.ts';
 import { joinTokens, type JoinTokens } from './join-tokens.ts';
+import { attestPod, type TokenReviewer } from './pod-attestation.ts';
 
 export type CertificateServiceDeps = {
   readonly store: ResourceStore;
@@ -37,6 +41,8 @@ export type CertificateServiceDeps = {
   readonly tokens?: JoinTokens;
   /** Told of every SVID issued (sluicectl check reads it); absent: not kept. */
   readonly issued?: IssuedSvids;
+  /** Reviews pods' service-account tokens with the Kubernetes API; absent when the control plane does not run on Kubernetes. */
+  readonly reviewTokens?: TokenReviewer;
 };
 
 /** Why a stream was ended: the gRPC status, our code (trailer sluice-error-code) and a sentence. */
@@ -55,7 +61,7 @@ type StreamIdentity = {
   readonly spiffeId: string;
   readonly namespace: string;
   readonly workload: string;
-  /** For the log: `join-token <id>` or `client-svid <serial>`. Never the token's secret. */
+  /** For the log: `join-token <id>`, `client-svid <serial>` or `kubernetes-token pod <ns>/<pod>`. Never a token's secret. */
   readonly via: string;
 };
 
@@ -110,6 +116,17 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
     return hint;
   };
 
+  /** The service account the Kubernetes API says a pod's token was issued to; the pod's name is its workload. */
+  const fromPodToken = async (token: string): Promise<StreamIdentity> => {
+    if (deps.reviewTokens === undefined) {
+      throw new Refusal(grpc.status.UNAUTHENTICATED, 'KUBERNETES_NOT_CONFIGURED', 'this control plane does not run on Kubernetes (start sluice-cp with --store kubernetes), so it cannot check a service-account token; a VM proxy joins with a join token (sluicectl token create)');
+    }
+    const pod = await attestPod(token, deps.reviewTokens);
+    if (!pod.ok) throw new Refusal(grpc.status.UNAUTHENTICATED, pod.code, pod.message);
+    const { namespace, serviceAccount, pod: name } = pod.value;
+    return { spiffeId: `spiffe://${deps.ca.trustDomain}/ns/${namespace}/sa/${serviceAccount}`, namespace, workload: name, via: `kubernetes-token pod ${namespace}/${name}` };
+  };
+
   /** The CSR's public key, once its one URI SAN is the stream's identity. */
   const checkCsr = (req: CertificateRequest, spiffeId: string): string => {
     const csr = readCsr(req.csr);
@@ -138,6 +155,12 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
     let queue = Promise.resolve();
 
     const handle = async (req: CertificateRequest): Promise<void> => {
+      const podToken = req.kubernetes_token ?? '';
+      if (who === null && req.join_token === '' && podToken !== '') {
+        who = await fromPodToken(podToken);
+        call.write(issue(req, who, checkCsr(req, who.spiffeId)));
+        return;
+      }
       if (who === null) {
         who = req.join_token === '' ? await fromClientSvid(call, req.workload) : null;
         if (who === null) {

@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createCsr, generateKeyPair, type Ca, type KeyPairPem } from '../../../certs/index.ts';
 import { addCertificateService, controlPlaneCredentials, joinTokens, type JoinTokens } from '../../../control-plane/ca/index.ts';
 import type { Logger } from '../../../control-plane/log.ts';
+import type { TokenReviewer } from '../../../control-plane/ca/pod-attestation.ts';
 import { openStore, type ResourceStore } from '../../../control-plane/store/index.ts';
 import { CERTIFICATE_SERVICE, CERTIFY_PATH, ERROR_CODE_METADATA, type CertificateRequest, type CertificateResponse } from '../../../xds/index.ts';
 import { newCa } from '../../helpers/mesh-pki.ts';
@@ -40,7 +41,7 @@ export type Service = {
   close(): Promise<void>;
 };
 
-export async function startService(opts: { svidTtlMs?: number; port?: number; ca?: Ca; storeDir?: string; store?: ResourceStore } = {}): Promise<Service> {
+export async function startService(opts: { svidTtlMs?: number; port?: number; ca?: Ca; storeDir?: string; store?: ResourceStore; reviewTokens?: TokenReviewer } = {}): Promise<Service> {
   const ca = opts.ca ?? sharedPki().ca;
   let offset = 0;
   const clock = { now: () => Date.now() + offset, advance: (ms: number) => void (offset += ms) };
@@ -54,7 +55,7 @@ export async function startService(opts: { svidTtlMs?: number; port?: number; ca
   const logs: LogLine[] = [];
   const log: Logger = (level, msg, fields) => void logs.push({ level, msg, fields });
   const server = new grpc.Server();
-  addCertificateService(server, { store, ca, now: clock.now, log, tokens, svidTtlMs: opts.svidTtlMs });
+  addCertificateService(server, { store, ca, now: clock.now, log, tokens, svidTtlMs: opts.svidTtlMs, reviewTokens: opts.reviewTokens });
   const { credentials } = controlPlaneCredentials(ca, '127.0.0.1', clock.now());
   const port = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, credentials, (err, p) => (err === null ? resolve(p) : reject(err))));
   return {
