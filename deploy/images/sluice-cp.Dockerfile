@@ -29,11 +29,14 @@ COPY control-plane ./control-plane
 # Node's compile cache, baked in: one start that loads every module sluice-cp imports
 # (--version runs after all static imports) writes the type-stripped sources and V8's code
 # to NODE_COMPILE_CACHE, so no start of the image loads the TypeScript stripper. The cache
-# is keyed by path and Node version: it holds for this image only. The root filesystem is
-# read-only in the pod; Node then just skips writing what it did not find.
+# is keyed by path, Node version and user: it holds for this image run as uid 65532 (the
+# Deployment's runAsUser), so the start that writes it runs as that user (Node names the
+# folder <version>-<arch>-<hash>-<uid>: one baked as root is never read by 65532). The root
+# filesystem is read-only in the pod; Node then just skips writing what it did not find.
+RUN ["install", "-d", "-o", "65532", "-g", "65532", "/opt/sluice/.compile-cache"]
+USER 65532:65532
 RUN ["node", "control-plane/main.ts", "--version"]
 RUN ["node", "control-plane/cli/sluicectl.js", "--version"]
-USER 65532:65532
 # 15012 xDS and certificates (gRPC over TLS), 15014 the API, 15017 the sidecar injector.
 EXPOSE 15012 15014 15017
 ENTRYPOINT ["node", "/opt/sluice/control-plane/main.ts"]

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parse } from 'yaml';
 import { PROXY_NODE_FLAGS } from '../../proxy/node-flags.ts';
 import { REPO } from './kube-objects.ts';
 
@@ -120,6 +121,11 @@ for (const image of IMAGES) {
       assert.ok(user !== undefined, 'a USER in the final stage');
       assert.match(user.args, /^[1-9]\d*:[1-9]\d*$/, 'numeric uid:gid, not root (runAsNonRoot can check a number)');
       assert.ok(final.instructions.indexOf(user) < final.instructions.findIndex((i) => i.op === 'ENTRYPOINT'));
+      if (image.file === 'sluice-cp.Dockerfile') {
+        // The baked compile cache is the image user's: the Deployment runs the pod as the same uid.
+        const pod = parse(readFileSync(join(REPO, 'deploy/kubernetes/base/deployment.yaml'), 'utf8')).spec.template.spec;
+        assert.equal(user.args, `${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`);
+      }
       assert.deepEqual(entrypoint, ['node', ...image.flags, `${workdir}/${image.entry}`]);
     });
 
@@ -131,6 +137,10 @@ for (const image of IMAGES) {
       const bakes = final.instructions.slice(envAt).filter((i) => i.op === 'RUN' && i.args.startsWith('[')).map((i) => execForm(i, image.file)).filter((a) => a.includes(image.entry));
       assert.equal(bakes.length, 1, `one RUN after ENV NODE_COMPILE_CACHE starts ${image.entry}`);
       const bake = bakes[0];
+      // Node keys the cache's folder by uid (<version>-<arch>-<hash>-<uid>): baked as root, it is never read by the image's user.
+      const userAt = final.instructions.findLastIndex((i) => i.op === 'USER');
+      assert.ok(userAt >= 0 && final.instructions.findIndex((i) => i.op === 'RUN' && i.args.startsWith('[') && execForm(i, image.file).includes(image.entry)) > userAt, 'the cache is baked after the final USER, as the user that starts the image');
+      assert.ok(final.instructions.slice(0, userAt).some((i) => i.op === 'RUN' && i.args.startsWith('[') && execForm(i, image.file).join(' ') === `install -d -o ${final.instructions[userAt].args.split(':')[0]} -g ${final.instructions[userAt].args.split(':')[1]} ${cacheDir}`), "the cache's folder is made for that user");
       assert.deepEqual(bake.slice(0, -2), ['node', ...image.flags], 'with the flags the ENTRYPOINT has');
       // Here, the repository stands for WORKDIR.
       const cache = mkdtempSync(join(tmpdir(), 'sluice-compile-cache-'));
