@@ -3,6 +3,12 @@
 // JSON Schema becomes a Kubernetes structural schema: closed objects lose
 // additionalProperties (Kubernetes prunes unknown fields instead), maps become
 // additionalProperties, an int-or-string becomes x-kubernetes-int-or-string.
+//
+// Each CRD has the status subresource: the control plane writes the conditions of
+// control-plane/status/ there (a user's `kubectl apply` never overwrites them, and the
+// control plane's status write never bumps metadata.generation). Its schema is below, one
+// row per kind, for what control-plane/status/ computes: a field missing here would be
+// pruned by the API server from every status write.
 
 import { stringify } from 'yaml';
 import { KINDS } from './descriptors.ts';
@@ -37,8 +43,77 @@ export function structural(s: Schema): Schema {
   return out;
 }
 
+/** metav1.Condition, as control-plane/status/conditions.ts writes it; one per type (a list-map keyed by type, as Gateway API's). */
+const CONDITIONS: Schema = {
+  type: 'array',
+  description: 'The conditions sluice-cp computed for this resource: one per type.',
+  'x-kubernetes-list-type': 'map',
+  'x-kubernetes-list-map-keys': ['type'],
+  maxItems: 8,
+  items: {
+    type: 'object',
+    required: ['type', 'status', 'reason', 'message', 'lastTransitionTime'],
+    properties: {
+      type: { type: 'string', maxLength: 316, pattern: '^[A-Za-z][A-Za-z0-9_]*$' },
+      status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
+      reason: { type: 'string', minLength: 1, maxLength: 1024, pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$' },
+      message: { type: 'string', maxLength: 32768 },
+      observedGeneration: { type: 'integer', format: 'int64', minimum: 0 },
+      lastTransitionTime: { type: 'string', format: 'date-time' },
+    },
+  },
+};
+
+/** What a kind's status holds besides its conditions, and the condition `kubectl get` shows (control-plane/status/). */
+type StatusShape = { readonly fields: Record<string, Schema>; readonly condition?: string };
+
+const POLICY_STATUS: StatusShape = { fields: {}, condition: 'Accepted' };
+
+/** One row per kind with a CRD; crd.test.ts fails when a kind has none. */
+export const STATUS_SHAPES: Readonly<Record<string, StatusShape>> = {
+  // No condition is computed for a Mesh yet; the subresource is there for when one is.
+  Mesh: { fields: {} },
+  // workload-status.ts: the proxies running it and the Services it serves.
+  Workload: {
+    condition: 'InSync',
+    fields: {
+      proxies: {
+        type: 'array',
+        description: 'Every proxy that joined as this Workload since the control plane started.',
+        items: {
+          type: 'object',
+          required: ['id', 'state', 'since'],
+          properties: {
+            id: { type: 'string' },
+            state: { type: 'string', enum: ['SYNCED', 'STALE', 'NACKED', 'OFFLINE'] },
+            since: { type: 'string', format: 'date-time' },
+            nack: { type: 'string' },
+          },
+        },
+      },
+      services: { type: 'array', description: 'The Services that select it, as Service/<name>.', items: { type: 'string' } },
+    },
+  },
+  RetryPolicy: POLICY_STATUS,
+  CircuitBreakerPolicy: POLICY_STATUS,
+  FaultInjectionPolicy: POLICY_STATUS,
+  LoadBalancingPolicy: POLICY_STATUS,
+  AuthorizationPolicy: POLICY_STATUS,
+  RequestAuthentication: POLICY_STATUS,
+};
+
+export function statusSchema(kind: string): Schema {
+  const shape = STATUS_SHAPES[kind];
+  if (shape === undefined) throw new Error(`control-plane/api/crd.ts: no status shape for ${kind}: add its row to STATUS_SHAPES`);
+  return { type: 'object', description: 'Written by sluice-cp through the status subresource; never by a user.', properties: { conditions: CONDITIONS, ...shape.fields } };
+}
+
 export function crdFor(kind: KindDescriptor<unknown>): Schema {
-  const printerColumns = kind.columns.filter((c) => c.jsonPath !== undefined).map((c) => ({ name: title(c.name), type: c.type ?? 'string', jsonPath: c.jsonPath }));
+  const status = STATUS_SHAPES[kind.kind]?.condition;
+  const printerColumns = [
+    ...kind.columns.filter((c) => c.jsonPath !== undefined).map((c) => ({ name: title(c.name), type: c.type ?? 'string', jsonPath: c.jsonPath })),
+    ...(status === undefined ? [] : [{ name: status, type: 'string', jsonPath: `.status.conditions[?(@.type=="${status}")].status`, description: `The ${status} condition sluice-cp wrote` }]),
+  ];
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
@@ -57,9 +132,10 @@ export function crdFor(kind: KindDescriptor<unknown>): Schema {
               description: kind.description,
               type: 'object',
               required: ['spec'],
-              properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' }, spec: structural(kind.spec as unknown as Schema) },
+              properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' }, spec: structural(kind.spec as unknown as Schema), status: statusSchema(kind.kind) },
             },
           },
+          subresources: { status: {} },
           additionalPrinterColumns: [...printerColumns, { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
         },
       ],
@@ -74,6 +150,18 @@ export function crdFiles(): Map<string, string> {
     const text = stringify(crdFor(kind), { lineWidth: 0 });
     files.set(`${kind.group}_${kind.plural}.yaml`, `# Generated from control-plane/api/kinds by \`npm run gen:crds\`; do not edit.\n${text}`);
   }
+  return files;
+}
+
+/**
+ * Everything `npm run gen:crds` writes to deploy/crds/: the CRDs, and the kustomization
+ * that lists them (deploy/kubernetes/base takes the folder as a base, so a new kind's CRD
+ * is installed without anyone editing a list).
+ */
+export function generatedFiles(): Map<string, string> {
+  const files = crdFiles();
+  const kustomization = { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [...files.keys()] };
+  files.set('kustomization.yaml', `# Generated by \`npm run gen:crds\`; do not edit.\n${stringify(kustomization, { lineWidth: 0 })}`);
   return files;
 }
 

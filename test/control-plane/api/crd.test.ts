@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { crdFiles, structural } from '../../../control-plane/api/crd.ts';
+import { crdFiles, generatedFiles, structural } from '../../../control-plane/api/crd.ts';
 import { KINDS } from '../../../control-plane/api/descriptors.ts';
 
 const DIR = fileURLToPath(new URL('../../../deploy/crds/', import.meta.url));
@@ -22,8 +22,10 @@ function assertStructural(s: Record<string, unknown>, path: string): void {
 }
 
 describe('CRDs', () => {
-  test('deploy/crds/ holds exactly the generated CRDs (run `npm run gen:crds` after changing a kind)', () => {
-    const want = crdFiles();
+  test('deploy/crds/ holds exactly the generated CRDs and their kustomization (run `npm run gen:crds` after changing a kind)', () => {
+    const want = generatedFiles();
+    assert.ok(want.has('kustomization.yaml'));
+    assert.deepEqual(parse(want.get('kustomization.yaml')!).resources, [...crdFiles().keys()]);
     const have = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
     assert.deepEqual(have, [...want.keys()].sort());
     for (const [name, text] of want) assert.equal(readFileSync(`${DIR}/${name}`, 'utf8'), text, `${name} is stale`);
@@ -42,6 +44,8 @@ describe('CRDs', () => {
       assert.equal(version.name, kind.version);
       assertStructural(version.schema.openAPIV3Schema.properties.spec, `${kind.kind}.spec`);
       assert.ok(version.additionalPrinterColumns.some((c: { name: string }) => c.name === 'Age'));
+      assert.deepEqual(version.subresources, { status: {} }, `${kind.kind} has the status subresource`);
+      assertStructural(version.schema.openAPIV3Schema.properties.status, `${kind.kind}.status`);
     }
   });
 
