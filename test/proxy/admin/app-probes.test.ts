@@ -110,8 +110,13 @@ test('a path the injector did not write is 404, and app-health is only on the st
 
 test('a bad SLUICE_APP_PROBES stops the proxy at start with the field named', async () => {
   const bad = await startProxy(singleBackendConfig(1), [], { expectFailure: true, env: { SLUICE_APP_PROBES: '{"/app-health/web/livez":{"httpGet":{"path":"/x","port":"http"}}}' } });
-  assert.notEqual(await bad.exited, 0);
-  assert.match(bad.stderr(), /SLUICE_APP_PROBES\["\/app-health\/web\/livez"\]\.httpGet\.port: must be a port number/);
+  try {
+    // A proxy that started anyway would never exit: the log line is waited for, not the exit.
+    await bad.waitForLog(/SLUICE_APP_PROBES\["\/app-health\/web\/livez"\]\.httpGet\.port: must be a port number/, 30_000);
+    assert.notEqual(await bad.exited, 0);
+  } finally {
+    await bad.stop('SIGKILL');
+  }
 });
 
 test('with the app gone, every probe answers 503', async () => {
