@@ -22,7 +22,7 @@ export type CpFlags = {
   readonly webhook: { readonly host: string; readonly port: number } | null;
   /** The control plane's Service: the webhook certificate's names, the address injected proxies dial, a namespace never injected. */
   readonly webhookService: { readonly name: string; readonly namespace: string };
-  /** The proxy image injected into pods; null: sluice/proxy:<this version>. */
+  /** The proxy image injected into pods; null: ghcr.io/sluice-mesh/sluice-proxy:<this version>. */
   readonly injectImage: string | null;
   /** native: the proxy as a native sidecar (Kubernetes >= 1.29); container: the fallback for older clusters. */
   readonly injectSidecarMode: 'native' | 'container';
@@ -48,7 +48,8 @@ export const USAGE = `usage: sluice-cp [flags]
                           the control plane's Service: the webhook certificate's DNS names, the
                           address injected proxies dial (NAME.NAMESPACE.svc:15012), and a namespace
                           never injected (default sluice-cp.sluice-system)
-  --inject-image IMAGE    the proxy image injected into pods (default sluice/proxy:VERSION)
+  --inject-image IMAGE    the proxy image injected into pods (default
+                          ghcr.io/sluice-mesh/sluice-proxy:VERSION)
   --inject-sidecar-mode native|container
                           native: the proxy as a native sidecar, Kubernetes >= 1.29 (default);
                           container: a regular first container that holds the app until the proxy

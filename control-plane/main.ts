@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
 import { addCertificateService, controlPlaneCredentials, ensureCa, IssuedSvids, joinTokens, servingCertificate } from './ca/index.ts';
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
-import { injectConfig, startWebhookServer, type WebhookServer } from './inject/index.ts';
+import { DEFAULT_IMAGE_REPOSITORY, injectConfig, startWebhookServer, type WebhookServer } from './inject/index.ts';
 import { createLogger, logSink } from './log.ts';
 import { openStore } from './store/index.ts';
 import { startXds } from './xds/index.ts';
@@ -71,7 +71,7 @@ async function main(): Promise<number> {
   let webhook: WebhookServer | null = null;
   if (flags.webhook !== null) {
     const { name, namespace } = flags.webhookService;
-    const config = injectConfig({ image: flags.injectImage ?? `sluice/proxy:${VERSION}`, service: name, namespace, sidecarMode: flags.injectSidecarMode });
+    const config = injectConfig({ image: flags.injectImage ?? `${DEFAULT_IMAGE_REPOSITORY}:${VERSION}`, service: name, namespace, sidecarMode: flags.injectSidecarMode });
     const w = flags.webhook;
     webhook = await startWebhookServer({ host: w.host, port: w.port, ca, service: name, namespace, config, log, now: Date.now }).catch((err: NodeJS.ErrnoException) => {
       throw new StartError(`--webhook-addr ${w.host}:${w.port} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`);

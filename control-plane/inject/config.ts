@@ -4,8 +4,9 @@
 /** Namespace label that opts every new pod in the namespace in: `sluice.dev/inject: enabled` (Istio's istio-injection=enabled). */
 export const NAMESPACE_LABEL = 'sluice.dev/inject';
 export const NAMESPACE_ENABLED = 'enabled';
-/** Pod annotation (or label) that opts one pod out: `sluice.dev/inject: "false"`. */
+/** Pod annotation (or label) that opts one pod out: `sluice.dev/inject: "false"` (or `disabled`). */
 export const POD_OPT_OUT = 'sluice.dev/inject';
+export const OPT_OUT_VALUES: readonly string[] = ['false', 'disabled'];
 /** Written on every injected pod; a pod carrying it (or a sluice-proxy container) is never injected twice. */
 export const STATUS_ANNOTATION = 'sluice.dev/status';
 /** Pod annotation: `native` (the default with the flag's default) or `container` (Kubernetes < 1.29). */
@@ -31,12 +32,16 @@ export const PROXY_UID = 1337;
 export const OUTBOUND_CAPTURE_PORT = 15001;
 export const INBOUND_CAPTURE_PORT = 15006;
 export const STATS_PORT = 15020;
-export const ADMIN_PORT = 15000;
 /** Where the projected service-account token is mounted in the proxy, and the file in it. */
 export const TOKEN_DIR = '/var/run/secrets/sluice.dev';
 export const TOKEN_FILE = `${TOKEN_DIR}/token`;
 /** The proxy's key, SVID and bundle: an emptyDir, since the root filesystem is read-only. */
 export const IDENTITY_DIR = '/var/run/sluice/identity';
+
+/** The default proxy image (deploy/images/sluice-proxy.Dockerfile), tagged with this version. */
+export const DEFAULT_IMAGE_REPOSITORY = 'ghcr.io/sluice-mesh/sluice-proxy';
+/** sluice-proxy in that image (its ENTRYPOINT's program), for the one command the injector runs itself: the postStart hook. */
+export const PROXY_PROGRAM: readonly string[] = ['node', '/opt/sluice/proxy/main.ts'];
 
 export type SidecarMode = 'native' | 'container';
 

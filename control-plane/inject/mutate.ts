@@ -16,6 +16,7 @@ import {
   EXCLUDE_OUTBOUND_PORTS,
   NAMESPACE_ENABLED,
   NAMESPACE_LABEL,
+  OPT_OUT_VALUES,
   POD_OPT_OUT,
   PROXY_CONTAINER,
   PROXY_CPU,
@@ -51,7 +52,8 @@ export function mutate(review: Review, namespaceLabels: Labels | null, config: I
   if (namespaceLabels !== null && namespaceLabels[NAMESPACE_LABEL] !== NAMESPACE_ENABLED) return skip(`namespace ${ns} is not labelled ${NAMESPACE_LABEL}=${NAMESPACE_ENABLED}`);
   const pod = review.pod;
   const annotations = pod.metadata?.annotations ?? {};
-  if (annotations[POD_OPT_OUT] === 'false' || pod.metadata?.labels?.[POD_OPT_OUT] === 'false') return skip(`the pod opts out (${POD_OPT_OUT}: "false")`);
+  const optOut = annotations[POD_OPT_OUT] ?? pod.metadata?.labels?.[POD_OPT_OUT];
+  if (optOut !== undefined && OPT_OUT_VALUES.includes(optOut)) return skip(`the pod opts out (${POD_OPT_OUT}: ${optOut})`);
   if (pod.spec?.hostNetwork === true) return skip("the pod uses the node's network: capture would redirect the node's traffic");
   const all = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
   if (annotations[STATUS_ANNOTATION] !== undefined || all.some((c) => c.name === PROXY_CONTAINER || c.name === CAPTURE_CONTAINER)) return skip('already injected');

@@ -6,12 +6,12 @@
 import type { V1Container, V1EnvVar, V1Probe, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
 import { APP_PROBES_ENV, type AppProbe } from '../../kinds/app-probes.ts';
 import {
-  ADMIN_PORT,
   CAPTURE_CONTAINER,
   IDENTITY_DIR,
   INBOUND_CAPTURE_PORT,
   OUTBOUND_CAPTURE_PORT,
   PROXY_CONTAINER,
+  PROXY_PROGRAM,
   PROXY_UID,
   STATS_PORT,
   TOKEN_DIR,
@@ -34,10 +34,10 @@ export const DEFAULT_PROXY_RESOURCES: ProxyResources = { cpu: '50m', memory: '64
 /** The init container that installs the capture rules, as root with NET_ADMIN and NET_RAW only. */
 export function captureContainer(config: InjectConfig, ex: CaptureExclusions): V1Container {
   const args = ['capture', 'install', '--proxy-uid', String(PROXY_UID), '--inbound-port', String(INBOUND_CAPTURE_PORT), '--outbound-port', String(OUTBOUND_CAPTURE_PORT)];
-  // The kubelet probes :15020 and an operator may reach :15000 by port-forward: never redirected.
-  args.push('--exclude-inbound-ports', [STATS_PORT, ADMIN_PORT, ...ex.inboundPorts].join(','));
+  // The proxy's own :15000 and :15020 (the kubelet's probes) are never captured: capture install's defaults.
+  if (ex.inboundPorts.length > 0) args.push('--exclude-inbound-ports', ex.inboundPorts.join(','));
   if (ex.outboundPorts.length > 0) args.push('--exclude-outbound-ports', ex.outboundPorts.join(','));
-  if (ex.outboundCidrs.length > 0) args.push('--exclude-outbound-cidrs', ex.outboundCidrs.join(','));
+  if (ex.outboundCidrs.length > 0) args.push('--exclude-cidrs', ex.outboundCidrs.join(','));
   return {
     name: CAPTURE_CONTAINER,
     image: config.image,
@@ -77,7 +77,8 @@ export function proxyContainer(config: InjectConfig, mode: SidecarMode, resource
   return {
     name: PROXY_CONTAINER,
     image: config.image,
-    args: ['--control-plane', config.controlPlaneAddress, '--service-account-token', TOKEN_FILE, '--identity-dir', IDENTITY_DIR],
+    // --capture: the capture step's rules send the pod's traffic to :15001 and :15006.
+    args: ['--control-plane', config.controlPlaneAddress, '--capture', '--service-account-token', TOKEN_FILE, '--identity-dir', IDENTITY_DIR],
     ports: [{ name: 'sluice-stats', containerPort: STATS_PORT, protocol: 'TCP' }],
     env,
     resources: requirements,
@@ -99,7 +100,7 @@ export function proxyContainer(config: InjectConfig, mode: SidecarMode, resource
       ? // The kubelet starts the next container once the startup probe passes, and a Job ends without waiting on a restartable init container.
         { restartPolicy: 'Always', startupProbe, readinessProbe }
       : // No native sidecars (< 1.29): first in the list, and the kubelet starts the app only once postStart returns.
-        { readinessProbe, lifecycle: { postStart: { exec: { command: ['sluice-proxy', 'wait', '--port', String(STATS_PORT), '--timeout', '2m'] } } } }),
+        { readinessProbe, lifecycle: { postStart: { exec: { command: [...PROXY_PROGRAM, 'wait', '--port', String(STATS_PORT), '--timeout', '2m'] } } } }),
   };
 }
 

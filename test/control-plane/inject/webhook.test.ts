@@ -102,7 +102,7 @@ test('a Deployment pod comes back with the capture step, the proxy as a native s
   assert.equal(env.POD_NAME, 'metadata.name');
   assert.equal(env.POD_NAMESPACE, 'metadata.namespace');
   assert.equal(env.SERVICE_ACCOUNT, 'spec.serviceAccountName');
-  assert.deepEqual(proxy.args!.slice(0, 2), ['--control-plane', 'sluice-cp.sluice-system.svc:15012']);
+  assert.deepEqual(proxy.args!.slice(0, 3), ['--control-plane', 'sluice-cp.sluice-system.svc:15012', '--capture']);
   const tokenMount = proxy.volumeMounts!.find((m) => m.name === 'sluice-token');
   assert.equal(tokenMount?.readOnly, true);
   assert.ok(proxy.args!.some((a) => a.startsWith(tokenMount!.mountPath)), 'the proxy is told where its token is');
@@ -174,7 +174,7 @@ test('the container sidecar mode (clusters older than 1.29) puts the proxy first
   assert.deepEqual(pod.spec!.containers.map((c) => c.name), ['sluice-proxy', 'report']);
   const proxy = pod.spec!.containers[0];
   assert.equal(proxy.restartPolicy, undefined);
-  assert.deepEqual(proxy.lifecycle!.postStart!.exec!.command, ['sluice-proxy', 'wait', '--port', '15020', '--timeout', '2m']);
+  assert.deepEqual(proxy.lifecycle!.postStart!.exec!.command, ['node', '/opt/sluice/proxy/main.ts', 'wait', '--port', '15020', '--timeout', '2m']);
   assert.doesNotThrow(() => new Pod(pod as never).validate());
 });
 
@@ -197,9 +197,11 @@ test('pods are left alone in unlabelled namespaces, system namespaces, the contr
     assert.equal(response.allowed, true, ns);
     assert.equal(response.patch, undefined, ns);
   }
-  const out = fixture('review-job-pod');
-  out.request.object.metadata!.annotations = { 'sluice.dev/inject': 'false' };
-  assert.equal((await review(out)).response.patch, undefined);
+  for (const value of ['false', 'disabled']) {
+    const out = fixture('review-job-pod');
+    out.request.object.metadata!.annotations = { 'sluice.dev/inject': value };
+    assert.equal((await review(out)).response.patch, undefined, value);
+  }
   const hostNet = fixture('review-job-pod');
   hostNet.request.object.spec!.hostNetwork = true;
   assert.equal((await review(hostNet)).response.patch, undefined);
@@ -225,8 +227,8 @@ test('capture exclusions from the annotations reach the capture step', async () 
   const args = pod.spec!.initContainers![0].args!;
   const flag = (name: string) => args[args.indexOf(name) + 1];
   assert.equal(flag('--exclude-outbound-ports'), '5432,6379');
-  assert.equal(flag('--exclude-inbound-ports'), '15020,15000,9100');
-  assert.equal(flag('--exclude-outbound-cidrs'), '169.254.169.254/32');
+  assert.equal(flag('--exclude-inbound-ports'), '9100');
+  assert.equal(flag('--exclude-cidrs'), '169.254.169.254/32');
 });
 
 test('malformed input is answered 400 with the reason, and the webhook keeps serving', async () => {
