@@ -1,7 +1,7 @@
-// Keeping the webhook's caBundle current, through @kubernetes/client-node's
-// AdmissionregistrationV1Api against a small server of our own standing in for the API
-// server: it answers the read with a MutatingWebhookConfiguration as a cluster returns it,
-// and records the exact PATCH the client sends (method, path, content type, body).
+// The injector's calls to the Kubernetes API, through @kubernetes/client-node against a
+// small server of our own standing in for the API server: it answers reads with a
+// MutatingWebhookConfiguration and Namespaces as a cluster returns them, and records the
+// exact requests the client sends (method, path, content type, body).
 
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AdmissionregistrationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { keepCaBundleCurrent, updateCaBundle } from '../../../control-plane/inject/index.ts';
+import { injectorOnKubernetes } from '../../../control-plane/inject/kubernetes.ts';
 import { applyJsonPatch, type PatchOp } from '../../helpers/json-patch.ts';
 
 const PATH = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sluice-sidecar-injector';
@@ -20,6 +21,24 @@ let stored: Record<string, unknown>;
 const seen: Seen[] = [];
 let server: http.Server;
 let api: AdmissionregistrationV1Api;
+let kc: KubeConfig;
+
+const NAMESPACES: Record<string, unknown> = {
+  shop: {
+    kind: 'Namespace',
+    apiVersion: 'v1',
+    metadata: {
+      name: 'shop',
+      uid: '0b6c1d2e-3f40-4a5b-8c7d-9e0f1a2b3c4d',
+      resourceVersion: '1207',
+      creationTimestamp: '2026-12-01T08:00:00Z',
+      labels: { 'kubernetes.io/metadata.name': 'shop', 'sluice.dev/inject': 'enabled' },
+      managedFields: [{ manager: 'kubectl-label', operation: 'Update', apiVersion: 'v1', time: '2026-12-01T08:05:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:labels': { 'f:sluice.dev/inject': {} } } } }],
+    },
+    spec: { finalizers: ['kubernetes'] },
+    status: { phase: 'Active' },
+  },
+};
 
 function configuration(caBundle: string | undefined): Record<string, unknown> {
   const clientConfig = (path: string) => ({ service: { namespace: 'sluice-system', name: 'sluice-cp', path, port: 443 }, ...(caBundle === undefined ? {} : { caBundle }) });
@@ -63,6 +82,11 @@ before(async () => {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(obj));
       };
+      const ns = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
+      if (ns !== null && req.method === 'GET') {
+        if (NAMESPACES[ns[1]] !== undefined) return send(200, NAMESPACES[ns[1]]);
+        return send(403, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `namespaces "${ns[1]}" is forbidden: User "system:serviceaccount:sluice-system:sluice-cp" cannot get resource "namespaces" in API group "" in the namespace "${ns[1]}"`, reason: 'Forbidden', details: { name: ns[1], kind: 'namespaces' }, code: 403 });
+      }
       if (path !== PATH) return send(404, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `mutatingwebhookconfigurations.admissionregistration.k8s.io "${path.split('/').pop()}" not found`, reason: 'NotFound', details: { name: path.split('/').pop(), group: 'admissionregistration.k8s.io', kind: 'mutatingwebhookconfigurations' }, code: 404 });
       if (req.method === 'GET') return send(200, stored);
       if (req.method === 'PATCH' && req.headers['content-type'] === 'application/json-patch+json') {
@@ -77,7 +101,7 @@ before(async () => {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const kc = new KubeConfig();
+  kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
     users: [{ name: 'sluice-cp', token: 'sa-token-of-sluice-cp' }],
@@ -143,4 +167,34 @@ test('a missing configuration is an error from the API; keepCaBundleCurrent sets
   await done;
   assert.deepEqual(logs, [{ level: 'info', msg: 'webhook caBundle updated' }]);
   assert.equal((stored.webhooks as { clientConfig: { caBundle?: string } }[])[0].clientConfig.caBundle, Buffer.from(BUNDLE).toString('base64'));
+});
+
+test("injectorOnKubernetes reads a namespace's labels, falls back to null when refused, and sets the caBundle at once", async () => {
+  stored = configuration(undefined);
+  seen.length = 0;
+  const logs: string[] = [];
+  let patched!: () => void;
+  const firstRound = new Promise<void>((resolve) => (patched = resolve));
+  const injector = injectorOnKubernetes(kc, {
+    bundle: () => BUNDLE,
+    log: (_level, msg) => {
+      logs.push(msg);
+      if (msg === 'webhook caBundle updated') patched();
+    },
+  });
+  try {
+    await firstRound;
+    assert.deepEqual(await injector.namespaceLabels('shop'), { 'kubernetes.io/metadata.name': 'shop', 'sluice.dev/inject': 'enabled' });
+    assert.equal(await injector.namespaceLabels('secret-team'), null);
+    assert.ok(logs.some((m) => /namespaceSelector decides/.test(m)));
+    assert.deepEqual(
+      seen.filter((s) => s.url.startsWith('/api/v1/')).map((s) => [s.method, s.url.split('?')[0], s.authorization]),
+      [
+        ['GET', '/api/v1/namespaces/shop', 'Bearer sa-token-of-sluice-cp'],
+        ['GET', '/api/v1/namespaces/secret-team', 'Bearer sa-token-of-sluice-cp'],
+      ],
+    );
+  } finally {
+    injector.stop();
+  }
 });
