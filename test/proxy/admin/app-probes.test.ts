@@ -7,11 +7,14 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
 import { injectConfig, mutate, parseAdmissionReview } from '../../../control-plane/inject/index.ts';
 import { applyJsonPatch } from '../../helpers/json-patch.ts';
+import { issue, newCa } from '../../helpers/mesh-pki.ts';
 import { singleBackendConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.ts';
 
 const state = { ready: true, serving: true };
@@ -116,6 +119,33 @@ test('a bad SLUICE_APP_PROBES stops the proxy at start with the field named', as
     assert.notEqual(await bad.exited, 0);
   } finally {
     await bad.stop('SIGKILL');
+  }
+});
+
+test('an HTTPS probe is asked over TLS without checking the certificate, and an app that never answers is 503 after the probe timeout', async () => {
+  const ca = newCa();
+  const tlsApp = https.createServer(issue(ca, 'spiffe://mesh.example/app'), (req, res) => res.writeHead(req.url === '/tls-ready' ? 200 : 404).end());
+  const silent = net.createServer(() => undefined);
+  await Promise.all([tlsApp, silent].map((srv) => new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))));
+  const port = (srv: net.Server) => (srv.address() as AddressInfo).port;
+  const probes = {
+    '/app-health/tls/readyz': { httpGet: { path: '/tls-ready', port: port(tlsApp), scheme: 'HTTPS' }, timeoutSeconds: 5 },
+    '/app-health/silent/livez': { httpGet: { path: '/', port: port(silent) }, timeoutSeconds: 1 },
+  };
+  const p = await startProxy(singleBackendConfig(1), [], { env: { SLUICE_APP_PROBES: JSON.stringify(probes) } });
+  try {
+    const ask = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${p.statsPort}${path}`);
+      return { status: res.status, body: await res.text() };
+    };
+    assert.equal((await ask('/app-health/tls/readyz')).status, 200);
+    const slow = await ask('/app-health/silent/livez');
+    assert.equal(slow.status, 503);
+    assert.match(slow.body, /did not answer within 1000 ms/);
+  } finally {
+    await p.stop();
+    tlsApp.close();
+    silent.close();
   }
 });
 
