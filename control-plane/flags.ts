@@ -18,6 +18,14 @@ export type CpFlags = {
   readonly xds: { readonly host: string; readonly port: number };
   /** xDS in plaintext for proxyless clients and local tools (15010, as Istio's); null: off. */
   readonly xdsPlaintext: { readonly host: string; readonly port: number } | null;
+  /** The sidecar-injection webhook (DESIGN: 15017); null: off (the default outside Kubernetes). */
+  readonly webhook: { readonly host: string; readonly port: number } | null;
+  /** The control plane's Service: the webhook certificate's names, the address injected proxies dial, a namespace never injected. */
+  readonly webhookService: { readonly name: string; readonly namespace: string };
+  /** The proxy image injected into pods; null: ghcr.io/sluice-mesh/sluice-proxy:<this version>. */
+  readonly injectImage: string | null;
+  /** native: the proxy as a native sidecar (Kubernetes >= 1.29); container: the fallback for older clusters. */
+  readonly injectSidecarMode: 'native' | 'container';
 };
 
 export const USAGE = `usage: sluice-cp [flags]
@@ -33,6 +41,19 @@ export const USAGE = `usage: sluice-cp [flags]
   --xds-plaintext-addr HOST:PORT|off
                           xDS in plaintext for proxyless gRPC clients and local tools; loopback
                           only unless you mean it (default 127.0.0.1:15010)
+  --webhook-addr HOST:PORT|off
+                          the sidecar-injection webhook, HTTPS, POST /inject (default 0.0.0.0:15017
+                          with --store kubernetes, off otherwise)
+  --webhook-service NAME.NAMESPACE
+                          the control plane's Service: the webhook certificate's DNS names, the
+                          address injected proxies dial (NAME.NAMESPACE.svc:15012), and a namespace
+                          never injected (default sluice-cp.sluice-system)
+  --inject-image IMAGE    the proxy image injected into pods (default
+                          ghcr.io/sluice-mesh/sluice-proxy:VERSION)
+  --inject-sidecar-mode native|container
+                          native: the proxy as a native sidecar, Kubernetes >= 1.29 (default);
+                          container: a regular first container that holds the app until the proxy
+                          is ready, for older clusters (a pod's sluice.dev/sidecar-mode overrides)
   --help, --version
 `;
 
@@ -51,6 +72,10 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
         'ca-dir': { type: 'string' },
         'xds-addr': { type: 'string' },
         'xds-plaintext-addr': { type: 'string' },
+        'webhook-addr': { type: 'string' },
+        'webhook-service': { type: 'string' },
+        'inject-image': { type: 'string' },
+        'inject-sidecar-mode': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
       },
@@ -69,6 +94,17 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
   if (dataDir === undefined) throw new FlagError(`--data-dir is required with --store ${store} (it holds the admin token and the CA)`);
   const { host, port } = parseAddr('--api-addr', String(values['api-addr'] ?? '127.0.0.1:15014'), 15014);
   const plaintext = String(values['xds-plaintext-addr'] ?? '127.0.0.1:15010');
+  const webhook = String(values['webhook-addr'] ?? (store.startsWith('kubernetes') ? '0.0.0.0:15017' : 'off'));
+  const service = String(values['webhook-service'] ?? 'sluice-cp.sluice-system');
+  const dns = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+  const [svcName, svcNamespace, ...rest] = service.split('.');
+  if (rest.length > 0 || svcNamespace === undefined || !dns.test(svcName) || !dns.test(svcNamespace)) {
+    throw new FlagError(`--webhook-service must be NAME.NAMESPACE, each a DNS label (e.g. sluice-cp.sluice-system); got '${service}'`);
+  }
+  const mode = String(values['inject-sidecar-mode'] ?? 'native');
+  if (mode !== 'native' && mode !== 'container') throw new FlagError(`--inject-sidecar-mode must be native (Kubernetes >= 1.29) or container (older clusters); got '${mode}'`);
+  const image = values['inject-image'] as string | undefined;
+  if (image !== undefined && !/^[^\s]+$/.test(image)) throw new FlagError(`--inject-image must be an image reference such as registry.example/sluice/proxy:0.1.0; got '${image}'`);
   return {
     store,
     dataDir,
@@ -79,6 +115,10 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
     caDir: (values['ca-dir'] as string | undefined) ?? `${dataDir}/ca`,
     xds: parseAddr('--xds-addr', String(values['xds-addr'] ?? '0.0.0.0:15012'), 15012),
     xdsPlaintext: plaintext === 'off' ? null : parseAddr('--xds-plaintext-addr', plaintext, 15010),
+    webhook: webhook === 'off' ? null : parseAddr('--webhook-addr', webhook, 15017),
+    webhookService: { name: svcName, namespace: svcNamespace },
+    injectImage: image ?? null,
+    injectSidecarMode: mode,
   };
 }
 

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
 import { addCertificateService, controlPlaneCredentials, ensureCa, IssuedSvids, joinTokens, servingCertificate } from './ca/index.ts';
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
+import { DEFAULT_IMAGE_REPOSITORY, injectConfig, startWebhookServer, type WebhookServer } from './inject/index.ts';
 import { createLogger, logSink } from './log.ts';
 import { openStore } from './store/index.ts';
 import { startXds } from './xds/index.ts';
@@ -67,8 +68,21 @@ async function main(): Promise<number> {
   const xdsCredentials = controlPlaneCredentials(ca, flags.xds.host, Date.now());
   const xdsTls = await bind('--xds-addr', flags.xds, xdsCredentials.credentials, true);
   const xdsPlain = flags.xdsPlaintext === null ? null : await bind('--xds-plaintext-addr', flags.xdsPlaintext, grpc.ServerCredentials.createInsecure(), false);
-  // The serving certificate lives 30 days: renew it daily.
-  const renewServing = setInterval(() => xdsCredentials.renew(ca, Date.now()), 86_400_000);
+  let webhook: WebhookServer | null = null;
+  if (flags.webhook !== null) {
+    const { name, namespace } = flags.webhookService;
+    const config = injectConfig({ image: flags.injectImage ?? `${DEFAULT_IMAGE_REPOSITORY}:${VERSION}`, service: name, namespace, sidecarMode: flags.injectSidecarMode });
+    const w = flags.webhook;
+    webhook = await startWebhookServer({ host: w.host, port: w.port, ca, service: name, namespace, config, log, now: Date.now }).catch((err: NodeJS.ErrnoException) => {
+      throw new StartError(`--webhook-addr ${w.host}:${w.port} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`);
+    });
+    log('info', 'webhook listening', { url: `https://${w.host.includes(':') ? `[${w.host}]` : w.host}:${webhook.port}/inject`, service: `${name}.${namespace}.svc`, sidecarMode: config.sidecarMode, image: config.image });
+  }
+  // The serving certificates live 30 days: renew them daily.
+  const renewServing = setInterval(() => {
+    xdsCredentials.renew(ca, Date.now());
+    webhook?.renew(ca);
+  }, 86_400_000);
   renewServing.unref();
   log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain });
   const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), certificates: { trustDomain: ca.trustDomain, caPem: ca.ca, bundlePem: ca.bundle, clients: () => xds.peerCertificates(), issued: (node) => issued.latest(node) }, tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain }, statusOf: (r) => xds.resourceStatus.statusOf(r) });
@@ -87,6 +101,7 @@ async function main(): Promise<number> {
       server.close();
       server.closeAllConnections();
       clearInterval(renewServing);
+      void webhook?.close();
       xds.close();
       for (const g of grpcServers) g.forceShutdown();
       store.close().then(

@@ -7,6 +7,8 @@ import { createLogger, logSink, onceAMinute } from './log.ts';
 import { startProxy } from './run.ts';
 import { stopWithWrapper } from '../xds/wrapper.ts';
 
+// `sluice-proxy wait`: the postStart hook of an injected pod without native sidecars (wait-ready.ts).
+if (process.argv[2] === 'wait') process.exit(await (await import('./wait-ready.ts')).waitMain(process.argv.slice(3), process.stderr));
 const parsed = parseFlags(process.argv.slice(2));
 if (parsed.ok === 'version') {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -11,6 +11,7 @@ import type { ProxyIdentity } from './tls/identity.ts';
 import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
 import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
 import { createRequestObserver } from './telemetry/request-observer.ts';
+import { APP_PROBES_ENV, parseAppProbes } from '../kinds/app-probes.ts';
 
 export type Io = { log: Logger; accessOut: { write(s: string): unknown } | null };
 
@@ -45,9 +46,16 @@ export function createRuntime(io: Io, identity: ProxyIdentity): Runtime {
 
 export type AdminServers = { readonly adminPort: number; readonly statsPort: number; close(): Promise<void> };
 
-/** The admin (loopback) and stats servers over `runtime`; `extraDump` adds to /config_dump (the xDS state). */
-export async function startAdmin(flags: ProxyFlags, runtime: Runtime, identity: ProxyIdentity, log: Logger, extraDump?: () => Record<string, unknown>): Promise<AdminServers> {
+/**
+ * The admin (loopback) and stats servers over `runtime`; `extraDump` adds to /config_dump (the
+ * xDS state). `env`'s SLUICE_APP_PROBES (written by the injector) are the app probes the stats
+ * server answers; a value that does not parse is a startup error.
+ */
+export async function startAdmin(flags: ProxyFlags, runtime: Runtime, identity: ProxyIdentity, log: Logger, extraDump?: () => Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<AdminServers> {
   const { server, metrics } = runtime;
+  const probesText = env[APP_PROBES_ENV];
+  const appProbes = probesText === undefined || probesText === '' ? undefined : parseAppProbes(probesText);
+  if (appProbes !== undefined && !appProbes.ok) throw new Error(appProbes.error);
   const source = {
     ready: () => server.config !== null && !server.draining,
     draining: () => server.draining,
@@ -59,7 +67,7 @@ export async function startAdmin(flags: ProxyFlags, runtime: Runtime, identity: 
   const admin = await startAdminServer({ host: flags.adminAddress, port: flags.adminPort, source, log: (msg: string) => log('warn', msg) });
   let stats;
   try {
-    stats = await startStatsServer({ host: flags.statsAddress, port: flags.statsPort, source });
+    stats = await startStatsServer({ host: flags.statsAddress, port: flags.statsPort, source, appProbes: appProbes?.value });
   } catch (err) {
     await admin.close();
     throw err;

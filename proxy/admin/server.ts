@@ -5,6 +5,8 @@
 import { http } from '../node-http.ts';
 import type { AddressInfo } from 'node:net';
 import { endpointKey, type ClusterStatus } from '../upstream/index.ts';
+import { APP_HEALTH_PREFIX, type AppProbes } from '../../kinds/app-probes.ts';
+import { runAppProbe } from './app-probes.ts';
 
 /** What the admin and stats servers read. Called per admin request, never on the data path. */
 export interface AdminSource {
@@ -30,7 +32,13 @@ export type AdminServer = {
 };
 
 type Reply = { status: number; type: string; body: string };
-type Route = { readonly path: string; readonly summary: string; handle(source: AdminSource, query: URLSearchParams): Reply };
+type Route = {
+  readonly path: string;
+  /** The route takes every path under `path` (which ends with '/'), not `path` alone. */
+  readonly prefix?: boolean;
+  readonly summary: string;
+  handle(source: AdminSource, query: URLSearchParams, request: { path: string; userAgent: string | undefined }): Reply | Promise<Reply>;
+};
 
 const TEXT = 'text/plain; charset=utf-8';
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -72,7 +80,20 @@ const adminRoutes: readonly Route[] = [
   prometheusRoute('/stats/prometheus'),
 ];
 
-const statsRoutes: readonly Route[] = [prometheusRoute('/stats/prometheus'), readyRoute('/healthz/ready')];
+/** The app's own probes, asked on 127.0.0.1 for the kubelet (app-probes.ts); a path the injector did not write is 404. */
+const appHealthRoute = (probes: AppProbes): Route => ({
+  path: APP_HEALTH_PREFIX,
+  prefix: true,
+  summary: "the app's liveness/readiness/startup probes, forwarded to it",
+  handle: async (_source, _query, request) => {
+    const probe = probes.get(request.path);
+    if (probe === undefined) return text(404, `no app probe at ${request.path}\n`);
+    const r = await runAppProbe(probe, request.userAgent);
+    return text(r.status, r.body);
+  },
+});
+
+const statsRoutes = (probes: AppProbes): readonly Route[] => [prometheusRoute('/stats/prometheus'), readyRoute('/healthz/ready'), appHealthRoute(probes)];
 
 // --- servers ---
 
@@ -82,37 +103,45 @@ export function startAdminServer(opts: { host: string; port: number; source: Adm
   return serve(adminRoutes, opts);
 }
 
-/** The stats server: /stats/prometheus and /healthz/ready only, safe to expose to scrapers and probes. */
-export function startStatsServer(opts: { host: string; port: number; source: AdminSource; log?: (msg: string) => void }): Promise<AdminServer> {
-  return serve(statsRoutes, opts);
+/** The stats server: /stats/prometheus, /healthz/ready and the app's probes (/app-health/...) only, safe to expose to scrapers and probes. */
+export function startStatsServer(opts: { host: string; port: number; source: AdminSource; appProbes?: AppProbes; log?: (msg: string) => void }): Promise<AdminServer> {
+  return serve(statsRoutes(opts.appProbes ?? new Map()), opts);
 }
 
 /** How long close() lets a slow reader finish before cutting its connection. */
 const CLOSE_GRACE_MS = 2000;
 
 function serve(routes: readonly Route[], opts: { host: string; port: number; source: AdminSource; log?: (msg: string) => void }): Promise<AdminServer> {
-  const byPath = new Map(routes.map((r) => [r.path, r]));
+  const byPath = new Map(routes.filter((r) => r.prefix !== true).map((r) => [r.path, r]));
+  const prefixed = routes.filter((r) => r.prefix === true);
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const route = byPath.get(q === -1 ? url : url.slice(0, q));
-    let reply: Reply;
-    if (route === undefined) reply = text(404, `not found: try / for the list of endpoints\n`);
-    else if (req.method !== 'GET' && req.method !== 'HEAD') {
-      reply = text(405, 'method not allowed: the admin endpoints are read-only (GET)\n');
-      res.setHeader('allow', 'GET, HEAD');
-    } else {
-      try {
-        reply = route.handle(opts.source, new URLSearchParams(q === -1 ? '' : url.slice(q + 1)));
-      } catch (err) {
-        opts.log?.(`admin ${route.path} failed: ${(err as Error).message}`);
-        reply = text(500, 'internal error\n');
-      }
-    }
-    res.writeHead(reply.status, { 'content-type': reply.type, 'content-length': Buffer.byteLength(reply.body), 'cache-control': 'no-store' });
-    res.end(reply.body);
+    const path = q === -1 ? url : url.slice(0, q);
+    const route = byPath.get(path) ?? prefixed.find((r) => path.startsWith(r.path));
+    const send = (reply: Reply) => {
+      res.writeHead(reply.status, { 'content-type': reply.type, 'content-length': Buffer.byteLength(reply.body), 'cache-control': 'no-store' });
+      res.end(reply.body);
+    };
     // The request body (if any) is not read; drain it so keep-alive still works.
     req.resume();
+    if (route === undefined) return send(text(404, `not found: try / for the list of endpoints\n`));
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return send(text(405, 'method not allowed: the admin endpoints are read-only (GET)\n'));
+    }
+    const failed = (err: unknown) => {
+      opts.log?.(`admin ${route.path} failed: ${(err as Error).message}`);
+      return text(500, 'internal error\n');
+    };
+    let reply: Reply | Promise<Reply>;
+    try {
+      reply = route.handle(opts.source, new URLSearchParams(q === -1 ? '' : url.slice(q + 1)), { path, userAgent: req.headers['user-agent'] });
+    } catch (err) {
+      reply = failed(err);
+    }
+    if (reply instanceof Promise) reply.then(send, (err: unknown) => send(failed(err)));
+    else send(reply);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

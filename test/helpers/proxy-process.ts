@@ -47,12 +47,12 @@ backends: [{ name: up, endpoints: [{ address: 127.0.0.1, port: ${upstreamPort} }
 }
 
 /** `yamlOrFile` '' runs without --config: the flags in `extraArgs` name the source (--control-plane). */
-export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], opts: { expectFailure?: boolean; readyTimeoutMs?: number; cwd?: string } = {}): Promise<ProxyProcess> {
+export async function startProxy(yamlOrFile: string, extraArgs: string[] = [], opts: { expectFailure?: boolean; readyTimeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProxyProcess> {
   const configFile = yamlOrFile.includes('\n') ? writeConfig(yamlOrFile) : yamlOrFile;
   const source = configFile === '' ? [] : ['--config', configFile];
   const child = spawn(process.execPath, [...PROXY_NODE_FLAGS, PROXY_MAIN, ...source, '--admin-port', '0', '--stats-port', '0', '--stats-address', '127.0.0.1', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: proxyEnv(join(tmpdir(), 'sluice-compile-cache')),
+    env: proxyEnv(join(tmpdir(), 'sluice-compile-cache'), { ...process.env, ...opts.env }),
     // An operator's working directory: relative paths in the flags are its.
     ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
   });
