@@ -29,10 +29,10 @@ COPY kinds ./kinds
 COPY xds ./xds
 COPY proxy ./proxy
 # Node's compile cache, baked in (see sluice-cp.Dockerfile): --version runs after every
-# static import of sluice-proxy, with the flags of proxy/node-flags.ts, as uid 65532 (the
-# cache is per user: the injector runs the proxy as 65532).
-RUN ["install", "-d", "-o", "65532", "-g", "65532", "/opt/sluice/.compile-cache"]
-USER 65532:65532
+# static import of sluice-proxy, with the flags of proxy/node-flags.ts, as uid 1337 (the
+# cache is per user: the injector runs the proxy as 1337, the uid capture install spares).
+RUN ["install", "-d", "-o", "1337", "-g", "1337", "/opt/sluice/.compile-cache"]
+USER 1337:1337
 RUN ["node", "--max-semi-space-size=1", "proxy/main.ts", "--version"]
 # 15001 outbound and 15006 inbound (captured), 15000 admin, 15020 health and merged probes.
 EXPOSE 15000 15001 15006 15020

@@ -18,6 +18,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closedPort } from '../helpers/ports.ts';
 import { REPO } from './kube-objects.ts';
+import { PROXY_UID } from '../../control-plane/inject/config.ts';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const skip =
@@ -88,13 +89,13 @@ function runImage(tag: string, args: string[], env: string[] = []): { code: numb
 describe('the images, built with buildah', { skip, timeout: 1_800_000 }, () => {
   const tags = { cp: 'localhost/sluice-cp:image-build-test', proxy: 'localhost/sluice-proxy:image-build-test' };
 
-  test('both build, run as uid 65532, and start from the baked compile cache', () => {
+  test('both build, run as their users (sluice-cp 65532, the proxy 1337 as injected), and start from the baked compile cache', () => {
     standIn();
     try {
       build('sluice-cp.Dockerfile', tags.cp);
       build('sluice-proxy.Dockerfile', tags.proxy);
       for (const [name, tag] of [['sluice-cp', tags.cp], ['sluice-proxy', tags.proxy]] as const) {
-        assert.equal(config(tag).User, '65532:65532');
+        assert.equal(config(tag).User, name === 'sluice-cp' ? '65532:65532' : `${PROXY_UID}:${PROXY_UID}`);
         const r = runImage(tag, ['--version'], ['NODE_DEBUG_NATIVE=COMPILE_CACHE']);
         assert.equal(r.code, 0, r.out);
         assert.match(r.out, new RegExp(`^${name} \\d+\\.\\d+\\.\\d+$`, 'm'));

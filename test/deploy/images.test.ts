@@ -16,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
 import { PROXY_NODE_FLAGS } from '../../proxy/node-flags.ts';
 import { REPO } from './kube-objects.ts';
+import { PROXY_UID } from '../../control-plane/inject/config.ts';
 
 type Instruction = { op: string; args: string; line: number };
 type Stage = { from: string; name?: string; instructions: Instruction[] };
@@ -125,6 +126,9 @@ for (const image of IMAGES) {
         // The baked compile cache is the image user's: the Deployment runs the pod as the same uid.
         const pod = parse(readFileSync(join(REPO, 'deploy/kubernetes/base/deployment.yaml'), 'utf8')).spec.template.spec;
         assert.equal(user.args, `${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`);
+      } else {
+        // The injector runs the sidecar as PROXY_UID, the uid capture install leaves unredirected.
+        assert.equal(user.args, `${PROXY_UID}:${PROXY_UID}`);
       }
       assert.deepEqual(entrypoint, ['node', ...image.flags, `${workdir}/${image.entry}`]);
     });
