@@ -7,6 +7,7 @@ import type { ProxyFlags } from './flags.ts';
 import type { Logger } from './http/rescue.ts';
 import { onceAMinute } from './log.ts';
 import { ProxyServer } from './server.ts';
+import type { CaptureProbe } from './capture/dispatch.ts';
 import type { ProxyIdentity } from './tls/identity.ts';
 import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
 import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
@@ -20,7 +21,7 @@ export type Runtime = {
   close(): void;
 };
 
-export function createRuntime(io: Io, identity: ProxyIdentity): Runtime {
+export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: CaptureProbe | null = null): Runtime {
   const { log } = io;
   const metrics = createProxyMetrics();
   const mtlsLog = onceAMinute(Date.now);
@@ -39,6 +40,7 @@ export function createRuntime(io: Io, identity: ProxyIdentity): Runtime {
     random: Math.random,
     now: Date.now,
     svid: identity.current,
+    captureProbe,
   });
   return { server, metrics, close: () => accessLog.close() };
 }
@@ -46,10 +48,11 @@ export function createRuntime(io: Io, identity: ProxyIdentity): Runtime {
 export type AdminServers = { readonly adminPort: number; readonly statsPort: number; close(): Promise<void> };
 
 /** The admin (loopback) and stats servers over `runtime`; `extraDump` adds to /config_dump (the xDS state). */
-export async function startAdmin(flags: ProxyFlags, runtime: Runtime, identity: ProxyIdentity, log: Logger, extraDump?: () => Record<string, unknown>): Promise<AdminServers> {
+export async function startAdmin(flags: ProxyFlags, runtime: Runtime, identity: ProxyIdentity, log: Logger, extraDump?: () => Record<string, unknown>, unready?: () => string | null): Promise<AdminServers> {
   const { server, metrics } = runtime;
   const source = {
     ready: () => server.config !== null && !server.draining,
+    unready: () => unready?.() ?? null,
     draining: () => server.draining,
     configDump: () => ({ ...(server.configDump() as Record<string, unknown>), ...extraDump?.() }),
     clusters: () => server.clusters(),

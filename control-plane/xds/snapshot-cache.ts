@@ -14,6 +14,9 @@ import {
   serviceRouteConfigs, type NodeContext,
 } from './generate/resources.ts';
 import { outboundPortResources } from './generate/outbound-ports.ts';
+import { captureResources, type CaptureResources } from './generate/capture.ts';
+
+const NO_CAPTURE: CaptureResources = { listeners: [], routes: [], clusters: [] };
 import type { MeshView } from './mesh-view.ts';
 import { danglingNames, toEntries, type Entry, type GeneratedSet, type NodeSnapshot } from './snapshot.ts';
 
@@ -144,9 +147,10 @@ export class SnapshotCache {
     const called = outboundPortResources(view, node, inbound);
     // Once per view and proxy shape: the operator's mistake (or a Service not applied yet), not ours.
     for (const problem of called.problems) this.#log('warn', 'Workload spec.outbound entry not served as written', { workload: `${node.namespace}/${node.workload}`, node: node.id, revision: view.revision, problem });
-    const listeners = [...proxyListeners(view, node, inbound), ...called.listeners];
-    const inRoutes = [...inboundRouteConfigs(inbound), ...called.routes];
-    const inClusters = [...inboundClusters(inbound), ...called.clusters];
+    const captured = node.capture === undefined ? NO_CAPTURE : captureResources(view, node);
+    const listeners = [...proxyListeners(view, node, inbound), ...called.listeners, ...captured.listeners];
+    const inRoutes = [...inboundRouteConfigs(inbound), ...called.routes, ...captured.routes];
+    const inClusters = [...inboundClusters(inbound), ...called.clusters, ...captured.clusters];
     const own: GeneratedSet = { listeners, routes: inRoutes, clusters: inClusters, endpoints: [], secrets: [] };
     const problems = danglingNames(own, decodeTyped, { ...shared.known, routes: new Set([OUTBOUND]) });
     if (problems.length > 0) throw new Error(`inconsistent snapshot: ${problems.join('; ')}`);

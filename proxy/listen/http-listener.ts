@@ -137,13 +137,22 @@ export class HttpListener {
       socket.once('close', () => hooks.onConnection(-1));
       socket.on('error', () => {});
       detectProtocol(socket, DETECT_TIMEOUT_MS, (kind) => {
-        if (kind === 'tls' && inbound !== null) inbound.accept(socket);
+        if (config.httpOnly === true && kind !== 'h2' && !looksLikeHttp1(socket)) {
+          // http_inspector found neither HTTP/1 nor h2c: no filter chain matches, and Envoy closes the connection.
+          hooks.onRefused('BAD_REQUEST', 'not HTTP: the first bytes are neither an HTTP/1 request line nor the HTTP/2 preface, and this port is HTTP', `${socket.remoteAddress}:${socket.remotePort}`);
+          socket.destroy();
+        } else if (kind === 'tls' && inbound !== null) inbound.accept(socket);
         else if (mode === 'STRICT') {
           hooks.onRefused('MTLS', 'plaintext connection refused: this listener takes mTLS only (STRICT)', `${socket.remoteAddress}:${socket.remotePort}`);
           socket.destroy();
         } else serveHttp(socket, kind === 'h2' ? 'h2' : 'http1');
       });
     });
+  }
+
+  /** A connection another listener accepted and handed over (capture): served as if accepted here. */
+  accept(socket: Socket): void {
+    this.#h1.emit('connection', socket);
   }
 
   listen(): Promise<number> {
@@ -225,4 +234,12 @@ function parserErrorCode(err: Error & { code?: string; reason?: string }): Error
     default:
       return 'BAD_REQUEST';
   }
+}
+
+/** An HTTP/1 request line starts with a method token and a space (RFC 9110 tokens; read from the bytes detection put back). */
+function looksLikeHttp1(socket: Socket): boolean {
+  const chunk = socket.read() as Buffer | null;
+  if (chunk === null) return false;
+  socket.unshift(chunk);
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20} /.test(chunk.subarray(0, 32).toString('latin1'));
 }

@@ -44,8 +44,8 @@ export function deleteNetns(...list: (Netns | undefined)[]): void {
   for (const ns of list) if (ns !== undefined) spawnSync('ip', ['netns', 'del', ns.name], { stdio: 'ignore' });
 }
 
-/** Joins two namespaces by a veth pair: `a` gets `addrA`/24, `b` gets `addrB`/24, and nothing else. */
-export function joinByVeth(a: Netns, addrA: string, b: Netns, addrB: string): void {
+/** Joins two namespaces by a veth pair: `a` gets `addrA`/24, `b` gets `addrB`/24, and nothing else; returns each end's name. */
+export function joinByVeth(a: Netns, addrA: string, b: Netns, addrB: string): { a: string; b: string } {
   const suffix = randomBytes(3).toString('hex');
   const [va, vb] = [`sva${suffix}`, `svb${suffix}`];
   sh('ip', ['link', 'add', va, 'type', 'veth', 'peer', 'name', vb]);
@@ -55,4 +55,5 @@ export function joinByVeth(a: Netns, addrA: string, b: Netns, addrB: string): vo
   b.exec('ip', ['addr', 'add', `${addrB}/24`, 'dev', vb]);
   a.exec('ip', ['link', 'set', va, 'up']);
   b.exec('ip', ['link', 'set', vb, 'up']);
+  return { a: va, b: vb };
 }
