@@ -5,7 +5,7 @@
 // `sluice-proxy capture install`. A's client calls the Services' virtual IPs (10.96.0.10:80,
 // 10.96.0.11:6379), which exist nowhere but in the proxies' config: each call is redirected
 // to A's proxy, goes over mTLS to B's pod address, is redirected to B's proxy, and reaches
-// the app on loopback. Also: B's proxy stays unready while B has no rules (the CNI race)
+// the app on loopback. Also: redis bytes to the HTTP Service are sniffed and closed; B's proxy stays unready while B has no rules (the CNI race)
 // and becomes ready once they are installed; plaintext straight to B's app is refused by
 // B's proxy (STRICT); an address no Service has passes through to where it was going.
 // Root only (CI runs as root); skipped with the reason otherwise.
@@ -197,6 +197,16 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     assert.equal(run(a!, ['redis-cli', '-h', '10.96.0.11', '-p', '6379', 'GET', 'captured']).stdout.trim(), 'yes');
     assert.equal(run(b!, ['redis-cli', '-p', '6379', 'GET', 'captured']).stdout.trim(), 'yes', 'the value is in the redis-server of pod B');
     assert.equal(stat(b!, 'sluice_downstream_connections_total', 'listener="inbound|6379"'), inB + 2);
+  });
+
+  test("bytes that are not HTTP, sent to an HTTP Service's virtual IP, are told apart by sniffing and closed there", () => {
+    const dpe = stat(a!, 'sluice_local_replies_total', 'listener="10.96.0.10_80",flag="DPE"');
+    const inB = stat(b!, 'sluice_downstream_connections_total', 'listener="inbound|8080"');
+    const r = run(a!, ['redis-cli', '-h', '10.96.0.10', '-p', '80', 'PING']);
+    // Closed without an answer: not an HTTP 400, which redis-cli would report as a protocol error.
+    assert.match(r.stdout + r.stderr, /Server closed the connection/);
+    assert.equal(stat(a!, 'sluice_local_replies_total', 'listener="10.96.0.10_80",flag="DPE"'), dpe + 1, "A's proxy refused the connection on the Service's listener");
+    assert.equal(stat(b!, 'sluice_downstream_connections_total', 'listener="inbound|8080"'), inB, 'nothing reached pod B');
   });
 
   test("plaintext straight to pod B's app port is refused by B's proxy (STRICT); an address no Service has passes through", () => {
