@@ -40,6 +40,8 @@ export class HttpListener {
   #h1: Http1Server;
   #h2: http2.Http2Server;
   #sessions = new Set<ServerHttp2Session>();
+  /** Connections a capture listener handed over (accept). */
+  #handed = new Set<Socket>();
 
   constructor(config: HttpListenerConfig, hooks: HttpListenerHooks) {
     this.config = config;
@@ -152,6 +154,9 @@ export class HttpListener {
 
   /** A connection another listener accepted and handed over (capture): served as if accepted here. */
   accept(socket: Socket): void {
+    // Node counts a server's connections only for sockets it accepted itself: these are counted here, for idle().
+    this.#handed.add(socket);
+    socket.once('close', () => this.#handed.delete(socket));
     this.#h1.emit('connection', socket);
   }
 
@@ -172,7 +177,7 @@ export class HttpListener {
   /** True when no connection is left. */
   idle(): boolean {
     const conns = (this.#h1 as unknown as { _connections: number })._connections;
-    return conns === 0 && this.#sessions.size === 0;
+    return conns === 0 && this.#sessions.size === 0 && this.#handed.size === 0;
   }
 
   /** Drop everything now (after the drain deadline). */
@@ -180,6 +185,7 @@ export class HttpListener {
     this.#h1.close();
     this.#h1.closeAllConnections();
     for (const s of this.#sessions) s.destroy();
+    for (const s of this.#handed) s.destroy();
   }
 
   #onClientError(err: Error & { code?: string; reason?: string }, socket: Socket): void {

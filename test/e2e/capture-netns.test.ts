@@ -12,7 +12,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -67,8 +67,7 @@ type Proc = { readonly child: ChildProcess; out(): string };
 describe('transparent capture between two pods', { skip: skip ?? false }, () => {
   let a: Netns | undefined;
   let b: Netns | undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-capture-'));
-  chmodSync(dir, 0o755);
+  let dir = '';
   const procs: Proc[] = [];
   let proxyA: Proc;
   let proxyB: Proc;
@@ -122,6 +121,8 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
   };
 
   before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sluice-capture-'));
+    chmodSync(dir, 0o755); // the proxies run as uid 1337
     a = makeNetns('capa');
     b = makeNetns('capb');
     const veth = joinByVeth(a, '10.44.0.1', b, '10.44.0.2');
@@ -165,7 +166,7 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
       }
     }
     deleteNetns(a, b);
-    rmSync(dir, { recursive: true, force: true });
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
   });
 
   test("a proxy whose pod has no capture rules stays unready, saying why; once they are installed it becomes ready", async () => {
@@ -197,6 +198,19 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     assert.equal(run(a!, ['redis-cli', '-h', '10.96.0.11', '-p', '6379', 'GET', 'captured']).stdout.trim(), 'yes');
     assert.equal(run(b!, ['redis-cli', '-p', '6379', 'GET', 'captured']).stdout.trim(), 'yes', 'the value is in the redis-server of pod B');
     assert.equal(stat(b!, 'sluice_downstream_connections_total', 'listener="inbound|6379"'), inB + 2);
+  });
+
+  test('a Service applied later is captured once its config is pushed; the running listeners carry on', async () => {
+    writeFileSync(join(dir, 'later.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: { name: web-later }\nspec: { clusterIP: 10.96.0.12, selector: { app: server }, ports: [{ name: http, port: 8000, targetPort: 8080 }] }\n');
+    ctl(['apply'], join(dir, 'later.yaml'));
+    const deadline = Date.now() + 30_000;
+    let body: string | null = null;
+    while ((body = curl(a!, 'http://10.96.0.12:8000/later')) === null || !body.startsWith('{')) {
+      if (Date.now() > deadline) assert.fail(`10.96.0.12:8000 not served 30 s after the Service was applied; last answer: ${body}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal((JSON.parse(body) as { path: string }).path, '/later');
+    assert.equal(JSON.parse(curl(a!, 'http://10.96.0.10/again') ?? '{}').path, '/again');
   });
 
   test("bytes that are not HTTP, sent to an HTTP Service's virtual IP, are told apart by sniffing and closed there", () => {
