@@ -24,7 +24,7 @@ import { redisMissing } from '../helpers/redis.ts';
 
 const CLI_MAIN = fileURLToPath(new URL('../../control-plane/cli/main.ts', import.meta.url));
 const PROXY_UID = 1337;
-const skip = netnsMissing() ?? redisMissing() ?? (spawnSync('curl', ['--version'], { stdio: 'ignore' }).error === undefined ? null : 'curl is not installed');
+const skip = netnsMissing() ?? redisMissing();
 if (skip !== null) console.log(`# skipped: ${skip}`);
 
 const APP = `
@@ -33,6 +33,17 @@ http.createServer((req, res) => {
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify({ path: req.url, remote: req.socket.remoteAddress, xfcc: req.headers['x-forwarded-client-cert'] ?? null }));
 }).listen(8080, '0.0.0.0', () => console.log('app listening'));
+`;
+
+/** The client app's HTTP GET: prints the status, a newline and the body; exits 1 when no answer came. */
+const GET = `
+import http from 'node:http';
+const req = http.get(process.argv[2], { agent: false, timeout: 10_000 }, (res) => {
+  let body = '';
+  res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => process.stdout.write(res.statusCode + '\\n' + body));
+});
+req.on('timeout', () => req.destroy(new Error('timed out')));
+req.on('error', (e) => { console.error(e.message); process.exit(1); });
 `;
 
 const RESOURCES = `
@@ -100,13 +111,16 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     const r = run(ns, [process.execPath, PROXY_MAIN, 'capture', verb, '--proxy-uid', String(PROXY_UID), ...flags]);
     assert.equal(r.status, 0, `capture ${verb} in ${ns.name}: ${r.stderr}`);
   };
-  /** curl inside a namespace, as root (the app's user: captured); the body, or null when the call failed. */
-  const curl = (ns: Netns, url: string): string | null => {
-    const r = run(ns, ['curl', '-sS', '--max-time', '10', url]);
-    return r.status === 0 ? r.stdout : null;
+  /** An HTTP GET inside a namespace, as root (the app's user: captured); null when no answer came. */
+  const get = (ns: Netns, url: string): { status: number; body: string } | null => {
+    const r = run(ns, [process.execPath, join(dir, 'get.mjs'), url]);
+    if (r.status !== 0) return null;
+    const nl = r.stdout.indexOf('\n');
+    return { status: Number(r.stdout.slice(0, nl)), body: r.stdout.slice(nl + 1) };
   };
+  const getBody = (ns: Netns, url: string): string | null => get(ns, url)?.body ?? null;
   const stat = (ns: Netns, name: string, labels: string): number => {
-    const text = curl(ns, 'http://127.0.0.1:15020/stats/prometheus') ?? '';
+    const text = getBody(ns, 'http://127.0.0.1:15020/stats/prometheus') ?? '';
     const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
     return Number(line?.split(' ')[1] ?? 0);
   };
@@ -136,6 +150,7 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     ctl(['apply'], join(dir, 'resources.yaml'));
 
     writeFileSync(join(dir, 'app.mjs'), APP);
+    writeFileSync(join(dir, 'get.mjs'), GET);
     await waitOut(start(b, [process.execPath, join(dir, 'app.mjs')]), /app listening/, 'the app in pod B');
     start(b, ['redis-server', '--port', '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no']);
 
@@ -170,19 +185,20 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
   });
 
   test("a proxy whose pod has no capture rules stays unready, saying why; once they are installed it becomes ready", async () => {
-    const r = run(b!, ['curl', '-sS', '-w', '\n%{http_code}', 'http://127.0.0.1:15020/healthz/ready']);
-    assert.match(r.stdout, /^not ready: connecting to the probe address 127\.0\.0\.254:15002 failed \(ECONNREFUSED\): the capture rules are not installed in this network namespace \(sluice-proxy capture install\)\n\n503$/);
+    const r = get(b!, 'http://127.0.0.1:15020/healthz/ready');
+    assert.equal(r?.status, 503);
+    assert.equal(r?.body, 'not ready: connecting to the probe address 127.0.0.254:15002 failed (ECONNREFUSED): the capture rules are not installed in this network namespace (sluice-proxy capture install)\n');
     capture(b!, 'install');
     await waitOut(proxyB, /capture works: a connection to the probe address reached this proxy/, "pod B's proxy seeing its capture work", 30_000);
-    assert.equal(curl(b!, 'http://127.0.0.1:15020/healthz/ready'), 'ready\n');
-    assert.equal(curl(a!, 'http://127.0.0.1:15020/healthz/ready'), 'ready\n');
+    assert.equal(getBody(b!, 'http://127.0.0.1:15020/healthz/ready'), 'ready\n');
+    assert.equal(getBody(a!, 'http://127.0.0.1:15020/healthz/ready'), 'ready\n');
   });
 
   test("HTTP to a Service's virtual IP crosses both proxies over mTLS and reaches the app on loopback", async () => {
     const outA = stat(a!, 'sluice_downstream_connections_total', 'listener="10.96.0.10_80"');
     const inB = stat(b!, 'sluice_downstream_connections_total', 'listener="inbound|8080"');
-    const body = curl(a!, 'http://10.96.0.10/hello?x=1');
-    assert.ok(body !== null, "curl to the web Service's virtual IP failed");
+    const body = getBody(a!, 'http://10.96.0.10/hello?x=1');
+    assert.ok(body !== null, "the GET to the web Service's virtual IP got no answer");
     const seen = JSON.parse(body) as { path: string; remote: string; xfcc: string | null };
     assert.equal(seen.path, '/hello?x=1');
     assert.equal(seen.remote, '127.0.0.1', "the app is called by its own proxy, on loopback");
@@ -205,12 +221,12 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     ctl(['apply'], join(dir, 'later.yaml'));
     const deadline = Date.now() + 30_000;
     let body: string | null = null;
-    while ((body = curl(a!, 'http://10.96.0.12:8000/later')) === null || !body.startsWith('{')) {
+    while ((body = getBody(a!, 'http://10.96.0.12:8000/later')) === null || !body.startsWith('{')) {
       if (Date.now() > deadline) assert.fail(`10.96.0.12:8000 not served 30 s after the Service was applied; last answer: ${body}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     assert.equal((JSON.parse(body) as { path: string }).path, '/later');
-    assert.equal(JSON.parse(curl(a!, 'http://10.96.0.10/again') ?? '{}').path, '/again');
+    assert.equal(JSON.parse(getBody(a!, 'http://10.96.0.10/again') ?? '{}').path, '/again');
   });
 
   test("bytes that are not HTTP, sent to an HTTP Service's virtual IP, are told apart by sniffing and closed there", () => {
@@ -225,9 +241,9 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
 
   test("plaintext straight to pod B's app port is refused by B's proxy (STRICT); an address no Service has passes through", () => {
     const refused = stat(b!, 'sluice_downstream_mtls_refused_total', 'listener="inbound|8080"');
-    assert.equal(curl(a!, 'http://10.44.0.2:8080/'), null, "a plaintext call to pod B's address reached the app");
+    assert.equal(getBody(a!, 'http://10.44.0.2:8080/'), null, "a plaintext call to pod B's address reached the app");
     assert.equal(stat(b!, 'sluice_downstream_mtls_refused_total', 'listener="inbound|8080"'), refused + 1);
     // B's stats port is no Service's: A's proxy passes the call on as it came, and B leaves that port uncaptured.
-    assert.equal(curl(a!, 'http://10.44.0.2:15020/healthz/ready'), 'ready\n');
+    assert.equal(getBody(a!, 'http://10.44.0.2:15020/healthz/ready'), 'ready\n');
   });
 });
