@@ -72,7 +72,7 @@ export class SnapshotCache {
     const shared = this.#shared;
     if (shared === null) return null;
     if (node.kind === 'generic') return node.namespace === undefined ? shared.generic : this.#genericFor(shared, node.namespace);
-    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${node.adminPort ?? ''}|${JSON.stringify(Object.entries(node.appPorts).sort())}`;
+    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${node.adminPort ?? ''}|${JSON.stringify(Object.entries(node.appPorts).sort())}|${JSON.stringify(node.capture ?? null)}`;
     let snap = shared.proxies.get(shape);
     if (snap === undefined) {
       try {

@@ -5,9 +5,11 @@
 // `sluice-proxy capture install`. A's client calls the Services' virtual IPs (10.96.0.10:80,
 // 10.96.0.11:6379), which exist nowhere but in the proxies' config: each call is redirected
 // to A's proxy, goes over mTLS to B's pod address, is redirected to B's proxy, and reaches
-// the app on loopback. Also: redis bytes to the HTTP Service are sniffed and closed; B's proxy stays unready while B has no rules (the CNI race)
-// and becomes ready once they are installed; plaintext straight to B's app is refused by
-// B's proxy (STRICT); an address no Service has passes through to where it was going.
+// the app on loopback. Also: B's proxy stays unready while B has no rules (the CNI race)
+// and becomes ready once they are installed; redis bytes to the HTTP Service are sniffed
+// and closed; plaintext straight to B's app is refused by B's proxy (STRICT); an address no
+// Service has passes through to where it was going, or is refused once A's proxy runs
+// with --strict-egress.
 // Root only (CI runs as root); skipped with the reason otherwise.
 
 import assert from 'node:assert/strict';
@@ -124,6 +126,7 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
     return Number(line?.split(' ')[1] ?? 0);
   };
+  const proxyArgv = (identity: string, more: string[]) => ['setpriv', `--reuid=${PROXY_UID}`, `--regid=${PROXY_UID}`, '--clear-groups', process.execPath, PROXY_MAIN, '--control-plane', '10.44.0.1:15012', '--identity-dir', identity, '--capture', '--access-log', 'off', '--drain-timeout', '1s', ...more];
   const joinProxy = (ns: Netns, workload: string): Proc => {
     const token = join(dir, `${workload}.token`);
     ctl(['token', 'create', '--workload', workload, '--ttl', '10m', '--out', token]);
@@ -131,7 +134,7 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     const identity = join(dir, `${workload}-identity`);
     mkdirSync(identity, { mode: 0o700 });
     chownSync(identity, PROXY_UID, PROXY_UID);
-    return start(ns, ['setpriv', `--reuid=${PROXY_UID}`, `--regid=${PROXY_UID}`, '--clear-groups', process.execPath, PROXY_MAIN, '--control-plane', '10.44.0.1:15012', '--token', token, '--identity-dir', identity, '--capture', '--access-log', 'off', '--drain-timeout', '1s']);
+    return start(ns, proxyArgv(identity, ['--token', token]));
   };
 
   before(async () => {
@@ -245,5 +248,15 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     assert.equal(stat(b!, 'sluice_downstream_mtls_refused_total', 'listener="inbound|8080"'), refused + 1);
     // B's stats port is no Service's: A's proxy passes the call on as it came, and B leaves that port uncaptured.
     assert.equal(getBody(a!, 'http://10.44.0.2:15020/healthz/ready'), 'ready\n');
+  });
+
+  test('with --strict-egress, an address no Service has is refused; Services are still reached', async () => {
+    proxyA.child.kill('SIGTERM');
+    await new Promise((r) => (proxyA.child.exitCode !== null ? r(undefined) : proxyA.child.once('exit', r)));
+    // The same pod's proxy again, from the identity it kept: no token.
+    proxyA = start(a!, proxyArgv(join(dir, 'client-1-identity'), ['--strict-egress']));
+    await waitOut(proxyA, /capture works/, "pod A's proxy restarted with --strict-egress");
+    assert.equal(getBody(a!, 'http://10.44.0.2:15020/healthz/ready'), null, 'the call to an address no Service has went through');
+    assert.equal((JSON.parse(getBody(a!, 'http://10.96.0.10/strict') ?? '{}') as { path?: string }).path, '/strict');
   });
 });

@@ -108,3 +108,15 @@ test('capture fields a Sluice proxy cannot serve are NACKed with their paths', (
   assert.ok(lines.includes('Listener 10.96.0.10_80: filter_chains[0].filter_chain_match.application_protocols: is known only behind envoy.filters.listener.http_inspector (listener_filters)'), lines.join('\n'));
   assert.ok(lines.includes('Cluster PassthroughCluster: lb_policy: must be CLUSTER_PROVIDED for an ORIGINAL_DST cluster (as Envoy requires); got ROUND_ROBIN'), lines.join('\n'));
 });
+
+test('one workload with and without capture, or with another egress, gets its own snapshot from one cache', () => {
+  const cache = new SnapshotCache(() => {});
+  assert.ok(cache.setView(viewOf('PERMISSIVE')));
+  const listeners = (n: Extract<NodeContext, { kind: 'proxy' }>) => [...cache.snapshotFor(n)!.get(TYPE_URLS.Listener as never)!.keys()].sort();
+  const plain = { ...node(false), capture: undefined };
+  assert.ok(listeners(plain).includes('outbound'));
+  assert.ok(listeners(node(false)).includes('virtualOutbound'));
+  const egress = (n: Extract<NodeContext, { kind: 'proxy' }>) => [...cache.snapshotFor(n)!.get(TYPE_URLS.Cluster as never)!.keys()].filter((c) => c === 'PassthroughCluster' || c === 'BlackHoleCluster');
+  assert.deepEqual(egress(node(false)), ['PassthroughCluster']);
+  assert.deepEqual(egress(node(true)), ['BlackHoleCluster']);
+});
