@@ -32,6 +32,16 @@ export type XdsFlags = {
   readonly outboundPort: number;
   /** The zone this proxy runs in, for locality-aware balancing. */
   readonly zone: string | undefined;
+  /** Transparent capture (--capture): the outbound port is then the outbound capture port. */
+  readonly capture: CaptureFlags | null;
+};
+
+export type CaptureFlags = {
+  readonly inboundPort: number;
+  /** Refuse connections to addresses the mesh does not know instead of passing them through. */
+  readonly strictEgress: boolean;
+  /** What `capture install --probe` redirects: dialled at start to see redirection work. */
+  readonly probe: { readonly address: string; readonly port: number };
 };
 
 export const usage = `usage: sluice-proxy --config FILE [options]
@@ -46,6 +56,13 @@ export const usage = `usage: sluice-proxy --config FILE [options]
                            default: the port the Workload declares)
   --outbound-port PORT     where apps call other Services, by Host (default 15001)
   --zone ZONE              the zone this proxy runs in (locality-aware balancing)
+  --capture                transparent capture (after sluice-proxy capture install): the outbound port
+                           takes every redirected outbound connection, routed by where it was going
+  --inbound-port PORT      with --capture: where inbound connections are redirected (default 15006)
+  --strict-egress          with --capture: refuse connections to addresses no Service has, instead
+                           of passing them through
+  --capture-probe ADDR:PORT with --capture: the address capture install redirects for the readiness
+                           check (default 127.0.0.254:15002)
   --admin-address ADDR     admin server address (default 127.0.0.1)
   --admin-port PORT        admin server port: /ready /live /config_dump /clusters /stats (default 15000, 0 = any)
   --stats-address ADDR     Prometheus / kubelet probe address (default 0.0.0.0)
@@ -79,6 +96,10 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
         app: { type: 'string', multiple: true, default: [] },
         'outbound-port': { type: 'string', default: '15001' },
         zone: { type: 'string' },
+        capture: { type: 'boolean', default: false },
+        'inbound-port': { type: 'string', default: '15006' },
+        'strict-egress': { type: 'boolean', default: false },
+        'capture-probe': { type: 'string', default: '127.0.0.254:15002' },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
       },
@@ -97,7 +118,7 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
     if (typeof parsed === 'string') return { ok: false, error: parsed };
     xds = parsed;
   } else {
-    const stray = ['token', 'zone'].find((f) => values[f as 'token' | 'zone'] !== undefined) ?? ((values.app ?? []).length > 0 ? 'app' : undefined);
+    const stray = ['token', 'zone'].find((f) => values[f as 'token' | 'zone'] !== undefined) ?? ((values.app ?? []).length > 0 ? 'app' : undefined) ?? (values.capture ? 'capture' : undefined);
     if (stray !== undefined) return { ok: false, error: `--${stray} applies with --control-plane only` };
   }
   const adminPort = port(values['admin-port'], '--admin-port');
@@ -120,7 +141,10 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
   };
 }
 
-function xdsFlags(cp: string, values: { token?: string; 'identity-dir': string; app?: string[]; 'outbound-port': string; zone?: string }): XdsFlags | string {
+function xdsFlags(
+  cp: string,
+  values: { token?: string; 'identity-dir': string; app?: string[]; 'outbound-port': string; zone?: string; capture: boolean; 'inbound-port': string; 'strict-egress': boolean; 'capture-probe': string },
+): XdsFlags | string {
   if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(cp)) return `--control-plane: '${cp}' is not HOST:PORT (e.g. cp.mesh.internal:15012)`;
   const apps: Record<string, number> = {};
   for (const a of values.app ?? []) {
@@ -136,7 +160,16 @@ function xdsFlags(cp: string, values: { token?: string; 'identity-dir': string; 
   // Relative paths (the default ./sluice-identity included) are the working directory's,
   // resolved once here: the identity code joins file names onto the folder, and a relative
   // folder joined again onto itself was 'sluice-identity/sluice-identity/cert.pem'.
-  return { controlPlane: cp, tokenFile: values.token === undefined ? null : resolve(values.token), identityDir: resolve(values['identity-dir']), apps, outboundPort: outbound, zone: values.zone };
+  let capture: CaptureFlags | null = null;
+  if (values.capture) {
+    const inbound = port(values['inbound-port'], '--inbound-port');
+    if (typeof inbound === 'string') return inbound;
+    if (inbound === 0 || inbound === outbound) return `--inbound-port: ${inbound} cannot be the inbound capture port; give another port than --outbound-port (default 15006)`;
+    const probe = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(values['capture-probe']);
+    if (probe === null || Number(probe[2]) < 1 || Number(probe[2]) > 65535) return `--capture-probe: '${values['capture-probe']}' is not IPV4:PORT (e.g. 127.0.0.254:15002)`;
+    capture = { inboundPort: inbound, strictEgress: values['strict-egress'], probe: { address: probe[1], port: Number(probe[2]) } };
+  } else if (values['strict-egress']) return '--strict-egress applies with --capture only';
+  return { controlPlane: cp, tokenFile: values.token === undefined ? null : resolve(values.token), identityDir: resolve(values['identity-dir']), apps, outboundPort: outbound, zone: values.zone, capture };
 }
 
 function port(value: string, flag: string): number | string {

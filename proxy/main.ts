@@ -9,6 +9,11 @@ import { stopWithWrapper } from '../xds/wrapper.ts';
 
 // `sluice-proxy wait`: the postStart hook of an injected pod without native sidecars (wait-ready.ts).
 if (process.argv[2] === 'wait') process.exit(await (await import('./wait-ready.ts')).waitMain(process.argv.slice(3), process.stderr));
+// `sluice-proxy capture ...` is the capture step (an init container's), not a proxy.
+if (process.argv[2] === 'capture') {
+  const { runCapture } = await import('./capture/cli.ts');
+  process.exit(runCapture(process.argv.slice(3), process.stdout, process.stderr));
+}
 const parsed = parseFlags(process.argv.slice(2));
 if (parsed.ok === 'version') {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };

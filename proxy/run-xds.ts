@@ -15,6 +15,7 @@ import { createRuntime, startAdmin, type AdminServers, type Io } from './runtime
 import { ProxyIdentity } from './tls/identity.ts';
 import { AdsClient, systemClock } from './xds/ads-client.ts';
 import { SvidClient } from './xds/svid-client.ts';
+import { captureProbe, checkRedirect } from './capture/probe.ts';
 
 const fail = (exitCode: number, error: string): StartResult => ({ ok: false, exitCode, error: `sluice-proxy: ${error}\n` });
 
@@ -62,12 +63,15 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
   }
   log('info', 'identity ready', { identity: issued.svid.identity, workload: issued.workload, namespace: issued.namespace, source: issued.source });
 
-  const runtime = createRuntime(io, identity);
+  const probe = xf.capture === null ? null : captureProbe(xf.capture.probe.address, xf.capture.probe.port, process.pid);
+  const runtime = createRuntime(io, identity, probe);
   const server = runtime.server;
   let ads: AdsClient | null = null;
   let admin: AdminServers;
+  // In capture mode: why redirection does not (yet) reach this proxy; null once it does.
+  let captureProblem: string | null = probe === null ? null : 'the capture check has not run yet: it runs once the first config is applied';
   try {
-    admin = await startAdmin(flags, runtime, identity, log, () => ({ xds: ads?.status() ?? null }));
+    admin = await startAdmin(flags, runtime, identity, log, () => ({ xds: ads?.status() ?? null }), () => captureProblem);
   } catch (err) {
     svids.close();
     identity.close();
@@ -83,7 +87,13 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     node: {
       id: `${issued.workload}.${issued.namespace}`,
       locality: xf.zone === undefined ? {} : { zone: xf.zone },
-      metadata: { 'sluice.dev/proxy': 'sluice-proxy', 'sluice.dev/outbound-port': xf.outboundPort, 'sluice.dev/app-ports': xf.apps, 'sluice.dev/admin': `${flags.adminAddress}:${admin.adminPort}` },
+      metadata: {
+        'sluice.dev/proxy': 'sluice-proxy',
+        'sluice.dev/outbound-port': xf.outboundPort,
+        'sluice.dev/app-ports': xf.apps,
+        'sluice.dev/admin': `${flags.adminAddress}:${admin.adminPort}`,
+        ...(xf.capture === null ? {} : { 'sluice.dev/capture': { inboundPort: xf.capture.inboundPort, strictEgress: xf.capture.strictEgress } }),
+      },
     },
     identity: files,
     clock: systemClock,
@@ -100,11 +110,27 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
       if (bundlePem !== null && bundlePem !== readFileSync(files.bundle, 'utf8')) writeAtomically(files.bundle, bundlePem);
       await server.apply(config);
       runtime.metrics.configReloads.labels('ok').inc();
+      if (!ready && probe !== null) checkCapture();
       if (!ready) log('info', 'proxy ready', { listeners: server.ports(), admin: admin.adminPort, stats: admin.statsPort, controlPlane: xf.controlPlane, pid: process.pid });
       else log('info', 'config applied', { listeners: server.ports() });
       ready = true;
     },
   });
+  // The rules may come after the proxy (the CNI race): checked again every few seconds until they work.
+  let captureTimer: NodeJS.Timeout | null = null;
+  const checkCapture = () => {
+    void checkRedirect(probe!).then((why) => {
+      if (why === null) {
+        if (captureProblem !== null) log('info', 'capture works: a connection to the probe address reached this proxy', { probe: `${probe!.address}:${probe!.port}` });
+        captureProblem = null;
+        return;
+      }
+      if (why !== captureProblem) log('error', 'capture does not work; the proxy stays unready until it does', { reason: why });
+      captureProblem = why;
+      captureTimer = setTimeout(checkCapture, 3000);
+      captureTimer.unref();
+    });
+  };
   ads.start();
   log('info', 'following the control plane', { controlPlane: xf.controlPlane, node: `${issued.workload}.${issued.namespace}`, admin: admin.adminPort });
 
@@ -115,6 +141,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
       return false;
     },
     stop: async () => {
+      if (captureTimer !== null) clearTimeout(captureTimer);
       await ads.close();
       svids.close();
       await server.drain(flags.drainTimeoutMs);

@@ -7,6 +7,7 @@ import type { ProxyFlags } from './flags.ts';
 import type { Logger } from './http/rescue.ts';
 import { onceAMinute } from './log.ts';
 import { ProxyServer } from './server.ts';
+import type { CaptureProbe } from './capture/dispatch.ts';
 import type { ProxyIdentity } from './tls/identity.ts';
 import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
 import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
@@ -21,7 +22,7 @@ export type Runtime = {
   close(): void;
 };
 
-export function createRuntime(io: Io, identity: ProxyIdentity): Runtime {
+export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: CaptureProbe | null = null): Runtime {
   const { log } = io;
   const metrics = createProxyMetrics();
   const mtlsLog = onceAMinute(Date.now);
@@ -40,6 +41,7 @@ export function createRuntime(io: Io, identity: ProxyIdentity): Runtime {
     random: Math.random,
     now: Date.now,
     svid: identity.current,
+    captureProbe,
   });
   return { server, metrics, close: () => accessLog.close() };
 }
@@ -48,16 +50,26 @@ export type AdminServers = { readonly adminPort: number; readonly statsPort: num
 
 /**
  * The admin (loopback) and stats servers over `runtime`; `extraDump` adds to /config_dump (the
- * xDS state). `env`'s SLUICE_APP_PROBES (written by the injector) are the app probes the stats
- * server answers; a value that does not parse is a startup error.
+ * xDS state); `unready` says why the proxy is not ready yet (capture's check), null once it is.
+ * `env`'s SLUICE_APP_PROBES (written by the injector) are the app probes the stats server
+ * answers; a value that does not parse is a startup error.
  */
-export async function startAdmin(flags: ProxyFlags, runtime: Runtime, identity: ProxyIdentity, log: Logger, extraDump?: () => Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<AdminServers> {
+export async function startAdmin(
+  flags: ProxyFlags,
+  runtime: Runtime,
+  identity: ProxyIdentity,
+  log: Logger,
+  extraDump?: () => Record<string, unknown>,
+  unready?: () => string | null,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<AdminServers> {
   const { server, metrics } = runtime;
   const probesText = env[APP_PROBES_ENV];
   const appProbes = probesText === undefined || probesText === '' ? undefined : parseAppProbes(probesText);
   if (appProbes !== undefined && !appProbes.ok) throw new Error(appProbes.error);
   const source = {
     ready: () => server.config !== null && !server.draining,
+    unready: () => unready?.() ?? null,
     draining: () => server.draining,
     configDump: () => ({ ...(server.configDump() as Record<string, unknown>), ...extraDump?.() }),
     clusters: () => server.clusters(),

@@ -22,6 +22,7 @@ import { handleUpgrade } from './listen/upgrade.ts';
 import type { LoadedSvid } from './tls/svid-store.ts';
 import { ClusterSet, forward, type ClusterStatus } from './upstream/index.ts';
 import { tunnel } from './upstream/tunnel.ts';
+import { captureTargets, handOff, type CaptureProbe, type CaptureTarget } from './capture/dispatch.ts';
 
 export type ProxyHooks = {
   readonly log: Logger;
@@ -35,6 +36,8 @@ export type ProxyHooks = {
   readonly now: () => number;
   /** The proxy's own certificate (null until loaded, or when it does no mTLS). */
   readonly svid: () => LoadedSvid | null;
+  /** In capture mode: the probe address a use_original_dst listener answers (capture/probe.ts). */
+  readonly captureProbe?: CaptureProbe | null;
 };
 
 type Running = {
@@ -56,6 +59,8 @@ export class ProxyServer {
   #router: RouterDeps;
   #verifiers = new Map<string, { key: string; verifier: JwtVerifier }>();
   #jwt: JwtModule | null = null;
+  /** The unbound listeners, for use_original_dst listeners to hand connections to. */
+  #targets: ReadonlyMap<string, CaptureTarget> = new Map();
 
   constructor(hooks: ProxyHooks) {
     this.#hooks = hooks;
@@ -80,7 +85,7 @@ export class ProxyServer {
         if (old !== undefined && old.identity === identity) continue;
         const running = this.#createListener(l, identity);
         fresh.set(l.name, running);
-        await running.listener.listen();
+        if (l.bindToPort !== false) await running.listener.listen();
       }
     } catch (err) {
       for (const r of fresh.values()) r.listener.destroy();
@@ -98,6 +103,7 @@ export class ProxyServer {
       }
       next.set(l.name, running);
     }
+    this.#targets = captureTargets([...next.values()].map((r) => r.listener));
     for (const [name, old] of this.#running) if (next.get(name) !== old) this.#retire(old.listener);
     for (const name of this.#verifiers.keys()) if (!next.has(name)) this.#verifiers.delete(name);
     this.#running = next;
@@ -169,6 +175,7 @@ export class ProxyServer {
         onDenied: (reason, remote) => this.#hooks.onRefused(name, 'RBAC_DENIED', reason, remote),
         svid: this.#hooks.svid,
         log: this.#hooks.log,
+        ...(config.useOriginalDst === true ? { handOff: (socket: Socket) => this.#handOff(config, socket) } : {}),
       });
       return { listener: tcp, identity, state: null };
     }
@@ -191,6 +198,22 @@ export class ProxyServer {
     return holder;
   }
 
+  /** A connection a use_original_dst listener accepted: true when it is not that listener's own. */
+  #handOff(from: Listener, socket: Socket): boolean {
+    if (this.#draining) {
+      socket.destroy();
+      return true;
+    }
+    const r = handOff(from, socket, this.#targets, this.#hooks.captureProbe ?? null);
+    if (r.kind === 'refused') {
+      this.#hooks.onRefused(from.name, 'BAD_REQUEST', r.reason, `${socket.remoteAddress}:${socket.remotePort}`);
+      this.#hooks.log('warn', 'captured connection refused', { listener: from.name, reason: r.reason });
+      socket.destroy();
+      return true;
+    }
+    return r.kind !== 'own';
+  }
+
   /** A listener replaced by a reload drains like on stop, without holding the reload up. */
   #retire(listener: HttpListener | TcpListener): void {
     this.#retiring.add(listener);
@@ -208,7 +231,8 @@ export class ProxyServer {
 }
 
 function listenerIdentity(l: Listener): string {
-  return JSON.stringify(l.protocol === 'http' ? [l.address, l.port, l.protocol, l.tls, l.limits] : [l.address, l.port, l.protocol, l.tls, l.backend]);
+  const capture = [l.bindToPort, l.useOriginalDst, l.direction];
+  return JSON.stringify(l.protocol === 'http' ? [l.address, l.port, l.protocol, l.tls, l.limits, l.httpOnly, capture] : [l.address, l.port, l.protocol, l.tls, l.backend, capture]);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -34,6 +34,7 @@ export const PROTO_FILES: readonly string[] = [
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
 ];
 
 let root: protobuf.Root | undefined;

@@ -2,6 +2,7 @@
 // (Mesh, Services, Workloads, routes), with Services already joined to the Workloads they
 // select. A new view is built after every change; generators never read the store.
 
+import { isIPv4 } from 'node:net';
 import type { Resource } from '../api/resource.ts';
 import type { GRPCRouteSpec } from '../api/kinds/grpcroute.ts';
 import type { HTTPRouteSpec } from '../api/kinds/httproute.ts';
@@ -64,6 +65,8 @@ export type ServiceView = {
   /** <name>.<namespace>.svc.<dns domain> */
   readonly host: string;
   readonly ports: readonly ServicePortView[];
+  /** spec.clusterIP when it is an IPv4 address: where a captured connection to this Service is going (none: headless, or not given). */
+  readonly clusterIP?: string;
 };
 
 export type RouteResource = Resource<HTTPRouteSpec> | Resource<GRPCRouteSpec>;
@@ -143,7 +146,8 @@ export function buildMeshView(input: MeshInputs): MeshView {
     const ns = s.metadata.namespace ?? 'default';
     const selected = selectWorkloads(s.spec?.selector, byNamespace.get(ns) ?? []);
     const ports = (s.spec?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => portView(p, selected, mesh.trustDomain));
-    services.set(key(ns, s.metadata.name), { name: s.metadata.name, namespace: ns, host: `${s.metadata.name}.${ns}.svc.${mesh.dnsDomain}`, ports });
+    const clusterIP = s.spec?.clusterIP;
+    services.set(key(ns, s.metadata.name), { name: s.metadata.name, namespace: ns, host: `${s.metadata.name}.${ns}.svc.${mesh.dnsDomain}`, ports, ...(clusterIP !== undefined && isIPv4(clusterIP) ? { clusterIP } : {}) });
   }
   const served = new Map<string, { service: ServiceView; port: ServicePortView; endpoint: EndpointView }[]>();
   for (const service of services.values()) {

@@ -30,6 +30,11 @@ export const APP_PORTS_KEY = 'sluice.dev/app-ports';
 /** host:port of the proxy's admin server, which `sluicectl proxy-config` reads. */
 export const ADMIN_KEY = 'sluice.dev/admin';
 export const DEFAULT_OUTBOUND_PORT = 15001;
+/**
+ * Set by a proxy in transparent capture: `{ inboundPort, strictEgress }`. Its outbound
+ * port is then the capture port (virtualOutbound), and its inbound listeners are not bound.
+ */
+export const CAPTURE_KEY = 'sluice.dev/capture';
 /** Istio's key for the namespace a client runs in (its gRPC bootstrap sets it): a proxyless client that sends it gets its namespace's consumer routes. */
 export const NAMESPACE_KEY = 'NAMESPACE';
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -68,9 +73,18 @@ export function nodeContextOf(node: NodeInfo): NodeContext | string {
   }
   // Only read to keep spec.outbound's listeners off it: an admin address that names no port is no error.
   const adminPort = Number(/:(\d+)$/.exec(String(meta[ADMIN_KEY] ?? ''))?.[1]);
+  const rawCapture = meta[CAPTURE_KEY];
+  let capture: { inboundPort: number; strictEgress: boolean } | undefined;
+  if (rawCapture !== undefined && rawCapture !== null) {
+    const c = rawCapture as Record<string, unknown>;
+    if (typeof rawCapture !== 'object' || Array.isArray(rawCapture)) return `node.metadata['${CAPTURE_KEY}'] must be { inboundPort, strictEgress }; got ${JSON.stringify(rawCapture)}`;
+    if (!isPort(c.inboundPort)) return `node.metadata['${CAPTURE_KEY}'].inboundPort must be a port number; got ${JSON.stringify(c.inboundPort)}`;
+    if (c.strictEgress !== undefined && typeof c.strictEgress !== 'boolean') return `node.metadata['${CAPTURE_KEY}'].strictEgress must be true or false; got ${JSON.stringify(c.strictEgress)}`;
+    capture = { inboundPort: c.inboundPort, strictEgress: c.strictEgress === true };
+  }
   // The workload name may hold dots; the namespace (a DNS label) cannot, so the last dot splits them.
   const dot = id.lastIndexOf('.');
-  return { kind: 'proxy', id, workload: id.slice(0, dot), namespace: id.slice(dot + 1), outboundPort: outbound, appPorts, ...(isPort(adminPort) ? { adminPort } : {}) };
+  return { kind: 'proxy', id, workload: id.slice(0, dot), namespace: id.slice(dot + 1), outboundPort: outbound, appPorts, ...(isPort(adminPort) ? { adminPort } : {}), ...(capture === undefined ? {} : { capture }) };
 }
 
 function isPort(v: unknown): v is number {

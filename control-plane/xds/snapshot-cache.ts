@@ -19,6 +19,9 @@ import {
   serviceRouteConfigs, type NodeContext,
 } from './generate/resources.ts';
 import { outboundPortResources } from './generate/outbound-ports.ts';
+import { captureResources, type CaptureResources } from './generate/capture.ts';
+
+const NO_CAPTURE: CaptureResources = { listeners: [], routes: [], clusters: [] };
 import type { MeshView } from './mesh-view.ts';
 import { danglingNames, toEntries, type Entry, type GeneratedSet, type NodeSnapshot } from './snapshot.ts';
 
@@ -91,7 +94,7 @@ export class SnapshotCache {
     const shared = this.#shared;
     if (shared === null) return null;
     if (node.kind === 'generic') return node.namespace === undefined ? shared.generic : this.#genericFor(shared, node.namespace);
-    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${node.adminPort ?? ''}|${JSON.stringify(Object.entries(node.appPorts).sort())}`;
+    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${node.adminPort ?? ''}|${JSON.stringify(Object.entries(node.appPorts).sort())}|${JSON.stringify(node.capture ?? null)}`;
     let snap = shared.proxies.get(shape);
     if (snap === undefined) {
       try {
@@ -170,9 +173,10 @@ export class SnapshotCache {
     const called = outboundPortResources(view, node, inbound);
     // Once per view and proxy shape: the operator's mistake (or a Service not applied yet), not ours.
     for (const problem of called.problems) this.#log('warn', 'Workload spec.outbound entry not served as written', { workload: `${node.namespace}/${node.workload}`, node: node.id, revision: view.revision, problem });
-    const listeners = [...proxyListeners(view, node, inbound), ...called.listeners];
-    const inRoutes = [...inboundRouteConfigs(inbound), ...called.routes];
-    const inClusters = [...inboundClusters(inbound), ...called.clusters];
+    const captured = node.capture === undefined ? NO_CAPTURE : captureResources(view, node);
+    const listeners = [...proxyListeners(view, node, inbound), ...called.listeners, ...captured.listeners];
+    const inRoutes = [...inboundRouteConfigs(inbound), ...called.routes, ...captured.routes];
+    const inClusters = [...inboundClusters(inbound), ...called.clusters, ...captured.clusters];
     const lds = reuse(before?.get(TYPE_URLS.Listener), toEntries(TYPE_URLS.Listener, listeners));
     const ownRoutes = toEntries(TYPE_URLS.RouteConfiguration, inRoutes);
     const rds = reuse(before?.get(TYPE_URLS.RouteConfiguration), new Map([...ownRoutes, ...outbound.entries]));

@@ -14,6 +14,8 @@ export interface AdminSource {
   ready(): boolean;
   /** Optional: true once a drain started, so /ready can say "draining" instead of "not ready". */
   draining?(): boolean;
+  /** Optional: why the proxy is not ready although its config is loaded (capture that does not work), or null. */
+  unready?(): string | null;
   /** JSON-serializable config dump: { version, loadedAt, config }. */
   configDump(): unknown;
   /** Every backend and its endpoints with their live state. The server does not mutate it. */
@@ -50,8 +52,10 @@ const readyRoute = (path: string): Route => ({
   path,
   summary: 'readiness: 200 once listeners are bound and config loaded, 503 while starting or draining',
   handle(source) {
-    if (source.ready()) return text(200, 'ready\n');
-    return text(503, source.draining?.() ? 'draining\n' : 'not ready\n');
+    const why = source.unready?.() ?? null;
+    if (source.ready() && why === null) return text(200, 'ready\n');
+    if (source.draining?.()) return text(503, 'draining\n');
+    return text(503, why === null ? 'not ready\n' : `not ready: ${why}\n`);
   },
 });
 

@@ -53,6 +53,19 @@ type ListenerBase = {
   readonly port: number;
   /** Whether downstream connections are mTLS. Default DISABLE. */
   readonly tls: { readonly mode: TlsMode };
+  /**
+   * Transparent capture (from xDS; proxy/capture/). false: never bound, it takes only the
+   * connections a useOriginalDst listener hands it (Envoy's bind_to_port). Default true.
+   */
+  readonly bindToPort?: boolean;
+  /**
+   * Envoy's use_original_dst: each connection iptables redirected here goes to the unbound
+   * listener of its direction whose address (or 0.0.0.0) and port are where it was going;
+   * only a connection none takes is this listener's own.
+   */
+  readonly useOriginalDst?: boolean;
+  /** Envoy's traffic_direction, which keeps captured inbound and outbound connections apart. */
+  readonly direction?: 'INBOUND' | 'OUTBOUND';
 };
 
 export type HttpListener = ListenerBase & {
@@ -71,6 +84,11 @@ export type HttpListener = ListenerBase & {
   readonly authorization: readonly AuthorizationPolicy[];
   /** RequestAuthentication jwtRules targeting this listener; empty: bearer tokens are not read. */
   readonly jwt: readonly JwtProvider[];
+  /**
+   * Set behind http_inspector (a captured Service port): a connection whose first bytes are
+   * neither an HTTP/1 request line nor the h2 preface is closed without an answer.
+   */
+  readonly httpOnly?: boolean;
 };
 
 // The values belong to the normalizer that reads them (shared with the control plane).
@@ -269,6 +287,8 @@ export type Backend = {
   readonly healthCheck: HealthCheck | null;
   /** mTLS to the endpoints (peer proxies); null means plaintext. */
   readonly tls: BackendTls | null;
+  /** Envoy's ORIGINAL_DST: no endpoints; each captured connection goes on to where it was going (TCP only). */
+  readonly originalDst?: boolean;
 };
 
 /**

@@ -40,6 +40,8 @@ export class HttpListener {
   #h1: Http1Server;
   #h2: http2.Http2Server;
   #sessions = new Set<ServerHttp2Session>();
+  /** Connections a capture listener handed over (accept). */
+  #handed = new Set<Socket>();
 
   constructor(config: HttpListenerConfig, hooks: HttpListenerHooks) {
     this.config = config;
@@ -137,13 +139,25 @@ export class HttpListener {
       socket.once('close', () => hooks.onConnection(-1));
       socket.on('error', () => {});
       detectProtocol(socket, DETECT_TIMEOUT_MS, (kind) => {
-        if (kind === 'tls' && inbound !== null) inbound.accept(socket);
+        if (config.httpOnly === true && kind !== 'h2' && !looksLikeHttp1(socket)) {
+          // http_inspector found neither HTTP/1 nor h2c: no filter chain matches, and Envoy closes the connection.
+          hooks.onRefused('BAD_REQUEST', 'not HTTP: the first bytes are neither an HTTP/1 request line nor the HTTP/2 preface, and this port is HTTP', `${socket.remoteAddress}:${socket.remotePort}`);
+          socket.destroy();
+        } else if (kind === 'tls' && inbound !== null) inbound.accept(socket);
         else if (mode === 'STRICT') {
           hooks.onRefused('MTLS', 'plaintext connection refused: this listener takes mTLS only (STRICT)', `${socket.remoteAddress}:${socket.remotePort}`);
           socket.destroy();
         } else serveHttp(socket, kind === 'h2' ? 'h2' : 'http1');
       });
     });
+  }
+
+  /** A connection another listener accepted and handed over (capture): served as if accepted here. */
+  accept(socket: Socket): void {
+    // Node counts a server's connections only for sockets it accepted itself: these are counted here, for idle().
+    this.#handed.add(socket);
+    socket.once('close', () => this.#handed.delete(socket));
+    this.#h1.emit('connection', socket);
   }
 
   listen(): Promise<number> {
@@ -163,7 +177,7 @@ export class HttpListener {
   /** True when no connection is left. */
   idle(): boolean {
     const conns = (this.#h1 as unknown as { _connections: number })._connections;
-    return conns === 0 && this.#sessions.size === 0;
+    return conns === 0 && this.#sessions.size === 0 && this.#handed.size === 0;
   }
 
   /** Drop everything now (after the drain deadline). */
@@ -171,6 +185,7 @@ export class HttpListener {
     this.#h1.close();
     this.#h1.closeAllConnections();
     for (const s of this.#sessions) s.destroy();
+    for (const s of this.#handed) s.destroy();
   }
 
   #onClientError(err: Error & { code?: string; reason?: string }, socket: Socket): void {
@@ -225,4 +240,12 @@ function parserErrorCode(err: Error & { code?: string; reason?: string }): Error
     default:
       return 'BAD_REQUEST';
   }
+}
+
+/** An HTTP/1 request line starts with a method token and a space (RFC 9110 tokens; read from the bytes detection put back). */
+function looksLikeHttp1(socket: Socket): boolean {
+  const chunk = socket.read() as Buffer | null;
+  if (chunk === null) return false;
+  socket.unshift(chunk);
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20} /.test(chunk.subarray(0, 32).toString('latin1'));
 }

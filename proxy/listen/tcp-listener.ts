@@ -14,6 +14,7 @@ import { ANY_ENDPOINT } from '../upstream/lb/registry.ts';
 import { bindReusePort, boundPort } from './bind.ts';
 import { detectProtocol } from './detect.ts';
 import { InboundTls, PEER, type WithPeer } from './inbound-tls.ts';
+import { ORIGINAL_DST, type WithOriginalDst } from '../capture/dispatch.ts';
 
 export type TcpListenerHooks = {
   cluster(name: string): Cluster | undefined;
@@ -24,6 +25,11 @@ export type TcpListenerHooks = {
   onDenied(reason: string, remote: string): void;
   svid(): LoadedSvid | null;
   log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+  /**
+   * For a use_original_dst listener, called first on each connection: true when the
+   * connection was taken elsewhere (another listener, the probe) or refused.
+   */
+  handOff?(socket: Socket): boolean;
 };
 
 /**
@@ -49,6 +55,7 @@ export class TcpListener {
     const inbound = mode === 'DISABLE' ? null : new InboundTls(null, { svid: hooks.svid, secure: (s) => this.#forward(s), refused: hooks.onRefused });
     // Half-open: a client that is done sending (FIN) still gets the rest of the answer.
     this.#server = net.createServer({ allowHalfOpen: true }, (downstream) => {
+      if (hooks.handOff?.(downstream) === true) return;
       this.#sockets.add(downstream);
       hooks.onConnection(1);
       downstream.on('error', () => {});
@@ -86,6 +93,10 @@ export class TcpListener {
       }
     }
     const cluster = hooks.cluster(config.backend);
+    if (cluster?.config.originalDst === true) {
+      this.#passThrough(downstream, cluster.config.connectTimeoutMs);
+      return;
+    }
     const endpoint = cluster?.lb.pick(ANY_ENDPOINT);
     if (endpoint === undefined) {
       // No endpoint at all is what a Workload's outbound entry to a Service (port) that does not exist gets.
@@ -128,8 +139,44 @@ export class TcpListener {
     });
   }
 
+  /** An ORIGINAL_DST backend: on, as it came, to where the captured connection was going. */
+  #passThrough(downstream: Socket, connectTimeoutMs: number): void {
+    const { config, hooks } = { config: this.config, hooks: this.#hooks };
+    const dst = (downstream as Socket & WithOriginalDst)[ORIGINAL_DST];
+    if (dst === undefined) {
+      hooks.log('warn', 'tcp connection closed: an ORIGINAL_DST backend needs a captured connection (a use_original_dst listener)', { listener: config.name, backend: config.backend });
+      downstream.destroy();
+      return;
+    }
+    downstream.pause();
+    const upstream = net.connect({ host: dst.address, port: dst.port, allowHalfOpen: true, timeout: connectTimeoutMs });
+    const fail = (e: Error & { code?: string }) => {
+      hooks.log('warn', 'passthrough connect failed', { listener: config.name, upstream: `${dst.address}:${dst.port}`, error: e.code ?? e.message });
+      downstream.destroy();
+      upstream.destroy();
+    };
+    upstream.once('timeout', () => fail(new Error(`no connection within ${connectTimeoutMs} ms`)));
+    upstream.once('error', fail);
+    upstream.once('connect', () => {
+      upstream.setTimeout(0);
+      downstream.pipe(upstream);
+      upstream.pipe(downstream);
+      downstream.resume();
+    });
+    upstream.once('close', () => downstream.destroy());
+    downstream.once('close', () => {
+      upstream.destroy();
+      hooks.onBytes(downstream.bytesRead, downstream.bytesWritten);
+    });
+  }
+
   listen(): Promise<number> {
     return bindReusePort(this.#server, this.config.address, this.config.port);
+  }
+
+  /** A connection another listener accepted and handed over (capture): served as if accepted here. */
+  accept(socket: Socket): void {
+    this.#server.emit('connection', socket);
   }
 
   get port(): number {

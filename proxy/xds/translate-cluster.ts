@@ -38,10 +38,10 @@ export const ASSIGNMENT = message({
 
 export const CLUSTER = message({
   name: scalar,
-  type: enumOf('EDS', 'STATIC'),
+  type: enumOf('EDS', 'STATIC', 'ORIGINAL_DST'),
   eds_cluster_config: message({ eds_config: ADS_SOURCE, service_name: scalar }),
   connect_timeout: DURATION,
-  lb_policy: enumOf(...Object.keys(LB_POLICIES)),
+  lb_policy: enumOf(...Object.keys(LB_POLICIES), 'CLUSTER_PROVIDED'),
   ring_hash_lb_config: RING_HASH_LB_CONFIG,
   maglev_lb_config: MAGLEV_LB_CONFIG,
   load_assignment: ASSIGNMENT,
@@ -66,7 +66,16 @@ export function edsName(cluster: Pb): string | undefined {
 export function translateCluster(c: Pb, ctx: Context, assignmentOf: (name: string) => Assignment | undefined, sink: Sink): Backend {
   const name = String(c.name);
   let assignment: Assignment = { endpoints: [] };
-  if (c.type === 'EDS') {
+  const originalDst = c.type === 'ORIGINAL_DST';
+  if (originalDst) {
+    // Where each connection goes is its own original destination: nothing to balance, nothing to list.
+    if (c.lb_policy !== 'CLUSTER_PROVIDED') sink.add('lb_policy', `must be CLUSTER_PROVIDED for an ORIGINAL_DST cluster (as Envoy requires); got ${c.lb_policy ?? 'ROUND_ROBIN'}`);
+    for (const f of ['eds_cluster_config', 'load_assignment', 'transport_socket', 'health_checks', 'typed_extension_protocol_options']) {
+      if (c[f] !== undefined) sink.add(f, 'is not read for an ORIGINAL_DST cluster: each connection goes on, as it came, to where it was going');
+    }
+  } else if (c.lb_policy === 'CLUSTER_PROVIDED') {
+    sink.add('lb_policy', 'CLUSTER_PROVIDED is for ORIGINAL_DST clusters only');
+  } else if (c.type === 'EDS') {
     requireAds(c.eds_cluster_config?.eds_config, sink, 'eds_cluster_config.eds_config');
     const service = c.eds_cluster_config?.service_name;
     if (service !== undefined && service !== '' && service !== name) sink.add('eds_cluster_config.service_name', `must be the cluster's name ('${name}') or unset; got '${service}'`);
@@ -91,7 +100,7 @@ export function translateCluster(c: Pb, ctx: Context, assignmentOf: (name: strin
   return {
     name,
     protocol: http.protocol,
-    loadBalancer: translateLbPolicy(c, sink),
+    loadBalancer: originalDst ? 'round-robin' : translateLbPolicy(c, sink),
     failoverThreshold: assignment.failoverThreshold ?? DEFAULT_FAILOVER_THRESHOLD,
     connectTimeoutMs,
     idleTimeoutMs: http.idleTimeoutMs,
@@ -101,7 +110,8 @@ export function translateCluster(c: Pb, ctx: Context, assignmentOf: (name: strin
     limits: translateLimits(c.circuit_breakers, sink.at('circuit_breakers')),
     outlierDetection: translateOutlier(c.outlier_detection, healthCheck !== null, sink.at('outlier_detection')),
     healthCheck,
-    tls: c.transport_socket === undefined ? null : (upstreamTls(c.transport_socket, name, ctx, sink.at('transport_socket')) ?? null),
+    tls: c.transport_socket === undefined || originalDst ? null : (upstreamTls(c.transport_socket, name, ctx, sink.at('transport_socket')) ?? null),
+    ...(originalDst ? { originalDst: true } : {}),
   };
 }
 

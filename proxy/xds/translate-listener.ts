@@ -18,8 +18,13 @@ import { checkFilterConfig, FAULT_NAME, HTTP_FAULT, withoutFaults } from './tran
 export const LISTENER = message({
   name: scalar,
   address: ADDRESS,
+  // Transparent capture (capture.ts in the control plane's generators).
+  use_original_dst: WRAPPED,
+  bind_to_port: WRAPPED,
+  traffic_direction: enumOf('INBOUND', 'OUTBOUND'),
+  listener_filters: message({ name: scalar, typed_config: anyValue }),
   filter_chains: message({
-    filter_chain_match: message({ transport_protocol: scalar }),
+    filter_chain_match: message({ transport_protocol: scalar, application_protocols: scalar }),
     filters: message({ name: scalar, typed_config: anyValue }),
     transport_socket: message({ name: scalar, typed_config: anyValue }),
   }),
@@ -74,11 +79,50 @@ export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedLi
     sink.add('filter_chains[1].filters', 'must be the same as filter_chains[0].filters: a PERMISSIVE listener serves mTLS and plaintext alike');
   }
   const filter = filters[0];
+  const capture = captureFields(l, chains, filter?.kind, sink);
   if (mode === undefined || filter === undefined || socket === undefined) return undefined;
-  const base = { name, address: String(socket.address ?? ''), port: Number(socket.port_value ?? 0), tls: { mode } };
+  const base = { name, address: String(socket.address ?? ''), port: Number(socket.port_value ?? 0), tls: { mode }, ...capture.fields };
   if (filter.kind === 'tcp') return { listener: { ...base, protocol: 'tcp', backend: filter.cluster, authorization: filter.authorization } };
-  const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: filter.authorization, jwt: filter.jwt };
+  const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: filter.authorization, jwt: filter.jwt, ...(capture.httpOnly ? { httpOnly: true } : {}) };
   return { listener, faultFilter: filter.faultFilter, ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
+}
+
+const HTTP_INSPECTOR = 'envoy.filters.listener.http_inspector';
+const SNIFFED = ['http/1.1', 'h2c'];
+
+/**
+ * The fields of transparent capture: use_original_dst (a TCP listener, whose own chain is
+ * what no other listener takes), bind_to_port false, traffic_direction, and http_inspector
+ * with one plaintext HTTP chain matching application_protocols http/1.1 and h2c.
+ */
+function captureFields(l: Pb, chains: readonly Pb[], kind: 'http' | 'tcp' | undefined, sink: Sink): { fields: Partial<Pick<Listener, 'bindToPort' | 'useOriginalDst' | 'direction'>>; httpOnly: boolean } {
+  const fields: { bindToPort?: boolean; useOriginalDst?: boolean; direction?: 'INBOUND' | 'OUTBOUND' } = {};
+  // A BoolValue whose value is false arrives as {}.
+  if (l.bind_to_port !== undefined && l.bind_to_port.value !== true) fields.bindToPort = false;
+  if (l.use_original_dst?.value === true) {
+    fields.useOriginalDst = true;
+    if (kind !== undefined && kind !== 'tcp') sink.add('filter_chains[0].filters', 'a use_original_dst listener runs a tcp_proxy for the connections no other listener takes (PassthroughCluster or BlackHoleCluster)');
+    if (fields.bindToPort === false) sink.add('bind_to_port', 'a use_original_dst listener is where iptables redirects to: it must be bound');
+  }
+  if (l.traffic_direction !== undefined) fields.direction = l.traffic_direction;
+  const inspectors = (l.listener_filters ?? []) as Pb[];
+  inspectors.forEach((f, i) => {
+    if (f.name !== HTTP_INSPECTOR) sink.add(`listener_filters[${i}].name`, `unknown listener filter '${f.name ?? ''}'; a Sluice proxy runs ${HTTP_INSPECTOR} only`);
+    else if (f.typed_config !== undefined) readTyped(f.typed_config, EMBEDDED_TYPE_URLS.HttpInspector, EMPTY, sink, `listener_filters[${i}].typed_config`);
+  });
+  const sniffing = inspectors.some((f) => f.name === HTTP_INSPECTOR);
+  let httpOnly = false;
+  chains.forEach((c, i) => {
+    const protocols = c.filter_chain_match?.application_protocols as string[] | undefined;
+    if (protocols === undefined) return;
+    const at = `filter_chains[${i}].filter_chain_match.application_protocols`;
+    if (!sniffing) sink.add(at, `is known only behind ${HTTP_INSPECTOR} (listener_filters)`);
+    else if (chains.length !== 1 || c.transport_socket !== undefined || kind !== 'http') sink.add(at, `a Sluice proxy sniffs one plaintext HTTP chain: ${JSON.stringify(SNIFFED)} on the listener's only filter chain, an ${HCM_NAME}`);
+    else if (JSON.stringify(protocols) !== JSON.stringify(SNIFFED)) sink.add(at, `must be ${JSON.stringify(SNIFFED)} (what http_inspector tells apart); got ${JSON.stringify(protocols)}`);
+    else httpOnly = true;
+  });
+  if (sniffing && !httpOnly && chains.every((c) => c.filter_chain_match?.application_protocols === undefined)) sink.add('listener_filters', `${HTTP_INSPECTOR} without a filter chain matching application_protocols ${JSON.stringify(SNIFFED)} tells nothing apart`);
+  return { fields, httpOnly };
 }
 
 function tlsMode(chains: readonly Pb[], sink: Sink): TlsMode | undefined {

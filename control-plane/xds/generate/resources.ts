@@ -12,6 +12,7 @@ import {
 } from './envoy.ts';
 import { POLICIES } from '../policies/index.ts';
 import { routeNamespaceFor, serviceRoutes } from './route-rules.ts';
+import { capturedInbound } from './capture.ts';
 
 /** What the control plane knows of the node on a stream (xds/SUBSET.md, "Nodes"). */
 export type NodeContext =
@@ -24,6 +25,8 @@ export type NodeContext =
       readonly appPorts: Readonly<Record<string, number>>;
       /** From `sluice.dev/admin`, when it names a port: a local port of spec.outbound must not take it. */
       readonly adminPort?: number;
+      /** In transparent capture (node.ts CAPTURE_KEY): outboundPort is then the capture port. */
+      readonly capture?: { readonly inboundPort: number; readonly strictEgress: boolean };
     }
   /** `namespace`: where the client runs, when it says (Istio's NAMESPACE metadata): its consumer routes apply to it. */
   | { readonly kind: 'generic'; readonly id: string; readonly namespace?: string };
@@ -178,8 +181,11 @@ export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind
     const at = { view, node, port: p };
     const filters = isHttp(p.protocol) ? [httpConnectionManager(name, name, (hcm) => POLICIES.forEach((pol) => pol.inboundHttp?.(hcm, at)))] : [tcpProxy(name, name)];
     if (!isHttp(p.protocol)) POLICIES.forEach((pol) => pol.inboundTcp?.(filters, at));
-    return { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filters, isHttp(p.protocol)) };
+    const listener = { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filters, isHttp(p.protocol)) };
+    return node.capture === undefined ? listener : capturedInbound(listener);
   });
+  // In capture, virtualOutbound has the outbound port (capture.ts).
+  if (node.capture !== undefined) return listeners;
   const outbound = httpConnectionManager(OUTBOUND, OUTBOUND, (hcm) => POLICIES.forEach((pol) => pol.outboundHttp?.(hcm, { view, flavor: 'proxy' })));
   listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), filter_chains: [{ filters: [outbound] }] });
   return listeners;
