@@ -26,11 +26,14 @@ export type StatusControllerOptions = {
   /** Every xDS client the control plane has had (proxy-status.ts). */
   readonly proxies: () => ProxyStatus[];
   /**
-   * How long a burst of proxy events (a push ACKed by every proxy) may run before Workloads
-   * are recomputed. Default 500 ms: each recompute reads every proxy, and a push to 1 000
-   * proxies is acknowledged over seconds (at 20 ms it ran ~150 times a push, most of its CPU).
+   * Workloads are recomputed once proxy events (a push ACKed by every proxy) have stopped
+   * for settleMs (default 200), or maxSettleMs (default 2 000) after the first one if they
+   * never stop. Each recompute reads every proxy: at 20 ms it ran ~150 times a push, most of
+   * its CPU, and any recompute while a push is still going out delays the proxies it has
+   * not reached yet.
    */
   readonly settleMs?: number;
+  readonly maxSettleMs?: number;
 };
 
 const isWorkload = (key: string) => key.startsWith('Workload/');
@@ -40,6 +43,8 @@ export class StatusController {
   readonly #opts: StatusControllerOptions;
   #view: MeshView | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** performance.now() of the burst's first and last proxy event. */
+  #burst = { first: 0, last: 0 };
   #closed = false;
 
   constructor(opts: StatusControllerOptions) {
@@ -62,8 +67,22 @@ export class StatusController {
 
   /** A proxy connected, ACKed, NACKed or left: Workloads are recomputed once the burst settles. */
   proxiesChanged(): void {
-    if (this.#timer !== null || this.#closed) return;
-    this.#timer = setTimeout(() => this.refreshWorkloads(), this.#opts.settleMs ?? 500);
+    if (this.#closed) return;
+    const now = performance.now();
+    this.#burst.last = now;
+    if (this.#timer !== null) return;
+    this.#burst.first = now;
+    this.#arm(this.#opts.settleMs ?? 200);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => {
+      const now = performance.now();
+      const quiet = this.#opts.settleMs ?? 200;
+      const rest = Math.min(this.#burst.last + quiet, this.#burst.first + (this.#opts.maxSettleMs ?? 2000)) - now;
+      if (rest > 1) this.#arm(rest);
+      else this.refreshWorkloads();
+    }, ms);
     this.#timer.unref();
   }
 

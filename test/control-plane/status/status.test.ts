@@ -208,6 +208,30 @@ test('a view that only changes routes does not read every proxy before the push 
   ctl.close();
 });
 
+test('Workloads are recomputed once proxy events stop for settleMs, or maxSettleMs after the first when they never stop', async () => {
+  let reads = 0;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const ctl = new StatusController({ now: () => 0, proxies: () => (reads++, []), settleMs: 300, maxSettleMs: 1000 });
+  ctl.viewChanged(view([service('orders', { app: 'orders' })]));
+  reads = 0;
+  // A burst of ACKs 10 ms apart for 600 ms, longer than settleMs: nothing is read while it lasts (the 300 ms quiet leaves room for a slow timer).
+  for (let i = 0; i < 60; i++) {
+    ctl.proxiesChanged();
+    await sleep(10);
+  }
+  assert.equal(reads, 0, 'not while the burst goes on');
+  await sleep(700);
+  assert.equal(reads, 1, 'once, after it stopped');
+  // Events that never stop still get a recompute, at maxSettleMs.
+  const t0 = performance.now();
+  while (reads === 1 && performance.now() - t0 < 3000) {
+    ctl.proxiesChanged();
+    await sleep(10);
+  }
+  assert.equal(reads, 2);
+  ctl.close();
+});
+
 test('every policy kind the xDS generators carry has its Accepted condition: a kind in POLICIES without a status row would be enforced and never say so', async () => {
   const { POLICIES } = await import('../../../control-plane/xds/policies/index.ts');
   const { POLICY_KINDS } = await import('../../../control-plane/status/mesh-status.ts');
