@@ -174,19 +174,34 @@ export function inboundPorts(view: MeshView, node: Extract<NodeContext, { kind: 
   return [...byPort.values()].sort((a, b) => a.port - b.port);
 }
 
+/** HttpConnectionManagers every proxy of a view shares, by what they are built from: packed once per view, not once per proxy. */
+const sharedManagers = new WeakMap<MeshView, Map<string, Obj>>();
+
+function sharedManager(view: MeshView, id: string, build: () => Obj): Obj {
+  let byId = sharedManagers.get(view);
+  if (byId === undefined) sharedManagers.set(view, (byId = new Map()));
+  let hcm = byId.get(id);
+  if (hcm === undefined) byId.set(id, (hcm = build()));
+  return hcm;
+}
+
 export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind: 'proxy' }>, inbound: readonly InboundPort[]): Obj[] {
   const address = bindAddress(view.workloads.get(key(node.namespace, node.workload))?.spec?.address ?? '0.0.0.0');
+  const served = view.served.get(key(node.namespace, node.workload)) ?? [];
   const listeners = inbound.map((p) => {
     const name = inboundName(p.port);
-    const at = { view, node, port: p };
-    const filters = isHttp(p.protocol) ? [httpConnectionManager(name, name, (hcm) => POLICIES.forEach((pol) => pol.inboundHttp?.(hcm, at)))] : [tcpProxy(name, name)];
+    const services = [...new Map(served.filter((s) => s.endpoint.port === p.port).map((s) => [key(s.service.namespace, s.service.name), s.service])).values()];
+    const at = { view, port: p, services };
+    // The hooks see the view, the port and its Services only (policies/index.ts, InboundAt): the same for every proxy serving them.
+    const id = `inbound|${p.port}|${p.protocol}|${p.appPort}|${[...services].map((s) => key(s.namespace, s.name)).sort().join(',')}`;
+    const filters = isHttp(p.protocol) ? [sharedManager(view, id, () => httpConnectionManager(name, name, (hcm) => POLICIES.forEach((pol) => pol.inboundHttp?.(hcm, at))))] : [tcpProxy(name, name)];
     if (!isHttp(p.protocol)) POLICIES.forEach((pol) => pol.inboundTcp?.(filters, at));
     const listener = { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filters, isHttp(p.protocol)) };
     return node.capture === undefined ? listener : capturedInbound(listener);
   });
   // In capture, virtualOutbound has the outbound port (capture.ts).
   if (node.capture !== undefined) return listeners;
-  const outbound = httpConnectionManager(OUTBOUND, OUTBOUND, (hcm) => POLICIES.forEach((pol) => pol.outboundHttp?.(hcm, { view, flavor: 'proxy' })));
+  const outbound = sharedManager(view, OUTBOUND, () => httpConnectionManager(OUTBOUND, OUTBOUND, (hcm) => POLICIES.forEach((pol) => pol.outboundHttp?.(hcm, { view, flavor: 'proxy' }))));
   listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), filter_chains: [{ filters: [outbound] }] });
   return listeners;
 }

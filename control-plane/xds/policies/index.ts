@@ -8,7 +8,7 @@
 // shared: what they set must depend only on what `at` says.
 
 import type { Obj } from '../generate/envoy.ts';
-import type { Flavor, InboundPort, NodeContext } from '../generate/resources.ts';
+import type { Flavor, InboundPort } from '../generate/resources.ts';
 import type { MeshView, RouteResource, ServicePortView, ServiceView } from '../mesh-view.ts';
 import { authorizationPolicy } from './authorization/generate.ts';
 import { circuitBreakerPolicy } from './circuit-breaker/generate.ts';
@@ -38,10 +38,16 @@ export type RouteAt = ServicePortAt & {
 };
 
 /** One inbound HTTP port of one proxy (not shared: per view and proxy): where requests for the Services its Workload serves there arrive. */
+/**
+ * Where an inbound hook works: one port of a proxy, and the Services its Workload serves on
+ * it (each once). No proxy is named: what a hook adds depends on the view, the port and these
+ * Services only, so every proxy serving the same Services on the same port shares the
+ * listener's HttpConnectionManager, built and packed once per view.
+ */
 export type InboundAt = {
   readonly view: MeshView;
-  readonly node: Extract<NodeContext, { kind: 'proxy' }>;
   readonly port: InboundPort;
+  readonly services: readonly ServiceView[];
 };
 
 /**

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Resource } from '../../../control-plane/api/resource.ts';
 import { httpConnectionManager } from '../../../control-plane/xds/generate/envoy.ts';
+import { inboundPorts, proxyListeners } from '../../../control-plane/xds/generate/resources.ts';
 import { buildMeshView, SnapshotCache } from '../../../control-plane/xds/index.ts';
 import { danglingNames, versionOf } from '../../../control-plane/xds/snapshot.ts';
 import { TYPE_URLS, unpack } from '../../../xds/index.ts';
@@ -69,6 +70,18 @@ test('a view that changes only what a proxy is routed keeps its other types\' ma
   const grown = cache.snapshotFor(node)!;
   assert.notEqual(grown.get(TYPE_URLS.Cluster), second.get(TYPE_URLS.Cluster));
   assert.ok(grown.get(TYPE_URLS.Cluster)!.has('outbound|80||stock.default.svc.cluster.local'));
+});
+
+test('proxies serving the same Service port share one HttpConnectionManager per view, built and packed once', () => {
+  const v = view([svc('orders', 80), svc('billing', 80)], [wl('o-1', 'orders', 8080), wl('o-2', 'orders', 8080), wl('b-1', 'billing', 8080)]);
+  const hcms = (workload: string) => {
+    const node = { kind: 'proxy', id: `${workload}.default`, workload, namespace: 'default', outboundPort: 15001, appPorts: {} } as const;
+    return proxyListeners(v, node, inboundPorts(v, node)).map((l) => ((l.filter_chains as { filters: unknown[] }[])[0].filters[0]));
+  };
+  const [o1, o2, b1] = [hcms('o-1'), hcms('o-2'), hcms('b-1')];
+  assert.equal(o1[0], o2[0], "o-1 and o-2 serve orders' port: one inbound manager");
+  assert.notEqual(o1[0], b1[0], 'billing has its own (its policies may differ)');
+  assert.equal(o1.at(-1), b1.at(-1), 'the outbound manager is one for every proxy');
 });
 
 test('the consistency check names every dangling reference, and generated snapshots have none', () => {

@@ -67,8 +67,7 @@ function governing(at: InboundAt): NamedSpec[] {
   const { byService } = indexOf(at.view);
   if (byService.size === 0) return [];
   const out = new Map<string, NamedSpec>();
-  for (const { service, endpoint } of at.view.served.get(key(at.node.namespace, at.node.workload)) ?? []) {
-    if (endpoint.port !== at.port.port) continue;
+  for (const service of at.services) {
     for (const p of byService.get(key(service.namespace, service.name)) ?? []) out.set(key(p.namespace, p.name), p);
   }
   return [...out.values()];

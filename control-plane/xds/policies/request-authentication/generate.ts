@@ -42,8 +42,7 @@ function jwtFilter(at: InboundAt): Obj | undefined {
   const { byService, filters } = indexOf(at.view);
   if (byService.size === 0) return undefined;
   const governing = new Map<string, Named>();
-  for (const { service, endpoint } of at.view.served.get(key(at.node.namespace, at.node.workload)) ?? []) {
-    if (endpoint.port !== at.port.port) continue;
+  for (const service of at.services) {
     for (const p of byService.get(key(service.namespace, service.name)) ?? []) governing.set(p.id, p);
   }
   if (governing.size === 0) return undefined;
