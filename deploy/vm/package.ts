@@ -26,12 +26,18 @@ const PROGRAMS = ['sluice-proxy', 'sluice-cp', 'sluicectl'];
 /** What of deploy/vm/ an operator needs on the VM (the units the install steps copy). */
 const VM_FILES = ['sluice-proxy.service', 'sluice-cp.service', 'sluice-proxy.env', 'sluice-cp.env'];
 
-type Lock = { packages: Record<string, { dev?: boolean; devOptional?: boolean; link?: boolean }> };
+type Lock = { packages: Record<string, { dev?: boolean; devOptional?: boolean; link?: boolean; optional?: boolean; os?: string[]; cpu?: string[] }> };
 
-/** The top-level node_modules entries a production install has (`npm ci --omit=dev`). */
+/**
+ * The top-level node_modules entries a production install has (`npm ci --omit=dev`) on
+ * linux-<this arch>: an optional package for another platform (koffi's prebuilt binaries
+ * come one package per os and cpu) is neither installed nor wanted.
+ */
 function productionPackages(lock: Lock): string[] {
+  const forUs = (list: string[] | undefined, ours: string) => list === undefined || list.includes(ours);
   return Object.entries(lock.packages)
     .filter(([path, p]) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(path) && p.dev !== true && p.devOptional !== true)
+    .filter(([, p]) => p.optional !== true || (forUs(p.os, 'linux') && forUs(p.cpu, process.arch)))
     .map(([path]) => path)
     .sort();
 }
