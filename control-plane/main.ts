@@ -9,7 +9,8 @@ import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
 import { addCertificateService, controlPlaneCredentials, ensureCa, IssuedSvids, joinTokens, servingCertificate } from './ca/index.ts';
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
 import { createLogger, logSink } from './log.ts';
-import { openStore } from './store/index.ts';
+import { KubeStore, openStore } from './store/index.ts';
+import { writeStatusThrough } from './store/kube-status.ts';
 import { startXds } from './xds/index.ts';
 import { routeGrpcLogs } from '../xds/grpc-log.ts';
 import { stopWithWrapper } from '../xds/wrapper.ts';
@@ -47,8 +48,8 @@ async function main(): Promise<number> {
     return 2;
   }
   const tls = isLoopback(flags.apiHost) ? undefined : servingCertificate(ca, flags.apiHost, Date.now());
-  const store = await openStore(flags.store, { clock: Date.now, log });
-  const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain });
+  const store = await openStore(flags.store, { clock: Date.now, log, kubeconfig: flags.kubeconfig });
+  const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain, onStatusChanged: store instanceof KubeStore ? writeStatusThrough(store) : undefined });
   const tokens = joinTokens({ store, trustDomain: ca.trustDomain, now: Date.now });
   const issued = new IssuedSvids();
   const grpcServers: grpc.Server[] = [];
