@@ -155,9 +155,10 @@ export class FakeKubeApi {
   /**
    * Puts an object as a controller would (a fixture: a Pod the scheduler placed, an
    * EndpointSlice the endpoint controller wrote): kept as given, except resourceVersion,
-   * which becomes the next revision. Watches see ADDED or MODIFIED.
+   * which becomes the next revision. Watches see ADDED or MODIFIED; with `lost`, no watch
+   * ever sees it (an event lost on the way: only a new list shows the change).
    */
-  put(object: KubeObject): KubeObject {
+  put(object: KubeObject, opts: { lost?: boolean } = {}): KubeObject {
     const res = this.#resourceOf(object);
     const k = this.#key(res, object.metadata.namespace, object.metadata.name);
     const existed = this.#objects.has(k);
@@ -166,7 +167,7 @@ export class FakeKubeApi {
     stored.kind = res.kind;
     stored.metadata.uid ??= randomUUID();
     stored.metadata.creationTimestamp ??= new Date().toISOString();
-    return this.#commit(res, existed ? 'MODIFIED' : 'ADDED', stored);
+    return this.#commit(res, existed ? 'MODIFIED' : 'ADDED', stored, opts.lost);
   }
 
   /** Removes an object as a controller would; watches see DELETED. */
@@ -229,12 +230,13 @@ export class FakeKubeApi {
     return `${res.plural}.${res.group}/${namespace ?? ''}/${name}`;
   }
 
-  #commit(res: FakeResource, type: Event['type'], object: KubeObject): KubeObject {
+  #commit(res: FakeResource, type: Event['type'], object: KubeObject, lost = false): KubeObject {
     this.#rv += 1;
     object.metadata.resourceVersion = String(this.#rv);
     const k = this.#key(res, object.metadata.namespace, object.metadata.name);
     if (type === 'DELETED') this.#objects.delete(k);
     else this.#objects.set(k, object);
+    if (lost) return structuredClone(object);
     const event: Event = { rv: this.#rv, type, res, object: structuredClone(object) };
     this.#history.push(event);
     for (const w of this.#watchers) if (matches(w, event)) this.#send(w, { type, object: event.object });

@@ -217,9 +217,8 @@ describe('kubernetes store', () => {
   test('resync lists every type again and mends what a lost event left wrong', async (t) => {
     const { api, store } = await setup(t, { resyncMs: 300 }, { bookmarkMs: 60_000 });
     const node = fixture('node-worker-a');
-    // Changed without any event reaching the store: its history is dropped, and its watches too.
-    api.dropWatches();
-    api.put({ ...node, metadata: { ...node.metadata, labels: { ...(node.metadata.labels as object), 'topology.kubernetes.io/zone': 'eu-west-1c' } } });
+    // Changed without any event reaching the store (lost on the way): only a new list shows it.
+    api.put({ ...node, metadata: { ...node.metadata, labels: { ...(node.metadata.labels as object), 'topology.kubernetes.io/zone': 'eu-west-1c' } } }, { lost: true });
     await eventually(async () => (await store.get('nodes', undefined, 'worker-a')).metadata.labels?.['topology.kubernetes.io/zone'] === 'eu-west-1c', 'the resync');
   });
 
