@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Resource } from '../../../control-plane/api/resource.ts';
-import { isStoreError, KubeStore, type KubeStoreOptions, type WatchEvent } from '../../../control-plane/store/index.ts';
+import { parseFlags } from '../../../control-plane/flags.ts';
+import { isStoreError, KubeStore, openStore, type KubeStoreOptions, type WatchEvent } from '../../../control-plane/store/index.ts';
 import { writeStatusThrough, GATEWAY_CONTROLLER_NAME } from '../../../control-plane/store/kube-status.ts';
 import { FakeKubeApi, type KubeObject } from '../../helpers/fake-kube-api.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -275,5 +276,24 @@ describe('kubernetes store', () => {
     assert.ok(logged.some((l) => /is its CRD installed/.test(l.msg)));
     await api.close();
     await assert.rejects(KubeStore.open({ kubeconfig }), /--store kubernetes: listing .* failed/);
+  });
+});
+
+describe('--store kubernetes: its config', () => {
+  test('without --kubeconfig outside a pod, the error says what is missing; --kubeconfig is refused with a file store', async () => {
+    const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    delete process.env.KUBERNETES_SERVICE_PORT;
+    try {
+      await assert.rejects(openStore('kubernetes'), /in-cluster config \(KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: not in a pod\); give --kubeconfig FILE/);
+    } finally {
+      if (saved.host !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved.host;
+      if (saved.port !== undefined) process.env.KUBERNETES_SERVICE_PORT = saved.port;
+    }
+    await assert.rejects(openStore('kubernetes', { kubeconfig: join(tmpdir(), 'no-such-kubeconfig') }), /--kubeconfig .*no-such-kubeconfig cannot be read/);
+    assert.throws(() => parseFlags(['--kubeconfig', 'k', '--store', 'file:x']), /--kubeconfig is only for --store kubernetes/);
+    assert.throws(() => parseFlags(['--store', 'kubernetes']), /--data-dir is required with --store kubernetes/);
+    const flags = parseFlags(['--store', 'kubernetes', '--kubeconfig', 'k', '--data-dir', 'd']);
+    assert.ok(flags !== 'help' && flags !== 'version' && flags.kubeconfig === 'k');
   });
 });
