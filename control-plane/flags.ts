@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util';
 
 export type CpFlags = {
   readonly store: string;
+  /** With --store kubernetes: the kubeconfig file; absent, the in-cluster service account. */
+  readonly kubeconfig?: string;
   readonly dataDir: string;
   readonly apiHost: string;
   readonly apiPort: number;
@@ -30,7 +32,12 @@ export type CpFlags = {
 
 export const USAGE = `usage: sluice-cp [flags]
 
-  --store file:DIR        where resources are kept (default file:./sluice-data)
+  --store file:DIR|kubernetes
+                          where resources are kept (default file:./sluice-data); kubernetes:
+                          the cluster's API (CRDs, Services, Gateway API routes; pods from
+                          EndpointSlices), needs --data-dir
+  --kubeconfig FILE       with --store kubernetes: the cluster and credentials (default: the
+                          pod's service account, in-cluster)
   --data-dir DIR          the admin token and the CA (default: the file store's DIR)
   --api-addr HOST:PORT    the HTTP API (default 127.0.0.1:15014); plain HTTP on loopback,
                           HTTPS with the control plane's own certificate on any other address
@@ -66,6 +73,7 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
       args: [...argv],
       options: {
         store: { type: 'string' },
+        kubeconfig: { type: 'string' },
         'data-dir': { type: 'string' },
         'api-addr': { type: 'string' },
         'trust-domain': { type: 'string' },
@@ -90,6 +98,8 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
   const store = String(values.store ?? 'file:./sluice-data');
   const fileDir = store.startsWith('file:') ? store.slice('file:'.length) : undefined;
   if (fileDir === '') throw new FlagError('--store file: needs a directory, e.g. file:./sluice-data');
+  const kubeconfig = values.kubeconfig as string | undefined;
+  if (kubeconfig !== undefined && store !== 'kubernetes') throw new FlagError(`--kubeconfig is only for --store kubernetes (the store is ${store})`);
   const dataDir = (values['data-dir'] as string | undefined) ?? fileDir;
   if (dataDir === undefined) throw new FlagError(`--data-dir is required with --store ${store} (it holds the admin token and the CA)`);
   const { host, port } = parseAddr('--api-addr', String(values['api-addr'] ?? '127.0.0.1:15014'), 15014);
@@ -107,6 +117,7 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
   if (image !== undefined && !/^[^\s]+$/.test(image)) throw new FlagError(`--inject-image must be an image reference such as registry.example/sluice/proxy:0.1.0; got '${image}'`);
   return {
     store,
+    ...(kubeconfig === undefined ? {} : { kubeconfig }),
     dataDir,
     apiHost: host,
     apiPort: port,

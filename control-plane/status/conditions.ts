@@ -29,7 +29,7 @@ export type Computed = {
 
 export type ResourceStatus = { readonly conditions: readonly Condition[]; readonly [field: string]: unknown };
 
-type Entry = { readonly uid: string | undefined; readonly status: ResourceStatus };
+export type Entry = { readonly uid: string | undefined; readonly status: ResourceStatus };
 
 /** `<kind>/<namespace>/<name>`: a resource's key in the book (namespace '' for cluster-scoped). */
 export const statusKey = (kind: string, namespace: string | undefined, name: string): string => `${kind}/${namespace ?? ''}/${name}`;
@@ -63,6 +63,11 @@ export class StatusBook {
       }
     }
     return changed;
+  }
+
+  /** What the book holds under a key (any uid), or undefined. */
+  entry(key: string): Entry | undefined {
+    return this.#entries.get(key);
   }
 
   /** The status of exactly this resource (same uid), or undefined when none was computed for it yet. */

@@ -10,11 +10,18 @@
 // and ACK, and writing it would journal and fsync once per proxy per change, and feed
 // the mesh index a write per proxy to rebuild from. A restarted control plane recomputes
 // it at once (lastTransitionTime then starts at the restart), and watches do not carry it.
+//
+// With `--store kubernetes` the status is also written through to each object's /status
+// subresource (`onChanged`, store/kube-status.ts), so `kubectl get -o yaml` shows it; the
+// book stays the source the API serves.
 
 import type { Resource } from '../api/resource.ts';
 import type { MeshView } from '../xds/mesh-view.ts';
 import type { ProxyStatus } from '../xds/proxy-status.ts';
 import { StatusBook, type ResourceStatus } from './conditions.ts';
+
+/** One resource whose status changed; `status` undefined: none any more (it is gone). */
+export type StatusChange = { readonly kind: string; readonly namespace: string | undefined; readonly name: string; readonly uid: string | undefined; readonly status: ResourceStatus | undefined };
 import { meshStatus } from './mesh-status.ts';
 import { workloadStatus } from './workload-status.ts';
 
@@ -34,6 +41,8 @@ export type StatusControllerOptions = {
    */
   readonly settleMs?: number;
   readonly maxSettleMs?: number;
+  /** Called with the resources whose status changed, after each computation (synchronously; must not throw). */
+  readonly onChanged?: (changes: readonly StatusChange[]) => void;
 };
 
 const isWorkload = (key: string) => key.startsWith('Workload/');
@@ -59,7 +68,7 @@ export class StatusController {
    */
   viewChanged(view: MeshView): void {
     this.#view = view;
-    this.#book.apply(meshStatus(view), this.#opts.now(), (k) => !isWorkload(k));
+    this.#tell(this.#book.apply(meshStatus(view), this.#opts.now(), (k) => !isWorkload(k)));
     const unseen = [...view.workloads.values()].some((w) => this.statusOf(w) === undefined);
     if (unseen) this.refreshWorkloads();
     else this.proxiesChanged();
@@ -91,7 +100,17 @@ export class StatusController {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     if (this.#view === null) return;
-    this.#book.apply(workloadStatus(this.#view, this.#opts.proxies()), this.#opts.now(), isWorkload);
+    this.#tell(this.#book.apply(workloadStatus(this.#view, this.#opts.proxies()), this.#opts.now(), isWorkload));
+  }
+
+  #tell(keys: readonly string[]): void {
+    if (this.#opts.onChanged === undefined || keys.length === 0) return;
+    const changes = keys.map((key): StatusChange => {
+      const [kind, namespace, name] = key.split('/');
+      const e = this.#book.entry(key);
+      return { kind, namespace: namespace === '' ? undefined : namespace, name, uid: e?.uid, status: e?.status };
+    });
+    this.#opts.onChanged(changes);
   }
 
   /** The status of this resource (matched by uid), or undefined when none was computed for it yet (written after the last view). */

@@ -11,7 +11,7 @@ import type { MeshView } from './mesh-view.ts';
 import { peerCertificates, type PeerCertificate } from './peer-certificates.ts';
 import { proxyStatus, type ProxyStatus } from './proxy-status.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
-import { StatusController } from '../status/index.ts';
+import { StatusController, type StatusControllerOptions } from '../status/index.ts';
 
 export { AdsServer } from './ads-server.ts';
 export { buildMeshView, type MeshView } from './mesh-view.ts';
@@ -30,6 +30,8 @@ export type XdsOptions = {
   /** The CA's trust domain, used until a Mesh resource names one. */
   readonly trustDomain: string;
   readonly admit?: AdsServerDeps['admit'];
+  /** Each change of a resource's computed status (store/kube-status.ts writes it to the cluster). */
+  readonly onStatusChanged?: StatusControllerOptions['onChanged'];
 };
 
 export type Xds = {
@@ -54,7 +56,7 @@ export async function startXds(opts: XdsOptions): Promise<Xds> {
   const cache = new SnapshotCache(opts.log);
   // Each feeds the other: the ADS server says when a proxy's state moved, the status reads its streams.
   const ads = new AdsServer({ cache, log: opts.log, now: opts.now, admit: opts.admit, onChange: () => resourceStatus.proxiesChanged() });
-  const resourceStatus = new StatusController({ now: opts.now, proxies: () => proxyStatus(ads, cache) });
+  const resourceStatus = new StatusController({ now: opts.now, proxies: () => proxyStatus(ads, cache), onChanged: opts.onStatusChanged });
   const index = new MeshIndex({
     store: opts.store,
     log: opts.log,

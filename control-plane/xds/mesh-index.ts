@@ -19,6 +19,10 @@ export const WATCHED_TYPES = {
   requestAuthentications: 'requestauthentications.mesh.sluice.dev',
   loadBalancingPolicies: 'loadbalancingpolicies.mesh.sluice.dev',
   faultInjectionPolicies: 'faultinjectionpolicies.mesh.sluice.dev',
+  // The registry of pods: only the Kubernetes store has them (registry/pods.ts).
+  endpointSlices: 'endpointslices.discovery.k8s.io',
+  pods: 'pods',
+  nodes: 'nodes',
 } as const;
 
 type Field = keyof typeof WATCHED_TYPES;
@@ -116,6 +120,9 @@ export class MeshIndex {
       requestAuthentications: list('requestAuthentications'),
       loadBalancingPolicies: list('loadBalancingPolicies'),
       faultInjectionPolicies: list('faultInjectionPolicies'),
+      endpointSlices: list('endpointSlices'),
+      pods: list('pods'),
+      nodes: list('nodes'),
       trustBundle: this.#opts.trustBundle(),
       defaultTrustDomain: this.#opts.defaultTrustDomain,
     };

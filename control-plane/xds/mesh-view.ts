@@ -10,6 +10,7 @@ import { DEFAULT_DNS_DOMAIN } from '../api/kind-names.ts';
 import type { ServicePort, ServiceSpec } from '../api/kinds/service.ts';
 import { DEFAULT_SERVICE_ACCOUNT } from '../api/kind-names.ts';
 import { workloadId } from '../../certs/index.ts';
+import { podInstances, type EndpointSliceResource, type NodeResource, type PodInstance, type PodResource } from '../registry/pods.ts';
 import type { RetryPolicyResource } from './policies/retry/generate.ts';
 import type { AuthorizationPolicyResource } from './policies/authorization/generate.ts';
 import type { CircuitBreakerPolicyResource } from './policies/circuit-breaker/generate.ts';
@@ -120,6 +121,10 @@ export type MeshInputs = {
   readonly loadBalancingPolicies?: readonly LoadBalancingPolicyResource[];
   readonly faultInjectionPolicies?: readonly FaultInjectionPolicyResource[];
   readonly trustBundle: string;
+  /** The registry of pods (store kubernetes): they join the Workloads a Service selects. */
+  readonly endpointSlices?: readonly EndpointSliceResource[];
+  readonly pods?: readonly PodResource[];
+  readonly nodes?: readonly NodeResource[];
   /** Used when no Mesh resource names one: the CA's. */
   readonly defaultTrustDomain: string;
 };
@@ -141,11 +146,13 @@ export function buildMeshView(input: MeshInputs): MeshView {
     if (list === undefined) byNamespace.set(ns, [w]);
     else list.push(w);
   }
+  const podsOf = podInstances({ endpointSlices: input.endpointSlices ?? [], pods: input.pods ?? [], nodes: input.nodes ?? [] });
   const services = new Map<string, ServiceView>();
   for (const s of sortByName(input.services)) {
     const ns = s.metadata.namespace ?? 'default';
     const selected = selectWorkloads(s.spec?.selector, byNamespace.get(ns) ?? []);
-    const ports = (s.spec?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => portView(p, selected, mesh.trustDomain));
+    const pods = podsOf.get(key(ns, s.metadata.name)) ?? [];
+    const ports = (s.spec?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => portView(p, selected, mesh.trustDomain, pods));
     const clusterIP = s.spec?.clusterIP;
     services.set(key(ns, s.metadata.name), { name: s.metadata.name, namespace: ns, host: `${s.metadata.name}.${ns}.svc.${mesh.dnsDomain}`, ports, ...(clusterIP !== undefined && isIPv4(clusterIP) ? { clusterIP } : {}) });
   }
@@ -204,7 +211,7 @@ export function selectWorkloads(selector: Readonly<Record<string, string>> | und
   return sortByName(candidates.filter((w) => wanted.every(([k, v]) => w.metadata.labels?.[k] === v)));
 }
 
-function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], trustDomain: string): ServicePortView {
+function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], trustDomain: string, pods: readonly PodInstance[] = []): ServicePortView {
   const name = p.name ?? '';
   const endpoints = selected.map((w): EndpointView => {
     const spec = w.spec!;
@@ -219,6 +226,12 @@ function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], t
       identity: workloadId(trustDomain, ns, spec.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
     };
   });
+  // Pods after VMs: the EndpointSlice holds the pod's port for this Service port, by its name.
+  for (const pod of pods) {
+    const port = pod.ports.get(name);
+    if (port === undefined) continue;
+    endpoints.push({ workload: pod.pod, namespace: pod.namespace, address: pod.address, port, weight: 1, zone: pod.zone, identity: workloadId(trustDomain, pod.namespace, pod.serviceAccount) });
+  }
   return { name, port: p.port, protocol: protocolOf(p), endpoints };
 }
 

@@ -84,7 +84,7 @@ describe('file store: reads and writes', () => {
     const store = await openStore(`file:${tempDir()}`);
     t.after(() => store.close());
     await assert.rejects(store.get(MESHES, 'default', 'x'), { code: 'INVALID', message: /cluster-scoped/ });
-    await assert.rejects(openStore('etcd://127.0.0.1:2379'), { message: "unknown store 'etcd://127.0.0.1:2379'; use file:DIR" });
+    await assert.rejects(openStore('etcd://127.0.0.1:2379'), { message: "unknown store 'etcd://127.0.0.1:2379'; use file:DIR or kubernetes" });
   });
 
   test('update keeps uid and creationTimestamp and bumps generation only when spec changes', async (t) => {

@@ -1,0 +1,469 @@
+// The Kubernetes API as the store (`--store kubernetes`): resources live in the cluster as
+// CRD objects (Sluice's kinds), core Services and Gateway API routes, so `kubectl apply`
+// and `sluicectl apply` take the same YAML. The control plane keeps a mirror of every type
+// it reads, the way an informer does:
+//
+//   list (resourceVersion R) -> watch from R with bookmarks -> each event into the mirror
+//   watch ended by the server or the network -> watch again from the last version seen
+//   ERROR 410 Expired (the server no longer has that history) -> list again, reconcile
+//   every `resyncMs` -> list again and reconcile (what a lost event left wrong is mended)
+//
+// Reads (get, list, watch) are served from the mirror. Each change the mirror takes gets
+// the next local revision, and that revision is the resourceVersion this store hands out:
+// the ResourceStore contract (global, monotonic, resumable) holds for the API server and
+// the mesh index as for the file store, while the cluster's own resourceVersions stay
+// opaque, as Kubernetes asks. A write goes to the API server with the cluster's version
+// of the object the caller's revision names (so a write racing `kubectl` gets 409 there),
+// and its answer goes into the mirror at once: a `get` right after sees it.
+//
+// On a kind with a status subresource a change of status only (the control plane's own
+// status writes) updates the mirror without a new revision, so writing status does not
+// feed back into the mesh index as a change.
+
+import type { Resource, ResourceType } from '../api/resource.ts';
+import { StoreError } from './errors.ts';
+import { KubeApiError, KubeClient, loadKubeConfig, type KubeObject, type WatchHandle } from './kube-client.ts';
+import { apiVersionOfType, KUBE_TYPES, kubePath, kubeTypeOf, type KubeType } from './kube-types.ts';
+import type { DeleteOptions, ListOptions, ListResult, ResourceStore, Watch, WatchEvent, WatchOptions } from './store.ts';
+import { WatchHub, type StoreLogger } from './watch-hub.ts';
+import { checkName, checkNamespace, checkResourceVersion, deepFreeze, describe, keyOf, normalize, type ScopeOf } from './write-plan.ts';
+import { isDeepStrictEqual } from 'node:util';
+
+export type KubeStoreOptions = {
+  /** A kubeconfig file; absent: the in-cluster service account. */
+  readonly kubeconfig?: string;
+  readonly log?: StoreLogger;
+  /** How often every type is listed again and reconciled. Default 5 minutes. */
+  readonly resyncMs?: number;
+  /** The first wait before a failed watch or list is tried again (doubling to 30 s). Default 1 000 ms. */
+  readonly retryMs?: number;
+  /** Events kept for watches to resume from. Default 10 000. */
+  readonly historyLimit?: number;
+  /** The types to follow; default every row of KUBE_TYPES. */
+  readonly types?: readonly KubeType[];
+};
+
+type Entry = { readonly object: Resource; readonly kubeRv: string };
+
+/** One followed type: its list/watch loop. */
+type Follower = {
+  readonly t: KubeType;
+  /** The last resourceVersion the server gave for this type (list, event or bookmark). */
+  kubeRv: string;
+  handle: WatchHandle | undefined;
+  /** Bumped for each list or watch started: events of an older stream are dropped. */
+  stream: number;
+  retryMs: number;
+  timer: NodeJS.Timeout | undefined;
+  resync: NodeJS.Timeout | undefined;
+  /** The type's resource is not served (its CRD is not installed): listed again at each resync. */
+  missing: boolean;
+};
+
+export class KubeStore implements ResourceStore {
+  readonly #client: KubeClient;
+  readonly #log: StoreLogger;
+  readonly #hub: WatchHub;
+  readonly #opts: KubeStoreOptions;
+  readonly #mirror = new Map<ResourceType, Map<string, Entry>>();
+  readonly #followers = new Map<ResourceType, Follower>();
+  readonly #scopeOf: ScopeOf;
+  #revision = 0;
+  #closed = false;
+  #statusQueue = new Map<string, () => Promise<void>>();
+  #statusDraining: Promise<void> | undefined;
+
+  private constructor(client: KubeClient, opts: KubeStoreOptions) {
+    this.#client = client;
+    this.#opts = opts;
+    this.#log = opts.log ?? warnProcess;
+    this.#hub = new WatchHub(opts.historyLimit ?? 10_000, this.#log);
+    this.#scopeOf = (type) => {
+      const t = kubeTypeOf(type);
+      return t === undefined ? undefined : t.namespaced ? 'Namespaced' : 'Cluster';
+    };
+    for (const t of opts.types ?? KUBE_TYPES) this.#mirror.set(t.type, new Map());
+  }
+
+  /** Loads the config, lists every type (a type whose CRD is missing is empty, and logged), starts the watches. */
+  static async open(opts: KubeStoreOptions = {}): Promise<KubeStore> {
+    const store = new KubeStore(new KubeClient(loadKubeConfig(opts.kubeconfig)), opts);
+    try {
+      await Promise.all((opts.types ?? KUBE_TYPES).map((t) => store.#start(t)));
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
+  }
+
+  /** The API server's URL (for the log). */
+  get server(): string {
+    return this.#client.server;
+  }
+
+  async get(type: ResourceType, namespace: string | undefined, name: string): Promise<Resource> {
+    const t = this.#typeOf(type);
+    checkNamespace(type, namespace, this.#scopeOf);
+    checkName(name);
+    const found = this.#mirror.get(t.type)!.get(keyOf(namespace, name));
+    if (found === undefined) throw new StoreError('NOT_FOUND', `${describe(type, namespace, name)} does not exist`);
+    return found.object;
+  }
+
+  async list(type: ResourceType, opts: ListOptions = {}): Promise<ListResult> {
+    if (this.#closed) throw new Error('the kubernetes store is closed');
+    const t = this.#mirror.has(type) ? kubeTypeOf(type) ?? this.#opts.types?.find((x) => x.type === type) : undefined;
+    if (opts.namespace !== undefined && t !== undefined) checkNamespace(type, opts.namespace, this.#scopeOf);
+    // A type this store does not keep (etcd-only records) lists empty, as an unknown type does in the file store.
+    const items = [...(t === undefined ? [] : this.#mirror.get(type)!.values())]
+      .map((e) => e.object)
+      .filter((r) => opts.namespace === undefined || r.metadata.namespace === opts.namespace)
+      .sort(byNamespaceThenName);
+    return Object.freeze({ items: Object.freeze(items), revision: this.#revision });
+  }
+
+  async create(type: ResourceType, resource: Resource): Promise<Resource> {
+    const t = this.#writable(type);
+    const r = normalize(type, resource, this.#scopeOf);
+    const { uid: _u, resourceVersion: _r, generation: _g, creationTimestamp: _c, ...meta } = r.metadata;
+    const body: KubeObject = { ...r, apiVersion: apiVersionOfType(t), kind: t.kind, metadata: meta };
+    if (t.statusSubresource) delete body.status;
+    const created = await this.#call(type, r.metadata.namespace, r.metadata.name, () => this.#client.request<KubeObject>('POST', kubePath(t, r.metadata.namespace), body));
+    return this.#observe(t, 'ADDED', created);
+  }
+
+  async update(type: ResourceType, resource: Resource): Promise<Resource> {
+    const t = this.#writable(type);
+    const r = normalize(type, resource, this.#scopeOf);
+    const { namespace, name, resourceVersion } = r.metadata;
+    const held = await this.#held(t, namespace, name);
+    if (resourceVersion !== undefined && resourceVersion !== held.object.metadata.resourceVersion) {
+      throw new StoreError('CONFLICT', `${describe(type, namespace, name)} has changed: you sent resourceVersion ${JSON.stringify(resourceVersion)}, it is now ${held.object.metadata.resourceVersion}; get it again and reapply your change`);
+    }
+    if (isDeepStrictEqual(writable(t, r), writable(t, held.object))) return held.object;
+    const body: KubeObject = { ...r, apiVersion: apiVersionOfType(t), kind: t.kind, metadata: { ...r.metadata, uid: held.object.metadata.uid, resourceVersion: held.kubeRv } };
+    if (t.statusSubresource) delete body.status;
+    const updated = await this.#call(type, namespace, name, () => this.#client.request<KubeObject>('PUT', kubePath(t, namespace, name), body));
+    return this.#observe(t, 'MODIFIED', updated);
+  }
+
+  async delete(type: ResourceType, namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<Resource> {
+    const t = this.#writable(type);
+    checkNamespace(type, namespace, this.#scopeOf);
+    checkName(name);
+    checkResourceVersion(opts.resourceVersion, 'resourceVersion');
+    const held = await this.#held(t, namespace, name);
+    if (opts.resourceVersion !== undefined && opts.resourceVersion !== held.object.metadata.resourceVersion) {
+      throw new StoreError('CONFLICT', `${describe(type, namespace, name)} has changed: you sent resourceVersion ${JSON.stringify(opts.resourceVersion)}, it is now ${held.object.metadata.resourceVersion}; get it again and reapply your change`);
+    }
+    const body = { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: held.object.metadata.uid, ...(opts.resourceVersion === undefined ? {} : { resourceVersion: held.kubeRv }) } };
+    await this.#call(type, namespace, name, () => this.#client.request('DELETE', kubePath(t, namespace, name), body));
+    this.#remove(t, keyOf(namespace, name), held);
+    return held.object;
+  }
+
+  async watch(opts: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<Watch> {
+    if (this.#closed) throw new Error('the kubernetes store is closed');
+    return this.#hub.watch(opts, onEvent, this.#revision);
+  }
+
+  revision(): number {
+    return this.#revision;
+  }
+
+  /**
+   * Writes the control plane's status of one object to its /status subresource (a JSON
+   * merge patch: only `status` changes, and no resourceVersion is needed, so it never
+   * conflicts with a user's edit). `status` undefined: the control plane says nothing of
+   * it any more (the object is gone), nothing is written. Writes are queued, one at a time;
+   * a newer status of an object still queued replaces the older one. Only where the type
+   * has its status written by the control plane (ownStatus), and only for the object of
+   * this uid. `toKube` shapes it for the kind (Gateway API routes: per parent).
+   */
+  writeStatus(type: ResourceType, namespace: string | undefined, name: string, uid: string | undefined, status: Record<string, unknown> | undefined, toKube: (status: Record<string, unknown>, current: unknown, object: Resource) => Record<string, unknown> = (s) => s): void {
+    const t = kubeTypeOf(type);
+    if (t === undefined || !t.ownStatus || status === undefined || this.#closed) return;
+    const k = `${type}\0${keyOf(namespace, name)}`;
+    this.#statusQueue.set(k, async () => {
+      const held = this.#mirror.get(type)?.get(keyOf(namespace, name));
+      if (held === undefined || held.object.metadata.uid !== uid) return;
+      const current = (held.object.status ?? {}) as Record<string, unknown>;
+      const wanted = toKube(status, held.object.status, held.object);
+      if (isDeepStrictEqual(wanted, current)) return;
+      // Fields of the old status the new one does not have are removed (null, RFC 7386).
+      const patch = { status: { ...Object.fromEntries(Object.keys(current).filter((f) => !(f in wanted)).map((f) => [f, null])), ...wanted } };
+      try {
+        const written = await this.#client.request<KubeObject>('PATCH', kubePath(t, namespace, name, 'status'), patch, 'application/merge-patch+json');
+        this.#observe(t, 'MODIFIED', written);
+      } catch (err) {
+        this.#log('warn', 'writing status to the Kubernetes API failed; it is written again at the next change', { resource: describe(type, namespace, name), error: (err as Error).message });
+      }
+    });
+    this.#statusDraining ??= this.#drainStatus();
+  }
+
+  /** Resolves once every status write queued so far is done. */
+  async statusSettled(): Promise<void> {
+    while (this.#statusDraining !== undefined) await this.#statusDraining;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const f of this.#followers.values()) {
+      f.stream += 1;
+      f.handle?.abort();
+      clearTimeout(f.timer);
+      clearTimeout(f.resync);
+    }
+    this.#hub.closeAll();
+    this.#statusQueue.clear();
+    await this.#statusDraining;
+  }
+
+  // --- the mirror ---
+
+  /**
+   * One object as the server sent it, into the mirror. Returns what the mirror holds
+   * after it (the object handed out). Dropped: what the mirror already holds (the same
+   * cluster version: the answer to our own write, seen again on the watch) and what is
+   * older than it (an event the write's answer overtook).
+   */
+  #observe(t: KubeType, type: 'ADDED' | 'MODIFIED', o: KubeObject): Resource {
+    const map = this.#mirror.get(t.type)!;
+    const k = keyOf(o.metadata.namespace, o.metadata.name);
+    const held = map.get(k);
+    const kubeRv = String(o.metadata.resourceVersion ?? '');
+    if (held !== undefined && (held.kubeRv === kubeRv || older(kubeRv, held.kubeRv))) return held.object;
+    const { managedFields: _m, ...meta } = o.metadata;
+    const base = { ...o, apiVersion: apiVersionOfType(t), kind: t.kind, metadata: meta } as Resource;
+    if (held !== undefined && t.statusSubresource && held.object.metadata.uid === meta.uid && sameButStatus(held.object, base)) {
+      // Status only: the mirror takes it, at the revision the object already had.
+      const object = deepFreeze({ ...base, metadata: { ...meta, resourceVersion: held.object.metadata.resourceVersion } }) as Resource;
+      map.set(k, { object, kubeRv });
+      return object;
+    }
+    const revision = ++this.#revision;
+    const object = deepFreeze({ ...base, metadata: { ...meta, resourceVersion: String(revision) } }) as Resource;
+    map.set(k, { object, kubeRv });
+    this.#hub.publish([Object.freeze({ type: held === undefined ? 'ADDED' : type === 'ADDED' ? 'MODIFIED' : type, resourceType: t.type, object, revision })]);
+    return object;
+  }
+
+  #remove(t: KubeType, k: string, held: Entry): void {
+    const map = this.#mirror.get(t.type)!;
+    if (map.get(k) !== held) return;
+    map.delete(k);
+    const revision = ++this.#revision;
+    const object = deepFreeze({ ...held.object, metadata: { ...held.object.metadata, resourceVersion: String(revision) } });
+    this.#hub.publish([Object.freeze({ type: 'DELETED', resourceType: t.type, object, revision })]);
+  }
+
+  /** A DELETED event: dropped when the mirror holds a newer version (the object came back). */
+  #observeDelete(t: KubeType, o: KubeObject): void {
+    const k = keyOf(o.metadata.namespace, o.metadata.name);
+    const held = this.#mirror.get(t.type)!.get(k);
+    if (held === undefined || older(String(o.metadata.resourceVersion ?? ''), held.kubeRv)) return;
+    this.#remove(t, k, held);
+  }
+
+  /** A full list: every item in, and what the mirror holds that the list does not, out. */
+  #reconcile(t: KubeType, items: readonly KubeObject[], listRv: string): void {
+    const seen = new Set<string>();
+    for (const o of items) {
+      seen.add(keyOf(o.metadata.namespace, o.metadata.name));
+      this.#observe(t, 'MODIFIED', o);
+    }
+    const map = this.#mirror.get(t.type)!;
+    for (const [k, held] of [...map]) if (!seen.has(k) && !older(listRv, held.kubeRv)) this.#remove(t, k, held);
+  }
+
+  // --- list and watch, per type ---
+
+  async #start(t: KubeType): Promise<void> {
+    const f: Follower = { t, kubeRv: '', handle: undefined, stream: 0, retryMs: this.#opts.retryMs ?? 1000, timer: undefined, resync: undefined, missing: false };
+    this.#followers.set(t.type, f);
+    await this.#list(f, true);
+  }
+
+  /** `first`: a failure other than a missing resource is thrown (startup fails with it); later ones are retried. */
+  async #list(f: Follower, first = false): Promise<void> {
+    if (this.#closed) return;
+    const stream = ++f.stream;
+    f.handle?.abort();
+    f.handle = undefined;
+    clearTimeout(f.timer);
+    clearTimeout(f.resync);
+    let list: { metadata: { resourceVersion: string }; items: KubeObject[] };
+    try {
+      list = await this.#client.request('GET', kubePath(f.t));
+    } catch (err) {
+      if (this.#closed || stream !== f.stream) return;
+      if (err instanceof KubeApiError && err.code === 404) {
+        if (!f.missing) this.#log('warn', `the Kubernetes API does not serve ${f.t.type}: is its CRD installed? It is listed again every resync`, { type: f.t.type });
+        f.missing = true;
+        this.#reconcile(f.t, [], '');
+        this.#scheduleResync(f);
+        return;
+      }
+      if (first) throw new Error(`--store kubernetes: listing ${f.t.type} at ${this.#client.server} failed: ${(err as Error).message}`, { cause: err });
+      this.#retry(f, () => this.#list(f), err);
+      return;
+    }
+    if (this.#closed || stream !== f.stream) return;
+    if (f.missing) this.#log('info', `the Kubernetes API serves ${f.t.type} now`, { type: f.t.type });
+    f.missing = false;
+    this.#reconcile(f.t, list.items ?? [], list.metadata.resourceVersion);
+    f.kubeRv = list.metadata.resourceVersion;
+    f.retryMs = this.#opts.retryMs ?? 1000;
+    this.#scheduleResync(f);
+    // Not awaited: the client resolves a watch only once the server sends its headers.
+    void this.#watchFrom(f);
+  }
+
+  async #watchFrom(f: Follower): Promise<void> {
+    if (this.#closed) return;
+    const stream = ++f.stream;
+    let expired = false;
+    const onEvent = (e: { type: string; object: KubeObject }) => {
+      if (stream !== f.stream) return;
+      if (e.type === 'BOOKMARK') {
+        f.kubeRv = String(e.object.metadata?.resourceVersion ?? f.kubeRv);
+        return;
+      }
+      if (e.type === 'ERROR') {
+        const s = e.object as unknown as { code?: number; message?: string };
+        if (s.code === 410) expired = true;
+        else this.#log('warn', 'the Kubernetes API sent an error on a watch', { type: f.t.type, code: s.code, message: s.message });
+        return;
+      }
+      if (e.type === 'DELETED') this.#observeDelete(f.t, e.object);
+      else if (e.type === 'ADDED' || e.type === 'MODIFIED') this.#observe(f.t, e.type, e.object);
+      else return;
+      f.kubeRv = String(e.object.metadata.resourceVersion ?? f.kubeRv);
+    };
+    const onEnd = (err: Error | null) => {
+      if (this.#closed || stream !== f.stream) return;
+      f.handle = undefined;
+      if (expired || (err as { statusCode?: number } | null)?.statusCode === 410) {
+        this.#log('info', 'a watch asked for history the API server no longer has (410 Gone): listing again', { type: f.t.type, resourceVersion: f.kubeRv });
+        void this.#list(f);
+      } else if (err !== null) {
+        this.#retry(f, () => this.#watchFrom(f), err);
+      } else {
+        // The server ended the stream (its timeout): go on from the last version seen.
+        void this.#watchFrom(f);
+      }
+    };
+    try {
+      const handle = await this.#client.watch(kubePath(f.t), f.kubeRv, onEvent, onEnd);
+      if (stream !== f.stream || this.#closed) handle.abort();
+      else f.handle = handle;
+    } catch (err) {
+      onEnd(err as Error);
+    }
+  }
+
+  #retry(f: Follower, again: () => Promise<void>, err: unknown): void {
+    this.#log('warn', `following ${f.t.type} on the Kubernetes API failed; trying again in ${f.retryMs} ms`, { type: f.t.type, error: (err as Error).message });
+    clearTimeout(f.timer);
+    f.timer = setTimeout(() => void again(), f.retryMs);
+    f.timer.unref();
+    f.retryMs = Math.min(f.retryMs * 2, 30_000);
+  }
+
+  #scheduleResync(f: Follower): void {
+    clearTimeout(f.resync);
+    f.resync = setTimeout(() => void this.#list(f), this.#opts.resyncMs ?? 300_000);
+    f.resync.unref();
+  }
+
+  // --- helpers ---
+
+  #typeOf(type: ResourceType): KubeType {
+    if (this.#closed) throw new Error('the kubernetes store is closed');
+    const t = this.#mirror.has(type) ? (kubeTypeOf(type) ?? this.#opts.types?.find((x) => x.type === type)) : undefined;
+    if (t === undefined) throw new StoreError('INVALID', `the kubernetes store does not keep ${type}`, [{ path: 'type', message: 'is not a type kept in Kubernetes' }]);
+    return t;
+  }
+
+  #writable(type: ResourceType): KubeType {
+    const t = this.#typeOf(type);
+    if (!t.writable) throw new StoreError('INVALID', `${type} belongs to Kubernetes: the control plane only reads it`, [{ path: 'type', message: 'is read-only' }]);
+    return t;
+  }
+
+  /** The mirror's entry, or the server's when the mirror has not seen it yet (made by kubectl a moment ago). */
+  async #held(t: KubeType, namespace: string | undefined, name: string): Promise<Entry> {
+    const k = keyOf(namespace, name);
+    const held = this.#mirror.get(t.type)!.get(k);
+    if (held !== undefined) return held;
+    const o = await this.#call(t.type, namespace, name, () => this.#client.request<KubeObject>('GET', kubePath(t, namespace, name)));
+    this.#observe(t, 'ADDED', o);
+    return this.#mirror.get(t.type)!.get(k)!;
+  }
+
+  /** The server's refusals as the store's codes. */
+  async #call<T>(type: ResourceType, namespace: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof KubeApiError)) throw err;
+      const what = describe(type, namespace, name);
+      if (err.code === 404) throw new StoreError('NOT_FOUND', `${what} does not exist (the Kubernetes API: ${err.message})`);
+      if (err.code === 409 && err.reason === 'AlreadyExists') throw new StoreError('ALREADY_EXISTS', `${what} already exists; update it, or delete it first`);
+      if (err.code === 409) throw new StoreError('CONFLICT', `${what} has changed in the cluster since it was read; get it again and reapply your change (the Kubernetes API: ${err.message})`);
+      if (err.code === 400 || err.code === 422) throw new StoreError('INVALID', `the Kubernetes API refused ${what}: ${err.message}`, [{ path: '', message: err.message }]);
+      throw new Error(`the Kubernetes API failed for ${what}: ${err.message}`, { cause: err });
+    }
+  }
+
+  async #drainStatus(): Promise<void> {
+    try {
+      while (this.#statusQueue.size > 0 && !this.#closed) {
+        const [k, write] = this.#statusQueue.entries().next().value!;
+        this.#statusQueue.delete(k);
+        await write();
+      }
+    } finally {
+      this.#statusDraining = undefined;
+    }
+  }
+}
+
+/** What a write can change: every top-level field but the server's, labels and annotations (and status where it is not a subresource). */
+function writable(t: KubeType, r: Resource): unknown {
+  const { metadata, apiVersion: _a, kind: _k, status, ...rest } = r as Resource & Record<string, unknown>;
+  return { ...rest, labels: metadata.labels ?? {}, annotations: metadata.annotations ?? {}, ...(t.statusSubresource ? {} : { status }) };
+}
+
+function sameButStatus(a: Resource, b: Resource): boolean {
+  const strip = (r: Resource) => {
+    const { status: _s, metadata, ...rest } = r;
+    const { resourceVersion: _r, ...meta } = metadata;
+    return { ...rest, metadata: meta };
+  };
+  return isDeepStrictEqual(strip(a), strip(b));
+}
+
+/**
+ * Whether cluster version `a` is older than `b`. Kubernetes says resourceVersions are
+ * opaque; every API server in use gives etcd revisions (decimal integers), and only then
+ * is one compared with another (otherwise: not older, the event is taken).
+ */
+function older(a: string, b: string): boolean {
+  if (!/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) < BigInt(b);
+}
+
+function byNamespaceThenName(a: Resource, b: Resource): number {
+  const an = a.metadata.namespace ?? '';
+  const bn = b.metadata.namespace ?? '';
+  if (an !== bn) return an < bn ? -1 : 1;
+  return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+}
+
+function warnProcess(level: string, msg: string, fields?: Record<string, unknown>): void {
+  if (level !== 'info') process.emitWarning(`${msg} ${JSON.stringify(fields ?? {})}`, { code: 'SLUICE_STORE' });
+}
