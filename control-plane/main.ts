@@ -10,8 +10,7 @@ import { addCertificateService, controlPlaneCredentials, ensureCa, IssuedSvids, 
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
 import { DEFAULT_IMAGE_REPOSITORY, injectConfig, startWebhookServer, type WebhookServer } from './inject/index.ts';
 import { createLogger, logSink } from './log.ts';
-import { KubeStore, openStore } from './store/index.ts';
-import { writeStatusThrough } from './store/kube-status.ts';
+import { openStore, type KubeStore } from './store/index.ts';
 import { startXds } from './xds/index.ts';
 import { routeGrpcLogs } from '../xds/grpc-log.ts';
 import { stopWithWrapper } from '../xds/wrapper.ts';
@@ -50,7 +49,7 @@ async function main(): Promise<number> {
   }
   const tls = isLoopback(flags.apiHost) ? undefined : servingCertificate(ca, flags.apiHost, Date.now());
   const store = await openStore(flags.store, { clock: Date.now, log, kubeconfig: flags.kubeconfig });
-  const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain, onStatusChanged: store instanceof KubeStore ? writeStatusThrough(store) : undefined });
+  const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain, onStatusChanged: flags.store === 'kubernetes' ? (await import('./store/kube-status.ts')).writeStatusThrough(store as KubeStore) : undefined });
   const tokens = joinTokens({ store, trustDomain: ca.trustDomain, now: Date.now });
   const issued = new IssuedSvids();
   const grpcServers: grpc.Server[] = [];

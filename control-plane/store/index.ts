@@ -4,7 +4,6 @@
 
 import { kindByType } from '../api/kind-names.ts';
 import { FileStore, type FileStoreOptions } from './file-store.ts';
-import { KubeStore } from './kube-store.ts';
 import type { ResourceStore } from './store.ts';
 
 export { StoreError, isStoreError, STORE_ERRORS, type StoreErrorCode } from './errors.ts';
@@ -13,7 +12,9 @@ export type { FileStoreOptions } from './file-store.ts';
 export type { StoreLogger } from './watch-hub.ts';
 export type { Scope, ScopeOf } from './write-plan.ts';
 
-export { KubeStore, type KubeStoreOptions } from './kube-store.ts';
+// The Kubernetes store is loaded with --store kubernetes only: @kubernetes/client-node is
+// ~1 s of every start's module loading, which a file store never needs.
+export type { KubeStore, KubeStoreOptions } from './kube-store.ts';
 
 export type OpenStoreOptions = FileStoreOptions & {
   /** For `kubernetes`: a kubeconfig file; absent, the pod's service account (in-cluster). */
@@ -27,7 +28,7 @@ export type OpenStoreOptions = FileStoreOptions & {
  * `kubernetes`: the Kubernetes API, from `opts.kubeconfig` or the in-cluster config.
  */
 export async function openStore(spec: string, opts: OpenStoreOptions = {}): Promise<ResourceStore> {
-  if (spec === 'kubernetes') return KubeStore.open({ kubeconfig: opts.kubeconfig, log: opts.log });
+  if (spec === 'kubernetes') return (await import('./kube-store.ts')).KubeStore.open({ kubeconfig: opts.kubeconfig, log: opts.log });
   if (spec.startsWith('file:')) {
     const dir = spec.slice('file:'.length);
     if (dir === '') throw new Error(`store '${spec}' names no directory; use file:DIR`);
