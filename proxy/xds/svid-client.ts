@@ -251,7 +251,8 @@ export class SvidClient {
     }
     const source = this.#current === null ? 'join-token' : 'renewal';
     if (this.#fallback !== undefined) {
-      this.#deps.log('info', 'the control plane renewed the identity folder\'s SVID: the join token was not needed and is not spent', { identity: checked.value.identity, workload: res.workload });
+      // The line a restart without a token writes too, and what became of the token.
+      this.#deps.log('info', 'using the SVID found in the identity folder', { identity: checked.value.identity, workload: res.workload, not_after: checked.value.notAfter.toISOString(), join_token: 'not needed: the control plane renewed the SVID, the token is not spent' });
       this.#fallback = undefined;
     } else if (source === 'join-token' && this.#folderRefused !== null) {
       this.#deps.log('info', 'joined afresh with the token: the identity folder now holds the new identity', { identity: checked.value.identity, workload: res.workload });
