@@ -27,6 +27,8 @@ let web: ProxyProcess;
 let caller: ProxyProcess;
 const ports: Record<string, number> = {};
 const stopped: ProxyProcess[] = [];
+/** The token web-1 last joined with. */
+let webToken = '';
 
 const ctl = async (argv: string[], stdin?: string) => {
   const r = await sluicectl(argv, { env: { SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile }, stdin });
@@ -155,10 +157,22 @@ test('a control plane back with a new CA refuses the kept identity: without a to
   const line = refused.stderr().split('\n').find((l) => /"level":"error"/.test(l));
   assert.match(line ?? refused.stderr(), /not of one CA; join it with a token it minted/);
 
-  web = await startWeb(await mint('web-1'));
+  webToken = await mint('web-1');
+  web = await startWeb(webToken);
   assert.match(web.stderr(), /"msg":"the control plane refused the identity folder's SVID: joining afresh with the token/);
   assert.match(web.stderr(), /"msg":"joined afresh with the token: the identity folder now holds the new identity"/);
   assert.notEqual(readFileSync(join(root, 'web-1', 'bundle.pem'), 'utf8'), oldBundle);
   caller = await startCaller(await mint('caller-1'));
   await servedWithin('web-1 and the caller after joining the new CA afresh');
+});
+
+test('started again as the systemd unit does, with the token it already used: the kept identity is renewed, the token is not needed, and it serves', { timeout: 120_000 }, async () => {
+  await web.stop('SIGTERM');
+  stopped.push(web);
+  const key = readFileSync(join(root, 'web-1', 'key.pem'), 'utf8');
+  web = await startWeb(webToken);
+  assert.match(web.stderr(), /"msg":"using the SVID found in the identity folder"[^\n]*"join_token":"not needed: /);
+  assert.doesNotMatch(web.stderr(), /joining afresh|refused to certify/);
+  assert.notEqual(readFileSync(join(root, 'web-1', 'key.pem'), 'utf8'), key, 'renewed with a new key');
+  await servedWithin('web-1 started with its used token');
 });
