@@ -40,7 +40,7 @@ import { createCsr } from '../../certs/csr.ts';
 import { generateKeyPair } from '../../certs/keys.ts';
 import { renewalDelay } from '../../certs/rotation.ts';
 import { parseSpiffeId, workloadOf } from '../../certs/spiffe-id.ts';
-import { dialControlPlane, dialFailure } from '../../xds/dial.ts';
+import { dialControlPlane, dialFailure, isCertificateFailure } from '../../xds/dial.ts';
 import { CERTIFICATE_SERVICE, CERTIFY_PATH, ERROR_CODE_METADATA, type CertificateRequest, type CertificateResponse } from '../../xds/ca-service.ts';
 import type { Logger } from '../http/rescue.ts';
 import { checkSvid, type LoadedSvid } from '../tls/svid-store.ts';
@@ -104,6 +104,8 @@ export class SvidClient {
   #fallback: string | undefined;
   /** Why the control plane refused the folder's SVID, once it has: said again if the token is refused too. */
   #folderRefused: string | null = null;
+  /** key.pem.new was on disk at start (a join whose answer may have been lost): never dropped for a dial failure. */
+  #stagedAtStart = false;
   #client: grpc.Client | null = null;
   #call: grpc.ClientDuplexStream<CertificateRequest, CertificateResponse> | null = null;
   #pending: { id: string; keyPem: string; staged: boolean } | null = null;
@@ -143,6 +145,7 @@ export class SvidClient {
   start(): Promise<IssuedSvid> {
     mkdirSync(this.#opts.dir, { recursive: true, mode: 0o700 });
     this.#finishInterruptedInstall();
+    this.#stagedAtStart = existsSync(this.#files.stagedKey);
     const held = existsSync(this.#files.cert);
     const found = this.#loadFiles();
     // A token for another identity than the folder's means a deliberate re-join.
@@ -218,7 +221,8 @@ export class SvidClient {
     if (this.#call === null || this.#pending !== null) return;
     const identity = this.#current?.identity ?? this.#opts.identity!;
     const staged = existsSync(this.#files.cert);
-    const keys = (this.#current === null ? this.#unanswered(staged) : null) ?? generateKeyPair();
+    // A staged key may be one a token was spent for, its answer lost: the renewal that tries the folder's SVID before the token keeps it too.
+    const keys = (this.#current === null || this.#fallback !== undefined ? this.#unanswered(staged) : null) ?? generateKeyPair();
     // The key is on disk before the CSR leaves: a certificate never arrives for a key that is lost.
     writeFileAtomic(staged ? this.#files.stagedKey : this.#files.key, keys.privateKeyPem, 0o600);
     const id = `${++this.#requests}`;
@@ -294,7 +298,8 @@ export class SvidClient {
     const code = status.metadata.get(ERROR_CODE_METADATA)[0]?.toString() ?? grpc.status[status.code];
     // The folder's SVID, tried before the token, refused or not of this control plane's CA: the token joins afresh.
     if (this.#fallback !== undefined && this.#current !== null) {
-      const refused = PERMANENT.has(status.code) ? `${code}: ${status.details}` : status.code === grpc.status.UNAVAILABLE ? dialFailure(status.details, this.#opts.address) : null;
+      // Only a refusal of the SVID: an address that cannot work (a typo'd host, the API port) fails the token too, unspent, below.
+      const refused = PERMANENT.has(status.code) ? `${code}: ${status.details}` : status.code === grpc.status.UNAVAILABLE && isCertificateFailure(status.details) ? dialFailure(status.details, this.#opts.address) : null;
       if (refused !== null) {
         this.#deps.log('warn', 'the control plane refused the identity folder\'s SVID: joining afresh with the token; the folder\'s identity is replaced once the new certificate is written', { dir: this.#opts.dir, code, error: refused });
         this.#folderRefused = refused;
@@ -308,9 +313,11 @@ export class SvidClient {
       }
     }
     // A first join that cannot reach the control plane however often it tries (a typo'd host, its HTTP port, another CA).
-    const unreachable = this.#current === null && status.code === grpc.status.UNAVAILABLE ? dialFailure(status.details, this.#opts.address) : null;
+    const unreachable = (this.#current === null || this.#fallback !== undefined) && status.code === grpc.status.UNAVAILABLE ? dialFailure(status.details, this.#opts.address) : null;
     const before = this.#folderRefused === null ? '' : `the control plane refused the identity folder's SVID (${this.#folderRefused}), and then the token: `;
     if (unreachable !== null) {
+      // Nothing went out for a key staged by this start: the folder stays as it was.
+      if (!this.#stagedAtStart && existsSync(this.#files.cert)) rmSync(this.#files.stagedKey, { force: true });
       this.#ready?.reject(Object.assign(new Error(`${before}${unreachable}`), { code: 'UNREACHABLE' }));
       this.#ready = null;
       this.close();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { SvidClient, type IssuedSvid, type Timers } from '../../../proxy/xds/svid-client.ts';
 import { newCa } from '../../helpers/mesh-pki.ts';
-import { ORDERS_ID, startService, TRUST_DOMAIN, type Service } from '../../control-plane/ca/fixture.ts';
+import { csrFor, openStream, ORDERS_ID, sharedPki, startService, TRUST_DOMAIN, type Service } from '../../control-plane/ca/fixture.ts';
 
 /** Timers that never fire: renewals and reconnects are not what these tests look at. */
 const idle: Timers = { set: () => ({}), clear: () => {} };
@@ -35,9 +35,10 @@ async function service(opts: Parameters<typeof startService>[0] = {}): Promise<S
 }
 
 /** Starts a certificate client on `dir` against `svc`; `token` optional. Its log lines land in `logs`. */
-function start(svc: Service, dir: string, logs: Log[], token?: string, now = svc.clock.now): Promise<IssuedSvid> {
+function start(svc: Service, dir: string, logs: Log[], token?: string, address = svc.address): Promise<IssuedSvid> {
+  const now = svc.clock.now;
   const c = new SvidClient(
-    { address: svc.address, trustBundle: svc.ca.bundle, dir, serverName: 'localhost', ...(token === undefined ? {} : { joinToken: token, identity: ORDERS_ID }) },
+    { address, trustBundle: svc.ca.bundle, dir, serverName: 'localhost', ...(token === undefined ? {} : { joinToken: token, identity: ORDERS_ID }) },
     { now, log: (_level, msg, fields) => void logs.push({ msg, fields }), random: () => 0.25, timers: idle },
   );
   clients.push(c);
@@ -140,6 +141,23 @@ describe('a token given to a proxy whose folder already holds an identity', { ti
     assert.equal(await tokenState(svc, token), 'used');
   });
 
+  test('a rejoin whose answer was lost (key.pem.new on disk, the token spent for it) is finished by the next start with the same token', async () => {
+    const svc = await service();
+    const dir = await joined(svc);
+    await replaceWorkload(svc);
+    const token = await svc.mint('orders-vm-2');
+    // What a start that died between its CSR and the certificate leaves: the token used for the staged key.
+    const keys = sharedPki().keys[0];
+    const stream = openStream(svc.address, svc.ca.bundle);
+    await stream.send({ csr: csrFor(keys, ORDERS_ID), join_token: token });
+    stream.close();
+    writeFileSync(join(dir, 'key.pem.new'), keys.privateKeyPem, { mode: 0o600 });
+    const ready = await start(svc, dir, [], token);
+    assert.equal(ready.source, 'join-token');
+    assert.equal(ready.workload, 'orders-vm-2');
+    assert.equal(readFileSync(join(dir, 'key.pem'), 'utf8'), keys.privateKeyPem, 'the key the token was spent for');
+  });
+
   test('a token refused as well leaves the folder exactly as it was, and says both refusals', async () => {
     const svc = await service();
     const dir = await joined(svc);
@@ -154,6 +172,18 @@ describe('a token given to a proxy whose folder already holds an identity', { ti
     });
     assert.deepEqual(snapshot(dir), before);
   });
+});
+
+test('an address that cannot work is not a refusal of the identity: the start fails in one line, the token unspent and the folder as it was', { timeout: 60_000 }, async () => {
+  const svc = await service();
+  const dir = await joined(svc);
+  const before = snapshot(dir);
+  const token = await svc.mint('orders-vm-1');
+  const logs: Log[] = [];
+  await assert.rejects(start(svc, dir, logs, token, 'no-such-host.invalid:15012'), { code: 'UNREACHABLE', message: /^no-such-host\.invalid:15012: the host name does not resolve; check --control-plane$/ });
+  assert.ok(!said(logs, /joining afresh/), JSON.stringify(logs));
+  assert.equal(await tokenState(svc, token), 'active');
+  assert.deepEqual(snapshot(dir), before);
 });
 
 describe('a new identity moves into place whole', { timeout: 60_000 }, () => {
