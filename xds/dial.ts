@@ -35,8 +35,13 @@ export function dialFailure(details: string, target: string): string | null {
   if (/wrong version number|packet length too long|http request|unexpected eof while reading|record layer failure/i.test(details)) {
     return `${target} does not answer TLS: is it the control plane's xDS port (15012), not its HTTP API port (15014), or another program? check --control-plane`;
   }
-  if (/certificate|unable to verify|self[- ]signed|unknown ca|bad certificate|CERT_/i.test(details)) {
+  if (isCertificateFailure(details)) {
     return `the TLS handshake with ${target} failed on certificates (${details.split('\n')[0].slice(0, 200)}): this identity and that control plane are not of one CA; join it with a token it minted`;
   }
   return null;
+}
+
+/** A gRPC UNAVAILABLE's details that say the TLS handshake failed on certificates (not of one CA). */
+export function isCertificateFailure(details: string): boolean {
+  return /certificate|unable to verify|self[- ]signed|unknown ca|bad certificate|CERT_/i.test(details);
 }

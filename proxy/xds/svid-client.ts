@@ -10,8 +10,18 @@
 // Files are never left as a key and a certificate that do not belong together: a new key
 // goes to key.pem.new (0600) before its CSR leaves, and only once the certificate for it
 // has arrived do cert.pem, bundle.pem and then key.pem.new move into place, each by rename.
-// A crash part-way is finished at the next start (the staged key fits the new cert.pem).
+// When the certificate arrives, bundle.pem.new and workload.new are written, then cert.pem.new
+// last: with it on disk the new identity is complete, and key, bundle, workload and then
+// cert.pem move into place, each by rename. A crash part-way is finished at the next start
+// (cert.pem.new still there); before cert.pem.new, the old identity stays as it was.
 // On the very first join there is no pair to break, so the key goes straight to key.pem.
+//
+// An explicit token and a folder that already holds a valid SVID for the token's identity:
+// the folder's SVID is tried first (a renewal, presenting it), and the token is spent only
+// when the control plane refuses that SVID (its Workload deleted, a CA it no longer trusts,
+// expired by its clock): then a new key and the token join afresh, staged as above, so a
+// token the control plane also refuses leaves the folder as it was. A folder whose SVID is
+// expired by our own clock goes straight to the token.
 //
 // A join whose answer was lost (the proxy stopped, crashed or could not write between its
 // CSR and the certificate) is finished on the next start with the key already on disk and
@@ -30,7 +40,7 @@ import { createCsr } from '../../certs/csr.ts';
 import { generateKeyPair } from '../../certs/keys.ts';
 import { renewalDelay } from '../../certs/rotation.ts';
 import { parseSpiffeId, workloadOf } from '../../certs/spiffe-id.ts';
-import { dialControlPlane, dialFailure } from '../../xds/dial.ts';
+import { dialControlPlane, dialFailure, isCertificateFailure } from '../../xds/dial.ts';
 import { CERTIFICATE_SERVICE, CERTIFY_PATH, ERROR_CODE_METADATA, type CertificateRequest, type CertificateResponse } from '../../xds/ca-service.ts';
 import type { Logger } from '../http/rescue.ts';
 import { checkSvid, type LoadedSvid } from '../tls/svid-store.ts';
@@ -85,11 +95,17 @@ export class SvidClient {
   readonly #opts: SvidClientOptions;
   readonly #deps: SvidClientDeps;
   readonly #timers: Timers;
-  readonly #files: { cert: string; key: string; bundle: string; stagedKey: string; workload: string };
+  readonly #files: { cert: string; key: string; bundle: string; stagedKey: string; stagedCert: string; stagedBundle: string; workload: string; stagedWorkload: string };
   readonly #listeners = new Set<(issued: IssuedSvid) => void>();
   #current: LoadedSvid | null = null;
   #workload: string;
   #token: string | undefined;
+  /** A token held back while the folder's SVID is tried: spent only if the control plane refuses that SVID. */
+  #fallback: string | undefined;
+  /** Why the control plane refused the folder's SVID, once it has: said again if the token is refused too. */
+  #folderRefused: string | null = null;
+  /** key.pem.new was on disk at start (a join whose answer may have been lost): never dropped for a dial failure. */
+  #stagedAtStart = false;
   #client: grpc.Client | null = null;
   #call: grpc.ClientDuplexStream<CertificateRequest, CertificateResponse> | null = null;
   #pending: { id: string; keyPem: string; staged: boolean } | null = null;
@@ -109,7 +125,16 @@ export class SvidClient {
     this.#workload = opts.workload ?? '';
     this.#token = opts.joinToken;
     const f = (name: string) => join(opts.dir, name);
-    this.#files = { cert: f('cert.pem'), key: f('key.pem'), bundle: f('bundle.pem'), stagedKey: f('key.pem.new'), workload: f('workload') };
+    this.#files = {
+      cert: f('cert.pem'),
+      key: f('key.pem'),
+      bundle: f('bundle.pem'),
+      workload: f('workload'),
+      stagedKey: f('key.pem.new'),
+      stagedCert: f('cert.pem.new'),
+      stagedBundle: f('bundle.pem.new'),
+      stagedWorkload: f('workload.new'),
+    };
   }
 
   /**
@@ -120,18 +145,27 @@ export class SvidClient {
   start(): Promise<IssuedSvid> {
     mkdirSync(this.#opts.dir, { recursive: true, mode: 0o700 });
     this.#finishInterruptedInstall();
+    this.#stagedAtStart = existsSync(this.#files.stagedKey);
+    const held = existsSync(this.#files.cert);
     const found = this.#loadFiles();
     // A token for another identity than the folder's means a deliberate re-join.
     if (found !== null && (this.#token === undefined || found.identity === this.#opts.identity)) {
       this.#current = found;
+      this.#fallback = this.#token;
       this.#token = undefined;
       if (this.#workload === '') this.#workload = readWorkload(this.#files.workload);
+    } else if (this.#token !== undefined && held) {
+      const why = found === null ? 'the identity folder holds no usable SVID' : `the token is for ${this.#opts.identity}, the identity folder's SVID for ${found.identity}`;
+      this.#deps.log('info', `${why}: joining afresh with the token; the folder's identity is replaced once the new certificate is written`, { dir: this.#opts.dir });
     }
     if (this.#current === null && this.#token === undefined) {
       return Promise.reject(new Error(`${this.#opts.dir} holds no valid SVID and no join token was given: mint one with sluicectl token create`));
     }
     const ready = new Promise<IssuedSvid>((resolve, reject) => (this.#ready = { resolve, reject }));
-    if (this.#current !== null && this.#workload !== '') {
+    if (this.#fallback !== undefined) {
+      this.#deps.log('info', 'a join token was given and the identity folder holds a valid SVID: asking the control plane to renew that SVID before spending the token', { identity: this.#current!.identity, workload: this.#workload });
+      this.#renewalDue = true;
+    } else if (this.#current !== null && this.#workload !== '') {
       this.#deps.log('info', 'using the SVID found in the identity folder', { identity: this.#current.identity, workload: this.#workload, not_after: this.#current.notAfter.toISOString() });
       const id = parseSpiffeId(this.#current.identity);
       const namespace = (id.ok ? workloadOf(id.value)?.namespace : undefined) ?? '';
@@ -187,7 +221,8 @@ export class SvidClient {
     if (this.#call === null || this.#pending !== null) return;
     const identity = this.#current?.identity ?? this.#opts.identity!;
     const staged = existsSync(this.#files.cert);
-    const keys = (this.#current === null ? this.#unanswered(staged) : null) ?? generateKeyPair();
+    // A staged key may be one a token was spent for, its answer lost: the renewal that tries the folder's SVID before the token keeps it too.
+    const keys = (this.#current === null || this.#fallback !== undefined ? this.#unanswered(staged) : null) ?? generateKeyPair();
     // The key is on disk before the CSR leaves: a certificate never arrives for a key that is lost.
     writeFileAtomic(staged ? this.#files.stagedKey : this.#files.key, keys.privateKeyPem, 0o600);
     const id = `${++this.#requests}`;
@@ -207,11 +242,25 @@ export class SvidClient {
       this.#call?.cancel();
       return;
     }
-    writeFileAtomic(this.#files.cert, res.cert_chain, 0o644);
-    writeFileAtomic(this.#files.bundle, res.trust_bundle, 0o644);
-    if (pending.staged) renameSync(this.#files.stagedKey, this.#files.key);
-    if (res.workload !== '' && res.workload !== readWorkload(this.#files.workload)) writeFileAtomic(this.#files.workload, `${res.workload}\n`, 0o644);
+    if (pending.staged) {
+      // The whole new identity beside the old one, cert.pem.new last: from then on it replaces the old one, even across a crash.
+      writeFileAtomic(this.#files.stagedBundle, res.trust_bundle, 0o644);
+      if (res.workload !== '') writeFileAtomic(this.#files.stagedWorkload, `${res.workload}\n`, 0o644);
+      writeFileAtomic(this.#files.stagedCert, res.cert_chain, 0o644);
+      this.#commitStaged();
+    } else {
+      writeFileAtomic(this.#files.cert, res.cert_chain, 0o644);
+      writeFileAtomic(this.#files.bundle, res.trust_bundle, 0o644);
+      if (res.workload !== '' && res.workload !== readWorkload(this.#files.workload)) writeFileAtomic(this.#files.workload, `${res.workload}\n`, 0o644);
+    }
     const source = this.#current === null ? 'join-token' : 'renewal';
+    if (this.#fallback !== undefined) {
+      // The line a restart without a token writes too, and what became of the token.
+      this.#deps.log('info', 'using the SVID found in the identity folder', { identity: checked.value.identity, workload: res.workload, not_after: checked.value.notAfter.toISOString(), join_token: 'not needed: the control plane renewed the SVID, the token is not spent' });
+      this.#fallback = undefined;
+    } else if (source === 'join-token' && this.#folderRefused !== null) {
+      this.#deps.log('info', 'joined afresh with the token: the identity folder now holds the new identity', { identity: checked.value.identity, workload: res.workload });
+    }
     this.#current = checked.value;
     this.#token = undefined;
     this.#workload = res.workload;
@@ -247,17 +296,38 @@ export class SvidClient {
     this.#pending = null;
     if (this.#closed) return;
     const code = status.metadata.get(ERROR_CODE_METADATA)[0]?.toString() ?? grpc.status[status.code];
+    // The folder's SVID, tried before the token, refused or not of this control plane's CA: the token joins afresh.
+    if (this.#fallback !== undefined && this.#current !== null) {
+      // Only a refusal of the SVID: an address that cannot work (a typo'd host, the API port) fails the token too, unspent, below.
+      const refused = PERMANENT.has(status.code) ? `${code}: ${status.details}` : status.code === grpc.status.UNAVAILABLE && isCertificateFailure(status.details) ? dialFailure(status.details, this.#opts.address) : null;
+      if (refused !== null) {
+        this.#deps.log('warn', 'the control plane refused the identity folder\'s SVID: joining afresh with the token; the folder\'s identity is replaced once the new certificate is written', { dir: this.#opts.dir, code, error: refused });
+        this.#folderRefused = refused;
+        this.#current = null;
+        this.#token = this.#fallback;
+        this.#fallback = undefined;
+        this.#renewalDue = true;
+        this.#attempts = 0;
+        this.#connect();
+        return;
+      }
+    }
     // A first join that cannot reach the control plane however often it tries (a typo'd host, its HTTP port, another CA).
-    const unreachable = this.#current === null && status.code === grpc.status.UNAVAILABLE ? dialFailure(status.details, this.#opts.address) : null;
+    const unreachable = (this.#current === null || this.#fallback !== undefined) && status.code === grpc.status.UNAVAILABLE ? dialFailure(status.details, this.#opts.address) : null;
+    const before = this.#folderRefused === null ? '' : `the control plane refused the identity folder's SVID (${this.#folderRefused}), and then the token: `;
     if (unreachable !== null) {
-      this.#ready?.reject(Object.assign(new Error(unreachable), { code: 'UNREACHABLE' }));
+      // Nothing went out for a key staged by this start: the folder stays as it was.
+      if (!this.#stagedAtStart && existsSync(this.#files.cert)) rmSync(this.#files.stagedKey, { force: true });
+      this.#ready?.reject(Object.assign(new Error(`${before}${unreachable}`), { code: 'UNREACHABLE' }));
       this.#ready = null;
       this.close();
       return;
     }
     if (this.#current === null && PERMANENT.has(status.code)) {
       this.#deps.log('error', 'the control plane refused to certify this proxy', { code, error: status.details });
-      this.#ready?.reject(Object.assign(new Error(`the control plane refused to certify this proxy: ${status.details}`), { code }));
+      // Nothing was issued for a staged key the token was refused for: the folder stays exactly as it was.
+      if (existsSync(this.#files.cert)) rmSync(this.#files.stagedKey, { force: true });
+      this.#ready?.reject(Object.assign(new Error(`${before}the control plane refused to certify this proxy: ${status.details}`), { code }));
       this.#ready = null;
       this.close();
       return;
@@ -270,8 +340,14 @@ export class SvidClient {
 
   // --- files ---
 
-  /** A crash between renaming cert.pem and key.pem.new into place: finish it, or drop a staged key nothing was issued for. */
+  /** A crash while a new identity moved into place: finish it, or drop staged files nothing was issued for. */
   #finishInterruptedInstall(): void {
+    if (existsSync(this.#files.stagedCert)) {
+      this.#commitStaged();
+      return;
+    }
+    for (const f of [this.#files.stagedBundle, this.#files.stagedWorkload]) rmSync(f, { force: true });
+    // An older layout's crash, between renaming cert.pem and key.pem.new into place.
     if (!existsSync(this.#files.stagedKey)) return;
     const staged = readFileSync(this.#files.stagedKey, 'utf8');
     const cert = existsSync(this.#files.cert) ? readFileSync(this.#files.cert, 'utf8') : '';
@@ -279,6 +355,14 @@ export class SvidClient {
     if (cert !== '' && checkSvid(cert, staged, bundle, this.#deps.now()).ok) renameSync(this.#files.stagedKey, this.#files.key);
     // With a token, it may be the key a join was paid for and never answered: kept for #unanswered.
     else if (this.#token === undefined) rmSync(this.#files.stagedKey, { force: true });
+  }
+
+  /** A complete staged identity (cert.pem.new written last) replaces the folder's: key, bundle, workload, then cert.pem. */
+  #commitStaged(): void {
+    const f = this.#files;
+    for (const [from, to] of [[f.stagedKey, f.key], [f.stagedBundle, f.bundle], [f.stagedWorkload, f.workload], [f.stagedCert, f.cert]]) {
+      if (existsSync(from)) renameSync(from, to);
+    }
   }
 
   /** The key of a join whose answer never arrived (where #request puts a new one), to finish that join with. */
