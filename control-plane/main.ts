@@ -9,7 +9,7 @@ import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
 import { addCertificateService, controlPlaneCredentials, ensureCa, IssuedSvids, joinTokens, servingCertificate } from './ca/index.ts';
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
 import { DEFAULT_IMAGE_REPOSITORY, injectConfig, startWebhookServer, type WebhookServer } from './inject/index.ts';
-import { createLogger, logSink } from './log.ts';
+import { createLogger, logSink, type Logger } from './log.ts';
 import { openStore, type KubeStore } from './store/index.ts';
 import { startXds } from './xds/index.ts';
 import { routeGrpcLogs } from '../xds/grpc-log.ts';
@@ -52,12 +52,15 @@ async function main(): Promise<number> {
   const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain, onStatusChanged: flags.store === 'kubernetes' ? (await import('./store/kube-status.ts')).writeStatusThrough(store as KubeStore) : undefined });
   const tokens = joinTokens({ store, trustDomain: ca.trustDomain, now: Date.now });
   const issued = new IssuedSvids();
+  // On Kubernetes: pods' service-account tokens are checked by TokenReview, and the injector's
+  // caBundle and namespace labels come from the same API (client-node, loaded only here).
+  const onKube = flags.store === 'kubernetes' ? await kubernetesParts(flags.kubeconfig, () => ca.bundle, log) : null;
   const grpcServers: grpc.Server[] = [];
   const bind = async (flag: string, addr: { host: string; port: number }, credentials: grpc.ServerCredentials, certificates: boolean): Promise<string> => {
     const server = new grpc.Server();
     xds.register(server, { tls: certificates });
     // The certificate service only over TLS: a join token must not cross a plaintext port, and a client SVID needs a handshake.
-    if (certificates) addCertificateService(server, { store, ca, now: Date.now, log, tokens, issued });
+    if (certificates) addCertificateService(server, { store, ca, now: Date.now, log, tokens, issued, reviewTokens: onKube?.reviewTokens });
     const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${host}:${addr.port}`, credentials, (err, p) => (err ? reject(new StartError(`${flag} ${host}:${addr.port} cannot be bound (${err.message}): is another sluice-cp, or another program, on that port?`)) : resolve(p))),
@@ -73,7 +76,7 @@ async function main(): Promise<number> {
     const { name, namespace } = flags.webhookService;
     const config = injectConfig({ image: flags.injectImage ?? `${DEFAULT_IMAGE_REPOSITORY}:${VERSION}`, service: name, namespace, sidecarMode: flags.injectSidecarMode });
     const w = flags.webhook;
-    webhook = await startWebhookServer({ host: w.host, port: w.port, ca, service: name, namespace, config, log, now: Date.now }).catch((err: NodeJS.ErrnoException) => {
+    webhook = await startWebhookServer({ host: w.host, port: w.port, ca, service: name, namespace, config, log, now: Date.now, namespaceLabels: onKube?.injector.namespaceLabels }).catch((err: NodeJS.ErrnoException) => {
       throw new StartError(`--webhook-addr ${w.host}:${w.port} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`);
     });
     log('info', 'webhook listening', { url: `https://${w.host.includes(':') ? `[${w.host}]` : w.host}:${webhook.port}/inject`, service: `${name}.${namespace}.svc`, sidecarMode: config.sidecarMode, image: config.image });
@@ -102,6 +105,7 @@ async function main(): Promise<number> {
       server.closeAllConnections();
       clearInterval(renewServing);
       void webhook?.close();
+      onKube?.injector.stop();
       xds.close();
       for (const g of grpcServers) g.forceShutdown();
       store.close().then(
@@ -137,3 +141,12 @@ main().then(
     process.exit(1);
   },
 );
+
+/** What sluice-cp asks the Kubernetes API besides the store: TokenReviews, and the injector's caBundle and namespace labels. */
+async function kubernetesParts(kubeconfig: string | undefined, bundle: () => string, log: Logger) {
+  const { loadKubeConfig } = await import('./store/kube-client.ts');
+  const { clusterTokenReviewer } = await import('./ca/pod-attestation.ts');
+  const { injectorOnKubernetes } = await import('./inject/kubernetes.ts');
+  const kc = loadKubeConfig(kubeconfig);
+  return { reviewTokens: await clusterTokenReviewer(kc), injector: injectorOnKubernetes(kc, { bundle, log }) };
+}

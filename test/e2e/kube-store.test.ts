@@ -43,7 +43,7 @@ before(async () => {
   api = await FakeKubeApi.start();
   for (const f of ['namespace-bookinfo', 'node-worker-a', 'service-reviews', 'pod-reviews-v1', 'endpointslice-reviews']) api.put(fixture(f));
   const kubeconfig = api.writeKubeconfig(dir);
-  cp = await startControlPlane({ dataDir: join(dir, 'cp'), args: ['--store', 'kubernetes', '--kubeconfig', kubeconfig, '--data-dir', join(dir, 'cp'), '--trust-domain', 'e2e.sluice.dev'], timeoutMs: 30_000 });
+  cp = await startControlPlane({ dataDir: join(dir, 'cp'), args: ['--store', 'kubernetes', '--kubeconfig', kubeconfig, '--webhook-addr', '127.0.0.1:0', '--data-dir', join(dir, 'cp'), '--trust-domain', 'e2e.sluice.dev'], timeoutMs: 30_000 });
 });
 
 after(async () => {
