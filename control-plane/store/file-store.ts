@@ -28,6 +28,7 @@ import { removeTempSnapshot, syncDir, writeSnapshot, type SnapshotEntry } from '
 import type { DeleteOptions, ListOptions, ListResult, ResourceStore, Watch, WatchEvent, WatchOptions } from './store.ts';
 import { WatchHub, type StoreLogger } from './watch-hub.ts';
 import { checkName, checkNamespace, checkResourceVersion, checkType, describe, keyOf, normalize, plan, type ScopeOf, type WriteOp } from './write-plan.ts';
+import { byNamespaceThenName, warnProcess } from './watch-hub.ts';
 
 export type FileStoreOptions = {
   /** Milliseconds since the epoch, for creationTimestamp. Default Date.now. */
@@ -276,16 +277,4 @@ export class FileStore implements ResourceStore {
       this.#failed = new Error(`the store file:${this.dir} could not empty ${this.#journal.path} after a snapshot (${(err as Error).message}); it accepts no more writes: fix the disk and restart`, { cause: err });
     }
   }
-}
-
-function byNamespaceThenName(a: Resource, b: Resource): number {
-  const an = a.metadata.namespace ?? '';
-  const bn = b.metadata.namespace ?? '';
-  if (an !== bn) return an < bn ? -1 : 1;
-  return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
-}
-
-/** Without a logger, problems still reach the operator as process warnings. */
-function warnProcess(level: string, msg: string, fields?: Record<string, unknown>): void {
-  if (level !== 'info') process.emitWarning(`${msg} ${JSON.stringify(fields ?? {})}`, { code: 'SLUICE_STORE' });
 }

@@ -28,6 +28,7 @@ import type { DeleteOptions, ListOptions, ListResult, ResourceStore, Watch, Watc
 import { WatchHub, type StoreLogger } from './watch-hub.ts';
 import { checkName, checkNamespace, checkResourceVersion, deepFreeze, describe, keyOf, normalize, type ScopeOf } from './write-plan.ts';
 import { isDeepStrictEqual } from 'node:util';
+import { byNamespaceThenName, warnProcess } from './watch-hub.ts';
 
 export type KubeStoreOptions = {
   /** A kubeconfig file; absent: the in-cluster service account. */
@@ -455,15 +456,4 @@ function sameButStatus(a: Resource, b: Resource): boolean {
 function older(a: string, b: string): boolean {
   if (!/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
   return BigInt(a) < BigInt(b);
-}
-
-function byNamespaceThenName(a: Resource, b: Resource): number {
-  const an = a.metadata.namespace ?? '';
-  const bn = b.metadata.namespace ?? '';
-  if (an !== bn) return an < bn ? -1 : 1;
-  return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
-}
-
-function warnProcess(level: string, msg: string, fields?: Record<string, unknown>): void {
-  if (level !== 'info') process.emitWarning(`${msg} ${JSON.stringify(fields ?? {})}`, { code: 'SLUICE_STORE' });
 }

@@ -7,7 +7,7 @@
 // inside the commit path, a throwing one is logged and skipped (the other watchers and
 // the store go on), and a watcher that closes stops receiving at once.
 
-import type { ResourceType } from '../api/resource.ts';
+import type { Resource, ResourceType } from '../api/resource.ts';
 import { StoreError } from './errors.ts';
 import type { Watch, WatchEvent, WatchOptions } from './store.ts';
 
@@ -120,4 +120,17 @@ function matches(sub: Subscription, e: WatchEvent): boolean {
     (sub.resourceType === undefined || sub.resourceType === e.resourceType) &&
     (sub.namespace === undefined || sub.namespace === e.object.metadata.namespace)
   );
+}
+
+/** The order every store lists in: by namespace, then name. */
+export function byNamespaceThenName(a: Resource, b: Resource): number {
+  const an = a.metadata.namespace ?? '';
+  const bn = b.metadata.namespace ?? '';
+  if (an !== bn) return an < bn ? -1 : 1;
+  return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+}
+
+/** Without a logger, a store's problems still reach the operator as process warnings. */
+export function warnProcess(level: string, msg: string, fields?: Record<string, unknown>): void {
+  if (level !== 'info') process.emitWarning(`${msg} ${JSON.stringify(fields ?? {})}`, { code: 'SLUICE_STORE' });
 }
