@@ -74,7 +74,7 @@ async function main(): Promise<number> {
   let webhook: WebhookServer | null = null;
   if (flags.webhook !== null) {
     const { name, namespace } = flags.webhookService;
-    const config = injectConfig({ image: flags.injectImage ?? `${DEFAULT_IMAGE_REPOSITORY}:${VERSION}`, service: name, namespace, sidecarMode: flags.injectSidecarMode });
+    const config = injectConfig({ image: flags.injectImage ?? `${DEFAULT_IMAGE_REPOSITORY}:${VERSION}`, service: name, namespace, sidecarMode: flags.injectSidecarMode, caBundle: () => ca.bundle });
     const w = flags.webhook;
     webhook = await startWebhookServer({ host: w.host, port: w.port, ca, service: name, namespace, config, log, now: Date.now, namespaceLabels: onKube?.injector.namespaceLabels }).catch((err: NodeJS.ErrnoException) => {
       throw new StartError(`--webhook-addr ${w.host}:${w.port} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`);

@@ -24,6 +24,8 @@ export type XdsFlags = {
   readonly controlPlane: string;
   /** The join token file `sluicectl token create` wrote; null when the identity dir already holds an SVID. */
   readonly tokenFile: string | null;
+  /** In a pod: its projected service-account token file (audience sluice-cp), traded for an SVID instead of a join token. */
+  readonly serviceAccountTokenFile: string | null;
   /** Where the key, SVID and bundle are kept (key 0600): a restart needs no new token. */
   readonly identityDir: string;
   /** Service port name -> the local port the app listens on, behind the inbound listener. */
@@ -51,6 +53,10 @@ export const usage = `usage: sluice-proxy --config FILE [options]
   --control-plane ADDR     follow a control plane instead: its xDS and certificate port (15012)
   --token FILE             the join token file (sluicectl token create --workload NAME): single use,
                            needed only at the first start; later starts reuse the identity dir
+  --service-account-token FILE
+                           in a pod (as injected): its projected service-account token, traded
+                           for the SVID of its service account; reads POD_NAME, POD_NAMESPACE,
+                           SERVICE_ACCOUNT and SLUICE_CA_BUNDLE from the environment
   --identity-dir DIR       key, certificate and bundle (default ./sluice-identity)
   --app NAME=PORT          the local port the app serves the Service port NAME on (repeatable;
                            default: the port the Workload declares)
@@ -92,6 +98,7 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
         'access-log': { type: 'string', default: 'stdout' },
         'control-plane': { type: 'string' },
         token: { type: 'string' },
+        'service-account-token': { type: 'string' },
         'identity-dir': { type: 'string', default: './sluice-identity' },
         app: { type: 'string', multiple: true, default: [] },
         'outbound-port': { type: 'string', default: '15001' },
@@ -118,7 +125,7 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
     if (typeof parsed === 'string') return { ok: false, error: parsed };
     xds = parsed;
   } else {
-    const stray = ['token', 'zone'].find((f) => values[f as 'token' | 'zone'] !== undefined) ?? ((values.app ?? []).length > 0 ? 'app' : undefined) ?? (values.capture ? 'capture' : undefined);
+    const stray = ['token', 'zone', 'service-account-token'].find((f) => values[f as 'token' | 'zone' | 'service-account-token'] !== undefined) ?? ((values.app ?? []).length > 0 ? 'app' : undefined) ?? (values.capture ? 'capture' : undefined);
     if (stray !== undefined) return { ok: false, error: `--${stray} applies with --control-plane only` };
   }
   const adminPort = port(values['admin-port'], '--admin-port');
@@ -143,7 +150,7 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
 
 function xdsFlags(
   cp: string,
-  values: { token?: string; 'identity-dir': string; app?: string[]; 'outbound-port': string; zone?: string; capture: boolean; 'inbound-port': string; 'strict-egress': boolean; 'capture-probe': string },
+  values: { token?: string; 'service-account-token'?: string; 'identity-dir': string; app?: string[]; 'outbound-port': string; zone?: string; capture: boolean; 'inbound-port': string; 'strict-egress': boolean; 'capture-probe': string },
 ): XdsFlags | string {
   if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(cp)) return `--control-plane: '${cp}' is not HOST:PORT (e.g. cp.mesh.internal:15012)`;
   const apps: Record<string, number> = {};
@@ -169,7 +176,9 @@ function xdsFlags(
     if (probe === null || Number(probe[2]) < 1 || Number(probe[2]) > 65535) return `--capture-probe: '${values['capture-probe']}' is not IPV4:PORT (e.g. 127.0.0.254:15002)`;
     capture = { inboundPort: inbound, strictEgress: values['strict-egress'], probe: { address: probe[1], port: Number(probe[2]) } };
   } else if (values['strict-egress']) return '--strict-egress applies with --capture only';
-  return { controlPlane: cp, tokenFile: values.token === undefined ? null : resolve(values.token), identityDir: resolve(values['identity-dir']), apps, outboundPort: outbound, zone: values.zone, capture };
+  if (values.token !== undefined && values['service-account-token'] !== undefined) return '--token and --service-account-token: a VM joins with a join token, a pod with its service-account token; give one';
+  const saToken = values['service-account-token'] === undefined ? null : resolve(values['service-account-token']);
+  return { controlPlane: cp, tokenFile: values.token === undefined ? null : resolve(values.token), serviceAccountTokenFile: saToken, identityDir: resolve(values['identity-dir']), apps, outboundPort: outbound, zone: values.zone, capture };
 }
 
 function port(value: string, flag: string): number | string {

@@ -3,10 +3,11 @@
 // service -> ProxyServer with admin and stats -> ADS over mTLS with that SVID, each config
 // applied as it comes. Without the control plane it keeps serving what it last applied.
 
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { parseTokenFile } from '../xds/index.ts';
+import { CA_BUNDLE_ENV, parseTokenFile } from '../xds/index.ts';
 import { dialControlPlane } from '../xds/dial.ts';
 import { routeGrpcLogs } from '../xds/grpc-log.ts';
 import type { ProxyFlags, XdsFlags } from './flags.ts';
@@ -25,8 +26,12 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
   const dir = xf.identityDir;
   const files = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), bundle: join(dir, 'bundle.pem') };
 
-  let proof: { trustBundle: string; joinToken?: string; identity?: string };
-  if (xf.tokenFile !== null) {
+  let proof: { trustBundle: string; joinToken?: string; podToken?: () => string; identity?: string; workload?: string };
+  if (xf.serviceAccountTokenFile !== null) {
+    const pod = podProof(xf.serviceAccountTokenFile, files.bundle, process.env);
+    if (typeof pod === 'string') return fail(2, pod);
+    proof = pod;
+  } else if (xf.tokenFile !== null) {
     let text: string;
     try {
       text = readFileSync(xf.tokenFile, 'utf8');
@@ -159,4 +164,49 @@ function writeAtomically(path: string, text: string): void {
   const tmp = `${path}.xds.tmp`;
   writeFileSync(tmp, text, { mode: 0o644 });
   renameSync(tmp, path);
+}
+
+/**
+ * A pod's proof, as the injector sets it up: the projected service-account token file
+ * (re-read at each join), the identity of its service account in the trust domain its roots
+ * name (the root's URI SAN spiffe://TD), and the roots to check the control plane with: the
+ * injected SLUICE_CA_BUNDLE, or the identity folder's after a restart.
+ */
+function podProof(tokenFile: string, bundleFile: string, env: NodeJS.ProcessEnv): { trustBundle: string; podToken: () => string; identity: string; workload: string } | string {
+  try {
+    readFileSync(tokenFile, 'utf8');
+  } catch (err) {
+    return `--service-account-token ${tokenFile}: ${(err as Error).message} (the injector mounts the projected token there)`;
+  }
+  const missing = ['POD_NAME', 'POD_NAMESPACE', 'SERVICE_ACCOUNT'].filter((k) => !env[k]);
+  if (missing.length > 0) return `--service-account-token needs ${missing.join(', ')} in the environment (the injector sets them from the downward API)`;
+  let bundle = env[CA_BUNDLE_ENV] ?? '';
+  if (bundle.trim() === '') {
+    try {
+      bundle = readFileSync(bundleFile, 'utf8');
+    } catch {
+      return `--service-account-token needs the mesh's roots: ${CA_BUNDLE_ENV} in the environment (the injector sets it) or ${bundleFile} from an earlier join`;
+    }
+  }
+  const trustDomain = trustDomainOf(bundle);
+  if (trustDomain === null) return `${CA_BUNDLE_ENV}: no certificate in it names its trust domain (a root of this mesh carries the URI SAN spiffe://TRUST-DOMAIN)`;
+  return {
+    trustBundle: bundle,
+    podToken: () => readFileSync(tokenFile, 'utf8'),
+    identity: `spiffe://${trustDomain}/ns/${env.POD_NAMESPACE}/sa/${env.SERVICE_ACCOUNT}`,
+    workload: env.POD_NAME!,
+  };
+}
+
+/** The trust domain a bundle's first root names in its URI SAN (spiffe://TD), or null. */
+function trustDomainOf(bundle: string): string | null {
+  for (const pem of bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      const m = /URI:spiffe:\/\/([^/,\s]+)(?:,|$)/.exec(new X509Certificate(pem).subjectAltName ?? '');
+      if (m !== null) return m[1];
+    } catch {
+      // Not a certificate: the next one may be.
+    }
+  }
+  return null;
 }

@@ -12,6 +12,9 @@ import protobuf from 'protobufjs';
 export const CERTIFICATE_SERVICE_NAME = 'sluice.ca.v1.CertificateService';
 export const CERTIFY_PATH = `/${CERTIFICATE_SERVICE_NAME}/Certify`;
 
+/** Where an injected pod's proxy finds the mesh's roots for its first contact (the injector writes it, the proxy reads it). */
+export const CA_BUNDLE_ENV = 'SLUICE_CA_BUNDLE';
+
 export type CertificateRequest = {
   /** The CSR, PEM: exactly one URI SAN, the identity the stream is authenticated as. */
   csr: string;

@@ -66,6 +66,8 @@ type StreamIdentity = {
 };
 
 const WORKLOAD_TYPE = 'workloads.mesh.sluice.dev';
+/** The kube store's pods (control-plane/store/kube-types.ts POD_TYPE), read without loading the Kubernetes client. */
+const POD_TYPE = 'pods';
 
 export function addCertificateService(server: grpc.Server, deps: CertificateServiceDeps): void {
   const tokens = deps.tokens ?? joinTokens({ store: deps.store, trustDomain: deps.ca.trustDomain, now: deps.now });
@@ -109,6 +111,13 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
       w = await deps.store.get(WORKLOAD_TYPE, namespace, hint);
     } catch (err) {
       if (!isStoreError(err, 'NOT_FOUND')) throw err;
+    }
+    // On Kubernetes, a pod's proxy renews as its pod: the pod (the store follows them) must run as that account.
+    if (w === undefined && deps.reviewTokens !== undefined) {
+      const pod = await deps.store.get(POD_TYPE, namespace, hint).catch((err: unknown) => (isStoreError(err, 'NOT_FOUND') ? undefined : Promise.reject(err)));
+      const podAccount = (pod?.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName ?? DEFAULT_SERVICE_ACCOUNT;
+      if (pod !== undefined && podAccount === serviceAccount) return hint;
+      if (pod !== undefined) throw new Refusal(grpc.status.PERMISSION_DENIED, 'WORKLOAD_MISMATCH', `pod ${namespace}/${hint} runs as service account ${podAccount}, so the client certificate for service account ${serviceAccount} does not speak for it`);
     }
     if (w === undefined || accountOf(w) !== serviceAccount) {
       throw new Refusal(grpc.status.PERMISSION_DENIED, 'WORKLOAD_MISMATCH', `Workload ${namespace}/${hint} ${w === undefined ? 'does not exist' : `runs as service account ${accountOf(w)}`}, so the client certificate for service account ${serviceAccount} does not speak for it`);

@@ -57,12 +57,18 @@ export type InjectConfig = {
   /** The audience of the projected token; the control plane's TokenReview asks for it. */
   readonly tokenAudience: string;
   readonly tokenExpirationSeconds: number;
+  /**
+   * The mesh's roots as the control plane holds them when the pod is created: the proxy
+   * checks the control plane's certificate with them at its first contact (Linkerd injects
+   * its trust anchors the same way); later roots come with each SVID. Absent: not injected.
+   */
+  readonly caBundle?: () => string;
 };
 
 export const DEFAULT_TOKEN_AUDIENCE = 'sluice-cp';
 
 /** The config for a control plane behind Service `service` in `namespace`. */
-export function injectConfig(opts: { image: string; service: string; namespace: string; sidecarMode: SidecarMode }): InjectConfig {
+export function injectConfig(opts: { image: string; service: string; namespace: string; sidecarMode: SidecarMode; caBundle?: () => string }): InjectConfig {
   return {
     image: opts.image,
     controlPlaneAddress: `${opts.service}.${opts.namespace}.svc:15012`,
@@ -70,5 +76,6 @@ export function injectConfig(opts: { image: string; service: string; namespace: 
     sidecarMode: opts.sidecarMode,
     tokenAudience: DEFAULT_TOKEN_AUDIENCE,
     tokenExpirationSeconds: 3600,
+    ...(opts.caBundle === undefined ? {} : { caBundle: opts.caBundle }),
   };
 }

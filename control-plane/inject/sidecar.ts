@@ -5,6 +5,7 @@
 
 import type { V1Container, V1EnvVar, V1Probe, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
 import { APP_PROBES_ENV, type AppProbe } from '../../kinds/app-probes.ts';
+import { CA_BUNDLE_ENV } from '../../xds/ca-service.ts';
 import {
   CAPTURE_CONTAINER,
   IDENTITY_DIR,
@@ -70,6 +71,7 @@ export function proxyContainer(config: InjectConfig, mode: SidecarMode, resource
     { name: 'NODE_NAME', valueFrom: field('spec.nodeName') },
   ];
   if (Object.keys(appProbes).length > 0) env.push({ name: APP_PROBES_ENV, value: JSON.stringify(appProbes) });
+  if (config.caBundle !== undefined) env.push({ name: CA_BUNDLE_ENV, value: config.caBundle() });
   // Ready at most ~10 minutes after the start (600 x 1 s): the first SVID and config may wait on a slow control plane.
   const startupProbe: V1Probe = { httpGet: readyGet, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 };
   const readinessProbe: V1Probe = { httpGet: readyGet, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 };

@@ -54,7 +54,13 @@ export type SvidClientOptions = {
   readonly dir: string;
   /** For the first join only; ignored when the folder already holds a valid SVID for `identity`. */
   readonly joinToken?: string;
-  /** The SPIFFE ID the token is bound to (the token file's `identity:`); required with joinToken. */
+  /**
+   * A pod's projected service-account token (its file, read again at each join: the kubelet
+   * renews it), sent as `kubernetes_token` where a VM sends its join token; the control plane
+   * has the Kubernetes API review it (TokenReview). Instead of joinToken.
+   */
+  readonly podToken?: () => string;
+  /** The SPIFFE ID the token is bound to (the token file's `identity:`; a pod's service account's); required with joinToken or podToken. */
   readonly identity?: string;
   /** The Workload's name, sent as a hint when re-authenticating with the SVID. */
   readonly workload?: string;
@@ -118,12 +124,13 @@ export class SvidClient {
   #ready: { resolve: (i: IssuedSvid) => void; reject: (e: Error) => void } | null = null;
 
   constructor(opts: SvidClientOptions, deps: SvidClientDeps) {
-    if (opts.joinToken !== undefined && opts.identity === undefined) throw new Error('a join token needs the identity it is bound to (the token file names it)');
+    if (opts.joinToken !== undefined && opts.podToken !== undefined) throw new Error('a join token or a pod token, not both');
+    if ((opts.joinToken !== undefined || opts.podToken !== undefined) && opts.identity === undefined) throw new Error('a join token needs the identity it is bound to (the token file names it)');
     this.#opts = opts;
     this.#deps = deps;
     this.#timers = deps.timers ?? realTimers;
     this.#workload = opts.workload ?? '';
-    this.#token = opts.joinToken;
+    this.#token = opts.joinToken ?? (opts.podToken === undefined ? undefined : 'pod');
     const f = (name: string) => join(opts.dir, name);
     this.#files = {
       cert: f('cert.pem'),
@@ -228,7 +235,19 @@ export class SvidClient {
     const id = `${++this.#requests}`;
     this.#pending = { id, keyPem: keys.privateKeyPem, staged };
     const token = this.#current === null ? (this.#token ?? '') : '';
-    this.#call.write({ csr: createCsr(keys.privateKeyPem, keys.publicKeyPem, identity), join_token: token, request_id: id, workload: this.#workload });
+    const csr = createCsr(keys.privateKeyPem, keys.publicKeyPem, identity);
+    if (this.#opts.podToken !== undefined) this.#call.write({ csr, join_token: '', kubernetes_token: token === '' ? '' : this.#podToken(), request_id: id, workload: this.#workload });
+    else this.#call.write({ csr, join_token: token, request_id: id, workload: this.#workload });
+  }
+
+  /** The pod's token as the kubelet last wrote it; '' (the control plane then says what proof is missing) when the file cannot be read. */
+  #podToken(): string {
+    try {
+      return this.#opts.podToken!().trim();
+    } catch (err) {
+      this.#deps.log('warn', 'the service-account token file cannot be read', { error: (err as Error).message });
+      return '';
+    }
   }
 
   #onResponse(res: CertificateResponse): void {

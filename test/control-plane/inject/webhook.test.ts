@@ -40,7 +40,7 @@ before(async () => {
     ca,
     service: 'sluice-cp',
     namespace: 'sluice-system',
-    config: injectConfig({ image: 'registry.example/sluice/proxy:0.1.0', service: 'sluice-cp', namespace: 'sluice-system', sidecarMode: 'native' }),
+    config: injectConfig({ image: 'registry.example/sluice/proxy:0.1.0', service: 'sluice-cp', namespace: 'sluice-system', sidecarMode: 'native', caBundle: () => ca.bundle }),
     namespaceLabels: async (ns) => namespaces[ns] ?? null,
     log: () => undefined,
     now: Date.now,
@@ -102,6 +102,7 @@ test('a Deployment pod comes back with the capture step, the proxy as a native s
   assert.equal(env.POD_NAME, 'metadata.name');
   assert.equal(env.POD_NAMESPACE, 'metadata.namespace');
   assert.equal(env.SERVICE_ACCOUNT, 'spec.serviceAccountName');
+  assert.equal(env.SLUICE_CA_BUNDLE, ca.bundle, "the mesh's roots, for the proxy's first contact with the control plane");
   assert.deepEqual(proxy.args!.slice(0, 3), ['--control-plane', 'sluice-cp.sluice-system.svc:15012', '--capture']);
   const tokenMount = proxy.volumeMounts!.find((m) => m.name === 'sluice-token');
   assert.equal(tokenMount?.readOnly, true);
