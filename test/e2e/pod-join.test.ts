@@ -1,15 +1,17 @@
-// Issue 17 point 2 end to end: a pod's proxy joins with its projected service-account token.
-// sluice-cp --store kubernetes against the fake API server, which holds a Service, its pod
-// and the EndpointSlice naming it (the pod's address here is 127.0.0.1, its port the one the
-// pod's proxy serves), and reviews the pod's token as the API server would (TokenReview,
-// audience sluice-cp). The pod's proxy is started as the injector starts it
-// (--service-account-token, the downward-API env, the injected roots), gets the SVID of its
-// service account, and serves mTLS to a VM agent's proxy of the same mesh, joined with a
-// join token, whose app calls the Service.
+// Issue 17's acceptance, end to end: a Pod's JSON sent through sluice-cp's webhook comes back
+// with the proxy, and that proxy, run as the patched pod says (its args and env; the
+// downward API filled in from the pod), joins with its projected service-account token and
+// serves mTLS to a VM agent's proxy of the same mesh. sluice-cp --store kubernetes runs
+// against the fake API server, which holds a Service, its pod and the EndpointSlice naming it
+// (the pod's address here is 127.0.0.1, its port the one the pod's proxy serves), and reviews
+// the pod's token as the API server would (TokenReview, audience sluice-cp). Not here: the
+// capture step (test/e2e/capture-netns.test.ts runs it in network namespaces), so the
+// proxy runs without --capture, with --app naming its app's port.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,6 +20,7 @@ import { FakeKubeApi, type KubeObject } from '../helpers/fake-kube-api.ts';
 import { closedPort } from '../helpers/ports.ts';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { applyJsonPatch, type PatchOp } from '../helpers/json-patch.ts';
 import { sluicectl } from '../control-plane/cli/harness.ts';
 
 const fixture = (name: string): KubeObject => JSON.parse(readFileSync(new URL(`../fixtures/kubernetes/${name}.json`, import.meta.url), 'utf8')) as KubeObject;
@@ -75,9 +78,50 @@ function get(port: number, host: string): Promise<{ status: number; body: string
   });
 }
 
-test("a pod's proxy joins with its service-account token, gets its service account's SVID, and serves mTLS to a VM agent's proxy", async () => {
-  const pod = await podProxy(POD_TOKEN);
-  const identity = JSON.parse(await pod.waitForLog(/"msg":"identity ready"/)) as { identity: string; workload: string };
+type Container = { name: string; args?: string[]; env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] };
+type PodJson = KubeObject & { spec: { serviceAccountName: string; nodeName: string; initContainers?: Container[] } };
+
+/** The pod as sluice-cp's webhook patches it (AdmissionReview v1 over HTTPS, as the API server sends it). */
+async function injected(pod: PodJson): Promise<PodJson> {
+  const url = /"msg":"webhook listening","url":"https:\/\/127\.0\.0\.1:(\d+)\/inject"/.exec(cp.stderr());
+  assert.ok(url !== null, 'sluice-cp says where its webhook listens');
+  const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: '705ab4f5-6393-11e8-b7cc-42010a800002', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'bookinfo', operation: 'CREATE', userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' }, object: pod, dryRun: false } };
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: Number(url[1]), method: 'POST', path: '/inject?timeout=10s', ca: readFileSync(join(dir, 'cp', 'ca', 'bundle.pem')), servername: 'sluice-cp.sluice-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
+      let data = '';
+      res.setEncoding('utf8').on('data', (d: string) => (data += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve(data) : reject(new Error(`webhook: ${res.statusCode} ${data}`))));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(review));
+  });
+  const response = (JSON.parse(body) as { response: { allowed: boolean; patch?: string } }).response;
+  assert.equal(response.allowed, true);
+  assert.ok(response.patch !== undefined, 'the pod of a labelled namespace is injected');
+  return applyJsonPatch(pod, JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as PatchOp[]);
+}
+
+test("a pod injected by the webhook: its proxy, run as the patch says, joins with its service-account token and serves mTLS to a VM agent's proxy", async () => {
+  const pod = await injected(fixture('pod-reviews-v1') as PodJson);
+  const sidecar = pod.spec.initContainers!.find((c) => c.name === 'sluice-proxy')!;
+  assert.ok(pod.spec.initContainers!.some((c) => c.name === 'sluice-init' && c.args?.[0] === 'capture'), 'and the capture step before it');
+  // The kubelet's part: the token file, the downward API, the pod's own folders.
+  const podTokenFile = join(dir, 'pod-token');
+  writeFileSync(podTokenFile, POD_TOKEN);
+  const fields: Record<string, string> = { 'metadata.name': POD, 'metadata.namespace': 'bookinfo', 'spec.serviceAccountName': pod.spec.serviceAccountName, 'spec.nodeName': pod.spec.nodeName, 'status.podIP': '127.0.0.1' };
+  const podEnv = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e.value ?? fields[e.valueFrom!.fieldRef!.fieldPath]]));
+  const given = sidecar.args!;
+  const args: string[] = [];
+  for (let i = 0; i < given.length; i++) {
+    if (given[i] === '--capture') continue;
+    const value = { '--control-plane': cp.xds, '--service-account-token': podTokenFile, '--identity-dir': join(dir, 'injected-identity') }[given[i]];
+    if (value !== undefined) args.push(given[i], value), i++;
+    else args.push(given[i]);
+  }
+  assert.deepEqual(args.filter((a) => a.startsWith('--')), ['--control-plane', '--service-account-token', '--identity-dir'], 'the injected args, the capture flag aside');
+  const podProcess = await startProxy('', [...args, '--app', `http=${app.port}`, '--outbound-port', String(await closedPort()), '--access-log', 'off', '--drain-timeout', '1s'], { env: podEnv, readyTimeoutMs: 30_000 });
+  proxies.push(podProcess);
+  const identity = JSON.parse(await podProcess.waitForLog(/"msg":"identity ready"/)) as { identity: string; workload: string };
   assert.equal(identity.identity, 'spiffe://pods.sluice.dev/ns/bookinfo/sa/bookinfo-reviews');
   assert.equal(identity.workload, POD);
   assert.ok(cp.stderr().includes(`"via":"kubernetes-token pod bookinfo/${POD}"`), 'sluice-cp issued it on the TokenReview');
