@@ -391,7 +391,10 @@ export class KubeStore implements ResourceStore {
 
   #writable(type: ResourceType): KubeType {
     const t = this.#typeOf(type);
-    if (!t.writable) throw new StoreError('INVALID', `${type} belongs to Kubernetes: the control plane only reads it`, [{ path: 'type', message: 'is read-only' }]);
+    if (!t.writable) {
+      const how = t.kind === 'Service' ? ': apply Services with kubectl (sluicectl apply takes the mesh\'s own kinds and routes here)' : '';
+      throw new StoreError('INVALID', `${type} belongs to Kubernetes: the control plane only reads it${how}`, [{ path: 'kind', message: `${t.kind} is read-only with --store kubernetes${how}` }]);
+    }
     return t;
   }
 

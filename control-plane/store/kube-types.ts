@@ -29,7 +29,9 @@ export const NODE_TYPE = 'nodes';
 
 export const KUBE_TYPES: readonly KubeType[] = [
   // Every kind of the API: Sluice's CRDs (status subresource), core Services, Gateway API routes.
-  ...KINDS.map((k) => ({ type: resourceTypeOf(k), group: k.group, version: k.version, kind: k.kind, plural: k.plural, namespaced: k.scope === 'Namespaced', statusSubresource: true, writable: true, ownStatus: k.group !== '' })),
+  // Core Services are Kubernetes' own (kubectl applies them, and sluice-cp's ClusterRole only
+  // reads them, so that it cannot change any Service of the cluster): read, never written.
+  ...KINDS.map((k) => ({ type: resourceTypeOf(k), group: k.group, version: k.version, kind: k.kind, plural: k.plural, namespaced: k.scope === 'Namespaced', statusSubresource: true, writable: k.group !== '', ownStatus: k.group !== '' })),
   // Join tokens: their status (used, revoked) is written by update with a resourceVersion precondition, so no subresource.
   { type: 'jointokens.ca.sluice.dev', group: 'ca.sluice.dev', version: 'v1', kind: 'JoinToken', plural: 'jointokens', namespaced: true, statusSubresource: false, writable: true, ownStatus: false },
   // The registry: which pods run behind a Service, where, and as whom.

@@ -121,6 +121,9 @@ describe('kubernetes store', () => {
     assert.equal(slices.items[0].kind, 'EndpointSlice');
     assert.equal((await store.get('pods', 'bookinfo', 'reviews-v1-6b8d4f7c9d-x2k4p')).kind, 'Pod');
     await assert.rejects(store.create('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'bookinfo' } }), (err) => isStoreError(err, 'INVALID'));
+    // Core Services are read, never written: sluice-cp's role cannot change a Service of the cluster, and says to use kubectl.
+    await assert.rejects(store.create('services', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'bookinfo' }, spec: { ports: [{ port: 80 }] } }), (err) => isStoreError(err, 'INVALID') && /apply Services with kubectl/.test((err as Error).message));
+    await assert.rejects(store.delete('services', 'bookinfo', svc.metadata.name), (err) => isStoreError(err, 'INVALID'));
   });
 
   test('writes go to the cluster as CRD objects, and a get right after sees them', async (t) => {
