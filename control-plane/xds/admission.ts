@@ -23,10 +23,10 @@ export function admitOnTls(node: NodeContext, peer: string | null, view: MeshVie
   if (node.kind !== 'proxy') return null;
   if (peer === null) return `node '${node.id}' says it is a Sluice proxy, but sent no client certificate: a proxy joins with a token first (sluice-proxy --token), then connects with its SVID`;
   const workload = view?.workloads.get(key(node.namespace, node.workload));
-  // A pod (--store kubernetes) is no Workload: it is known by the EndpointSlices that list it, with its service account's identity.
-  const pod = workload === undefined ? view?.served.get(key(node.namespace, node.workload))?.[0]?.endpoint : undefined;
-  if (workload === undefined && pod === undefined) return `there is no Workload '${node.workload}' in namespace '${node.namespace}' (sluicectl get workloads -n ${node.namespace}), nor a ready pod of that name behind a Service`;
-  const wanted = workload !== undefined ? workloadId(view!.mesh.trustDomain, node.namespace, workload.spec?.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT) : pod!.identity;
+  // A pod (--store kubernetes) is no Workload: it is known as the pod it is, with its service account's identity, behind a Service or not (a Job's).
+  const pod = workload === undefined ? view?.podIdentities.get(key(node.namespace, node.workload)) : undefined;
+  if (workload === undefined && pod === undefined) return `there is no Workload '${node.workload}' in namespace '${node.namespace}' (sluicectl get workloads -n ${node.namespace}), nor a pod of that name`;
+  const wanted = workload !== undefined ? workloadId(view!.mesh.trustDomain, node.namespace, workload.spec?.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT) : pod!;
   if (peer !== wanted) return `node '${node.id}' needs the identity ${wanted}, but its certificate is ${peer}`;
   return null;
 }

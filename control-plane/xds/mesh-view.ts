@@ -105,6 +105,8 @@ export type MeshView = {
   readonly served: ReadonlyMap<string, readonly { readonly service: ServiceView; readonly port: ServicePortView; readonly endpoint: EndpointView }[]>;
   /** The PEM roots every workload trusts (the CA bundle). */
   readonly trustBundle: string;
+  /** Every pod the control plane follows (store kubernetes), by `<namespace>/<name>`: the identity of its service account, behind a Service or not. */
+  readonly podIdentities: ReadonlyMap<string, string>;
 };
 
 export type MeshInputs = {
@@ -169,8 +171,10 @@ export function buildMeshView(input: MeshInputs): MeshView {
   }
   const httpRoutes = routeOrder(input.httpRoutes);
   const grpcRoutes = routeOrder(input.grpcRoutes);
+  const podIdentities = new Map((input.pods ?? []).map((p) => [key(p.metadata.namespace, p.metadata.name), workloadId(mesh.trustDomain, p.metadata.namespace ?? 'default', p.spec?.serviceAccountName || DEFAULT_SERVICE_ACCOUNT)]));
   return {
     revision: input.revision,
+    podIdentities,
     mesh,
     services,
     consumers: consumerParents([...httpRoutes, ...grpcRoutes]),

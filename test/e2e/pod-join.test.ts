@@ -157,3 +157,25 @@ test('a token the API server does not accept, or for another service account, ge
   assert.equal(await liar.exited, 2);
   assert.match(liar.stderr(), /IDENTITY_MISMATCH|sa\/payments/);
 });
+
+test("a pod behind no Service (a Job's) joins too, and calls the Service through its proxy", async () => {
+  const job = fixture('pod-reviews-v1') as PodJson;
+  const name = 'ratings-migrate-7x2kq';
+  api.put({ ...job, metadata: { ...job.metadata, name, uid: 'c0ffee00-1b2d-4f6a-8c0e-2d4f6a8c0e99', labels: { 'job-name': 'ratings-migrate' } }, spec: { ...job.spec, serviceAccountName: 'ratings' } });
+  const token = POD_TOKEN.replace(/\.c2ln$/, '.am9i');
+  api.registerToken(token, { namespace: 'bookinfo', serviceAccount: 'ratings', audiences: ['sluice-cp'], podName: name, podUid: 'c0ffee00-1b2d-4f6a-8c0e-2d4f6a8c0e99' });
+  const tokenFile = join(dir, 'job-token');
+  writeFileSync(tokenFile, token);
+  const outbound = await closedPort();
+  const env = { POD_NAME: name, POD_NAMESPACE: 'bookinfo', SERVICE_ACCOUNT: 'ratings', SLUICE_CA_BUNDLE: readFileSync(join(dir, 'cp', 'ca', 'bundle.pem'), 'utf8') };
+  proxies.push(await startProxy('', ['--control-plane', cp.xds, '--service-account-token', tokenFile, '--identity-dir', join(dir, 'job-identity'), '--outbound-port', String(outbound), '--access-log', 'off', '--drain-timeout', '1s'], { env, readyTimeoutMs: 30_000 }));
+  const deadline = Date.now() + 20_000;
+  let r = { status: 0, body: '' };
+  while (Date.now() < deadline) {
+    r = await get(outbound, 'reviews.bookinfo.svc.cluster.local').catch((e: Error) => ({ status: 0, body: e.message }));
+    if (r.status === 200) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  assert.equal(r.status, 200, r.body);
+  assert.match(String(app.seen.at(-1)!.headers['x-forwarded-client-cert']), /URI=spiffe:\/\/pods\.sluice\.dev\/ns\/bookinfo\/sa\/ratings/);
+});
