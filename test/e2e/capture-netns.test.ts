@@ -1,8 +1,10 @@
 // Transparent capture end to end: two network namespaces as two pods, joined by a veth
 // pair and nothing else (no route out of them). Pod A (10.44.0.1) runs the control plane
 // and a client; pod B (10.44.0.2) an HTTP app on :8080 and redis-server on :6379. Each has
-// its proxy (uid 1337, joined to the one sluice-cp with a token) and the rules of
-// `sluice-proxy capture install`. A's client calls the Services' virtual IPs (10.96.0.10:80,
+// its proxy (group 1337, joined to the one sluice-cp with a token) and the rules of
+// `sluice-proxy capture install`. The proxies keep uid 0 and are spared by their group
+// (--proxy-gid): as uid 1337 they could not read a checkout under a folder only root may
+// enter (a CI clone in a mktemp folder); the uid rule is checked in rules.test.ts. A's client calls the Services' virtual IPs (10.96.0.10:80,
 // 10.96.0.11:6379), which exist nowhere but in the proxies' config: each call is redirected
 // to A's proxy, goes over mTLS to B's pod address, is redirected to B's proxy, and reaches
 // the app on loopback. Also: B's proxy stays unready while B has no rules (the CNI race)
@@ -110,7 +112,7 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     return r.stdout;
   };
   const capture = (ns: Netns, verb: string, ...flags: string[]) => {
-    const r = run(ns, [process.execPath, PROXY_MAIN, 'capture', verb, '--proxy-uid', String(PROXY_UID), ...flags]);
+    const r = run(ns, [process.execPath, PROXY_MAIN, 'capture', verb, '--proxy-uid', String(PROXY_UID), '--proxy-gid', String(PROXY_UID), ...flags]);
     assert.equal(r.status, 0, `capture ${verb} in ${ns.name}: ${r.stderr}`);
   };
   /** An HTTP GET inside a namespace, as root (the app's user: captured); null when no answer came. */
@@ -126,7 +128,7 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
     return Number(line?.split(' ')[1] ?? 0);
   };
-  const proxyArgv = (identity: string, more: string[]) => ['setpriv', `--reuid=${PROXY_UID}`, `--regid=${PROXY_UID}`, '--clear-groups', process.execPath, PROXY_MAIN, '--control-plane', '10.44.0.1:15012', '--identity-dir', identity, '--capture', '--access-log', 'off', '--drain-timeout', '1s', ...more];
+  const proxyArgv = (identity: string, more: string[]) => ['setpriv', `--regid=${PROXY_UID}`, '--clear-groups', process.execPath, PROXY_MAIN, '--control-plane', '10.44.0.1:15012', '--identity-dir', identity, '--capture', '--access-log', 'off', '--drain-timeout', '1s', ...more];
   const joinProxy = (ns: Netns, workload: string): Proc => {
     const token = join(dir, `${workload}.token`);
     ctl(['token', 'create', '--workload', workload, '--ttl', '10m', '--out', token]);
@@ -139,7 +141,7 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sluice-capture-'));
-    chmodSync(dir, 0o755); // the proxies run as uid 1337
+    chmodSync(dir, 0o755);
     a = makeNetns('capa');
     b = makeNetns('capb');
     const veth = joinByVeth(a, '10.44.0.1', b, '10.44.0.2');
