@@ -26,9 +26,8 @@ import { encodeCommit, JournalFile } from './journal.ts';
 import { apply, JOURNAL_FILE, load, type State } from './recovery.ts';
 import { removeTempSnapshot, syncDir, writeSnapshot, type SnapshotEntry } from './snapshot.ts';
 import type { DeleteOptions, ListOptions, ListResult, ResourceStore, Watch, WatchEvent, WatchOptions } from './store.ts';
-import { WatchHub, type StoreLogger } from './watch-hub.ts';
+import { byNamespaceThenName, warnProcess, WatchHub, type StoreLogger } from './watch-hub.ts';
 import { checkName, checkNamespace, checkResourceVersion, checkType, describe, keyOf, normalize, plan, type ScopeOf, type WriteOp } from './write-plan.ts';
-import { byNamespaceThenName, warnProcess } from './watch-hub.ts';
 
 export type FileStoreOptions = {
   /** Milliseconds since the epoch, for creationTimestamp. Default Date.now. */

@@ -25,10 +25,9 @@ import { StoreError } from './errors.ts';
 import { KubeApiError, KubeClient, loadKubeConfig, type KubeObject, type WatchHandle } from './kube-client.ts';
 import { apiVersionOfType, KUBE_TYPES, kubePath, kubeTypeOf, type KubeType } from './kube-types.ts';
 import type { DeleteOptions, ListOptions, ListResult, ResourceStore, Watch, WatchEvent, WatchOptions } from './store.ts';
-import { WatchHub, type StoreLogger } from './watch-hub.ts';
+import { byNamespaceThenName, warnProcess, WatchHub, type StoreLogger } from './watch-hub.ts';
 import { checkName, checkNamespace, checkResourceVersion, deepFreeze, describe, keyOf, normalize, type ScopeOf } from './write-plan.ts';
 import { isDeepStrictEqual } from 'node:util';
-import { byNamespaceThenName, warnProcess } from './watch-hub.ts';
 
 export type KubeStoreOptions = {
   /** A kubeconfig file; absent: the in-cluster service account. */
