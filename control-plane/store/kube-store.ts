@@ -16,6 +16,8 @@
 // of the object the caller's revision names (so a write racing `kubectl` gets 409 there),
 // and its answer goes into the mirror at once: a `get` right after sees it.
 //
+// The revisions are counted from the store's start time, so they grow across restarts.
+//
 // On a kind with a status subresource a change of status only (the control plane's own
 // status writes) updates the mirror without a new revision, so writing status does not
 // feed back into the mesh index as a change.
@@ -68,7 +70,13 @@ export class KubeStore implements ResourceStore {
   readonly #mirror = new Map<ResourceType, Map<string, Entry>>();
   readonly #followers = new Map<ResourceType, Follower>();
   readonly #scopeOf: ScopeOf;
-  #revision = 0;
+  /**
+   * Counted from the start time (ms x 1 000), not from 0: a revision a client kept from before
+   * this control plane restarted is then always older than any this one hands out, so a watch
+   * resumed from it is EXPIRED (list again) instead of resuming at some unrelated change.
+   * Overtaking it would take a process more than a thousand changes per millisecond of its life.
+   */
+  #revision = Date.now() * 1000;
   #closed = false;
   #statusQueue = new Map<string, () => Promise<void>>();
   #statusDraining: Promise<void> | undefined;

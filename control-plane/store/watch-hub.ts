@@ -65,6 +65,10 @@ export class WatchHub {
     if (from > 0) {
       const oldest = this.oldest(current);
       if (from < oldest) throw new StoreError('EXPIRED', `revision ${from} is compacted; list and watch from the list's revision (the oldest this store can resume from is ${oldest})`);
+      // A revision this store never handed out: one from before a restart of a store whose
+      // revisions start again (the Kubernetes store's are its own count). Resuming after it
+      // would skip every change until the count passes it; list again instead.
+      if (from > current) throw new StoreError('EXPIRED', `revision ${from} is ahead of this store (at ${current}): it is from before a restart; list and watch from the list's revision`);
       const start = this.#history.length > 0 ? from + 1 - this.#history[0].revision : 0;
       for (let i = Math.max(0, start); i < this.#history.length; i++) if (matches(sub, this.#history[i])) sub.queue.push(this.#history[i]);
     }

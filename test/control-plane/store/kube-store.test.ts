@@ -106,6 +106,23 @@ describe('fake Kubernetes API server', () => {
 });
 
 describe('kubernetes store', () => {
+  test('a watch resumed with a revision from before a control-plane restart is EXPIRED (list again), never resumed at an unrelated change', async (t) => {
+    const { store, kubeconfig, api } = await setup(t);
+    for (let i = 0; i < 5; i++) await store.create('workloads.mesh.sluice.dev', { apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'Workload', metadata: { name: `vm${i}`, namespace: 'bookinfo' }, spec: { address: '10.0.0.1' } });
+    const before = store.revision();
+    await store.close();
+    // sluice-cp started again: its revisions count from the cluster's state again, below what a client last saw.
+    const again = await KubeStore.open({ kubeconfig, retryMs: 50, log: () => {} });
+    try {
+      assert.ok(again.revision() > before, `the revisions go on growing across the restart (${again.revision()} > ${before})`);
+      await assert.rejects(again.watch({ fromRevision: before }, () => {}), { code: 'EXPIRED' });
+      assert.ok(api.get('mesh.sluice.dev/v1alpha1', 'Workload', 'bookinfo', 'vm4'), 'what was written is in the cluster still');
+    } finally {
+      // Before the fake server closes (setup's after), which waits for every watch on it to end.
+      await again.close();
+    }
+  });
+
   test('lists what the cluster holds, as the kinds the control plane reads, at its own revisions', async (t) => {
     const { store } = await setup(t);
     const services = await store.list('services');
