@@ -24,7 +24,7 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SOURCES = ['proxy', 'control-plane', 'xds', 'certs', 'kinds'];
 const PROGRAMS = ['sluice-proxy', 'sluice-cp', 'sluicectl'];
 /** What of deploy/vm/ an operator needs on the VM (the units the install steps copy). */
-const VM_FILES = ['sluice-proxy.service', 'sluice-cp.service', 'sluice-proxy.env', 'sluice-cp.env'];
+const VM_FILES = ['sluice-proxy.service', 'sluice-cp.service', 'sluice-proxy.env', 'sluice-cp.env', 'sluice-proxy-capture.conf'];
 
 type Lock = { packages: Record<string, { dev?: boolean; devOptional?: boolean; link?: boolean; optional?: boolean; os?: string[]; cpu?: string[] }> };
 
