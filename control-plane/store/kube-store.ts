@@ -1,12 +1,8 @@
 // The Kubernetes API as the store (`--store kubernetes`): resources live in the cluster as
 // CRD objects (Sluice's kinds), core Services and Gateway API routes, so `kubectl apply`
 // and `sluicectl apply` take the same YAML. The control plane keeps a mirror of every type
-// it reads, the way an informer does:
-//
-//   list (resourceVersion R) -> watch from R with bookmarks -> each event into the mirror
-//   watch ended by the server or the network -> watch again from the last version seen
-//   ERROR 410 Expired (the server no longer has that history) -> list again, reconcile
-//   every `resyncMs` -> list again and reconcile (what a lost event left wrong is mended)
+// it reads, the way an informer does (kube-follow.ts: list, watch with bookmarks, resume,
+// 410 -> list again, periodic resync).
 //
 // Reads (get, list, watch) are served from the mirror. Each change the mirror takes gets
 // the next local revision, and that revision is the resourceVersion this store hands out:
@@ -24,7 +20,8 @@
 
 import type { Resource, ResourceType } from '../api/resource.ts';
 import { StoreError } from './errors.ts';
-import { KubeApiError, KubeClient, loadKubeConfig, type KubeObject, type WatchHandle } from './kube-client.ts';
+import { KubeApiError, KubeClient, loadKubeConfig, type KubeObject } from './kube-client.ts';
+import { TypeFollower, type MirrorSink } from './kube-follow.ts';
 import { apiVersionOfType, KUBE_TYPES, kubePath, kubeTypeOf, type KubeType } from './kube-types.ts';
 import type { DeleteOptions, ListOptions, ListResult, ResourceStore, Watch, WatchEvent, WatchOptions } from './store.ts';
 import { byNamespaceThenName, warnProcess, WatchHub, type StoreLogger } from './watch-hub.ts';
@@ -47,28 +44,13 @@ export type KubeStoreOptions = {
 
 type Entry = { readonly object: Resource; readonly kubeRv: string };
 
-/** One followed type: its list/watch loop. */
-type Follower = {
-  readonly t: KubeType;
-  /** The last resourceVersion the server gave for this type (list, event or bookmark). */
-  kubeRv: string;
-  handle: WatchHandle | undefined;
-  /** Bumped for each list or watch started: events of an older stream are dropped. */
-  stream: number;
-  retryMs: number;
-  timer: NodeJS.Timeout | undefined;
-  resync: NodeJS.Timeout | undefined;
-  /** The type's resource is not served (its CRD is not installed): listed again at each resync. */
-  missing: boolean;
-};
-
 export class KubeStore implements ResourceStore {
   readonly #client: KubeClient;
   readonly #log: StoreLogger;
   readonly #hub: WatchHub;
   readonly #opts: KubeStoreOptions;
   readonly #mirror = new Map<ResourceType, Map<string, Entry>>();
-  readonly #followers = new Map<ResourceType, Follower>();
+  readonly #followers: TypeFollower[] = [];
   readonly #scopeOf: ScopeOf;
   /**
    * Counted from the start time (ms x 1 000), not from 0: a revision a client kept from before
@@ -97,7 +79,7 @@ export class KubeStore implements ResourceStore {
   static async open(opts: KubeStoreOptions = {}): Promise<KubeStore> {
     const store = new KubeStore(new KubeClient(loadKubeConfig(opts.kubeconfig)), opts);
     try {
-      await Promise.all((opts.types ?? KUBE_TYPES).map((t) => store.#start(t)));
+      await Promise.all((opts.types ?? KUBE_TYPES).map((t) => store.#follow(t)));
     } catch (err) {
       await store.close();
       throw err;
@@ -219,12 +201,7 @@ export class KubeStore implements ResourceStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const f of this.#followers.values()) {
-      f.stream += 1;
-      f.handle?.abort();
-      clearTimeout(f.timer);
-      clearTimeout(f.resync);
-    }
+    for (const f of this.#followers) f.close();
     this.#hub.closeAll();
     this.#statusQueue.clear();
     await this.#statusDraining;
@@ -287,104 +264,12 @@ export class KubeStore implements ResourceStore {
     for (const [k, held] of [...map]) if (!seen.has(k) && !older(listRv, held.kubeRv)) this.#remove(t, k, held);
   }
 
-  // --- list and watch, per type ---
-
-  async #start(t: KubeType): Promise<void> {
-    const f: Follower = { t, kubeRv: '', handle: undefined, stream: 0, retryMs: this.#opts.retryMs ?? 1000, timer: undefined, resync: undefined, missing: false };
-    this.#followers.set(t.type, f);
-    await this.#list(f, true);
-  }
-
-  /** `first`: a failure other than a missing resource is thrown (startup fails with it); later ones are retried. */
-  async #list(f: Follower, first = false): Promise<void> {
-    if (this.#closed) return;
-    const stream = ++f.stream;
-    f.handle?.abort();
-    f.handle = undefined;
-    clearTimeout(f.timer);
-    clearTimeout(f.resync);
-    let list: { metadata: { resourceVersion: string }; items: KubeObject[] };
-    try {
-      list = await this.#client.request('GET', kubePath(f.t));
-    } catch (err) {
-      if (this.#closed || stream !== f.stream) return;
-      if (err instanceof KubeApiError && err.code === 404) {
-        if (!f.missing) this.#log('warn', `the Kubernetes API does not serve ${f.t.type}: is its CRD installed? It is listed again every resync`, { type: f.t.type });
-        f.missing = true;
-        this.#reconcile(f.t, [], '');
-        this.#scheduleResync(f);
-        return;
-      }
-      if (first) throw new Error(`--store kubernetes: listing ${f.t.type} at ${this.#client.server} failed: ${(err as Error).message}`, { cause: err });
-      this.#retry(f, () => this.#list(f), err);
-      return;
-    }
-    if (this.#closed || stream !== f.stream) return;
-    if (f.missing) this.#log('info', `the Kubernetes API serves ${f.t.type} now`, { type: f.t.type });
-    f.missing = false;
-    this.#reconcile(f.t, list.items ?? [], list.metadata.resourceVersion);
-    f.kubeRv = list.metadata.resourceVersion;
-    f.retryMs = this.#opts.retryMs ?? 1000;
-    this.#scheduleResync(f);
-    // Not awaited: the client resolves a watch only once the server sends its headers.
-    void this.#watchFrom(f);
-  }
-
-  async #watchFrom(f: Follower): Promise<void> {
-    if (this.#closed) return;
-    const stream = ++f.stream;
-    let expired = false;
-    const onEvent = (e: { type: string; object: KubeObject }) => {
-      if (stream !== f.stream) return;
-      if (e.type === 'BOOKMARK') {
-        f.kubeRv = String(e.object.metadata?.resourceVersion ?? f.kubeRv);
-        return;
-      }
-      if (e.type === 'ERROR') {
-        const s = e.object as unknown as { code?: number; message?: string };
-        if (s.code === 410) expired = true;
-        else this.#log('warn', 'the Kubernetes API sent an error on a watch', { type: f.t.type, code: s.code, message: s.message });
-        return;
-      }
-      if (e.type === 'DELETED') this.#observeDelete(f.t, e.object);
-      else if (e.type === 'ADDED' || e.type === 'MODIFIED') this.#observe(f.t, e.type, e.object);
-      else return;
-      f.kubeRv = String(e.object.metadata.resourceVersion ?? f.kubeRv);
-    };
-    const onEnd = (err: Error | null) => {
-      if (this.#closed || stream !== f.stream) return;
-      f.handle = undefined;
-      if (expired || (err as { statusCode?: number } | null)?.statusCode === 410) {
-        this.#log('info', 'a watch asked for history the API server no longer has (410 Gone): listing again', { type: f.t.type, resourceVersion: f.kubeRv });
-        void this.#list(f);
-      } else if (err !== null) {
-        this.#retry(f, () => this.#watchFrom(f), err);
-      } else {
-        // The server ended the stream (its timeout): go on from the last version seen.
-        void this.#watchFrom(f);
-      }
-    };
-    try {
-      const handle = await this.#client.watch(kubePath(f.t), f.kubeRv, onEvent, onEnd);
-      if (stream !== f.stream || this.#closed) handle.abort();
-      else f.handle = handle;
-    } catch (err) {
-      onEnd(err as Error);
-    }
-  }
-
-  #retry(f: Follower, again: () => Promise<void>, err: unknown): void {
-    this.#log('warn', `following ${f.t.type} on the Kubernetes API failed; trying again in ${f.retryMs} ms`, { type: f.t.type, error: (err as Error).message });
-    clearTimeout(f.timer);
-    f.timer = setTimeout(() => void again(), f.retryMs);
-    f.timer.unref();
-    f.retryMs = Math.min(f.retryMs * 2, 30_000);
-  }
-
-  #scheduleResync(f: Follower): void {
-    clearTimeout(f.resync);
-    f.resync = setTimeout(() => void this.#list(f), this.#opts.resyncMs ?? 300_000);
-    f.resync.unref();
+  /** Follows one type into the mirror (kube-follow.ts): resolves after its first list. */
+  #follow(t: KubeType): Promise<void> {
+    const sink: MirrorSink = { observe: (t, type, o) => void this.#observe(t, type, o), observeDelete: (t, o) => this.#observeDelete(t, o), reconcile: (t, items, rv) => this.#reconcile(t, items, rv) };
+    const f = new TypeFollower(t, this.#client, sink, this.#log, { retryMs: this.#opts.retryMs ?? 1000, resyncMs: this.#opts.resyncMs ?? 300_000 });
+    this.#followers.push(f);
+    return f.start();
   }
 
   // --- helpers ---

@@ -32,9 +32,7 @@
 // a service account, and a restarted proxy must say which Workload it is (its node.id) before
 // the control plane has told it anything. A folder without it asks the control plane first.
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { createPublicKey } from 'node:crypto';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { createCsr } from '../../certs/csr.ts';
 import { generateKeyPair } from '../../certs/keys.ts';
@@ -44,6 +42,7 @@ import { dialControlPlane, dialFailure, isCertificateFailure } from '../../xds/d
 import { CERTIFICATE_SERVICE, CERTIFY_PATH, ERROR_CODE_METADATA, type CertificateRequest, type CertificateResponse } from '../../xds/ca-service.ts';
 import type { Logger } from '../http/rescue.ts';
 import { checkSvid, type LoadedSvid } from '../tls/svid-store.ts';
+import { IdentityFolder, writeFileAtomic, type FolderFiles } from './identity-folder.ts';
 
 export type SvidClientOptions = {
   /** The control plane's :15012, as HOST:PORT. */
@@ -101,7 +100,8 @@ export class SvidClient {
   readonly #opts: SvidClientOptions;
   readonly #deps: SvidClientDeps;
   readonly #timers: Timers;
-  readonly #files: { cert: string; key: string; bundle: string; stagedKey: string; stagedCert: string; stagedBundle: string; workload: string; stagedWorkload: string };
+  readonly #folder: IdentityFolder;
+  readonly #files: FolderFiles;
   readonly #listeners = new Set<(issued: IssuedSvid) => void>();
   #current: LoadedSvid | null = null;
   #workload: string;
@@ -131,17 +131,8 @@ export class SvidClient {
     this.#timers = deps.timers ?? realTimers;
     this.#workload = opts.workload ?? '';
     this.#token = opts.joinToken ?? (opts.podToken === undefined ? undefined : 'pod');
-    const f = (name: string) => join(opts.dir, name);
-    this.#files = {
-      cert: f('cert.pem'),
-      key: f('key.pem'),
-      bundle: f('bundle.pem'),
-      workload: f('workload'),
-      stagedKey: f('key.pem.new'),
-      stagedCert: f('cert.pem.new'),
-      stagedBundle: f('bundle.pem.new'),
-      stagedWorkload: f('workload.new'),
-    };
+    this.#folder = new IdentityFolder(opts.dir);
+    this.#files = this.#folder.files;
   }
 
   /**
@@ -151,16 +142,16 @@ export class SvidClient {
    */
   start(): Promise<IssuedSvid> {
     mkdirSync(this.#opts.dir, { recursive: true, mode: 0o700 });
-    this.#finishInterruptedInstall();
+    this.#folder.finishInterruptedInstall(this.#deps.now(), this.#token !== undefined);
     this.#stagedAtStart = existsSync(this.#files.stagedKey);
     const held = existsSync(this.#files.cert);
-    const found = this.#loadFiles();
+    const found = this.#folder.load(this.#deps.now(), this.#deps.log);
     // A token for another identity than the folder's means a deliberate re-join.
     if (found !== null && (this.#token === undefined || found.identity === this.#opts.identity)) {
       this.#current = found;
       this.#fallback = this.#token;
       this.#token = undefined;
-      if (this.#workload === '') this.#workload = readWorkload(this.#files.workload);
+      if (this.#workload === '') this.#workload = this.#folder.workload();
     } else if (this.#token !== undefined && held) {
       const why = found === null ? 'the identity folder holds no usable SVID' : `the token is for ${this.#opts.identity}, the identity folder's SVID for ${found.identity}`;
       this.#deps.log('info', `${why}: joining afresh with the token; the folder's identity is replaced once the new certificate is written`, { dir: this.#opts.dir });
@@ -229,7 +220,7 @@ export class SvidClient {
     const identity = this.#current?.identity ?? this.#opts.identity!;
     const staged = existsSync(this.#files.cert);
     // A staged key may be one a token was spent for, its answer lost: the renewal that tries the folder's SVID before the token keeps it too.
-    const keys = (this.#current === null || this.#fallback !== undefined ? this.#unanswered(staged) : null) ?? generateKeyPair();
+    const keys = (this.#current === null || this.#fallback !== undefined ? this.#folder.unanswered(staged) : null) ?? generateKeyPair();
     // The key is on disk before the CSR leaves: a certificate never arrives for a key that is lost.
     writeFileAtomic(staged ? this.#files.stagedKey : this.#files.key, keys.privateKeyPem, 0o600);
     const id = `${++this.#requests}`;
@@ -266,11 +257,11 @@ export class SvidClient {
       writeFileAtomic(this.#files.stagedBundle, res.trust_bundle, 0o644);
       if (res.workload !== '') writeFileAtomic(this.#files.stagedWorkload, `${res.workload}\n`, 0o644);
       writeFileAtomic(this.#files.stagedCert, res.cert_chain, 0o644);
-      this.#commitStaged();
+      this.#folder.commitStaged();
     } else {
       writeFileAtomic(this.#files.cert, res.cert_chain, 0o644);
       writeFileAtomic(this.#files.bundle, res.trust_bundle, 0o644);
-      if (res.workload !== '' && res.workload !== readWorkload(this.#files.workload)) writeFileAtomic(this.#files.workload, `${res.workload}\n`, 0o644);
+      if (res.workload !== '' && res.workload !== this.#folder.workload()) writeFileAtomic(this.#files.workload, `${res.workload}\n`, 0o644);
     }
     const source = this.#current === null ? 'join-token' : 'renewal';
     if (this.#fallback !== undefined) {
@@ -356,76 +347,4 @@ export class SvidClient {
     this.#deps.log(status.code === grpc.status.OK ? 'info' : 'warn', 'certificate stream ended; reconnecting', { code, error: status.details, in_ms: Math.round(delay) });
     this.#reconnectTimer = this.#timers.set(() => this.#connect(), delay, 'reconnect');
   }
-
-  // --- files ---
-
-  /** A crash while a new identity moved into place: finish it, or drop staged files nothing was issued for. */
-  #finishInterruptedInstall(): void {
-    if (existsSync(this.#files.stagedCert)) {
-      this.#commitStaged();
-      return;
-    }
-    for (const f of [this.#files.stagedBundle, this.#files.stagedWorkload]) rmSync(f, { force: true });
-    // An older layout's crash, between renaming cert.pem and key.pem.new into place.
-    if (!existsSync(this.#files.stagedKey)) return;
-    const staged = readFileSync(this.#files.stagedKey, 'utf8');
-    const cert = existsSync(this.#files.cert) ? readFileSync(this.#files.cert, 'utf8') : '';
-    const bundle = existsSync(this.#files.bundle) ? readFileSync(this.#files.bundle, 'utf8') : '';
-    if (cert !== '' && checkSvid(cert, staged, bundle, this.#deps.now()).ok) renameSync(this.#files.stagedKey, this.#files.key);
-    // With a token, it may be the key a join was paid for and never answered: kept for #unanswered.
-    else if (this.#token === undefined) rmSync(this.#files.stagedKey, { force: true });
-  }
-
-  /** A complete staged identity (cert.pem.new written last) replaces the folder's: key, bundle, workload, then cert.pem. */
-  #commitStaged(): void {
-    const f = this.#files;
-    for (const [from, to] of [[f.stagedKey, f.key], [f.stagedBundle, f.bundle], [f.stagedWorkload, f.workload], [f.stagedCert, f.cert]]) {
-      if (existsSync(from)) renameSync(from, to);
-    }
-  }
-
-  /** The key of a join whose answer never arrived (where #request puts a new one), to finish that join with. */
-  #unanswered(staged: boolean): { privateKeyPem: string; publicKeyPem: string } | null {
-    const path = staged ? this.#files.stagedKey : this.#files.key;
-    if (!existsSync(path)) return null;
-    try {
-      const privateKeyPem = readFileSync(path, 'utf8');
-      const publicKeyPem = createPublicKey(privateKeyPem).export({ type: 'spki', format: 'pem' }).toString();
-      return { privateKeyPem, publicKeyPem };
-    } catch {
-      return null; // not a key: a new one replaces it
-    }
-  }
-
-  #loadFiles(): LoadedSvid | null {
-    if (![this.#files.cert, this.#files.key, this.#files.bundle].every((f) => existsSync(f))) return null;
-    const read = (f: string) => readFileSync(f, 'utf8');
-    const r = checkSvid(read(this.#files.cert), read(this.#files.key), read(this.#files.bundle), this.#deps.now());
-    if (!r.ok) this.#deps.log('warn', 'the identity folder holds no usable SVID', { dir: this.#opts.dir, error: r.error });
-    return r.ok ? r.value : null;
-  }
-}
-
-/** The Workload name kept in the folder; '' when none is. */
-function readWorkload(path: string): string {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-/** Write to a temporary name, flush, rename over: a reader sees the old file or the new one, never half of one. */
-function writeFileAtomic(path: string, text: string, mode: number): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  // A leftover from a crash would keep its own mode: the key must be 0600 however it ends.
-  rmSync(tmp, { force: true });
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }

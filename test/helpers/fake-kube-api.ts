@@ -32,6 +32,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { KINDS } from '../../control-plane/api/descriptors.ts';
 import { servingCertificate } from '../../control-plane/ca/ca-dir.ts';
 import { newCa } from './mesh-pki.ts';
+import { apiVersionOf, conflict, invalid, managedEntry, mergePatch, notFound, parsePath, readJson, reply, status, userAgent } from './fake-kube-wire.ts';
 
 export type KubeObject = {
   apiVersion?: string;
@@ -401,76 +402,6 @@ export class FakeKubeApi {
   }
 }
 
-function apiVersionOf(r: FakeResource): string {
-  return r.group === '' ? r.version : `${r.group}/${r.version}`;
-}
-
 function matches(w: Watcher, e: Event): boolean {
   return e.res === w.res && (w.namespace === undefined || e.object.metadata.namespace === w.namespace);
-}
-
-type Route = { group: string; version: string; namespace?: string; plural: string; name?: string; subresource?: string };
-
-function parsePath(path: string): Route | undefined {
-  const parts = path.split('/').filter((p) => p !== '').map(decodeURIComponent);
-  let group: string;
-  let version: string;
-  let rest: string[];
-  if (parts[0] === 'api' && parts.length >= 2) [group, version, rest] = ['', parts[1], parts.slice(2)];
-  else if (parts[0] === 'apis' && parts.length >= 3) [group, version, rest] = [parts[1], parts[2], parts.slice(3)];
-  else return undefined;
-  let namespace: string | undefined;
-  if (rest[0] === 'namespaces' && rest.length >= 3) {
-    namespace = rest[1];
-    rest = rest.slice(2);
-  }
-  if (rest.length < 1 || rest.length > 3) return undefined;
-  return { group, version, namespace, plural: rest[0], name: rest[1], subresource: rest[2] };
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  if (chunks.length === 0) return undefined;
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text.trim() === '' ? undefined : JSON.parse(text);
-}
-
-function reply(res: ServerResponse, code: number, body: unknown): void {
-  res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-}
-
-function status(code: number, reason: string, message: string, details?: Record<string, unknown>): object {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details === undefined ? {} : { details }), code };
-}
-
-function notFound(r: FakeResource, name: string): object {
-  return status(404, 'NotFound', `${r.plural}${r.group === '' ? '' : `.${r.group}`} "${name}" not found`, { name, group: r.group, kind: r.plural });
-}
-
-function conflict(what: string): object {
-  return status(409, 'Conflict', `Operation cannot be fulfilled on ${what}: the object has been modified; please apply your changes to the latest version and try again`);
-}
-
-function invalid(r: FakeResource, name: string, field: string, message: string): object {
-  return status(422, 'Invalid', `${r.kind} "${name}" is invalid: ${field}: Invalid value: ${message}`, { name, group: r.group, kind: r.kind, causes: [{ reason: 'FieldValueInvalid', message, field }] });
-}
-
-function userAgent(req: IncomingMessage): string {
-  return (req.headers['user-agent'] ?? 'unknown').split('/')[0];
-}
-
-function managedEntry(r: FakeResource, manager: string, subresource: string | undefined): object {
-  return { manager, operation: 'Update', apiVersion: apiVersionOf(r), time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), fieldsType: 'FieldsV1', fieldsV1: {}, ...(subresource === undefined ? {} : { subresource }) };
-}
-
-/** RFC 7386. */
-function mergePatch(target: unknown, patch: unknown): unknown {
-  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
-  }
-  return out;
 }
