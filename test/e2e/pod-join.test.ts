@@ -101,6 +101,18 @@ async function injected(pod: PodJson): Promise<PodJson> {
   return applyJsonPatch(pod, JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as PatchOp[]);
 }
 
+/** A call to the reviews Service through the proxy on `outbound`, again until it answers 200 (the proxies' config may still be on its way), 20 s at most. */
+async function reviewsThrough(outbound: number): Promise<{ status: number; body: string }> {
+  const deadline = Date.now() + 20_000;
+  let r = { status: 0, body: '' };
+  while (Date.now() < deadline) {
+    r = await get(outbound, 'reviews.bookinfo.svc.cluster.local').catch((e: Error) => ({ status: 0, body: e.message }));
+    if (r.status === 200) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return r;
+}
+
 test("a pod injected by the webhook: its proxy, run as the patch says, joins with its service-account token and serves mTLS to a VM agent's proxy", async () => {
   const pod = await injected(fixture('pod-reviews-v1') as PodJson);
   const sidecar = pod.spec.initContainers!.find((c) => c.name === 'sluice-proxy')!;
@@ -135,13 +147,7 @@ test("a pod injected by the webhook: its proxy, run as the patch says, joins wit
   assert.equal(minted.code, 0, minted.stderr);
   const outbound = await closedPort();
   proxies.push(await startProxy('', ['--control-plane', cp.xds, '--token', tokenFile, '--identity-dir', join(dir, 'vm-identity'), '--outbound-port', String(outbound), '--access-log', 'off', '--drain-timeout', '1s'], { readyTimeoutMs: 30_000 }));
-  const deadline = Date.now() + 20_000;
-  let r = { status: 0, body: '' };
-  while (Date.now() < deadline) {
-    r = await get(outbound, 'reviews.bookinfo.svc.cluster.local').catch((e: Error) => ({ status: 0, body: e.message }));
-    if (r.status === 200) break;
-    await new Promise((res) => setTimeout(res, 200));
-  }
+  const r = await reviewsThrough(outbound);
   assert.equal(r.status, 200, r.body);
   assert.match(r.body, /reviews-v1 \(pod\)/);
   const seen = app.seen.at(-1)!;
@@ -169,13 +175,7 @@ test("a pod behind no Service (a Job's) joins too, and calls the Service through
   const outbound = await closedPort();
   const env = { POD_NAME: name, POD_NAMESPACE: 'bookinfo', SERVICE_ACCOUNT: 'ratings', SLUICE_CA_BUNDLE: readFileSync(join(dir, 'cp', 'ca', 'bundle.pem'), 'utf8') };
   proxies.push(await startProxy('', ['--control-plane', cp.xds, '--service-account-token', tokenFile, '--identity-dir', join(dir, 'job-identity'), '--outbound-port', String(outbound), '--access-log', 'off', '--drain-timeout', '1s'], { env, readyTimeoutMs: 30_000 }));
-  const deadline = Date.now() + 20_000;
-  let r = { status: 0, body: '' };
-  while (Date.now() < deadline) {
-    r = await get(outbound, 'reviews.bookinfo.svc.cluster.local').catch((e: Error) => ({ status: 0, body: e.message }));
-    if (r.status === 200) break;
-    await new Promise((res) => setTimeout(res, 200));
-  }
+  const r = await reviewsThrough(outbound);
   assert.equal(r.status, 200, r.body);
   assert.match(String(app.seen.at(-1)!.headers['x-forwarded-client-cert']), /URI=spiffe:\/\/pods\.sluice\.dev\/ns\/bookinfo\/sa\/ratings/);
 });
