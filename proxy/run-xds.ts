@@ -4,6 +4,7 @@
 // applied as it comes. Without the control plane it keeps serving what it last applied.
 
 import { X509Certificate } from 'node:crypto';
+import { caTrustDomains, certificateBlocks, workloadId } from '../certs/index.ts';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -193,17 +194,17 @@ function podProof(tokenFile: string, bundleFile: string, env: NodeJS.ProcessEnv)
   return {
     trustBundle: bundle,
     podToken: () => readFileSync(tokenFile, 'utf8'),
-    identity: `spiffe://${trustDomain}/ns/${env.POD_NAMESPACE}/sa/${env.SERVICE_ACCOUNT}`,
+    identity: workloadId(trustDomain, env.POD_NAMESPACE!, env.SERVICE_ACCOUNT!),
     workload: env.POD_NAME!,
   };
 }
 
-/** The trust domain a bundle's first root names in its URI SAN (spiffe://TD), or null. */
+/** The trust domain the bundle's first CA names (its URI SAN spiffe://TD, certs caTrustDomains), or null. */
 function trustDomainOf(bundle: string): string | null {
-  for (const pem of bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+  for (const pem of certificateBlocks(bundle)) {
     try {
-      const m = /URI:spiffe:\/\/([^/,\s]+)(?:,|$)/.exec(new X509Certificate(pem).subjectAltName ?? '');
-      if (m !== null) return m[1];
+      const td = caTrustDomains(new X509Certificate(pem))[0];
+      if (td !== undefined) return td;
     } catch {
       // Not a certificate: the next one may be.
     }

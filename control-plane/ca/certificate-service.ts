@@ -19,7 +19,7 @@
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { certificateBlocks } from '../../certs/pem.ts';
-import { DEFAULT_SVID_TTL_MS, issueSvid, leafSvidId, parseSpiffeId, readCsr, workloadOf, type Ca } from '../../certs/index.ts';
+import { DEFAULT_SVID_TTL_MS, issueSvid, leafSvidId, parseSpiffeId, readCsr, workloadId, workloadOf, type Ca } from '../../certs/index.ts';
 import { CERTIFICATE_SERVICE, ERROR_CODE_METADATA, type CertificateRequest, type CertificateResponse } from '../../xds/ca-service.ts';
 import type { Resource } from '../api/resource.ts';
 import { DEFAULT_SERVICE_ACCOUNT } from '../api/kind-names.ts';
@@ -133,7 +133,7 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
     const pod = await attestPod(token, deps.reviewTokens);
     if (!pod.ok) throw new Refusal(grpc.status.UNAUTHENTICATED, pod.code, pod.message);
     const { namespace, serviceAccount, pod: name } = pod.value;
-    return { spiffeId: `spiffe://${deps.ca.trustDomain}/ns/${namespace}/sa/${serviceAccount}`, namespace, workload: name, via: `kubernetes-token pod ${namespace}/${name}` };
+    return { spiffeId: workloadId(deps.ca.trustDomain, namespace, serviceAccount), namespace, workload: name, via: `kubernetes-token pod ${namespace}/${name}` };
   };
 
   /** The CSR's public key, once its one URI SAN is the stream's identity. */
