@@ -45,6 +45,8 @@ type Running = {
   /** Listeners are rebuilt only when this changes; routes and backends swap in place. */
   readonly identity: string;
   state: ListenerState | null;
+  /** An HTTP listener's tcpFallback: the connections that are not HTTP. */
+  readonly fallback?: TcpListener;
 };
 
 export class ProxyServer {
@@ -97,6 +99,7 @@ export class ProxyServer {
     for (const l of config.listeners) {
       const running = fresh.get(l.name) ?? this.#running.get(l.name)!;
       if (l.protocol === 'tcp') (running.listener as TcpListener).authorize(l.authorization);
+      if (l.protocol === 'http' && l.tcpFallback !== undefined) running.fallback?.authorize(l.tcpFallback.authorization);
       if (l.protocol === 'http') {
         const security = { jwt: this.#jwtVerifier(l), authorize: l.authorization.length === 0 ? null : compileAuthorization(l.authorization) };
         running.state = { handler: buildListenerHandler(compileRouteTable(config.routes, l.name), this.#router, security), limits: l.limits, escapedSlashes: l.escapedSlashes, pathParameters: l.pathParameters, mtls: l.tls.mode !== 'DISABLE' };
@@ -166,19 +169,25 @@ export class ProxyServer {
 
   #createListener(config: Listener, identity: string): Running {
     const name = config.name;
+    const tcpHooks = {
+      cluster: (backend: string) => this.#clusters.get(backend),
+      onConnection: (d: 1 | -1) => this.#hooks.onConnection(name, d),
+      onBytes: (r: number, s: number) => this.#hooks.onTcpBytes(name, r, s),
+      onRefused: (reason: string, remote: string) => this.#hooks.onRefused(name, 'MTLS', reason, remote),
+      onDenied: (reason: string, remote: string) => this.#hooks.onRefused(name, 'RBAC_DENIED', reason, remote),
+      svid: this.#hooks.svid,
+      log: this.#hooks.log,
+    };
     if (config.protocol === 'tcp') {
-      const tcp = new TcpListener(config, {
-        cluster: (backend) => this.#clusters.get(backend),
-        onConnection: (d) => this.#hooks.onConnection(name, d),
-        onBytes: (r, s) => this.#hooks.onTcpBytes(name, r, s),
-        onRefused: (reason, remote) => this.#hooks.onRefused(name, 'MTLS', reason, remote),
-        onDenied: (reason, remote) => this.#hooks.onRefused(name, 'RBAC_DENIED', reason, remote),
-        svid: this.#hooks.svid,
-        log: this.#hooks.log,
-        ...(config.useOriginalDst === true ? { handOff: (socket: Socket) => this.#handOff(config, socket) } : {}),
-      });
+      const tcp = new TcpListener(config, { ...tcpHooks, ...(config.useOriginalDst === true ? { handOff: (socket: Socket) => this.#handOff(config, socket) } : {}) });
       return { listener: tcp, identity, state: null };
     }
+    // Never bound: the HTTP listener hands it what is not HTTP, TLS already done (so DISABLE here), and has counted the connection.
+    const fb = config.tcpFallback;
+    const fallback =
+      fb === undefined
+        ? undefined
+        : new TcpListener({ name, protocol: 'tcp', address: config.address, port: config.port, bindToPort: false, tls: { mode: 'DISABLE' }, backend: fb.backend, authorization: fb.authorization }, { ...tcpHooks, onConnection: () => {} });
     // The exchange reads `holder.state` per request: apply() swaps it on every reload.
     const deps: ExchangeDeps = {
       listener: name,
@@ -193,8 +202,9 @@ export class ProxyServer {
       onRefused: (code, reason, remote) => this.#hooks.onRefused(name, code, reason, remote),
       onConnection: (d) => this.#hooks.onConnection(name, d),
       svid: this.#hooks.svid,
+      ...(fallback === undefined ? {} : { fallback }),
     });
-    const holder: Running = { listener: http, identity, state: null };
+    const holder: Running = { listener: http, identity, state: null, ...(fallback === undefined ? {} : { fallback }) };
     return holder;
   }
 
@@ -232,7 +242,7 @@ export class ProxyServer {
 
 function listenerIdentity(l: Listener): string {
   const capture = [l.bindToPort, l.useOriginalDst, l.direction];
-  return JSON.stringify(l.protocol === 'http' ? [l.address, l.port, l.protocol, l.tls, l.limits, l.httpOnly, capture] : [l.address, l.port, l.protocol, l.tls, l.backend, capture]);
+  return JSON.stringify(l.protocol === 'http' ? [l.address, l.port, l.protocol, l.tls, l.limits, l.httpOnly, l.tcpFallback?.backend, capture] : [l.address, l.port, l.protocol, l.tls, l.backend, capture]);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -55,6 +55,12 @@ export type ServicePortView = {
   readonly port: number;
   /** 'http', 'http2', 'grpc' or 'tcp': how the proxy treats the traffic. */
   readonly protocol: PortProtocol;
+  /**
+   * The port declares no protocol (no appProtocol, no known name prefix): 'http', and where
+   * a proxy can tell (its inbound listener; a captured Service port), a connection that is
+   * not HTTP is forwarded as TCP instead of closed (Istio's protocol detection).
+   */
+  readonly sniffed: boolean;
   readonly endpoints: readonly EndpointView[];
 };
 
@@ -236,7 +242,8 @@ function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], t
     if (port === undefined) continue;
     endpoints.push({ workload: pod.pod, namespace: pod.namespace, address: pod.address, port, weight: 1, zone: pod.zone, identity: workloadId(trustDomain, pod.namespace, pod.serviceAccount) });
   }
-  return { name, port: p.port, protocol: protocolOf(p), endpoints };
+  const declared = declaredProtocol(p);
+  return { name, port: p.port, protocol: declared ?? 'http', sniffed: declared === undefined, endpoints };
 }
 
 /** Where a Workload takes a Service port: its own ports map by name, else the targetPort, else the port. */
@@ -257,14 +264,14 @@ export function workloadPort(spec: WorkloadSpec, p: ServicePort): number {
  * appProtocol first (Kubernetes' field for exactly this): HTTP, HTTP/2 and gRPC by their
  * names, and any other protocol (tcp, redis, mysql, https: TLS the app does itself) is
  * opaque TCP. Without it, Istio's port-name prefixes (grpc-, http2-, tcp-, tls-, https-,
- * mongo-, mysql-, redis-), else http.
+ * mongo-, mysql-, redis-, http-); else undefined: the port declares none (`sniffed`).
  */
-function protocolOf(p: ServicePort): PortProtocol {
+function declaredProtocol(p: ServicePort): PortProtocol | undefined {
   if (p.appProtocol !== undefined) {
     const app = p.appProtocol.toLowerCase();
     return app === 'http' || app === 'kubernetes.io/ws' ? 'http' : (namedProtocol(app) ?? 'tcp');
   }
-  return namedProtocol((p.name ?? '').toLowerCase()) ?? 'http';
+  return namedProtocol((p.name ?? '').toLowerCase());
 }
 
 const TCP_NAMES = ['tcp', 'tls', 'https', 'mongo', 'mysql', 'redis'];

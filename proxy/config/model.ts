@@ -89,6 +89,13 @@ export type HttpListener = ListenerBase & {
    * neither an HTTP/1 request line nor the h2 preface is closed without an answer.
    */
   readonly httpOnly?: boolean;
+  /**
+   * A port whose protocol is told from each connection (a Service port that declares none):
+   * a connection that is not HTTP (plaintext: its first bytes, or silence; under TLS: it
+   * offered neither h2 nor http/1.1 by ALPN) is forwarded as TCP to `backend`, decided on by
+   * `authorization` as on a tcp listener.
+   */
+  readonly tcpFallback?: { readonly backend: string; readonly authorization: readonly AuthorizationPolicy[] };
 };
 
 // The values belong to the normalizer that reads them (shared with the control plane).

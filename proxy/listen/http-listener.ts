@@ -29,10 +29,29 @@ export type HttpListenerHooks = ExchangeDeps & {
   onConnection(delta: 1 | -1): void;
   /** The proxy's own certificate, for mTLS listeners. */
   svid(): LoadedSvid | null;
+  /** Set when the config has a tcpFallback: where a connection that is not HTTP goes. */
+  readonly fallback?: TcpFallback;
+};
+
+/** An unbound tcp listener (tcp-listener.ts) for the connections of a port that tells HTTP from TCP. */
+export type TcpFallback = {
+  /** A plaintext connection, its first bytes put back. */
+  accept(socket: Socket): void;
+  /** A connection whose mTLS handshake is done here. */
+  acceptSecured(socket: TLSSocket): void;
+  startDrain(): void;
+  idle(): boolean;
+  destroy(): void;
 };
 
 /** How long a new connection may stay silent before we stop waiting for its first bytes. */
 const DETECT_TIMEOUT_MS = 10_000;
+/**
+ * On a port that tells HTTP from TCP, a connection silent this long is TCP: a
+ * server-speaks-first protocol (MySQL, SMTP) waits for the server. Declaring the port's
+ * protocol (appProtocol, or a tcp- name) spares it the wait.
+ */
+const FALLBACK_WAIT_MS = 1000;
 
 export class HttpListener {
   readonly config: HttpListenerConfig;
@@ -121,6 +140,7 @@ export class HttpListener {
       } else for (const l of builtin) l.call(this.#h1, socket);
     };
     const mode = config.tls.mode;
+    const fallback = hooks.fallback;
     const inbound =
       mode === 'DISABLE'
         ? null
@@ -129,6 +149,8 @@ export class HttpListener {
             // ALPN says which; a client that offered none is told apart by its first bytes.
             secure: (tls: TLSSocket) => {
               if (tls.alpnProtocol === 'h2' || tls.alpnProtocol === 'http/1.1') serveHttp(tls, tls.alpnProtocol === 'h2' ? 'h2' : 'http1');
+              // A Sluice proxy offers h2 for HTTP and no ALPN for TCP (the chains' application_protocols).
+              else if (fallback !== undefined) fallback.acceptSecured(tls);
               else detectProtocol(tls, DETECT_TIMEOUT_MS, (kind) => serveHttp(tls, kind === 'h2' ? 'h2' : 'http1'));
             },
             refused: (reason, remote) => hooks.onRefused('MTLS', reason, remote),
@@ -138,17 +160,27 @@ export class HttpListener {
       hooks.onConnection(1);
       socket.once('close', () => hooks.onConnection(-1));
       socket.on('error', () => {});
-      detectProtocol(socket, DETECT_TIMEOUT_MS, (kind) => {
-        if (config.httpOnly === true && kind !== 'h2' && !looksLikeHttp1(socket)) {
-          // http_inspector found neither HTTP/1 nor h2c: no filter chain matches, and Envoy closes the connection.
-          hooks.onRefused('BAD_REQUEST', 'not HTTP: the first bytes are neither an HTTP/1 request line nor the HTTP/2 preface, and this port is HTTP', `${socket.remoteAddress}:${socket.remotePort}`);
-          socket.destroy();
-        } else if (kind === 'tls' && inbound !== null) inbound.accept(socket);
-        else if (mode === 'STRICT') {
-          hooks.onRefused('MTLS', 'plaintext connection refused: this listener takes mTLS only (STRICT)', `${socket.remoteAddress}:${socket.remotePort}`);
-          socket.destroy();
-        } else serveHttp(socket, kind === 'h2' ? 'h2' : 'http1');
-      });
+      // Silence on a port that tells HTTP from TCP is TCP, except where only TLS is taken.
+      const silent = fallback !== undefined && mode !== 'STRICT' ? () => fallback.accept(socket) : undefined;
+      detectProtocol(
+        socket,
+        silent === undefined ? DETECT_TIMEOUT_MS : FALLBACK_WAIT_MS,
+        (kind) => {
+          if (kind === 'tls' && inbound !== null) inbound.accept(socket);
+          else if (mode === 'STRICT') {
+            hooks.onRefused('MTLS', 'plaintext connection refused: this listener takes mTLS only (STRICT)', `${socket.remoteAddress}:${socket.remotePort}`);
+            socket.destroy();
+          } else if ((config.httpOnly === true || fallback !== undefined) && kind !== 'h2' && (kind === 'tls' || !looksLikeHttp1(socket))) {
+            // http_inspector found neither HTTP/1 nor h2c: the tcp_proxy chain takes it, or no chain matches and Envoy closes the connection.
+            if (fallback !== undefined) fallback.accept(socket);
+            else {
+              hooks.onRefused('BAD_REQUEST', 'not HTTP: the first bytes are neither an HTTP/1 request line nor the HTTP/2 preface, and this port is HTTP', `${socket.remoteAddress}:${socket.remotePort}`);
+              socket.destroy();
+            }
+          } else serveHttp(socket, kind === 'h2' ? 'h2' : 'http1');
+        },
+        silent,
+      );
     });
   }
 
@@ -172,12 +204,13 @@ export class HttpListener {
   startDrain(): void {
     this.#h1.close();
     for (const s of this.#sessions) s.close();
+    this.#hooks.fallback?.startDrain();
   }
 
   /** True when no connection is left. */
   idle(): boolean {
     const conns = (this.#h1 as unknown as { _connections: number })._connections;
-    return conns === 0 && this.#sessions.size === 0 && this.#handed.size === 0;
+    return conns === 0 && this.#sessions.size === 0 && this.#handed.size === 0 && this.#hooks.fallback?.idle() !== false;
   }
 
   /** Drop everything now (after the drain deadline). */
@@ -186,6 +219,7 @@ export class HttpListener {
     this.#h1.closeAllConnections();
     for (const s of this.#sessions) s.destroy();
     for (const s of this.#handed) s.destroy();
+    this.#hooks.fallback?.destroy();
   }
 
   #onClientError(err: Error & { code?: string; reason?: string }, socket: Socket): void {

@@ -5,6 +5,7 @@
 // connection by its peer before anything is forwarded (model.ts TcpListener.authorization).
 
 import net, { type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { compileAuthorization, type Authorizer } from '../authz/engine.ts';
 import type { AuthzRequest } from '../authz/model.ts';
 import type { TcpListener as TcpListenerConfig } from '../config/model.ts';
@@ -174,9 +175,17 @@ export class TcpListener {
     return bindReusePort(this.#server, this.config.address, this.config.port);
   }
 
-  /** A connection another listener accepted and handed over (capture): served as if accepted here. */
+  /** A connection another listener accepted and handed over (capture, or an HTTP port's tcpFallback): served as if accepted here. */
   accept(socket: Socket): void {
     this.#server.emit('connection', socket);
+  }
+
+  /** A connection whose mTLS handshake another listener did (an HTTP port's tcpFallback, told by ALPN): forwarded as it is. */
+  acceptSecured(socket: TLSSocket): void {
+    this.#sockets.add(socket);
+    socket.on('error', () => {});
+    socket.once('close', () => this.#sockets.delete(socket));
+    this.#forward(socket);
   }
 
   get port(): number {

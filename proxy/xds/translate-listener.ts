@@ -69,39 +69,71 @@ export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedLi
     if (Number(socket.port_value ?? 0) > 65535) sink.add('address.socket_address.port_value', `must be 0-65535; got ${socket.port_value}`);
   }
   const chains: Pb[] = l.filter_chains ?? [];
-  const mode = tlsMode(chains, sink);
   const filters = chains.map((c, i) => networkFilter(c, name, ctx, sink.at(`filter_chains[${i}]`)));
   chains.forEach((c, i) => {
     if (c.transport_socket === undefined) return;
     checkDownstreamTls(c.transport_socket, filters[i]?.kind ?? 'http', ctx, sink.at(`filter_chains[${i}].transport_socket`));
   });
-  if (chains.length === 2 && JSON.stringify(chains[0].filters) !== JSON.stringify(chains[1].filters)) {
-    sink.add('filter_chains[1].filters', 'must be the same as filter_chains[0].filters: a PERMISSIVE listener serves mTLS and plaintext alike');
+  // HTTP chains beside tcp_proxy chains: a port whose protocol is told from each connection
+  // (Istio's protocol detection); each group is one of the three mTLS shapes, the same one.
+  const httpAt = indexesOf(filters, 'http');
+  const tcpAt = indexesOf(filters, 'tcp');
+  const sniffed = httpAt.length > 0 && tcpAt.length > 0;
+  const groups = sniffed ? [httpAt, tcpAt] : [chains.map((_, i) => i)];
+  const modes = groups.map((g) => tlsMode(g.map((i) => ({ chain: chains[i], at: i })), sniffed, sink));
+  if (sniffed && modes[0] !== undefined && modes[1] !== undefined && modes[0] !== modes[1]) {
+    sink.add('filter_chains', `the HTTP chains ${JSON.stringify(httpAt)} are ${modes[0]} and the tcp_proxy chains ${JSON.stringify(tcpAt)} ${modes[1]}: a port takes one mTLS mode whatever its protocol`);
   }
-  const filter = filters[0];
-  const capture = captureFields(l, chains, filter?.kind, sink);
+  for (const g of groups) {
+    if (g.length === 2 && JSON.stringify(chains[g[0]].filters) !== JSON.stringify(chains[g[1]].filters)) {
+      sink.add(`filter_chains[${g[1]}].filters`, `must be the same as filter_chains[${g[0]}].filters: a PERMISSIVE listener serves mTLS and plaintext alike`);
+    }
+  }
+  const mode = modes.includes(undefined) ? undefined : modes[0];
+  const filter = filters[groups[0][0] ?? 0];
+  const capture = captureFields(l, chains, filters, sniffed, sink);
   if (mode === undefined || filter === undefined || socket === undefined) return undefined;
   const base = { name, address: String(socket.address ?? ''), port: Number(socket.port_value ?? 0), tls: { mode }, ...capture.fields };
   if (filter.kind === 'tcp') return { listener: { ...base, protocol: 'tcp', backend: filter.cluster, authorization: filter.authorization } };
-  const listener: Listener = { ...base, protocol: 'http', limits: { ...defaultHttpLimits }, escapedSlashes: 'Reject', pathParameters: 'Reject', authorization: filter.authorization, jwt: filter.jwt, ...(capture.httpOnly ? { httpOnly: true } : {}) };
+  const fallback = sniffed ? filters[tcpAt[0]] : undefined;
+  const listener: Listener = {
+    ...base,
+    protocol: 'http',
+    limits: { ...defaultHttpLimits },
+    escapedSlashes: 'Reject',
+    pathParameters: 'Reject',
+    authorization: filter.authorization,
+    jwt: filter.jwt,
+    ...(capture.httpOnly ? { httpOnly: true } : {}),
+    ...(fallback?.kind === 'tcp' ? { tcpFallback: { backend: fallback.cluster, authorization: fallback.authorization } } : {}),
+  };
   return { listener, faultFilter: filter.faultFilter, ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
 }
 
+function indexesOf(filters: readonly (NetworkFilter | undefined)[], kind: 'http' | 'tcp'): number[] {
+  return filters.flatMap((f, i) => (f?.kind === kind ? [i] : []));
+}
+
 const HTTP_INSPECTOR = 'envoy.filters.listener.http_inspector';
+/** What http_inspector tells apart on a plaintext connection. */
 const SNIFFED = ['http/1.1', 'h2c'];
+/** What an HTTP chain under TLS matches by ALPN, beside a tcp_proxy chain for a connection that offered neither. */
+const HTTP_ALPN = ['h2', 'http/1.1'];
 
 /**
- * The fields of transparent capture: use_original_dst (a TCP listener, whose own chain is
- * what no other listener takes), bind_to_port false, traffic_direction, and http_inspector
- * with one plaintext HTTP chain matching application_protocols http/1.1 and h2c.
+ * The fields of transparent capture (use_original_dst: a TCP listener, whose own chain is
+ * what no other listener takes; bind_to_port false; traffic_direction), and
+ * application_protocols, which only an HTTP chain may match: plaintext behind
+ * http_inspector, SNIFFED (alone: bytes that are not HTTP are closed, `httpOnly`; beside a
+ * tcp_proxy chain: they go there); under TLS, beside a tcp_proxy chain, HTTP_ALPN.
  */
-function captureFields(l: Pb, chains: readonly Pb[], kind: 'http' | 'tcp' | undefined, sink: Sink): { fields: Partial<Pick<Listener, 'bindToPort' | 'useOriginalDst' | 'direction'>>; httpOnly: boolean } {
+function captureFields(l: Pb, chains: readonly Pb[], filters: readonly (NetworkFilter | undefined)[], sniffed: boolean, sink: Sink): { fields: Partial<Pick<Listener, 'bindToPort' | 'useOriginalDst' | 'direction'>>; httpOnly: boolean } {
   const fields: { bindToPort?: boolean; useOriginalDst?: boolean; direction?: 'INBOUND' | 'OUTBOUND' } = {};
   // A BoolValue whose value is false arrives as {}.
   if (l.bind_to_port !== undefined && l.bind_to_port.value !== true) fields.bindToPort = false;
   if (l.use_original_dst?.value === true) {
     fields.useOriginalDst = true;
-    if (kind !== undefined && kind !== 'tcp') sink.add('filter_chains[0].filters', 'a use_original_dst listener runs a tcp_proxy for the connections no other listener takes (PassthroughCluster or BlackHoleCluster)');
+    if (filters.some((f) => f?.kind === 'http')) sink.add('filter_chains[0].filters', 'a use_original_dst listener runs a tcp_proxy for the connections no other listener takes (PassthroughCluster or BlackHoleCluster)');
     if (fields.bindToPort === false) sink.add('bind_to_port', 'a use_original_dst listener is where iptables redirects to: it must be bound');
   }
   if (l.traffic_direction !== undefined) fields.direction = l.traffic_direction;
@@ -112,21 +144,33 @@ function captureFields(l: Pb, chains: readonly Pb[], kind: 'http' | 'tcp' | unde
   });
   const sniffing = inspectors.some((f) => f.name === HTTP_INSPECTOR);
   let httpOnly = false;
+  let inspected = false;
   chains.forEach((c, i) => {
     const protocols = c.filter_chain_match?.application_protocols as string[] | undefined;
-    if (protocols === undefined) return;
     const at = `filter_chains[${i}].filter_chain_match.application_protocols`;
-    if (!sniffing) sink.add(at, `is known only behind ${HTTP_INSPECTOR} (listener_filters)`);
-    else if (chains.length !== 1 || c.transport_socket !== undefined || kind !== 'http') sink.add(at, `a Sluice proxy sniffs one plaintext HTTP chain: ${JSON.stringify(SNIFFED)} on the listener's only filter chain, an ${HCM_NAME}`);
-    else if (JSON.stringify(protocols) !== JSON.stringify(SNIFFED)) sink.add(at, `must be ${JSON.stringify(SNIFFED)} (what http_inspector tells apart); got ${JSON.stringify(protocols)}`);
-    else httpOnly = true;
+    const tls = c.transport_socket !== undefined;
+    const want = tls ? HTTP_ALPN : SNIFFED;
+    if (protocols === undefined) {
+      if (sniffed && filters[i]?.kind === 'http') sink.add(at, `required on an HTTP chain beside a tcp_proxy chain: ${JSON.stringify(want)}, or every connection would match both`);
+      return;
+    }
+    if (filters[i]?.kind !== 'http') sink.add(at, `only an HTTP chain matches application_protocols; a tcp_proxy chain takes what the HTTP chain does not`);
+    else if (!tls && !sniffing) sink.add(at, `is known only behind ${HTTP_INSPECTOR} (listener_filters)`);
+    else if (tls && !sniffed) sink.add(at, `an HTTP chain under TLS matches ALPN only beside a tcp_proxy chain that takes the other connections`);
+    else if (!sniffed && chains.length !== 1) sink.add(at, `a Sluice proxy sniffs one plaintext HTTP chain: ${JSON.stringify(SNIFFED)} on the listener's only filter chain, an ${HCM_NAME}, or beside a tcp_proxy chain`);
+    else if (JSON.stringify(protocols) !== JSON.stringify(want)) sink.add(at, `must be ${JSON.stringify(want)} (${tls ? 'the ALPN a Sluice proxy offers for HTTP' : `what ${HTTP_INSPECTOR} tells apart`}); got ${JSON.stringify(protocols)}`);
+    else {
+      if (!tls) inspected = true;
+      if (!sniffed) httpOnly = true;
+    }
   });
-  if (sniffing && !httpOnly && chains.every((c) => c.filter_chain_match?.application_protocols === undefined)) sink.add('listener_filters', `${HTTP_INSPECTOR} without a filter chain matching application_protocols ${JSON.stringify(SNIFFED)} tells nothing apart`);
+  if (sniffing && !inspected) sink.add('listener_filters', `${HTTP_INSPECTOR} without a plaintext filter chain matching application_protocols ${JSON.stringify(SNIFFED)} tells nothing apart`);
   return { fields, httpOnly };
 }
 
-function tlsMode(chains: readonly Pb[], sink: Sink): TlsMode | undefined {
-  const protocols = chains.map((c, i) => {
+/** One chain (STRICT with TLS, DISABLE without) or a tls and a raw_buffer chain (PERMISSIVE). */
+function tlsMode(chains: readonly { chain: Pb; at: number }[], sniffed: boolean, sink: Sink): TlsMode | undefined {
+  const protocols = chains.map(({ chain: c, at: i }) => {
     const p = c.filter_chain_match?.transport_protocol;
     if (p !== undefined && p !== 'tls' && p !== 'raw_buffer') sink.add(`filter_chains[${i}].filter_chain_match.transport_protocol`, `must be tls or raw_buffer; got '${p}'`);
     const tls = c.transport_socket !== undefined;
@@ -135,9 +179,10 @@ function tlsMode(chains: readonly Pb[], sink: Sink): TlsMode | undefined {
     }
     return p;
   });
-  if (chains.length === 1) return chains[0].transport_socket === undefined ? 'DISABLE' : 'STRICT';
+  if (chains.length === 1) return chains[0].chain.transport_socket === undefined ? 'DISABLE' : 'STRICT';
   if (chains.length === 2 && protocols.includes('tls') && protocols.includes('raw_buffer')) return 'PERMISSIVE';
-  sink.add('filter_chains', `got ${chains.length} chains; a Sluice listener has one (STRICT with TLS, DISABLE without) or two matching transport_protocol tls and raw_buffer (PERMISSIVE)`);
+  const which = sniffed ? `${chains.length} of one protocol (filter_chains ${JSON.stringify(chains.map((c) => c.at))})` : `${chains.length} chains`;
+  sink.add('filter_chains', `got ${which}; a Sluice listener has one (STRICT with TLS, DISABLE without) or two matching transport_protocol tls and raw_buffer (PERMISSIVE), for HTTP and, beside it, for TCP`);
   return undefined;
 }
 

@@ -33,10 +33,13 @@ if (skip !== null) console.log(`# skipped: ${skip}`);
 
 const APP = `
 import http from 'node:http';
-http.createServer((req, res) => {
+const answer = (req, res) => {
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify({ path: req.url, remote: req.socket.remoteAddress, xfcc: req.headers['x-forwarded-client-cert'] ?? null }));
-}).listen(8080, '0.0.0.0', () => console.log('app listening'));
+};
+const server = http.createServer(answer);
+const server2 = http.createServer(answer);
+server.listen(8080, '0.0.0.0', () => server2.listen(8081, '0.0.0.0', () => console.log('app listening')));
 `;
 
 /** The client app's HTTP GET: prints the status, a newline and the body; exits 1 when no answer came. */
@@ -65,6 +68,17 @@ apiVersion: v1
 kind: Service
 metadata: { name: redis }
 spec: { clusterIP: 10.96.0.11, selector: { app: server }, ports: [{ name: redis, port: 6379, appProtocol: tcp }] }
+---
+# Ports that declare no protocol (no name, no appProtocol): each connection is sniffed.
+apiVersion: v1
+kind: Service
+metadata: { name: cache }
+spec: { clusterIP: 10.96.0.13, selector: { app: server }, ports: [{ port: 6380 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web-plain }
+spec: { clusterIP: 10.96.0.14, selector: { app: server }, ports: [{ port: 80, targetPort: 8081 }] }
 ---
 apiVersion: mesh.sluice.dev/v1alpha1
 kind: Workload
@@ -157,7 +171,7 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     writeFileSync(join(dir, 'app.mjs'), APP);
     writeFileSync(join(dir, 'get.mjs'), GET);
     await waitOut(start(b, [process.execPath, join(dir, 'app.mjs')]), /app listening/, 'the app in pod B');
-    start(b, ['redis-server', '--port', '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no']);
+    for (const port of ['6379', '6380']) start(b, ['redis-server', '--port', port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no']);
 
     // Pod A's control plane serves pod B's proxy on 15012: not captured, as a node's port would be.
     capture(a, 'install', '--exclude-inbound-ports', '15012');
@@ -219,6 +233,18 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
     assert.equal(run(a!, ['redis-cli', '-h', '10.96.0.11', '-p', '6379', 'GET', 'captured']).stdout.trim(), 'yes');
     assert.equal(run(b!, ['redis-cli', '-p', '6379', 'GET', 'captured']).stdout.trim(), 'yes', 'the value is in the redis-server of pod B');
     assert.equal(stat(b!, 'sluice_downstream_connections_total', 'listener="inbound|6379"'), inB + 2);
+  });
+
+  test('on a Service port that declares no protocol, redis is sniffed as not HTTP and crosses both proxies as TCP over mTLS; HTTP stays HTTP', () => {
+    const inB = stat(b!, 'sluice_downstream_connections_total', 'listener="inbound|6380"');
+    const set = run(a!, ['redis-cli', '-h', '10.96.0.13', '-p', '6380', 'SET', 'sniffed', 'tcp']);
+    assert.equal(set.stdout.trim(), 'OK', set.stderr);
+    assert.equal(run(b!, ['redis-cli', '-p', '6380', 'GET', 'sniffed']).stdout.trim(), 'tcp', 'the value is in the redis-server on 6380 of pod B');
+    assert.equal(stat(b!, 'sluice_downstream_connections_total', 'listener="inbound|6380"'), inB + 1, "B's proxy took it on its inbound listener");
+    // HTTP on such a port: routed and authenticated as HTTP on both sides (B's proxy sets the client's identity header).
+    const seen = JSON.parse(getBody(a!, 'http://10.96.0.14/plain') ?? '{}') as { path?: string; xfcc?: string | null };
+    assert.equal(seen.path, '/plain');
+    assert.equal(seen.xfcc, 'By=spiffe://capture.sluice.dev/ns/default/sa/server;URI=spiffe://capture.sluice.dev/ns/default/sa/client');
   });
 
   test('a Service applied later is captured once its config is pushed; the running listeners carry on', async () => {

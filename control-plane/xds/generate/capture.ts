@@ -7,9 +7,10 @@
 //   going (PassthroughCluster, ORIGINAL_DST), or is closed (BlackHoleCluster) under strict egress;
 // - per Service port with a ClusterIP, a listener `<ip>_<port>` on that address with
 //   bind_to_port: false (it takes only what virtualOutbound hands it): an HTTP port runs the
-//   HttpConnectionManager with the port's routes, behind http_inspector, whose one filter
-//   chain matches application_protocols http/1.1 and h2c: bytes that are not HTTP find no
-//   chain and are closed; a TCP port is a tcp_proxy to the Service port's cluster;
+//   HttpConnectionManager with the port's routes, behind http_inspector, on a filter chain
+//   matching application_protocols http/1.1 and h2c: bytes that are not HTTP find no chain
+//   and are closed, or, on a port that declares no protocol (sniffed), go to a second chain,
+//   a tcp_proxy to the Service port's cluster; a TCP port is that tcp_proxy alone;
 // - virtualInbound on 0.0.0.0:<inbound port> (15006) with use_original_dst: each connection
 //   goes to the inbound listener of its original port (inbound|<port>, generated as without
 //   capture but not bound, so the app keeps its port), with that listener's mTLS and
@@ -19,8 +20,7 @@
 
 import type { MeshView } from '../mesh-view.ts';
 import { POLICIES } from '../policies/index.ts';
-import { EMBEDDED_TYPE_URLS, pack } from '../../../xds/index.ts';
-import { duration, httpConnectionManager, outboundCluster, serviceListener, socketAddress, tcpProxy, type Obj } from './envoy.ts';
+import { duration, httpConnectionManager, httpInspector, outboundCluster, serviceListener, socketAddress, tcpProxy, type Obj } from './envoy.ts';
 import type { NodeContext } from './resources.ts';
 import { routeNamespaceFor, serviceRoutes } from './route-rules.ts';
 
@@ -58,11 +58,10 @@ export function captureResources(view: MeshView, node: ProxyNode): CaptureResour
       for (const p of POLICIES) p.virtualHost?.(vh, { view, flavor: 'proxy', service: svc, port: sp });
       routes.push({ name, virtual_hosts: [vh] });
       const hcm = httpConnectionManager(name, name, (h) => POLICIES.forEach((pol) => pol.outboundHttp?.(h, { view, flavor: 'proxy', target: { service: svc, port: sp } })));
-      listeners.push({
-        ...base,
-        listener_filters: [{ name: 'envoy.filters.listener.http_inspector', typed_config: pack(EMBEDDED_TYPE_URLS.HttpInspector, {}) }],
-        filter_chains: [{ filter_chain_match: { application_protocols: ['http/1.1', 'h2c'] }, filters: [hcm] }],
-      });
+      const chains: Obj[] = [{ filter_chain_match: { application_protocols: ['http/1.1', 'h2c'] }, filters: [hcm] }];
+      // A port that declares no protocol: what is not HTTP goes on as TCP to the same Service port.
+      if (sp.sniffed) chains.push({ filters: [tcpProxy(name, outboundCluster(svc.host, sp.port))] });
+      listeners.push({ ...base, listener_filters: [httpInspector()], filter_chains: chains });
     }
   }
   const clusters = [...new Set([egress, inboundOther])].map((name) => (name === BLACKHOLE ? blackhole() : originalDst(name)));

@@ -87,3 +87,8 @@ export function http2Options(): Obj {
     'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': pack(EMBEDDED_TYPE_URLS.HttpProtocolOptions, { explicit_http_config: { http2_protocol_options: {} } }),
   };
 }
+
+/** Tells HTTP/1 and h2c from other bytes on a plaintext connection, for filter chains' application_protocols. */
+export function httpInspector(): Obj {
+  return { name: 'envoy.filters.listener.http_inspector', typed_config: pack(EMBEDDED_TYPE_URLS.HttpInspector, {}) };
+}

@@ -7,7 +7,7 @@
 import type { EndpointView, MeshView, PortProtocol, ServicePortView, ServiceView } from '../mesh-view.ts';
 import { key } from '../mesh-view.ts';
 import {
-  ADS, bindAddress, downstreamTls, duration, http2Options, httpConnectionManager, inboundName, OUTBOUND, outboundCluster, ROOTCA,
+  ADS, bindAddress, downstreamTls, duration, http2Options, httpConnectionManager, httpInspector, inboundName, OUTBOUND, outboundCluster, ROOTCA,
   serviceListener, socketAddress, tcpProxy, upstreamTls, type Obj,
 } from './envoy.ts';
 import { POLICIES } from '../policies/index.ts';
@@ -162,14 +162,15 @@ export function secrets(view: MeshView): Obj[] {
 
 // --- one proxy's own ---
 
-export type InboundPort = { readonly port: number; readonly protocol: PortProtocol; readonly appPort: number };
+/** `sniffed`: the port declares no protocol, and a connection that is not HTTP goes to the app as TCP (mesh-view.ts). */
+export type InboundPort = { readonly port: number; readonly protocol: PortProtocol; readonly sniffed: boolean; readonly appPort: number };
 
 /** The ports this proxy's Workload serves for the Services that select it, each with where its app listens. */
 export function inboundPorts(view: MeshView, node: Extract<NodeContext, { kind: 'proxy' }>): InboundPort[] {
   const byPort = new Map<number, InboundPort>();
   // The endpoint already says which port this Workload takes the Service port on.
   for (const { port: sp, endpoint } of view.served.get(key(node.namespace, node.workload)) ?? []) {
-    if (!byPort.has(endpoint.port)) byPort.set(endpoint.port, { port: endpoint.port, protocol: sp.protocol, appPort: node.appPorts[sp.name] ?? endpoint.port });
+    if (!byPort.has(endpoint.port)) byPort.set(endpoint.port, { port: endpoint.port, protocol: sp.protocol, sniffed: sp.sniffed, appPort: node.appPorts[sp.name] ?? endpoint.port });
   }
   return [...byPort.values()].sort((a, b) => a.port - b.port);
 }
@@ -193,10 +194,12 @@ export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind
     const services = [...new Map(served.filter((s) => s.endpoint.port === p.port).map((s) => [key(s.service.namespace, s.service.name), s.service])).values()];
     const at = { view, port: p, services };
     // The hooks see the view, the port and its Services only (policies/index.ts, InboundAt): the same for every proxy serving them.
-    const id = `inbound|${p.port}|${p.protocol}|${p.appPort}|${[...services].map((s) => key(s.namespace, s.name)).sort().join(',')}`;
-    const filters = isHttp(p.protocol) ? [sharedManager(view, id, () => httpConnectionManager(name, name, (hcm) => POLICIES.forEach((pol) => pol.inboundHttp?.(hcm, at))))] : [tcpProxy(name, name)];
-    if (!isHttp(p.protocol)) POLICIES.forEach((pol) => pol.inboundTcp?.(filters, at));
-    const listener = { name, address: socketAddress(address, p.port), filter_chains: filterChains(view.mesh.mtlsMode, filters, isHttp(p.protocol)) };
+    const id = `inbound|${p.port}|${p.protocol}|${p.sniffed}|${p.appPort}|${[...services].map((s) => key(s.namespace, s.name)).sort().join(',')}`;
+    const http = isHttp(p.protocol) ? [sharedManager(view, id, () => httpConnectionManager(name, name, (hcm) => POLICIES.forEach((pol) => pol.inboundHttp?.(hcm, at))))] : null;
+    const tcp = http === null || p.sniffed ? [tcpProxy(name, name)] : null;
+    if (tcp !== null) POLICIES.forEach((pol) => pol.inboundTcp?.(tcp, at));
+    const address_ = socketAddress(address, p.port);
+    const listener = http !== null && tcp !== null ? sniffedListener(name, address_, view.mesh.mtlsMode, http, tcp) : { name, address: address_, filter_chains: filterChains(view.mesh.mtlsMode, http ?? tcp!, http !== null) };
     return node.capture === undefined ? listener : capturedInbound(listener);
   });
   // In capture, virtualOutbound has the outbound port (capture.ts).
@@ -212,6 +215,20 @@ function filterChains(mode: 'STRICT' | 'PERMISSIVE' | 'DISABLE', filters: Obj[],
   const tls = { filters, transport_socket: downstreamTls(http) };
   if (mode === 'STRICT') return [tls];
   return [{ ...tls, filter_chain_match: { transport_protocol: 'tls' } }, { filter_chain_match: { transport_protocol: 'raw_buffer' }, filters }];
+}
+
+/**
+ * A port that declares no protocol: each mTLS chain twice, HTTP first (under TLS by the ALPN
+ * a Sluice proxy offers for HTTP, plaintext by http_inspector), then tcp_proxy for the rest.
+ */
+function sniffedListener(name: string, address: Obj, mode: 'STRICT' | 'PERMISSIVE' | 'DISABLE', http: Obj[], tcp: Obj[]): Obj {
+  const httpChains = filterChains(mode, http, true).map((c) => {
+    const tls = c.transport_socket !== undefined;
+    return { ...c, filter_chain_match: { ...(c.filter_chain_match as Obj | undefined), application_protocols: tls ? ['h2', 'http/1.1'] : ['http/1.1', 'h2c'] } };
+  });
+  const listener: Obj = { name, address, filter_chains: [...httpChains, ...filterChains(mode, tcp, false)] };
+  if (mode !== 'STRICT') listener.listener_filters = [httpInspector()];
+  return listener;
 }
 
 export function inboundRouteConfigs(inbound: readonly InboundPort[]): Obj[] {

@@ -308,10 +308,10 @@ describe('translating bad resources: every problem, with its path', () => {
       NODE,
       [
         ['Listener', 'web', 'per_connection_buffer_limit_bytes'],
-        ['Listener', 'web', 'filter_chains'],
         ['Listener', 'web', 'filter_chains[1].filters[0].name'],
         ['Listener', 'web', 'filter_chains[1].filters[0].typed_config'],
         ['Listener', 'web', 'filter_chains[2].filters'],
+        ['Listener', 'web', 'filter_chains'],
       ],
     ],
   ];
