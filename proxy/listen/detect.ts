@@ -48,3 +48,52 @@ export function detectProtocol(socket: Socket, timeoutMs: number, done: (kind: D
   socket.on('readable', onReadable);
   socket.once('close', cleanup);
 }
+
+const TOKEN_THEN_SPACE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20} /;
+const TOKEN_SO_FAR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{0,20}$/;
+const NAMES_A_VERSION = / HTTP\/\d/;
+/** A first line longer than this is not waited on further. */
+const FIRST_LINE_MAX = 8192;
+
+/**
+ * Whether a plaintext connection that is not h2 speaks HTTP/1 (http_inspector's question,
+ * on a port that tells HTTP from TCP): a request line starts with a method token and a
+ * space, after any empty lines (RFC 9112 §2.2); a first line that names an HTTP version is
+ * HTTP too, however broken its method, so a malformed request gets its 400 from the parser
+ * instead of passing as TCP. Waits for more bytes while the answer is open (a client may
+ * send a byte at a time), at most `timeoutMs`; then decides on what came. The bytes are put
+ * back before `done`.
+ */
+export function sniffHttp1(socket: Socket, timeoutMs: number, done: (http: boolean) => void): void {
+  let seen: Buffer = Buffer.alloc(0);
+  const decide = (final: boolean): boolean | undefined => {
+    const head = seen.subarray(0, FIRST_LINE_MAX).toString('latin1').replace(/^[\r\n]+/, '');
+    if (TOKEN_THEN_SPACE.test(head)) return true;
+    const eol = head.search(/[\r\n]/);
+    if (eol >= 0) return NAMES_A_VERSION.test(head.slice(0, eol));
+    if (final || seen.length >= FIRST_LINE_MAX) return NAMES_A_VERSION.test(head);
+    // Still a method token being sent, or a line not yet ended: wait for more.
+    return undefined;
+  };
+  const finish = (http: boolean) => {
+    clearTimeout(timer);
+    socket.removeListener('readable', onReadable);
+    socket.removeListener('close', onClose);
+    if (seen.length > 0) socket.unshift(seen);
+    done(http);
+  };
+  const onReadable = () => {
+    let chunk: Buffer | null;
+    while ((chunk = socket.read() as Buffer | null) !== null) seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+    const http = decide(false);
+    if (http !== undefined) finish(http);
+  };
+  const onClose = () => {
+    clearTimeout(timer);
+    socket.removeListener('readable', onReadable);
+  };
+  const timer = setTimeout(() => finish(decide(true) ?? false), timeoutMs);
+  socket.on('readable', onReadable);
+  socket.once('close', onClose);
+  onReadable();
+}

@@ -14,7 +14,7 @@ import type { LoadedSvid } from '../tls/svid-store.ts';
 import { rawRejection } from '../http/rescue.ts';
 import type { ErrorCode } from '../errors.ts';
 import { bindReusePort, boundPort } from './bind.ts';
-import { detectProtocol } from './detect.ts';
+import { detectProtocol, sniffHttp1 } from './detect.ts';
 import { handleExchange, REFUSED, type ExchangeDeps } from './exchange.ts';
 import { H2_HEADER_TABLE_SIZE, tapH2Connections } from './h2-field-tap.ts';
 import { guardFields, guardResets, isRefusedStream } from './h2-guard.ts';
@@ -170,13 +170,17 @@ export class HttpListener {
           else if (mode === 'STRICT') {
             hooks.onRefused('MTLS', 'plaintext connection refused: this listener takes mTLS only (STRICT)', `${socket.remoteAddress}:${socket.remotePort}`);
             socket.destroy();
-          } else if ((config.httpOnly === true || fallback !== undefined) && kind !== 'h2' && (kind === 'tls' || !looksLikeHttp1(socket))) {
-            // http_inspector found neither HTTP/1 nor h2c: the tcp_proxy chain takes it, or no chain matches and Envoy closes the connection.
-            if (fallback !== undefined) fallback.accept(socket);
-            else {
-              hooks.onRefused('BAD_REQUEST', 'not HTTP: the first bytes are neither an HTTP/1 request line nor the HTTP/2 preface, and this port is HTTP', `${socket.remoteAddress}:${socket.remotePort}`);
-              socket.destroy();
-            }
+          } else if ((config.httpOnly === true || fallback !== undefined) && kind !== 'h2') {
+            // http_inspector: neither HTTP/1 nor h2c goes to the tcp_proxy chain, or matches no chain and Envoy closes the connection.
+            const notHttp = () => {
+              if (fallback !== undefined) fallback.accept(socket);
+              else {
+                hooks.onRefused('BAD_REQUEST', 'not HTTP: the first bytes are neither an HTTP/1 request line nor the HTTP/2 preface, and this port is HTTP', `${socket.remoteAddress}:${socket.remotePort}`);
+                socket.destroy();
+              }
+            };
+            if (kind === 'tls') notHttp();
+            else sniffHttp1(socket, silent === undefined ? DETECT_TIMEOUT_MS : FALLBACK_WAIT_MS, (http) => (http ? serveHttp(socket, 'http1') : notHttp()));
           } else serveHttp(socket, kind === 'h2' ? 'h2' : 'http1');
         },
         silent,
@@ -274,12 +278,4 @@ function parserErrorCode(err: Error & { code?: string; reason?: string }): Error
     default:
       return 'BAD_REQUEST';
   }
-}
-
-/** An HTTP/1 request line starts with a method token and a space (RFC 9110 tokens; read from the bytes detection put back). */
-function looksLikeHttp1(socket: Socket): boolean {
-  const chunk = socket.read() as Buffer | null;
-  if (chunk === null) return false;
-  socket.unshift(chunk);
-  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20} /.test(chunk.subarray(0, 32).toString('latin1'));
 }

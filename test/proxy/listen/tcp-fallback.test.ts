@@ -82,6 +82,36 @@ backends:
     assert.match(r.text, /^HTTP\/1\.1 200/);
   });
 
+  test('a broken request is still HTTP: answered 400 by the parser, never passed on as TCP', async () => {
+    for (const raw of ['G@T / HTTP/1.1\r\nhost: web\r\n\r\n', ' GET / HTTP/1.1\r\nhost: web\r\n\r\n', 'GET\t/ HTTP/1.1\r\nhost: web\r\n\r\n']) {
+      const r = await exchange(port, raw, /\r\n\r\n/);
+      assert.match(r.text, /^HTTP\/1\.1 400/, JSON.stringify(raw));
+      assert.doesNotMatch(r.text, /hello|echo/, JSON.stringify(raw));
+    }
+    // Empty lines before the request line are allowed (RFC 9112 §2.2).
+    assert.match((await exchange(port, '\r\nGET / HTTP/1.1\r\nhost: web\r\nconnection: close\r\n\r\n', /web$/)).text, /^HTTP\/1\.1 200/);
+  });
+
+  test('a request sent a byte at a time is still told as HTTP', async () => {
+    const raw = 'GET /drip HTTP/1.1\r\nhost: web\r\nconnection: close\r\n\r\n';
+    const text = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      let got = '';
+      s.on('error', () => {});
+      s.on('data', (d) => (got += d.toString('latin1')));
+      s.on('close', () => resolve(got));
+      s.on('connect', async () => {
+        for (const byte of raw.slice(0, 12)) {
+          s.write(byte);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        s.write(raw.slice(12));
+      });
+    });
+    assert.match(text, /^HTTP\/1\.1 200/);
+    assert.match(text, /"url":"\/drip"/);
+  });
+
   test('bytes that are not HTTP go on as TCP, both ways', async () => {
     const r = await exchange(port, Buffer.from('*1\r\n$4\r\nPING\r\n'), /echo:\*1/);
     assert.equal(r.text, 'hello\necho:*1\r\n$4\r\nPING\r\n');
