@@ -1,5 +1,4 @@
-// A listener's routes compiled once into an ordered candidate list. Order is precedence, so
-// `match` is a walk that stops at the first candidate whose conditions hold:
+// A listener's routes compiled once into candidates in precedence order:
 //   1. hostname: an exact `host:port` (xDS only: a virtual host's domain with its port), then
 //      an exact hostname (whatever the port), then wildcards (longest suffix first), then
 //      routes with none;
@@ -8,6 +7,12 @@
 //      catch-all prefix "/" never shadows a regex rule (README, "Matching");
 //   3. a method match; 4. more header matches; 5. more query matches;
 //   6. route order, then rule order, then match order.
+// `match` returns the first candidate whose conditions hold. The hostname tier is looked up,
+// not walked: each name and wildcard suffix keys its own list (already in order 2-6), so a
+// request reads the lists its Host can match, one tier after the other, and the cost does
+// not grow with the number of hosts (a mesh proxy's outbound listener has one virtual host
+// per Service). Unlike Envoy, which picks one virtual host and answers 404 when none of its
+// routes match, a request whose host's candidates all fail falls through to the next tier.
 
 import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RouteMatch, RouteRule } from '../config/model.ts';
 
@@ -44,7 +49,7 @@ export interface RouteTable {
    * object is shared by every request that matches it: read it, do not mutate it.
    */
   match(req: RouteRequest): MatchedRule | undefined;
-  /** Candidates in the walk: one per (hostname kind, rule, match) attached to the listener. */
+  /** Candidates: one per (hostname kind, rule, match) attached to the listener, one per wildcard. */
   readonly size: number;
 }
 
@@ -52,20 +57,16 @@ export interface RouteTable {
 type QueryScratch = { raw: string; params: URLSearchParams | null };
 type Test = (req: RouteRequest, query: QueryScratch) => boolean;
 
-type Candidate = {
-  readonly matched: MatchedRule;
-  /** null: any host; a Set: exact names; a string: a wildcard suffix such as ".example.com". */
-  readonly host: ReadonlySet<string> | string | null;
-  /** The Set holds `host:port` names, matched against the whole authority. */
-  readonly withPort: boolean;
-  readonly test: Test;
-  readonly rank: readonly number[];
-};
+type Candidate = { readonly matched: MatchedRule; readonly test: Test };
+
+/** Where a candidate is filed: its tier, and the name or suffix it is filed under. */
+type Entry = { readonly candidate: Candidate; readonly tier: Tier; readonly key: string; readonly rank: readonly number[] };
 
 const HOST_EXACT_PORT = 0;
 const HOST_EXACT = 1;
 const HOST_WILDCARD = 2;
 const HOST_ANY = 3;
+type Tier = typeof HOST_EXACT_PORT | typeof HOST_EXACT | typeof HOST_WILDCARD | typeof HOST_ANY;
 
 /**
  * Compiles every route attached to `listenerName` (an empty `parentRefs` attaches to all).
@@ -73,7 +74,8 @@ const HOST_ANY = 3;
  * config must already be validated (an invalid regex throws).
  */
 export function compileRouteTable(routes: readonly HttpRoute[], listenerName: string): RouteTable {
-  const candidates: Candidate[] = [];
+  const entries: Entry[] = [];
+  let size = 0;
   routes.forEach((route, routeIndex) => {
     if (route.parentRefs.length > 0 && !route.parentRefs.includes(listenerName)) return;
     const names = route.hostnames.map((h) => h.toLowerCase());
@@ -85,39 +87,84 @@ export function compileRouteTable(routes: readonly HttpRoute[], listenerName: st
       const statName = `${route.name}/${rule.name ?? ruleIndex}`;
       rule.matches.forEach((match, matchIndex) => {
         const matched: MatchedRule = Object.freeze({ routeName: route.name, ruleIndex, rule, match, statName, pickBackend });
-        const test = compileMatch(match);
-        const rest = [...pathRank(match.path), match.method === undefined ? 1 : 0, -match.headers.length, -match.queryParams.length, routeIndex, ruleIndex, matchIndex];
-        if (names.length === 0) candidates.push({ matched, host: null, withPort: false, test, rank: [HOST_ANY, 0, ...rest] });
-        if (withPort.size > 0) candidates.push({ matched, host: withPort, withPort: true, test, rank: [HOST_EXACT_PORT, 0, ...rest] });
-        if (exact.size > 0) candidates.push({ matched, host: exact, withPort: false, test, rank: [HOST_EXACT, 0, ...rest] });
-        for (const suffix of wildcards) candidates.push({ matched, host: suffix, withPort: false, test, rank: [HOST_WILDCARD, -suffix.length, ...rest] });
+        const candidate: Candidate = { matched, test: compileMatch(match) };
+        const rank = [...pathRank(match.path), match.method === undefined ? 1 : 0, -match.headers.length, -match.queryParams.length, routeIndex, ruleIndex, matchIndex];
+        if (names.length === 0) entries.push({ candidate, tier: HOST_ANY, key: '', rank });
+        for (const name of withPort) entries.push({ candidate, tier: HOST_EXACT_PORT, key: name, rank });
+        for (const name of exact) entries.push({ candidate, tier: HOST_EXACT, key: name, rank });
+        for (const suffix of wildcards) entries.push({ candidate, tier: HOST_WILDCARD, key: suffix, rank });
+        size += (names.length === 0 ? 1 : 0) + (withPort.size > 0 ? 1 : 0) + (exact.size > 0 ? 1 : 0) + wildcards.length;
       });
     });
   });
-  candidates.sort((a, b) => compareRanks(a.rank, b.rank));
+  return new IndexedRouteTable(entries, size);
+}
 
-  const anyHost = candidates.every((c) => c.host === null);
-  const ports = candidates.some((c) => c.withPort);
-  const scratch: QueryScratch = { raw: '', params: null };
-  return Object.freeze({
-    size: candidates.length,
-    match(req: RouteRequest): MatchedRule | undefined {
-      const host = anyHost ? '' : hostOnly(req.host);
-      const authority = ports ? req.host.toLowerCase() : '';
-      scratch.raw = req.query;
-      scratch.params = null;
-      let found: MatchedRule | undefined;
-      for (const c of candidates) {
-        if (c.host !== null && !(typeof c.host === 'string' ? host.length > c.host.length && host.endsWith(c.host) : c.host.has(c.withPort ? authority : host))) continue;
-        if (c.test(req, scratch)) {
-          found = c.matched;
-          break;
-        }
+class IndexedRouteTable implements RouteTable {
+  readonly size: number;
+  /** Lower-cased `host:port`, matched against the whole authority. */
+  readonly #byAuthority = new Map<string, Candidate[]>();
+  /** Lower-cased host without a port. */
+  readonly #byHost = new Map<string, Candidate[]>();
+  /** A wildcard's suffix with its dot (".example.com"), matched by a host with more before it. */
+  readonly #bySuffix = new Map<string, Candidate[]>();
+  readonly #anyHost: Candidate[] = [];
+  readonly #scratch: QueryScratch = { raw: '', params: null };
+
+  /**
+   * Files each entry under its tier and key. Sorting first, by the ranks the whole table
+   * would be sorted by, keeps every list in precedence order; `match` reads the tiers in order.
+   */
+  constructor(entries: Entry[], size: number) {
+    this.size = size;
+    entries.sort((a, b) => compareRanks(a.rank, b.rank));
+    const maps = [this.#byAuthority, this.#byHost, this.#bySuffix];
+    for (const e of entries) {
+      if (e.tier === HOST_ANY) {
+        this.#anyHost.push(e.candidate);
+        continue;
       }
-      scratch.params = null;
-      return found;
-    },
-  });
+      const list = maps[e.tier].get(e.key);
+      if (list === undefined) maps[e.tier].set(e.key, [e.candidate]);
+      else list.push(e.candidate);
+    }
+    Object.freeze(this);
+  }
+
+  match(req: RouteRequest): MatchedRule | undefined {
+    const scratch = this.#scratch;
+    scratch.raw = req.query;
+    scratch.params = null;
+    const found = this.#byName(req, scratch) ?? first(this.#anyHost, req, scratch);
+    scratch.params = null;
+    return found;
+  }
+
+  /** The named tiers: `host:port`, then the host, then each wildcard suffix, longest first. */
+  #byName(req: RouteRequest, scratch: QueryScratch): MatchedRule | undefined {
+    let found: MatchedRule | undefined;
+    if (this.#byAuthority.size > 0) {
+      const list = this.#byAuthority.get(req.host.toLowerCase());
+      if (list !== undefined && (found = first(list, req, scratch)) !== undefined) return found;
+    }
+    if (this.#byHost.size === 0 && this.#bySuffix.size === 0) return undefined;
+    const host = hostOnly(req.host);
+    const list = this.#byHost.get(host);
+    if (list !== undefined && (found = first(list, req, scratch)) !== undefined) return found;
+    if (this.#bySuffix.size === 0) return undefined;
+    // "*.example.com" matches a host ending in ".example.com" with something before it: the
+    // suffixes at each dot past the first character, the longest first.
+    for (let dot = host.indexOf('.', 1); dot !== -1; dot = host.indexOf('.', dot + 1)) {
+      const wild = this.#bySuffix.get(host.slice(dot));
+      if (wild !== undefined && (found = first(wild, req, scratch)) !== undefined) return found;
+    }
+    return undefined;
+  }
+}
+
+function first(list: readonly Candidate[], req: RouteRequest, scratch: QueryScratch): MatchedRule | undefined {
+  for (const c of list) if (c.test(req, scratch)) return c.matched;
+  return undefined;
 }
 
 function pathRank(p: PathMatch): [number, number] {
