@@ -60,10 +60,20 @@ type Test = (req: RouteRequest, query: QueryScratch) => boolean;
 /** A match with no conditions (PathPrefix "/" alone): one function, tested for by identity. */
 const ALWAYS: Test = () => true;
 
-type Candidate = { readonly matched: MatchedRule; readonly test: Test };
+/** The names a route's candidates are filed under, lower-cased. */
+type Names = {
+  /** `host:port`, matched against the whole authority. */
+  readonly withPort: ReadonlySet<string>;
+  /** Hosts, matched against the authority without its port. */
+  readonly exact: ReadonlySet<string>;
+  /** Wildcards' suffixes with their dot (".example.com"). */
+  readonly wildcards: readonly string[];
+  /** No hostnames: any host. */
+  readonly any: boolean;
+};
 
-/** Where a candidate is filed: its tier, and the name or suffix it is filed under. */
-type Entry = { readonly candidate: Candidate; readonly tier: Tier; readonly key: string; readonly rank: readonly number[] };
+/** One (rule, match) of a route, with its rank within a hostname's list and the names it is filed under. */
+type Candidate = { readonly matched: MatchedRule; readonly test: Test; readonly rank: readonly number[]; readonly names: Names };
 
 const HOST_EXACT_PORT = 0;
 const HOST_EXACT = 1;
@@ -77,30 +87,29 @@ type Tier = typeof HOST_EXACT_PORT | typeof HOST_EXACT | typeof HOST_WILDCARD | 
  * config must already be validated (an invalid regex throws).
  */
 export function compileRouteTable(routes: readonly HttpRoute[], listenerName: string): RouteTable {
-  const entries: Entry[] = [];
+  const candidates: Candidate[] = [];
   let size = 0;
   routes.forEach((route, routeIndex) => {
     if (route.parentRefs.length > 0 && !route.parentRefs.includes(listenerName)) return;
-    const names = route.hostnames.map((h) => h.toLowerCase());
-    const withPort = new Set(names.filter((h) => hasPort(h)));
-    const exact = new Set(names.filter((h) => !h.startsWith('*.') && !hasPort(h)));
-    const wildcards = names.filter((h) => h.startsWith('*.')).map((h) => h.slice(1));
+    const lower = route.hostnames.map((h) => h.toLowerCase());
+    const names: Names = {
+      withPort: new Set(lower.filter((h) => hasPort(h))),
+      exact: new Set(lower.filter((h) => !h.startsWith('*.') && !hasPort(h))),
+      wildcards: lower.filter((h) => h.startsWith('*.')).map((h) => h.slice(1)),
+      any: lower.length === 0,
+    };
     route.rules.forEach((rule, ruleIndex) => {
       const pickBackend = weightedPicker(rule.backendRefs);
       const statName = `${route.name}/${rule.name ?? ruleIndex}`;
       rule.matches.forEach((match, matchIndex) => {
         const matched: MatchedRule = Object.freeze({ routeName: route.name, ruleIndex, rule, match, statName, pickBackend });
-        const candidate: Candidate = { matched, test: compileMatch(match) };
         const rank = [...pathRank(match.path), match.method === undefined ? 1 : 0, -match.headers.length, -match.queryParams.length, routeIndex, ruleIndex, matchIndex];
-        if (names.length === 0) entries.push({ candidate, tier: HOST_ANY, key: '', rank });
-        for (const name of withPort) entries.push({ candidate, tier: HOST_EXACT_PORT, key: name, rank });
-        for (const name of exact) entries.push({ candidate, tier: HOST_EXACT, key: name, rank });
-        for (const suffix of wildcards) entries.push({ candidate, tier: HOST_WILDCARD, key: suffix, rank });
-        size += (names.length === 0 ? 1 : 0) + (withPort.size > 0 ? 1 : 0) + (exact.size > 0 ? 1 : 0) + wildcards.length;
+        candidates.push({ matched, test: compileMatch(match), rank, names });
+        size += (names.any ? 1 : 0) + (names.withPort.size > 0 ? 1 : 0) + (names.exact.size > 0 ? 1 : 0) + names.wildcards.length;
       });
     });
   });
-  return new IndexedRouteTable(entries, size);
+  return new IndexedRouteTable(candidates, size);
 }
 
 /**
@@ -133,26 +142,24 @@ class IndexedRouteTable implements RouteTable {
   readonly #scratch: QueryScratch = { raw: '', params: null };
 
   /**
-   * Files each entry under its tier and key. Sorting first, by the ranks the whole table
-   * would be sorted by, puts every list in precedence order (built from its end, as each
-   * node links to the next); `match` reads the tiers in order.
+   * Files each candidate under each of its names. Every list holds one tier, so it is in
+   * precedence order when the candidates are sorted by the rest of the rank first (and
+   * filed last to first, as each node links to the next); `match` reads the tiers in order.
    */
-  constructor(entries: Entry[], size: number) {
+  constructor(candidates: Candidate[], size: number) {
     this.size = size;
-    entries.sort((a, b) => compareRanks(b.rank, a.rank));
+    candidates.sort((a, b) => compareRanks(b.rank, a.rank));
     let anyHost: Node | null = null;
-    for (const e of entries) {
-      const { matched, test } = e.candidate;
-      if (e.tier === HOST_ANY) {
-        anyHost = { matched, test, tier: HOST_ANY, next: anyHost };
-        continue;
-      }
-      const map = e.tier === HOST_WILDCARD ? this.#bySuffix : this.#byName;
-      map.set(e.key, { matched, test, tier: e.tier, next: map.get(e.key) ?? null });
+    const file = (map: Map<string, Node>, key: string, c: Candidate, tier: Tier) => map.set(key, { matched: c.matched, test: c.test, tier, next: map.get(key) ?? null });
+    for (const c of candidates) {
+      if (c.names.any) anyHost = { matched: c.matched, test: c.test, tier: HOST_ANY, next: anyHost };
+      for (const name of c.names.withPort) file(this.#byName, name, c, HOST_EXACT_PORT);
+      for (const name of c.names.exact) file(this.#byName, name, c, HOST_EXACT);
+      for (const suffix of c.names.wildcards) file(this.#bySuffix, suffix, c, HOST_WILDCARD);
     }
     this.#anyHost = anyHost;
-    this.#ports = entries.some((e) => e.tier === HOST_EXACT_PORT);
-    this.#names = entries.some((e) => e.tier === HOST_EXACT || e.tier === HOST_WILDCARD);
+    this.#ports = candidates.some((c) => c.names.withPort.size > 0);
+    this.#names = candidates.some((c) => c.names.exact.size > 0 || c.names.wildcards.length > 0);
     Object.freeze(this);
   }
 
