@@ -1,5 +1,4 @@
-// A listener's routes compiled once into an ordered candidate list. Order is precedence, so
-// `match` is a walk that stops at the first candidate whose conditions hold:
+// A listener's routes compiled once into candidates in precedence order:
 //   1. hostname: an exact `host:port` (xDS only: a virtual host's domain with its port), then
 //      an exact hostname (whatever the port), then wildcards (longest suffix first), then
 //      routes with none;
@@ -8,6 +7,12 @@
 //      catch-all prefix "/" never shadows a regex rule (README, "Matching");
 //   3. a method match; 4. more header matches; 5. more query matches;
 //   6. route order, then rule order, then match order.
+// `match` returns the first candidate whose conditions hold. The hostname tier is looked up,
+// not walked: each name and wildcard suffix keys its own list (already in order 2-6), so a
+// request reads the lists its Host can match, one tier after the other, and the cost does
+// not grow with the number of hosts (a mesh proxy's outbound listener has one virtual host
+// per Service). Unlike Envoy, which picks one virtual host and answers 404 when none of its
+// routes match, a request whose host's candidates all fail falls through to the next tier.
 
 import type { BackendRef, HeaderMatch, HttpRoute, PathMatch, QueryParamMatch, RouteMatch, RouteRule } from '../config/model.ts';
 
@@ -44,7 +49,7 @@ export interface RouteTable {
    * object is shared by every request that matches it: read it, do not mutate it.
    */
   match(req: RouteRequest): MatchedRule | undefined;
-  /** Candidates in the walk: one per (hostname kind, rule, match) attached to the listener. */
+  /** Candidates: one per (hostname kind, rule, match) attached to the listener, one per wildcard. */
   readonly size: number;
 }
 
@@ -52,20 +57,29 @@ export interface RouteTable {
 type QueryScratch = { raw: string; params: URLSearchParams | null };
 type Test = (req: RouteRequest, query: QueryScratch) => boolean;
 
-type Candidate = {
-  readonly matched: MatchedRule;
-  /** null: any host; a Set: exact names; a string: a wildcard suffix such as ".example.com". */
-  readonly host: ReadonlySet<string> | string | null;
-  /** The Set holds `host:port` names, matched against the whole authority. */
-  readonly withPort: boolean;
-  readonly test: Test;
-  readonly rank: readonly number[];
+/** A match with no conditions (PathPrefix "/" alone): one function, tested for by identity. */
+const ALWAYS: Test = () => true;
+
+/** The names a route's candidates are filed under, lower-cased. */
+type Names = {
+  /** `host:port`, matched against the whole authority. */
+  readonly withPort: ReadonlySet<string>;
+  /** Hosts, matched against the authority without its port. */
+  readonly exact: ReadonlySet<string>;
+  /** Wildcards' suffixes with their dot (".example.com"). */
+  readonly wildcards: readonly string[];
+  /** No hostnames: any host. */
+  readonly any: boolean;
 };
+
+/** One (rule, match) of a route, with its rank within a hostname's list and the names it is filed under. */
+type Candidate = { readonly matched: MatchedRule; readonly test: Test; readonly rank: readonly number[]; readonly names: Names };
 
 const HOST_EXACT_PORT = 0;
 const HOST_EXACT = 1;
 const HOST_WILDCARD = 2;
 const HOST_ANY = 3;
+type Tier = typeof HOST_EXACT_PORT | typeof HOST_EXACT | typeof HOST_WILDCARD | typeof HOST_ANY;
 
 /**
  * Compiles every route attached to `listenerName` (an empty `parentRefs` attaches to all).
@@ -74,50 +88,117 @@ const HOST_ANY = 3;
  */
 export function compileRouteTable(routes: readonly HttpRoute[], listenerName: string): RouteTable {
   const candidates: Candidate[] = [];
+  let size = 0;
   routes.forEach((route, routeIndex) => {
     if (route.parentRefs.length > 0 && !route.parentRefs.includes(listenerName)) return;
-    const names = route.hostnames.map((h) => h.toLowerCase());
-    const withPort = new Set(names.filter((h) => hasPort(h)));
-    const exact = new Set(names.filter((h) => !h.startsWith('*.') && !hasPort(h)));
-    const wildcards = names.filter((h) => h.startsWith('*.')).map((h) => h.slice(1));
+    const lower = route.hostnames.map((h) => h.toLowerCase());
+    const names: Names = {
+      withPort: new Set(lower.filter((h) => hasPort(h))),
+      exact: new Set(lower.filter((h) => !h.startsWith('*.') && !hasPort(h))),
+      wildcards: lower.filter((h) => h.startsWith('*.')).map((h) => h.slice(1)),
+      any: lower.length === 0,
+    };
     route.rules.forEach((rule, ruleIndex) => {
       const pickBackend = weightedPicker(rule.backendRefs);
       const statName = `${route.name}/${rule.name ?? ruleIndex}`;
       rule.matches.forEach((match, matchIndex) => {
         const matched: MatchedRule = Object.freeze({ routeName: route.name, ruleIndex, rule, match, statName, pickBackend });
-        const test = compileMatch(match);
-        const rest = [...pathRank(match.path), match.method === undefined ? 1 : 0, -match.headers.length, -match.queryParams.length, routeIndex, ruleIndex, matchIndex];
-        if (names.length === 0) candidates.push({ matched, host: null, withPort: false, test, rank: [HOST_ANY, 0, ...rest] });
-        if (withPort.size > 0) candidates.push({ matched, host: withPort, withPort: true, test, rank: [HOST_EXACT_PORT, 0, ...rest] });
-        if (exact.size > 0) candidates.push({ matched, host: exact, withPort: false, test, rank: [HOST_EXACT, 0, ...rest] });
-        for (const suffix of wildcards) candidates.push({ matched, host: suffix, withPort: false, test, rank: [HOST_WILDCARD, -suffix.length, ...rest] });
+        const rank = [...pathRank(match.path), match.method === undefined ? 1 : 0, -match.headers.length, -match.queryParams.length, routeIndex, ruleIndex, matchIndex];
+        candidates.push({ matched, test: compileMatch(match), rank, names });
+        size += (names.any ? 1 : 0) + (names.withPort.size > 0 ? 1 : 0) + (names.exact.size > 0 ? 1 : 0) + names.wildcards.length;
       });
     });
   });
-  candidates.sort((a, b) => compareRanks(a.rank, b.rank));
+  return new IndexedRouteTable(candidates, size);
+}
 
-  const anyHost = candidates.every((c) => c.host === null);
-  const ports = candidates.some((c) => c.withPort);
-  const scratch: QueryScratch = { raw: '', params: null };
-  return Object.freeze({
-    size: candidates.length,
-    match(req: RouteRequest): MatchedRule | undefined {
-      const host = anyHost ? '' : hostOnly(req.host);
-      const authority = ports ? req.host.toLowerCase() : '';
-      scratch.raw = req.query;
-      scratch.params = null;
-      let found: MatchedRule | undefined;
-      for (const c of candidates) {
-        if (c.host !== null && !(typeof c.host === 'string' ? host.length > c.host.length && host.endsWith(c.host) : c.host.has(c.withPort ? authority : host))) continue;
-        if (c.test(req, scratch)) {
-          found = c.matched;
-          break;
-        }
-      }
-      scratch.params = null;
-      return found;
-    },
-  });
+/**
+ * One candidate in the list of one name or suffix. The lists are linked, each head the
+ * map's value, so a lookup reaches its first candidate in one step: at 5 000 Services the
+ * table no longer fits a CPU cache, and each object between the key and the answer is
+ * another miss.
+ */
+type Node = {
+  readonly matched: MatchedRule;
+  readonly test: Test;
+  /** Which list it is in: a name with a port and one without share a map. */
+  readonly tier: Tier;
+  readonly next: Node | null;
+};
+
+class IndexedRouteTable implements RouteTable {
+  readonly size: number;
+  /**
+   * Lower-cased names: `host:port` ones (HOST_EXACT_PORT, matched against the whole
+   * authority) and the others (HOST_EXACT, matched against the host without its port). No
+   * name is both, and one map spares a Host without a port a second lookup.
+   */
+  readonly #byName = new Map<string, Node>();
+  /** A wildcard's suffix with its dot (".example.com"), matched by a host with more before it. */
+  readonly #bySuffix = new Map<string, Node>();
+  readonly #anyHost: Node | null;
+  readonly #ports: boolean;
+  readonly #names: boolean;
+  readonly #scratch: QueryScratch = { raw: '', params: null };
+
+  /**
+   * Files each candidate under each of its names. Every list holds one tier, so it is in
+   * precedence order when the candidates are sorted by the rest of the rank first (and
+   * filed last to first, as each node links to the next); `match` reads the tiers in order.
+   */
+  constructor(candidates: Candidate[], size: number) {
+    this.size = size;
+    candidates.sort((a, b) => compareRanks(b.rank, a.rank));
+    let anyHost: Node | null = null;
+    const file = (map: Map<string, Node>, key: string, c: Candidate, tier: Tier) => map.set(key, { matched: c.matched, test: c.test, tier, next: map.get(key) ?? null });
+    for (const c of candidates) {
+      if (c.names.any) anyHost = { matched: c.matched, test: c.test, tier: HOST_ANY, next: anyHost };
+      for (const name of c.names.withPort) file(this.#byName, name, c, HOST_EXACT_PORT);
+      for (const name of c.names.exact) file(this.#byName, name, c, HOST_EXACT);
+      for (const suffix of c.names.wildcards) file(this.#bySuffix, suffix, c, HOST_WILDCARD);
+    }
+    this.#anyHost = anyHost;
+    this.#ports = candidates.some((c) => c.names.withPort.size > 0);
+    this.#names = candidates.some((c) => c.names.exact.size > 0 || c.names.wildcards.length > 0);
+    Object.freeze(this);
+  }
+
+  match(req: RouteRequest): MatchedRule | undefined {
+    const scratch = this.#scratch;
+    scratch.raw = req.query;
+    scratch.params = null;
+    const found = this.#named(req, scratch) ?? first(this.#anyHost, req, scratch);
+    scratch.params = null;
+    return found;
+  }
+
+  /** The named tiers: `host:port`, then the host, then each wildcard suffix, longest first. */
+  #named(req: RouteRequest, scratch: QueryScratch): MatchedRule | undefined {
+    if (!this.#ports && !this.#names) return undefined;
+    const authority = req.host.toLowerCase();
+    const whole = this.#byName.get(authority);
+    let found = whole?.tier === HOST_EXACT_PORT ? first(whole, req, scratch) : undefined;
+    if (found !== undefined || !this.#names) return found;
+    const end = hostEnd(req.host);
+    // Without a port the host is the authority, already looked up.
+    const bare = end <= 0 || end === req.host.length;
+    const host = bare ? authority : req.host.slice(0, end).toLowerCase();
+    const named = bare ? whole : this.#byName.get(host);
+    if (named?.tier === HOST_EXACT && (found = first(named, req, scratch)) !== undefined) return found;
+    if (this.#bySuffix.size === 0) return undefined;
+    // "*.example.com" matches a host ending in ".example.com" with something before it: the
+    // suffixes at each dot past the first character, the longest first.
+    for (let dot = host.indexOf('.', 1); dot !== -1; dot = host.indexOf('.', dot + 1)) {
+      const wild = this.#bySuffix.get(host.slice(dot));
+      if (wild !== undefined && (found = first(wild, req, scratch)) !== undefined) return found;
+    }
+    return undefined;
+  }
+}
+
+function first(node: Node | null | undefined, req: RouteRequest, scratch: QueryScratch): MatchedRule | undefined {
+  for (let n = node; n != null; n = n.next) if (n.test === ALWAYS || n.test(req, scratch)) return n.matched;
+  return undefined;
 }
 
 function pathRank(p: PathMatch): [number, number] {
@@ -157,7 +238,7 @@ function compilePath(p: PathMatch): Test {
     return (req) => re.test(req.path);
   }
   const prefix = trimSlash(p.value);
-  if (prefix === '') return () => true;
+  if (prefix === '') return ALWAYS;
   // Element-wise: "/api" matches "/api", "/api/" and "/api/x", never "/apix".
   return (req) => req.path.startsWith(prefix) && (req.path.length === prefix.length || req.path.charCodeAt(prefix.length) === 47);
 }
@@ -231,9 +312,7 @@ function hasPort(name: string): boolean {
   return /:\d+$/.test(name) && (name.charCodeAt(0) !== 91 /* [ */ || name.includes(']:'));
 }
 
-/** Lower-cased host without a port; "[::1]:80" -> "[::1]", "Svc:8080" -> "svc". */
-function hostOnly(authority: string): string {
-  const end = authority.charCodeAt(0) === 91 /* [ */ ? authority.indexOf(']') + 1 : authority.lastIndexOf(':');
-  const host = end > 0 ? authority.slice(0, end) : authority;
-  return host.toLowerCase();
+/** Where the host ends and its port starts: "[::1]:80" -> 5, "svc:8080" -> 3; 0 or less: the whole. */
+function hostEnd(authority: string): number {
+  return authority.charCodeAt(0) === 91 /* [ */ ? authority.indexOf(']') + 1 : authority.lastIndexOf(':');
 }

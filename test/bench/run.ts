@@ -14,7 +14,9 @@
 // push latency at 1 000 proxies with a policy of every kind applied against none (xds-push.ts;
 // BENCH_ONLY=xds-policies), and the per-request cost of the full policy path, mesh mode
 // against static mode (policy-path.ts; BENCH_ONLY=policy-path, BENCH_POLICY_ROUNDS default 2;
-// its load is wrk: apt-get install -y wrk, checked before anything starts).
+// its load is wrk: apt-get install -y wrk, checked before anything starts). Then the route
+// match: a mesh proxy's outbound route table with 10, 1 000 and 5 000 Services, ns per request
+// (route-match.ts; BENCH_ONLY=route-match, BENCH_ROUTE_BASELINE for another tree's table).
 // A section can also be named as an argument: `npm run bench -- policy-path`.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -30,6 +32,7 @@ import { cpBench, cpSummary } from './control-plane.ts';
 import { xdsBench, xdsPolicyBench, xdsPolicySummary, xdsSummary } from './xds-push.ts';
 import { policyPathBench, policyPathSummary } from './policy-path.ts';
 import { requireWrk } from './wrk.ts';
+import { routeMatchBench, routeMatchSummary } from './route-match.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { closedPort as freePort } from '../helpers/ports.ts';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
@@ -43,7 +46,7 @@ const children: ChildProcess[] = [];
 
 type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number | null; errors: number };
 
-const SECTIONS = ['resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path'];
+const SECTIONS = ['resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match'];
 /** `npm run bench -- NAME` or BENCH_ONLY=NAME: one section; neither: all of them. */
 const ONLY = process.argv[2] ?? process.env.BENCH_ONLY;
 
@@ -51,6 +54,10 @@ async function main(): Promise<void> {
   if (ONLY !== undefined && !SECTIONS.includes(ONLY)) throw new Error(`no bench section '${ONLY}'; sections: ${SECTIONS.join(', ')} (or none: all of them)`);
   // The policy-path section's load is wrk: say so before anything starts, not after minutes of other sections.
   if (ONLY === undefined || ONLY === 'policy-path') requireWrk('npm run bench');
+  if (ONLY === 'route-match') {
+    console.log(routeMatchSummary(await routeMatchBench()).join('\n'));
+    return;
+  }
   const upstreamPort = await freePort();
   await startChild('upstream', process.execPath, [UPSTREAM, String(upstreamPort)], /listening/);
   if (ONLY === 'policy-path') {
@@ -119,6 +126,7 @@ async function main(): Promise<void> {
   const xds = await xdsBench({ dir });
   const xdsPolicies = await xdsPolicyBench({ dir });
   const policyPath = await policyPathBench(policyPathDeps(upstreamPort));
+  const routeMatch = await routeMatchBench();
 
   const by = (n: string) => rows.find((r) => r.name === n);
   const fmt = (n: number, d = 2) => n.toFixed(d);
@@ -142,6 +150,7 @@ async function main(): Promise<void> {
   out.push(...xdsSummary(xds));
   out.push(...xdsPolicySummary(xdsPolicies));
   out.push(...policyPathSummary(policyPath));
+  out.push(...routeMatchSummary(routeMatch));
   console.log(out.join('\n'));
 }
 
