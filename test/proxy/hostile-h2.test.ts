@@ -134,7 +134,7 @@ function resetPairs(firstId: number, count: number, path = '/reset'): Buffer {
 }
 
 async function waitClosed(conn: RawH2): Promise<boolean> {
-  for (let i = 0; i < 100 && !conn.closed; i++) await sleep(20);
+  for (let i = 0; i < 500 && !conn.closed; i++) await sleep(20);
   return conn.closed;
 }
 

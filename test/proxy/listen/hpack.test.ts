@@ -219,7 +219,7 @@ describe('HPACK decoding (RFC 7541)', () => {
           ...Object.entries(headers).filter(([k]) => !k.startsWith(':')),
         ]);
       }
-      for (let i = 0; i < 100 && blocks.length < sent.length; i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 500 && blocks.length < sent.length; i++) await new Promise((r) => setTimeout(r, 20));
       assert.equal(blocks.length, sent.length);
       const d = new HpackDecoder(4096);
       for (const [i, block] of blocks.entries()) {

@@ -76,7 +76,7 @@ ${CB('active', 'active', 'limits: { maxActiveRequests: 2 }')}${CB('pending', 'pe
     await waitFor(() => waiting.length === 1, 3000, 'one request on the one connection');
     const second = request(url('/pending'));
     // The second waits in the pool for the connection: pending, not refused.
-    for (let i = 0; i < 100 && (await activeRequests('pending')) < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 500 && (await activeRequests('pending')) < 2; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(await activeRequests('pending'), 2);
     const third = await request(url('/pending'));
     assert.equal(third.statusCode, 503);

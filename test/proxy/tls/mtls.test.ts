@@ -280,5 +280,5 @@ async function waitUntil(cond: () => boolean): Promise<void> {
 }
 
 async function waitForAccessLog(p: ProxyProcess, pred: (l: Record<string, unknown>) => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !p.accessLog().some(pred); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 500 && !p.accessLog().some(pred); i++) await new Promise((r) => setTimeout(r, 20));
 }
