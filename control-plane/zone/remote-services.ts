@@ -1,8 +1,8 @@
 // Remote zones in this zone's view (issue 18): a Service is one Service across zones when
 // namespace and name match, so a remote zone's instances of a Service port join the local
 // ones as ONE endpoint, its zone ingress, weighted by how many it has; a Service known only
-// from remote zones still gets its ports (as the first zone to declare each says) and so its
-// clusters here.
+// from remote zones still gets its ports (as the first zone with instances of each says) and
+// so its clusters here.
 
 import { declaredProtocol, key, type EndpointView, type ServicePortView, type ServiceView } from '../xds/mesh-view.ts';
 import type { ZoneService, ZoneSummary } from './model.ts';
@@ -25,14 +25,16 @@ export function withRemoteZones(services: Map<string, ServiceView>, zones: reado
       const svc: ServiceView = services.get(k) ?? { name: s.name, namespace: s.namespace, host: `${s.name}.${s.namespace}.svc.${dnsDomain}`, ports: [] };
       const ports = [...svc.ports];
       for (const p of s.ports) {
+        const reachable = z.ingress !== null && p.instances > 0;
         let i = ports.findIndex((x) => x.port === p.port);
         if (i < 0) {
-          if (local.has(k)) continue;
+          // A port no zone can serve here is left out: its cluster would have no SPIFFE ID to check (translate-tls.ts NACKs that).
+          if (local.has(k) || !reachable) continue;
           i = ports.push(remotePortView(p)) - 1;
         }
-        if (z.ingress !== null && p.instances > 0) ports[i] = { ...ports[i], endpoints: [...ports[i].endpoints, ingressEndpoint(z, s, p)] };
+        if (reachable) ports[i] = { ...ports[i], endpoints: [...ports[i].endpoints, ingressEndpoint(z, s, p)] };
       }
-      services.set(k, { ...svc, ports });
+      if (ports.length > 0) services.set(k, { ...svc, ports });
     }
   }
   const sorted = [...services].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
