@@ -12,6 +12,7 @@ import { buildMeshView, SnapshotCache } from '../../../control-plane/xds/index.t
 import { nodeContextOf } from '../../../control-plane/xds/node.ts';
 import type { NodeContext } from '../../../control-plane/xds/generate/resources.ts';
 import type { ZoneSummary } from '../../../control-plane/zone/model.ts';
+import { parseIngressAddress, zoneIngressAddress } from '../../../control-plane/zone/ingress-address.ts';
 import type { TcpListener } from '../../../proxy/config/model.ts';
 import { formatProblem, translate, type Pb } from '../../../proxy/xds/translate.ts';
 import { TYPE_URLS, unpack } from '../../../xds/index.ts';
@@ -114,3 +115,15 @@ function snapshotInbound(): Pb {
   const l = (unpack(snap.get(TYPE_URLS.Listener)!.get('inbound|18080')!.any) as { value: Pb }).value;
   return l.filter_chains[0].transport_socket;
 }
+
+test('the zone reports its ingress: the flag\'s address, else the connected ingress\'s Workload address and port, else none', () => {
+  const v = view();
+  const sidecar: NodeContext = { kind: 'proxy', id: 'orders-1.shop', workload: 'orders-1', namespace: 'shop', outboundPort: 15001, appPorts: {} };
+  assert.equal(zoneIngressAddress(v, [sidecar, { kind: 'generic', id: 'x' }, null]), null, 'no ingress on a stream');
+  assert.deepEqual(zoneIngressAddress(v, [sidecar, INGRESS]), { address: '10.0.0.9', port: 15443 });
+  assert.deepEqual(zoneIngressAddress(v, [INGRESS], { address: '203.0.113.7', port: 443 }), { address: '203.0.113.7', port: 443 });
+  assert.equal(zoneIngressAddress(v, [{ ...INGRESS, id: 'gone.shop', workload: 'gone' }]), null, 'an ingress whose Workload is gone has no address');
+  assert.deepEqual(parseIngressAddress('203.0.113.7:15443'), { address: '203.0.113.7', port: 15443 });
+  assert.deepEqual(parseIngressAddress('[2001:db8::7]:15443'), { address: '2001:db8::7', port: 15443 });
+  assert.equal(parseIngressAddress('ingress.example:0'), "'ingress.example:0' is not HOST:PORT (the address other zones reach this zone's ingress at, e.g. 203.0.113.7:15443)");
+});
