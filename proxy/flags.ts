@@ -36,6 +36,8 @@ export type XdsFlags = {
   readonly zone: string | undefined;
   /** Transparent capture (--capture): the outbound port is then the outbound capture port. */
   readonly capture: CaptureFlags | null;
+  /** --mode zone-ingress: this proxy is its zone's ingress, listening on this port (SNI passthrough); null: a workload's proxy. */
+  readonly zoneIngress: { readonly port: number } | null;
 };
 
 export type CaptureFlags = {
@@ -69,6 +71,10 @@ export const usage = `usage: sluice-proxy --config FILE [options]
                            of passing them through
   --capture-probe ADDR:PORT with --capture: the address capture install redirects for the readiness
                            check (default 127.0.0.254:15002)
+  --mode MODE              sidecar (default): a workload's proxy; zone-ingress: its zone's ingress,
+                           which forwards other zones' mTLS connections by SNI to this zone's
+                           instances, TLS untouched (it needs a Workload of its own)
+  --ingress-port PORT      with --mode zone-ingress: where it listens, on every address (default 15443)
   --admin-address ADDR     admin server address (default 127.0.0.1)
   --admin-port PORT        admin server port: /ready /live /config_dump /clusters /stats (default 15000, 0 = any)
   --stats-address ADDR     Prometheus / kubelet probe address (default 0.0.0.0)
@@ -107,6 +113,8 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
         'inbound-port': { type: 'string', default: '15006' },
         'strict-egress': { type: 'boolean', default: false },
         'capture-probe': { type: 'string', default: '127.0.0.254:15002' },
+        mode: { type: 'string', default: 'sidecar' },
+        'ingress-port': { type: 'string' },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
       },
@@ -125,7 +133,7 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
     if (typeof parsed === 'string') return { ok: false, error: parsed };
     xds = parsed;
   } else {
-    const stray = ['token', 'zone', 'service-account-token'].find((f) => values[f as 'token' | 'zone' | 'service-account-token'] !== undefined) ?? ((values.app ?? []).length > 0 ? 'app' : undefined) ?? (values.capture ? 'capture' : undefined);
+    const stray = ['token', 'zone', 'service-account-token', 'ingress-port'].find((f) => values[f as 'token' | 'zone' | 'service-account-token' | 'ingress-port'] !== undefined) ?? ((values.app ?? []).length > 0 ? 'app' : undefined) ?? (values.capture ? 'capture' : undefined) ?? (values.mode !== 'sidecar' ? 'mode' : undefined);
     if (stray !== undefined) return { ok: false, error: `--${stray} applies with --control-plane only` };
   }
   const adminPort = port(values['admin-port'], '--admin-port');
@@ -150,8 +158,18 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
 
 function xdsFlags(
   cp: string,
-  values: { token?: string; 'service-account-token'?: string; 'identity-dir': string; app?: string[]; 'outbound-port': string; zone?: string; capture: boolean; 'inbound-port': string; 'strict-egress': boolean; 'capture-probe': string },
+  values: { token?: string; 'service-account-token'?: string; 'identity-dir': string; app?: string[]; 'outbound-port': string; zone?: string; capture: boolean; 'inbound-port': string; 'strict-egress': boolean; 'capture-probe': string; mode: string; 'ingress-port'?: string },
 ): XdsFlags | string {
+  if (values.mode !== 'sidecar' && values.mode !== 'zone-ingress') return `--mode: '${values.mode}' is not sidecar or zone-ingress`;
+  let zoneIngress: { port: number } | null = null;
+  if (values.mode === 'zone-ingress') {
+    const p = port(values['ingress-port'] ?? '15443', '--ingress-port');
+    if (typeof p === 'string') return p;
+    if (p === 0) return '--ingress-port: 0 is not a port other zones can be told; give a free port (default 15443)';
+    const stray = values.capture ? 'capture' : (values.app ?? []).length > 0 ? 'app' : undefined;
+    if (stray !== undefined) return `--${stray} does not apply with --mode zone-ingress: an ingress serves no app of its own`;
+    zoneIngress = { port: p };
+  } else if (values['ingress-port'] !== undefined) return '--ingress-port applies with --mode zone-ingress only';
   if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(cp)) return `--control-plane: '${cp}' is not HOST:PORT (e.g. cp.mesh.internal:15012)`;
   const apps: Record<string, number> = {};
   for (const a of values.app ?? []) {
@@ -178,7 +196,7 @@ function xdsFlags(
   } else if (values['strict-egress']) return '--strict-egress applies with --capture only';
   if (values.token !== undefined && values['service-account-token'] !== undefined) return '--token and --service-account-token: a VM joins with a join token, a pod with its service-account token; give one';
   const saToken = values['service-account-token'] === undefined ? null : resolve(values['service-account-token']);
-  return { controlPlane: cp, tokenFile: values.token === undefined ? null : resolve(values.token), serviceAccountTokenFile: saToken, identityDir: resolve(values['identity-dir']), apps, outboundPort: outbound, zone: values.zone, capture };
+  return { controlPlane: cp, tokenFile: values.token === undefined ? null : resolve(values.token), serviceAccountTokenFile: saToken, identityDir: resolve(values['identity-dir']), apps, outboundPort: outbound, zone: values.zone, capture, zoneIngress };
 }
 
 function port(value: string, flag: string): number | string {

@@ -99,6 +99,8 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
         'sluice.dev/app-ports': xf.apps,
         'sluice.dev/admin': `${flags.adminAddress}:${admin.adminPort}`,
         ...(xf.capture === null ? {} : { 'sluice.dev/capture': { inboundPort: xf.capture.inboundPort, strictEgress: xf.capture.strictEgress } }),
+        // The control plane sends a zone ingress its SNI passthrough listener on this port, and nothing of a workload's.
+        ...(xf.zoneIngress === null ? {} : { 'sluice.dev/mode': 'zone-ingress', 'sluice.dev/ingress-port': xf.zoneIngress.port }),
       },
     },
     identity: files,

@@ -35,6 +35,8 @@ export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: Cap
       observer.refused(listener, code, reason, remote);
       if (code === 'MTLS' && mtlsLog.allow(reason)) log('warn', 'mTLS connection refused', { listener, remote, reason });
       if (code === 'RBAC_DENIED' && mtlsLog.allow(reason)) log('warn', 'tcp connection denied by authorization', { listener, remote, reason });
+      // Keyed by the code, not the reason: a scanner sends a new SNI every time.
+      if (code === 'NR' && mtlsLog.allow('NR')) log('warn', 'connection closed: no filter chain matches its SNI', { listener, remote, reason });
     },
     onConnection: (listener, delta) => observer.connection(listener, delta),
     onTcpBytes: (listener, received, sent) => observer.tcpBytes(listener, received, sent),

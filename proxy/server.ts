@@ -29,7 +29,7 @@ export type ProxyHooks = {
   /** Once per HTTP request, when it is over: access log and metrics. */
   observe(ctx: RequestContext): void;
   /** A connection or stream refused before it became a request. */
-  onRefused(listener: string, code: ErrorCode | 'H2_ABUSE' | 'MTLS', reason: string, remote: string): void;
+  onRefused(listener: string, code: ErrorCode | 'H2_ABUSE' | 'MTLS' | 'NR', reason: string, remote: string): void;
   onConnection(listener: string, delta: 1 | -1): void;
   onTcpBytes(listener: string, received: number, sent: number): void;
   readonly random: () => number;
@@ -98,7 +98,10 @@ export class ProxyServer {
     const next = new Map<string, Running>();
     for (const l of config.listeners) {
       const running = fresh.get(l.name) ?? this.#running.get(l.name)!;
-      if (l.protocol === 'tcp') (running.listener as TcpListener).authorize(l.authorization);
+      if (l.protocol === 'tcp') {
+        (running.listener as TcpListener).authorize(l.authorization);
+        (running.listener as TcpListener).route(l.serverNames);
+      }
       if (l.protocol === 'http' && l.tcpFallback !== undefined) running.fallback?.authorize(l.tcpFallback.authorization);
       if (l.protocol === 'http') {
         const security = { jwt: this.#jwtVerifier(l), authorize: l.authorization.length === 0 ? null : compileAuthorization(l.authorization) };
@@ -175,6 +178,7 @@ export class ProxyServer {
       onBytes: (r: number, s: number) => this.#hooks.onTcpBytes(name, r, s),
       onRefused: (reason: string, remote: string) => this.#hooks.onRefused(name, 'MTLS', reason, remote),
       onDenied: (reason: string, remote: string) => this.#hooks.onRefused(name, 'RBAC_DENIED', reason, remote),
+      onNoRoute: (reason: string, remote: string) => this.#hooks.onRefused(name, 'NR', reason, remote),
       svid: this.#hooks.svid,
       log: this.#hooks.log,
     };
@@ -242,7 +246,7 @@ export class ProxyServer {
 
 function listenerIdentity(l: Listener): string {
   const capture = [l.bindToPort, l.useOriginalDst, l.direction];
-  return JSON.stringify(l.protocol === 'http' ? [l.address, l.port, l.protocol, l.tls, l.limits, l.httpOnly, l.tcpFallback?.backend, capture] : [l.address, l.port, l.protocol, l.tls, l.backend, capture]);
+  return JSON.stringify(l.protocol === 'http' ? [l.address, l.port, l.protocol, l.tls, l.limits, l.httpOnly, l.tcpFallback?.backend, capture] : [l.address, l.port, l.protocol, l.tls, l.backend, l.serverNames !== undefined, capture]);
 }
 
 function sleep(ms: number): Promise<void> {

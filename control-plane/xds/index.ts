@@ -10,6 +10,7 @@ import { MeshIndex } from './mesh-index.ts';
 import type { MeshView } from './mesh-view.ts';
 import { peerCertificates, type PeerCertificate } from './peer-certificates.ts';
 import { proxyStatus, type ProxyStatus } from './proxy-status.ts';
+import { zoneIngressAddress, type IngressAddress } from '../zone/ingress-address.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
 import { StatusController, type StatusControllerOptions } from '../status/index.ts';
 
@@ -48,6 +49,8 @@ export type Xds = {
   peerCertificates(): PeerCertificate[];
   /** The status the control plane computes for every resource (control-plane/status/). */
   readonly resourceStatus: StatusController;
+  /** Where other zones reach this zone: `configured`, else its connected zone ingress (zone/ingress-address.ts); null: none. */
+  ingressAddress(configured?: IngressAddress | null): IngressAddress | null;
   close(): void;
 };
 
@@ -78,6 +81,7 @@ export async function startXds(opts: XdsOptions): Promise<Xds> {
     status: () => proxyStatus(ads, cache),
     peerCertificates: () => peerCertificates(ads),
     resourceStatus,
+    ingressAddress: (configured = null) => zoneIngressAddress(cache.view, [...ads.streams.values()].map((s) => s.node), configured),
     close: () => {
       index.close();
       resourceStatus.close();

@@ -17,6 +17,8 @@ import type { CircuitBreakerPolicyResource } from './policies/circuit-breaker/ge
 import type { RequestAuthenticationResource } from './policies/request-authentication/generate.ts';
 import type { LoadBalancingPolicyResource } from './policies/load-balancing/generate.ts';
 import type { FaultInjectionPolicyResource } from './policies/fault-injection/generate.ts';
+import type { ZoneSummary } from '../zone/model.ts';
+import { withRemoteZones } from '../zone/remote-services.ts';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -47,6 +49,12 @@ export type EndpointView = {
   readonly weight: number;
   readonly zone: string | undefined;
   readonly identity: string;
+  /**
+   * Set on a remote zone's instances of the port, which are ONE endpoint: that zone's
+   * ingress (address, port), weight its instance count, zone the remote zone. `identity`
+   * is then the first of `identities`, every SPIFFE ID a caller may meet behind it.
+   */
+  readonly remote?: { readonly identities: readonly string[] };
 };
 
 export type ServicePortView = {
@@ -135,6 +143,10 @@ export type MeshInputs = {
   readonly nodes?: readonly NodeResource[];
   /** Used when no Mesh resource names one: the CA's. */
   readonly defaultTrustDomain: string;
+  /** This control plane's zone (--role zone --zone NAME); a remote summary of it is skipped. */
+  readonly localZone?: string;
+  /** Every other zone, as the global tells (zone/model.ts): their Services join ours by namespace/name, their instances as one endpoint per zone. */
+  readonly remoteZones?: readonly ZoneSummary[];
 };
 
 export const key = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
@@ -164,10 +176,13 @@ export function buildMeshView(input: MeshInputs): MeshView {
     const clusterIP = s.spec?.clusterIP;
     services.set(key(ns, s.metadata.name), { name: s.metadata.name, namespace: ns, host: `${s.metadata.name}.${ns}.svc.${mesh.dnsDomain}`, ports, ...(clusterIP !== undefined && isIPv4(clusterIP) ? { clusterIP } : {}) });
   }
+  if (input.remoteZones !== undefined && input.remoteZones.length > 0) withRemoteZones(services, input.remoteZones, input.localZone, mesh.dnsDomain);
   const served = new Map<string, { service: ServiceView; port: ServicePortView; endpoint: EndpointView }[]>();
   for (const service of services.values()) {
     for (const port of service.ports) {
       for (const endpoint of port.endpoints) {
+        // A remote zone's ingress serves nothing of this zone's.
+        if (endpoint.remote !== undefined) continue;
         const k = key(endpoint.namespace, endpoint.workload);
         const list = served.get(k);
         if (list === undefined) served.set(k, [{ service, port, endpoint }]);
@@ -266,7 +281,7 @@ export function workloadPort(spec: WorkloadSpec, p: ServicePort): number {
  * opaque TCP. Without it, Istio's port-name prefixes (grpc-, http2-, tcp-, tls-, https-,
  * mongo-, mysql-, redis-, http-); else undefined: the port declares none (`sniffed`).
  */
-function declaredProtocol(p: ServicePort): PortProtocol | undefined {
+export function declaredProtocol(p: Pick<ServicePort, 'name' | 'appProtocol'>): PortProtocol | undefined {
   if (p.appProtocol !== undefined) {
     const app = p.appProtocol.toLowerCase();
     return app === 'http' || app === 'kubernetes.io/ws' ? 'http' : (namedProtocol(app) ?? 'tcp');

@@ -35,6 +35,14 @@ export const DEFAULT_OUTBOUND_PORT = 15001;
  * port is then the capture port (virtualOutbound), and its inbound listeners are not bound.
  */
 export const CAPTURE_KEY = 'sluice.dev/capture';
+/**
+ * `zone-ingress` (sluice-proxy --mode zone-ingress): the proxy is its zone's ingress and gets
+ * only the SNI passthrough listener on INGRESS_PORT_KEY's port (generate/zone-ingress.ts).
+ */
+export const MODE_KEY = 'sluice.dev/mode';
+export const ZONE_INGRESS = 'zone-ingress';
+export const INGRESS_PORT_KEY = 'sluice.dev/ingress-port';
+export const DEFAULT_INGRESS_PORT = 15443;
 /** Istio's key for the namespace a client runs in (its gRPC bootstrap sets it): a proxyless client that sends it gets its namespace's consumer routes. */
 export const NAMESPACE_KEY = 'NAMESPACE';
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -82,9 +90,18 @@ export function nodeContextOf(node: NodeInfo): NodeContext | string {
     if (c.strictEgress !== undefined && typeof c.strictEgress !== 'boolean') return `node.metadata['${CAPTURE_KEY}'].strictEgress must be true or false; got ${JSON.stringify(c.strictEgress)}`;
     capture = { inboundPort: c.inboundPort, strictEgress: c.strictEgress === true };
   }
+  const mode = meta[MODE_KEY];
+  if (mode !== undefined && mode !== null && mode !== ZONE_INGRESS) return `node.metadata['${MODE_KEY}'] must be '${ZONE_INGRESS}' or unset; got ${JSON.stringify(mode)}`;
+  let ingress: { port: number } | undefined;
+  if (mode === ZONE_INGRESS) {
+    const port = meta[INGRESS_PORT_KEY] ?? DEFAULT_INGRESS_PORT;
+    if (!isPort(port)) return `node.metadata['${INGRESS_PORT_KEY}'] must be a port number; got ${JSON.stringify(port)}`;
+    if (capture !== undefined) return `node.metadata['${CAPTURE_KEY}'] and '${MODE_KEY}: ${ZONE_INGRESS}': a zone ingress captures nothing`;
+    ingress = { port };
+  }
   // The workload name may hold dots; the namespace (a DNS label) cannot, so the last dot splits them.
   const dot = id.lastIndexOf('.');
-  return { kind: 'proxy', id, workload: id.slice(0, dot), namespace: id.slice(dot + 1), outboundPort: outbound, appPorts, ...(isPort(adminPort) ? { adminPort } : {}), ...(capture === undefined ? {} : { capture }) };
+  return { kind: 'proxy', id, workload: id.slice(0, dot), namespace: id.slice(dot + 1), outboundPort: outbound, appPorts, ...(isPort(adminPort) ? { adminPort } : {}), ...(capture === undefined ? {} : { capture }), ...(ingress === undefined ? {} : { ingress }) };
 }
 
 function isPort(v: unknown): v is number {

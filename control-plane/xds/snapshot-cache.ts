@@ -20,6 +20,7 @@ import {
 } from './generate/resources.ts';
 import { outboundPortResources } from './generate/outbound-ports.ts';
 import { captureResources, type CaptureResources } from './generate/capture.ts';
+import { zoneIngressResources } from './generate/zone-ingress.ts';
 
 const NO_CAPTURE: CaptureResources = { listeners: [], routes: [], clusters: [] };
 import type { MeshView } from './mesh-view.ts';
@@ -94,7 +95,7 @@ export class SnapshotCache {
     const shared = this.#shared;
     if (shared === null) return null;
     if (node.kind === 'generic') return node.namespace === undefined ? shared.generic : this.#genericFor(shared, node.namespace);
-    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${node.adminPort ?? ''}|${JSON.stringify(Object.entries(node.appPorts).sort())}|${JSON.stringify(node.capture ?? null)}`;
+    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${node.adminPort ?? ''}|${JSON.stringify(Object.entries(node.appPorts).sort())}|${JSON.stringify(node.capture ?? null)}|${node.ingress?.port ?? ''}`;
     let snap = shared.proxies.get(shape);
     if (snap === undefined) {
       try {
@@ -158,6 +159,20 @@ export class SnapshotCache {
     return snap;
   }
 
+  /** A proxy's inbound side, its spec.outbound ports and, in capture, its captured listeners. */
+  #ownResources(view: MeshView, node: Extract<NodeContext, { kind: 'proxy' }>): { listeners: Obj[]; inRoutes: Obj[]; inClusters: Obj[] } {
+    const inbound = inboundPorts(view, node);
+    const called = outboundPortResources(view, node, inbound);
+    // Once per view and proxy shape: the operator's mistake (or a Service not applied yet), not ours.
+    for (const problem of called.problems) this.#log('warn', 'Workload spec.outbound entry not served as written', { workload: `${node.namespace}/${node.workload}`, node: node.id, revision: view.revision, problem });
+    const captured = node.capture === undefined ? NO_CAPTURE : captureResources(view, node);
+    return {
+      listeners: [...proxyListeners(view, node, inbound), ...called.listeners, ...captured.listeners],
+      inRoutes: [...inboundRouteConfigs(inbound), ...called.routes, ...captured.routes],
+      inClusters: [...inboundClusters(inbound), ...called.clusters, ...captured.clusters],
+    };
+  }
+
   /** `before`: this proxy shape's snapshot in the view before, if it was made. */
   #proxySnapshot(shared: Shared, node: Extract<NodeContext, { kind: 'proxy' }>, before: NodeSnapshot | undefined): NodeSnapshot {
     const view = shared.view;
@@ -169,14 +184,7 @@ export class SnapshotCache {
       outbound = { object, entries: toEntries(TYPE_URLS.RouteConfiguration, [object]) };
       shared.outboundRoutes.set(node.namespace, outbound);
     }
-    const inbound = inboundPorts(view, node);
-    const called = outboundPortResources(view, node, inbound);
-    // Once per view and proxy shape: the operator's mistake (or a Service not applied yet), not ours.
-    for (const problem of called.problems) this.#log('warn', 'Workload spec.outbound entry not served as written', { workload: `${node.namespace}/${node.workload}`, node: node.id, revision: view.revision, problem });
-    const captured = node.capture === undefined ? NO_CAPTURE : captureResources(view, node);
-    const listeners = [...proxyListeners(view, node, inbound), ...called.listeners, ...captured.listeners];
-    const inRoutes = [...inboundRouteConfigs(inbound), ...called.routes, ...captured.routes];
-    const inClusters = [...inboundClusters(inbound), ...called.clusters, ...captured.clusters];
+    const { listeners, inRoutes, inClusters } = node.ingress === undefined ? this.#ownResources(view, node) : ingressOwn(view, node.ingress.port);
     const lds = reuse(before?.get(TYPE_URLS.Listener), toEntries(TYPE_URLS.Listener, listeners));
     const ownRoutes = toEntries(TYPE_URLS.RouteConfiguration, inRoutes);
     const rds = reuse(before?.get(TYPE_URLS.RouteConfiguration), new Map([...ownRoutes, ...outbound.entries]));
@@ -203,6 +211,12 @@ export class SnapshotCache {
       [TYPE_URLS.Secret, shared.secrets],
     ]);
   }
+}
+
+/** A zone ingress has no inbound side, no outbound port: its SNI listener and its clusters of local instances. */
+function ingressOwn(view: MeshView, port: number): { listeners: Obj[]; inRoutes: Obj[]; inClusters: Obj[] } {
+  const { listeners, clusters } = zoneIngressResources(view, port);
+  return { listeners, inRoutes: [], inClusters: clusters };
 }
 
 /** `shared.generic`, or a copy whose route configs are `namespace`'s where its consumer routes apply. */

@@ -110,6 +110,12 @@ export type TcpListener = ListenerBase & {
    * the policies (DENY first; with an ALLOW policy, a connection none allows is closed).
    */
   readonly authorization: readonly AuthorizationPolicy[];
+  /**
+   * A zone ingress (from xDS: tls_inspector, server_names): each connection goes, TLS
+   * untouched, to the backend whose names hold the server name (SNI) of its ClientHello;
+   * one that names none of them, or no name, is closed. `backend` is then ''.
+   */
+  readonly serverNames?: readonly { readonly names: readonly string[]; readonly backend: string }[];
 };
 
 export type HttpLimits = {

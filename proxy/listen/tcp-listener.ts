@@ -14,6 +14,7 @@ import type { Cluster } from '../upstream/index.ts';
 import { ANY_ENDPOINT } from '../upstream/lb/registry.ts';
 import { bindReusePort, boundPort } from './bind.ts';
 import { detectProtocol } from './detect.ts';
+import { readClientHello } from './client-hello.ts';
 import { InboundTls, PEER, type WithPeer } from './inbound-tls.ts';
 import { ORIGINAL_DST, type WithOriginalDst } from '../capture/dispatch.ts';
 
@@ -24,6 +25,8 @@ export type TcpListenerHooks = {
   onRefused(reason: string, remote: string): void;
   /** A connection its AuthorizationPolicies do not allow, closed before a byte is forwarded. */
   onDenied(reason: string, remote: string): void;
+  /** A connection to a zone ingress whose SNI no backend has (or that sent none, or no ClientHello), closed (Envoy's NR). */
+  onNoRoute?(reason: string, remote: string): void;
   svid(): LoadedSvid | null;
   log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
   /**
@@ -38,6 +41,8 @@ export type TcpListenerHooks = {
  * plaintext: a server-speaks-first protocol (SMTP, MySQL) sends nothing until it is answered.
  */
 const FIRST_BYTE_WAIT_MS = 1000;
+/** How long a zone ingress waits for a whole ClientHello before it closes the connection. */
+const CLIENT_HELLO_WAIT_MS = 5000;
 
 export class TcpListener {
   readonly config: TcpListenerConfig;
@@ -46,12 +51,15 @@ export class TcpListener {
   #sockets = new Set<Socket>();
   /** null: no policy, every connection goes on. */
   #authorize: Authorizer | null;
+  /** A zone ingress's backends by server name; null: every connection goes to config.backend. */
+  #bySni: ReadonlyMap<string, string> | null = null;
 
   constructor(config: TcpListenerConfig, hooks: TcpListenerHooks) {
     this.config = config;
     this.#hooks = hooks;
     this.#authorize = null;
     this.authorize(config.authorization);
+    this.route(config.serverNames);
     const mode = config.tls.mode;
     const inbound = mode === 'DISABLE' ? null : new InboundTls(null, { svid: hooks.svid, secure: (s) => this.#forward(s), refused: hooks.onRefused });
     // Half-open: a client that is done sending (FIN) still gets the rest of the answer.
@@ -64,7 +72,8 @@ export class TcpListener {
         this.#sockets.delete(downstream);
         hooks.onConnection(-1);
       });
-      if (inbound === null) this.#forward(downstream);
+      if (this.#bySni !== null) this.#bySniName(downstream);
+      else if (inbound === null) this.#forward(downstream);
       else if (mode === 'STRICT') inbound.accept(downstream);
       else {
         detectProtocol(
@@ -82,7 +91,23 @@ export class TcpListener {
     this.#authorize = policies.length === 0 ? null : compileAuthorization(policies);
   }
 
-  #forward(downstream: Socket): void {
+  /** The backends by server name new connections go to (a config change keeps the listener, and swaps these). */
+  route(serverNames: TcpListenerConfig['serverNames']): void {
+    this.#bySni = serverNames === undefined ? null : new Map(serverNames.flatMap((r) => r.names.map((n) => [n.toLowerCase(), r.backend] as const)));
+  }
+
+  /** A zone ingress: the ClientHello's SNI picks the backend; the bytes go on as they came (TLS is the instance's proxy's to end). */
+  #bySniName(downstream: Socket): void {
+    readClientHello(downstream, CLIENT_HELLO_WAIT_MS, (hello) => {
+      const backend = hello.kind === 'hello' && hello.serverName !== null ? this.#bySni?.get(hello.serverName) : undefined;
+      if (backend !== undefined) return this.#forward(downstream, backend);
+      const why = hello.kind === 'invalid' ? hello.why : hello.serverName === null ? 'the ClientHello names no server (SNI)' : `no filter chain matches SNI '${hello.serverName}'`;
+      this.#hooks.onNoRoute?.(why, `${downstream.remoteAddress}:${downstream.remotePort}`);
+      downstream.destroy();
+    });
+  }
+
+  #forward(downstream: Socket, backend: string = this.config.backend): void {
     const { config, hooks } = { config: this.config, hooks: this.#hooks };
     if (this.#authorize !== null) {
       const peer = (downstream as Socket & WithPeer)[PEER]?.identity ?? null;
@@ -93,7 +118,7 @@ export class TcpListener {
         return;
       }
     }
-    const cluster = hooks.cluster(config.backend);
+    const cluster = hooks.cluster(backend);
     if (cluster?.config.originalDst === true) {
       this.#passThrough(downstream, cluster.config.connectTimeoutMs);
       return;
@@ -102,7 +127,7 @@ export class TcpListener {
     if (endpoint === undefined) {
       // No endpoint at all is what a Workload's outbound entry to a Service (port) that does not exist gets.
       const why = cluster === undefined || cluster.endpoints.length === 0 ? 'the backend has no endpoint' : 'no healthy endpoint';
-      hooks.log('warn', `tcp connection closed: ${why}`, { listener: config.name, backend: config.backend });
+      hooks.log('warn', `tcp connection closed: ${why}`, { listener: config.name, backend });
       downstream.destroy();
       return;
     }

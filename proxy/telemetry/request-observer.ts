@@ -50,7 +50,8 @@ export function createRequestObserver(metrics: ProxyMetrics, accessLog: AccessLo
     refused(listener, code, _reason, _remote) {
       if (code === 'MTLS') return void metrics.mtlsRefused.labels(listener).inc();
       // A tcp connection its policies deny is closed, Envoy's network RBAC way: counted with the RBAC flag.
-      metrics.localReplies.labels(listener, code === 'H2_ABUSE' ? 'H2_ABUSE' : code === 'RBAC_DENIED' ? 'RBAC' : 'DPE').inc();
+      // NR: a zone ingress connection whose SNI no filter chain matches (Envoy's flag for exactly that).
+      metrics.localReplies.labels(listener, code === 'H2_ABUSE' ? 'H2_ABUSE' : code === 'RBAC_DENIED' ? 'RBAC' : code === 'NR' ? 'NR' : 'DPE').inc();
       if (code === 'H2_ABUSE') metrics.h2Goaway.labels(listener, 'rapid_reset').inc();
     },
     connection(listener, delta) {

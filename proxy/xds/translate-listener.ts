@@ -10,6 +10,7 @@ import type { Context } from './translate.ts';
 import { ROUTE_CONFIG, translateRouteConfig, type UnattachedRoute } from './translate-route.ts';
 import { listenerPolicies, NETWORK_RBAC_CONFIG, NETWORK_RBAC_NAME, RBAC_CONFIG, RBAC_NAME, translateRbac, type RbacFilter } from './translate-rbac.ts';
 import { checkDownstreamTls } from './translate-tls.ts';
+import { isSniListener, sniRoutes } from './translate-sni.ts';
 import { JWT_AUTHN_CONFIG, translateJwtAuthn } from './translate-jwt.ts';
 import { JWT_AUTHN_FILTER } from '../../xds/jwt-form.ts';
 import type { JwtProvider } from '../jwt/model.ts';
@@ -24,7 +25,7 @@ export const LISTENER = message({
   traffic_direction: enumOf('INBOUND', 'OUTBOUND'),
   listener_filters: message({ name: scalar, typed_config: anyValue }),
   filter_chains: message({
-    filter_chain_match: message({ transport_protocol: scalar, application_protocols: scalar }),
+    filter_chain_match: message({ transport_protocol: scalar, application_protocols: scalar, server_names: scalar }),
     filters: message({ name: scalar, typed_config: anyValue }),
     transport_socket: message({ name: scalar, typed_config: anyValue }),
   }),
@@ -70,6 +71,13 @@ export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedLi
   }
   const chains: Pb[] = l.filter_chains ?? [];
   const filters = chains.map((c, i) => networkFilter(c, name, ctx, sink.at(`filter_chains[${i}]`)));
+  // A zone ingress: routed by SNI, TLS passed through (translate-sni.ts), none of the mTLS shapes below.
+  if (isSniListener(l)) {
+    const sni = sniRoutes(l, filters, sink);
+    if (sni === undefined || socket === undefined) return undefined;
+    const direction = l.traffic_direction === undefined ? {} : { direction: l.traffic_direction as 'INBOUND' | 'OUTBOUND' };
+    return { listener: { name, address: String(socket.address ?? ''), port: Number(socket.port_value ?? 0), tls: { mode: 'DISABLE' }, protocol: 'tcp', backend: '', authorization: [], ...sni, ...direction } };
+  }
   chains.forEach((c, i) => {
     if (c.transport_socket === undefined) return;
     checkDownstreamTls(c.transport_socket, filters[i]?.kind ?? 'http', ctx, sink.at(`filter_chains[${i}].transport_socket`));

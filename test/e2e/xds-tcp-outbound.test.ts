@@ -131,7 +131,7 @@ test("the caller's proxy calls redis over mTLS, checking the redis Workload's SP
   assert.ok(redisCluster, JSON.stringify(clusters.map((c) => c.name)));
   const dump = (await (await fetch(`http://127.0.0.1:${caller.adminPort}/config_dump`)).json()) as { config: { backends: { name: string; tls: unknown }[] } };
   const backend = dump.config.backends.find((b) => b.name === 'outbound|6379||redis.default.svc.cluster.local');
-  assert.deepEqual(backend?.tls, { identities: ['spiffe://e2e.sluice.dev/ns/default/sa/redis'], serverName: 'redis.default.svc.cluster.local' });
+  assert.deepEqual(backend?.tls, { identities: ['spiffe://e2e.sluice.dev/ns/default/sa/redis'], serverName: 'outbound_.6379_._.redis.default.svc.cluster.local' });
 });
 
 test("an HTTP outbound entry calls that Service port's routes only, whatever the Host", opts, async () => {

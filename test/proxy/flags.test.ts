@@ -28,3 +28,25 @@ test('--outbound-port 0 is refused: the control plane puts the outbound listener
   assert.equal(r.ok, false);
   assert.match((r as { error: string }).error, /^--outbound-port: 0 is not a port/);
 });
+
+test('--mode zone-ingress listens on 15443 unless --ingress-port says otherwise; a sidecar is no ingress', () => {
+  assert.deepEqual(xds(['--mode', 'zone-ingress']).zoneIngress, { port: 15443 });
+  assert.deepEqual(xds(['--mode', 'zone-ingress', '--ingress-port', '16443']).zoneIngress, { port: 16443 });
+  assert.equal(xds([]).zoneIngress, null);
+  assert.equal(xds(['--mode', 'sidecar']).zoneIngress, null);
+});
+
+test('--mode and --ingress-port are refused where they mean nothing, with the flag named', () => {
+  const error = (argv: string[]) => {
+    const r = parseFlags(argv);
+    assert.equal(r.ok, false, argv.join(' '));
+    return (r as { error: string }).error;
+  };
+  const cp = ['--control-plane', '127.0.0.1:15012'];
+  assert.equal(error([...cp, '--mode', 'gateway']), "--mode: 'gateway' is not sidecar or zone-ingress");
+  assert.equal(error([...cp, '--ingress-port', '16443']), '--ingress-port applies with --mode zone-ingress only');
+  assert.match(error([...cp, '--mode', 'zone-ingress', '--ingress-port', '0']), /^--ingress-port: 0 is not a port other zones can be told/);
+  assert.equal(error([...cp, '--mode', 'zone-ingress', '--capture']), '--capture does not apply with --mode zone-ingress: an ingress serves no app of its own');
+  assert.equal(error([...cp, '--mode', 'zone-ingress', '--app', 'http=8080']), '--app does not apply with --mode zone-ingress: an ingress serves no app of its own');
+  assert.equal(error(['--config', 'x.yaml', '--mode', 'zone-ingress']), '--mode applies with --control-plane only');
+});

@@ -12,6 +12,12 @@ export const outboundCluster = (host: string, port: number): string => `outbound
 export const inboundName = (port: number): string => `inbound|${port}`;
 /** The Listener (and its route config) a proxyless client dials: `xds:///<host>:<port>`. */
 export const serviceListener = (host: string, port: number): string => `${host}:${port}`;
+/**
+ * The SNI a caller sends for a Service port (Istio's format): a zone ingress forwards the
+ * connection by it, TLS untouched, to a local instance of that port; a proxy's own inbound
+ * listener ignores it.
+ */
+export const serviceSni = (host: string, port: number): string => `outbound_.${port}_._.${host}`;
 export const OUTBOUND = 'outbound';
 export const ROOTCA = 'ROOTCA';
 export const OWN_CERT = 'default';
@@ -91,4 +97,9 @@ export function http2Options(): Obj {
 /** Tells HTTP/1 and h2c from other bytes on a plaintext connection, for filter chains' application_protocols. */
 export function httpInspector(): Obj {
   return { name: 'envoy.filters.listener.http_inspector', typed_config: pack(EMBEDDED_TYPE_URLS.HttpInspector, {}) };
+}
+
+/** Reads the SNI of a TLS ClientHello without terminating TLS, for filter chains' server_names (a zone ingress). */
+export function tlsInspector(): Obj {
+  return { name: 'envoy.filters.listener.tls_inspector', typed_config: pack(EMBEDDED_TYPE_URLS.TlsInspector, {}) };
 }

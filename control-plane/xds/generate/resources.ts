@@ -8,7 +8,7 @@ import type { EndpointView, MeshView, PortProtocol, ServicePortView, ServiceView
 import { key } from '../mesh-view.ts';
 import {
   ADS, bindAddress, downstreamTls, duration, http2Options, httpConnectionManager, httpInspector, inboundName, OUTBOUND, outboundCluster, ROOTCA,
-  serviceListener, socketAddress, tcpProxy, upstreamTls, type Obj,
+  serviceListener, serviceSni, socketAddress, tcpProxy, upstreamTls, type Obj,
 } from './envoy.ts';
 import { POLICIES } from '../policies/index.ts';
 import { routeNamespaceFor, serviceRoutes } from './route-rules.ts';
@@ -27,6 +27,8 @@ export type NodeContext =
       readonly adminPort?: number;
       /** In transparent capture (node.ts CAPTURE_KEY): outboundPort is then the capture port. */
       readonly capture?: { readonly inboundPort: number; readonly strictEgress: boolean };
+      /** Its zone's ingress (node.ts MODE_KEY): only the SNI passthrough listener on this port. */
+      readonly ingress?: { readonly port: number };
     }
   /** `namespace`: where the client runs, when it says (Istio's NAMESPACE metadata): its consumer routes apply to it. */
   | { readonly kind: 'generic'; readonly id: string; readonly namespace?: string };
@@ -50,7 +52,9 @@ export function outboundClusters(view: MeshView, flavor: Flavor): Obj[] {
     const cluster: Obj = { name, type: 'EDS', eds_cluster_config: { eds_config: ADS }, connect_timeout: CONNECT_TIMEOUT, lb_policy: flavor === 'proxy' ? 'LEAST_REQUEST' : 'ROUND_ROBIN' };
     if (flavor === 'proxy') {
       if (sp.protocol === 'grpc' || sp.protocol === 'http2') cluster.typed_extension_protocol_options = http2Options();
-      if (view.mesh.mtlsMode !== 'DISABLE') cluster.transport_socket = upstreamTls(svc.host, [...new Set(sp.endpoints.map((e) => e.identity))].sort(), isHttp(sp.protocol));
+      // A remote zone's ingress endpoint stands for every identity behind it.
+      const identities = sp.endpoints.flatMap((e) => e.remote?.identities ?? [e.identity]);
+      if (view.mesh.mtlsMode !== 'DISABLE') cluster.transport_socket = upstreamTls(serviceSni(svc.host, sp.port), [...new Set(identities)].sort(), isHttp(sp.protocol));
     }
     for (const p of POLICIES) p.cluster?.(cluster, { view, flavor, service: svc, port: sp });
     out.push(cluster);
