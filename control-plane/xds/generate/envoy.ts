@@ -57,6 +57,9 @@ export function downstreamTls(http: boolean): Obj {
  * other side. ALPN h2 for HTTP (one multiplexed connection between proxies); none for a TCP
  * port, whose bytes pass as they are, as its inbound listener offers none.
  */
+/** The SAN of a cluster with no endpoint: no workload's SPIFFE ID (spiffe://TD/ns/NS/sa/SA) is it. */
+export const noEndpointSan = (trustDomain: string): string => `spiffe://${trustDomain}/sluice/no-endpoint`;
+
 export function upstreamTls(sni: string, identities: readonly string[], http: boolean): Obj {
   const context = {
     sni,

@@ -8,7 +8,7 @@ import type { EndpointView, MeshView, PortProtocol, ServicePortView, ServiceView
 import { key } from '../mesh-view.ts';
 import {
   ADS, bindAddress, downstreamTls, duration, http2Options, httpConnectionManager, httpInspector, inboundName, OUTBOUND, outboundCluster, ROOTCA,
-  serviceListener, serviceSni, socketAddress, tcpProxy, upstreamTls, type Obj,
+  noEndpointSan, serviceListener, serviceSni, socketAddress, tcpProxy, upstreamTls, type Obj,
 } from './envoy.ts';
 import { POLICIES } from '../policies/index.ts';
 import { routeNamespaceFor, serviceRoutes } from './route-rules.ts';
@@ -54,7 +54,10 @@ export function outboundClusters(view: MeshView, flavor: Flavor): Obj[] {
       if (sp.protocol === 'grpc' || sp.protocol === 'http2') cluster.typed_extension_protocol_options = http2Options();
       // A remote zone's ingress endpoint stands for every identity behind it.
       const identities = sp.endpoints.flatMap((e) => e.remote?.identities ?? [e.identity]);
-      if (view.mesh.mtlsMode !== 'DISABLE') cluster.transport_socket = upstreamTls(serviceSni(svc.host, sp.port), [...new Set(identities)].sort(), isHttp(sp.protocol));
+      // No endpoint yet (its Workloads not applied, scaled to zero): a SAN no workload has, so
+      // the cluster is valid (a Sluice proxy needs one) and accepts nobody, for Envoy too.
+      const sans = identities.length === 0 ? [noEndpointSan(view.mesh.trustDomain)] : [...new Set(identities)].sort();
+      if (view.mesh.mtlsMode !== 'DISABLE') cluster.transport_socket = upstreamTls(serviceSni(svc.host, sp.port), sans, isHttp(sp.protocol));
     }
     for (const p of POLICIES) p.cluster?.(cluster, { view, flavor, service: svc, port: sp });
     out.push(cluster);
