@@ -11,6 +11,7 @@ import { nodeContextOf, type NodeInfo } from './node.ts';
 import type { NodeContext } from './generate/resources.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
 import { pick, versionOf, type NodeSnapshot } from './snapshot.ts';
+import { encodeDiscoveryResponse, isPlainResponse } from './discovery-response.ts';
 
 type DiscoveryRequest = {
   version_info?: string;
@@ -78,7 +79,11 @@ export class AdsServer {
     const pkg = grpc.loadPackageDefinition(adsPackageDefinition()) as unknown as {
       envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: { service: grpc.ServiceDefinition } } } } };
     };
-    server.addService(pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service, {
+    const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+    const sotw = service.StreamAggregatedResources;
+    // Our responses carry packed resources: written as bytes (discovery-response.ts), not through protobufjs's fromObject.
+    const serialize = (value: unknown): Buffer => (isPlainResponse(value) ? encodeDiscoveryResponse(value) : sotw.responseSerialize(value));
+    server.addService({ ...service, StreamAggregatedResources: { ...sotw, responseSerialize: serialize } }, {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, unknown>) => this.#open(call, admit),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
         call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'delta xDS is not served yet: use state-of-the-world ADS (StreamAggregatedResources)' });

@@ -2,8 +2,9 @@
 // (clusters, load assignments, the proxyless listeners) is generated and packed once per
 // view; what differs by the caller's namespace (its outbound route config; a proxyless
 // client's route configs where its namespace has consumer routes) once per view and
-// namespace; what is one proxy's own (its inbound side, its outbound port) once per view
-// per distinct proxy shape. A view whose snapshot fails the consistency check is refused and
+// namespace; what is one proxy's own (its outbound ports, capture listeners) once per view
+// per distinct proxy shape, but its inbound side and outbound listener, kept across views
+// while what they are built from is the same (own-resources.ts). A view whose snapshot fails the consistency check is refused and
 // every node keeps the last good one.
 //
 // A type whose resources came out the same as in the last view keeps the last view's map
@@ -14,10 +15,7 @@
 import { TYPE_URLS, unpack, type TypeUrl } from '../../xds/index.ts';
 import type { Logger } from '../log.ts';
 import { OUTBOUND, type Obj } from './generate/envoy.ts';
-import {
-  consumerRouteConfigs, inboundClusters, inboundPorts, inboundRouteConfigs, loadAssignments, outboundClusters, outboundRouteConfig, proxyListeners, secrets, serviceListeners,
-  serviceRouteConfigs, type NodeContext,
-} from './generate/resources.ts';
+import { consumerRouteConfigs, inboundPorts, loadAssignments, outboundClusters, outboundRouteConfig, secrets, serviceListeners, serviceRouteConfigs, type NodeContext } from './generate/resources.ts';
 import { outboundPortResources } from './generate/outbound-ports.ts';
 import { captureResources, type CaptureResources } from './generate/capture.ts';
 import { zoneIngressResources } from './generate/zone-ingress.ts';
@@ -25,6 +23,7 @@ import { zoneIngressResources } from './generate/zone-ingress.ts';
 const NO_CAPTURE: CaptureResources = { listeners: [], routes: [], clusters: [] };
 import type { MeshView } from './mesh-view.ts';
 import { danglingNames, toEntries, type Entry, type GeneratedSet, type NodeSnapshot } from './snapshot.ts';
+import { OwnResources } from './own-resources.ts';
 
 type Shared = {
   readonly view: MeshView;
@@ -59,6 +58,17 @@ function reuse(prev: ReadonlyMap<string, Entry> | undefined, next: ReadonlyMap<s
   return prev;
 }
 
+/** `packed` and `more` packed, as one map; a name in both is a generator bug, as in toEntries. */
+function joined(typeUrl: TypeUrl, packed: ReadonlyMap<string, Entry>, more: readonly Obj[]): ReadonlyMap<string, Entry> {
+  if (more.length === 0) return packed;
+  const out = new Map(packed);
+  for (const [name, e] of toEntries(typeUrl, more)) {
+    if (out.has(name)) throw new Error(`two ${typeUrl} resources are named '${name}'`);
+    out.set(name, e);
+  }
+  return out;
+}
+
 const decodeTyped = (any: unknown): Obj | undefined => {
   const r = unpack(any as { type_url: string; value: Buffer });
   return r.ok ? (r.value as Obj) : undefined;
@@ -67,6 +77,7 @@ const decodeTyped = (any: unknown): Obj | undefined => {
 export class SnapshotCache {
   #log: Logger;
   #shared: Shared | null = null;
+  #own = new OwnResources();
 
   constructor(log: Logger) {
     this.#log = log;
@@ -87,6 +98,7 @@ export class SnapshotCache {
     }
     if (this.#shared !== null) this.#shared.previous = null;
     this.#shared = next;
+    this.#own.nextView();
     return true;
   }
 
@@ -99,7 +111,7 @@ export class SnapshotCache {
     let snap = shared.proxies.get(shape);
     if (snap === undefined) {
       try {
-        snap = this.#proxySnapshot(shared, node, shared.previous?.proxies.get(shape));
+        snap = this.#proxySnapshot(shared, node, shape, shared.previous?.proxies.get(shape));
       } catch (err) {
         // Our bug, not the operator's: say so loudly (once per view and proxy), and send this proxy nothing new.
         if (!shared.failed.has(shape)) this.#log('error', 'snapshot for a proxy not generated; it keeps the last good one', { node: node.id, revision: shared.view.revision, error: (err as Error).message });
@@ -159,22 +171,8 @@ export class SnapshotCache {
     return snap;
   }
 
-  /** A proxy's inbound side, its spec.outbound ports and, in capture, its captured listeners. */
-  #ownResources(view: MeshView, node: Extract<NodeContext, { kind: 'proxy' }>): { listeners: Obj[]; inRoutes: Obj[]; inClusters: Obj[] } {
-    const inbound = inboundPorts(view, node);
-    const called = outboundPortResources(view, node, inbound);
-    // Once per view and proxy shape: the operator's mistake (or a Service not applied yet), not ours.
-    for (const problem of called.problems) this.#log('warn', 'Workload spec.outbound entry not served as written', { workload: `${node.namespace}/${node.workload}`, node: node.id, revision: view.revision, problem });
-    const captured = node.capture === undefined ? NO_CAPTURE : captureResources(view, node);
-    return {
-      listeners: [...proxyListeners(view, node, inbound), ...called.listeners, ...captured.listeners],
-      inRoutes: [...inboundRouteConfigs(inbound), ...called.routes, ...captured.routes],
-      inClusters: [...inboundClusters(inbound), ...called.clusters, ...captured.clusters],
-    };
-  }
-
   /** `before`: this proxy shape's snapshot in the view before, if it was made. */
-  #proxySnapshot(shared: Shared, node: Extract<NodeContext, { kind: 'proxy' }>, before: NodeSnapshot | undefined): NodeSnapshot {
+  #proxySnapshot(shared: Shared, node: Extract<NodeContext, { kind: 'proxy' }>, shape: string, before: NodeSnapshot | undefined): NodeSnapshot {
     const view = shared.view;
     let outbound = shared.outboundRoutes.get(node.namespace);
     if (outbound === undefined) {
@@ -184,11 +182,33 @@ export class SnapshotCache {
       outbound = { object, entries: toEntries(TYPE_URLS.RouteConfiguration, [object]) };
       shared.outboundRoutes.set(node.namespace, outbound);
     }
-    const { listeners, inRoutes, inClusters } = node.ingress === undefined ? this.#ownResources(view, node) : ingressOwn(view, node.ingress.port);
-    const lds = reuse(before?.get(TYPE_URLS.Listener), toEntries(TYPE_URLS.Listener, listeners));
-    const ownRoutes = toEntries(TYPE_URLS.RouteConfiguration, inRoutes);
+    let listeners: Obj[];
+    let inRoutes: Obj[];
+    let inClusters: Obj[];
+    let lds: ReadonlyMap<string, Entry>;
+    let ownRoutes: ReadonlyMap<string, Entry>;
+    let ownClusters: ReadonlyMap<string, Entry>;
+    if (node.ingress !== undefined) {
+      // A zone ingress: its SNI listener and clusters of local instances, generated each view.
+      ({ listeners, inRoutes, inClusters } = ingressOwn(view, node.ingress.port));
+      lds = reuse(before?.get(TYPE_URLS.Listener), toEntries(TYPE_URLS.Listener, listeners));
+      ownRoutes = toEntries(TYPE_URLS.RouteConfiguration, inRoutes);
+      ownClusters = toEntries(TYPE_URLS.Cluster, inClusters);
+    } else {
+      const inbound = inboundPorts(view, node);
+      const called = outboundPortResources(view, node, inbound);
+      // Once per view and proxy shape: the operator's mistake (or a Service not applied yet), not ours.
+      for (const problem of called.problems) this.#log('warn', 'Workload spec.outbound entry not served as written', { workload: `${node.namespace}/${node.workload}`, node: node.id, revision: view.revision, problem });
+      const captured = node.capture === undefined ? NO_CAPTURE : captureResources(view, node);
+      const own = this.#own.get(view, node, shape, inbound);
+      listeners = [...own.listeners, ...called.listeners, ...captured.listeners];
+      inRoutes = [...own.routes, ...called.routes, ...captured.routes];
+      inClusters = [...own.clusters, ...called.clusters, ...captured.clusters];
+      lds = reuse(before?.get(TYPE_URLS.Listener), joined(TYPE_URLS.Listener, own.packed.listeners, [...called.listeners, ...captured.listeners]));
+      ownRoutes = joined(TYPE_URLS.RouteConfiguration, own.packed.routes, [...called.routes, ...captured.routes]);
+      ownClusters = joined(TYPE_URLS.Cluster, own.packed.clusters, [...called.clusters, ...captured.clusters]);
+    }
     const rds = reuse(before?.get(TYPE_URLS.RouteConfiguration), new Map([...ownRoutes, ...outbound.entries]));
-    const ownClusters = toEntries(TYPE_URLS.Cluster, inClusters);
     const cds = reuse(before?.get(TYPE_URLS.Cluster), new Map([...shared.proxyClusters, ...ownClusters]));
     // The same own resources against the same shared names passed this check in the view before
     // (the outbound route config, shared by the namespace, is checked on its own above).

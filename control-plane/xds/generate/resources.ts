@@ -193,6 +193,12 @@ function sharedManager(view: MeshView, id: string, build: () => Obj): Obj {
   return hcm;
 }
 
+/** The outbound listener's HttpConnectionManager, which every proxy of the view shares (own-resources.ts keys on its bytes). */
+export function outboundManager(view: MeshView): Obj {
+  return sharedManager(view, OUTBOUND, () => httpConnectionManager(OUTBOUND, OUTBOUND, (hcm) => POLICIES.forEach((pol) => pol.outboundHttp?.(hcm, { view, flavor: 'proxy' }))));
+}
+
+// What this reads, with inboundRouteConfigs and inboundClusters, is own-resources.ts's key: keep the two together.
 export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind: 'proxy' }>, inbound: readonly InboundPort[]): Obj[] {
   const address = bindAddress(view.workloads.get(key(node.namespace, node.workload))?.spec?.address ?? '0.0.0.0');
   const served = view.served.get(key(node.namespace, node.workload)) ?? [];
@@ -211,7 +217,7 @@ export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind
   });
   // In capture, virtualOutbound has the outbound port (capture.ts).
   if (node.capture !== undefined) return listeners;
-  const outbound = sharedManager(view, OUTBOUND, () => httpConnectionManager(OUTBOUND, OUTBOUND, (hcm) => POLICIES.forEach((pol) => pol.outboundHttp?.(hcm, { view, flavor: 'proxy' }))));
+  const outbound = outboundManager(view);
   listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), filter_chains: [{ filters: [outbound] }] });
   return listeners;
 }

@@ -79,6 +79,13 @@ export type XdsPolicy = {
   readonly outboundHttp?: (hcm: Obj, at: OutboundAt) => void;
   /** The network filters of a proxy's inbound tcp listener (one per port, not shared), ending with its tcp_proxy. */
   readonly inboundTcp?: (filters: Obj[], at: InboundAt) => void;
+  /**
+   * With inboundHttp or inboundTcp: the lists of the view those hooks read (beyond `at.port`
+   * and `at.services`, which the key holds already). A proxy's inbound side is kept across
+   * views while these lists hold the same objects (own-resources.ts); a policy with an inbound
+   * hook and no inboundReads has every proxy's inbound side generated again on every view.
+   */
+  readonly inboundReads?: (view: MeshView) => readonly (readonly unknown[])[];
 };
 
 export const POLICIES: readonly XdsPolicy[] = [

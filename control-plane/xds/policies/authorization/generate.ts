@@ -27,6 +27,8 @@ export const NETWORK_RBAC_FILTER = 'envoy.filters.network.rbac';
 
 export const authorizationPolicy: XdsPolicy = {
   kind: 'AuthorizationPolicy',
+  // indexOf reads nothing else of the view.
+  inboundReads: (view) => [view.authorizationPolicies],
   inboundHttp(hcm, at) {
     const rbac = rbacFilters(at);
     if (rbac.length === 0) return;

@@ -30,6 +30,8 @@ type Named = { readonly id: string; readonly spec: RequestAuthenticationSpec };
 
 export const requestAuthentication: XdsPolicy = {
   kind: 'RequestAuthentication',
+  // indexOf reads nothing else of the view.
+  inboundReads: (view) => [view.requestAuthentications],
   inboundHttp(hcm, at) {
     const filter = jwtFilter(at);
     // First of all: the RBAC filters (spliced in before it by AuthorizationPolicy's hook, which runs earlier) read the claims it verifies.
