@@ -6,7 +6,7 @@ import type { Logger } from '../log.ts';
 import type { ResourceStore } from '../store/store.ts';
 import { admitOnTls, peerSpiffeId } from './admission.ts';
 import { AdsServer, type AdsServerDeps } from './ads-server.ts';
-import { MeshIndex } from './mesh-index.ts';
+import { MeshIndex, type MeshIndexOptions } from './mesh-index.ts';
 import type { MeshView } from './mesh-view.ts';
 import { peerCertificates, type PeerCertificate } from './peer-certificates.ts';
 import { proxyStatus, type ProxyStatus } from './proxy-status.ts';
@@ -32,6 +32,8 @@ export type XdsOptions = {
   readonly admit?: AdsServerDeps['admit'];
   /** Each change of a resource's computed status (store/kube-status.ts writes it to the cluster). */
   readonly onStatusChanged?: StatusControllerOptions['onChanged'];
+  /** Under --role zone: this zone and the others (MeshIndexOptions.zones). */
+  readonly zones?: MeshIndexOptions['zones'];
 };
 
 export type Xds = {
@@ -48,6 +50,8 @@ export type Xds = {
   peerCertificates(): PeerCertificate[];
   /** The status the control plane computes for every resource (control-plane/status/). */
   readonly resourceStatus: StatusController;
+  /** Rebuilds the view from what it reads besides the store (the remote zones changed). */
+  refresh(): void;
   close(): void;
 };
 
@@ -62,6 +66,7 @@ export async function startXds(opts: XdsOptions): Promise<Xds> {
     log: opts.log,
     trustBundle: opts.trustBundle,
     defaultTrustDomain: opts.trustDomain,
+    zones: opts.zones,
     onView: (view) => {
       if (!cache.setView(view)) return;
       // The push first: status is for operators, and it must not stand between a change and the proxies.
@@ -78,6 +83,7 @@ export async function startXds(opts: XdsOptions): Promise<Xds> {
     status: () => proxyStatus(ads, cache),
     peerCertificates: () => peerCertificates(ads),
     resourceStatus,
+    refresh: () => void index.refresh(),
     close: () => {
       index.close();
       resourceStatus.close();

@@ -17,6 +17,7 @@ import type { CircuitBreakerPolicyResource } from './policies/circuit-breaker/ge
 import type { RequestAuthenticationResource } from './policies/request-authentication/generate.ts';
 import type { LoadBalancingPolicyResource } from './policies/load-balancing/generate.ts';
 import type { FaultInjectionPolicyResource } from './policies/fault-injection/generate.ts';
+import type { ZoneSummary } from '../zone/model.ts';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -135,6 +136,10 @@ export type MeshInputs = {
   readonly nodes?: readonly NodeResource[];
   /** Used when no Mesh resource names one: the CA's. */
   readonly defaultTrustDomain: string;
+  /** Under `sluice-cp --role zone --zone NAME`: NAME (a Workload with no spec.zone is in it). */
+  readonly localZone?: string;
+  /** What the global says of every other zone (control-plane/zone/model.ts). */
+  readonly remoteZones?: readonly ZoneSummary[];
 };
 
 export const key = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
@@ -160,7 +165,7 @@ export function buildMeshView(input: MeshInputs): MeshView {
     const ns = s.metadata.namespace ?? 'default';
     const selected = selectWorkloads(s.spec?.selector, byNamespace.get(ns) ?? []);
     const pods = podsOf.get(key(ns, s.metadata.name)) ?? [];
-    const ports = (s.spec?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => portView(p, selected, mesh.trustDomain, pods));
+    const ports = (s.spec?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => portView(p, selected, mesh.trustDomain, pods, input.localZone));
     const clusterIP = s.spec?.clusterIP;
     services.set(key(ns, s.metadata.name), { name: s.metadata.name, namespace: ns, host: `${s.metadata.name}.${ns}.svc.${mesh.dnsDomain}`, ports, ...(clusterIP !== undefined && isIPv4(clusterIP) ? { clusterIP } : {}) });
   }
@@ -221,7 +226,7 @@ export function selectWorkloads(selector: Readonly<Record<string, string>> | und
   return sortByName(candidates.filter((w) => wanted.every(([k, v]) => w.metadata.labels?.[k] === v)));
 }
 
-function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], trustDomain: string, pods: readonly PodInstance[] = []): ServicePortView {
+function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], trustDomain: string, pods: readonly PodInstance[] = [], localZone?: string): ServicePortView {
   const name = p.name ?? '';
   const endpoints = selected.map((w): EndpointView => {
     const spec = w.spec!;
@@ -232,7 +237,7 @@ function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], t
       address: spec.address,
       port: workloadPort(spec, p),
       weight: spec.weight ?? 1,
-      zone: spec.zone,
+      zone: spec.zone ?? localZone,
       identity: workloadId(trustDomain, ns, spec.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
     };
   });
