@@ -15,13 +15,12 @@ import { proxyConfig } from './proxy-config.ts';
 import { proxyStatus } from './proxy-status.ts';
 import { tokenCreate, tokenList, tokenRevoke } from './token.ts';
 import { version } from './version.ts';
-import { getZones, zoneTokenCreate } from './zone.ts';
+import { zoneTokenCreate } from './zone.ts';
 
 export const COMMANDS: readonly Command[] = [
   // Resources first: what an operator runs every day.
   apply,
   diff,
-  getZones, // before get: `get zones` is no kind
   get,
   describe,
   del,

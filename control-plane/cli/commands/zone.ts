@@ -7,7 +7,8 @@ import type { KindNames } from '../../api/kind-names.ts';
 import type { Resource } from '../../api/resource.ts';
 import type { ZoneRow } from '../../apiserver/zones.ts';
 import { formatZoneTokenFile } from '../../zone/tokens.ts';
-import { UsageError, type Command } from '../command.ts';
+import { UsageError, type Command, type FlagValue } from '../command.ts';
+import type { CliContext } from '../context.ts';
 import { toJson, toYaml } from '../print/resource.ts';
 import { formatTable, shortAge } from '../print/table.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
@@ -47,34 +48,28 @@ export const zoneTokenCreate: Command = {
   },
 };
 
-export const getZones: Command = {
-  words: ['get', 'zones'],
-  usage: 'sluicectl get zones [-o table|json|yaml]',
-  summary: 'the zones of the mesh: online or offline, last sync with the global, sluice-cp version, connected proxies, ingress address (on a zone: itself, then what the global told it)',
-  examples: ['sluicectl get zones', 'sluicectl get zones -o yaml'],
-  options: { output: { type: 'string', short: 'o' }, ...CONNECTION_OPTIONS },
-  required: [],
-  positionals: 0,
-  async run({ flags, ctx }) {
-    const output = String(flags.output ?? 'table');
-    if (output !== 'table' && output !== 'json' && output !== 'yaml') throw new UsageError(`unknown output format '${output}': use table, json, yaml`);
-    const report = (await withClient(flags, ctx, (api) => api.zones())) as { role: string; zone?: string; items: ZoneRow[] };
-    if (output !== 'table') {
-      ctx.stdout(output === 'json' ? toJson(report) : toYaml(report));
-      return 0;
-    }
-    if (report.role === 'standalone') {
-      ctx.stderr('This control plane is standalone (sluice-cp --role standalone): it has no zones.\n');
-      return 0;
-    }
-    if (report.items.length === 0) {
-      ctx.stderr('No zones have linked to this global control plane yet (sluicectl zone token create NAME, then sluice-cp --role zone).\n');
-      return 0;
-    }
-    const now = ctx.clock();
-    const since = (t: string) => (t === '' ? 'never' : `${shortAge(now - Date.parse(t))} ago`);
-    const rows = report.items.map((z) => [z.self === true ? `${z.name} (this zone)` : z.name, z.status, since(z.lastSync), z.version || '-', String(z.proxies), z.ingress ?? '-', String(z.services)]);
-    ctx.stdout(formatTable(['NAME', 'STATUS', 'LAST SYNC', 'VERSION', 'PROXIES', 'INGRESS', 'SERVICES'], rows));
+/** `sluicectl get zones [-o table|json|yaml]` (get.ts hands it over: zones are no kind). */
+export async function getZones(flags: Record<string, FlagValue>, rest: readonly string[], ctx: CliContext): Promise<number> {
+  if (rest.length > 0) throw new UsageError(`get zones takes no NAME; got '${rest.join(' ')}'`);
+  for (const f of ['namespace', 'all-namespaces', 'selector', 'watch']) if (flags[f] !== undefined) throw new UsageError(`get zones takes no --${f}`);
+  const output = String(flags.output ?? 'table');
+  if (output !== 'table' && output !== 'json' && output !== 'yaml') throw new UsageError(`unknown output format '${output}': use table, json, yaml`);
+  const report = (await withClient(flags, ctx, (api) => api.zones())) as { role: string; zone?: string; items: ZoneRow[] };
+  if (output !== 'table') {
+    ctx.stdout(output === 'json' ? toJson(report) : toYaml(report));
     return 0;
-  },
-};
+  }
+  if (report.role === 'standalone') {
+    ctx.stderr('This control plane is standalone (sluice-cp --role standalone): it has no zones.\n');
+    return 0;
+  }
+  if (report.items.length === 0) {
+    ctx.stderr('No zones have linked to this global control plane yet (sluicectl zone token create NAME, then sluice-cp --role zone).\n');
+    return 0;
+  }
+  const now = ctx.clock();
+  const since = (t: string) => (t === '' ? 'never' : `${shortAge(now - Date.parse(t))} ago`);
+  const rows = report.items.map((z) => [z.self === true ? `${z.name} (this zone)` : z.name, z.status, since(z.lastSync), z.version || '-', String(z.proxies), z.ingress ?? '-', String(z.services)]);
+  ctx.stdout(formatTable(['NAME', 'STATUS', 'LAST SYNC', 'VERSION', 'PROXIES', 'INGRESS', 'SERVICES'], rows));
+  return 0;
+}
