@@ -166,6 +166,7 @@ export class GlobalZones {
     };
     const handle = async (m: ZoneMessage) => {
       if (enrolling) return;
+      const first = zone === null;
       if (zone === null) {
         // A first contact only enrolls: the zone links again with its intermediate.
         if (m.token !== '') {
@@ -192,9 +193,9 @@ export class GlobalZones {
       }
       const changed = m.summary_json !== '' || m.proxies !== known.proxies || !known.summary.online;
       this.#zones.set(zone, { summary: { ...summary, zone, online: true, lastSync: new Date(this.#deps.now()).toISOString() }, version: m.version, proxies: m.proxies, stream: call });
-      // Everyone hears of a change; a heartbeat with nothing new is answered to its sender only.
+      // Everyone hears of a change; a heartbeat with nothing new gets an empty answer (the zone's lastSync), and the first message the whole state.
       if (changed) this.#broadcast();
-      else if (!ended) call.write(this.#message());
+      else if (!ended) call.write(first ? this.#message() : { intermediate: '', trust_bundle: '', revision: '', resources_json: '', zones_json: '' });
     };
     const gone = () => {
       if (zone === null) return;

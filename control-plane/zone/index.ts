@@ -102,6 +102,12 @@ export function roleParts(flags: CpFlags, deps: { ca: Ca; store: ResourceStore; 
   }
   if (flags.role === 'zone') {
     const zone = flags.zone!;
+    /**
+     * Where other zones reach this zone's instances, as told to the global: --ingress-address
+     * for now. The one place to fill it from the zone ingress itself (sluice-proxy --mode
+     * zone-ingress connected to this control plane) when the flag is absent.
+     */
+    const ingress = (): { address: string; port: number } | null => zone.ingress;
     let xds: Xds | null = null;
     const proxies = () => (xds?.status() ?? []).filter((p) => p.kind === 'proxy' && p.status === 'CONNECTED').length;
     const link = new ZoneLink({
@@ -118,7 +124,7 @@ export function roleParts(flags: CpFlags, deps: { ca: Ca; store: ResourceStore; 
       report: () => ({ summary: self(), proxies: proxies() }),
       onZones: () => xds?.refresh(),
     });
-    const self = () => zoneSummary(xds?.view() ?? null, zone.name, zone.ingress, new Set(link.remoteZones().map((z) => z.zone)));
+    const self = () => zoneSummary(xds?.view() ?? null, zone.name, ingress(), new Set(link.remoteZones().map((z) => z.zone)));
     return {
       zones: () => ({ localZone: zone.name, remoteZones: link.remoteZones() }),
       start: async (x) => {

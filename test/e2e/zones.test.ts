@@ -128,12 +128,12 @@ const workload = (name: string, labels: string, port: number | null, sa: string)
   `apiVersion: mesh.sluice.dev/v1alpha1\nkind: Workload\nmetadata: { name: ${name}, labels: { ${labels} } }\nspec: { address: 127.0.0.1, ${port === null ? '' : `ports: { http: ${port} }, `}serviceAccount: ${sa} }\n`;
 
 before(async () => {
-  for (const p of ['globalXds', 'relay', 'webInbound', 'outbound']) ports[p] = await closedPort();
+  for (const p of ['globalXds', 'onpremXds', 'relay', 'webInbound', 'outbound']) ports[p] = await closedPort();
   global = await startControlPlane({ dataDir: join(root, 'global'), args: ['--role', 'global', '--trust-domain', TD, '--xds-addr', `127.0.0.1:${ports.globalXds}`] });
   relay = tcpRelay(ports.relay, ports.globalXds);
   await relay.open();
   await ctl(global, ['apply', '-f', '-'], `apiVersion: mesh.sluice.dev/v1alpha1\nkind: Mesh\nmetadata: { name: default }\nspec: { trustDomain: ${TD}, mtls: { mode: STRICT } }\n`);
-  onprem = await startZone('onprem', join(root, 'onprem'), ['--zone-token', await mintZoneToken('onprem')]);
+  onprem = await startZone('onprem', join(root, 'onprem'), ['--zone-token', await mintZoneToken('onprem'), '--xds-addr', `127.0.0.1:${ports.onpremXds}`]);
   cloud = await startZone('cloud', join(root, 'cloud'), ['--zone-token', await mintZoneToken('cloud'), '--ingress-address', '127.0.0.1:15443']);
   app = await startUpstream('web-1');
   // cloud runs web; onprem runs the caller, and until a zone ingress carries cross-zone
@@ -225,7 +225,7 @@ test('the global killed: zones keep serving and issuing certificates, and show i
   });
 });
 
-test('the link cut: a route applied on the global meanwhile reaches the zone once it returns, without a restart', { timeout: 120_000 }, async () => {
+test('the link cut: the zone serves, restarted too; a route applied on the global meanwhile reaches it once the link returns', { timeout: 120_000 }, async () => {
   await relay.close();
   await eventually('the global marks both zones offline', async () => {
     const z = await zones(global);
@@ -238,6 +238,12 @@ test('the link cut: a route applied on the global meanwhile reaches the zone onc
   await new Promise((r) => setTimeout(r, 1000));
   assert.equal((await sluicectl(['get', 'httproute', 'web'], { env: { SLUICE_SERVER: onprem.url, SLUICE_TOKEN_FILE: onprem.tokenFile } })).code, 1, 'cut off, onprem has not heard of the route');
   await served('onprem serves on its last config while cut off');
+  // Restarted while cut off: it serves from its own store, and knows cloud from its last state.
+  assert.equal(await onprem.stop(), 0, onprem.stderr());
+  onprem = await startZone('onprem', join(root, 'onprem'), ['--xds-addr', `127.0.0.1:${ports.onpremXds}`]);
+  const known = await zones(onprem);
+  assert.deepEqual(known.items.map((r) => [r.name, r.status, r.services]), [['onprem', 'offline', 1], ['cloud', 'online', 1]]);
+  await served('onprem, restarted cut off, serves its last config');
   await relay.open();
   await served("the route applied while cut off reaches onprem's proxies", (h) => h['x-from-global'] === 'partition');
   await eventually('the zones online again', async () => {
