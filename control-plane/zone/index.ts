@@ -124,7 +124,9 @@ export function roleParts(flags: CpFlags, deps: { ca: Ca; store: ResourceStore; 
       report: () => ({ summary: self(), proxies: proxies() }),
       onZones: () => xds?.refresh(),
     });
-    const self = () => zoneSummary(xds?.view() ?? null, zone.name, ingress(), new Set(link.remoteZones().map((z) => z.zone)));
+    // A Sluice proxy's node id is <workload>.<namespace> (xds/node.ts).
+    const connected = () => new Set((xds?.status() ?? []).filter((p) => p.kind === 'proxy' && p.status === 'CONNECTED').map((p) => `${p.id.slice(p.id.lastIndexOf('.') + 1)}/${p.id.slice(0, p.id.lastIndexOf('.'))}`));
+    const self = () => zoneSummary(xds?.view() ?? null, zone.name, ingress(), new Set(link.remoteZones().map((z) => z.zone)), connected());
     return {
       zones: () => ({ localZone: zone.name, remoteZones: link.remoteZones() }),
       start: async (x) => {

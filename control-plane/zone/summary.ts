@@ -6,11 +6,13 @@ import type { MeshView } from '../xds/mesh-view.ts';
 import type { ZoneService, ZoneSummary } from './model.ts';
 
 /**
- * The zone's summary from its view. An endpoint counts when it is in this zone: its
- * Workload names this zone or none (a zone's Workload without spec.zone is in it), or it
- * is a pod of this zone's cluster; an endpoint of a remote zone never does.
+ * The zone's summary from its view. An endpoint counts when it is in this zone (its
+ * Workload names this zone or none, or it is a pod of this zone's cluster; an endpoint of a
+ * remote zone never does) and healthy: a Workload's when its proxy is connected to this
+ * control plane (`connected`: `<namespace>/<name>` of those Workloads); a pod's as its
+ * EndpointSlice lists it.
  */
-export function zoneSummary(view: MeshView | null, zone: string, ingress: { address: string; port: number } | null, remoteZones: ReadonlySet<string>): ZoneSummary {
+export function zoneSummary(view: MeshView | null, zone: string, ingress: { address: string; port: number } | null, remoteZones: ReadonlySet<string>, connected: ReadonlySet<string>): ZoneSummary {
   const services: ZoneService[] = [];
   for (const r of view?.serviceResources ?? []) {
     const ns = r.metadata.namespace ?? 'default';
@@ -18,7 +20,7 @@ export function zoneSummary(view: MeshView | null, zone: string, ingress: { addr
     const ports = (r.spec?.ports ?? [])
       .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
       .map((p) => {
-        const local = (sv?.ports.find((v) => v.port === p.port)?.endpoints ?? []).filter((e) => e.zone === undefined || e.zone === zone || !remoteZones.has(e.zone));
+        const local = (sv?.ports.find((v) => v.port === p.port)?.endpoints ?? []).filter((e) => (e.zone === undefined || e.zone === zone || !remoteZones.has(e.zone)) && (!view!.workloads.has(`${e.namespace}/${e.workload}`) || connected.has(`${e.namespace}/${e.workload}`)));
         return {
           ...(p.name === undefined ? {} : { name: p.name }),
           port: p.port,

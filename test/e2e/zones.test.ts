@@ -190,9 +190,18 @@ test("each zone's Services reach the global and the other zone", { timeout: 60_0
   });
   assert.deepEqual(seen.items.map((r) => [r.name, r.self === true]), [['onprem', true], ['cloud', false]]);
   // What the view is built from: kept for a restart, with cloud's web port, instance count and identity.
-  const state = JSON.parse(readFileSync(join(root, 'onprem', 'zone-state.json'), 'utf8')) as { zones: { summary: { zone: string; services: { name: string; ports: { port: number; instances: number; identities: string[] }[] }[] } }[] };
-  const web = state.zones.find((z) => z.summary.zone === 'cloud')!.summary.services.find((s) => s.name === 'web')!;
+  type State = { zones: { summary: { zone: string; services: { name: string; ports: { port: number; instances: number; identities: string[] }[] }[] } }[] };
+  const cloudWeb = (st: State) => st.zones.find((z) => z.summary.zone === 'cloud')?.summary.services.find((s) => s.name === 'web');
+  const state = await eventually("onprem's kept state has cloud's web-1 connected", async () => {
+    const st = JSON.parse(readFileSync(join(root, 'onprem', 'zone-state.json'), 'utf8')) as State;
+    return cloudWeb(st)?.ports[0]?.instances === 1 ? st : undefined;
+  });
+  const web = cloudWeb(state)!;
   assert.deepEqual(web.ports.map((p) => [p.port, p.instances, p.identities]), [[80, 1, [`spiffe://${TD}/ns/default/sa/web`]]]);
+  // At the global: onprem's web counts no healthy instance (its Workload there has no proxy connected).
+  const g = JSON.parse(readFileSync(join(root, 'global', 'zones.json'), 'utf8')) as typeof state.zones;
+  const onpremWeb = g.find((z) => z.summary.zone === 'onprem')!.summary.services.find((s) => s.name === 'web')!;
+  assert.deepEqual(onpremWeb.ports.map((p) => [p.port, p.instances]), [[80, 0]]);
 });
 
 test('roles refuse at apply: a zone the mesh-wide kinds, the global Workloads and join tokens', { timeout: 30_000 }, async () => {
