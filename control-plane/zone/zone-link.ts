@@ -124,13 +124,13 @@ export class ZoneLink {
   constructor(o: ZoneLinkOptions) {
     this.#o = o;
     this.#file = join(o.dataDir, 'zone-state.json');
-    let saved: { revision: string; zones: ZoneRecord[] } = { revision: '', zones: [] };
+    let saved: { revision: string; zones: ZoneRecord[]; lastSync?: string } = { revision: '', zones: [] };
     try {
       saved = JSON.parse(readFileSync(this.#file, 'utf8')) as typeof saved;
     } catch {
       // Never linked yet.
     }
-    this.#state = { connected: false, lastSync: '', revision: saved.revision, zones: saved.zones };
+    this.#state = { connected: false, lastSync: saved.lastSync ?? '', revision: saved.revision, zones: saved.zones };
   }
 
   get state(): LinkState {
@@ -170,6 +170,7 @@ export class ZoneLink {
       if (this.#call === call) this.#call = null;
       if (this.#state.connected) this.#o.log('warn', 'link to the global control plane lost; serving the last config', { global: this.#o.global, reason: why });
       this.#state = { ...this.#state, connected: false };
+      this.#save();
       if (this.#closed) return;
       this.#retry = setTimeout(() => this.#connect(), this.#backoff);
       this.#backoff = Math.min(this.#backoff * 2, MAX_BACKOFF_MS);
@@ -197,6 +198,16 @@ export class ZoneLink {
     this.#lastSent = text;
   }
 
+  /** What a restart starts from: the last state, and when the global was last heard from. */
+  #save(): void {
+    const { revision, zones, lastSync } = this.#state;
+    try {
+      writeFileSync(this.#file, JSON.stringify({ revision, zones, lastSync }));
+    } catch (err) {
+      this.#o.log('warn', 'cannot keep the state from the global', { file: this.#file, error: (err as Error).message });
+    }
+  }
+
   async #receive(m: GlobalMessage): Promise<void> {
     if (m.revision === '') return;
     const zones = JSON.parse(m.zones_json) as ZoneRecord[];
@@ -209,7 +220,7 @@ export class ZoneLink {
       if (changed > 0) this.#o.log('info', 'mesh-wide resources from the global applied', { revision: m.revision, changed });
     }
     this.#state = { ...this.#state, revision: m.revision, zones };
-    writeFileSync(this.#file, JSON.stringify({ revision: m.revision, zones }));
+    this.#save();
     if (zonesChanged) this.#o.onZones();
   }
 }

@@ -253,6 +253,9 @@ test('the link cut: the zone serves, restarted too; a route applied on the globa
   const known = await zones(onprem);
   assert.deepEqual(known.items.map((r) => [r.name, r.status, r.services]), [['onprem', 'offline', 1], ['cloud', 'online', 1]]);
   await served('onprem, restarted cut off, serves its last config');
+  const cut = await sluicectl(['check'], { env: { SLUICE_SERVER: onprem.url, SLUICE_TOKEN_FILE: onprem.tokenFile } });
+  assert.equal(cut.code, 1, cut.stdout);
+  assert.match(cut.stdout, /\[FAIL\] zones: the link to the global control plane is down: last heard from at/);
   await relay.open();
   await served("the route applied while cut off reaches onprem's proxies", (h) => h['x-from-global'] === 'partition');
   await eventually('the zones online again', async () => {
@@ -265,6 +268,10 @@ test('a zone gone is offline at the global and at the other zone', { timeout: 60
   await cloud.stop();
   await eventually('cloud offline at the global', async () => ((await zones(global)).items.find((r) => r.name === 'cloud')?.status === 'offline' ? true : undefined));
   await eventually('cloud offline at onprem', async () => ((await zones(onprem)).items.find((r) => r.name === 'cloud')?.status === 'offline' ? true : undefined));
+  const check = await sluicectl(['check'], { env: { SLUICE_SERVER: global.url, SLUICE_TOKEN_FILE: global.tokenFile } });
+  assert.equal(check.code, 1, check.stdout);
+  assert.match(check.stdout, /\[FAIL\] zones: zone cloud is offline: last heard from at/);
+  assert.doesNotMatch(check.stdout, /zone onprem is offline/);
 });
 
 test('first contact refused: a used token, a token for another zone, a malformed one, none at all', { timeout: 120_000 }, async () => {
