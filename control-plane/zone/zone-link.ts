@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createCsr, generateKeyPair } from '../../certs/index.ts';
 import { zoneId } from '../../certs/zone-ca.ts';
 import { ERROR_CODE_METADATA } from '../../xds/ca-service.ts';
+import { isCertificateFailure } from '../../xds/dial.ts';
 import type { Logger } from '../log.ts';
 import type { ResourceStore } from '../store/store.ts';
 import { applyGlobalState } from './apply-state.ts';
@@ -35,7 +36,13 @@ type Client = grpc.Client & { makeBidiStreamRequest: grpc.Client['makeBidiStream
 function dial(global: string, trustDomain: string, bundle: string, identity: { cert: string; key: string } | null): Client {
   const creds = grpc.credentials.createSsl(Buffer.from(bundle), identity === null ? null : Buffer.from(identity.key), identity === null ? null : Buffer.from(identity.cert), {
     // The chain is checked against the bundle by the handshake; the name to trust is the control plane's SPIFFE ID, wherever the global is reached.
-    checkServerIdentity: (_host, cert) => ((cert.subjectaltname ?? '').split(', ').includes(`URI:${CP_ID(trustDomain)}`) ? undefined : new Error(`the server at ${global} is not the control plane of trust domain ${trustDomain} (its certificate names ${cert.subjectaltname ?? 'nothing'})`)),
+    // A zone's control plane carries the same ID, under its zone's intermediate ("zone NAME
+    // intermediate CA", a name only the root gives): that one is not the global.
+    checkServerIdentity: (_host, cert) => {
+      if (!(cert.subjectaltname ?? '').split(', ').includes(`URI:${CP_ID(trustDomain)}`)) return new Error(`the server at ${global} is not the control plane of trust domain ${trustDomain} (its certificate names ${cert.subjectaltname ?? 'nothing'})`);
+      if (String(cert.issuer?.CN ?? '').startsWith('zone ')) return new Error(`the server at ${global} is a zone's control plane (its certificate is issued by ${String(cert.issuer.CN)}), not the global`);
+      return undefined;
+    },
   });
   const Ctor = grpc.makeGenericClientConstructor({}, 'ZoneSync');
   return new Ctor(global, creds, { 'grpc.ssl_target_name_override': 'sluice-cp', 'grpc.default_authority': 'sluice-cp', 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 }) as Client;
@@ -79,6 +86,8 @@ export async function enroll(opts: { global: string; zone: string; version: stri
       if (e.code === grpc.status.UNAUTHENTICATED || e.code === grpc.status.PERMISSION_DENIED || e.code === grpc.status.INVALID_ARGUMENT) {
         throw new EnrollError(`the global control plane at ${opts.global} refused zone ${opts.zone} (${String(e.metadata?.get(ERROR_CODE_METADATA)[0] ?? e.code)}): ${e.details}`);
       }
+      // A server that is not the global (another CA, or a zone) will not become it by waiting.
+      if (isCertificateFailure(e.details ?? '')) throw new EnrollError(`${opts.global} is not the global control plane of the token file's trust bundle: ${e.details}`);
       opts.log('warn', 'the global control plane is not reachable yet; trying again', { global: opts.global, error: e.details ?? e.message, retryInMs: backoff });
     } finally {
       client.close();

@@ -293,6 +293,15 @@ test('first contact refused: a used token, a token for another zone, a malformed
   // The file's zone line edited: the global holds the token bound to cloud.
   writeFileSync(forCloud, readFileSync(forCloud, 'utf8').replace('zone: cloud', 'zone: onprem'));
   assert.match(await refused('onprem', ['--zone-token', forCloud]), /\(TOKEN_WRONG_ZONE\): zone token \w+ is for zone cloud, but this control plane runs as zone onprem/);
+  // Pointed at a zone instead of the global: its certificate chains to the same root and names the same ID, but a zone issued it.
+  const impostor = await startControlPlane({ dataDir: join(root, `impostor-${Date.now()}`), args: ['--role', 'zone', '--zone', 'edge', '--global', onprem.xds, '--zone-token', await mintZoneToken('edge')] }).then(
+    (cp) => {
+      void cp.stop();
+      return assert.fail('a zone enrolled with another zone as its global');
+    },
+    (err: Error) => err.message,
+  );
+  assert.match(impostor, /is not the global control plane of the token file's trust bundle: .*is a zone's control plane \(its certificate is issued by zone onprem intermediate CA\)/);
   const bad = join(root, 'bad.zone-token');
   writeFileSync(bad, 'token: nope\n');
   assert.match(await refused('edge', ['--zone-token', bad]), /no 'token: sluice-zt\.<id>\.<secret>' line/);
