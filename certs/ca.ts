@@ -35,9 +35,11 @@ export type CreateCaOptions = {
   readonly now: number;
   readonly rootTtlMs?: number;
   readonly caTtlMs?: number;
+  /** Return the root's key too (`rootKey`): a global control plane keeps it to sign its zones' intermediates (certs/zone-ca.ts). */
+  readonly keepRootKey?: boolean;
 };
 
-export function createCa(opts: CreateCaOptions): CaFiles {
+export function createCa(opts: CreateCaOptions): CaFiles & { readonly rootKey?: string } {
   const trustDomainId = `spiffe://${opts.trustDomain}`;
   const rootKeys = generateKeyPair();
   const rootKey = forge.pki.privateKeyFromPem(rootKeys.privateKeyPem);
@@ -61,7 +63,7 @@ export function createCa(opts: CreateCaOptions): CaFiles {
   ca.sign(rootKey, forge.md.sha256.create());
 
   const rootPem = toPem([root]);
-  return { root: rootPem, ca: toPem([ca]), caKey: caKeys.privateKeyPem, bundle: rootPem };
+  return { root: rootPem, ca: toPem([ca]), caKey: caKeys.privateKeyPem, bundle: rootPem, ...(opts.keepRootKey === true ? { rootKey: rootKeys.privateKeyPem } : {}) };
 }
 
 /** Reads a CA from its files; says what is wrong with them when they do not fit together. */

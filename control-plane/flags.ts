@@ -2,6 +2,7 @@
 // the reason, before anything is opened.
 
 import { isIP } from 'node:net';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export type CpFlags = {
@@ -28,6 +29,10 @@ export type CpFlags = {
   readonly injectImage: string | null;
   /** native: the proxy as a native sidecar (Kubernetes >= 1.29); container: the fallback for older clusters. */
   readonly injectSidecarMode: 'native' | 'container';
+  /** standalone (one site, as before zones), global (mesh-wide config, zones link to it) or zone (one site, linked to a global). */
+  readonly role: 'standalone' | 'global' | 'zone';
+  /** With --role zone: the zone's name, where the global is, the token file of its first contact, its ingress address. */
+  readonly zone?: { readonly name: string; readonly global: string; readonly tokenFile: string | null; readonly ingress: { readonly address: string; readonly port: number } | null };
 };
 
 export const USAGE = `usage: sluice-cp [flags]
@@ -61,6 +66,21 @@ export const USAGE = `usage: sluice-cp [flags]
                           native: the proxy as a native sidecar, Kubernetes >= 1.29 (default);
                           container: a regular first container that holds the app until the proxy
                           is ready, for older clusters (a pod's sluice.dev/sidecar-mode overrides)
+  --role standalone|global|zone
+                          standalone: one control plane for one site (default); global: holds the
+                          mesh-wide config (Mesh, routes, policies) and signs the zones'
+                          intermediate CAs, no proxies join it; zone: runs one site (its Workloads,
+                          Services and proxies) and gets the mesh-wide config from --global
+  --zone NAME             with --role zone: the zone's name (a DNS label); a Workload with no
+                          spec.zone is in it
+  --global HOST:PORT      with --role zone: the global control plane's xDS address (its :15012);
+                          the only connection a zone opens to another site, outbound
+  --zone-token FILE       with --role zone, first start: the file sluicectl zone token create wrote
+                          on the global (the token, and the global's roots to check it by); after,
+                          the zone's intermediate CA in --ca-dir proves the zone
+  --ingress-address HOST:PORT
+                          with --role zone: where other zones reach this zone's instances (its zone
+                          ingress, sluice-proxy --mode zone-ingress, 15443); told to the global
   --help, --version
 `;
 
@@ -84,6 +104,11 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
         'webhook-service': { type: 'string' },
         'inject-image': { type: 'string' },
         'inject-sidecar-mode': { type: 'string' },
+        role: { type: 'string' },
+        zone: { type: 'string' },
+        global: { type: 'string' },
+        'zone-token': { type: 'string' },
+        'ingress-address': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
       },
@@ -115,7 +140,27 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
   if (mode !== 'native' && mode !== 'container') throw new FlagError(`--inject-sidecar-mode must be native (Kubernetes >= 1.29) or container (older clusters); got '${mode}'`);
   const image = values['inject-image'] as string | undefined;
   if (image !== undefined && !/^[^\s]+$/.test(image)) throw new FlagError(`--inject-image must be an image reference such as registry.example/sluice/proxy:0.1.0; got '${image}'`);
+  const role = String(values.role ?? 'standalone');
+  if (role !== 'standalone' && role !== 'global' && role !== 'zone') throw new FlagError(`--role must be standalone, global or zone; got '${role}'`);
+  if (role !== 'zone') {
+    for (const f of ['zone', 'global', 'zone-token', 'ingress-address']) if (values[f] !== undefined) throw new FlagError(`--${f} is only for --role zone (the role is ${role})`);
+  }
+  let zone: CpFlags['zone'];
+  if (role === 'zone') {
+    const name = values.zone as string | undefined;
+    if (name === undefined) throw new FlagError('--role zone needs --zone NAME (the zone\'s name, a DNS label such as onprem)');
+    if (!dns.test(name)) throw new FlagError(`--zone must be a DNS label (lower-case letters, digits and '-', at most 63); got '${name}'`);
+    const global = values.global as string | undefined;
+    if (global === undefined) throw new FlagError('--role zone needs --global HOST:PORT (the global control plane\'s xDS address, e.g. global.mesh.example:15012)');
+    const g = parseAddr('--global', global, 15012);
+    const token = values['zone-token'] as string | undefined;
+    const ingress = values['ingress-address'] as string | undefined;
+    const i = ingress === undefined ? null : parseAddr('--ingress-address', ingress, 15443);
+    zone = { name, global: `${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, tokenFile: token === undefined ? null : resolve(token), ingress: i === null ? null : { address: i.host, port: i.port } };
+  }
   return {
+    role,
+    ...(zone === undefined ? {} : { zone }),
     store,
     ...(kubeconfig === undefined ? {} : { kubeconfig }),
     dataDir,

@@ -6,12 +6,13 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
-import { addCertificateService, controlPlaneCredentials, ensureCa, IssuedSvids, joinTokens, servingCertificate } from './ca/index.ts';
+import { addCertificateService, controlPlaneCredentials, IssuedSvids, joinTokens, servingCertificate } from './ca/index.ts';
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
 import { DEFAULT_IMAGE_REPOSITORY, injectConfig, startWebhookServer, type WebhookServer } from './inject/index.ts';
 import { createLogger, logSink, type Logger } from './log.ts';
 import { openStore, type KubeStore } from './store/index.ts';
 import { startXds } from './xds/index.ts';
+import { roleCa, RoleError, roleParts } from './zone/index.ts';
 import { routeGrpcLogs } from '../xds/grpc-log.ts';
 import { stopWithWrapper } from '../xds/wrapper.ts';
 
@@ -39,7 +40,15 @@ async function main(): Promise<number> {
   const token = ensureAdminToken(flags.dataDir);
   if (token.created) log('info', 'admin token created', { file: token.file });
   if (token.warning !== undefined) log('warn', token.warning);
-  const { ca, created } = ensureCa(flags.caDir, flags.trustDomain, Date.now());
+  let roleCaResult;
+  try {
+    roleCaResult = await roleCa(flags, VERSION, log);
+  } catch (err) {
+    if (!(err instanceof RoleError)) throw err;
+    stderr.write(`sluice-cp: ${err.message}\n`);
+    return 2;
+  }
+  const { ca, created } = roleCaResult;
   if (created) log('info', 'CA created', { dir: flags.caDir, trustDomain: ca.trustDomain });
   if (flags.trustDomainGiven && ca.trustDomain !== flags.trustDomain) {
     stderr.write(
@@ -49,7 +58,9 @@ async function main(): Promise<number> {
   }
   const tls = isLoopback(flags.apiHost) ? undefined : servingCertificate(ca, flags.apiHost, Date.now());
   const store = await openStore(flags.store, { clock: Date.now, log, kubeconfig: flags.kubeconfig });
-  const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain, onStatusChanged: flags.store === 'kubernetes' ? (await import('./store/kube-status.ts')).writeStatusThrough(store as KubeStore) : undefined });
+  const role = roleParts(flags, { ca, store, version: VERSION, log });
+  const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain, zones: role.zones, onStatusChanged: flags.store === 'kubernetes' ? (await import('./store/kube-status.ts')).writeStatusThrough(store as KubeStore) : undefined });
+  await role.start(xds);
   const tokens = joinTokens({ store, trustDomain: ca.trustDomain, now: Date.now });
   const issued = new IssuedSvids();
   // On Kubernetes: pods' service-account tokens are checked by TokenReview, and the injector's
@@ -60,6 +71,8 @@ async function main(): Promise<number> {
     const server = new grpc.Server();
     xds.register(server, { tls: certificates });
     // The certificate service only over TLS: a join token must not cross a plaintext port, and a client SVID needs a handshake.
+    // The zone stream too: a zone proves itself by its intermediate, or by a zone token that must not cross plaintext.
+    if (certificates) role.register(server);
     if (certificates) addCertificateService(server, { store, ca, now: Date.now, log, tokens, issued, reviewTokens: onKube?.reviewTokens });
     const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
     const port = await new Promise<number>((resolve, reject) =>
@@ -87,8 +100,8 @@ async function main(): Promise<number> {
     webhook?.renew(ca);
   }, 86_400_000);
   renewServing.unref();
-  log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain });
-  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), certificates: { trustDomain: ca.trustDomain, caPem: ca.ca, bundlePem: ca.bundle, clients: () => xds.peerCertificates(), issued: (node) => issued.latest(node) }, tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain }, statusOf: (r) => xds.resourceStatus.statusOf(r) });
+  log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain, role: flags.role, ...(flags.zone === undefined ? {} : { zone: flags.zone.name, global: flags.zone.global }) });
+  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), certificates: { trustDomain: ca.trustDomain, caPem: ca.ca, bundlePem: ca.bundle, clients: () => xds.peerCertificates(), issued: (node) => issued.latest(node) }, tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain }, statusOf: (r) => xds.resourceStatus.statusOf(r), zones: role.api, refuse: role.refuse });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new StartError(`--api-addr ${flags.apiHost}:${flags.apiPort} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`)));
     server.listen(flags.apiPort, flags.apiHost, () => resolve());
@@ -106,6 +119,7 @@ async function main(): Promise<number> {
       clearInterval(renewServing);
       void webhook?.close();
       onKube?.injector.stop();
+      role.close();
       xds.close();
       for (const g of grpcServers) g.forceShutdown();
       store.close().then(

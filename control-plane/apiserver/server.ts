@@ -16,6 +16,7 @@ import { ApiError, status, type Status } from './status.ts';
 import { bearerMatches } from './token.ts';
 import { isTokenPath, serveTokens, type TokenApiOptions } from './tokens.ts';
 import { streamWatch } from './watch.ts';
+import { serveZoneTokens, ZONE_TOKENS_PATH, ZONES_PATH, zonesReport, type ZonesApiOptions } from './zones.ts';
 
 export type ApiServerOptions = {
   readonly store: ResourceStore;
@@ -34,6 +35,10 @@ export type ApiServerOptions = {
   readonly facts: ControlPlaneFacts;
   /** The status the control plane computed for a resource, served in its `status` (control-plane/status/). */
   readonly statusOf?: StatusOf;
+  /** Zone tokens and GET /debug/zones (zones.ts); absent: not served. */
+  readonly zones?: ZonesApiOptions;
+  /** Why this control plane's role refuses writes of a kind (zone/roles.ts); undefined: taken. */
+  readonly refuse?: (kind: string) => string | undefined;
 };
 
 export function createApiServer(opts: ApiServerOptions): Server {
@@ -52,6 +57,15 @@ export function createApiServer(opts: ApiServerOptions): Server {
     if (url.pathname === CERTIFICATES_PATH && opts.certificates !== undefined) {
       return req.method === 'GET' ? send(res, 200, certificatesReport(opts.certificates)) : notAllowed(res, req.method ?? '', 'GET');
     }
+    if (opts.zones !== undefined && url.pathname === ZONES_PATH) {
+      return req.method === 'GET' ? send(res, 200, zonesReport(opts.zones)) : notAllowed(res, req.method ?? '', 'GET');
+    }
+    if (opts.zones !== undefined && url.pathname === ZONE_TOKENS_PATH) {
+      const r = await serveZoneTokens(opts.zones, opts.log, req);
+      return send(res, r.code, r.body);
+    }
+    const refusedToken = req.method === 'POST' ? opts.refuse?.('JoinToken') : undefined;
+    if (refusedToken !== undefined && isTokenPath(url.pathname)) return send(res, 403, status('FORBIDDEN', refusedToken));
     if (opts.tokens !== undefined && isTokenPath(url.pathname)) {
       const r = await serveTokens(opts.tokens, opts.log, req, url.pathname);
       return send(res, r.code, r.body);
@@ -61,6 +75,8 @@ export function createApiServer(opts: ApiServerOptions): Server {
     const target = parsed.target;
     const dryRun = url.searchParams.get('dryRun') === 'All';
     const method = req.method ?? 'GET';
+    const refused = method === 'GET' ? undefined : opts.refuse?.(target.kind.kind);
+    if (refused !== undefined) return send(res, 403, status('FORBIDDEN', refused, { kind: target.kind.kind, name: target.name }));
     if (target.name === undefined) {
       if (method === 'GET') {
         const watch = url.searchParams.get('watch');

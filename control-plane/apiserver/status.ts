@@ -3,7 +3,7 @@
 
 import type { Violation } from '../../kinds/schema-kit.ts';
 
-export type Reason = 'NOT_FOUND' | 'ALREADY_EXISTS' | 'CONFLICT' | 'INVALID' | 'EXPIRED' | 'UNAUTHORIZED' | 'BAD_REQUEST' | 'METHOD_NOT_ALLOWED' | 'TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'INTERNAL';
+export type Reason = 'NOT_FOUND' | 'ALREADY_EXISTS' | 'CONFLICT' | 'INVALID' | 'EXPIRED' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'BAD_REQUEST' | 'METHOD_NOT_ALLOWED' | 'TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'INTERNAL';
 
 export const REASON_CODES: Record<Reason, number> = {
   NOT_FOUND: 404,
@@ -12,6 +12,7 @@ export const REASON_CODES: Record<Reason, number> = {
   INVALID: 422,
   EXPIRED: 410,
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   BAD_REQUEST: 400,
   METHOD_NOT_ALLOWED: 405,
   TOO_LARGE: 413,

@@ -15,12 +15,19 @@ const FILES: Record<keyof CaFiles, { name: string; mode: number }> = {
   bundle: { name: 'bundle.pem', mode: 0o644 },
 };
 
-/** Loads DIR's CA, or creates one for `trustDomain` when DIR holds none. */
-export function ensureCa(dir: string, trustDomain: string, now: number): { ca: Ca; created: boolean } {
+/** Where a global control plane keeps its root's key (it signs the zones' intermediates). */
+export const ROOT_KEY_FILE = 'root-key.pem';
+
+/**
+ * Loads DIR's CA, or creates one for `trustDomain` when DIR holds none. With `keepRootKey`
+ * (sluice-cp --role global) a CA made here keeps its root's key in DIR/root-key.pem (0600).
+ */
+export function ensureCa(dir: string, trustDomain: string, now: number, opts: { keepRootKey?: boolean } = {}): { ca: Ca; created: boolean } {
   let created = false;
   if (!existsSync(join(dir, FILES.caKey.name))) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const files = createCa({ trustDomain, now });
+    const files = createCa({ trustDomain, now, keepRootKey: opts.keepRootKey });
+    if (files.rootKey !== undefined) writeFileSync(join(dir, ROOT_KEY_FILE), files.rootKey, { mode: 0o600 });
     // The key last: a crash part-way leaves no key, so the next start makes the CA again.
     for (const key of ['root', 'ca', 'bundle', 'caKey'] as const) writeFileSync(join(dir, FILES[key].name), files[key], { mode: FILES[key].mode });
     created = true;
@@ -29,6 +36,17 @@ export function ensureCa(dir: string, trustDomain: string, now: number): { ca: C
   const ca = loadCa({ root: read('root'), ca: read('ca'), caKey: read('caKey'), bundle: read('bundle') });
   if (!ca.ok) throw new Error(`${dir}: ${ca.error}`);
   return { ca: ca.value, created };
+}
+
+/** Writes a zone's CA into DIR in the same layout: the global's roots, the zone's intermediate and its key. */
+export function writeZoneCa(dir: string, files: { bundle: string; intermediate: string; key: string }): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const write = (key: keyof CaFiles, text: string) => writeFileSync(join(dir, FILES[key].name), text, { mode: FILES[key].mode });
+  write('root', files.bundle);
+  write('bundle', files.bundle);
+  write('ca', files.intermediate);
+  // The key last: a crash part-way leaves no key, so the next start enrolls again.
+  write('caKey', files.key);
 }
 
 /**

@@ -44,6 +44,8 @@ export type ApiClient = {
   proxyStatus(): Promise<unknown[]>;
   /** The CA's certificates and each connected client's SVID (GET /debug/certificates). */
   certificates(): Promise<unknown>;
+  /** This control plane's role and the zones it knows (GET /debug/zones). */
+  zones(): Promise<unknown>;
   /** Closes the connections; the client is unusable after. */
   close(): Promise<void>;
 };
@@ -184,6 +186,7 @@ export function createApiClient(connection: Connection): ApiClient {
     watch,
     proxyStatus: async () => ((await call('GET', '/debug/xds/proxies')) as { items: unknown[] }).items,
     certificates: () => call('GET', '/debug/certificates'),
+    zones: () => call('GET', '/debug/zones'),
     close: async () => agent.destroy(),
   };
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../log.ts';
 import type { ResourceStore } from '../store/store.ts';
 import { admitOnTls, peerSpiffeId } from './admission.ts';
 import { AdsServer, type AdsServerDeps } from './ads-server.ts';
-import { MeshIndex } from './mesh-index.ts';
+import { MeshIndex, type MeshIndexOptions } from './mesh-index.ts';
 import type { MeshView } from './mesh-view.ts';
 import { peerCertificates, type PeerCertificate } from './peer-certificates.ts';
 import { proxyStatus, type ProxyStatus } from './proxy-status.ts';
@@ -33,6 +33,8 @@ export type XdsOptions = {
   readonly admit?: AdsServerDeps['admit'];
   /** Each change of a resource's computed status (store/kube-status.ts writes it to the cluster). */
   readonly onStatusChanged?: StatusControllerOptions['onChanged'];
+  /** Under --role zone: this zone and the others (MeshIndexOptions.zones). */
+  readonly zones?: MeshIndexOptions['zones'];
 };
 
 export type Xds = {
@@ -51,6 +53,8 @@ export type Xds = {
   readonly resourceStatus: StatusController;
   /** Where other zones reach this zone: `configured`, else its connected zone ingress (zone/ingress-address.ts); null: none. */
   ingressAddress(configured?: IngressAddress | null): IngressAddress | null;
+  /** Rebuilds the view from what it reads besides the store (the remote zones changed). */
+  refresh(): void;
   close(): void;
 };
 
@@ -65,6 +69,7 @@ export async function startXds(opts: XdsOptions): Promise<Xds> {
     log: opts.log,
     trustBundle: opts.trustBundle,
     defaultTrustDomain: opts.trustDomain,
+    zones: opts.zones,
     onView: (view) => {
       if (!cache.setView(view)) return;
       // The push first: status is for operators, and it must not stand between a change and the proxies.
@@ -82,6 +87,7 @@ export async function startXds(opts: XdsOptions): Promise<Xds> {
     peerCertificates: () => peerCertificates(ads),
     resourceStatus,
     ingressAddress: (configured = null) => zoneIngressAddress(cache.view, [...ads.streams.values()].map((s) => s.node), configured),
+    refresh: () => void index.refresh(),
     close: () => {
       index.close();
       resourceStatus.close();

@@ -6,6 +6,7 @@ import type { Resource } from '../api/resource.ts';
 import type { Logger } from '../log.ts';
 import type { ResourceStore, Watch, WatchEvent } from '../store/store.ts';
 import { buildMeshView, key, type MeshInputs, type MeshView } from './mesh-view.ts';
+import type { ZoneSummary } from '../zone/model.ts';
 
 export const WATCHED_TYPES = {
   meshes: 'meshes.mesh.sluice.dev',
@@ -34,6 +35,8 @@ export type MeshIndexOptions = {
   readonly trustBundle: () => string;
   readonly defaultTrustDomain: string;
   readonly onView: (view: MeshView) => void;
+  /** Under --role zone: this zone and what the global says of the others (read at each rebuild). */
+  readonly zones?: () => { readonly localZone: string; readonly remoteZones: readonly ZoneSummary[] };
   /** How long a burst of changes may run before the view is rebuilt. Default 10 ms. */
   readonly settleMs?: number;
 };
@@ -125,6 +128,7 @@ export class MeshIndex {
       nodes: list('nodes'),
       trustBundle: this.#opts.trustBundle(),
       defaultTrustDomain: this.#opts.defaultTrustDomain,
+      ...this.#opts.zones?.(),
     };
     let view: MeshView;
     try {

@@ -172,7 +172,7 @@ export function buildMeshView(input: MeshInputs): MeshView {
     const ns = s.metadata.namespace ?? 'default';
     const selected = selectWorkloads(s.spec?.selector, byNamespace.get(ns) ?? []);
     const pods = podsOf.get(key(ns, s.metadata.name)) ?? [];
-    const ports = (s.spec?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => portView(p, selected, mesh.trustDomain, pods));
+    const ports = (s.spec?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => portView(p, selected, mesh.trustDomain, pods, input.localZone));
     const clusterIP = s.spec?.clusterIP;
     services.set(key(ns, s.metadata.name), { name: s.metadata.name, namespace: ns, host: `${s.metadata.name}.${ns}.svc.${mesh.dnsDomain}`, ports, ...(clusterIP !== undefined && isIPv4(clusterIP) ? { clusterIP } : {}) });
   }
@@ -236,7 +236,7 @@ export function selectWorkloads(selector: Readonly<Record<string, string>> | und
   return sortByName(candidates.filter((w) => wanted.every(([k, v]) => w.metadata.labels?.[k] === v)));
 }
 
-function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], trustDomain: string, pods: readonly PodInstance[] = []): ServicePortView {
+function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], trustDomain: string, pods: readonly PodInstance[] = [], localZone?: string): ServicePortView {
   const name = p.name ?? '';
   const endpoints = selected.map((w): EndpointView => {
     const spec = w.spec!;
@@ -247,7 +247,7 @@ function portView(p: ServicePort, selected: readonly Resource<WorkloadSpec>[], t
       address: spec.address,
       port: workloadPort(spec, p),
       weight: spec.weight ?? 1,
-      zone: spec.zone,
+      zone: spec.zone ?? localZone,
       identity: workloadId(trustDomain, ns, spec.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT),
     };
   });

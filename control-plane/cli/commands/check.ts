@@ -10,6 +10,7 @@
 import type { KindNames } from '../../api/kind-names.ts';
 import type { Resource } from '../../api/resource.ts';
 import type { CertificatesReport } from '../../apiserver/certificates.ts';
+import type { ZoneRow } from '../../apiserver/zones.ts';
 import type { ProxyStatus } from '../../xds/proxy-status.ts';
 import { formatError, type ApiClient } from '../client.ts';
 import type { Command } from '../command.ts';
@@ -31,9 +32,12 @@ type Facts = {
   readonly warnWithin: string;
   readonly certificates: () => Promise<CertificatesReport>;
   readonly proxies: () => Promise<ProxyStatus[]>;
+  /** GET /debug/zones; absent: not asked. */
+  readonly zones?: () => Promise<ZonesReport | null>;
 };
 
-type Check = { readonly name: string; run(facts: Facts): Promise<{ summary: string; problems: Problem[] }> };
+/** A check that answers null does not apply to this control plane (zones on a standalone one) and is left out. */
+type Check = { readonly name: string; run(facts: Facts): Promise<{ summary: string; problems: Problem[] } | null>; readonly optional?: boolean };
 
 const DEFAULT_WARN_WITHIN = '7d';
 
@@ -47,9 +51,36 @@ const CHECKS: readonly Check[] = [
   { name: 'proxies', run: proxiesInSync },
   { name: 'certificates', run: certificatesExpiry },
   { name: 'trust-domain', run: trustDomains },
+  // A global's zones and a zone's link (issue 18); left out on a standalone control plane.
+  { name: 'zones', run: zonesLinked, optional: true },
   // Last: a False condition often repeats a problem above (an offline proxy's Workload) with its cause.
   { name: 'conditions', run: falseConditions },
 ];
+
+type ZonesReport = { role: string; zone?: string; items: ZoneRow[] };
+
+/** The zones report, or null from a control plane that has none to give (a version before zones): the check is then left out. */
+const zonesOf = (api: ApiClient) => async (): Promise<ZonesReport | null> => {
+  try {
+    return (await api.zones()) as ZonesReport;
+  } catch {
+    return null;
+  }
+};
+
+async function zonesLinked(facts: Facts) {
+  const report = facts.zones === undefined ? null : await facts.zones();
+  if (report === null || report.role === 'standalone') return null;
+  const ago = (t: string) => (t === '' ? 'never heard from' : `last heard from at ${t} (${shortAge(facts.now - Date.parse(t))} ago)`);
+  const problems: Problem[] = [];
+  for (const z of report.items) {
+    if (z.status === 'online') continue;
+    if (z.self === true) problems.push({ message: `the link to the global control plane is down: ${ago(z.lastSync)}; this zone serves its last config and issues certificates on its intermediate`, zone: z.name, state: 'offline', lastSync: z.lastSync });
+    else problems.push({ message: `zone ${z.name} is offline: ${ago(z.lastSync)}`, zone: z.name, state: 'offline', lastSync: z.lastSync });
+  }
+  const summary = report.role === 'global' ? `${plural(report.items.length, 'zone')}, each linked to this global control plane` : `zone ${report.zone}: linked to the global control plane, ${plural(report.items.length - 1, 'other zone')} online`;
+  return { summary, problems };
+}
 
 async function controlPlane({ api }: Facts) {
   const v = await api.version();
@@ -193,7 +224,7 @@ async function falseConditions({ api }: Facts) {
 export const check: Command = {
   words: ['check'],
   usage: 'sluicectl check [--warn-within DURATION] [-o text|json]',
-  summary: 'check the mesh: the control plane answers, its CA, every proxy in sync, certificates not expiring soon, trust domains, no False condition; exit 1 on any failure',
+  summary: 'check the mesh: the control plane answers, its CA, every proxy in sync, certificates not expiring soon, trust domains, zones linked (global or zone), no False condition; exit 1 on any failure',
   examples: ['sluicectl check', "sluicectl check --warn-within 30d    # the CA's certificates fail 30 days before they expire (default 7d)", 'sluicectl check -o json'],
   options: { ...CONNECTION_OPTIONS, 'warn-within': { type: 'string' }, output: { type: 'string', short: 'o' } },
   required: [],
@@ -206,7 +237,7 @@ export const check: Command = {
     const api = connectFromFlags(flags, ctx);
     let results: CheckResult[];
     try {
-      results = await runChecks({ api, now: ctx.clock(), warnWithin, warnWithinMs, certificates: once(() => api.certificates() as Promise<CertificatesReport>), proxies: once(() => api.proxyStatus() as Promise<ProxyStatus[]>) });
+      results = await runChecks({ api, now: ctx.clock(), warnWithin, warnWithinMs, certificates: once(() => api.certificates() as Promise<CertificatesReport>), proxies: once(() => api.proxyStatus() as Promise<ProxyStatus[]>), zones: once(zonesOf(api)) });
     } finally {
       await api.close();
     }
@@ -221,11 +252,14 @@ export async function runChecks(facts: Facts): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   for (const c of CHECKS) {
     if (results.length > 0 && results[0].status === 'fail') {
+      if (c.optional === true) continue;
       results.push({ name: c.name, status: 'skipped', problems: [] });
       continue;
     }
     try {
-      const { summary, problems } = await c.run(facts);
+      const r = await c.run(facts);
+      if (r === null) continue;
+      const { summary, problems } = r;
       results.push({ name: c.name, status: problems.length === 0 ? 'ok' : 'fail', summary, problems });
     } catch (err) {
       results.push({ name: c.name, status: 'fail', problems: [{ message: formatError(err).trimEnd().replace(/\n\s*/g, '; ') }] });

@@ -17,6 +17,7 @@ import { hasStatus } from '../print/status.ts';
 import { formatTable } from '../print/table.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
 import { watchRows } from './get-watch.ts';
+import { getZones } from './zone.ts';
 
 const FORMATS = ['table', 'wide', 'yaml', 'json', 'name', 'jsonpath=TEMPLATE'] as const;
 
@@ -24,7 +25,7 @@ export type Output = { readonly format: 'table' | 'wide' | 'yaml' | 'json' | 'na
 
 export const get: Command = {
   words: ['get'],
-  usage: 'sluicectl get KIND[,KIND...]|all [NAME] [-n NS | -A] [-l SELECTOR] [-o table|wide|yaml|json|name|jsonpath=T] [-w]',
+  usage: 'sluicectl get KIND[,KIND...]|all|zones [NAME] [-n NS | -A] [-l SELECTOR] [-o table|wide|yaml|json|name|jsonpath=T] [-w]',
   summary: 'list resources of one or more kinds (or show one) as a table, YAML, JSON or a JSONPath template; -w watches',
   examples: [
     'sluicectl get meshes',
@@ -33,6 +34,7 @@ export const get: Command = {
     'sluicectl get workloads -l app=web,tier!=db',
     "sluicectl get svc -o jsonpath='{range .items[*]}{.metadata.name}{\"\\n\"}{end}'",
     'sluicectl get httproutes -w',
+    'sluicectl get zones',
   ],
   options: {
     namespace: { type: 'string', short: 'n' },
@@ -45,6 +47,8 @@ export const get: Command = {
   required: [],
   positionals: { min: 1, max: 2 },
   async run({ flags, positionals, ctx }) {
+    // Zones are no kind of the API: what the control plane knows of its zones (zone.ts).
+    if (positionals[0] === 'zones' || positionals[0] === 'zone') return getZones(flags, positionals.slice(1), ctx);
     const kinds = kindsOf(positionals[0]);
     const name = positionals[1];
     const output = outputOf(flags.output);

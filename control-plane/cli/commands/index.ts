@@ -15,6 +15,7 @@ import { proxyConfig } from './proxy-config.ts';
 import { proxyStatus } from './proxy-status.ts';
 import { tokenCreate, tokenList, tokenRevoke } from './token.ts';
 import { version } from './version.ts';
+import { zoneTokenCreate } from './zone.ts';
 
 export const COMMANDS: readonly Command[] = [
   // Resources first: what an operator runs every day.
@@ -35,6 +36,7 @@ export const COMMANDS: readonly Command[] = [
   // What a client of the mesh needs to join it.
   bootstrapGrpc,
   tokenCreate, tokenList, tokenRevoke, // a VM's proxy joins with a token
+  zoneTokenCreate, // a zone's control plane enrolls with the global
   version,
   completion, // the shell's side of the verbs above
 ];
