@@ -9,7 +9,9 @@
 // - `outlierDetection` -> `outlier_detection`, with every enforcing_* at 100 (on) or 0
 //   (off), since Envoy leaves consecutive gateway failures unenforced and success rate
 //   enforced unless told; `disabled` is all three at 0. always_eject_one_host and
-//   successful_active_health_check_uneject_host say what a Sluice proxy does;
+//   successful_active_health_check_uneject_host say what a Sluice proxy does. A cluster
+//   with endpoints in two or more zones counts connection failures apart and ejects on two
+//   in a row (split_external_local_origin_errors), with or without a policy (CROSS_ZONE_OUTLIER);
 // - `healthCheck` -> one `health_checks[]` http_health_check, its expected_statuses
 //   as Envoy's half-open ranges, no_traffic_interval = interval (a Sluice proxy checks at
 //   the same pace with or without traffic), the Host the Service's name unless given; not
@@ -22,6 +24,7 @@
 // Service port, the one place Envoy keeps these fields.
 
 import { healthCheckOf, limitsOf, outlierOf, type HealthCheck, type OutlierDetection } from '../../../../kinds/circuit-breaker-policy.ts';
+import { DEFAULT_OUTLIER } from '../../../../kinds/resilience-defaults.ts';
 import { PolicyAttachments } from '../../../../kinds/policy-attachment.ts';
 import type { TargetRefLike } from '../../../../kinds/policy-targets.ts';
 import type { CircuitBreakerSpec } from '../../../../kinds/resilience-specs.ts';
@@ -53,9 +56,16 @@ export const circuitBreakerPolicy: XdsPolicy = {
 
   cluster(cluster, at) {
     const spec = serviceSpec(at);
-    if (spec === undefined) return;
+    // Consecutive-failure ejection is a Sluice proxy's (and Envoy's), not gRPC's.
+    const crossZone = at.flavor === 'proxy' && spansZones(at);
+    if (spec === undefined) {
+      if (crossZone) cluster.outlier_detection = outlierDetection(CROSS_ZONE_OUTLIER, false);
+      return;
+    }
     const limits = limitsOf(spec);
-    const outlier = outlierOf(spec);
+    const policyOutlier = outlierOf(spec);
+    // The policy's detection, with connection failures counted apart: an unreachable zone goes out as fast as with no policy.
+    const outlier = crossZone && policyOutlier !== null ? { ...policyOutlier, consecutiveLocalOriginFailures: CROSS_ZONE_OUTLIER.consecutiveLocalOriginFailures } : policyOutlier;
     if (at.flavor !== 'proxy') {
       defaultThreshold(cluster).max_requests = { value: limits.maxActiveRequests };
       // gRPC ejects on success rate only: without it, an outlier_detection would do nothing there.
@@ -94,7 +104,37 @@ export function outlierDetection(o: OutlierDetection | null, checked: boolean): 
   if (o.successRate !== null) Object.assign(out, successRate(o));
   // Envoy's default lets a passing health check end an ejection; a Sluice proxy keeps the two apart.
   if (checked) out.successful_active_health_check_uneject_host = { value: false };
+  const localOrigin = o.consecutiveLocalOriginFailures ?? 0;
+  if (localOrigin > 0) {
+    out.split_external_local_origin_errors = true;
+    out.consecutive_local_origin_failure = { value: localOrigin };
+    out.enforcing_consecutive_local_origin_failure = { value: ON };
+  }
   return out;
+}
+
+/**
+ * What a cluster with endpoints in more than one zone gets with no policy: the no-policy
+ * detection, and an endpoint whose connections are refused or time out twice in a row is
+ * ejected (split_external_local_origin_errors, consecutive_local_origin_failure 2): a remote
+ * zone's ingress that is down is out after two tries, not five. Ejections are short (5 s,
+ * the n-th n times as long, at most 30 s, swept every second) so an ingress that comes back
+ * is used again soon, and every endpoint may be ejected: the zones' failover levels, not a
+ * cap, keep traffic flowing (README, "Failover across zones").
+ */
+export const CROSS_ZONE_OUTLIER: OutlierDetection & { readonly consecutiveLocalOriginFailures: number } = Object.freeze({
+  ...DEFAULT_OUTLIER,
+  intervalMs: 1000,
+  baseEjectionMs: 5000,
+  maxEjectionMs: 30_000,
+  maxEjectionPercent: 100,
+  consecutiveLocalOriginFailures: 2,
+});
+
+/** The Service port has endpoints in two or more zones: whatever zone the caller is in, some are in another. */
+function spansZones(at: ServicePortAt): boolean {
+  const first = at.port.endpoints.find((e) => e.zone !== undefined)?.zone;
+  return first !== undefined && at.port.endpoints.some((e) => e.zone !== undefined && e.zone !== first);
 }
 
 function proxylessOutlier(o: OutlierDetection): Obj {
