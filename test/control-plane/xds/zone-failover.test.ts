@@ -110,14 +110,24 @@ test('every retry_policy sends a retry to the next priority (previous_priorities
   assert.equal(retry?.attempts, 2);
 });
 
-test('a cluster with endpoints in two zones ejects an endpoint after two connection failures in a row, with or without a policy; one zone keeps the default', () => {
+test('in a mesh of two zones, a cluster with endpoints in a zone ejects an endpoint after two connection failures in a row, with or without a policy; a mesh of one zone keeps the default', () => {
   const cache = new SnapshotCache(() => {});
   assert.ok(cache.setView(view));
   const config = proxyConfig(cache, proxyNode('web-a'));
   const outlier = (name: string) => config.backends.find((b) => b.name === cluster(name))!.outlierDetection;
   assert.deepEqual(outlier('orders'), CROSS_ZONE_OUTLIER);
   assert.equal(outlier('orders')?.consecutiveLocalOriginFailures, 2);
-  assert.equal(outlier('local')?.consecutiveLocalOriginFailures, undefined, 'all in one zone: the no-policy default');
+  // All in zone a, but a caller in zone b reaches it across zones (clusters are shared by every proxy).
+  assert.equal(outlier('local')?.consecutiveLocalOriginFailures, 2);
+  // One zone in the whole mesh: nothing is across zones, the no-policy default stays.
+  const oneZone = buildMeshView({ ...inputs, workloads: [wl('orders-a', 'orders', '10.0.1.1', 'a'), wl('spread-a', 'spread', '10.0.1.2', 'a'), wl('local-a', 'local', '10.0.1.3', 'a'), wl('web-a', 'web', '10.0.1.9', 'a')] as never });
+  assert.ok(cache.setView(oneZone));
+  assert.equal(proxyConfig(cache, proxyNode('web-a')).backends.find((b) => b.name === cluster('local'))!.outlierDetection?.consecutiveLocalOriginFailures, undefined);
+  // An endpoint of no zone beside one in zone b (the only zone): a caller in zone a has them on two levels.
+  const mixed = buildMeshView({ ...inputs, workloads: [wl('orders-x', 'orders', '10.0.1.1'), wl('spread-x', 'spread', '10.0.1.2'), wl('local-x', 'local', '10.0.1.3'), wl('local-b', 'local', '10.0.2.3', 'b'), wl('web-a', 'web', '10.0.1.9')] as never });
+  assert.ok(cache.setView(mixed));
+  assert.equal(proxyConfig(cache, proxyNode('web-a')).backends.find((b) => b.name === cluster('local'))!.outlierDetection?.consecutiveLocalOriginFailures, 2);
+  assert.ok(cache.setView(view));
   // A CircuitBreakerPolicy's own detection keeps its numbers, and gets connection failures counted apart.
   const withPolicy = buildMeshView({
     ...inputs,

@@ -10,8 +10,9 @@
 //   (off), since Envoy leaves consecutive gateway failures unenforced and success rate
 //   enforced unless told; `disabled` is all three at 0. always_eject_one_host and
 //   successful_active_health_check_uneject_host say what a Sluice proxy does. A cluster
-//   with endpoints in two or more zones counts connection failures apart and ejects on two
-//   in a row (split_external_local_origin_errors), with or without a policy (CROSS_ZONE_OUTLIER);
+//   with endpoints in another zone than some caller's counts connection failures apart and
+//   ejects on two in a row (split_external_local_origin_errors), with or without a policy
+//   (CROSS_ZONE_OUTLIER, spansZones);
 // - `healthCheck` -> one `health_checks[]` http_health_check, its expected_statuses
 //   as Envoy's half-open ranges, no_traffic_interval = interval (a Sluice proxy checks at
 //   the same pace with or without traffic), the Host the Service's name unless given; not
@@ -131,10 +132,30 @@ export const CROSS_ZONE_OUTLIER: OutlierDetection & { readonly consecutiveLocalO
   consecutiveLocalOriginFailures: 2,
 });
 
-/** The Service port has endpoints in two or more zones: whatever zone the caller is in, some are in another. */
+/**
+ * Some caller has endpoints of this Service port in another zone: the port has an endpoint
+ * in a zone, and either the mesh knows two or more zones (its Workloads' and endpoints') or
+ * the port itself spans two (an endpoint of no zone counting as one). Clusters are shared
+ * by every proxy, whatever its zone, so this is asked of the mesh, not of one caller.
+ */
 function spansZones(at: ServicePortAt): boolean {
-  const first = at.port.endpoints.find((e) => e.zone !== undefined)?.zone;
-  return first !== undefined && at.port.endpoints.some((e) => e.zone !== undefined && e.zone !== first);
+  const own = new Set(at.port.endpoints.map((e) => e.zone ?? ''));
+  if (own.size === 1 && own.has('')) return false;
+  return own.size >= 2 || meshZones(at.view) >= 2;
+}
+
+// Once per view: every Service port asks.
+const zoneCounts = new WeakMap<MeshView, number>();
+
+function meshZones(view: MeshView): number {
+  let n = zoneCounts.get(view);
+  if (n === undefined) {
+    const zones = new Set<string>();
+    for (const w of view.workloads.values()) if (w.spec?.zone !== undefined) zones.add(w.spec.zone);
+    for (const svc of view.services.values()) for (const sp of svc.ports) for (const e of sp.endpoints) if (e.zone !== undefined) zones.add(e.zone);
+    zoneCounts.set(view, (n = zones.size));
+  }
+  return n;
 }
 
 function proxylessOutlier(o: OutlierDetection): Obj {
