@@ -33,10 +33,15 @@ export type NodeContext =
   /** `namespace`: where the client runs, when it says (Istio's NAMESPACE metadata): its consumer routes apply to it. */
   | { readonly kind: 'generic'; readonly id: string; readonly namespace?: string; readonly zone?: string };
 
-/** The zone whose endpoints are a node's failover level 0: a proxy's Workload's spec.zone, else the locality the node sent. */
+/**
+ * The zone whose endpoints are a node's failover level 0: a proxy's own zone as the mesh
+ * knows it (its Workload's spec.zone; a pod's, its Node's, through the endpoints it serves),
+ * else the locality the node sent.
+ */
 export function nodeZone(view: MeshView, node: NodeContext): string | undefined {
-  if (node.kind === 'proxy') return view.workloads.get(key(node.namespace, node.workload))?.spec?.zone ?? node.zone;
-  return node.zone;
+  if (node.kind === 'generic') return node.zone;
+  const own = key(node.namespace, node.workload);
+  return view.workloads.get(own)?.spec?.zone ?? view.served.get(own)?.find((s) => s.endpoint.zone !== undefined)?.endpoint.zone ?? node.zone;
 }
 
 export type Flavor = 'proxy' | 'generic';

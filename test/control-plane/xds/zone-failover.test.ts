@@ -5,6 +5,7 @@
 // read back by the proxy's own translator, as a proxy following the control plane would.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Resource } from '../../../control-plane/api/resource.ts';
 import { buildMeshView, SnapshotCache } from '../../../control-plane/xds/index.ts';
@@ -77,6 +78,19 @@ test("a proxy's own zone is priority 0 and the other zone 1, from its Workload's
   // The Workload's zone wins over the locality the proxy sent; with none on the Workload, the sent one counts.
   assert.deepEqual(levels(proxyConfig(cache, proxyNode('web-a', 'b')), 'orders'), [['a', 0], ['b', 1]]);
   assert.deepEqual(levels(proxyConfig(cache, proxyNode('web-none', 'b')), 'orders'), [['a', 1], ['b', 0]]);
+});
+
+test("a pod's proxy is in its Node's zone (topology.kubernetes.io/zone), as the endpoints it serves say", () => {
+  const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../../fixtures/kubernetes/${name}.json`, import.meta.url), 'utf8'));
+  const pod = fixture('pod-reviews-v1');
+  const vm = { apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'Workload', metadata: { name: 'reviews-vm-1', namespace: 'bookinfo', labels: { app: 'reviews' } }, spec: { address: '192.168.7.20', ports: { http: 9080 }, serviceAccount: 'reviews-vm', zone: 'dc-1' } };
+  const podView = buildMeshView({ ...inputs, services: [fixture('service-reviews')], workloads: [vm] as never, endpointSlices: [fixture('endpointslice-reviews')], pods: [pod], nodes: [fixture('node-worker-a')] });
+  const cache = new SnapshotCache(() => {});
+  assert.ok(cache.setView(podView));
+  const node: NodeContext = { kind: 'proxy', id: `${pod.metadata.name}.bookinfo`, workload: pod.metadata.name, namespace: 'bookinfo', outboundPort: 15001, appPorts: {} };
+  const config = proxyConfig(cache, node);
+  const reviews = config.backends.find((b) => b.name.includes('reviews.bookinfo'))!;
+  assert.deepEqual(reviews.endpoints.map((e) => [e.zone, e.priority]), [['dc-1', 1], ['eu-west-1a', 0]]);
 });
 
 test('zones: Spread puts every zone at 0; a Service with nothing in the caller\'s zone starts its levels at 0', () => {
