@@ -35,6 +35,14 @@ export type OutlierDetection = {
   readonly maxEjectionPercent: number;
   /** Success-rate ejection; null means off (the default). */
   readonly successRate: SuccessRateEjection | null;
+  /**
+   * Above 0: failures before a response (connection refused or timed out, reset) are counted
+   * apart from 5xx answers (Envoy's split_external_local_origin_errors), and this many in a
+   * row eject the endpoint (consecutive_local_origin_failure). Absent or 0: they count as
+   * gateway errors and 5xx, as before. Not a spec field: the control plane sets it for
+   * clusters with endpoints in other zones (README, "Failover across zones").
+   */
+  readonly consecutiveLocalOriginFailures?: number;
 };
 
 export type SuccessRateEjection = {

@@ -15,6 +15,13 @@ export type LbType = keyof typeof LB_TYPES;
 /** Balancers that read a request's hash (the registry's names). */
 export const HASHING_BALANCERS: readonly string[] = [LB_TYPES.RingHash, LB_TYPES.Maglev];
 export const HASH_ON_TYPES = ['Header', 'Cookie', 'SourceIP'] as const;
+/**
+ * How a Service's zones share its calls. PreferLocal (the default): the caller's own zone
+ * first, other zones only as it fails (Envoy's priorities, with the failover threshold).
+ * Spread: every zone alike, by weight, wherever the caller runs.
+ */
+export const ZONE_MODES = ['PreferLocal', 'Spread'] as const;
+export type ZoneMode = (typeof ZONE_MODES)[number];
 
 /** What a request is hashed on; a header name is lower-case once resolved. */
 export type HashOn =
@@ -31,6 +38,7 @@ export const loadBalancingSpecFields = {
   type: Opt(Type.Enum(Object.keys(LB_TYPES) as LbType[])),
   hashOn: Opt(HashOnSchema),
   failoverThreshold: Opt(Type.Integer({ minimum: 1, maximum: 100 })),
+  zones: Opt(Type.Enum(ZONE_MODES)),
 };
 const LoadBalancingSpec = Type.Object(loadBalancingSpecFields, closed);
 /** The spec's fields, without targetRefs. */
@@ -39,7 +47,9 @@ export type LoadBalancingSpec = Static<typeof LoadBalancingSpec>;
 // --- checks (the spec has passed the schema) ---
 
 export function checkLoadBalancing(spec: LoadBalancingSpec, path: string, add: Add): void {
-  if (spec.type === undefined && spec.hashOn === undefined && spec.failoverThreshold === undefined) add(path, "needs 'type', 'hashOn' or 'failoverThreshold'");
+  if (spec.type === undefined && spec.hashOn === undefined && spec.failoverThreshold === undefined && spec.zones === undefined) add(path, "needs 'type', 'hashOn', 'failoverThreshold' or 'zones'");
+  // Spread puts every zone on one level: there is nothing left to fail over to.
+  if (spec.zones === 'Spread' && spec.failoverThreshold !== undefined) add(`${path}.failoverThreshold`, "does nothing with zones: Spread (every zone is one failover level); remove it or use zones: PreferLocal");
   if (spec.hashOn === undefined) return;
   // The policy says which balancer reads its hash: a hash with no hashing balancer would be ignored.
   if (spec.type !== 'RingHash' && spec.type !== 'Maglev') {
@@ -63,6 +73,7 @@ export type LoadBalancing = {
   /** Set (possibly to undefined) whenever `loadBalancer` is: a policy that picks the balancer says what it hashes on, or that it hashes on nothing. */
   readonly hashOn?: HashOn;
   readonly failoverThreshold?: number;
+  readonly zones?: ZoneMode;
 };
 
 /** Only the fields the spec sets, in the units of the proxy's model. */
@@ -74,6 +85,7 @@ export function loadBalancingFields(s: LoadBalancingSpec | undefined): LoadBalan
     out.hashOn = hashOn(s.hashOn);
   }
   if (s.failoverThreshold !== undefined) out.failoverThreshold = s.failoverThreshold;
+  if (s.zones !== undefined) out.zones = s.zones;
   return out;
 }
 

@@ -26,6 +26,13 @@ export type RetryPolicy = {
   readonly perTryTimeoutMs?: number;
   /** All tries together; absent: none. */
   readonly requestTimeoutMs?: number;
+  /**
+   * A retry prefers the failover level (zone) after the ones earlier tries failed on
+   * (Envoy's retry_priority envoy.retry_priorities.previous_priorities, update_frequency 1).
+   * Not a spec field: set from xDS, where the control plane always sends it. Absent (a
+   * static file): a retry stays on its level while an endpoint there is untried.
+   */
+  readonly failoverOnRetry?: boolean;
 };
 
 export type RetryBudget = {

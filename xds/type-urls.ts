@@ -24,6 +24,7 @@ export const EMBEDDED_TYPE_URLS = {
   TcpProxy: `${PREFIX}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
   HttpProtocolOptions: `${PREFIX}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
   PreviousHostsPredicate: `${PREFIX}envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`,
+  PreviousPrioritiesConfig: `${PREFIX}envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig`,
   RBAC: `${PREFIX}envoy.extensions.filters.http.rbac.v3.RBAC`,
   NetworkRBAC: `${PREFIX}envoy.extensions.filters.network.rbac.v3.RBAC`,
   JwtAuthentication: `${PREFIX}envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication`,

@@ -89,6 +89,8 @@ export type RouteResource = Resource<HTTPRouteSpec> | Resource<GRPCRouteSpec>;
 export type MeshView = {
   /** The store revision this view was built at. */
   readonly revision: number;
+  /** Under `sluice-cp --role zone --zone NAME`: NAME, the zone of a proxy that says none. */
+  readonly localZone?: string;
   readonly mesh: MeshSettings;
   /** By `<namespace>/<name>`. */
   readonly services: ReadonlyMap<string, ServiceView>;
@@ -211,6 +213,7 @@ export function buildMeshView(input: MeshInputs): MeshView {
     loadBalancingPolicies: routeOrder(input.loadBalancingPolicies ?? []),
     faultInjectionPolicies: routeOrder(input.faultInjectionPolicies ?? []),
     trustBundle: input.trustBundle,
+    ...(input.localZone === undefined ? {} : { localZone: input.localZone }),
   };
 }
 

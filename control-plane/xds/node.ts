@@ -62,11 +62,14 @@ export function metadataOf(node: NodeInfo): Record<string, unknown> {
 export function nodeContextOf(node: NodeInfo): NodeContext | string {
   const id = node.id ?? '';
   const meta = metadataOf(node);
+  const rawZone = node.locality?.zone;
+  // Where the node runs: its zone's endpoints are its failover level 0 (generate/resources.ts, loadAssignments).
+  const zone = typeof rawZone === 'string' && rawZone !== '' ? { zone: rawZone } : {};
   if (meta[PROXY_KEY] !== 'sluice-proxy') {
     const namespace = meta[NAMESPACE_KEY];
-    if (namespace === undefined) return { kind: 'generic', id };
+    if (namespace === undefined) return { kind: 'generic', id, ...zone };
     if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace)) return `node.metadata['${NAMESPACE_KEY}'] must be a namespace name (a DNS label); got ${JSON.stringify(namespace)}`;
-    return { kind: 'generic', id, namespace };
+    return { kind: 'generic', id, namespace, ...zone };
   }
   const m = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.exec(id);
   if (m === null) return `node.id '${id}' is not <workload>.<namespace>, which a Sluice proxy must send`;
@@ -101,7 +104,7 @@ export function nodeContextOf(node: NodeInfo): NodeContext | string {
   }
   // The workload name may hold dots; the namespace (a DNS label) cannot, so the last dot splits them.
   const dot = id.lastIndexOf('.');
-  return { kind: 'proxy', id, workload: id.slice(0, dot), namespace: id.slice(dot + 1), outboundPort: outbound, appPorts, ...(isPort(adminPort) ? { adminPort } : {}), ...(capture === undefined ? {} : { capture }), ...(ingress === undefined ? {} : { ingress }) };
+  return { kind: 'proxy', id, workload: id.slice(0, dot), namespace: id.slice(dot + 1), outboundPort: outbound, appPorts, ...(isPort(adminPort) ? { adminPort } : {}), ...(capture === undefined ? {} : { capture }), ...(ingress === undefined ? {} : { ingress }), ...zone };
 }
 
 function isPort(v: unknown): v is number {

@@ -15,7 +15,7 @@
 import { TYPE_URLS, unpack, type TypeUrl } from '../../xds/index.ts';
 import type { Logger } from '../log.ts';
 import { OUTBOUND, type Obj } from './generate/envoy.ts';
-import { consumerRouteConfigs, inboundPorts, loadAssignments, outboundClusters, outboundRouteConfig, secrets, serviceListeners, serviceRouteConfigs, type NodeContext } from './generate/resources.ts';
+import { consumerRouteConfigs, inboundPorts, loadAssignments, nodeZone, outboundClusters, outboundRouteConfig, secrets, serviceListeners, serviceRouteConfigs, type NodeContext } from './generate/resources.ts';
 import { outboundPortResources } from './generate/outbound-ports.ts';
 import { captureResources, type CaptureResources } from './generate/capture.ts';
 import { zoneIngressResources } from './generate/zone-ingress.ts';
@@ -30,10 +30,13 @@ type Shared = {
   readonly generic: NodeSnapshot;
   /** The packed parts every proxy's snapshot shares; their names are `known`. */
   readonly proxyClusters: ReadonlyMap<string, Entry>;
+  /** A zone-less node's; a zone's are `endpointsByZone`. */
   readonly endpoints: ReadonlyMap<string, Entry>;
+  /** Per zone of the nodes: the assignments with that zone's priorities (the same names as `endpoints`), made on first use. */
+  readonly endpointsByZone: Map<string, ReadonlyMap<string, Entry>>;
   readonly secrets: ReadonlyMap<string, Entry>;
   readonly outboundRoutes: Map<string, { object: Obj; entries: Map<string, Entry> }>;
-  /** Proxyless snapshots of namespaces with consumer routes; every other namespace gets `generic`. */
+  /** Proxyless snapshots of namespaces with consumer routes (every other namespace gets `generic`), and of zones, by `namespace|zone`. */
   readonly genericByNamespace: Map<string, NodeSnapshot>;
   readonly proxies: Map<string, NodeSnapshot>;
   /** Names in the shared part of every proxy's snapshot, already checked. */
@@ -106,12 +109,16 @@ export class SnapshotCache {
   snapshotFor(node: NodeContext): NodeSnapshot | null {
     const shared = this.#shared;
     if (shared === null) return null;
-    if (node.kind === 'generic') return node.namespace === undefined ? shared.generic : this.#genericFor(shared, node.namespace);
-    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${node.adminPort ?? ''}|${JSON.stringify(Object.entries(node.appPorts).sort())}|${JSON.stringify(node.capture ?? null)}|${node.ingress?.port ?? ''}`;
+    const zone = nodeZone(shared.view, node);
+    if (node.kind === 'generic') {
+      const base = node.namespace === undefined ? shared.generic : this.#genericFor(shared, node.namespace);
+      return zone === undefined ? base : this.#zonedGeneric(shared, base, node.namespace, zone);
+    }
+    const shape = `${node.namespace}/${node.workload}|${node.outboundPort}|${node.adminPort ?? ''}|${JSON.stringify(Object.entries(node.appPorts).sort())}|${JSON.stringify(node.capture ?? null)}|${node.ingress?.port ?? ''}|${zone ?? ''}`;
     let snap = shared.proxies.get(shape);
     if (snap === undefined) {
       try {
-        snap = this.#proxySnapshot(shared, node, shape, shared.previous?.proxies.get(shape));
+        snap = this.#proxySnapshot(shared, node, shape, zone, shared.previous?.proxies.get(shape));
       } catch (err) {
         // Our bug, not the operator's: say so loudly (once per view and proxy), and send this proxy nothing new.
         if (!shared.failed.has(shape)) this.#log('error', 'snapshot for a proxy not generated; it keeps the last good one', { node: node.id, revision: shared.view.revision, error: (err as Error).message });
@@ -145,6 +152,7 @@ export class SnapshotCache {
       generic: snap,
       proxyClusters: clusterEntries,
       endpoints: endpointEntries,
+      endpointsByZone: new Map(),
       secrets: secretEntries,
       outboundRoutes: new Map(),
       genericByNamespace: new Map(),
@@ -171,8 +179,37 @@ export class SnapshotCache {
     return snap;
   }
 
+  /**
+   * The load assignments for nodes in `zone`: a zone-less node's, with those whose
+   * priorities differ there replaced; generated once per view and zone (the names are the
+   * same, so what was checked for the shared ones holds).
+   */
+  #endpointsFor(shared: Shared, zone: string | undefined): ReadonlyMap<string, Entry> {
+    if (zone === undefined) return shared.endpoints;
+    let entries = shared.endpointsByZone.get(zone);
+    if (entries === undefined) {
+      const zoned = toEntries(TYPE_URLS.ClusterLoadAssignment, loadAssignments(shared.view, zone, true));
+      entries = zoned.size === 0 ? shared.endpoints : reuse(shared.previous?.endpointsByZone.get(zone), new Map([...shared.endpoints, ...zoned]));
+      shared.endpointsByZone.set(zone, entries);
+    }
+    return entries;
+  }
+
+  /** A proxyless snapshot for a zone: `base` with that zone's load assignments. */
+  #zonedGeneric(shared: Shared, base: NodeSnapshot, namespace: string | undefined, zone: string): NodeSnapshot {
+    const endpoints = this.#endpointsFor(shared, zone);
+    if (endpoints === shared.endpoints) return base;
+    const k = `${namespace ?? ''}|${zone}`;
+    let snap = shared.genericByNamespace.get(k);
+    if (snap === undefined) {
+      snap = new Map(base).set(TYPE_URLS.ClusterLoadAssignment, endpoints);
+      shared.genericByNamespace.set(k, snap);
+    }
+    return snap;
+  }
+
   /** `before`: this proxy shape's snapshot in the view before, if it was made. */
-  #proxySnapshot(shared: Shared, node: Extract<NodeContext, { kind: 'proxy' }>, shape: string, before: NodeSnapshot | undefined): NodeSnapshot {
+  #proxySnapshot(shared: Shared, node: Extract<NodeContext, { kind: 'proxy' }>, shape: string, zone: string | undefined, before: NodeSnapshot | undefined): NodeSnapshot {
     const view = shared.view;
     let outbound = shared.outboundRoutes.get(node.namespace);
     if (outbound === undefined) {
@@ -227,7 +264,7 @@ export class SnapshotCache {
       [TYPE_URLS.Listener, lds],
       [TYPE_URLS.RouteConfiguration, rds],
       [TYPE_URLS.Cluster, cds],
-      [TYPE_URLS.ClusterLoadAssignment, shared.endpoints],
+      [TYPE_URLS.ClusterLoadAssignment, this.#endpointsFor(shared, zone)],
       [TYPE_URLS.Secret, shared.secrets],
     ]);
   }

@@ -232,8 +232,9 @@ function backend(b: RawBackend, node: NodeInfo, policies: BackendPolicies): Back
       port: e.port,
       weight: e.weight ?? 1,
       ...optional('zone', e.zone),
-      // Unknown zones are not "elsewhere": only a known, different zone is a failover level.
-      priority: e.priority ?? (e.zone !== undefined && node.zone !== undefined && e.zone !== node.zone ? 1 : 0),
+      // Unknown zones are not "elsewhere": only a known, different zone is a failover level,
+      // and under a policy's zones: Spread no zone is.
+      priority: e.priority ?? (lb.zones !== 'Spread' && e.zone !== undefined && node.zone !== undefined && e.zone !== node.zone ? 1 : 0),
     })),
     ...resilience,
     tls: b.tls === undefined ? null : { identities: b.tls.identities, serverName: b.tls.serverName ?? b.name },

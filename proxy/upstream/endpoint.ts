@@ -37,6 +37,8 @@ export class EndpointState {
   ejectionReason = '';
   consecutive5xx = 0;
   consecutiveGatewayErrors = 0;
+  /** Failures before a response in a row, when the detector counts them apart (consecutiveLocalOriginFailures). */
+  consecutiveLocalOrigin = 0;
   /** Outcomes in the current success-rate interval. */
   intervalSuccesses = 0;
   intervalFailures = 0;

@@ -35,6 +35,9 @@ export const OUTLIER_DETECTION = message({
   success_rate_stdev_factor: WRAPPED,
   always_eject_one_host: WRAPPED,
   successful_active_health_check_uneject_host: WRAPPED,
+  split_external_local_origin_errors: scalar,
+  consecutive_local_origin_failure: WRAPPED,
+  enforcing_consecutive_local_origin_failure: WRAPPED,
 });
 
 export const HEALTH_CHECK = message({
@@ -86,7 +89,15 @@ export function translateOutlier(od: Pb | undefined, checked: boolean, sink: Sin
   if (checked && od.successful_active_health_check_uneject_host?.value !== false) {
     sink.add('successful_active_health_check_uneject_host', 'must be false with health_checks: a passing health check does not end an ejection on a Sluice proxy (Envoy\'s default is that it does)');
   }
-  if (!on5xx && !onGateway && !onSuccessRate) return null;
+  // Split: failures before a response have their own counter (and Envoy enforces it unless told not to).
+  const split = od.split_external_local_origin_errors === true;
+  const onLocalOrigin = enforced('enforcing_consecutive_local_origin_failure', 100) && split;
+  if (!split) {
+    for (const f of ['consecutive_local_origin_failure', 'enforcing_consecutive_local_origin_failure']) if (od[f] !== undefined) sink.add(f, 'is read only with split_external_local_origin_errors: true');
+  }
+  const localOrigin = onLocalOrigin ? wrapped(od.consecutive_local_origin_failure, ENVOY_OUTLIER.consecutive) : 0;
+  if (onLocalOrigin && localOrigin < 1) sink.add('consecutive_local_origin_failure.value', 'must be at least 1');
+  if (!on5xx && !onGateway && !onSuccessRate && !onLocalOrigin) return null;
   if (od.always_eject_one_host?.value !== true) sink.add('always_eject_one_host', 'must be true: a Sluice proxy lets one of two or more endpoints be ejected whatever max_ejection_percent says');
   const ms = (field: string, dflt: number): number => {
     if (od[field] === undefined) return dflt;
@@ -115,6 +126,7 @@ export function translateOutlier(od: Pb | undefined, checked: boolean, sink: Sin
           stdevFactor: wrapped(od.success_rate_stdev_factor, ENVOY_SUCCESS_RATE.stdevFactor),
         }
       : null,
+    ...(onLocalOrigin ? { consecutiveLocalOriginFailures: Math.max(1, localOrigin) } : {}),
   };
 }
 

@@ -18,6 +18,9 @@ import { upstreamTls } from './translate-tls.ts';
 /** A ClusterLoadAssignment read: its endpoints, and the failover threshold its policy sets. */
 export type Assignment = { readonly endpoints: readonly Endpoint[]; readonly failoverThreshold?: number };
 
+/** The highest failover level, as a static file's endpoint `priority` allows. */
+const MAX_PRIORITY = 16;
+
 /** A static backend's default: Envoy's overprovisioning factor of 1.4 (140), as a threshold. */
 const DEFAULT_FAILOVER_THRESHOLD = 71;
 
@@ -30,6 +33,7 @@ export const ASSIGNMENT = message({
   cluster_name: scalar,
   endpoints: message({
     locality: message({ zone: scalar }),
+    priority: scalar,
     load_balancing_weight: WRAPPED,
     lb_endpoints: message({ endpoint: message({ address: ADDRESS }), load_balancing_weight: WRAPPED }),
   }),
@@ -87,7 +91,7 @@ export function translateCluster(c: Pb, ctx: Context, assignmentOf: (name: strin
     sink.add('load_assignment', 'required for a STATIC cluster (or set type: EDS)');
   } else {
     if (c.eds_cluster_config !== undefined) sink.add('eds_cluster_config', 'is for EDS clusters; this one is STATIC');
-    assignment = translateAssignment(c.load_assignment, ctx.zone, sink.at('load_assignment'));
+    assignment = translateAssignment(c.load_assignment, sink.at('load_assignment'));
   }
   let connectTimeoutMs = 5000;
   if (c.connect_timeout !== undefined) {
@@ -139,13 +143,21 @@ function httpOptions(options: Pb | undefined, sink: Sink): { protocol: 'http1' |
   return result;
 }
 
-/** Endpoints of one assignment (priority 0 in the proxy's zone, or where a zone is unknown; 1 elsewhere), and its failover threshold. */
-export function translateAssignment(cla: Pb, zone: string | undefined, sink: Sink): Assignment {
+/**
+ * Endpoints of one assignment, and its failover threshold. Each locality's `priority` is
+ * its endpoints' failover level, as the control plane sent it (it knows the proxy's zone and
+ * the Service's zone policy: xds/SUBSET.md, "ClusterLoadAssignment"); unset is 0, as in
+ * Envoy, since proto3 cannot tell an unset priority from 0. Only a static file derives a
+ * level from the zones (config/load-static.ts).
+ */
+export function translateAssignment(cla: Pb, sink: Sink): Assignment {
   const out: Endpoint[] = [];
   ((cla.endpoints ?? []) as Pb[]).forEach((locality, i) => {
     const at = sink.at(`endpoints[${i}]`);
     const z = locality.locality?.zone;
     const endpointZone = typeof z === 'string' && z !== '' ? z : undefined;
+    const priority = Number(locality.priority ?? 0);
+    if (!(Number.isInteger(priority) && priority >= 0 && priority <= MAX_PRIORITY)) at.add('priority', `must be 0-${MAX_PRIORITY} (a Sluice proxy's failover levels, as a static file's); got ${locality.priority}`);
     let sum = 0;
     ((locality.lb_endpoints ?? []) as Pb[]).forEach((lb, j) => {
       const path = `lb_endpoints[${j}]`;
@@ -165,8 +177,7 @@ export function translateAssignment(cla: Pb, zone: string | undefined, sink: Sin
         port,
         weight: Math.max(1, weight),
         ...(endpointZone === undefined ? {} : { zone: endpointZone }),
-        // Unknown zones are not "elsewhere": only a known, different zone is a failover level.
-        priority: endpointZone !== undefined && zone !== undefined && endpointZone !== zone ? 1 : 0,
+        priority: Math.min(Math.max(0, Math.trunc(priority) || 0), MAX_PRIORITY),
       });
     });
     // The proxy weighs endpoints, not localities: a locality weight is honoured only as their sum (what gRPC needs).

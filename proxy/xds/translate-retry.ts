@@ -9,6 +9,8 @@ import type { RetryBudget, RetryPolicy } from '../config/model.ts';
 import { anyValue, DURATION, durationMs, EMPTY, message, readTyped, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 
 const PREVIOUS_HOSTS = 'envoy.retry_host_predicates.previous_hosts';
+const PREVIOUS_PRIORITIES = 'envoy.retry_priorities.previous_priorities';
+const PREVIOUS_PRIORITIES_CONFIG = message({ update_frequency: scalar });
 const GRPC_CONTENT_TYPE = 'application/grpc';
 
 const HEADER_MATCHER = message({ name: scalar, string_match: message({ exact: scalar, prefix: scalar, safe_regex: message({ regex: scalar }) }) });
@@ -19,6 +21,7 @@ export const RETRY_POLICY = message({
   num_retries: WRAPPED,
   per_try_timeout: DURATION,
   retry_host_predicate: message({ name: scalar, typed_config: anyValue }),
+  retry_priority: message({ name: scalar, typed_config: anyValue }),
   host_selection_retry_max_attempts: scalar,
   retriable_status_codes: scalar,
   retry_back_off: message({ base_interval: DURATION, max_interval: DURATION }),
@@ -61,6 +64,7 @@ export function translateRetryPolicy(p: Pb, bufferLimit: number | undefined, sin
     bufferLimitBytes: bufferLimit ?? DEFAULT_RETRY.bufferLimitBytes,
     // Envoy: a per-try timeout of 0 is none.
     ...(perTry === undefined || perTry === 0 ? {} : { perTryTimeoutMs: perTry }),
+    ...(retryPriority(p.retry_priority, sink.at('retry_priority')) ? { failoverOnRetry: true } : {}),
   };
 }
 
@@ -82,6 +86,25 @@ function hostPredicate(p: Pb, sink: Sink): void {
     // The config is an empty message; its name alone (no typed_config) is also Envoy's way.
     if (h.typed_config !== undefined) readTyped(h.typed_config, EMBEDDED_TYPE_URLS.PreviousHostsPredicate, EMPTY, sink, `${at}.typed_config`);
   });
+}
+
+/**
+ * retry_priority: previous_priorities with update_frequency 1 (a retry avoids every level
+ * an earlier try went to), or none (a retry stays on its level while an endpoint there is
+ * untried). True when given.
+ */
+function retryPriority(rp: Pb | undefined, sink: Sink): boolean {
+  if (rp === undefined) return false;
+  if (rp.name !== PREVIOUS_PRIORITIES) sink.add('name', `'${rp.name ?? ''}': the only retry priority a Sluice proxy applies is ${PREVIOUS_PRIORITIES}`);
+  if (rp.typed_config === undefined) {
+    sink.add('typed_config', `required: PreviousPrioritiesConfig { update_frequency: 1 }`);
+    return true;
+  }
+  const config = readTyped(rp.typed_config, EMBEDDED_TYPE_URLS.PreviousPrioritiesConfig, PREVIOUS_PRIORITIES_CONFIG, sink, 'typed_config');
+  if (config !== undefined && Number(config.update_frequency ?? 0) !== 1) {
+    sink.add('typed_config.update_frequency', `must be 1: a Sluice proxy moves a retry past the levels of every earlier try; got ${config.update_frequency ?? 0}`);
+  }
+  return true;
 }
 
 function backOff(b: Pb | undefined, sink: Sink): { base: number; max: number } {

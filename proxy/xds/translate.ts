@@ -29,7 +29,7 @@ export type XdsResources = {
 };
 
 export type NodeContext = {
-  /** node.locality.zone: endpoints elsewhere are the failover level. */
+  /** node.locality.zone, which the control plane reads to set each endpoint's failover level (the proxy honours the priority it is sent). */
   readonly zone?: string;
   /** The proxy's own certificate files, which xDS never carries; null: it does no mTLS. */
   readonly identity: IdentityFiles | null;
@@ -107,7 +107,7 @@ function run(resources: XdsResources, ctx: Context): { config: ProxyConfig; bund
   const pems = each(TYPE_URLS.Secret, resources.secrets, SECRET, (s, sink) => trustBundle(s, sink));
   const bundlePem = pems.find((p) => p !== undefined) ?? null;
   const assignments = new Map<string, Assignment>();
-  each(TYPE_URLS.ClusterLoadAssignment, resources.endpoints, ASSIGNMENT, (cla, sink, name) => assignments.set(name, translateAssignment(cla, ctx.zone, sink)));
+  each(TYPE_URLS.ClusterLoadAssignment, resources.endpoints, ASSIGNMENT, (cla, sink, name) => assignments.set(name, translateAssignment(cla, sink)));
   const backends = each(TYPE_URLS.Cluster, resources.clusters, CLUSTER, (c, sink) => translateCluster(c, ctx, (n) => assignments.get(n), sink));
   const routeConfigs = new Map<string, readonly UnattachedRoute[]>();
   each(TYPE_URLS.RouteConfiguration, resources.routes, ROUTE_CONFIG, (rc, sink, name) => routeConfigs.set(name, translateRouteConfig(rc, ctx, sink)));

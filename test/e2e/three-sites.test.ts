@@ -116,7 +116,7 @@ describe('one mesh across three sites', { skip: skip ?? false }, () => {
     ctl(zone, ['token', 'create', '--workload', workload, '--ttl', '10m', '--out', token]);
     const identity = join(dir, `${zone}-${workload}-identity`);
     mkdirSync(identity, { mode: 0o700 });
-    return start(sites!.site(zone), [process.execPath, PROXY_MAIN, '--control-plane', '127.0.0.1:15012', '--token', token, '--identity-dir', identity, '--admin-port', String(15100 + n), '--stats-port', String(15200 + n), '--access-log', 'off', '--drain-timeout', '1s', '--zone', zone, ...more]);
+    return start(sites!.site(zone), [process.execPath, PROXY_MAIN, '--control-plane', '127.0.0.1:15012', '--token', token, '--identity-dir', identity, '--admin-port', String(15100 + n), '--stats-port', String(15200 + n), '--access-log', 'off', '--drain-timeout', '1s', ...more]);
   };
   /** One GET from dc-vm's caller: the answering site, or null. */
   const call = (): { site: string; xfcc: string | null } | null => {

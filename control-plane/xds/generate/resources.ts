@@ -29,9 +29,22 @@ export type NodeContext =
       readonly capture?: { readonly inboundPort: number; readonly strictEgress: boolean };
       /** Its zone's ingress (node.ts MODE_KEY): only the SNI passthrough listener on this port. */
       readonly ingress?: { readonly port: number };
+      /** node.locality.zone, when sent; the Workload's spec.zone wins over it (proxyZone). */
+      readonly zone?: string;
     }
   /** `namespace`: where the client runs, when it says (Istio's NAMESPACE metadata): its consumer routes apply to it. */
-  | { readonly kind: 'generic'; readonly id: string; readonly namespace?: string };
+  | { readonly kind: 'generic'; readonly id: string; readonly namespace?: string; readonly zone?: string };
+
+/**
+ * The zone whose endpoints are a node's failover level 0: a proxy's own zone as the mesh
+ * knows it (its Workload's spec.zone; a pod's, its Node's, through the endpoints it serves),
+ * else the locality the node sent, else the zone this control plane runs (--role zone).
+ */
+export function nodeZone(view: MeshView, node: NodeContext): string | undefined {
+  if (node.kind === 'generic') return node.zone ?? view.localZone;
+  const own = key(node.namespace, node.workload);
+  return view.workloads.get(own)?.spec?.zone ?? view.served.get(own)?.find((s) => s.endpoint.zone !== undefined)?.endpoint.zone ?? node.zone ?? view.localZone;
+}
 
 export type Flavor = 'proxy' | 'generic';
 
@@ -65,22 +78,36 @@ export function outboundClusters(view: MeshView, flavor: Flavor): Obj[] {
   return out;
 }
 
-/** One locality per zone; gRPC drops a locality without a weight, so each gets its endpoints' sum. */
-export function loadAssignments(view: MeshView): Obj[] {
+/**
+ * One locality per zone; gRPC drops a locality without a weight, so each gets its endpoints'
+ * sum. `zone`: the zone of the nodes these are for. Its own zone's localities (and those of
+ * no zone) are priority 0, every other zone's priority 1 (Envoy's failover levels); with no
+ * local endpoint, everything is 0 (gRPC wants the levels to start at 0 without a gap); a node
+ * of no zone gets everything at 0. A LoadBalancingPolicy's `zones: Spread` puts every zone
+ * at 0 (its assignment hook). With `prioritizedOnly`, only the assignments that come out
+ * with a level above 0: the others are the same for every zone, and a zone-less node's.
+ */
+export function loadAssignments(view: MeshView, zone?: string, prioritizedOnly = false): Obj[] {
   const out: Obj[] = [];
   for (const [svc, sp] of servicePorts(view)) {
     const zones = new Map<string, EndpointView[]>();
     for (const e of sp.endpoints) zones.set(e.zone ?? '', [...(zones.get(e.zone ?? '') ?? []), e]);
-    const endpoints = [...zones.keys()].sort().map((zone) => {
-      const list = zones.get(zone)!;
-      return {
-        locality: zone === '' ? {} : { zone },
+    const elsewhere = (z: string) => zone !== undefined && z !== '' && z !== zone;
+    const anyLocal = [...zones.keys()].some((z) => !elsewhere(z));
+    const endpoints = [...zones.keys()].sort().map((z) => {
+      const list = zones.get(z)!;
+      const locality: Obj = {
+        locality: z === '' ? {} : { zone: z },
         load_balancing_weight: { value: list.reduce((sum, e) => sum + e.weight, 0) },
         lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, load_balancing_weight: { value: e.weight } })),
       };
+      // 0 is proto3's default, left out so that a zone-less node's assignment reads as before.
+      if (anyLocal && elsewhere(z)) locality.priority = 1;
+      return locality;
     });
     const cla: Obj = { cluster_name: outboundCluster(svc.host, sp.port), endpoints };
-    for (const p of POLICIES) p.assignment?.(cla, { view, service: svc, port: sp });
+    for (const p of POLICIES) p.assignment?.(cla, { view, service: svc, port: sp, zone });
+    if (prioritizedOnly && !endpoints.some((l) => l.priority !== undefined)) continue;
     out.push(cla);
   }
   return out;

@@ -24,6 +24,9 @@ export type ServiceAt = {
   readonly port: ServicePortView;
 };
 
+/** A Service port's ClusterLoadAssignment for the nodes of one zone (undefined: nodes that said none), whose localities' priorities are set for it. */
+export type AssignmentAt = ServiceAt & { readonly zone: string | undefined };
+
 /** A Service port, for a node flavour: what its cluster and the virtual host of calls to it are generated for. */
 export type ServicePortAt = ServiceAt & { readonly flavor: Flavor };
 
@@ -65,8 +68,8 @@ export type OutboundAt = {
 export type XdsPolicy = {
   /** The policy kind, as the API names it. */
   readonly kind: string;
-  /** The ClusterLoadAssignment of a Service port's cluster, shared by every flavour; its `endpoints` are set. */
-  readonly assignment?: (cla: Obj, at: ServiceAt) => void;
+  /** The ClusterLoadAssignment of a Service port's cluster, shared by every flavour, one per zone of the nodes; its `endpoints` are set, with their priorities. */
+  readonly assignment?: (cla: Obj, at: AssignmentAt) => void;
   /** The cluster of a Service port (`outbound|<port>||<host>`). */
   readonly cluster?: (cluster: Obj, at: ServicePortAt) => void;
   /** The virtual host of calls to a Service port, before its routes. */

@@ -42,6 +42,8 @@ export class OutlierDetector {
    * unless this response trips an ejection.
    */
   recordStatus(ep: EndpointState, status: number): void {
+    // A head came back: the connection works, whatever the status says.
+    ep.consecutiveLocalOrigin = 0;
     if (status < 500) {
       ep.consecutive5xx = 0;
       ep.consecutiveGatewayErrors = 0;
@@ -59,6 +61,14 @@ export class OutlierDetector {
 
   /** The request to `ep` failed before a head: connect failure, reset or timeout. O(1). */
   recordLocalFailure(ep: EndpointState): void {
+    const split = this.#config.consecutiveLocalOriginFailures ?? 0;
+    if (split > 0) {
+      // Counted apart (Envoy's split_external_local_origin_errors): an endpoint that cannot be
+      // reached at all goes out after a few tries, without waiting on the 5xx counters.
+      ep.consecutiveLocalOrigin++;
+      if (ep.consecutiveLocalOrigin >= split) this.#eject(ep, `${ep.consecutiveLocalOrigin} consecutive connection failures`);
+      return;
+    }
     ep.intervalFailures++;
     ep.consecutiveGatewayErrors++;
     ep.consecutive5xx++;
@@ -123,6 +133,7 @@ export class OutlierDetector {
     ep.ejectionReason = `ejected: ${why} (ejection ${ep.ejections}, for ${ms / 1000}s)`;
     ep.consecutive5xx = 0;
     ep.consecutiveGatewayErrors = 0;
+    ep.consecutiveLocalOrigin = 0;
     ep.refreshHealth();
     this.#ejectedCount++;
     this.#log?.('info', 'endpoint ejected', { upstream: ep.key, reason: ep.ejectionReason, ms });
@@ -133,6 +144,7 @@ export class OutlierDetector {
     ep.ejectionReason = '';
     ep.consecutive5xx = 0;
     ep.consecutiveGatewayErrors = 0;
+    ep.consecutiveLocalOrigin = 0;
     ep.refreshHealth();
     this.#log?.('info', 'endpoint back from ejection', { upstream: ep.key, ejections: ep.ejections });
   }

@@ -3,6 +3,11 @@
 // while at least `failoverThreshold`% of it is healthy. Below that it keeps a share in
 // proportion to its health and spills the rest to the next level, so a half-healthy zone
 // is not hammered with all of the traffic it can no longer carry.
+//
+// A retry that asks to avoid the levels it already tried (Envoy's previous_priorities retry
+// priority) is balanced as if those levels had no healthy endpoint: it spills to the next
+// level at once, even while the tried level still looks healthy (its endpoints failing but
+// not ejected yet). When that leaves no healthy level, the tried ones count again, as in Envoy.
 
 import type { Backend } from '../../config/model.ts';
 import type { EndpointState } from '../endpoint.ts';
@@ -35,7 +40,8 @@ export function createLocality(
 
   return {
     pick(req: PickRequest) {
-      if (!computeLoads(levels, threshold, loads)) return undefined;
+      const excluded = req.avoidTriedPriorities === true && req.tried !== null ? triedLevels(levels, req.tried) : 0;
+      if (!computeLoads(levels, threshold, loads, excluded) && (excluded === 0 || !computeLoads(levels, threshold, loads, 0))) return undefined;
       // A hashed request picks its level by its hash, as Envoy does, so a key stays on one
       // level (and one endpoint) while health holds still. Re-mixed, because the level's own
       // ring or table would otherwise see only the hashes of one slice of the key space.
@@ -64,11 +70,21 @@ export function createLocality(
   };
 }
 
-/** Fills `loads` with each level's share of traffic; false when nothing is healthy. */
-function computeLoads(levels: readonly Level[], threshold: number, loads: Float64Array): boolean {
+/** A bit per level (by index, up to 32) that one of `tried` belongs to. */
+function triedLevels(levels: readonly Level[], tried: readonly EndpointState[]): number {
+  let bits = 0;
+  for (const e of tried) {
+    const i = levels.findIndex((l) => l.endpoints.includes(e));
+    if (i >= 0 && i < 32) bits |= 1 << i;
+  }
+  return bits;
+}
+
+/** Fills `loads` with each level's share of traffic, the `excluded` levels (bits) counted as unhealthy; false when nothing is healthy. */
+function computeLoads(levels: readonly Level[], threshold: number, loads: Float64Array, excluded: number): boolean {
   let remaining = 1;
   for (let i = 0; i < levels.length; i++) {
-    const health = healthyShare(levels[i].endpoints);
+    const health = (excluded & (1 << i)) !== 0 ? 0 : healthyShare(levels[i].endpoints);
     const scaled = threshold > 0 ? health / threshold : health > 0 ? 1 : 0;
     loads[i] = Math.min(remaining, scaled);
     remaining -= loads[i];

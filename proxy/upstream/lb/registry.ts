@@ -15,6 +15,12 @@ export type PickRequest = {
   readonly hash: number | undefined;
   /** Endpoints earlier tries of this request went to: avoided while another healthy one exists. */
   readonly tried: readonly EndpointState[] | null;
+  /**
+   * A retry under Envoy's previous_priorities retry priority (update_frequency 1): the
+   * failover levels earlier tries went to get no share of this pick while another level
+   * has a healthy endpoint, so a retry after a failure in the local zone goes to the next.
+   */
+  readonly avoidTriedPriorities?: boolean;
 };
 
 /** A pick with no hash and no earlier tries. */

@@ -102,7 +102,7 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
     }
     if (response !== undefined) releaseBody(response, new Error('answer replaced by a retry'));
     counters.retries++;
-    pick = { hash, tried: pick.tried === null ? [endpoint] : [...pick.tried, endpoint] };
+    pick = { hash, tried: pick.tried === null ? [endpoint] : [...pick.tried, endpoint], avoidTriedPriorities: policy.failoverOnRetry === true };
     await sleep(backoffMs(attempt, policy, deps.random));
     if (ctx.aborted !== null) throw ctx.aborted;
   }

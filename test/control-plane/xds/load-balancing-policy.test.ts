@@ -58,6 +58,8 @@ const SPECS = {
   stock: { type: 'Maglev', hashOn: { type: 'Header', name: 'x-tenant' } },
   billing: { type: 'RoundRobin' },
   payments: { type: 'LeastRequest', failoverThreshold: 100 },
+  // Every zone alike, wherever the caller runs.
+  web: { zones: 'Spread' },
 } as const;
 
 const policy = (name: string, service: string, spec: object, created?: string) =>
@@ -73,8 +75,8 @@ const view = buildMeshView({ ...inputs, loadBalancingPolicies });
 
 /** As a client receives it: packed and decoded, so a field the proto does not have cannot hide in a golden file. */
 const wire = (typeUrl: string, list: readonly Pb[]) => list.map((o) => (unpack(pack(typeUrl, o)) as { value: Pb }).value);
-/** A cluster's mTLS and protocol options are not this policy's: left out, so a change there does not touch these files. */
-const withoutTls = (list: readonly Pb[]) => list.map(({ transport_socket: _, typed_extension_protocol_options: __, ...rest }) => rest);
+/** A cluster's mTLS, protocol options and outlier detection (the cross-zone default) are not this policy's: left out, so a change there does not touch these files. */
+const withoutTls = (list: readonly Pb[]) => list.map(({ transport_socket: _, typed_extension_protocol_options: __, outlier_detection: ___, ...rest }) => rest);
 
 test('golden: the clusters, routes and load assignments a LoadBalancingPolicy sets, for Sluice proxies and for proxyless gRPC clients', () => {
   assertGoldenJson(GOLDEN, 'clusters-proxy.json', withoutTls(wire(TYPE_URLS.Cluster, outboundClusters(view, 'proxy'))));
@@ -82,6 +84,20 @@ test('golden: the clusters, routes and load assignments a LoadBalancingPolicy se
   assertGoldenJson(GOLDEN, 'outbound-routes.json', wire(TYPE_URLS.RouteConfiguration, [outboundRouteConfig(view, NS)]));
   assertGoldenJson(GOLDEN, 'routes-proxyless.json', wire(TYPE_URLS.RouteConfiguration, serviceRouteConfigs(view)));
   assertGoldenJson(GOLDEN, 'assignments.json', wire(TYPE_URLS.ClusterLoadAssignment, loadAssignments(view)));
+  // For nodes in zone a: zone b at priority 1, but web's (Spread) all at 0.
+  assertGoldenJson(GOLDEN, 'assignments-zone-a.json', wire(TYPE_URLS.ClusterLoadAssignment, loadAssignments(view, 'a')));
+});
+
+test('priorities: the node\'s zone 0 and the others 1; all 0 for a node of no zone, under Spread, and when no endpoint is in the node\'s zone', () => {
+  const levels = (zone: string | undefined, app: string) =>
+    (loadAssignments(view, zone).find((c) => c.cluster_name === `outbound|80||${app}.${NS}.svc.cluster.local`)!.endpoints as Pb[]).map((l) => [l.locality.zone, l.priority ?? 0]);
+  assert.deepEqual(levels('a', 'orders'), [['a', 0], ['b', 1]]);
+  assert.deepEqual(levels('b', 'orders'), [['a', 1], ['b', 0]]);
+  assert.deepEqual(levels(undefined, 'orders'), [['a', 0], ['b', 0]]);
+  assert.deepEqual(levels('a', 'web'), [['a', 0], ['b', 0]], 'Spread');
+  assert.deepEqual(levels('c', 'orders'), [['a', 0], ['b', 0]], 'nothing local: the levels start at 0');
+  // Only what differs from a zone-less node's is generated again per zone.
+  assert.deepEqual(loadAssignments(view, 'a', true).map((c) => c.cluster_name).sort(), APPS.filter((a) => a !== 'web').map((a) => `outbound|${a === 'stock' ? 9090 : 80}||${a}.${NS}.svc.cluster.local`).sort());
 });
 
 test('with no LoadBalancingPolicy nothing is added: the flavour defaults, no hash_policy, no ring or table config, no assignment policy', () => {

@@ -171,7 +171,8 @@ test('a proxy following the control plane runs, rule by rule, the retries, budge
   const meshRules = new Map(mesh.routes.find((r) => r.name === `outbound/orders.${NS}.svc.cluster.local:80`)!.rules.map((r) => [r.name, r]));
   // The mesh's request timeout is the route's (Envoy has no other); the static file's policy keeps its own.
   const run = (backend: ProxyConfig['backends'][number], rule: RouteRule) => {
-    const { requestTimeoutMs, ...policy } = effectivePolicy(backend.retry, rule);
+    // Over xDS every retry_policy moves a retry past the zone it failed in (previous_priorities); a static file's stays: checked below.
+    const { requestTimeoutMs, failoverOnRetry: _, ...policy } = effectivePolicy(backend.retry, rule);
     // With no retries, the conditions say nothing (xDS sends none: gRPC refuses num_retries 0).
     const conditions = policy.attempts === 0 ? { retryOn: [], retriableStatusCodes: [] } : {};
     return { policy: { ...policy, ...conditions }, timeout: Math.min(rule.timeouts.request ?? Infinity, requestTimeoutMs ?? Infinity) };
@@ -181,6 +182,7 @@ test('a proxy following the control plane runs, rule by rule, the retries, budge
     assert.ok(twin !== undefined, `${rule.name}: no such rule in the mesh config (${[...meshRules.keys()].join(', ')})`);
     assert.deepEqual(run(meshBackend, twin), run(fileBackend, rule), rule.name);
   }
+  for (const rule of meshRules.values()) assert.equal(effectivePolicy(meshBackend.retry, rule).failoverOnRetry, true, `${rule.name}: a retry goes to the next zone`);
   // And what each rule runs, spelled out.
   const browse = effectivePolicy(meshBackend.retry, meshRules.get(`${ORDERS}/browse`)!);
   assert.deepEqual([browse.attempts, browse.retryNonIdempotent, browse.bufferLimitBytes, browse.perTryTimeoutMs], [0, true, 1024, 1000], 'rule over route over Service');
@@ -198,7 +200,7 @@ test("a Service's policy reaches the calls no route governs; a gRPC rule's own p
   // payments: no route, so its Service's policy (on the virtual host) governs the default route; the request timeout is the route's.
   const payments = mesh.routes.find((r) => r.name === `outbound/payments.${NS}.svc.cluster.local:80`)!.rules[0];
   const paymentsBackend = mesh.backends.find((b) => b.name === 'outbound|80||payments.shop.svc.cluster.local')!;
-  assert.deepEqual(effectivePolicy(paymentsBackend.retry, payments), { ...DEFAULT_RETRY, attempts: 1, retryOn: ['gateway-error'], retryNonIdempotent: true });
+  assert.deepEqual(effectivePolicy(paymentsBackend.retry, payments), { ...DEFAULT_RETRY, attempts: 1, retryOn: ['gateway-error'], retryNonIdempotent: true, failoverOnRetry: true });
   assert.equal(payments.timeouts.request, 3000);
   // billing: no policy, so the backend's no-policy defaults, exactly as before RetryPolicy was carried.
   const billing = mesh.routes.find((r) => r.name === `outbound/billing.${NS}.svc.cluster.local:80`)!.rules[0];

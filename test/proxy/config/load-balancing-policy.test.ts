@@ -70,7 +70,7 @@ describe('LoadBalancingPolicy violations', () => {
         "policies[0].spec.hashOn: is read by the RingHash and Maglev balancers only; set 'type' to one of them",
         'policies[1].spec.hashOn: is read by the RingHash and Maglev balancers only; this policy\'s type is LeastRequest',
         'policies[1].spec.hashOn.name: is required when type is Cookie: it names the cookie',
-        "policies[2].spec: needs 'type', 'hashOn' or 'failoverThreshold'",
+        "policies[2].spec: needs 'type', 'hashOn', 'failoverThreshold' or 'zones'",
         'policies[3].spec.targetRefs[0].kind: a LoadBalancingPolicy targets Backend only: the balancer and what it hashes on are kept per backend; got HTTPRoute',
         "policies[4].spec.hashOn.name: 'bad header' is not a valid header name",
         "policies[4].spec.targetRefs[0].name: backend 'nope' is not defined; defined backends: api, sessions, plain",

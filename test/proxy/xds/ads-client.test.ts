@@ -191,10 +191,10 @@ describe('the ADS client', { timeout: 10_000 }, () => {
   test('a bad resource is NACKed with every problem, and the previous config stays', async () => {
     const { ads, client, applied } = await bootstrap();
     const m = ads.mark();
-    const bad = ads.push(C, 'c2', [cluster('orders', { lb: 'RANDOM', tls: { sans: [SPIFFE] }, extra: { outlier_detection: { split_external_local_origin_errors: true, always_eject_one_host: { value: true } } } })]);
+    const bad = ads.push(C, 'c2', [cluster('orders', { lb: 'RANDOM', tls: { sans: [SPIFFE] }, extra: { outlier_detection: { failure_percentage_threshold: { value: 85 }, always_eject_one_host: { value: true } } } })]);
     const nack = await ads.answer(bad, m);
     assert.deepEqual([nack.version_info, nack.error_detail?.code], ['c1', 3]);
-    assert.deepEqual(nack.error_detail?.message.split('\n').map((l) => l.split(': ').slice(0, 2).join(': ')), ['Cluster orders: lb_policy', 'Cluster orders: outlier_detection.split_external_local_origin_errors']);
+    assert.deepEqual(nack.error_detail?.message.split('\n').map((l) => l.split(': ').slice(0, 2).join(': ')), ['Cluster orders: lb_policy', 'Cluster orders: outlier_detection.failure_percentage_threshold']);
     assert.equal(applied.length, 1, 'apply is not called');
     assert.deepEqual([client.status().types.Cluster.version, client.status().types.Cluster.error], ['c1', nack.error_detail?.message]);
     assert.ok(!ads.requests.slice(m).some((r) => r.type_url === E), 'the subscriptions stay those of the accepted clusters');

@@ -110,11 +110,24 @@ describe('outlier_detection', () => {
     assert.deepEqual(backend({}).outlierDetection, DEFAULT_OUTLIER);
   });
 
+  test('connection failures counted apart (split_external_local_origin_errors): their own run ejects; unset, Envoy\'s 5, enforced', () => {
+    const split = (extra: Record<string, unknown>) => backend({ outlier_detection: outlier({ split_external_local_origin_errors: true, ...extra }) }).outlierDetection;
+    assert.equal(split({ consecutive_local_origin_failure: { value: 2 } })?.consecutiveLocalOriginFailures, 2);
+    assert.equal(split({})?.consecutiveLocalOriginFailures, 5);
+    assert.equal(split({ enforcing_consecutive_local_origin_failure: OFF })?.consecutiveLocalOriginFailures, undefined);
+    assert.equal(backend({ outlier_detection: outlier() }).outlierDetection?.consecutiveLocalOriginFailures, undefined, 'not split: failures count as 5xx, as before');
+    // The only detector on: still outlier detection.
+    assert.equal(backend({ outlier_detection: { split_external_local_origin_errors: true, enforcing_consecutive_5xx: OFF, enforcing_success_rate: OFF, always_eject_one_host: { value: true } } }).outlierDetection?.consecutiveLocalOriginFailures, 5);
+    assert.deepEqual(problems({ outlier_detection: outlier({ consecutive_local_origin_failure: { value: 2 } }) }), [
+      'Cluster orders: outlier_detection.consecutive_local_origin_failure: is read only with split_external_local_origin_errors: true',
+    ]);
+  });
+
   test('what a Sluice proxy cannot do as Envoy would is NACKed with its path', () => {
     assert.deepEqual(
-      problems({ outlier_detection: outlier({ enforcing_consecutive_5xx: { value: 50 }, always_eject_one_host: undefined, max_ejection_time: d(1000), interval: d(0), split_external_local_origin_errors: true }) }),
+      problems({ outlier_detection: outlier({ enforcing_consecutive_5xx: { value: 50 }, always_eject_one_host: undefined, max_ejection_time: d(1000), interval: d(0), failure_percentage_threshold: { value: 85 } }) }),
       [
-        "Cluster orders: outlier_detection.split_external_local_origin_errors: field not supported by Sluice proxies (xds/SUBSET.md lists what they read)",
+        "Cluster orders: outlier_detection.failure_percentage_threshold: field not supported by Sluice proxies (xds/SUBSET.md lists what they read)",
         "Cluster orders: outlier_detection.enforcing_consecutive_5xx.value: must be 0 or 100: a Sluice proxy enforces a detector always or never; got 50",
         "Cluster orders: outlier_detection.always_eject_one_host: must be true: a Sluice proxy lets one of two or more endpoints be ejected whatever max_ejection_percent says",
         "Cluster orders: outlier_detection.interval: must be above 0",

@@ -11,13 +11,13 @@ import { assignment, cluster, listener, locality, resources, rootCa, route, rout
 const NODE: NodeContext = { zone: 'a', identity: null };
 
 /** One listener reading route config `web`: one virtual host with `routes`, to cluster `orders`. */
-function input(opts: { routes?: Record<string, unknown>[]; cluster?: Record<string, unknown>; policy?: Record<string, unknown> }) {
+function input(opts: { routes?: Record<string, unknown>[]; cluster?: Record<string, unknown>; policy?: Record<string, unknown>; priorityOfB?: number }) {
   const routes = opts.routes ?? [route({ prefix: '' }, { cluster: 'orders' }, 'all')];
   return resources({
     listeners: [listener('web')],
     routes: [routeConfig('web', [{ name: 'orders', domains: ['*'], routes }])],
     clusters: [cluster('orders', { extra: opts.cluster })],
-    endpoints: [{ ...assignment('orders', [locality('a', [['10.0.0.1', 8080]]), locality('b', [['10.0.0.2', 8080]])]), ...(opts.policy === undefined ? {} : { policy: opts.policy }) }],
+    endpoints: [{ ...assignment('orders', [locality('a', [['10.0.0.1', 8080]]), { ...locality('b', [['10.0.0.2', 8080]]), ...(opts.priorityOfB === undefined ? {} : { priority: opts.priorityOfB }) }]), ...(opts.policy === undefined ? {} : { policy: opts.policy }) }],
     secrets: [rootCa()],
   });
 }
@@ -47,7 +47,14 @@ describe('load balancing read from xDS', () => {
     assert.equal(config(input({})).backends[0].failoverThreshold, 71);
     assert.equal(config(input({ policy: { overprovisioning_factor: { value: 200 } } })).backends[0].failoverThreshold, 50);
     assert.equal(config(input({ policy: { overprovisioning_factor: { value: 140 } } })).backends[0].failoverThreshold, 71);
-    assert.deepEqual(config(input({})).backends[0].endpoints.map((e) => e.priority), [0, 1], "the other zone is the failover level");
+  });
+
+  test("each locality's priority is the control plane's, honoured as sent; unset is 0, whatever the proxy's zone", () => {
+    assert.deepEqual(config(input({ priorityOfB: 1 })).backends[0].endpoints.map((e) => [e.zone, e.priority]), [['a', 0], ['b', 1]], 'the other zone is the failover level');
+    // The proxy is in zone a (NODE): it no longer derives a level from the zones, so Spread (all 0) reads as sent.
+    assert.deepEqual(config(input({})).backends[0].endpoints.map((e) => e.priority), [0, 0]);
+    assert.deepEqual(config(input({ priorityOfB: 3 })).backends[0].endpoints.map((e) => e.priority), [0, 3]);
+    assert.deepEqual(problems(input({ priorityOfB: 17 })), ['ClusterLoadAssignment orders: endpoints[1].priority: must be 0-16 (a Sluice proxy\'s failover levels, as a static file\'s); got 17']);
   });
 
   test("a route's hash_policy is its rule's hash sources, in order; a route without one hashes on nothing", () => {

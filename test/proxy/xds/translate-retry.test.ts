@@ -76,6 +76,14 @@ describe('retry fields a Sluice proxy reads', () => {
     assert.equal(none.attempts, 0);
   });
 
+  test('retry_priority previous_priorities (update_frequency 1): a retry moves past the levels tried; without it, it stays on its level', () => {
+    const priority = { name: 'envoy.retry_priorities.previous_priorities', typed_config: pack(EMBEDDED_TYPE_URLS.PreviousPrioritiesConfig, { update_frequency: 1 }) };
+    const [moving] = run(config(input({ vhost: { retry_policy: { retry_on: 'gateway-error', retry_host_predicate: PREVIOUS_HOSTS, retry_priority: priority } } })));
+    assert.equal(moving.failoverOnRetry, true);
+    const [staying] = run(config(input({ vhost: { retry_policy: { retry_on: 'gateway-error', retry_host_predicate: PREVIOUS_HOSTS } } })));
+    assert.equal(staying.failoverOnRetry, undefined);
+  });
+
   test('no retry_policy anywhere: the no-policy defaults of a static backend; a buffer limit alone changes only that', () => {
     const [p] = run(config(input({})));
     assert.deepEqual(p, DEFAULT_RETRY);
@@ -107,18 +115,21 @@ describe('retry fields a Sluice proxy cannot honour: each a problem with its pat
       ],
     ],
     [
-      'another host predicate, a retry priority, a backoff without its base or shorter at the top',
+      'another host predicate, another retry priority or update frequency, one without its config, a backoff without its base or shorter at the top',
       {
         routes: [
-          route({ prefix: '/a' }, { cluster: 'orders', retry_policy: policy({ retry_host_predicate: [{ name: 'envoy.retry_host_predicates.omit_canary_hosts' }], retry_priority: { name: 'envoy.retry_priorities.previous_priorities' } }) }, 'a'),
+          route({ prefix: '/a' }, { cluster: 'orders', retry_policy: policy({ retry_host_predicate: [{ name: 'envoy.retry_host_predicates.omit_canary_hosts' }], retry_priority: { name: 'envoy.retry_priorities.other', typed_config: pack(EMBEDDED_TYPE_URLS.PreviousPrioritiesConfig, { update_frequency: 2 }) } }) }, 'a'),
+          route({ prefix: '/c' }, { cluster: 'orders', retry_policy: policy({ retry_priority: { name: 'envoy.retry_priorities.previous_priorities' } }) }, 'c'),
           route({ prefix: '' }, { cluster: 'orders', retry_policy: policy({ retry_back_off: { max_interval: d(5) } }) }, 'b'),
         ],
       },
       [
-        'RouteConfiguration web: virtual_hosts[0].routes[0].route.retry_policy.retry_priority: field not supported by Sluice proxies (xds/SUBSET.md lists what they read)',
         "RouteConfiguration web: virtual_hosts[0].routes[0].route.retry_policy.retry_host_predicate[0].name: 'envoy.retry_host_predicates.omit_canary_hosts': the only host predicate a Sluice proxy applies is envoy.retry_host_predicates.previous_hosts",
-        'RouteConfiguration web: virtual_hosts[0].routes[1].route.retry_policy.retry_back_off.base_interval: required',
-        'RouteConfiguration web: virtual_hosts[0].routes[1].route.retry_policy.retry_back_off.max_interval: must not be shorter than base_interval (25 ms); got 5 ms',
+        "RouteConfiguration web: virtual_hosts[0].routes[0].route.retry_policy.retry_priority.name: 'envoy.retry_priorities.other': the only retry priority a Sluice proxy applies is envoy.retry_priorities.previous_priorities",
+        'RouteConfiguration web: virtual_hosts[0].routes[0].route.retry_policy.retry_priority.typed_config.update_frequency: must be 1: a Sluice proxy moves a retry past the levels of every earlier try; got 2',
+        'RouteConfiguration web: virtual_hosts[0].routes[1].route.retry_policy.retry_priority.typed_config: required: PreviousPrioritiesConfig { update_frequency: 1 }',
+        'RouteConfiguration web: virtual_hosts[0].routes[2].route.retry_policy.retry_back_off.base_interval: required',
+        'RouteConfiguration web: virtual_hosts[0].routes[2].route.retry_policy.retry_back_off.max_interval: must not be shorter than base_interval (25 ms); got 5 ms',
       ],
     ],
     [

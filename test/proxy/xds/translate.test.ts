@@ -35,7 +35,8 @@ function mesh(opts: { routes?: Record<string, unknown>[]; listeners?: Record<str
     listeners: opts.listeners ?? [listener('web')],
     routes: [routeConfig('web', [{ name: 'orders', domains: ['orders.shop', 'Orders.shop', 'orders.shop.svc.cluster.local'], routes }])],
     clusters: opts.clusters ?? [cluster('orders'), cluster('stock', { eds: false, endpoints: [locality('', [['10.0.9.9', 9000]])] })],
-    endpoints: [assignment('orders', [locality('z1', [['10.0.0.1', 8080, 3]]), locality('z2', [['10.0.0.2', 8080]])])],
+    // As the control plane sends it to a proxy in z1: the other zone is priority 1.
+    endpoints: [assignment('orders', [locality('z1', [['10.0.0.1', 8080, 3]]), { ...locality('z2', [['10.0.0.2', 8080]]), priority: 1 }])],
     secrets: [rootCa()],
   };
 }
@@ -175,10 +176,10 @@ backends:
     assert.equal(r.value.bundlePem, ROOT_PEM);
   });
 
-  test('with no node zone, or none on an endpoint, every endpoint is level 0', () => {
+  test('with no node zone, the levels are still the ones sent: the control plane set them', () => {
     const config = translated(resources(mesh()), { identity: null });
     assert.deepEqual(config.node, {});
-    assert.deepEqual(config.backends[0].endpoints.map((e) => [e.zone, e.priority]), [['z1', 0], ['z2', 0]]);
+    assert.deepEqual(config.backends[0].endpoints.map((e) => [e.zone, e.priority]), [['z1', 0], ['z2', 1]]);
     assert.equal(config.identity, null);
   });
 
@@ -212,7 +213,7 @@ describe('translating bad resources: every problem, with its path', () => {
           cluster('orders', {
             lb: 'RANDOM',
             extra: {
-              outlier_detection: { always_eject_one_host: { value: true }, split_external_local_origin_errors: true },
+              outlier_detection: { always_eject_one_host: { value: true }, failure_percentage_threshold: { value: 85 } },
               circuit_breakers: { thresholds: [{ max_connection_pools: { value: 5 } }] },
               health_checks: [{ timeout: { seconds: '1' }, interval: { seconds: '1' }, unhealthy_threshold: { value: 1 }, healthy_threshold: { value: 1 }, grpc_health_check: {} }],
             },
@@ -225,7 +226,7 @@ describe('translating bad resources: every problem, with its path', () => {
         ['Cluster', 'orders', 'lb_policy'],
         ['Cluster', 'orders', 'health_checks[0].grpc_health_check'],
         ['Cluster', 'orders', 'circuit_breakers.thresholds[0].max_connection_pools'],
-        ['Cluster', 'orders', 'outlier_detection.split_external_local_origin_errors'],
+        ['Cluster', 'orders', 'outlier_detection.failure_percentage_threshold'],
         ['Cluster', 'orders', 'health_checks[0].http_health_check'],
       ],
     ],
@@ -324,7 +325,7 @@ describe('translating bad resources: every problem, with its path', () => {
     const input = resources({
       ...mesh(),
       clusters: [cluster('orders', { extra: { typed_extension_protocol_options: h1 } }), cluster('stock', { eds: false })],
-      endpoints: [assignment('orders', [{ locality: { zone: 'z1', region: 'eu' }, priority: 1, load_balancing_weight: { value: 5 }, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 0 } } }, load_balancing_weight: { value: 0 } }] }])],
+      endpoints: [assignment('orders', [{ locality: { zone: 'z1', region: 'eu' }, priority: 99, load_balancing_weight: { value: 5 }, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 0 } } }, load_balancing_weight: { value: 0 } }] }])],
     });
     const key = 'typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]';
     assert.deepEqual(problemsOf(input), [
@@ -339,9 +340,9 @@ describe('translating bad resources: every problem, with its path', () => {
   });
 
   test('each problem is one line naming the type, the resource and the path', () => {
-    const r = translate(resources(mesh({ clusters: [cluster('orders', { extra: { outlier_detection: { split_external_local_origin_errors: true } } }), cluster('stock', { eds: false })] })), NODE);
+    const r = translate(resources(mesh({ clusters: [cluster('orders', { extra: { outlier_detection: { failure_percentage_threshold: { value: 85 } } } }), cluster('stock', { eds: false })] })), NODE);
     assert.ok(!r.ok);
-    assert.equal(formatProblem(r.error[0]), 'Cluster orders: outlier_detection.split_external_local_origin_errors: field not supported by Sluice proxies (xds/SUBSET.md lists what they read)');
+    assert.equal(formatProblem(r.error[0]), 'Cluster orders: outlier_detection.failure_percentage_threshold: field not supported by Sluice proxies (xds/SUBSET.md lists what they read)');
   });
 });
 

@@ -9,7 +9,10 @@
 // - `outlierDetection` -> `outlier_detection`, with every enforcing_* at 100 (on) or 0
 //   (off), since Envoy leaves consecutive gateway failures unenforced and success rate
 //   enforced unless told; `disabled` is all three at 0. always_eject_one_host and
-//   successful_active_health_check_uneject_host say what a Sluice proxy does;
+//   successful_active_health_check_uneject_host say what a Sluice proxy does. A cluster
+//   with endpoints in another zone than some caller's counts connection failures apart and
+//   ejects on two in a row (split_external_local_origin_errors), with or without a policy
+//   (CROSS_ZONE_OUTLIER, spansZones);
 // - `healthCheck` -> one `health_checks[]` http_health_check, its expected_statuses
 //   as Envoy's half-open ranges, no_traffic_interval = interval (a Sluice proxy checks at
 //   the same pace with or without traffic), the Host the Service's name unless given; not
@@ -22,6 +25,7 @@
 // Service port, the one place Envoy keeps these fields.
 
 import { healthCheckOf, limitsOf, outlierOf, type HealthCheck, type OutlierDetection } from '../../../../kinds/circuit-breaker-policy.ts';
+import { DEFAULT_OUTLIER } from '../../../../kinds/resilience-defaults.ts';
 import { PolicyAttachments } from '../../../../kinds/policy-attachment.ts';
 import type { TargetRefLike } from '../../../../kinds/policy-targets.ts';
 import type { CircuitBreakerSpec } from '../../../../kinds/resilience-specs.ts';
@@ -53,9 +57,16 @@ export const circuitBreakerPolicy: XdsPolicy = {
 
   cluster(cluster, at) {
     const spec = serviceSpec(at);
-    if (spec === undefined) return;
+    // Consecutive-failure ejection is a Sluice proxy's (and Envoy's), not gRPC's.
+    const crossZone = at.flavor === 'proxy' && spansZones(at);
+    if (spec === undefined) {
+      if (crossZone) cluster.outlier_detection = outlierDetection(CROSS_ZONE_OUTLIER, false);
+      return;
+    }
     const limits = limitsOf(spec);
-    const outlier = outlierOf(spec);
+    const policyOutlier = outlierOf(spec);
+    // The policy's detection, with connection failures counted apart: an unreachable zone goes out as fast as with no policy.
+    const outlier = crossZone && policyOutlier !== null ? { ...policyOutlier, consecutiveLocalOriginFailures: CROSS_ZONE_OUTLIER.consecutiveLocalOriginFailures } : policyOutlier;
     if (at.flavor !== 'proxy') {
       defaultThreshold(cluster).max_requests = { value: limits.maxActiveRequests };
       // gRPC ejects on success rate only: without it, an outlier_detection would do nothing there.
@@ -94,7 +105,57 @@ export function outlierDetection(o: OutlierDetection | null, checked: boolean): 
   if (o.successRate !== null) Object.assign(out, successRate(o));
   // Envoy's default lets a passing health check end an ejection; a Sluice proxy keeps the two apart.
   if (checked) out.successful_active_health_check_uneject_host = { value: false };
+  const localOrigin = o.consecutiveLocalOriginFailures ?? 0;
+  if (localOrigin > 0) {
+    out.split_external_local_origin_errors = true;
+    out.consecutive_local_origin_failure = { value: localOrigin };
+    out.enforcing_consecutive_local_origin_failure = { value: ON };
+  }
   return out;
+}
+
+/**
+ * What a cluster with endpoints in more than one zone gets with no policy: the no-policy
+ * detection, and an endpoint whose connections are refused or time out twice in a row is
+ * ejected (split_external_local_origin_errors, consecutive_local_origin_failure 2): a remote
+ * zone's ingress that is down is out after two tries, not five. Ejections are short (5 s,
+ * the n-th n times as long, at most 30 s, swept every second) so an ingress that comes back
+ * is used again soon, and every endpoint may be ejected: the zones' failover levels, not a
+ * cap, keep traffic flowing (README, "Failover across zones").
+ */
+export const CROSS_ZONE_OUTLIER: OutlierDetection & { readonly consecutiveLocalOriginFailures: number } = Object.freeze({
+  ...DEFAULT_OUTLIER,
+  intervalMs: 1000,
+  baseEjectionMs: 5000,
+  maxEjectionMs: 30_000,
+  maxEjectionPercent: 100,
+  consecutiveLocalOriginFailures: 2,
+});
+
+/**
+ * Some caller has endpoints of this Service port in another zone: the port has an endpoint
+ * in a zone, and either the mesh knows two or more zones (its Workloads' and endpoints') or
+ * the port itself spans two (an endpoint of no zone counting as one). Clusters are shared
+ * by every proxy, whatever its zone, so this is asked of the mesh, not of one caller.
+ */
+function spansZones(at: ServicePortAt): boolean {
+  const own = new Set(at.port.endpoints.map((e) => e.zone ?? ''));
+  if (own.size === 1 && own.has('')) return false;
+  return own.size >= 2 || meshZones(at.view) >= 2;
+}
+
+// Once per view: every Service port asks.
+const zoneCounts = new WeakMap<MeshView, number>();
+
+function meshZones(view: MeshView): number {
+  let n = zoneCounts.get(view);
+  if (n === undefined) {
+    const zones = new Set<string>();
+    for (const w of view.workloads.values()) if (w.spec?.zone !== undefined) zones.add(w.spec.zone);
+    for (const svc of view.services.values()) for (const sp of svc.ports) for (const e of sp.endpoints) if (e.zone !== undefined) zones.add(e.zone);
+    zoneCounts.set(view, (n = zones.size));
+  }
+  return n;
 }
 
 function proxylessOutlier(o: OutlierDetection): Obj {

@@ -14,7 +14,10 @@
 //   factor = 100 / T (in Envoy's percent, 10000 / T). `common_lb_config.healthy_panic_threshold`
 //   is another thing (when to stop trusting health altogether), and
 //   `locality_weighted_lb_config` weighs localities of one level, which a Sluice proxy does
-//   not: neither is the failover threshold.
+//   not: neither is the failover threshold;
+// - `zones`: PreferLocal (the default) leaves the priorities the generator set (the node's
+//   zone 0, other zones 1); Spread takes them out, so every zone is priority 0 and shares
+//   the calls by weight.
 //
 // Proxyless gRPC reads ROUND_ROBIN and RING_HASH (gRFC A42) and, of hash_policy, only
 // `header`: its clusters get RING_HASH for Maglev too (consistent hashing is the point, and
@@ -107,7 +110,10 @@ export const loadBalancingPolicy: XdsPolicy = {
   },
 
   assignment(cla, at) {
-    const threshold = serviceSpec(at)?.failoverThreshold;
+    const spec = serviceSpec(at);
+    // Spread: every zone is one level, wherever the caller runs (the generator put other zones at 1).
+    if (spec?.zones === 'Spread') for (const locality of cla.endpoints as Obj[]) delete locality.priority;
+    const threshold = spec?.failoverThreshold;
     if (threshold === undefined) return;
     cla.policy = { overprovisioning_factor: { value: overprovisioningFactor(threshold) } };
   },

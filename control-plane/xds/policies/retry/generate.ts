@@ -10,7 +10,9 @@
 //   that any route or rule policy names gets the merged policy (defaults, Service, route,
 //   rule); the rule's Gateway API `timeouts.backendRequest` is its per_try_timeout over all;
 // - `timeouts.request` has no virtual-host field in Envoy: it shortens each route's
-//   `timeout` (the rule's own `timeouts.request`, when that is shorter, stays).
+//   `timeout` (the rule's own `timeouts.request`, when that is shorter, stays);
+// - every retry_policy carries the retry priority previous_priorities (update_frequency 1):
+//   a retry after a try failed in the caller's zone goes to the next zone (priority).
 //
 // Which policy is on which target is kinds/policy-attachment.ts, shared with the static file.
 
@@ -34,6 +36,8 @@ export const GRPC_CONTENT_TYPE = 'application/grpc';
 /** Istio's value: host selection is tried this many times to find an endpoint not tried yet. */
 export const HOST_SELECTION_ATTEMPTS = 5;
 export const PREVIOUS_HOSTS = 'envoy.retry_host_predicates.previous_hosts';
+/** A retry goes past the priority (zone) the try before failed on: with update_frequency 1, every earlier try's. */
+export const PREVIOUS_PRIORITIES = 'envoy.retry_priorities.previous_priorities';
 const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
 // Built once per view, by the first hook that needs it: generation runs per view, never per proxy.
@@ -114,6 +118,8 @@ export function retryOf(p: RetryPolicy): { retry_policy: Obj; per_request_buffer
   if (p.perTryTimeoutMs !== undefined) retry.per_try_timeout = duration(p.perTryTimeoutMs);
   retry.retry_host_predicate = [{ name: PREVIOUS_HOSTS, typed_config: pack(EMBEDDED_TYPE_URLS.PreviousHostsPredicate, {}) }];
   retry.host_selection_retry_max_attempts = HOST_SELECTION_ATTEMPTS;
+  // Failover for retries: when the local zone's try failed, the next try goes to the next zone, even before the local endpoints are ejected.
+  retry.retry_priority = { name: PREVIOUS_PRIORITIES, typed_config: pack(EMBEDDED_TYPE_URLS.PreviousPrioritiesConfig, { update_frequency: 1 }) };
   // Sent whenever there are retries: without retriable-status-codes in retry_on, Envoy and a Sluice proxy both leave them unread.
   if (retries && p.retriableStatusCodes.length > 0) retry.retriable_status_codes = [...p.retriableStatusCodes];
   retry.retry_back_off = { base_interval: duration(p.backoffBaseMs), max_interval: duration(p.backoffMaxMs) };

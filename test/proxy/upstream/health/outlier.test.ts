@@ -252,3 +252,50 @@ describe('success rate', () => {
     assert.ok(eps.every((ep) => ep.healthy));
   });
 });
+
+// Envoy's split_external_local_origin_errors with consecutive_local_origin_failure: what the
+// control plane sets for clusters with endpoints in other zones, so that an unreachable
+// remote ingress goes out after a couple of tries.
+describe('connection failures counted apart', () => {
+  test('two connection failures in a row eject the endpoint; 5xx answers do not count toward them', () => {
+    const { eps, detector, clock } = setup(2, { consecutiveLocalOriginFailures: 2, baseEjectionMs: 5000 });
+    clock.t = 100;
+    detector.recordLocalFailure(eps[0]);
+    assert.equal(eps[0].healthy, true);
+    detector.recordLocalFailure(eps[0]);
+    assert.equal(eps[0].healthy, false);
+    assert.equal(eps[0].ejectedUntil, 5100);
+    assert.equal(eps[0].ejectionReason, 'ejected: 2 consecutive connection failures (ejection 1, for 5s)');
+    // Answers are judged by their own counters: four 503s do not eject, the fifth does.
+    repeat(4, () => detector.recordStatus(eps[1], 503));
+    assert.equal(eps[1].healthy, true);
+    assert.equal(eps[1].consecutiveLocalOrigin, 0);
+  });
+
+  test('an answer in between starts the count over, and failures do not feed the 5xx counters', () => {
+    const { eps, detector } = setup(2, { consecutiveLocalOriginFailures: 2 });
+    detector.recordLocalFailure(eps[0]);
+    detector.recordStatus(eps[0], 503);
+    detector.recordLocalFailure(eps[0]);
+    assert.equal(eps[0].healthy, true, 'not two in a row');
+    assert.deepEqual([eps[0].consecutive5xx, eps[0].consecutiveGatewayErrors], [1, 1], 'only the answer');
+  });
+
+  test('without the split, a connection failure is a gateway error, as before', () => {
+    const { eps, detector } = setup(2);
+    repeat(4, () => detector.recordLocalFailure(eps[0]));
+    assert.equal(eps[0].healthy, true);
+    detector.recordLocalFailure(eps[0]);
+    assert.equal(eps[0].healthy, false);
+  });
+
+  test('the endpoint is used again after its ejection, and every endpoint may go when the cap is 100 %', () => {
+    const { eps, detector, clock } = setup(2, { consecutiveLocalOriginFailures: 2, baseEjectionMs: 5000, maxEjectionPercent: 100 });
+    repeat(2, () => detector.recordLocalFailure(eps[0]));
+    repeat(2, () => detector.recordLocalFailure(eps[1]));
+    assert.deepEqual(eps.map((e) => e.healthy), [false, false]);
+    clock.t = 5000;
+    detector.sweep();
+    assert.deepEqual(eps.map((e) => e.healthy), [true, true]);
+  });
+});

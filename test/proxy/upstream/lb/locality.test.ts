@@ -109,3 +109,40 @@ describe('priority failover', () => {
     assert.deepEqual([...levelShares(states).keys()], [3]);
   });
 });
+
+// Envoy's previous_priorities retry priority (update_frequency 1): a retry after a try that
+// failed on a level goes to the next level, though the tried one still looks healthy.
+describe('a retry that avoids the levels it tried', () => {
+  for (const policy of loadBalancerNames()) {
+    test(`goes to priority 1 on its first retry while priority 0 still looks healthy (${policy})`, () => {
+      const states = levels(3, 2);
+      const lb = createLoadBalancer(backend(states, { loadBalancer: policy }), states, { random: seeded(5) });
+      for (let i = 0; i < 200; i++) {
+        const first = lb.pick({ hash: i * 7919, tried: null })!;
+        assert.equal(first.endpoint.priority, 0, 'a first try stays local');
+        const retry = lb.pick({ hash: i * 7919, tried: [first], avoidTriedPriorities: true })!;
+        assert.equal(retry.endpoint.priority, 1, 'the first retry goes to the next zone');
+        // Without it, a retry stays local while a local endpoint is untried.
+        assert.equal(lb.pick({ hash: i * 7919, tried: [first] })!.endpoint.priority, 0);
+      }
+    });
+  }
+
+  test('moves on level by level, and comes back to the tried levels when none is left', () => {
+    const states = levels(1, 1, 1);
+    const lb = createLoadBalancer(backend(states, { loadBalancer: 'round-robin' }), states, { random: seeded(5) });
+    const [p0, p1, p2] = states;
+    assert.equal(lb.pick({ hash: undefined, tried: [p0], avoidTriedPriorities: true }), p1);
+    assert.equal(lb.pick({ hash: undefined, tried: [p0, p1], avoidTriedPriorities: true }), p2);
+    // Every level tried: the loads are the usual ones again (Envoy resets them), so priority 0.
+    assert.equal(lb.pick({ hash: undefined, tried: [p0, p1, p2], avoidTriedPriorities: true })?.endpoint.priority, 0);
+  });
+
+  test('stays on a tried level when the others have nothing healthy', () => {
+    const states = levels(2, 1);
+    states[2].healthy = false;
+    const lb = createLoadBalancer(backend(states, { loadBalancer: 'round-robin' }), states, { random: seeded(5) });
+    const retry = lb.pick({ hash: undefined, tried: [states[0]], avoidTriedPriorities: true });
+    assert.equal(retry, states[1], 'the untried local endpoint, not nothing');
+  });
+});
