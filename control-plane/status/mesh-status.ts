@@ -13,7 +13,7 @@ import type { TargetRefLike } from '../../kinds/policy-targets.ts';
 import type { Resource } from '../api/resource.ts';
 import type { ServiceSpec } from '../api/kinds/service.ts';
 import { attaches, resolveBackend, type BackendRef, type ParentRef } from '../xds/generate/route-rules.ts';
-import { key, selectWorkloads, type MeshView, type RouteResource, type WorkloadSpec } from '../xds/mesh-view.ts';
+import { key, selectWorkloads, type MeshView, type RouteResource, type ServiceView, type WorkloadSpec } from '../xds/mesh-view.ts';
 import { statusKey, type Computed, type ConditionInput } from './conditions.ts';
 
 type PolicyResource = Resource<{ readonly targetRefs: readonly TargetRefLike[] }>;
@@ -66,9 +66,37 @@ export function meshStatus(view: MeshView): Map<string, Computed> {
     const namespace = ns(s);
     const selected = selectWorkloads(s.spec?.selector, workloadsIn.get(namespace) ?? []).map((w) => w.metadata.name);
     const routeNames = routesOn.get(key(namespace, s.metadata.name)) ?? [];
-    out.set(statusKey('Service', namespace, s.metadata.name), computed(s, [workloadsCondition(s, selected.length)], { selectedWorkloads: selected.length, workloads: selected, routes: routeNames, policies: attached.get(statusKey('Service', namespace, s.metadata.name)) ?? [] }));
+    const zones = zonesServing(view, view.services.get(key(namespace, s.metadata.name)));
+    out.set(statusKey('Service', namespace, s.metadata.name), computed(s, [workloadsCondition(s, selected.length)], { selectedWorkloads: selected.length, workloads: selected, routes: routeNames, policies: attached.get(statusKey('Service', namespace, s.metadata.name)) ?? [], ...(zones === undefined ? {} : { zones }) }));
   }
   return out;
+}
+
+/**
+ * Which zones serve a Service, with how many instances, and through which ingress for
+ * another zone's (issue 18); undefined where no endpoint has a zone (one site, as before).
+ */
+function zonesServing(view: MeshView, svc: ServiceView | undefined): { zone: string; instances: number; via: string }[] | undefined {
+  if (svc === undefined) return undefined;
+  const zones = new Map<string, { instances: Set<string> | number; via: string }>();
+  for (const port of svc.ports) {
+    for (const e of port.endpoints) {
+      const zone = e.zone ?? view.localZone;
+      if (zone === undefined) continue;
+      if (e.remote !== undefined) {
+        // One endpoint per zone and port: its ingress, weighted by that zone's instances.
+        const had = zones.get(zone)?.instances;
+        zones.set(zone, { instances: Math.max(typeof had === 'number' ? had : 0, e.weight), via: `ingress ${e.address}:${e.port}` });
+      } else {
+        const had = zones.get(zone)?.instances;
+        const set = had instanceof Set ? had : new Set<string>();
+        set.add(key(e.namespace, e.workload));
+        zones.set(zone, { instances: set, via: zone === view.localZone ? 'local' : 'direct' });
+      }
+    }
+  }
+  if (zones.size === 0) return undefined;
+  return [...zones].sort(([a], [b]) => (a < b ? -1 : 1)).map(([zone, z]) => ({ zone, instances: typeof z.instances === 'number' ? z.instances : z.instances.size, via: z.via }));
 }
 
 function workloadsCondition(s: Resource<ServiceSpec>, n: number): ConditionInput {

@@ -63,8 +63,11 @@ export class TcpListener {
     const mode = config.tls.mode;
     const inbound = mode === 'DISABLE' ? null : new InboundTls(null, { svid: hooks.svid, secure: (s) => this.#forward(s), refused: hooks.onRefused });
     // Half-open: a client that is done sending (FIN) still gets the rest of the answer.
-    this.#server = net.createServer({ allowHalfOpen: true }, (downstream) => {
+    // No Nagle on either side (Envoy's TCP_NODELAY): a relayed small write is not held back for an ACK.
+    this.#server = net.createServer({ allowHalfOpen: true, noDelay: true }, (downstream) => {
       if (hooks.handOff?.(downstream) === true) return;
+      // A socket another listener accepted and handed over (accept) did not get the server's option.
+      downstream.setNoDelay(true);
       this.#sockets.add(downstream);
       hooks.onConnection(1);
       downstream.on('error', () => {});
@@ -175,7 +178,7 @@ export class TcpListener {
       return;
     }
     downstream.pause();
-    const upstream = net.connect({ host: dst.address, port: dst.port, allowHalfOpen: true, timeout: connectTimeoutMs });
+    const upstream = net.connect({ host: dst.address, port: dst.port, allowHalfOpen: true, noDelay: true, timeout: connectTimeoutMs });
     const fail = (e: Error & { code?: string }) => {
       hooks.log('warn', 'passthrough connect failed', { listener: config.name, upstream: `${dst.address}:${dst.port}`, error: e.code ?? e.message });
       downstream.destroy();
@@ -207,6 +210,7 @@ export class TcpListener {
 
   /** A connection whose mTLS handshake another listener did (an HTTP port's tcpFallback, told by ALPN): forwarded as it is. */
   acceptSecured(socket: TLSSocket): void {
+    socket.setNoDelay(true);
     this.#sockets.add(socket);
     socket.on('error', () => {});
     socket.once('close', () => this.#sockets.delete(socket));

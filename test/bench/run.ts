@@ -16,7 +16,9 @@
 // against static mode (policy-path.ts; BENCH_ONLY=policy-path, BENCH_POLICY_ROUNDS default 2;
 // its load is wrk: apt-get install -y wrk, checked before anything starts). Then the route
 // match: a mesh proxy's outbound route table with 10, 1 000 and 5 000 Services, ns per request
-// (route-match.ts; BENCH_ONLY=route-match, BENCH_ROUTE_BASELINE for another tree's table).
+// (route-match.ts; BENCH_ONLY=route-match, BENCH_ROUTE_BASELINE for another tree's table). Then
+// the cost of crossing sites: three sites in network namespaces (root), in-site against
+// cross-site latency (hybrid.ts; BENCH_ONLY=hybrid, BENCH_HYBRID_REQUESTS default 1000).
 // A section can also be named as an argument: `npm run bench -- policy-path`.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -33,6 +35,7 @@ import { xdsBench, xdsPolicyBench, xdsPolicySummary, xdsSummary } from './xds-pu
 import { policyPathBench, policyPathSummary } from './policy-path.ts';
 import { requireWrk } from './wrk.ts';
 import { routeMatchBench, routeMatchSummary } from './route-match.ts';
+import { hybridBench, hybridSummary } from './hybrid.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { closedPort as freePort } from '../helpers/ports.ts';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
@@ -46,7 +49,7 @@ const children: ChildProcess[] = [];
 
 type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number | null; errors: number };
 
-const SECTIONS = ['resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match'];
+const SECTIONS = ['resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid'];
 /** `npm run bench -- NAME` or BENCH_ONLY=NAME: one section; neither: all of them. */
 const ONLY = process.argv[2] ?? process.env.BENCH_ONLY;
 
@@ -56,6 +59,10 @@ async function main(): Promise<void> {
   if (ONLY === undefined || ONLY === 'policy-path') requireWrk('npm run bench');
   if (ONLY === 'route-match') {
     console.log(routeMatchSummary(await routeMatchBench()).join('\n'));
+    return;
+  }
+  if (ONLY === 'hybrid') {
+    console.log(hybridSummary(await hybridBench()).join('\n'));
     return;
   }
   const upstreamPort = await freePort();
@@ -127,6 +134,7 @@ async function main(): Promise<void> {
   const xdsPolicies = await xdsPolicyBench({ dir });
   const policyPath = await policyPathBench(policyPathDeps(upstreamPort));
   const routeMatch = await routeMatchBench();
+  const hybrid = await hybridBench();
 
   const by = (n: string) => rows.find((r) => r.name === n);
   const fmt = (n: number, d = 2) => n.toFixed(d);
@@ -151,6 +159,7 @@ async function main(): Promise<void> {
   out.push(...xdsPolicySummary(xdsPolicies));
   out.push(...policyPathSummary(policyPath));
   out.push(...routeMatchSummary(routeMatch));
+  out.push(...hybridSummary(hybrid));
   console.log(out.join('\n'));
 }
 

@@ -37,7 +37,7 @@ export function statusMessage(r: Resource): string {
   return message === '' ? '<none>' : message;
 }
 
-const TITLES: Readonly<Record<string, string>> = { selectedWorkloads: 'Selected Workloads', workloads: 'Workloads', routes: 'Routes', policies: 'Policies', proxies: 'Proxies', services: 'Services' };
+const TITLES: Readonly<Record<string, string>> = { selectedWorkloads: 'Selected Workloads', workloads: 'Workloads', routes: 'Routes', policies: 'Policies', proxies: 'Proxies', services: 'Services', zones: 'Zones' };
 
 /** The `Status:` part of describe; empty when the resource has no status. */
 export function describeStatus(r: Resource, now: number): string {
