@@ -7,6 +7,7 @@ import type { AdsServer, AdsStream } from './ads-server.ts';
 import { ADMIN_KEY, metadataOf } from './node.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
 import { versionOf } from './snapshot.ts';
+import { nodeZone } from './generate/resources.ts';
 
 export type TypeSync = {
   readonly state: 'SYNCED' | 'STALE' | 'NACKED' | 'NOT SENT';
@@ -29,6 +30,10 @@ export type ProxyStatus = {
   readonly userAgent: string;
   /** Where the proxy's admin listens (its `sluice.dev/admin` metadata), for sluicectl proxy-config. */
   readonly admin?: string;
+  /** The zone it is in, as its endpoints' priorities are set (generate/resources.ts nodeZone); absent: none. */
+  readonly zone?: string;
+  /** A proxy that is its zone's ingress (sluice-proxy --mode zone-ingress). */
+  readonly mode?: 'zone-ingress';
   readonly types: Readonly<Partial<Record<keyof typeof TYPE_URLS, TypeSync>>>;
 };
 
@@ -63,6 +68,8 @@ export function proxyStatus(ads: AdsServer, cache: SnapshotCache): ProxyStatus[]
     }
     const info = s.nodeInfo;
     const admin = info === null ? undefined : metadataOf(info)[ADMIN_KEY];
+    const view = cache.view;
+    const zone = view === null ? undefined : nodeZone(view, s.node);
     out.push({
       id: s.node.id,
       status: leftAt === null ? 'CONNECTED' : 'OFFLINE',
@@ -72,6 +79,8 @@ export function proxyStatus(ads: AdsServer, cache: SnapshotCache): ProxyStatus[]
       connectedAt: new Date(s.connectedAt).toISOString(),
       userAgent: [info?.user_agent_name, info?.user_agent_version].filter(Boolean).join(' '),
       ...(typeof admin === 'string' ? { admin } : {}),
+      ...(zone === undefined ? {} : { zone }),
+      ...(s.node.kind === 'proxy' && s.node.ingress !== undefined ? { mode: 'zone-ingress' as const } : {}),
       types,
     });
   }

@@ -77,6 +77,11 @@ describe('one mesh across three sites', { skip: skip ?? false }, () => {
     assert.match(zones, /onprem\s+1\s+ingress 10\.77\.0\.3:15443/, described);
     assert.match(zones, /cloud\s+1\s+ingress 10\.77\.0\.4:15443/, described);
     say(`sluicectl describe service web (on dc-vm):\n${zones.trimEnd().replace(/^/gm, '#   ')}`);
+    // And the proxies of dc-vm with their zone; its ingress says what it is.
+    const status = m!.ctl('dc-vm', ['proxy-status']);
+    assert.match(status, /^NAME\s+KIND\s+ZONE\s+CDS/m, status);
+    assert.match(status, /^zone-ingress\.default\s+zone-ingress\s+dc-vm\s+SYNCED/m, status);
+    assert.match(status, /^caller-1\.default\s+proxy\s+dc-vm\s+SYNCED/m, status);
   });
 
   test("dc-vm's instance dies under steady load: no request fails, and every answer then comes from another site", async () => {

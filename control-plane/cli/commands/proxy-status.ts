@@ -8,7 +8,7 @@ import { formatTable, shortAge } from '../print/table.ts';
 import { CONNECTION_OPTIONS, withClient } from '../server-config.ts';
 
 type TypeSync = { state: string; version: string; acked: string; nack?: { version: string; message: string; at: string } };
-type ProxyRow = { id: string; kind: string; status?: 'CONNECTED' | 'OFFLINE'; lastSeen?: string; peer: string; connectedAt: string; userAgent: string; types: Record<string, TypeSync | undefined> };
+type ProxyRow = { id: string; kind: string; mode?: string; zone?: string; status?: 'CONNECTED' | 'OFFLINE'; lastSeen?: string; peer: string; connectedAt: string; userAgent: string; types: Record<string, TypeSync | undefined> };
 
 // istioctl's column order: clusters, listeners, endpoints, routes, secrets.
 const COLUMNS: readonly [string, string][] = [
@@ -50,7 +50,10 @@ export const proxyStatus: Command = {
     const cell = (t: TypeSync | undefined) => (t === undefined ? '-' : t.state === 'SYNCED' ? `SYNCED (${t.acked.slice(0, 8)})` : t.state);
     // An offline proxy's cells say so: what it held when it left is no state of the mesh now.
     const cells = (r: ProxyRow) => (r.status === 'OFFLINE' ? COLUMNS.map(() => 'OFFLINE') : COLUMNS.map(([, t]) => cell(r.types[t])));
-    ctx.stdout(formatTable(['NAME', 'KIND', ...COLUMNS.map(([c]) => c), 'AGE'], rows.map((r) => [r.id, r.kind, ...cells(r), shortAge(now - Date.parse(r.connectedAt))])));
+    // A ZONE column where zones are in use (a zone control plane, or Workloads with spec.zone).
+    const zoned = rows.some((r) => r.zone !== undefined);
+    const head = ['NAME', 'KIND', ...(zoned ? ['ZONE'] : []), ...COLUMNS.map(([c]) => c), 'AGE'];
+    ctx.stdout(formatTable(head, rows.map((r) => [r.id, r.mode ?? r.kind, ...(zoned ? [r.zone ?? '-'] : []), ...cells(r), shortAge(now - Date.parse(r.connectedAt))])));
     for (const r of rows) if (r.status === 'OFFLINE') ctx.stdout(`\n${r.id} is OFFLINE: last seen ${r.lastSeen} (${shortAge(now - Date.parse(r.lastSeen!))} ago), from ${r.peer}\n`);
     const live = rows.filter((r) => r.status !== 'OFFLINE');
     const nacks = live.flatMap((r) => COLUMNS.flatMap(([c, t]) => (r.types[t]?.state === 'NACKED' ? [{ id: r.id, column: c, nack: r.types[t]!.nack! }] : [])));
