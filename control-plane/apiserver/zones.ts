@@ -27,6 +27,13 @@ export type ZoneRow = {
   readonly services: number;
   /** On a zone: the row of the zone itself. */
   readonly self?: boolean;
+  /**
+   * On a zone: whether its ingress is there (its own row: a zone ingress proxy connected,
+   * or only --ingress-address) or reached from this site (the others', probed); absent on the global.
+   */
+  readonly ingressHealth?: string;
+  /** With ingressHealth, for another zone: false when its ingress did not answer the last probe. */
+  readonly ingressReachable?: boolean;
 };
 
 export type ZonesApiOptions = {

@@ -17,6 +17,7 @@ import { GlobalZones } from './global-server.ts';
 import type { ZoneRecord, ZoneSummary } from './model.ts';
 import { refusalOf } from './roles.ts';
 import { zoneSummary } from './summary.ts';
+import { healthText, IngressProber } from './ingress-probe.ts';
 import { zoneTokens } from './tokens.ts';
 import { parseZoneTokenFile } from './tokens.ts';
 import { enroll, EnrollError, ZoneLink } from './zone-link.ts';
@@ -127,11 +128,22 @@ export function roleParts(flags: CpFlags, deps: { ca: Ca; store: ResourceStore; 
     // A Sluice proxy's node id is <workload>.<namespace> (xds/node.ts).
     const connected = () => new Set((xds?.status() ?? []).filter((p) => p.kind === 'proxy' && p.status === 'CONNECTED').map((p) => `${p.id.slice(p.id.lastIndexOf('.') + 1)}/${p.id.slice(0, p.id.lastIndexOf('.'))}`));
     const self = () => zoneSummary(xds?.view() ?? null, zone.name, ingress(), new Set(link.remoteZones().map((z) => z.zone)), connected());
+    const prober = new IngressProber(() => link.remoteZones().flatMap((z) => (z.zone === zone.name || z.ingress === null ? [] : [{ zone: z.zone, ...z.ingress }])), Date.now);
+    // This zone's own: an ingress proxy on ADS is there; an --ingress-address alone is what the operator says.
+    const ownHealth = (): string => (xds?.ingressAddress(null) != null ? 'ingress proxy connected' : zone.ingress !== null ? 'configured (no ingress proxy connected)' : 'none');
+    const remoteRow = (r: ZoneRecord): ZoneRow => {
+      const row = rowOf(r);
+      const at = r.summary.ingress;
+      if (at === null) return { ...row, ingressHealth: 'no ingress' };
+      const h = prober.health(r.summary.zone, at.address, at.port);
+      return { ...row, ingressHealth: healthText(h), ...(h === undefined ? {} : { ingressReachable: h.reachable }) };
+    };
     return {
       zones: () => ({ localZone: zone.name, remoteZones: link.remoteZones() }),
       start: async (x) => {
         xds = x;
         link.start();
+        prober.start();
       },
       register: () => {},
       api: {
@@ -140,12 +152,15 @@ export function roleParts(flags: CpFlags, deps: { ca: Ca; store: ResourceStore; 
         trustBundle: deps.ca.bundle,
         rows: () => {
           const s = link.state;
-          const me: ZoneRow = { ...rowOf({ summary: self(), version: deps.version, proxies: proxies() }), status: s.connected ? 'online' : 'offline', lastSync: s.lastSync, self: true };
-          return [me, ...s.zones.filter((z) => z.summary.zone !== zone.name).map(rowOf)];
+          const me: ZoneRow = { ...rowOf({ summary: self(), version: deps.version, proxies: proxies() }), status: s.connected ? 'online' : 'offline', lastSync: s.lastSync, self: true, ingressHealth: ownHealth() };
+          return [me, ...s.zones.filter((z) => z.summary.zone !== zone.name).map(remoteRow)];
         },
       },
       refuse,
-      close: () => link.close(),
+      close: () => {
+        prober.close();
+        link.close();
+      },
     };
   }
   return { start: async () => {}, register: () => {}, api: { role: 'standalone', trustBundle: deps.ca.bundle, rows: () => [] }, refuse, close: () => {} };

@@ -17,7 +17,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { netnsMissing } from '../helpers/netns.ts';
+import { fileURLToPath } from 'node:url';
 import { startThreeSites, TD, WEB, type Proc, type ThreeSites } from '../helpers/three-sites.ts';
+
+const CLI_MAIN = fileURLToPath(new URL('../../control-plane/cli/main.ts', import.meta.url));
 
 const skip = netnsMissing();
 if (skip !== null) console.log(`# skipped: ${skip}`);
@@ -120,6 +123,32 @@ describe('one mesh across three sites', { skip: skip ?? false }, () => {
     assert.ok(r !== null && (r.site === 'onprem' || r.site === 'cloud'), JSON.stringify(r));
     assert.match(r.xfcc ?? '', new RegExp(`By=spiffe://${TD}/ns/default/sa/web-${r.site};.*URI=spiffe://${TD}/ns/default/sa/caller(;|$)`));
     say(`dc-vm -> ${r.site} through ${r.site}'s ingress: the callee's proxy saw ${/URI=(\S+)/.exec(r.xfcc ?? '')?.[1]}`);
+  });
+
+  test("each zone sees the others' ingresses from its own site: get zones says how they answer, and check fails for one that does not", async () => {
+    type Row = { name: string; self?: boolean; ingress: string | null; ingressHealth?: string; ingressReachable?: boolean };
+    const rows = () => (JSON.parse(m!.ctl('dc-vm', ['get', 'zones', '-o', 'json'])) as { items: Row[] }).items;
+    const until = async (what: string, ok: (r: Row[]) => boolean) => {
+      const deadline = Date.now() + 30_000;
+      for (let r = rows(); !ok(r); r = rows()) {
+        if (Date.now() > deadline) assert.fail(`${what}: not within 30 s; last: ${JSON.stringify(r)}`);
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    };
+    await until('every other zone probed reachable', (r) => r.filter((z) => z.self !== true).every((z) => z.ingressReachable === true));
+    assert.equal(rows().find((z) => z.self === true)?.ingressHealth, 'ingress proxy connected');
+    say(`sluicectl get zones (on dc-vm):\n${m!.ctl('dc-vm', ['get', 'zones']).trimEnd().replace(/^/gm, '#   ')}`);
+    const check = () => m!.run('dc-vm', [process.execPath, CLI_MAIN, 'check'], { SLUICE_SERVER: 'http://127.0.0.1:15014', SLUICE_TOKEN_FILE: join(m!.dir, 'dc-vm', 'admin-token') });
+    // onprem's ingress goes. dc-vm sees it from whichever comes first: its own probe (refused),
+    // or onprem's summary through the global (no ingress connected there any more); check names it.
+    m!.ingresses.get('onprem')!.child.kill('SIGKILL');
+    await until("onprem's ingress gone, as seen from dc-vm", (r) => r.some((z) => z.name === 'onprem' && (z.ingressReachable === false || z.ingress === null)));
+    const r = check();
+    assert.notEqual(r.status, 0, String(r.stdout));
+    assert.match(String(r.stdout) + String(r.stderr), /zone onprem's ingress 10\.77\.0\.3:15443 does not answer from this site: unreachable: ECONNREFUSED|zone onprem has Services but no zone ingress/);
+    say("onprem's ingress killed: dc-vm's get zones and check say it does not answer");
+    // Calls go on through cloud's.
+    for (let i = 0; i < 5; i++) assert.equal(m!.call()?.site, 'cloud');
   });
 
   test('a zone cut from the global keeps serving; a route applied on the global meanwhile reaches it after the link returns', async () => {

@@ -39,6 +39,8 @@ export type ThreeSites = {
   readonly dir: string;
   /** Each zone's instance of web: its app and its proxy. */
   readonly instances: Map<Zone, { app: Proc; proxy: Proc }>;
+  /** Each zone's zone ingress proxy. */
+  readonly ingresses: Map<Zone, Proc>;
   /** A long-running process in a site; its output kept. */
   start(site: string, argv: string[]): Proc;
   /** A command in a site, to its end. */
@@ -56,6 +58,7 @@ export async function startThreeSites(log: (line: string) => void = () => {}): P
   const sites = makeSites(['global', ...ZONES], { global: [15012], 'dc-vm': [15443], onprem: [15443], cloud: [15443] });
   const procs: Proc[] = [];
   const instances = new Map<Zone, { app: Proc; proxy: Proc }>();
+  const ingresses = new Map<Zone, Proc>();
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   const start = (site: string, argv: string[]): Proc => {
     const child = spawn('ip', ['netns', 'exec', sites.site(site).name, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env });
@@ -141,6 +144,7 @@ export async function startThreeSites(log: (line: string) => void = () => {}): P
       ].join('---\n'));
       const ingress = joinProxy(zone, 'zone-ingress', 10 + i, ['--mode', 'zone-ingress']);
       await waitOut(ingress, /"msg":"proxy ready"/, `the ${zone} zone ingress`);
+      ingresses.set(zone, ingress);
       const app = start(zone, [process.execPath, '-e', APP, zone]);
       await waitOut(app, /app listening/, `the app in ${zone}`);
       const proxy = joinProxy(zone, 'web-1', 20 + i, ['--app', 'http=8081', '--outbound-port', String(15300 + i)]);
@@ -164,7 +168,7 @@ export async function startThreeSites(log: (line: string) => void = () => {}): P
     await close();
     throw err;
   }
-  return { sites, dir, instances, start, run, ctl, call, waitOut, close };
+  return { sites, dir, instances, ingresses, start, run, ctl, call, waitOut, close };
 }
 
 export type { Site };

@@ -74,6 +74,9 @@ async function zonesLinked(facts: Facts) {
   const ago = (t: string) => (t === '' ? 'never heard from' : `last heard from at ${t} (${shortAge(facts.now - Date.parse(t))} ago)`);
   const problems: Problem[] = [];
   for (const z of report.items) {
+    // On a zone: another zone's ingress this site cannot reach is a cross-site path that fails silently.
+    if (z.self !== true && z.ingressReachable === false) problems.push({ message: `zone ${z.name}'s ingress ${z.ingress} does not answer from this site: ${z.ingressHealth}; calls to its instances fail over elsewhere`, zone: z.name, ingress: z.ingress });
+    if (z.self !== true && z.ingress === null && z.services > 0) problems.push({ message: `zone ${z.name} has Services but no zone ingress: no other zone can reach its instances (sluice-proxy --mode zone-ingress, or --ingress-address)`, zone: z.name });
     if (z.status === 'online') continue;
     if (z.self === true) problems.push({ message: `the link to the global control plane is down: ${ago(z.lastSync)}; this zone serves its last config and issues certificates on its intermediate`, zone: z.name, state: 'offline', lastSync: z.lastSync });
     else problems.push({ message: `zone ${z.name} is offline: ${ago(z.lastSync)}`, zone: z.name, state: 'offline', lastSync: z.lastSync });

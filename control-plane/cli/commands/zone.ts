@@ -69,7 +69,9 @@ export async function getZones(flags: Record<string, FlagValue>, rest: readonly 
   }
   const now = ctx.clock();
   const since = (t: string) => (t === '' ? 'never' : `${shortAge(now - Date.parse(t))} ago`);
-  const rows = report.items.map((z) => [z.self === true ? `${z.name} (this zone)` : z.name, z.status, since(z.lastSync), z.version || '-', String(z.proxies), z.ingress ?? '-', String(z.services)]);
-  ctx.stdout(formatTable(['NAME', 'STATUS', 'LAST SYNC', 'VERSION', 'PROXIES', 'INGRESS', 'SERVICES'], rows));
+  // On a zone, HEALTH: its own ingress, and whether each other zone's answers from this site.
+  const health = report.items.some((z) => z.ingressHealth !== undefined);
+  const rows = report.items.map((z) => [z.self === true ? `${z.name} (this zone)` : z.name, z.status, since(z.lastSync), z.version || '-', String(z.proxies), z.ingress ?? '-', ...(health ? [z.ingressHealth ?? '-'] : []), String(z.services)]);
+  ctx.stdout(formatTable(['NAME', 'STATUS', 'LAST SYNC', 'VERSION', 'PROXIES', 'INGRESS', ...(health ? ['HEALTH'] : []), 'SERVICES'], rows));
   return 0;
 }
