@@ -1,6 +1,7 @@
 // What each role of sluice-cp takes at apply (issue 18; zones.md). A zone gets the
 // mesh-wide kinds from the global, so it refuses them from an operator; a global has no
-// proxies, so it refuses Workloads and join tokens; standalone takes everything.
+// proxies, so it refuses Workloads and join tokens, and Services, which zones declare;
+// standalone takes everything.
 
 import { WATCHED_TYPES } from '../xds/mesh-index.ts';
 
@@ -26,6 +27,10 @@ export function refusalOf(role: Role, zone: string | undefined, kind: string): s
   if (role === 'zone' && MESH_WIDE_KINDS.has(kind)) return `${kind} is mesh-wide: apply it on the global control plane; this control plane is zone ${zone}`;
   if (role === 'global' && (kind === 'Workload' || kind === 'JoinToken')) {
     return `${kind}s belong to a zone: no proxy joins a global control plane; apply it on the control plane of the zone where the workload runs (sluice-cp --role zone)`;
+  }
+  // Nothing would carry a Service of the global's own to the zones: refused rather than kept to no effect.
+  if (role === 'global' && kind === 'Service') {
+    return 'Services belong to the zones that run their instances: apply it on each such zone\'s control plane; the global learns it from their summaries (one Service across zones by namespace and name)';
   }
   return undefined;
 }

@@ -28,7 +28,8 @@ test('the xDS demo: proxies join with tokens, sync, and the traffic follows a ro
 
   for (const w of ['frontend-1', 'orders-1', 'orders-canary-1']) {
     assert.match(out, new RegExp(`join token \\w+ for Workload default/${w} written to \\$DEMO/${w}\\.token \\(mode 0600\\)`), w);
-    assert.match(out, new RegExp(`\\n  ${w}\\.default\\s+proxy(\\s+SYNCED \\(\\S+\\)){5}\\s`), `${w} SYNCED on CDS LDS EDS RDS SDS`);
+    // Its Workload's zone (examples/xds/workloads.yaml) in the ZONE column, then the five types.
+    assert.match(out, new RegExp(`\\n  ${w}\\.default\\s+proxy\\s+dc-1(\\s+SYNCED \\(\\S+\\)){5}\\s`), `${w} SYNCED on CDS LDS EDS RDS SDS`);
   }
   assert.match(out, /-> 200 orders v1 \(orders-1\), called by spiffe:\/\/demo\.sluice\.dev\/ns\/default\/sa\/frontend/);
 

@@ -124,7 +124,8 @@ test('proxy-status shows every proxy SYNCED, and a listener the proxy cannot bin
     const out = await ctl(['proxy-status']);
     return (out.match(/SYNCED/g) ?? []).length >= 15 ? out : undefined;
   });
-  for (const id of ['frontend-1.default', 'orders-1.default', 'orders-2.default']) assert.match(status, new RegExp(`\\n${id.replace('.', '\\.')}\\s+proxy\\s+SYNCED`));
+  // The Workloads are in zone dc-1: proxy-status shows it in its ZONE column.
+  for (const id of ['frontend-1.default', 'orders-1.default', 'orders-2.default']) assert.match(status, new RegExp(`\\n${id.replace('.', '\\.')}\\s+proxy\\s+dc-1\\s+SYNCED`));
   blocker = net.createServer().listen(ports.held, '127.0.0.1');
   await ctl(['apply', '-f', '-'], [service('orders-admin', '{ app: orders, version: v1 }', 'admin', 9000), workload('orders-1', '{ app: orders, version: v1 }', `{ http: ${ports.orders1}, admin: ${ports.held} }`, 'orders')].join('---\n'));
   const nacked = await until('a NACK', async () => {
@@ -132,7 +133,7 @@ test('proxy-status shows every proxy SYNCED, and a listener the proxy cannot bin
     return /NACKED/.test(out) ? out : undefined;
   });
   // The listener waits for its routes (Envoy's warming), so the response that completes it, RDS, carries the NACK.
-  assert.match(nacked, /orders-1\.default\s+proxy\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+NACKED\s/);
+  assert.match(nacked, /orders-1\.default\s+proxy\s+dc-1\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+NACKED\s/);
   assert.match(nacked, new RegExp(`orders-1\\.default refused RDS version \\S+ at \\S+:\\n  the proxy could not apply the config: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${ports.held}\\n`));
   assert.equal((await call()).status, 200, 'the last good config still serves');
 });

@@ -204,14 +204,14 @@ test("each zone's Services reach the global and the other zone", { timeout: 60_0
   assert.deepEqual(onpremWeb.ports.map((p) => [p.port, p.instances]), [[80, 0]]);
 });
 
-test('roles refuse at apply: a zone the mesh-wide kinds, the global Workloads and join tokens', { timeout: 30_000 }, async () => {
+test('roles refuse at apply: a zone the mesh-wide kinds, the global Workloads, join tokens and Services', { timeout: 30_000 }, async () => {
   const route = 'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: web }\nspec: { parentRefs: [{ group: "", kind: Service, name: web, port: 80 }], rules: [{ backendRefs: [{ name: web, port: 80 }] }] }\n';
   assert.match(await ctlFails(onprem, ['apply', '-f', '-'], route), /HTTPRoute is mesh-wide: apply it on the global control plane; this control plane is zone onprem/);
   assert.match(await ctlFails(global, ['apply', '-f', '-'], workload('vm-1', 'app: x', null, 'x')), /Workloads belong to a zone: no proxy joins a global control plane/);
   assert.match(await ctlFails(global, ['token', 'create', '--workload', 'vm-1']), /JoinTokens belong to a zone/);
   assert.match(await ctlFails(onprem, ['zone', 'token', 'create', 'x']), /zone tokens are minted on the global control plane/);
-  // A global takes a Service.
-  await ctl(global, ['apply', '-f', '-'], SERVICE);
+  // A global refuses a Service: nothing would carry it to the zones.
+  assert.match(await ctlFails(global, ['apply', '-f', '-'], SERVICE), /Services belong to the zones that run their instances/);
 });
 
 test('the global killed: zones keep serving and issuing certificates, and show it offline; back, they link again', { timeout: 120_000 }, async () => {

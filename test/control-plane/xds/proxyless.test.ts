@@ -265,9 +265,10 @@ test('sluicectl proxy-status shows the proxyless client with every type it subsc
   const env = { SLUICE_SERVER: cp.url, SLUICE_TOKEN_FILE: cp.tokenFile };
   const r = await sluicectl(['proxy-status'], { env });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^NAME\s+KIND\s+CDS\s+LDS\s+EDS\s+RDS\s+SDS\s+AGE\n/);
+  // The client's locality zone (its bootstrap's node.locality) in the ZONE column.
+  assert.match(r.stdout, /^NAME\s+KIND\s+ZONE\s+CDS\s+LDS\s+EDS\s+RDS\s+SDS\s+AGE\n/);
   // gRPC asks for no secrets: its SDS column is '-'.
-  assert.match(r.stdout, /\nproxyless-test\s+generic\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+-\s+\d+[smh]\n/);
+  assert.match(r.stdout, /\nproxyless-test\s+generic\s+dc-1\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+SYNCED \(\S+\)\s+-\s+\d+[smh]\n/);
   const json = await sluicectl(['proxy-status', 'proxyless-test', '-o', 'json'], { env });
   const [row] = JSON.parse(json.stdout) as { types: Record<string, { resources: number | string }> }[];
   assert.deepEqual(row.types.Listener.resources, 1);

@@ -121,7 +121,9 @@ test('role refusals name the kind, the reason and where to apply it', () => {
   assert.equal(refusalOf('zone', 'onprem', 'AuthorizationPolicy'), 'AuthorizationPolicy is mesh-wide: apply it on the global control plane; this control plane is zone onprem');
   assert.equal(refusalOf('zone', 'onprem', 'Workload'), undefined);
   assert.match(refusalOf('global', undefined, 'Workload') ?? '', /^Workloads belong to a zone/);
-  assert.equal(refusalOf('global', undefined, 'Service'), undefined);
+  assert.match(refusalOf('global', undefined, 'Service') ?? '', /^Services belong to the zones that run their instances/);
+  assert.equal(refusalOf('zone', 'onprem', 'Service'), undefined);
+  assert.equal(refusalOf('standalone', undefined, 'Service'), undefined);
 });
 
 test('sluice-cp --role flags: a zone needs --zone and --global; zone flags only with --role zone; paths resolve against the working directory', () => {
