@@ -15,13 +15,13 @@
 // Root only (CI runs as root); skipped with the reason otherwise.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { deleteNetns, joinByVeth, makeNetns, netnsMissing, type Netns } from '../helpers/netns.ts';
+import { deleteNetns, joinByVeth, makeNetns, netnsMissing, NsProcesses, type Netns, type NsProc } from '../helpers/netns.ts';
 import { PROXY_MAIN } from '../helpers/proxy-process.ts';
 import { CP_MAIN } from '../helpers/control-plane.ts';
 import { redisMissing } from '../helpers/redis.ts';
@@ -91,33 +91,18 @@ metadata: { name: server-1, labels: { app: server } }
 spec: { address: 10.44.0.2, ports: { http: 8080, redis: 6379 }, serviceAccount: server }
 `;
 
-type Proc = { readonly child: ChildProcess; out(): string };
+type Proc = NsProc;
 
 describe('transparent capture between two pods', { skip: skip ?? false }, () => {
   let a: Netns | undefined;
   let b: Netns | undefined;
   let dir = '';
-  const procs: Proc[] = [];
   let proxyA: Proc;
   let proxyB: Proc;
 
-  /** A long-running process in a namespace; stdout and stderr kept together. */
-  const start = (ns: Netns, argv: string[]): Proc => {
-    const child = spawn(ns.prefix[0], [...ns.prefix.slice(1), ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const p = { child, out: () => out };
-    procs.push(p);
-    return p;
-  };
-  const waitOut = async (p: Proc, re: RegExp, what: string, ms = 60_000) => {
-    const deadline = Date.now() + ms;
-    while (!re.test(p.out())) {
-      if (p.child.exitCode !== null || Date.now() > deadline) assert.fail(`${what}: not seen (${p.child.exitCode === null ? 'timed out' : `exited ${p.child.exitCode}`}); output:\n${p.out().slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const processes = new NsProcesses();
+  const start = (ns: Netns, argv: string[]): Proc => processes.start(ns, argv);
+  const waitOut = (p: Proc, re: RegExp, what: string, ms?: number) => processes.waitOut(p, re, what, ms);
   const run = (ns: Netns, argv: string[], env: Record<string, string> = {}) =>
     spawnSync(ns.prefix[0], [...ns.prefix.slice(1), ...argv], { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
   const ctl = (args: string[], stdinFile?: string) => {
@@ -184,21 +169,7 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
   });
 
   after(async () => {
-    for (const p of procs.reverse()) {
-      if (p.child.exitCode === null && p.child.signalCode === null) {
-        p.child.kill('SIGTERM');
-        await new Promise((r) => {
-          const t = setTimeout(() => {
-            p.child.kill('SIGKILL');
-            r(undefined);
-          }, 5000);
-          p.child.once('exit', () => {
-            clearTimeout(t);
-            r(undefined);
-          });
-        });
-      }
-    }
+    await processes.stopAll();
     deleteNetns(a, b);
     if (dir !== '') rmSync(dir, { recursive: true, force: true });
   });

@@ -32,7 +32,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { KINDS } from '../../control-plane/api/descriptors.ts';
 import { servingCertificate } from '../../control-plane/ca/ca-dir.ts';
 import { newCa } from './mesh-pki.ts';
-import { apiVersionOf, conflict, invalid, managedEntry, mergePatch, notFound, parsePath, readJson, reply, status, userAgent } from './fake-kube-wire.ts';
+import { apiVersionOf, conflict, invalid, managedEntry, mergePatch, notFound, parsePath, readJson, reply, status, tokenReview, userAgent, type TokenIdentity } from './fake-kube-wire.ts';
 
 export type KubeObject = {
   apiVersion?: string;
@@ -70,7 +70,7 @@ export const FAKE_RESOURCES: readonly FakeResource[] = [
   { group: 'ca.sluice.dev', version: 'v1', kind: 'JoinToken', plural: 'jointokens', namespaced: true, statusSubresource: false, custom: true },
 ];
 
-export type TokenIdentity = { readonly namespace: string; readonly serviceAccount: string; readonly audiences: readonly string[]; readonly podName?: string; readonly podUid?: string };
+export type { TokenIdentity } from './fake-kube-wire.ts';
 
 export type RecordedRequest = { readonly method: string; readonly path: string; readonly query: string; readonly body?: unknown };
 
@@ -260,7 +260,7 @@ export class FakeKubeApi {
     }
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.search, ...(body === undefined ? {} : { body }) });
     if (req.headers.authorization !== `Bearer ${this.adminToken}`) return reply(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
-    if (url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews' && req.method === 'POST') return this.#tokenReview(res, body);
+    if (url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews' && req.method === 'POST') return tokenReview(res, body, this.#tokens);
     const route = parsePath(url.pathname);
     if (route === undefined) return reply(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
     const r = FAKE_RESOURCES.find((x) => x.group === route.group && x.version === route.version && x.plural === route.plural);
@@ -371,34 +371,6 @@ export class FakeKubeApi {
     if (r.statusSubresource) delete stored.status;
     this.#commit(r, 'ADDED', stored);
     reply(res, 201, this.#objects.get(this.#key(r, namespace, o.metadata.name)));
-  }
-
-  #tokenReview(res: ServerResponse, body: unknown): void {
-    const spec = (body as { spec?: { token?: unknown; audiences?: unknown } } | undefined)?.spec;
-    if (typeof spec?.token !== 'string') return reply(res, 422, status(422, 'Invalid', 'TokenReview.authentication.k8s.io is invalid: spec.token: Required value'));
-    const wanted = Array.isArray(spec.audiences) ? (spec.audiences as string[]) : [];
-    const id = this.#tokens.get(spec.token);
-    const audiences = id === undefined ? [] : wanted.length === 0 ? [...id.audiences] : wanted.filter((a) => id.audiences.includes(a));
-    const ok = id !== undefined && audiences.length > 0;
-    const review = {
-      kind: 'TokenReview',
-      apiVersion: 'authentication.k8s.io/v1',
-      metadata: { creationTimestamp: null },
-      spec: { token: spec.token, ...(wanted.length === 0 ? {} : { audiences: wanted }) },
-      status: ok
-        ? {
-            authenticated: true,
-            user: {
-              username: `system:serviceaccount:${id.namespace}:${id.serviceAccount}`,
-              uid: randomUUID(),
-              groups: ['system:serviceaccounts', `system:serviceaccounts:${id.namespace}`, 'system:authenticated'],
-              ...(id.podName === undefined ? {} : { extra: { 'authentication.kubernetes.io/pod-name': [id.podName], 'authentication.kubernetes.io/pod-uid': [id.podUid ?? ''] } }),
-            },
-            audiences,
-          }
-        : { user: {}, error: id === undefined ? '[invalid bearer token, token lookup failed]' : '[invalid bearer token, token audiences is invalid for the target audiences]' },
-    };
-    reply(res, 201, review);
   }
 }
 

@@ -1,6 +1,7 @@
 // The fake Kubernetes API server's wire: paths as the API server routes them, and the
-// Status objects and patches it answers with (fake-kube-api.ts serves them).
+// Status objects, patches and TokenReviews it answers with (fake-kube-api.ts serves them).
 
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeResource } from './fake-kube-api.ts';
 
@@ -72,4 +73,36 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
     else out[k] = mergePatch(out[k], v);
   }
   return out;
+}
+
+/** A token a test registered: system:serviceaccount:NS:SA, for these audiences. */
+export type TokenIdentity = { readonly namespace: string; readonly serviceAccount: string; readonly audiences: readonly string[]; readonly podName?: string; readonly podUid?: string };
+
+/** POST authentication.k8s.io/v1 tokenreviews: the review a real API server answers, authenticated for a registered token and a shared audience. */
+export function tokenReview(res: ServerResponse, body: unknown, tokens: ReadonlyMap<string, TokenIdentity>): void {
+  const spec = (body as { spec?: { token?: unknown; audiences?: unknown } } | undefined)?.spec;
+  if (typeof spec?.token !== 'string') return reply(res, 422, status(422, 'Invalid', 'TokenReview.authentication.k8s.io is invalid: spec.token: Required value'));
+  const wanted = Array.isArray(spec.audiences) ? (spec.audiences as string[]) : [];
+  const id = tokens.get(spec.token);
+  const audiences = id === undefined ? [] : wanted.length === 0 ? [...id.audiences] : wanted.filter((a) => id.audiences.includes(a));
+  const ok = id !== undefined && audiences.length > 0;
+  const review = {
+    kind: 'TokenReview',
+    apiVersion: 'authentication.k8s.io/v1',
+    metadata: { creationTimestamp: null },
+    spec: { token: spec.token, ...(wanted.length === 0 ? {} : { audiences: wanted }) },
+    status: ok
+      ? {
+          authenticated: true,
+          user: {
+            username: `system:serviceaccount:${id.namespace}:${id.serviceAccount}`,
+            uid: randomUUID(),
+            groups: ['system:serviceaccounts', `system:serviceaccounts:${id.namespace}`, 'system:authenticated'],
+            ...(id.podName === undefined ? {} : { extra: { 'authentication.kubernetes.io/pod-name': [id.podName], 'authentication.kubernetes.io/pod-uid': [id.podUid ?? ''] } }),
+          },
+          audiences,
+        }
+      : { user: {}, error: id === undefined ? '[invalid bearer token, token lookup failed]' : '[invalid bearer token, token audiences is invalid for the target audiences]' },
+  };
+  reply(res, 201, review);
 }

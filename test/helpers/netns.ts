@@ -2,7 +2,7 @@
 // tests"): uniquely named per run, no route to the host's network, deleted in `finally`.
 // Root only; `netnsMissing()` says why a test must skip.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 /** Why namespaces cannot be made here, or null. */
@@ -56,4 +56,49 @@ export function joinByVeth(a: Netns, addrA: string, b: Netns, addrB: string): { 
   a.exec('ip', ['link', 'set', va, 'up']);
   b.exec('ip', ['link', 'set', vb, 'up']);
   return { a: va, b: vb };
+}
+
+/** A long-running process in a namespace; its stdout and stderr kept together. */
+export type NsProc = { readonly child: ChildProcess; out(): string };
+
+/** Starts processes in namespaces and stops them all (SIGTERM, then SIGKILL after 5 s), newest first. */
+export class NsProcesses {
+  #procs: NsProc[] = [];
+
+  start(ns: Netns, argv: readonly string[]): NsProc {
+    const child = spawn(ns.prefix[0], [...ns.prefix.slice(1), ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const p = { child, out: () => out };
+    this.#procs.push(p);
+    return p;
+  }
+
+  /** Until `re` shows in the output; fails with the output's tail when the process exits or `ms` pass first. */
+  async waitOut(p: NsProc, re: RegExp, what: string, ms = 60_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!re.test(p.out())) {
+      if (p.child.exitCode !== null || Date.now() > deadline) throw new Error(`${what}: not seen (${p.child.exitCode === null ? 'timed out' : `exited ${p.child.exitCode}`}); output:\n${p.out().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async stopAll(): Promise<void> {
+    for (const p of this.#procs.reverse()) {
+      if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
+      p.child.kill('SIGTERM');
+      await new Promise((r) => {
+        const t = setTimeout(() => {
+          p.child.kill('SIGKILL');
+          r(undefined);
+        }, 5000);
+        p.child.once('exit', () => {
+          clearTimeout(t);
+          r(undefined);
+        });
+      });
+    }
+    this.#procs = [];
+  }
 }

@@ -7,13 +7,14 @@
 // (two retries on connect failures, resets and 5xx), applied on the global. Root only.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CP_MAIN } from './control-plane.ts';
 import { PROXY_MAIN } from './proxy-process.ts';
+import { NsProcesses, type NsProc } from './netns.ts';
 import { makeSites, type Site, type Sites } from './sites.ts';
 
 const CLI_MAIN = fileURLToPath(new URL('../../control-plane/cli/main.ts', import.meta.url));
@@ -32,7 +33,7 @@ http.createServer((req, res) => {
 }).listen(8081, '127.0.0.1', () => console.log('app listening'));
 `;
 
-export type Proc = { readonly child: ChildProcess; out(): string };
+export type Proc = NsProc;
 
 export type ThreeSites = {
   readonly sites: Sites;
@@ -56,26 +57,12 @@ export type ThreeSites = {
 export async function startThreeSites(log: (line: string) => void = () => {}): Promise<ThreeSites> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-sites-'));
   const sites = makeSites(['global', ...ZONES], { global: [15012], 'dc-vm': [15443], onprem: [15443], cloud: [15443] });
-  const procs: Proc[] = [];
+  const processes = new NsProcesses();
   const instances = new Map<Zone, { app: Proc; proxy: Proc }>();
   const ingresses = new Map<Zone, Proc>();
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-  const start = (site: string, argv: string[]): Proc => {
-    const child = spawn('ip', ['netns', 'exec', sites.site(site).name, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const p = { child, out: () => out };
-    procs.push(p);
-    return p;
-  };
-  const waitOut = async (p: Proc, re: RegExp, what: string, ms = 60_000) => {
-    const deadline = Date.now() + ms;
-    while (!re.test(p.out())) {
-      if (p.child.exitCode !== null || Date.now() > deadline) assert.fail(`${what}: not seen (${p.child.exitCode === null ? 'timed out' : `exited ${p.child.exitCode}`}); output:\n${p.out().slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const start = (site: string, argv: string[]): Proc => processes.start(sites.site(site), argv);
+  const waitOut = (p: Proc, re: RegExp, what: string, ms?: number) => processes.waitOut(p, re, what, ms);
   const run = (site: string, argv: string[], more: Record<string, string> = {}) =>
     spawnSync('ip', ['netns', 'exec', sites.site(site).name, ...argv], { encoding: 'utf8', timeout: 60_000, env: { ...env, ...more } });
   let n = 0;
@@ -102,20 +89,7 @@ export async function startThreeSites(log: (line: string) => void = () => {}): P
     return line.startsWith('{') ? (JSON.parse(line) as { site: string; xfcc: string | null }) : null;
   };
   const close = async () => {
-    for (const p of procs.reverse()) {
-      if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
-      p.child.kill('SIGTERM');
-      await new Promise((r) => {
-        const t = setTimeout(() => {
-          p.child.kill('SIGKILL');
-          r(undefined);
-        }, 5000);
-        p.child.once('exit', () => {
-          clearTimeout(t);
-          r(undefined);
-        });
-      });
-    }
+    await processes.stopAll();
     sites.destroy();
     rmSync(dir, { recursive: true, force: true });
   };
