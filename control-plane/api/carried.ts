@@ -17,6 +17,8 @@ import type { Resource } from './resource.ts';
 export type ControlPlaneFacts = {
   /** The trust domain of the control plane's CA: every SVID it signs is in it. */
   readonly trustDomain: string;
+  /** sluice-cp --role; absent: standalone. A global's Mesh reaches zones that cross sites only through zone ingresses. */
+  readonly role?: 'standalone' | 'global' | 'zone';
 };
 
 const STATIC_ONLY = 'a proxy run from a static file (sluice-proxy --config) takes it; proxies that follow the control plane cannot be told it in Envoy\'s fields';
@@ -25,7 +27,7 @@ type HeaderModifier = { set?: { name: string }[]; add?: { name: string }[]; remo
 type RouteFilter = { type: string; requestHeaderModifier?: HeaderModifier; responseHeaderModifier?: HeaderModifier };
 type RouteRule = { filters?: RouteFilter[]; backendRefs?: { filters?: RouteFilter[] }[] };
 type RouteSpec = { hostnames?: string[]; rules?: RouteRule[] };
-type MeshSpec = { trustDomain?: string };
+type MeshSpec = { trustDomain?: string; mtls?: { mode?: string } };
 type JwtSpec = { jwtRules?: { clockSkew?: string; outputClaimToHeaders?: { claim: string }[] }[] };
 type RetrySpec = { budget?: { percent?: number; ttl?: string } };
 type FaultSpec = { targetRefs?: { kind?: string }[]; delay?: { fixedDelay?: string }; abort?: { httpStatus?: number; grpcStatus?: number } };
@@ -44,6 +46,14 @@ export function notCarried(resource: Resource, facts: ControlPlaneFacts): Violat
       out.push({
         path: 'spec.trustDomain',
         message: `'${td}' is not the trust domain of this control plane's CA ('${facts.trustDomain}'): every workload certificate it signs names spiffe://${facts.trustDomain}/..., so peers would refuse each other; set trustDomain: ${facts.trustDomain}, or start sluice-cp on a data folder whose CA is for ${td}`,
+      });
+    }
+    // A zone ingress forwards by the SNI of the caller's TLS and never terminates it
+    // (issue 18): with mTLS off every proxy calls in plaintext, and no call could cross sites.
+    if (facts.role === 'global' && (resource.spec as MeshSpec | undefined)?.mtls?.mode === 'DISABLE') {
+      out.push({
+        path: 'spec.mtls.mode',
+        message: 'DISABLE cannot hold in a mesh of zones: a call reaches another zone only through its zone ingress, which routes by the SNI of the caller\'s mTLS connection and passes it through, so with mTLS off no call could cross sites; use PERMISSIVE to accept plaintext callers while proxies still call each other with mTLS',
       });
     }
   }

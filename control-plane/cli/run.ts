@@ -39,7 +39,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
   }
   let parsed: { values: Record<string, FlagValue>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...rest], options: command.options, allowPositionals: true, strict: true }) as typeof parsed;
+    parsed = parseArgs({ args: kubectlDryRun(rest, command.options['dry-run'] !== undefined), options: command.options, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (err) {
     ctx.stderr(`sluicectl ${command.words.join(' ')}: ${(err as Error).message}\nusage: ${command.usage}\n`);
     return 2;
@@ -136,4 +136,23 @@ function help(): string {
     'The verbs that talk to the control plane take --server URL, --token-file FILE and --ca-file FILE, else read\n' +
     `SLUICE_SERVER, SLUICE_TOKEN_FILE and SLUICE_CA_FILE, else ~/.sluice/config (server, tokenFile, caFile); default ${DEFAULT_SERVER}.\n`
   );
+}
+
+/**
+ * kubectl's `--dry-run=server|client|none`, as people type it: server and client both mean
+ * our dry run (which always asks the server, so it checks what apply would), none means none.
+ */
+function kubectlDryRun(args: readonly string[], takes: boolean): string[] {
+  if (!takes) return [...args];
+  const out: string[] = [];
+  for (const a of args) {
+    if (!a.startsWith('--dry-run=')) {
+      out.push(a);
+      continue;
+    }
+    const v = a.slice('--dry-run='.length);
+    if (v === 'server' || v === 'client') out.push('--dry-run');
+    else if (v !== 'none') throw new TypeError(`--dry-run takes server, client or none (as kubectl's), or no value; got '${v}'`);
+  }
+  return out;
 }

@@ -212,6 +212,11 @@ test('roles refuse at apply: a zone the mesh-wide kinds, the global Workloads, j
   assert.match(await ctlFails(onprem, ['zone', 'token', 'create', 'x']), /zone tokens are minted on the global control plane/);
   // A global refuses a Service: nothing would carry it to the zones.
   assert.match(await ctlFails(global, ['apply', '-f', '-'], SERVICE), /Services belong to the zones that run their instances/);
+  // mTLS off would leave no call able to cross sites: the ingress routes by the caller's TLS SNI.
+  const mesh = (mode: string) => `apiVersion: mesh.sluice.dev/v1alpha1\nkind: Mesh\nmetadata: { name: default }\nspec: { trustDomain: ${TD}, mtls: { mode: ${mode} } }\n`;
+  assert.match(await ctlFails(global, ['apply', '-f', '-'], mesh('DISABLE')), /spec\.mtls\.mode: DISABLE cannot hold in a mesh of zones/);
+  assert.match(await ctlFails(global, ['apply', '--dry-run=server', '-f', '-'], mesh('DISABLE')), /spec\.mtls\.mode/);
+  await ctl(global, ['apply', '--dry-run=server', '-f', '-'], mesh('PERMISSIVE'));
 });
 
 test('the global killed: zones keep serving and issuing certificates, and show it offline; back, they link again', { timeout: 120_000 }, async () => {

@@ -16,7 +16,7 @@ type Outcome = 'created' | 'configured' | 'unchanged';
 
 export const apply: Command = {
   words: ['apply'],
-  usage: 'sluicectl apply -f FILE|DIR|- [-f ...] [-n NS] [--dry-run]',
+  usage: 'sluicectl apply -f FILE|DIR|- [-f ...] [-n NS] [--dry-run[=server|client|none]]',
   summary: 'create or update the resources of YAML/JSON files, a directory or stdin; all or nothing. Exit 0 applied, 1 not',
   examples: ['sluicectl apply -f mesh.yaml', 'sluicectl apply -f deploy/mesh/ -n shop', 'cat route.yaml | sluicectl apply -f - --dry-run'],
   options: {

@@ -172,6 +172,24 @@ describe('get against a control plane', () => {
     assertGolden('habits-get.txt', transcript(runs));
   });
 
+  test("apply --dry-run as kubectl takes it: =server and =client check with the server and write nothing, =none applies, anything else is refused", async () => {
+    const file = join(dir, 'extra.yaml');
+    writeFileSync(file, 'apiVersion: v1\nkind: Service\nmetadata: { name: extra, namespace: shop }\nspec: { selector: { app: extra }, ports: [{ name: http, port: 80 }] }\n');
+    for (const form of ['--dry-run=server', '--dry-run=client', '--dry-run']) {
+      const r = await run('apply', '-f', file, form);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'service/extra created (dry run)\n', form);
+    }
+    assert.equal((await run('get', 'svc', 'extra', '-n', 'shop')).code, 1, 'a dry run wrote nothing');
+    const bad = await run('apply', '-f', file, '--dry-run=maybe');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--dry-run takes server, client or none \(as kubectl's\), or no value; got 'maybe'/);
+    const applied = await run('apply', '-f', file, '--dry-run=none');
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.equal(applied.stdout, 'service/extra created\n');
+    assert.equal((await run('delete', 'svc', 'extra', '-n', 'shop')).code, 0);
+  });
+
   test('-w prints the table, then a row per change, and stops when interrupted', async () => {
     const stop = new AbortController();
     const ctx = captureContext({ env, clock: now, interrupt: stop.signal });
