@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DURATION_PATTERN, parseDuration } from '../kinds/schema-kit.ts';
 
 export type CpFlags = {
   readonly store: string;
@@ -33,6 +34,8 @@ export type CpFlags = {
   readonly role: 'standalone' | 'global' | 'zone';
   /** With --role zone: the zone's name, where the global is, the token file of its first contact, its ingress address. */
   readonly zone?: { readonly name: string; readonly global: string; readonly tokenFile: string | null; readonly ingress: { readonly address: string; readonly port: number } | null };
+  /** With --role global: how long a zone's intermediate CA lives (the zone renews it over its link after two thirds). */
+  readonly zoneCaTtlMs?: number;
 };
 
 export const USAGE = `usage: sluice-cp [flags]
@@ -81,6 +84,9 @@ export const USAGE = `usage: sluice-cp [flags]
   --ingress-address HOST:PORT
                           with --role zone: where other zones reach this zone's instances (its zone
                           ingress, sluice-proxy --mode zone-ingress, 15443); told to the global
+  --zone-ca-ttl DURATION  with --role global: how long the zones' intermediate CAs live (default
+                          8760h, a year; at least 1m); a zone renews its own over its link when
+                          a third of its life is left
   --help, --version
 `;
 
@@ -109,6 +115,7 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
         global: { type: 'string' },
         'zone-token': { type: 'string' },
         'ingress-address': { type: 'string' },
+        'zone-ca-ttl': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
       },
@@ -145,6 +152,15 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
   if (role !== 'zone') {
     for (const f of ['zone', 'global', 'zone-token', 'ingress-address']) if (values[f] !== undefined) throw new FlagError(`--${f} is only for --role zone (the role is ${role})`);
   }
+  const ttlText = values['zone-ca-ttl'] as string | undefined;
+  if (ttlText !== undefined && role !== 'global') throw new FlagError(`--zone-ca-ttl is only for --role global, which signs the zones' intermediates (the role is ${role})`);
+  let zoneCaTtlMs: number | undefined;
+  if (ttlText !== undefined) {
+    if (!new RegExp(DURATION_PATTERN).test(ttlText)) throw new FlagError(`--zone-ca-ttl must be a duration such as 8760h or 720h30m; got '${ttlText}'`);
+    zoneCaTtlMs = parseDuration(ttlText);
+    // Shorter, and the renewal at two thirds would come before a zone's next heartbeat could carry it.
+    if (zoneCaTtlMs < 60_000) throw new FlagError(`--zone-ca-ttl must be at least 1m; got '${ttlText}'`);
+  }
   let zone: CpFlags['zone'];
   if (role === 'zone') {
     const name = values.zone as string | undefined;
@@ -161,6 +177,7 @@ export function parseFlags(argv: readonly string[]): CpFlags | 'help' | 'version
   return {
     role,
     ...(zone === undefined ? {} : { zone }),
+    ...(zoneCaTtlMs === undefined ? {} : { zoneCaTtlMs }),
     store,
     ...(kubeconfig === undefined ? {} : { kubeconfig }),
     dataDir,

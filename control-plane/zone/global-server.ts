@@ -32,6 +32,8 @@ export type GlobalZonesDeps = {
   readonly dataDir: string;
   readonly now: () => number;
   readonly log: Logger;
+  /** How long a zone's intermediate lives (sluice-cp --zone-ca-ttl); absent: a year. */
+  readonly zoneCaTtlMs?: number;
 };
 
 type Stream = grpc.ServerDuplexStream<ZoneMessage, GlobalMessage>;
@@ -137,17 +139,27 @@ export class GlobalZones {
       return m.zone;
     }
     if (m.token === '') throw new Refusal(grpc.status.UNAUTHENTICATED, 'NO_PROOF', `zone ${m.zone} has no proof: a first contact needs a zone token (sluicectl zone token create ${m.zone}, then sluice-cp --zone-token FILE)`);
-    const csr = readCsr(m.csr);
-    if (!csr.ok) throw new Refusal(grpc.status.INVALID_ARGUMENT, 'CSR_INVALID', `the zone's CSR cannot be used: ${csr.error}`);
-    const want = zoneId(this.#deps.trustDomain, m.zone);
-    if (csr.value.uris.length !== 1 || csr.value.uris[0] !== want) throw new Refusal(grpc.status.PERMISSION_DENIED, 'IDENTITY_MISMATCH', `the CSR asks for ${csr.value.uris.join(', ') || 'no identity'}, not ${want}`);
-    const used = await this.#deps.tokens.consume(m.token, m.zone, csr.value.publicKeyPem);
+    const publicKeyPem = this.#csrKey(m.zone, m.csr);
+    const used = await this.#deps.tokens.consume(m.token, m.zone, publicKeyPem);
     if (!used.ok) throw new Refusal(grpc.status.UNAUTHENTICATED, used.error.code, used.error.message);
-    const signed = signZoneIntermediate({ rootPem: this.#deps.root.cert, rootKeyPem: this.#deps.root.key, publicKeyPem: csr.value.publicKeyPem, trustDomain: this.#deps.trustDomain, zone: m.zone, now: this.#deps.now() });
-    if (!signed.ok) throw new Refusal(grpc.status.INTERNAL, 'ISSUE_FAILED', signed.error);
-    this.#deps.log('info', 'zone enrolled', { zone: m.zone, token: used.value.id, identity: want });
-    call.write({ intermediate: signed.value, trust_bundle: this.#deps.bundle, revision: '', resources_json: '', zones_json: '' });
+    call.write(this.#intermediate(m.zone, publicKeyPem));
+    this.#deps.log('info', 'zone enrolled', { zone: m.zone, token: used.value.id, identity: zoneId(this.#deps.trustDomain, m.zone) });
     return m.zone;
+  }
+
+  /** The public key of a zone's CSR, once it asks for that zone's identity and no other. */
+  #csrKey(zone: string, pem: string): string {
+    const csr = readCsr(pem);
+    if (!csr.ok) throw new Refusal(grpc.status.INVALID_ARGUMENT, 'CSR_INVALID', `the zone's CSR cannot be used: ${csr.error}`);
+    const want = zoneId(this.#deps.trustDomain, zone);
+    if (csr.value.uris.length !== 1 || csr.value.uris[0] !== want) throw new Refusal(grpc.status.PERMISSION_DENIED, 'IDENTITY_MISMATCH', `the CSR asks for ${csr.value.uris.join(', ') || 'no identity'}, not ${want}`);
+    return csr.value.publicKeyPem;
+  }
+
+  #intermediate(zone: string, publicKeyPem: string): GlobalMessage {
+    const signed = signZoneIntermediate({ rootPem: this.#deps.root.cert, rootKeyPem: this.#deps.root.key, publicKeyPem, trustDomain: this.#deps.trustDomain, zone, now: this.#deps.now(), ttlMs: this.#deps.zoneCaTtlMs });
+    if (!signed.ok) throw new Refusal(grpc.status.INTERNAL, 'ISSUE_FAILED', signed.error);
+    return { intermediate: signed.value, trust_bundle: this.#deps.bundle, revision: '', resources_json: '', zones_json: '' };
   }
 
   #sync(call: Stream): void {
@@ -183,6 +195,11 @@ export class GlobalZones {
       }
       const known = this.#zones.get(zone)!;
       if (known.stream !== call) return;
+      // Renewal: a linked zone, proven by its intermediate, asks for the next one before this one ends.
+      if (m.csr !== '' && m.token === '') {
+        call.write(this.#intermediate(zone, this.#csrKey(zone, m.csr)));
+        this.#deps.log('info', 'zone intermediate CA renewed', { zone });
+      }
       let summary = known.summary;
       if (m.summary_json !== '') {
         try {

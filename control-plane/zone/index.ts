@@ -92,7 +92,7 @@ export function roleParts(flags: CpFlags, deps: { ca: Ca; store: ResourceStore; 
   });
   if (flags.role === 'global') {
     const tokens = zoneTokens(deps.store, Date.now);
-    const zones = new GlobalZones({ store: deps.store, tokens, trustDomain: deps.ca.trustDomain, root: { cert: deps.ca.root, key: readFileSync(join(flags.caDir, ROOT_KEY_FILE), 'utf8') }, bundle: deps.ca.bundle, dataDir: flags.dataDir, now: Date.now, log: deps.log });
+    const zones = new GlobalZones({ store: deps.store, tokens, trustDomain: deps.ca.trustDomain, root: { cert: deps.ca.root, key: readFileSync(join(flags.caDir, ROOT_KEY_FILE), 'utf8') }, bundle: deps.ca.bundle, dataDir: flags.dataDir, now: Date.now, log: deps.log, zoneCaTtlMs: flags.zoneCaTtlMs });
     return {
       start: () => zones.start(),
       register: (server) => zones.register(server),
@@ -124,6 +124,13 @@ export function roleParts(flags: CpFlags, deps: { ca: Ca; store: ResourceStore; 
       now: Date.now,
       report: () => ({ summary: self(), proxies: proxies() }),
       onZones: () => xds?.refresh(),
+      onRenewed: ({ intermediate, key }) => {
+        writeZoneCa(flags.caDir, { bundle: deps.ca.bundle, intermediate, key });
+        const next = loadCa({ root: deps.ca.root, ca: intermediate, caKey: key, bundle: deps.ca.bundle });
+        if (!next.ok) throw new Error(`the renewed intermediate cannot be used: ${next.error}`);
+        // The certificate service, the serving credentials and the webhook read this one Ca at each use: from now on they sign with the new intermediate.
+        Object.assign(deps.ca as { -readonly [K in keyof Ca]: Ca[K] }, next.value);
+      },
     });
     // A Sluice proxy's node id is <workload>.<namespace> (xds/node.ts).
     const connected = () => new Set((xds?.status() ?? []).filter((p) => p.kind === 'proxy' && p.status === 'CONNECTED').map((p) => `${p.id.slice(p.id.lastIndexOf('.') + 1)}/${p.id.slice(0, p.id.lastIndexOf('.'))}`));

@@ -5,6 +5,7 @@
 // store (so the zone's pipeline serves them as any other), the other zones' records into
 // DATADIR/zone-state.json. Cut off, the zone keeps both and goes on serving them.
 
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -114,7 +115,16 @@ export type ZoneLinkOptions = {
   readonly report: () => { summary: ZoneSummary; proxies: number };
   /** The other zones changed (the view is rebuilt with them). */
   readonly onZones: () => void;
+  /** The global signed the zone's next intermediate: keep it (files) and sign with it from now on. */
+  readonly onRenewed: (renewed: { readonly intermediate: string; readonly key: string }) => void;
 };
+
+/** A zone asks for its next intermediate when a third of this one's life is left. */
+export function renewalDue(intermediatePem: string, now: number): boolean {
+  const cert = new X509Certificate(intermediatePem);
+  const end = cert.validToDate.getTime();
+  return now >= end - (end - cert.validFromDate.getTime()) / 3;
+}
 
 /** The link to the global, kept up until close(). */
 export class ZoneLink {
@@ -129,9 +139,13 @@ export class ZoneLink {
   #lastSent = '';
   #applying = Promise.resolve();
   readonly #file: string;
+  #identity: { cert: string; key: string };
+  /** The key of the intermediate asked for and not yet received (its CSR goes with each heartbeat until then). */
+  #renewal: { key: string; csr: string } | null = null;
 
   constructor(o: ZoneLinkOptions) {
     this.#o = o;
+    this.#identity = { ...o.identity };
     this.#file = join(o.dataDir, 'zone-state.json');
     let saved: { revision: string; zones: ZoneRecord[]; lastSync?: string } = { revision: '', zones: [] };
     try {
@@ -168,7 +182,7 @@ export class ZoneLink {
   #connect(): void {
     if (this.#closed) return;
     this.#client?.close();
-    this.#client = dial(this.#o.global, this.#o.trustDomain, this.#o.bundle, this.#o.identity);
+    this.#client = dial(this.#o.global, this.#o.trustDomain, this.#o.bundle, this.#identity);
     const call = openStream(this.#client);
     this.#call = call;
     this.#lastSent = '';
@@ -176,7 +190,9 @@ export class ZoneLink {
     const lost = (why: string) => {
       if (done) return;
       done = true;
-      if (this.#call === call) this.#call = null;
+      // A stream given up for a new one (a renewed intermediate) ends quietly.
+      if (this.#call !== call) return;
+      this.#call = null;
       if (this.#state.connected) this.#o.log('warn', 'link to the global control plane lost; serving the last config', { global: this.#o.global, reason: why });
       this.#state = { ...this.#state, connected: false };
       this.#save();
@@ -188,6 +204,7 @@ export class ZoneLink {
       if (!this.#state.connected) this.#o.log('info', 'linked to the global control plane', { global: this.#o.global, revision: m.revision });
       this.#backoff = 500;
       this.#state = { ...this.#state, connected: true, lastSync: new Date(this.#o.now()).toISOString() };
+      if (m.intermediate !== '') return void this.#renewed(m.intermediate, call);
       this.#applying = this.#applying.then(() => this.#receive(m)).catch((err: unknown) => this.#o.log('error', 'applying the global state failed; trying again on the next message', { error: (err as Error).message }));
     });
     call.on('error', (err: grpc.ServiceError) => {
@@ -203,8 +220,41 @@ export class ZoneLink {
     if (call === null) return;
     const { summary, proxies } = this.#o.report();
     const text = JSON.stringify(summary);
-    call.write({ zone: this.#o.zone, version: this.#o.version, token: '', csr: '', summary_json: first || text !== this.#lastSent ? text : '', proxies });
+    if (this.#renewal === null && renewalDue(this.#identity.cert, this.#o.now())) {
+      const keys = generateKeyPair();
+      this.#renewal = { key: keys.privateKeyPem, csr: createCsr(keys.privateKeyPem, keys.publicKeyPem, zoneId(this.#o.trustDomain, this.#o.zone)) };
+      this.#o.log('info', 'asking the global for the zone\'s next intermediate CA', { notAfter: new X509Certificate(this.#identity.cert).validToDate.toISOString() });
+    }
+    call.write({ zone: this.#o.zone, version: this.#o.version, token: '', csr: this.#renewal?.csr ?? '', summary_json: first || text !== this.#lastSent ? text : '', proxies });
     this.#lastSent = text;
+  }
+
+  /** The next intermediate: kept, signed with, and the link made again under it. */
+  #renewed(intermediate: string, call: grpc.ClientDuplexStream<ZoneMessage, GlobalMessage>): void {
+    const pending = this.#renewal;
+    let matches = false;
+    try {
+      matches = pending !== null && new X509Certificate(intermediate).publicKey.equals(createPublicKey(pending.key));
+    } catch {
+      // Not a certificate: said below, as any other that does not fit.
+    }
+    if (pending === null || !matches) {
+      this.#o.log('warn', 'an intermediate CA came from the global for a key this zone did not ask with; ignored');
+      return;
+    }
+    this.#renewal = null;
+    try {
+      this.#o.onRenewed({ intermediate, key: pending.key });
+    } catch (err) {
+      // Kept signing with the current one; the next heartbeat asks again.
+      this.#o.log('error', 'cannot keep the renewed intermediate CA; asking again', { error: (err as Error).message });
+      return;
+    }
+    this.#identity = { cert: intermediate, key: pending.key };
+    this.#o.log('info', 'zone intermediate CA renewed', { notAfter: new X509Certificate(intermediate).validToDate.toISOString() });
+    // The stream stays proven by the old certificate; link again under the new one (the global keeps the newest stream).
+    this.#connect();
+    call.cancel();
   }
 
   /** What a restart starts from: the last state, and when the global was last heard from. */

@@ -139,4 +139,9 @@ test('sluice-cp --role flags: a zone needs --zone and --global; zone flags only 
   refused(['--role', 'zone', '--zone', 'On_Prem', '--global', 'g:1'], /--zone must be a DNS label/);
   refused(['--role', 'global', '--zone', 'onprem'], /--zone is only for --role zone \(the role is global\)/);
   refused(['--role', 'edge'], /--role must be standalone, global or zone; got 'edge'/);
+  assert.equal((parseFlags([...base, '--role', 'global', '--zone-ca-ttl', '720h30m']) as { zoneCaTtlMs: number }).zoneCaTtlMs, 720.5 * 3_600_000);
+  assert.equal((parseFlags([...base, '--role', 'global']) as { zoneCaTtlMs?: number }).zoneCaTtlMs, undefined);
+  refused(['--role', 'zone', '--zone', 'onprem', '--global', 'g:1', '--zone-ca-ttl', '1h'], /--zone-ca-ttl is only for --role global, which signs the zones' intermediates \(the role is zone\)/);
+  refused(['--role', 'global', '--zone-ca-ttl', 'a year'], /--zone-ca-ttl must be a duration such as 8760h or 720h30m; got 'a year'/);
+  refused(['--role', 'global', '--zone-ca-ttl', '30s'], /--zone-ca-ttl must be at least 1m; got '30s'/);
 });
