@@ -32,8 +32,9 @@ export const KUBE_TYPES: readonly KubeType[] = [
   // Core Services are Kubernetes' own (kubectl applies them, and sluice-cp's ClusterRole only
   // reads them, so that it cannot change any Service of the cluster): read, never written.
   ...KINDS.map((k) => ({ type: resourceTypeOf(k), group: k.group, version: k.version, kind: k.kind, plural: k.plural, namespaced: k.scope === 'Namespaced', statusSubresource: true, writable: k.group !== '', ownStatus: k.group !== '' })),
-  // Join tokens: their status (used, revoked) is written by update with a resourceVersion precondition, so no subresource.
+  // Join and zone tokens: their status (used, revoked) is written by update with a resourceVersion precondition, so no subresource.
   { type: 'jointokens.ca.sluice.dev', group: 'ca.sluice.dev', version: 'v1', kind: 'JoinToken', plural: 'jointokens', namespaced: true, statusSubresource: false, writable: true, ownStatus: false },
+  { type: 'zonetokens.ca.sluice.dev', group: 'ca.sluice.dev', version: 'v1', kind: 'ZoneToken', plural: 'zonetokens', namespaced: true, statusSubresource: false, writable: true, ownStatus: false },
   // The registry: which pods run behind a Service, where, and as whom.
   { type: POD_TYPE, group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, statusSubresource: true, writable: false, ownStatus: false },
   { type: ENDPOINT_SLICE_TYPE, group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true, statusSubresource: false, writable: false, ownStatus: false },

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { createCa } from '../../certs/index.ts';
-import { crdFor, joinTokenCrd } from '../../control-plane/api/crd.ts';
+import { crdFor, joinTokenCrd, zoneTokenCrd } from '../../control-plane/api/crd.ts';
 import { KINDS } from '../../control-plane/api/descriptors.ts';
 import { startControlPlane } from '../helpers/control-plane.ts';
 import { closedPort } from '../helpers/ports.ts';
@@ -66,7 +66,7 @@ for (const overlay of OVERLAYS) {
     test('installs every CRD exactly as generated from the kinds (and the join tokens\' the kube store keeps), and each namespaced object into sluice-system', () => {
       const objs = objects(overlay);
       const crds = objs.filter((o) => o.kind === 'CustomResourceDefinition');
-      const want = [...KINDS.filter((k) => k.crd).map((k) => crdFor(k)), joinTokenCrd()];
+      const want = [...KINDS.filter((k) => k.crd).map((k) => crdFor(k)), joinTokenCrd(), zoneTokenCrd()];
       assert.deepEqual(crds.map((c) => c.metadata.name).sort(), want.map((c: any) => c.metadata.name).sort());
       for (const c of crds) assert.deepEqual(c, want.find((w: any) => w.metadata.name === c.metadata.name), `${c.metadata.name} as generated`);
       assert.equal(one(objs, 'Namespace').metadata.name, 'sluice-system');

@@ -34,7 +34,7 @@ export const CALLS: readonly { group: string; resources: string[]; verbs: string
     { group: k.group, resources: [k.plural], verbs: [...READ, ...WRITE], why: `${k.kind}: watched by the store; written when sluicectl apply/delete goes through sluice-cp` },
     { group: k.group, resources: [`${k.plural}/status`], verbs: STATUS, why: `${k.kind}: the conditions sluice-cp computes` },
   ]),
-  { group: 'ca.sluice.dev', resources: ['jointokens'], verbs: [...READ, ...WRITE], why: 'join tokens: minted, used and revoked by sluice-cp (the kube store keeps them as JoinToken objects)' },
+  { group: 'ca.sluice.dev', resources: ['jointokens', 'zonetokens'], verbs: [...READ, ...WRITE], why: 'join and zone tokens: minted, used and revoked by sluice-cp (the kube store keeps them as JoinToken and ZoneToken objects)' },
   { group: 'authentication.k8s.io', resources: ['tokenreviews'], verbs: ['create'], why: "a pod proxy's service-account token, checked at join" },
   { group: 'admissionregistration.k8s.io', resources: ['mutatingwebhookconfigurations'], verbs: ['get', 'patch'], names: ['sluice-sidecar-injector'], why: "the injector's caBundle, kept current" },
 ];

@@ -93,3 +93,26 @@ test('sluicectl apply writes to the cluster; a joined VM proxy gets the pod IP o
     return /10\.244\.1\.7/.test(out) ? undefined : true;
   });
 });
+
+test('a global on --store kubernetes keeps zone tokens as ZoneToken objects; a zone enrolls with one and its use is written back', async () => {
+  const clusterApi = await FakeKubeApi.start();
+  const globalDir = join(dir, 'global');
+  const globalXds = await closedPort();
+  const global = await startControlPlane({ dataDir: globalDir, args: ['--role', 'global', '--store', 'kubernetes', '--kubeconfig', clusterApi.writeKubeconfig(dir), '--data-dir', globalDir, '--trust-domain', 'e2e.sluice.dev', '--xds-addr', `127.0.0.1:${globalXds}`], timeoutMs: 30_000 });
+  let zone: ControlPlaneProcess | undefined;
+  try {
+    const tokenFile = join(dir, 'onprem.zone-token');
+    const minted = await sluicectl(['zone', 'token', 'create', 'onprem', '--ttl', '10m', '--out', tokenFile], { env: { SLUICE_SERVER: global.url, SLUICE_TOKEN_FILE: global.tokenFile } });
+    assert.equal(minted.code, 0, minted.stderr);
+    const id = /^token: sluice-zt\.(\w+)\./m.exec(readFileSync(tokenFile, 'utf8'))![1];
+    const stored = clusterApi.get('ca.sluice.dev/v1', 'ZoneToken', 'sluice-system', id);
+    assert.ok(stored !== undefined, 'the zone token is a ZoneToken object in the cluster');
+    assert.doesNotMatch(JSON.stringify(stored), new RegExp(readFileSync(tokenFile, 'utf8').match(/sluice-zt\.\w+\.(\w+)/)![1]), 'never the secret');
+    zone = await startControlPlane({ dataDir: join(dir, 'onprem'), args: ['--role', 'zone', '--zone', 'onprem', '--global', `127.0.0.1:${globalXds}`, '--zone-token', tokenFile, '--xds-addr', `127.0.0.1:${await closedPort()}`], timeoutMs: 30_000 });
+    await until('the use of the token in the cluster', async () => ((clusterApi.get('ca.sluice.dev/v1', 'ZoneToken', 'sluice-system', id)?.status as { usedAt?: string } | undefined)?.usedAt === undefined ? undefined : true));
+  } finally {
+    await zone?.stop();
+    await global.stop();
+    await clusterApi.close();
+  }
+});

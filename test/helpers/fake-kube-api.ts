@@ -68,6 +68,7 @@ export const FAKE_RESOURCES: readonly FakeResource[] = [
   ...BUILT_IN,
   ...KINDS.filter((k) => k.group !== '').map((k) => ({ group: k.group, version: k.version, kind: k.kind, plural: k.plural, namespaced: k.scope === 'Namespaced', statusSubresource: true, custom: true })),
   { group: 'ca.sluice.dev', version: 'v1', kind: 'JoinToken', plural: 'jointokens', namespaced: true, statusSubresource: false, custom: true },
+  { group: 'ca.sluice.dev', version: 'v1', kind: 'ZoneToken', plural: 'zonetokens', namespaced: true, statusSubresource: false, custom: true },
 ];
 
 export type { TokenIdentity } from './fake-kube-wire.ts';
