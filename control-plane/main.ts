@@ -13,6 +13,7 @@ import { createLogger, logSink, type Logger } from './log.ts';
 import { openStore, type KubeStore } from './store/index.ts';
 import { startXds } from './xds/index.ts';
 import { roleCa, RoleError, roleParts } from './zone/index.ts';
+import { MetricsSink } from './telemetry/metrics-sink.ts';
 import { routeGrpcLogs } from '../xds/grpc-log.ts';
 import { stopWithWrapper } from '../xds/wrapper.ts';
 
@@ -66,6 +67,7 @@ async function main(): Promise<number> {
   // On Kubernetes: pods' service-account tokens are checked by TokenReview, and the injector's
   // caBundle and namespace labels come from the same API (client-node, loaded only here).
   const onKube = flags.store === 'kubernetes' ? await kubernetesParts(flags.kubeconfig, () => ca.bundle, log) : null;
+  const metrics = new MetricsSink({ now: Date.now, view: () => xds.view(), log });
   const grpcServers: grpc.Server[] = [];
   const bind = async (flag: string, addr: { host: string; port: number }, credentials: grpc.ServerCredentials, certificates: boolean): Promise<string> => {
     const server = new grpc.Server();
@@ -74,6 +76,8 @@ async function main(): Promise<number> {
     // The zone stream too: a zone proves itself by its intermediate, or by a zone token that must not cross plaintext.
     if (certificates) role.register(server);
     if (certificates) addCertificateService(server, { store, ca, now: Date.now, log, tokens, issued, reviewTokens: onKube?.reviewTokens });
+    // The proxies' golden metrics (sluicectl stat, top): on TLS only, where a proxy proves itself by its SVID.
+    if (certificates) metrics.register(server);
     const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${host}:${addr.port}`, credentials, (err, p) => (err ? reject(new StartError(`${flag} ${host}:${addr.port} cannot be bound (${err.message}): is another sluice-cp, or another program, on that port?`)) : resolve(p))),
@@ -101,7 +105,7 @@ async function main(): Promise<number> {
   }, 86_400_000);
   renewServing.unref();
   log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain, role: flags.role, ...(flags.zone === undefined ? {} : { zone: flags.zone.name, global: flags.zone.global }) });
-  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), certificates: { trustDomain: ca.trustDomain, get caPem() { return ca.ca; }, bundlePem: ca.bundle, clients: () => xds.peerCertificates(), issued: (node) => issued.latest(node) }, tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain, role: flags.role }, statusOf: (r) => xds.resourceStatus.statusOf(r), zones: role.api, refuse: role.refuse });
+  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), certificates: { trustDomain: ca.trustDomain, get caPem() { return ca.ca; }, bundlePem: ca.bundle, clients: () => xds.peerCertificates(), issued: (node) => issued.latest(node) }, tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain, role: flags.role }, statusOf: (r) => xds.resourceStatus.statusOf(r), zones: role.api, refuse: role.refuse, stats: (windowMs) => metrics.report(windowMs) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new StartError(`--api-addr ${flags.apiHost}:${flags.apiPort} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`)));
     server.listen(flags.apiPort, flags.apiHost, () => resolve());

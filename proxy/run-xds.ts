@@ -17,6 +17,7 @@ import { createRuntime, startAdmin, type AdminServers, type Io } from './runtime
 import { ProxyIdentity } from './tls/identity.ts';
 import { AdsClient, systemClock } from './xds/ads-client.ts';
 import { SvidClient } from './xds/svid-client.ts';
+import { MetricsReporter } from './xds/metrics-reporter.ts';
 import { captureProbe, checkRedirect } from './capture/probe.ts';
 
 const fail = (exitCode: number, error: string): StartResult => ({ ok: false, exitCode, error: `sluice-proxy: ${error}\n` });
@@ -140,6 +141,16 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     });
   };
   ads.start();
+  // The golden metrics, to the control plane that aggregates them (sluicectl stat, top).
+  const reporter = new MetricsReporter({
+    target: xf.controlPlane,
+    credentials: () => grpc.credentials.createSsl(readFileSync(files.bundle), readFileSync(files.key), readFileSync(files.cert), dial.verify),
+    channelOptions: dial.options,
+    nodeId: `${issued.workload}.${issued.namespace}`,
+    render: () => runtime.metrics.render(),
+    log,
+  });
+  reporter.start();
   log('info', 'following the control plane', { controlPlane: xf.controlPlane, node: `${issued.workload}.${issued.namespace}`, admin: admin.adminPort });
 
   const running: RunningProxy = {
@@ -150,6 +161,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     },
     stop: async () => {
       if (captureTimer !== null) clearTimeout(captureTimer);
+      reporter.close();
       await ads.close();
       svids.close();
       await server.drain(flags.drainTimeoutMs);

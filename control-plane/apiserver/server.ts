@@ -17,6 +17,8 @@ import { bearerMatches } from './token.ts';
 import { isTokenPath, serveTokens, type TokenApiOptions } from './tokens.ts';
 import { streamWatch } from './watch.ts';
 import { serveZoneTokens, ZONE_TOKENS_PATH, ZONES_PATH, zonesReport, type ZonesApiOptions } from './zones.ts';
+import { DURATION_PATTERN, parseDuration } from '../../kinds/schema-kit.ts';
+import type { StatsReport } from '../telemetry/metrics-sink.ts';
 
 export type ApiServerOptions = {
   readonly store: ResourceStore;
@@ -39,7 +41,12 @@ export type ApiServerOptions = {
   readonly zones?: ZonesApiOptions;
   /** Why this control plane's role refuses writes of a kind (zone/roles.ts); undefined: taken. */
   readonly refuse?: (kind: string) => string | undefined;
+  /** GET /debug/stats?window=1m: golden metrics per Service and edge, from what the proxies send (telemetry/metrics-sink.ts); absent: not served. */
+  readonly stats?: (windowMs: number) => StatsReport;
 };
+
+/** Golden metrics per Service and edge (sluicectl stat, top; the dashboard). */
+export const STATS_PATH = '/debug/stats';
 
 export function createApiServer(opts: ApiServerOptions): Server {
   const api = resourceApi(opts.store, opts.facts, opts.statusOf);
@@ -53,6 +60,12 @@ export function createApiServer(opts: ApiServerOptions): Server {
     if (url.pathname === '/version') return send(res, 200, { version: opts.version, revision: opts.store.revision() });
     if (url.pathname === '/debug/xds/proxies' && opts.proxyStatus !== undefined) {
       return req.method === 'GET' ? send(res, 200, { items: opts.proxyStatus() }) : notAllowed(res, req.method ?? '', 'GET');
+    }
+    if (url.pathname === STATS_PATH && opts.stats !== undefined) {
+      if (req.method !== 'GET') return notAllowed(res, req.method ?? '', 'GET');
+      const w = url.searchParams.get('window') ?? '1m';
+      if (!new RegExp(DURATION_PATTERN).test(w)) return send(res, 400, status('BAD_REQUEST', `window must be a duration such as 30s, 1m or 5m; got '${w}'`));
+      return send(res, 200, opts.stats(parseDuration(w)));
     }
     if (url.pathname === CERTIFICATES_PATH && opts.certificates !== undefined) {
       return req.method === 'GET' ? send(res, 200, certificatesReport(opts.certificates)) : notAllowed(res, req.method ?? '', 'GET');

@@ -46,6 +46,8 @@ export type ApiClient = {
   certificates(): Promise<unknown>;
   /** This control plane's role and the zones it knows (GET /debug/zones). */
   zones(): Promise<unknown>;
+  /** Golden metrics per Service and edge over `window` (GET /debug/stats?window=). */
+  stats(window: string): Promise<unknown>;
   /** Closes the connections; the client is unusable after. */
   close(): Promise<void>;
 };
@@ -187,6 +189,7 @@ export function createApiClient(connection: Connection): ApiClient {
     proxyStatus: async () => ((await call('GET', '/debug/xds/proxies')) as { items: unknown[] }).items,
     certificates: () => call('GET', '/debug/certificates'),
     zones: () => call('GET', '/debug/zones'),
+    stats: (window) => call('GET', `/debug/stats?window=${encodeURIComponent(window)}`),
     close: async () => agent.destroy(),
   };
 }

@@ -13,6 +13,7 @@ import { diff } from './diff.ts';
 import { get } from './get.ts';
 import { proxyConfig } from './proxy-config.ts';
 import { proxyStatus } from './proxy-status.ts';
+import { stat, top } from './stat.ts';
 import { tokenCreate, tokenList, tokenRevoke } from './token.ts';
 import { version } from './version.ts';
 import { zoneTokenCreate } from './zone.ts';
@@ -29,6 +30,9 @@ export const COMMANDS: readonly Command[] = [
   // What the proxies hold.
   proxyStatus,
   proxyConfig,
+  // What the traffic does: golden metrics per Service and edge.
+  stat,
+  top,
   // Offline CA operations: no control plane needed.
   caCreate,
   caIssue,

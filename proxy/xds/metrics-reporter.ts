@@ -1,0 +1,104 @@
+// The proxy's golden metrics, sent to its control plane every few seconds over Envoy's
+// metrics service (xds/metrics-service.ts) on the connection it already dials: what
+// `sluicectl stat`/`top` and the dashboard aggregate. Only the families the control plane
+// aggregates travel, and nothing when nothing changed since the last send. A control plane
+// that is down or does not serve the stream costs a failed call per interval, never traffic.
+
+import * as grpc from '@grpc/grpc-js';
+import { METRICS_SERVICE, type StreamMetricsMessage } from '../../xds/metrics-service.ts';
+import { parsePrometheusText } from '../telemetry/prom-text.ts';
+
+/** The families sent: the standard request and TCP metrics (telemetry/metrics.ts). */
+export const REPORTED_FAMILIES: ReadonlySet<string> = new Set([
+  'sluice_requests_total',
+  'sluice_request_duration_milliseconds',
+  'sluice_tcp_sent_bytes_total',
+  'sluice_tcp_received_bytes_total',
+  'sluice_tcp_connections_opened_total',
+  'sluice_tcp_connections_closed_total',
+]);
+
+export const DEFAULT_REPORT_INTERVAL_MS = 5_000;
+
+export type MetricsReporterDeps = {
+  readonly target: string;
+  /** Read at each new stream: the SVID may have been renewed since the last one. */
+  readonly credentials: () => grpc.ChannelCredentials;
+  readonly channelOptions?: grpc.ChannelOptions;
+  readonly nodeId: string;
+  /** The proxy's metrics in the Prometheus text format (its registry's render). */
+  readonly render: () => string;
+  readonly intervalMs?: number;
+  readonly log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+};
+
+type Call = grpc.ClientWritableStream<StreamMetricsMessage>;
+
+export class MetricsReporter {
+  readonly #deps: MetricsReporterDeps;
+  #timer: NodeJS.Timeout | null = null;
+  #client: grpc.Client | null = null;
+  #call: Call | null = null;
+  #identified = false;
+  #blocked = false;
+  #last = '';
+  #failures = 0;
+
+  constructor(deps: MetricsReporterDeps) {
+    this.#deps = deps;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => this.report(), this.#deps.intervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  /** Sends the reported families now, unless they are what was sent last or the stream is still full. */
+  report(): void {
+    const families = parsePrometheusText(this.#deps.render(), (name) => REPORTED_FAMILIES.has(name));
+    const text = JSON.stringify(families);
+    if (text === this.#last && this.#call !== null) return;
+    const call = this.#call ?? this.#open();
+    if (this.#blocked) return;
+    const message: StreamMetricsMessage = { envoy_metrics: families };
+    if (!this.#identified) message.identifier = { node: { id: this.#deps.nodeId } };
+    this.#identified = true;
+    this.#last = text;
+    if (!call.write(message)) {
+      this.#blocked = true;
+      call.once('drain', () => (this.#blocked = false));
+    }
+  }
+
+  close(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#call?.end();
+    this.#call = null;
+    this.#client?.close();
+    this.#client = null;
+  }
+
+  #open(): Call {
+    this.#client?.close();
+    const Ctor = grpc.makeGenericClientConstructor({}, 'MetricsService');
+    const client = new Ctor(this.#deps.target, this.#deps.credentials(), this.#deps.channelOptions ?? {});
+    const d = METRICS_SERVICE.StreamMetrics;
+    const openedAt = Date.now();
+    const call = client.makeClientStreamRequest(d.path, d.requestSerialize, d.responseDeserialize, (err) => {
+      if (this.#call !== call) return;
+      // A stream that lived a while was a success: the next failure is news again.
+      if (Date.now() - openedAt > 2 * (this.#deps.intervalMs ?? DEFAULT_REPORT_INTERVAL_MS)) this.#failures = 0;
+      this.#call = null;
+      this.#identified = false;
+      this.#blocked = false;
+      this.#last = '';
+      // Said once per run of failures: a control plane that is away is the ADS client's news to tell.
+      if (err !== null && err.code !== grpc.status.CANCELLED && this.#failures++ === 0) this.#deps.log('warn', 'metrics stream to the control plane ended; sending again at the next interval', { reason: err.details });
+    });
+    call.on('error', () => {});
+    this.#client = client;
+    this.#call = call;
+    return call;
+  }
+}
