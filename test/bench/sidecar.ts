@@ -451,7 +451,7 @@ export function sidecarSummary(r: SidecarResult): string[] {
   out.push('');
   for (const s of r.series) {
     const load = s.loader === 'wrk' ? `wrk -t1 -c${o.connections}` : `autocannon -c${o.connections}`;
-    out.push(`throughput, ${load}, ${s.upstream} upstream (1 KiB), ${o.seconds} s per run after ${o.warmupSeconds} s warm-up, targets alternated:`);
+    out.push(`throughput, ${load}, ${s.upstream} upstream (1 KiB), ${o.seconds} s per run after ${o.warmupSeconds} s warm-up, targets alternated:`, '');
     const has = (t: Target) => s.rounds[0]?.some((r) => r.target === t) ?? false;
     const cols = TARGETS.filter(has);
     out.push(`| round | ${cols.map((t) => `${t} req/s`).join(' | ')} | sluice / nginx | sluice / direct | ${cols.filter((t) => t !== 'direct').map((t) => `${t} CPU µs/req`).join(' | ')} | p99 ms (${cols.join(' / ')}) |`);
@@ -463,12 +463,12 @@ export function sidecarSummary(r: SidecarResult): string[] {
       out.push(`| ${i + 1} | ${cols.map((t) => Math.round(by(t).rps)).join(' | ')} | ${vsNginx.length ? f(vsNginx[i]) : '-'} | ${f(vsDirect[i])} | ${cols.filter((t) => t !== 'direct').map((t) => Math.round(by(t).cpuUsPerRequest!)).join(' | ')} | ${cols.map((t) => f(by(t).p99, 2)).join(' / ')} |`);
     });
     const range = (xs: number[]) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
-    out.push(`median sluice / nginx: ${vsNginx.length ? `**${f(median(vsNginx))}×** (rounds ${range(vsNginx)})` : 'no nginx'}; median sluice / direct: ${f(median(vsDirect))}× (rounds ${range(vsDirect)})`);
+    out.push('', `median sluice / nginx: ${vsNginx.length ? `**${f(median(vsNginx))}×** (rounds ${range(vsNginx)})` : 'no nginx'}; median sluice / direct: ${f(median(vsDirect))}× (rounds ${range(vsDirect)})`);
     out.push('');
   }
   if (r.rate.length > 0) {
     const expected = o.rate * o.rateSeconds;
-    out.push(`fixed rate: hey -c ${o.rateConnections} -q ${f(o.rate / o.rateConnections, 2)} (${o.rate} req/s in all), ${o.rateSeconds} s per run after ${o.warmupSeconds} s warm-up, ${r.rateUpstream} upstream (1 KiB), targets alternated; medians over ${o.rounds} rounds; latencies at hey's 0.1 ms resolution:`);
+    out.push(`fixed rate: hey -c ${o.rateConnections} -q ${f(o.rate / o.rateConnections, 2)} (${o.rate} req/s in all), ${o.rateSeconds} s per run after ${o.warmupSeconds} s warm-up, ${r.rateUpstream} upstream (1 KiB), targets alternated; medians over ${o.rounds} rounds; latencies at hey's 0.1 ms resolution:`, '');
     out.push('| target | p50 ms | p99 ms | p99.9 ms | added p99 ms | CPU s / 1 000 req | vCPU at the rate | RSS idle MiB | RSS peak MiB | req/s done | requests (of asked) |');
     out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     const direct = r.rate.find((x) => x.target === 'direct')!;
@@ -482,7 +482,7 @@ export function sidecarSummary(r: SidecarResult): string[] {
       const mib = (xs: readonly number[]) => (xs.length ? xs.map((x) => f(x, 1)).join(' + ') : '-');
       out.push(`| ${t.target} | ${med('p50')} | ${med('p99')} | ${med('p999')} | ${added} | ${proc ? f((cpu * 1000) / requests, 3) : '-'} | ${proc ? f(cpu / seconds, 3) : '-'} | ${mib(t.rssIdle)} | ${mib(t.rssPeak)} | ${Math.round(requests / seconds)} | ${requests} (${expected * t.runs.length}) |`);
     }
-    out.push('(mtls pair: CPU is both proxies\'; RSS client-side + server-side. vCPU is CPU over wall time; the goals use CPU per request. Per round p99, ms: ' + r.rate.map((t) => `${t.target} ${t.runs.map((x) => f(x.p99, 1)).join('/')}`).join('; ') + ')');
+    out.push('', '(mtls pair: CPU is both proxies\'; RSS client-side + server-side. vCPU is CPU over wall time; the goals use CPU per request. Per round p99, ms: ' + r.rate.map((t) => `${t.target} ${t.runs.map((x) => f(x.p99, 1)).join('/')}`).join('; ') + ')');
     for (const t of r.rate) {
       const done = t.runs.reduce((s, x) => s + x.requests, 0) / t.runs.reduce((s, x) => s + x.seconds, 0);
       if (done < o.rate * 0.95) out.push(`note: ${t.target} did ${Math.round(done)} req/s of the ${o.rate} asked: hey or the target fell behind (a loaded machine), so its latencies are those of a saturated path`);
@@ -499,7 +499,7 @@ export function sidecarSummary(r: SidecarResult): string[] {
   const rm = r.routeMatch.rows;
   out.push(`route match (route-match.ts, median ns per request over ${r.routeMatch.rounds} rounds): ${rm.map((x) => `${x.services} Services ${Math.round(x.nsPerOp)} ns`).join(', ')}`);
   out.push('');
-  out.push("issue 20's goals:");
+  out.push("issue 20's goals:", '');
   out.push(...goalsTable(measured(r), o.rate));
   return out;
 }
