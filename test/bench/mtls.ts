@@ -12,8 +12,7 @@
 // on a shared machine it moves less than req/s does when a neighbour takes a core.
 
 import type { ChildProcess } from 'node:child_process';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,9 +20,11 @@ import tls from 'node:tls';
 import { expectIdentity } from '../../proxy/tls/peer.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { clientContext, issue, newCa, writeIdentity } from '../helpers/mesh-pki.ts';
+import { cpuSeconds } from './proc.ts';
 
-const CLIENT_ID = 'spiffe://mesh.example/ns/bench/sa/client';
-const SERVER_ID = 'spiffe://mesh.example/ns/bench/sa/server';
+export const CLIENT_ID = 'spiffe://mesh.example/ns/bench/sa/client';
+/** The identity `handshakes` expects the server to present. */
+export const SERVER_ID = 'spiffe://mesh.example/ns/bench/sa/server';
 /** Fresh connections in flight at once in the handshake runs. */
 const HANDSHAKE_PARALLEL = 4;
 /** A bound on connections per handshake run, whatever the clock says. */
@@ -58,7 +59,8 @@ const HOPS = [
 ] as const;
 type HopKey = (typeof HOPS)[number]['key'];
 
-type Proxy = { readonly child: ChildProcess; readonly port: number; readonly statsPort: number };
+/** A proxy under test: its process, the listener's port, and its stats port (for its request counter). */
+export type Proxy = { readonly child: ChildProcess; readonly port: number; readonly statsPort: number };
 type Pair = { readonly hop: (typeof HOPS)[number]; readonly client: Proxy; readonly server: Proxy };
 
 /** One measured load through one pair: the table row, and each proxy's CPU per request. */
@@ -171,8 +173,11 @@ async function measurePair<R extends LoadRow>(deps: MtlsBenchDeps<R>, p: Pair): 
 
 const REQUEST = 'GET / HTTP/1.1\r\nhost: server\r\nconnection: close\r\n\r\n';
 
-/** Fresh connections for `seconds`, HANDSHAKE_PARALLEL at a time, each one GET then close. */
-async function handshakes(server: Proxy, context: tls.SecureContext | null, seconds: number): Promise<HandshakeRun> {
+/**
+ * Fresh connections for `seconds`, HANDSHAKE_PARALLEL at a time, each one GET then close:
+ * with `context`, mTLS to a STRICT listener presenting SERVER_ID; with null, plaintext.
+ */
+export async function handshakes(server: Proxy, context: tls.SecureContext | null, seconds: number): Promise<HandshakeRun> {
   const counts = { ok: 0, failed: 0, resumed: 0 };
   const servedBefore = await counter(server.statsPort, 'sluice_requests_total');
   const cpuBefore = cpuMs(server.child.pid!);
@@ -211,14 +216,9 @@ function exchange(port: number, context: tls.SecureContext | null): Promise<'ok'
 
 // --- readings ---
 
-const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
-
-/** User + system CPU time a process has used, in ms (/proc, Linux). */
+/** User + system CPU time a process has used, in ms. */
 function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses: state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  return cpuSeconds(pid) * 1000;
 }
 
 /** A counter from the proxy's /stats/prometheus, summed over its label sets. */

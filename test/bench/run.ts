@@ -1,28 +1,31 @@
-// `npm run bench`: the same HTTP/1.1 keep-alive load (1 KiB responses, fixed concurrency)
-// straight at an upstream, through Sluice, and through nginx as the equivalent reverse
-// proxy (when nginx is installed: apt-get install -y nginx), in one run, as ratios.
-// Then a fixed 1 000 rps run for the latency Sluice adds, and Sluice's idle RSS. Then the
-// resilience path: retry policy and outlier detection configured (no faults) against the
-// same proxy with both turned off, as a throughput ratio. Then mTLS between two proxies
-// against plaintext between them, and the mTLS handshake rate (mtls.ts). Last, the control
-// plane: apply, list, memory and restart with N resources on the file store (control-plane.ts).
+// `npm run bench`: issue 20's harness (sidecar.ts): throughput with wrk and autocannon
+// against nginx as the same reverse proxy, on an nginx upstream and a Node one, alternated;
+// a fixed 1 000 rps run with hey for p50/p99/p99.9, CPU and RSS, one proxy and an mTLS pair;
+// the mTLS handshake rate and the route match; then issue 20's goals next to the measured
+// values. Needs wrk, nginx and hey (apt-get install -y wrk nginx hey); without one, the
+// parts that need it are skipped with the reason printed. About 9 minutes with the defaults;
+// a short run: BENCH_SECONDS=3 BENCH_RATE_SECONDS=3 BENCH_ROUNDS=1 BENCH_HANDSHAKE_SECONDS=2
+// BENCH_ROUTE_ROUNDS=5 (sidecar.ts lists every variable).
 //
-// Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_ONLY=resilience,
-// BENCH_ONLY=mtls or BENCH_ONLY=cp (only that section, for iterating on that path),
-// BENCH_CP_RESOURCES (default 10 000). Then xDS push latency to N simulated proxies (xds-push.ts;
-// BENCH_ONLY=xds, BENCH_XDS_PROXIES default "1000,5000"). Then the policies (issue 15): xDS
-// push latency at 1 000 proxies with a policy of every kind applied against none (xds-push.ts;
-// BENCH_ONLY=xds-policies), and the per-request cost of the full policy path, mesh mode
-// against static mode (policy-path.ts; BENCH_ONLY=policy-path, BENCH_POLICY_ROUNDS default 2;
-// its load is wrk: apt-get install -y wrk, checked before anything starts). Then the route
-// match: a mesh proxy's outbound route table with 10, 1 000 and 5 000 Services, ns per request
-// (route-match.ts; BENCH_ONLY=route-match, BENCH_ROUTE_BASELINE for another tree's table). Then
-// the cost of crossing sites: three sites in network namespaces (root), in-site against
-// cross-site latency (hybrid.ts; BENCH_ONLY=hybrid, BENCH_HYBRID_REQUESTS default 1000).
-// A section can also be named as an argument: `npm run bench -- policy-path`.
+// Other sections, by name (BENCH_ONLY=NAME or `npm run bench -- NAME`), or all of them with
+// `all`: data-plane (autocannon straight at the Node upstream, through Sluice and through
+// nginx, Sluice with an access log and with V8's default young generation, a fixed 1 000 rps
+// run with undici, Sluice's idle RSS); resilience (retry policy and outlier detection
+// configured, no faults, against the same proxy with both off, as a throughput ratio); mtls
+// (mTLS between two proxies against plaintext between them, and the handshake rate:
+// mtls.ts); cp (the control plane: apply, list, memory and restart with N resources on the
+// file store: control-plane.ts, BENCH_CP_RESOURCES default 10 000); xds (push latency to N
+// simulated proxies: xds-push.ts, BENCH_XDS_PROXIES default "1000,5000"); xds-policies (push
+// latency at 1 000 proxies with a policy of every kind against none); policy-path (the
+// per-request cost of the full policy path, mesh against static mode: policy-path.ts,
+// BENCH_POLICY_ROUNDS default 2; its load is wrk); route-match (a mesh proxy's outbound route
+// table at 10, 1 000 and 5 000 Services: route-match.ts, BENCH_ROUTE_BASELINE for another
+// tree's table); hybrid (three sites in network namespaces, root: in-site against cross-site
+// latency, hybrid.ts, BENCH_HYBRID_REQUESTS default 1000). BENCH_SECONDS (default 10) and
+// BENCH_CONNECTIONS (default 32) size every throughput load.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +39,7 @@ import { policyPathBench, policyPathSummary } from './policy-path.ts';
 import { requireWrk } from './wrk.ts';
 import { routeMatchBench, routeMatchSummary } from './route-match.ts';
 import { hybridBench, hybridSummary } from './hybrid.ts';
+import { nginxConf, nginxProxy, sidecarBench, sidecarOptions, sidecarSummary, type SidecarDeps } from './sidecar.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { closedPort as freePort } from '../helpers/ports.ts';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
@@ -49,14 +53,16 @@ const children: ChildProcess[] = [];
 
 type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number | null; errors: number };
 
-const SECTIONS = ['resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid'];
-/** `npm run bench -- NAME` or BENCH_ONLY=NAME: one section; neither: all of them. */
-const ONLY = process.argv[2] ?? process.env.BENCH_ONLY;
+const SECTIONS = ['sidecar', 'data-plane', 'resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid', 'all'];
+/** `npm run bench -- NAME` or BENCH_ONLY=NAME: one section (`all`: every one); neither: issue 20's, `sidecar`. */
+const ONLY = process.argv[2] ?? (process.env.BENCH_ONLY || 'sidecar');
 
 async function main(): Promise<void> {
-  if (ONLY !== undefined && !SECTIONS.includes(ONLY)) throw new Error(`no bench section '${ONLY}'; sections: ${SECTIONS.join(', ')} (or none: all of them)`);
+  if (!SECTIONS.includes(ONLY)) throw new Error(`no bench section '${ONLY}'; sections: ${SECTIONS.join(', ')} (none named: sidecar)`);
+  // Malformed BENCH_* variables fail here, before minutes of loads.
+  const sidecarOpts = ONLY === 'sidecar' || ONLY === 'all' ? sidecarOptions() : null;
   // The policy-path section's load is wrk: say so before anything starts, not after minutes of other sections.
-  if (ONLY === undefined || ONLY === 'policy-path') requireWrk('npm run bench');
+  if (ONLY === 'all' || ONLY === 'policy-path') requireWrk('npm run bench');
   if (ONLY === 'route-match') {
     console.log(routeMatchSummary(await routeMatchBench()).join('\n'));
     return;
@@ -93,14 +99,49 @@ async function main(): Promise<void> {
     console.log(xdsSummary(await xdsBench({ dir })).join('\n'));
     return;
   }
+  if (ONLY === 'sidecar') {
+    console.log(sidecarSummary(await sidecarBench(sidecarDeps(upstreamPort), sidecarOpts!)).join('\n'));
+    return;
+  }
+  if (ONLY === 'data-plane') {
+    console.log((await dataPlane(upstreamPort)).join('\n'));
+    return;
+  }
 
+  // all
+  const sidecar = await sidecarBench(sidecarDeps(upstreamPort), sidecarOpts!);
+  const dataPlaneLines = await dataPlane(upstreamPort);
+  const [pairs, resilienceRatio] = await resiliencePairs(upstreamPort);
+  const mtls = await mtlsBench(mtlsDeps(upstreamPort));
+  const cp = await cpBench({ dir });
+  const xds = await xdsBench({ dir });
+  const xdsPolicies = await xdsPolicyBench({ dir });
+  const policyPath = await policyPathBench(policyPathDeps(upstreamPort));
+  const routeMatch = await routeMatchBench();
+  const hybrid = await hybridBench();
+
+  const out: string[] = [...sidecarSummary(sidecar), '', ...dataPlaneLines];
+  for (const [p, r] of pairs) out.push(`${p.name}: ${Math.round(p.rps)} req/s; ${r.name}: ${Math.round(r.rps)} req/s`);
+  out.push(`resilience path / plain path throughput: ${resilienceRatio.toFixed(3)} (mean of ${pairs.length} alternated pairs; target >= 0.95)`);
+  out.push(...mtlsSummary(mtls));
+  out.push(...cpSummary(cp));
+  out.push(...xdsSummary(xds));
+  out.push(...xdsPolicySummary(xdsPolicies));
+  out.push(...policyPathSummary(policyPath));
+  out.push(...routeMatchSummary(routeMatch));
+  out.push(...hybridSummary(hybrid));
+  console.log(out.join('\n'));
+}
+
+/** The issue 3 table: autocannon straight at the Node upstream, through Sluice (as shipped, with an access log, with V8's default young generation) and through nginx; then a fixed 1 000 rps run with undici. */
+async function dataPlane(upstreamPort: number): Promise<string[]> {
   const sluicePort = await freePort();
   const sluice = await startSluice(sluicePort, upstreamPort, 'off');
   await sleep(1000);
   const idleRss = rssMiB(sluice.pid!);
 
   const nginxPort = await freePort();
-  const nginx = hasNginx() ? await startNginx(nginxPort, upstreamPort) : null;
+  const nginx = hasNginx() ? await startNginx('nginx', nginxPort, nginxProxy(nginxPort, upstreamPort)) : null;
 
   const rows: Row[] = [];
   rows.push(await load('direct', upstreamPort, null));
@@ -122,45 +163,36 @@ async function main(): Promise<void> {
   // enough to move a p99, so a single run measures the neighbours more than the proxy.
   const direct1k = await bestOf(3, () => fixedRate(`http://127.0.0.1:${upstreamPort}/`, 1000, 5));
   const sluice1k = await bestOf(3, () => fixedRate(`http://127.0.0.1:${sluicePort}/`, 1000, 5));
-
-  const [pairs, resilienceRatio] = await resiliencePairs(upstreamPort);
-  for (const [p, r] of pairs) rows.push(p, r);
-
-  const mtls = await mtlsBench(mtlsDeps(upstreamPort));
-  for (const round of mtls.rounds) for (const run of round) rows.push(run.row);
-
-  const cp = await cpBench({ dir });
-  const xds = await xdsBench({ dir });
-  const xdsPolicies = await xdsPolicyBench({ dir });
-  const policyPath = await policyPathBench(policyPathDeps(upstreamPort));
-  const routeMatch = await routeMatchBench();
-  const hybrid = await hybridBench();
+  sluice.kill();
+  nginx?.kill();
 
   const by = (n: string) => rows.find((r) => r.name === n);
   const fmt = (n: number, d = 2) => n.toFixed(d);
   const out: string[] = [];
-  out.push(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
-  out.push(`load: HTTP/1.1 keep-alive, 1 KiB responses, ${CONNECTIONS} connections, ${SECONDS} s each`);
+  out.push(`data plane (issue 3): ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
+  out.push(`load: autocannon, HTTP/1.1 keep-alive, 1 KiB responses, ${CONNECTIONS} connections, ${SECONDS} s each`);
   out.push('');
   out.push('| target | req/s | p50 ms | p99 ms | peak RSS MiB | errors |');
   out.push('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) out.push(`| ${r.name} | ${Math.round(r.rps)} | ${fmt(r.p50, 0)} | ${fmt(r.p99, 0)} | ${r.rssMiB === null ? '-' : fmt(r.rssMiB, 1)} | ${r.errors} |`);
-  out.push('(proxy pair rows: the peak RSS is the server-side proxy\'s)');
   out.push('');
   const s = by('sluice')!;
   out.push(`sluice / direct throughput: ${fmt(s.rps / by('direct')!.rps)}`);
   out.push(nginx ? `sluice / nginx throughput:  ${fmt(s.rps / by('nginx')!.rps)}  (target >= 0.60)` : 'sluice / nginx: nginx not installed (apt-get install -y nginx)');
-  out.push(`at 1000 rps (best of 3 x 5 s): p50 direct ${fmt(direct1k.p50, 3)} ms, sluice ${fmt(sluice1k.p50, 3)} ms; p99 direct ${fmt(direct1k.p99, 3)} ms, sluice ${fmt(sluice1k.p99, 3)} ms, added ${fmt(sluice1k.p99 - direct1k.p99, 3)} ms (target <= 1 ms); errors ${direct1k.errors + sluice1k.errors}`);
+  out.push(`at 1000 rps (undici, best of 3 x 5 s): p50 direct ${fmt(direct1k.p50, 3)} ms, sluice ${fmt(sluice1k.p50, 3)} ms; p99 direct ${fmt(direct1k.p99, 3)} ms, sluice ${fmt(sluice1k.p99, 3)} ms, added ${fmt(sluice1k.p99 - direct1k.p99, 3)} ms (target <= 1 ms); errors ${direct1k.errors + sluice1k.errors}`);
   out.push(`sluice idle RSS: ${fmt(idleRss, 1)} MiB (target <= 40 MiB)`);
-  out.push(`resilience path / plain path throughput: ${fmt(resilienceRatio, 3)} (mean of ${pairs.length} alternated pairs; target >= 0.95)`);
-  out.push(...mtlsSummary(mtls));
-  out.push(...cpSummary(cp));
-  out.push(...xdsSummary(xds));
-  out.push(...xdsPolicySummary(xdsPolicies));
-  out.push(...policyPathSummary(policyPath));
-  out.push(...routeMatchSummary(routeMatch));
-  out.push(...hybridSummary(hybrid));
-  console.log(out.join('\n'));
+  return out;
+}
+
+/** The sidecar section's view of this driver: scratch folder, the Node upstream, ports, proxies and nginx. */
+function sidecarDeps(upstreamPort: number): SidecarDeps {
+  return {
+    dir,
+    nodeUpstreamPort: upstreamPort,
+    freePort,
+    startProxy: (configFile, statsPort) => startProxyFile(configFile, 'off', PROXY_NODE_FLAGS, statsPort),
+    startNginx,
+  };
 }
 
 /** The resilience path against the plain one, alternated so drift hits both alike. */
@@ -268,28 +300,14 @@ function hasNginx(): boolean {
   return spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).status === 0;
 }
 
-function startNginx(port: number, upstreamPort: number): Promise<ChildProcess> {
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `worker_processes 1;
-daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 64; }
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-`,
-  );
-  return startChild('nginx', 'nginx', ['-p', dir, '-c', conf], null, port);
+/** nginx with one worker, no master and no daemon, in a prefix folder of its own; `http` is its http block's body. */
+function startNginx(name: string, port: number, http: string): Promise<ChildProcess> {
+  const prefix = join(dir, name);
+  mkdirSync(prefix, { recursive: true });
+  const conf = join(prefix, 'nginx.conf');
+  writeFileSync(conf, nginxConf(prefix, http));
+  // -e: the error log before the config is read, which would otherwise be /var/log/nginx's.
+  return startChild(name, 'nginx', ['-p', prefix, '-e', `${prefix}/error.log`, '-c', conf], null, port);
 }
 
 /** Starts a child and waits for a line on its output, or for its port to accept. */

@@ -16,16 +16,21 @@ export type WrkResult = {
   readonly errors: number;
 };
 
-/** Whether an executable `wrk` is on PATH. */
-export function hasWrk(): boolean {
+/** Whether an executable `name` is on PATH (no shell). */
+export function onPath(name: string): boolean {
   return (process.env.PATH ?? '').split(delimiter).some((dir) => {
     try {
-      accessSync(join(dir || '.', 'wrk'), constants.X_OK);
+      accessSync(join(dir || '.', name), constants.X_OK);
       return true;
     } catch {
       return false;
     }
   });
+}
+
+/** Whether an executable `wrk` is on PATH. */
+export function hasWrk(): boolean {
+  return onPath('wrk');
 }
 
 /** Throws a clear error when wrk is not installed. */
