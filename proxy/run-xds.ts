@@ -17,6 +17,8 @@ import { createRuntime, startAdmin, type AdminServers, type Io } from './runtime
 import { ProxyIdentity } from './tls/identity.ts';
 import { AdsClient, systemClock } from './xds/ads-client.ts';
 import { SvidClient } from './xds/svid-client.ts';
+import { FailureStream } from './xds/failure-stream.ts';
+import { toStruct } from '../xds/struct.ts';
 import { captureProbe, checkRedirect } from './capture/probe.ts';
 
 const fail = (exitCode: number, error: string): StartResult => ({ ok: false, exitCode, error: `sluice-proxy: ${error}\n` });
@@ -140,6 +142,18 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     });
   };
   ads.start();
+  // Failed requests go to the same control plane, over the same mTLS, for sluicectl explain.
+  const failures = new FailureStream({
+    target: xf.controlPlane,
+    credentials: () => grpc.credentials.createSsl(readFileSync(files.bundle), readFileSync(files.key), readFileSync(files.cert), dial.verify),
+    channelOptions: dial.options,
+    node: { id: `${issued.workload}.${issued.namespace}`, user_agent_name: 'sluice-proxy', metadata: toStruct({ 'sluice.dev/proxy': 'sluice-proxy' }) },
+    reporter: runtime.failures,
+    clock: systemClock,
+    random: Math.random,
+    log,
+  });
+  failures.start();
   log('info', 'following the control plane', { controlPlane: xf.controlPlane, node: `${issued.workload}.${issued.namespace}`, admin: admin.adminPort });
 
   const running: RunningProxy = {
@@ -151,6 +165,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     stop: async () => {
       if (captureTimer !== null) clearTimeout(captureTimer);
       await ads.close();
+      failures.close();
       svids.close();
       await server.drain(flags.drainTimeoutMs);
       await admin.close();

@@ -13,6 +13,8 @@ import { parsePath, type Target } from './paths.ts';
 import { resourceApi, type StatusOf } from './resources.ts';
 import type { ControlPlaneFacts } from '../api/carried.ts';
 import { ApiError, status, type Status } from './status.ts';
+import { FAILURES_PATH, failuresQuery } from './failures.ts';
+import type { FailureQuery, FailureRecord } from '../explain/failure-log.ts';
 import { bearerMatches } from './token.ts';
 import { isTokenPath, serveTokens, type TokenApiOptions } from './tokens.ts';
 import { streamWatch } from './watch.ts';
@@ -39,6 +41,8 @@ export type ApiServerOptions = {
   readonly zones?: ZonesApiOptions;
   /** Why this control plane's role refuses writes of a kind (zone/roles.ts); undefined: taken. */
   readonly refuse?: (kind: string) => string | undefined;
+  /** GET /debug/failures: the failed requests proxies reported (sluicectl explain); absent: not served. */
+  readonly failures?: (q: FailureQuery) => FailureRecord[];
 };
 
 export function createApiServer(opts: ApiServerOptions): Server {
@@ -53,6 +57,11 @@ export function createApiServer(opts: ApiServerOptions): Server {
     if (url.pathname === '/version') return send(res, 200, { version: opts.version, revision: opts.store.revision() });
     if (url.pathname === '/debug/xds/proxies' && opts.proxyStatus !== undefined) {
       return req.method === 'GET' ? send(res, 200, { items: opts.proxyStatus() }) : notAllowed(res, req.method ?? '', 'GET');
+    }
+    if (url.pathname === FAILURES_PATH && opts.failures !== undefined) {
+      if (req.method !== 'GET') return notAllowed(res, req.method ?? '', 'GET');
+      const q = failuresQuery(url.searchParams);
+      return typeof q === 'string' ? send(res, 400, status('BAD_REQUEST', q)) : send(res, 200, { items: opts.failures(q) });
     }
     if (url.pathname === CERTIFICATES_PATH && opts.certificates !== undefined) {
       return req.method === 'GET' ? send(res, 200, certificatesReport(opts.certificates)) : notAllowed(res, req.method ?? '', 'GET');
