@@ -79,7 +79,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
   // In capture mode: why redirection does not (yet) reach this proxy; null once it does.
   let captureProblem: string | null = probe === null ? null : 'the capture check has not run yet: it runs once the first config is applied';
   try {
-    admin = await startAdmin(flags, runtime, identity, log, () => ({ xds: ads?.status() ?? null }), () => captureProblem);
+    admin = await startAdmin(flags, runtime, identity, log, () => ({ xds: ads?.status() ?? null, failure_reports: runtime.failures.stats }), () => captureProblem);
   } catch (err) {
     svids.close();
     identity.close();
