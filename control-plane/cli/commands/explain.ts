@@ -69,7 +69,7 @@ export const explain: Command = {
         ctx.stdout(`${JSON.stringify({ ...(requestId === undefined ? { from: fromNode, to: url!.href } : { requestId }), prediction: predicted, records, findings }, null, 2)}\n`);
       } else if (findings.length > 0) {
         const head = records.length > 0 ? `Request ${records[0]!.requestId}: ${records[0]!.method} ${records[0]!.authority}${records[0]!.path} -> ${records[0]!.status}\n\n` : '';
-        ctx.stdout(`${head}${findings.map((f) => f.text).join('\n\n')}\n`);
+        ctx.stdout(`${head}${paragraphs(findings).join('\n\n')}\n`);
       }
       if (findings.length > 0) return 0;
       ctx.stderr(
@@ -81,3 +81,10 @@ export const explain: Command = {
     });
   },
 };
+
+/** One paragraph per distinct finding: the callee's proxy reports each of the caller's tries alike. */
+function paragraphs(findings: readonly Finding[]): string[] {
+  const counts = new Map<string, number>();
+  for (const f of findings) counts.set(f.text, (counts.get(f.text) ?? 0) + 1);
+  return [...counts].map(([text, n]) => (n === 1 ? text : `${text} (${n} times: once per try that reached it)`));
+}
