@@ -112,12 +112,13 @@ export class FailureStream {
       }
       return;
     }
+    // A connection that stands ends the backoff, whether or not anything is queued.
+    this.#attempt = 0;
     for (;;) {
       const entries = this.#deps.reporter.take(BATCH);
       if (entries.length === 0) return;
       const message = { ...(this.#identified ? {} : { identifier: { node: this.#deps.node, log_name: FAILURE_LOG_NAME } }), http_logs: { log_entry: entries } };
       this.#identified = true;
-      this.#attempt = 0;
       this.#deps.reporter.stats.sent += entries.length;
       if (!call.write(message)) {
         call.once('drain', () => this.#flushSoon());
