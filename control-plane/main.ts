@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { ensureAdminToken, createApiServer } from './apiserver/index.ts';
+import { addAccessLogService } from './explain/access-log-service.ts';
+import { FailureLog } from './explain/failure-log.ts';
 import { addCertificateService, controlPlaneCredentials, IssuedSvids, joinTokens, servingCertificate } from './ca/index.ts';
 import { FlagError, isLoopback, parseFlags, USAGE } from './flags.ts';
 import { DEFAULT_IMAGE_REPOSITORY, injectConfig, startWebhookServer, type WebhookServer } from './inject/index.ts';
@@ -69,12 +71,15 @@ async function main(): Promise<number> {
   const onKube = flags.store === 'kubernetes' ? await kubernetesParts(flags.kubeconfig, () => ca.bundle, log) : null;
   const metrics = new MetricsSink({ now: Date.now, view: () => xds.view(), log });
   const grpcServers: grpc.Server[] = [];
+  // The proxies' failed requests, for sluicectl explain (bounded: explain/failure-log.ts).
+  const failures = new FailureLog();
   const bind = async (flag: string, addr: { host: string; port: number }, credentials: grpc.ServerCredentials, certificates: boolean): Promise<string> => {
     const server = new grpc.Server();
     xds.register(server, { tls: certificates });
     // The certificate service only over TLS: a join token must not cross a plaintext port, and a client SVID needs a handshake.
     // The zone stream too: a zone proves itself by its intermediate, or by a zone token that must not cross plaintext.
     if (certificates) role.register(server);
+    if (certificates) addAccessLogService(server, { log: failures, logger: log, view: xds.view, now: Date.now });
     if (certificates) addCertificateService(server, { store, ca, now: Date.now, log, tokens, issued, reviewTokens: onKube?.reviewTokens });
     // The proxies' golden metrics (sluicectl stat, top): on TLS only, where a proxy proves itself by its SVID.
     if (certificates) metrics.register(server);
@@ -105,7 +110,7 @@ async function main(): Promise<number> {
   }, 86_400_000);
   renewServing.unref();
   log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain, role: flags.role, ...(flags.zone === undefined ? {} : { zone: flags.zone.name, global: flags.zone.global }) });
-  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), certificates: { trustDomain: ca.trustDomain, get caPem() { return ca.ca; }, bundlePem: ca.bundle, clients: () => xds.peerCertificates(), issued: (node) => issued.latest(node) }, tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain, role: flags.role }, statusOf: (r) => xds.resourceStatus.statusOf(r), zones: role.api, refuse: role.refuse, stats: (windowMs) => metrics.report(windowMs) });
+  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), certificates: { trustDomain: ca.trustDomain, get caPem() { return ca.ca; }, bundlePem: ca.bundle, clients: () => xds.peerCertificates(), issued: (node) => issued.latest(node) }, tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain, role: flags.role }, statusOf: (r) => xds.resourceStatus.statusOf(r), zones: role.api, refuse: role.refuse, stats: (windowMs) => metrics.report(windowMs), failures: (q) => failures.query(q) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new StartError(`--api-addr ${flags.apiHost}:${flags.apiPort} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`)));
     server.listen(flags.apiPort, flags.apiHost, () => resolve());

@@ -18,6 +18,8 @@ import { ProxyIdentity } from './tls/identity.ts';
 import { AdsClient, systemClock } from './xds/ads-client.ts';
 import { SvidClient } from './xds/svid-client.ts';
 import { MetricsReporter } from './xds/metrics-reporter.ts';
+import { FailureStream } from './xds/failure-stream.ts';
+import { toStruct } from '../xds/struct.ts';
 import { captureProbe, checkRedirect } from './capture/probe.ts';
 
 const fail = (exitCode: number, error: string): StartResult => ({ ok: false, exitCode, error: `sluice-proxy: ${error}\n` });
@@ -78,7 +80,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
   // In capture mode: why redirection does not (yet) reach this proxy; null once it does.
   let captureProblem: string | null = probe === null ? null : 'the capture check has not run yet: it runs once the first config is applied';
   try {
-    admin = await startAdmin(flags, runtime, identity, log, () => ({ xds: ads?.status() ?? null }), () => captureProblem);
+    admin = await startAdmin(flags, runtime, identity, log, () => ({ xds: ads?.status() ?? null, failure_reports: runtime.failures.stats }), () => captureProblem);
   } catch (err) {
     svids.close();
     identity.close();
@@ -151,6 +153,18 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     log,
   });
   reporter.start();
+  // Failed requests go to the same control plane, over the same mTLS, for sluicectl explain.
+  const failures = new FailureStream({
+    target: xf.controlPlane,
+    credentials: () => grpc.credentials.createSsl(readFileSync(files.bundle), readFileSync(files.key), readFileSync(files.cert), dial.verify),
+    channelOptions: dial.options,
+    node: { id: `${issued.workload}.${issued.namespace}`, user_agent_name: 'sluice-proxy', metadata: toStruct({ 'sluice.dev/proxy': 'sluice-proxy' }) },
+    reporter: runtime.failures,
+    clock: systemClock,
+    random: Math.random,
+    log,
+  });
+  failures.start();
   log('info', 'following the control plane', { controlPlane: xf.controlPlane, node: `${issued.workload}.${issued.namespace}`, admin: admin.adminPort });
 
   const running: RunningProxy = {
@@ -163,6 +177,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
       if (captureTimer !== null) clearTimeout(captureTimer);
       reporter.close();
       await ads.close();
+      failures.close();
       svids.close();
       await server.drain(flags.drainTimeoutMs);
       await admin.close();

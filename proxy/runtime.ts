@@ -12,6 +12,7 @@ import type { ProxyIdentity } from './tls/identity.ts';
 import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
 import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
 import { createRequestObserver } from './telemetry/request-observer.ts';
+import { createFailureReporter, type FailureReporter } from './telemetry/failure-report.ts';
 import { APP_PROBES_ENV, parseAppProbes } from '../kinds/app-probes.ts';
 
 export type Io = { log: Logger; accessOut: { write(s: string): unknown } | null };
@@ -19,6 +20,8 @@ export type Io = { log: Logger; accessOut: { write(s: string): unknown } | null 
 export type Runtime = {
   readonly server: ProxyServer;
   readonly metrics: ReturnType<typeof createProxyMetrics>;
+  /** Failed requests for the control plane (sluicectl explain); queues nothing until a sender enables it. */
+  readonly failures: FailureReporter;
   close(): void;
 };
 
@@ -28,9 +31,13 @@ export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: Cap
   const mtlsLog = onceAMinute(Date.now);
   const accessLog = createAccessLog(io.accessOut);
   const observer = createRequestObserver(metrics, accessLog);
+  const failures = createFailureReporter({ now: Date.now });
   const server = new ProxyServer({
     log,
-    observe: observer.observe,
+    observe: (ctx) => {
+      observer.observe(ctx);
+      failures.offer(ctx);
+    },
     onRefused: (listener, code, reason, remote) => {
       observer.refused(listener, code, reason, remote);
       if (code === 'MTLS' && mtlsLog.allow(reason)) log('warn', 'mTLS connection refused', { listener, remote, reason });
@@ -45,7 +52,7 @@ export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: Cap
     svid: identity.current,
     captureProbe,
   });
-  return { server, metrics, close: () => accessLog.close() };
+  return { server, metrics, failures, close: () => accessLog.close() };
 }
 
 export type AdminServers = { readonly adminPort: number; readonly statsPort: number; close(): Promise<void> };

@@ -73,6 +73,25 @@ export function adsPackageDefinition(): PackageDefinition {
   return packageDefinition;
 }
 
+let alsDefinition: PackageDefinition | undefined;
+
+/**
+ * Envoy's gRPC access log service (envoy.service.accesslog.v3.AccessLogService), with the
+ * same options as the ADS one: proxies stream the entries of failed requests over it to
+ * their control plane, for sluicectl explain.
+ */
+export function accessLogPackageDefinition(): PackageDefinition {
+  alsDefinition ??= loadSync('envoy/service/accesslog/v3/als.proto', {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: true,
+    includeDirs: [...PROTO_INCLUDE_DIRS],
+  });
+  return alsDefinition;
+}
+
 function existsFile(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
 }

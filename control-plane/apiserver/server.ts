@@ -13,6 +13,8 @@ import { parsePath, type Target } from './paths.ts';
 import { resourceApi, type StatusOf } from './resources.ts';
 import type { ControlPlaneFacts } from '../api/carried.ts';
 import { ApiError, status, type Status } from './status.ts';
+import { FAILURES_PATH, failuresQuery } from './failures.ts';
+import type { FailureQuery, FailureRecord } from '../explain/failure-log.ts';
 import { bearerMatches } from './token.ts';
 import { isTokenPath, serveTokens, type TokenApiOptions } from './tokens.ts';
 import { streamWatch } from './watch.ts';
@@ -43,6 +45,8 @@ export type ApiServerOptions = {
   readonly refuse?: (kind: string) => string | undefined;
   /** GET /debug/stats?window=1m: golden metrics per Service and edge, from what the proxies send (telemetry/metrics-sink.ts); absent: not served. */
   readonly stats?: (windowMs: number) => StatsReport;
+  /** GET /debug/failures: the failed requests proxies reported (sluicectl explain); absent: not served. */
+  readonly failures?: (q: FailureQuery) => FailureRecord[];
 };
 
 /** Golden metrics per Service and edge (sluicectl stat, top; the dashboard). */
@@ -66,6 +70,11 @@ export function createApiServer(opts: ApiServerOptions): Server {
       const w = url.searchParams.get('window') ?? '1m';
       if (!new RegExp(DURATION_PATTERN).test(w)) return send(res, 400, status('BAD_REQUEST', `window must be a duration such as 30s, 1m or 5m; got '${w}'`));
       return send(res, 200, opts.stats(parseDuration(w)));
+    }
+    if (url.pathname === FAILURES_PATH && opts.failures !== undefined) {
+      if (req.method !== 'GET') return notAllowed(res, req.method ?? '', 'GET');
+      const q = failuresQuery(url.searchParams);
+      return typeof q === 'string' ? send(res, 400, status('BAD_REQUEST', q)) : send(res, 200, { items: opts.failures(q) });
     }
     if (url.pathname === CERTIFICATES_PATH && opts.certificates !== undefined) {
       return req.method === 'GET' ? send(res, 200, certificatesReport(opts.certificates)) : notAllowed(res, req.method ?? '', 'GET');

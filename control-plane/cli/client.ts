@@ -42,6 +42,8 @@ export type ApiClient = {
   watch(kind: KindNames<unknown>, namespace: string | undefined, resourceVersion: string | undefined, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void>;
   /** Every xDS client of the control plane with its sync state per type (GET /debug/xds/proxies). */
   proxyStatus(): Promise<unknown[]>;
+  /** Failed requests the proxies reported, newest first (GET /debug/failures; sluicectl explain). */
+  failures(query: Readonly<Record<string, string>>): Promise<unknown[]>;
   /** The CA's certificates and each connected client's SVID (GET /debug/certificates). */
   certificates(): Promise<unknown>;
   /** This control plane's role and the zones it knows (GET /debug/zones). */
@@ -187,6 +189,7 @@ export function createApiClient(connection: Connection): ApiClient {
     delete: async (kind, namespace, name) => (await call('DELETE', itemPath(kind, namespace, name))) as Resource,
     watch,
     proxyStatus: async () => ((await call('GET', '/debug/xds/proxies')) as { items: unknown[] }).items,
+    failures: async (query) => ((await call('GET', `/debug/failures?${new URLSearchParams(query)}`)) as { items: unknown[] }).items,
     certificates: () => call('GET', '/debug/certificates'),
     zones: () => call('GET', '/debug/zones'),
     stats: (window) => call('GET', `/debug/stats?window=${encodeURIComponent(window)}`),

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ResponseFlag } from '../errors.ts';
 import type { MatchedRule } from './route-table.ts';
+import type { FailureNotes } from '../telemetry/failure-notes.ts';
 
 export type HeaderMap = Record<string, string | string[]>;
 
@@ -103,6 +104,8 @@ export class RequestContext {
   jwt: { readonly principal: string; readonly claims: Readonly<Record<string, unknown>> } | null = null;
   /** Set for an HTTP/1.1 Upgrade request: the router tunnels bytes instead of proxying HTTP. */
   upgrade: { readonly socket: Socket; readonly head: Buffer } | null = null;
+  /** What failure sites noted for `sluicectl explain` (telemetry/failure-notes.ts); null while nothing failed. */
+  explain: FailureNotes | null = null;
 
   constructor(
     listener: string,

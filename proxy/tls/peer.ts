@@ -36,7 +36,8 @@ export function expectIdentity(expected: readonly string[], trustDomain?: string
     const id = peerIdentity(cert.raw === undefined ? undefined : new X509Certificate(cert.raw), trustDomain);
     if (!id.ok) return Object.assign(new Error(id.error), { code: 'ERR_SLUICE_PEER_IDENTITY' });
     if (!expected.includes(id.value)) {
-      return Object.assign(new Error(`the peer is ${id.value}, not ${expected.length === 1 ? expected[0] : `one of ${expected.join(', ')}`}`), { code: 'ERR_SLUICE_PEER_IDENTITY' });
+      // expected and seen: for sluicectl explain (telemetry/failure-notes.ts).
+      return Object.assign(new Error(`the peer is ${id.value}, not ${expected.length === 1 ? expected[0] : `one of ${expected.join(', ')}`}`), { code: 'ERR_SLUICE_PEER_IDENTITY', expected, seen: id.value });
     }
     return undefined;
   };

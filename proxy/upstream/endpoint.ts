@@ -32,6 +32,8 @@ export class EndpointState {
   // --- passive health (outlier detection), written by upstream/health/outlier.ts ---
   /** 0 when not ejected, else the clock time (ms) the ejection ends. */
   ejectedUntil = 0;
+  /** The clock time (ms) the current ejection began; meaningful only while ejected. */
+  ejectedAt = 0;
   /** Ejections so far; the next one lasts (ejections + 1) x the base time, capped. */
   ejections = 0;
   ejectionReason = '';

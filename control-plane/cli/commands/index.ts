@@ -10,6 +10,7 @@ import { completion } from './completion.ts';
 import { del } from './delete.ts';
 import { describe } from './describe.ts';
 import { diff } from './diff.ts';
+import { explain } from './explain.ts';
 import { get } from './get.ts';
 import { proxyConfig } from './proxy-config.ts';
 import { proxyStatus } from './proxy-status.ts';
@@ -33,6 +34,7 @@ export const COMMANDS: readonly Command[] = [
   // What the traffic does: golden metrics per Service and edge.
   stat,
   top,
+  explain, // why one request failed: the proxies' reports joined with the control plane's view
   // Offline CA operations: no control plane needed.
   caCreate,
   caIssue,

@@ -8,11 +8,13 @@ import { SluiceError } from '../../errors.ts';
 import type { RequestContext } from '../context.ts';
 import type { Filter } from '../filter.ts';
 import { headerValues } from './jwt-authn.ts';
+import { notesOf } from '../../telemetry/failure-notes.ts';
 
 export function rbacFilter(authorize: Authorizer): Filter {
   return (next) => (ctx) => {
     const decision = authorize(new RequestView(ctx));
     if (decision.allowed) return next(ctx);
+    notesOf(ctx).rbac = { policy: decision.policy, reason: decision.reason };
     // The client learns only that it was denied; which policy is in the details (access log).
     return Promise.reject(new SluiceError('RBAC_DENIED', undefined, { details: `rbac_access_denied_matched_policy[${decision.policy ?? 'none'}]` }));
   };

@@ -4,10 +4,15 @@
 import { SluiceError } from '../../errors.ts';
 import { releaseBody, type ProxyResponse, type RequestContext } from '../context.ts';
 import type { Filter } from '../filter.ts';
+import { notesOf } from '../../telemetry/failure-notes.ts';
 
 /** Gateway API's rule `timeouts.request`: the whole request, every try included. */
 export function timeoutFilter(ms: number): Filter {
-  return (next) => (ctx) => withDeadline(ctx, ms, next(ctx), (err) => ctx.abort(err));
+  return (next) => (ctx) =>
+    withDeadline(ctx, ms, next(ctx), (err) => {
+      notesOf(ctx).timeout = { kind: 'route', ms };
+      ctx.abort(err);
+    });
 }
 
 /**

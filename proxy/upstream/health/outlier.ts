@@ -129,7 +129,8 @@ export class OutlierDetector {
     ep.ejections++;
     const ms = Math.min(this.#config.maxEjectionMs, this.#config.baseEjectionMs * ep.ejections);
     // An ejectedUntil of 0 means "not ejected", so a clock at 0 must not produce it.
-    ep.ejectedUntil = Math.max(1, this.#now() + ms);
+    ep.ejectedAt = this.#now();
+    ep.ejectedUntil = Math.max(1, ep.ejectedAt + ms);
     ep.ejectionReason = `ejected: ${why} (ejection ${ep.ejections}, for ${ms / 1000}s)`;
     ep.consecutive5xx = 0;
     ep.consecutiveGatewayErrors = 0;

@@ -15,6 +15,7 @@ import { HASHING_BALANCERS } from '../../../kinds/load-balancing.ts';
 import { combinedHash, requestHash } from '../lb/hash.ts';
 import type { PickRequest } from '../lb/registry.ts';
 import { ReplayBody } from './replay-body.ts';
+import { hostNotes, notesOf, noteTry } from '../../telemetry/failure-notes.ts';
 
 export type AttemptDeps = {
   readonly forward: (ctx: RequestContext, endpoint: EndpointState, backend: InFlight) => Promise<ProxyResponse>;
@@ -42,7 +43,11 @@ const GRPC_REASONS: ReadonlySet<RetryOn> = new Set(Object.values(GRPC_RETRY_ON))
 export function sendWithRetries(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps): Promise<ProxyResponse> {
   const tries = runTries(ctx, cluster, policy, deps);
   if (policy.requestTimeoutMs === undefined) return tries;
-  return withDeadline(ctx, policy.requestTimeoutMs, tries, (err) => ctx.abort(err));
+  const ms = policy.requestTimeoutMs;
+  return withDeadline(ctx, ms, tries, (err) => {
+    notesOf(ctx).timeout = { kind: 'request', ms };
+    ctx.abort(err);
+  });
 }
 
 async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps): Promise<ProxyResponse> {
@@ -60,8 +65,11 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
   for (let attempt = 1; ; attempt++) {
     const retry = attempt > 1;
     const endpoint = cluster.lb.pick(pick);
-    if (endpoint === undefined) throw new SluiceError('NO_HEALTHY_UPSTREAM', `backend '${cluster.name}' has no healthy endpoint`);
-    admit(cluster, endpoint);
+    if (endpoint === undefined) {
+      notesOf(ctx).hosts = hostNotes(cluster.endpoints);
+      throw new SluiceError('NO_HEALTHY_UPSTREAM', `backend '${cluster.name}' has no healthy endpoint`);
+    }
+    admit(ctx, cluster, endpoint);
     ctx.upstreamHost = endpoint.key;
     ctx.attempts = attempt;
     ctx.headers[ATTEMPT_HEADER] = before === 0 ? String(attempt) : String(before + attempt);
@@ -83,10 +91,12 @@ async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPoli
       const reason = retryReason(response, policy);
       if (reason === null) return response;
       grpcStatus = GRPC_REASONS.has(reason);
+      noteTry(ctx, endpoint, response.status);
     } else {
       const code = (failure as SluiceError).code;
       if (!UPSTREAM_FAILURES.has(code)) throw failure;
       outlier?.recordLocalFailure(endpoint);
+      noteTry(ctx, endpoint, failure as Error);
       if (!failureCovered(code, policy.retryOn)) throw failure;
     }
     // A retriable outcome: retry if everything allows it, else hand this outcome on.
@@ -133,10 +143,11 @@ function triesBefore(ctx: RequestContext): number {
 }
 
 /** Circuit breaking: over a limit the request is refused now, never queued without bound. */
-function admit(cluster: Cluster, endpoint: EndpointState): void {
+function admit(ctx: RequestContext, cluster: Cluster, endpoint: EndpointState): void {
   const { counters, limits } = cluster;
   if (counters.activeRequests >= limits.maxActiveRequests) {
     counters.overflows++;
+    notesOf(ctx).overflow = { threshold: 'maxActiveRequests', limit: limits.maxActiveRequests, current: counters.activeRequests };
     throw new SluiceError('UPSTREAM_OVERFLOW', `backend '${cluster.name}' has ${counters.activeRequests} requests in flight (maxActiveRequests ${limits.maxActiveRequests})`);
   }
   // A request beyond the endpoint's connections waits for one: it is pending.
@@ -145,6 +156,7 @@ function admit(cluster: Cluster, endpoint: EndpointState): void {
     for (const e of cluster.endpoints) if (e.activeRequests > cluster.capacityPerEndpoint) pending += e.activeRequests - cluster.capacityPerEndpoint;
     if (pending >= limits.maxPendingRequests) {
       counters.overflows++;
+      notesOf(ctx).overflow = { threshold: 'maxPendingRequests', limit: limits.maxPendingRequests, current: pending };
       throw new SluiceError('UPSTREAM_OVERFLOW', `backend '${cluster.name}' has ${pending} requests waiting for a connection (maxPendingRequests ${limits.maxPendingRequests})`);
     }
   }
@@ -167,6 +179,7 @@ async function tryOnce(ctx: RequestContext, endpoint: EndpointState, backend: In
 }
 
 function expireTry(ctx: RequestContext, ms: number): void {
+  notesOf(ctx).timeout = { kind: 'per-try', ms };
   ctx.cancelUpstream?.(new SluiceError('UPSTREAM_TIMEOUT', `no response within the per-try timeout of ${ms} ms`));
 }
 
