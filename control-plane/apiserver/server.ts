@@ -21,6 +21,7 @@ import { streamWatch } from './watch.ts';
 import { serveZoneTokens, ZONE_TOKENS_PATH, ZONES_PATH, zonesReport, type ZonesApiOptions } from './zones.ts';
 import { DURATION_PATTERN, parseDuration } from '../../kinds/schema-kit.ts';
 import type { StatsReport } from '../telemetry/metrics-sink.ts';
+import { serveDashboard } from '../dashboard/serve.ts';
 
 export type ApiServerOptions = {
   readonly store: ResourceStore;
@@ -57,6 +58,7 @@ export function createApiServer(opts: ApiServerOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://api');
     if (url.pathname === '/healthz') return send(res, 200, { status: 'ok' });
+    if (serveDashboard(url.pathname, req.method ?? 'GET', res)) return;
     if (!bearerMatches(req.headers.authorization, opts.token)) {
       res.setHeader('www-authenticate', 'Bearer realm="sluice"');
       return send(res, 401, status('UNAUTHORIZED', 'this API needs a bearer token: the admin token is in DATADIR/admin-token (sluicectl --token-file)'));

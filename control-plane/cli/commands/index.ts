@@ -15,6 +15,7 @@ import { get } from './get.ts';
 import { proxyConfig } from './proxy-config.ts';
 import { proxyStatus } from './proxy-status.ts';
 import { stat, top } from './stat.ts';
+import { dashboard } from './dashboard.ts';
 import { tokenCreate, tokenList, tokenRevoke } from './token.ts';
 import { version } from './version.ts';
 import { zoneTokenCreate } from './zone.ts';
@@ -34,6 +35,7 @@ export const COMMANDS: readonly Command[] = [
   // What the traffic does: golden metrics per Service and edge.
   stat,
   top,
+  dashboard, // the same, and the mesh's graph, in a browser
   explain, // why one request failed: the proxies' reports joined with the control plane's view
   // Offline CA operations: no control plane needed.
   caCreate,
