@@ -104,19 +104,20 @@ function graph(data, model) {
   for (let i = 0; i < nodes.size; i++) for (const { from, to } of edges) if (from !== to) nodes.get(to).rank = Math.max(nodes.get(to).rank, Math.min(nodes.get(from).rank + 1, nodes.size));
   const columns = new Map();
   for (const n of nodes.values()) columns.set(n.rank, [...(columns.get(n.rank) ?? []), n]);
-  const W = 200, H = 34, GX = 130, GY = 40;
+  const W = 200, H = 34, GX = 220, GY = 40;
   const ranks = [...columns.keys()].sort((a, b) => a - b);
   ranks.forEach((r, c) => columns.get(r).sort((a, b) => a.label.localeCompare(b.label)).forEach((n, i) => Object.assign(n, { x: 10 + c * (W + GX), y: 10 + i * (H + GY) })));
   const width = 20 + ranks.length * (W + GX) - GX;
   const height = 20 + Math.max(1, ...[...columns.values()].map((c) => c.length)) * (H + GY) - GY;
-  const root = svg('svg', { viewBox: `0 0 ${Math.max(width, 300)} ${Math.max(height, 60)}`, role: 'img', 'aria-label': 'Services and the calls between them' });
+  const [vw, vh] = [Math.max(width, 300), Math.max(height, 60)];
+  const root = svg('svg', { viewBox: `0 0 ${vw} ${vh}`, width: vw, height: vh, role: 'img', 'aria-label': 'Services and the calls between them' });
   for (const { from, to, e } of edges) {
     const a = nodes.get(from), b = nodes.get(to);
     const [x1, y1, x2, y2] = from === to ? [a.x + W, a.y + H / 2, a.x + W, a.y + H / 2 + 1] : [a.x + W, a.y + H / 2, b.x, b.y + H / 2];
     const mid = (x1 + x2) / 2;
     root.append(svg('g', { class: `edge ${rateClass(e.successRate) === 'bad' ? 'bad' : ''}`, 'data-from': from, 'data-to': to },
       svg('path', { d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`, 'marker-end': 'url(#arrow)' }),
-      svg('text', { x: mid - 55, y: (y1 + y2) / 2 - 6 }, `${e.rps}/s · ${pct(e.successRate)} · p99 ${ms(e.p99)}`)));
+      svg('text', { x: mid, y: (y1 + y2) / 2 - 6, 'text-anchor': 'middle' }, `${e.rps}/s · ${pct(e.successRate)} · p99 ${ms(e.p99)}`)));
   }
   for (const n of nodes.values()) {
     const s = model.statsOf.get(n.id);
@@ -178,7 +179,7 @@ function problems(data) {
   const rows = [];
   for (const [kind, items] of data.resources) {
     for (const r of items) for (const c of r.status?.conditions ?? []) {
-      if (c.status === 'False') rows.push(el('tr', {}, el('td', {}, kind), el('td', {}, r.metadata.namespace ?? '-'), el('td', {}, r.metadata.name), el('td', {}, c.type), el('td', { class: 'bad' }, c.reason), el('td', {}, c.message)));
+      if (c.status === 'False') rows.push(el('tr', {}, el('td', {}, kind), el('td', {}, r.metadata.namespace ?? '-'), el('td', {}, r.metadata.name), el('td', {}, c.type), el('td', { class: 'bad' }, c.reason), el('td', { class: 'wrap' }, c.message)));
     }
   }
   return table(['Kind', 'Namespace', 'Name', 'Condition', 'Reason', 'Message'], rows, 'Every condition is True.');
@@ -208,7 +209,7 @@ function servicePage(data, ns, name) {
     return el('tr', {}, el('td', {}, wn), el('td', {}, w?.spec?.address ?? '-'), el('td', {}, w?.spec?.zone ?? '-'), el('td', { class: state === 'SYNCED' ? 'ok' : 'bad' }, state));
   });
   const callers = data.stats.edges.filter((e) => model.byHost(e.destination) === `${ns}/${name}`).map((e) => el('tr', {}, el('td', {}, `${e.source}.${e.sourceNamespace}`), el('td', { class: 'num' }, e.rps), el('td', { class: `num ${rateClass(e.successRate)}` }, pct(e.successRate)), el('td', { class: 'num' }, ms(e.p99))));
-  const conditions = (status.conditions ?? []).map((c) => el('tr', {}, el('td', {}, c.type), el('td', { class: c.status === 'True' ? 'ok' : 'bad' }, c.status), el('td', {}, c.reason), el('td', {}, c.message)));
+  const conditions = (status.conditions ?? []).map((c) => el('tr', {}, el('td', {}, c.type), el('td', { class: c.status === 'True' ? 'ok' : 'bad' }, c.status), el('td', {}, c.reason), el('td', { class: 'wrap' }, c.message)));
   return [
     section(`Service ${name}.${ns}`, 'service', true,
       el('dl', {},

@@ -87,9 +87,14 @@ export class MetricsSink {
         // A new stream is a new process, or a new connection of the same: its counters may have restarted.
         this.#proxies.set(node, []);
       }
-      const families = new Map<string, readonly Metric[]>();
-      for (const f of m.envoy_metrics ?? []) families.set(f.name, f.metric ?? []);
       const list = this.#proxies.get(node) ?? [];
+      // An empty message after the first: nothing changed since the last (the reporter's heartbeat).
+      let families: ReadonlyMap<string, readonly Metric[]> = list.at(-1)?.families ?? new Map();
+      if ((m.envoy_metrics ?? []).length > 0 || list.length === 0) {
+        const fresh = new Map<string, readonly Metric[]>();
+        for (const f of m.envoy_metrics ?? []) fresh.set(f.name, f.metric ?? []);
+        families = fresh;
+      }
       list.push({ at: this.#deps.now(), families });
       const oldest = this.#deps.now() - MAX_WINDOW_MS - 10_000;
       while (list.length > MAX_SNAPSHOTS || (list.length > 1 && list[0].at < oldest)) list.shift();

@@ -1,7 +1,7 @@
 // The proxy's golden metrics, sent to its control plane every few seconds over Envoy's
 // metrics service (xds/metrics-service.ts) on the connection it already dials: what
 // `sluicectl stat`/`top` and the dashboard aggregate. Only the families the control plane
-// aggregates travel, and nothing when nothing changed since the last send. A control plane
+// aggregates travel, and an empty heartbeat when nothing changed since the last send. A control plane
 // that is down or does not serve the stream costs a failed call per interval, never traffic.
 
 import * as grpc from '@grpc/grpc-js';
@@ -48,19 +48,24 @@ export class MetricsReporter {
     this.#deps = deps;
   }
 
+  /** Reports at once (the counts before any request: what the first requests are counted from), then every interval. */
   start(): void {
+    this.report();
     this.#timer = setInterval(() => this.report(), this.#deps.intervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
     this.#timer.unref();
   }
 
-  /** Sends the reported families now, unless they are what was sent last or the stream is still full. */
+  /**
+   * Sends the reported families now; when they are what this stream sent last, an empty
+   * message instead, which the control plane takes as "unchanged" (a heartbeat that costs a
+   * few bytes). Nothing while the stream is still full.
+   */
   report(): void {
     const families = parsePrometheusText(this.#deps.render(), (name) => REPORTED_FAMILIES.has(name));
     const text = JSON.stringify(families);
-    if (text === this.#last && this.#call !== null) return;
     const call = this.#call ?? this.#open();
     if (this.#blocked) return;
-    const message: StreamMetricsMessage = { envoy_metrics: families };
+    const message: StreamMetricsMessage = { envoy_metrics: text === this.#last ? [] : families };
     if (!this.#identified) message.identifier = { node: { id: this.#deps.nodeId } };
     this.#identified = true;
     this.#last = text;

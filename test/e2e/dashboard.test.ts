@@ -68,7 +68,7 @@ before(async () => {
     workload('web-1', '{ app: web }', `{ http: ${inbound} }`, 'web'),
     workload('caller-1', '{ app: caller }', '{}', 'caller'),
     // A route to a backend that does not exist: its condition is False, for the dashboard to show.
-    'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: web-to-nowhere }\nspec: { parentRefs: [{ group: "", kind: Service, name: web, port: 80 }], rules: [{ matches: [{ path: { type: PathPrefix, value: /nowhere } }], backendRefs: [{ name: gone, port: 80 }] }] }\n',
+    'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: web-to-nowhere }\nspec: { parentRefs: [{ group: "", kind: Service, name: web, port: 80 }], rules: [{ matches: [{ path: { type: PathPrefix, value: /nowhere } }], backendRefs: [{ name: gone, port: 80 }] }, { backendRefs: [{ name: web, port: 80 }] }] }\n',
   ].join('---\n'));
   // web answers 503 to /fail, 200 to the rest.
   app = await startUpstream('web-1', (req, res) => {
