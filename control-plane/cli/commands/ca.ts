@@ -7,7 +7,7 @@ import type { CertificateInfo } from '../../../certs/index.ts';
 import { UsageError, type Command } from '../command.ts';
 import { lazy } from '../lazy.ts';
 
-/** node-forge is 40 modules: loaded when a CA verb runs, not for every sluicectl start. */
+/** The CA code (certs/) loads when a CA verb runs, not for every sluicectl start. */
 const certs = lazy<typeof import('../../../certs/index.ts')>(import.meta.url, '../../../certs/index.ts');
 
 const KEY_MODE = 0o600;
