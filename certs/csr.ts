@@ -10,14 +10,14 @@ import { ext, name, signatureAlgorithm } from './x509.ts';
 
 const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 const SUBJECT_ALT_NAME = '2.5.29.17';
-/** The signature algorithms a request may be signed with, and the digest each verifies with. */
-const SIGNATURE_DIGESTS: Record<string, string> = {
-  '1.2.840.113549.1.1.11': 'sha256', // sha256WithRSAEncryption
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.2.840.10045.4.3.2': 'sha256', // ecdsa-with-SHA256
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
+/** The signature algorithms a request may be signed with: the key type each needs and the digest it verifies with. */
+const SIGNATURE_ALGORITHMS: Record<string, { key: string; digest: string }> = {
+  '1.2.840.113549.1.1.11': { key: 'rsa', digest: 'sha256' }, // sha256WithRSAEncryption
+  '1.2.840.113549.1.1.12': { key: 'rsa', digest: 'sha384' },
+  '1.2.840.113549.1.1.13': { key: 'rsa', digest: 'sha512' },
+  '1.2.840.10045.4.3.2': { key: 'ec', digest: 'sha256' }, // ecdsa-with-SHA256
+  '1.2.840.10045.4.3.3': { key: 'ec', digest: 'sha384' },
+  '1.2.840.10045.4.3.4': { key: 'ec', digest: 'sha512' },
 };
 const CSR_BLOCK = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END (?:NEW )?CERTIFICATE REQUEST-----/;
 
@@ -47,7 +47,7 @@ export function readCsr(pem: string): Result<ReadCsr, string> {
   const data = Buffer.from(block[1].replace(/\s+/g, ''), 'base64');
   let info: Tlv;
   let publicKey: KeyObject;
-  let digest: string | undefined;
+  let algorithm: { key: string; digest: string } | undefined;
   let signature: Buffer;
   let uris: string[];
   try {
@@ -57,16 +57,16 @@ export function readCsr(pem: string): Result<ReadCsr, string> {
     const fields = children(data, tlv(data, info.head, info.end, TAG.sequence));
     if (fields[2] === undefined) throw new Error('no public key');
     publicKey = createPublicKey({ key: whole(data, fields[2]), format: 'der', type: 'spki' });
-    digest = SIGNATURE_DIGESTS[readOid(data, children(data, algTlv)[0])];
+    algorithm = SIGNATURE_ALGORITHMS[readOid(data, children(data, algTlv)[0])];
     signature = data.subarray(sigTlv.start + 1, sigTlv.end);
     uris = fields[3]?.tag === 0xa0 ? requestedUris(data, fields[3]) : [];
   } catch (err) {
     return { ok: false, error: `not a PEM certificate request: ${(err as Error).message}` };
   }
-  if (digest === undefined) return { ok: false, error: 'the request is signed with an algorithm other than RSA or ECDSA with SHA-256, SHA-384 or SHA-512' };
+  if (algorithm === undefined) return { ok: false, error: 'the request is signed with an algorithm other than RSA or ECDSA with SHA-256, SHA-384 or SHA-512' };
   let signed = false;
   try {
-    signed = verify(digest, whole(data, info), publicKey, signature);
+    signed = algorithm.key === publicKey.asymmetricKeyType && verify(algorithm.digest, whole(data, info), publicKey, signature);
   } catch {
     signed = false;
   }

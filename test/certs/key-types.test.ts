@@ -150,6 +150,26 @@ describe('key types', () => {
     }
   });
 
+  test('a request whose identity was changed after signing, or that names another signature algorithm than it was signed with, is refused', () => {
+    for (const keyType of ['ecdsa-p256', 'rsa-2048'] as const) {
+      const k = generateKeyPair(keyType);
+      const der = Buffer.from(createCsr(k.privateKeyPem, k.publicKeyPem, WEB).replace(/-----[^-]+-----|\s/g, ''), 'base64');
+      const pem = (bytes: Buffer) => `-----BEGIN CERTIFICATE REQUEST-----\n${bytes.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+      const at = der.indexOf('sa/web');
+      const tampered = Buffer.from(der);
+      tampered.write('sa/adm', at, 'latin1');
+      assert.deepEqual(readCsr(pem(tampered)), { ok: false, error: 'the request is not signed by the key it carries' }, keyType);
+      // ecdsa-with-SHA256 (2a 86 48 ce 3d 04 03 02) relabelled ecdsa-with-SHA384.
+      const ecdsaOid = Buffer.from('2a8648ce3d040302', 'hex');
+      if (keyType === 'ecdsa-p256') {
+        const relabelled = Buffer.from(der);
+        relabelled.set(Buffer.from('2a8648ce3d040303', 'hex'), der.lastIndexOf(ecdsaOid));
+        assert.deepEqual(readCsr(pem(relabelled)), { ok: false, error: 'the request is not signed by the key it carries' }, 'SHA-384 named, SHA-256 used');
+      }
+    }
+    assert.match((readCsr('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n') as { error: string }).error, /^not a PEM certificate request: /);
+  });
+
   test('keys too weak or of another kind are refused with the reason, for a workload and for a CA', () => {
     const files = createCa({ trustDomain: 'mesh.example', now: Date.now() });
     const ca = loaded(files);
