@@ -13,7 +13,6 @@ export const TAG = {
   null: 0x05,
   oid: 0x06,
   utf8String: 0x0c,
-  ia5String: 0x16,
   utcTime: 0x17,
   generalizedTime: 0x18,
   sequence: 0x30,
@@ -40,7 +39,6 @@ export const set = (...items: readonly Buffer[]): Buffer => der(TAG.set, ...item
 export const context = (n: number, constructed: boolean, ...contents: readonly Buffer[]): Buffer => der((constructed ? 0xa0 : 0x80) | n, ...contents);
 export const octets = (bytes: Buffer): Buffer => der(TAG.octetString, bytes);
 export const utf8 = (text: string): Buffer => der(TAG.utf8String, Buffer.from(text, 'utf8'));
-export const ia5 = (text: string): Buffer => der(TAG.ia5String, Buffer.from(text, 'latin1'));
 export const boolTrue = (): Buffer => der(TAG.boolean, Buffer.from([0xff]));
 export const nul = (): Buffer => der(TAG.null);
 
