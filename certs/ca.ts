@@ -2,13 +2,15 @@
 // (X.509-SVIDs). The root's key is used once, to sign the intermediate, and never kept:
 // the root exists to be trusted. A CA is rotated by overlap: a new CA's root joins the
 // old one in the trust bundle, workloads move to certificates from the new CA, then the
-// old root leaves the bundle.
+// old root leaves the bundle. New CAs have ECDSA P-256 keys unless asked for RSA; a CA on
+// disk with RSA keys (as every CA made before ECDSA) loads and signs as before.
 
-import forge from 'node-forge';
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { DEFAULT_KEY_TYPE, generateKeyPair, type KeyType } from './keys.ts';
+import { certificateBlocks, uriNames } from './pem.ts';
 import type { Result } from './result.ts';
-import { generateKeyPair } from './keys.ts';
 import { parseSpiffeId } from './spiffe-id.ts';
-import { isCa, newSerial, parseCertificates, subject, toPem, uriSans, type Certificate } from './x509.ts';
+import { ext, keyIdentifier, keyProblem, name, signCertificate } from './x509.ts';
 
 export const ORGANIZATION = 'Sluice';
 /** Certificates start a little in the past, so a peer whose clock is behind accepts them. */
@@ -28,79 +30,83 @@ export type CaFiles = {
   readonly bundle: string;
 };
 
-export type Ca = CaFiles & { readonly trustDomain: string; readonly caCert: Certificate };
+export type Ca = CaFiles & { readonly trustDomain: string; readonly caCert: X509Certificate; readonly signingKey: KeyObject };
 
 export type CreateCaOptions = {
   readonly trustDomain: string;
   readonly now: number;
   readonly rootTtlMs?: number;
   readonly caTtlMs?: number;
+  /** The root's and the intermediate's keys (default ECDSA P-256). */
+  readonly keyType?: KeyType;
   /** Return the root's key too (`rootKey`): a global control plane keeps it to sign its zones' intermediates (certs/zone-ca.ts). */
   readonly keepRootKey?: boolean;
 };
 
 export function createCa(opts: CreateCaOptions): CaFiles & { readonly rootKey?: string } {
-  const trustDomainId = `spiffe://${opts.trustDomain}`;
-  const rootKeys = generateKeyPair();
-  const rootKey = forge.pki.privateKeyFromPem(rootKeys.privateKeyPem);
-  const root = forge.pki.createCertificate();
-  root.publicKey = forge.pki.publicKeyFromPem(rootKeys.publicKeyPem);
-  setValidity(root, opts.now, opts.rootTtlMs ?? DEFAULT_ROOT_TTL_MS);
-  const rootName = subject(ORGANIZATION, `${opts.trustDomain} root CA`);
-  root.setSubject(rootName);
-  root.setIssuer(rootName);
-  root.setExtensions(caExtensions(trustDomainId, null));
-  root.sign(rootKey, forge.md.sha256.create());
+  const trustDomainId = [{ uri: `spiffe://${opts.trustDomain}` }];
+  const keyType = opts.keyType ?? DEFAULT_KEY_TYPE;
+  const rootKeys = generateKeyPair(keyType);
+  const rootKey = createPrivateKey(rootKeys.privateKeyPem);
+  const rootPublic = createPublicKey(rootKeys.publicKeyPem);
+  const rootKeyId = keyIdentifier(rootPublic.export({ type: 'spki', format: 'der' }));
+  const rootName = name(ORGANIZATION, `${opts.trustDomain} root CA`);
+  const rootValidity = validity(opts.now, opts.rootTtlMs ?? DEFAULT_ROOT_TTL_MS);
+  const root = signCertificate({
+    ...rootValidity,
+    issuer: rootName,
+    subject: rootName,
+    publicKey: rootPublic,
+    extensions: [ext.basicConstraints(true), ext.keyUsage({ keyCertSign: true, cRLSign: true }), ext.subjectAltName(trustDomainId), ext.subjectKeyIdentifier(rootKeyId)],
+    signingKey: rootKey,
+  });
 
-  const caKeys = generateKeyPair();
-  const ca = forge.pki.createCertificate();
-  ca.publicKey = forge.pki.publicKeyFromPem(caKeys.publicKeyPem);
-  // An intermediate never outlives the root that vouches for it.
-  setValidity(ca, opts.now, Math.min(opts.caTtlMs ?? DEFAULT_CA_TTL_MS, root.validity.notAfter.getTime() - opts.now));
-  ca.setSubject(subject(ORGANIZATION, `${opts.trustDomain} intermediate CA`));
-  ca.setIssuer(rootName);
-  ca.setExtensions(caExtensions(trustDomainId, root));
-  ca.sign(rootKey, forge.md.sha256.create());
+  const caKeys = generateKeyPair(keyType);
+  const caPublic = createPublicKey(caKeys.publicKeyPem);
+  const ca = signCertificate({
+    // An intermediate never outlives the root that vouches for it.
+    ...validity(opts.now, Math.min(opts.caTtlMs ?? DEFAULT_CA_TTL_MS, rootValidity.notAfter.getTime() - opts.now)),
+    issuer: rootName,
+    subject: name(ORGANIZATION, `${opts.trustDomain} intermediate CA`),
+    publicKey: caPublic,
+    // The intermediate signs workloads only, never another CA.
+    extensions: [
+      ext.basicConstraints(true, 0),
+      ext.keyUsage({ keyCertSign: true, cRLSign: true }),
+      ext.subjectAltName(trustDomainId),
+      ext.subjectKeyIdentifier(keyIdentifier(caPublic.export({ type: 'spki', format: 'der' }))),
+      ext.authorityKeyIdentifier(rootKeyId),
+    ],
+    signingKey: rootKey,
+  });
 
-  const rootPem = toPem([root]);
-  return { root: rootPem, ca: toPem([ca]), caKey: caKeys.privateKeyPem, bundle: rootPem, ...(opts.keepRootKey === true ? { rootKey: rootKeys.privateKeyPem } : {}) };
+  const rootPem = root.toString();
+  return { root: rootPem, ca: ca.toString(), caKey: caKeys.privateKeyPem, bundle: rootPem, ...(opts.keepRootKey === true ? { rootKey: rootKeys.privateKeyPem } : {}) };
 }
 
-/** Reads a CA from its files; says what is wrong with them when they do not fit together. */
+/** Reads a CA from its files (RSA or ECDSA); says what is wrong with them when they do not fit together. */
 export function loadCa(files: CaFiles): Result<Ca, string> {
-  let caCert: Certificate;
-  let key: forge.pki.rsa.PrivateKey;
+  let caCert: X509Certificate;
+  let key: KeyObject;
   try {
-    const certs = parseCertificates(files.ca);
-    if (certs.length === 0) return { ok: false, error: 'ca.pem holds no certificate' };
-    caCert = certs[0];
-    key = forge.pki.privateKeyFromPem(files.caKey) as forge.pki.rsa.PrivateKey;
+    const blocks = certificateBlocks(files.ca);
+    if (blocks.length === 0) return { ok: false, error: 'ca.pem holds no certificate' };
+    caCert = new X509Certificate(blocks[0]);
+    key = createPrivateKey(files.caKey);
   } catch (err) {
     return { ok: false, error: `cannot read the CA: ${(err as Error).message}` };
   }
-  if (!isCa(caCert)) return { ok: false, error: 'ca.pem is not a CA certificate (basicConstraints CA is not set)' };
-  const pub = caCert.publicKey as forge.pki.rsa.PublicKey;
-  if (pub.n.compareTo(key.n) !== 0) return { ok: false, error: 'ca-key.pem is not the key of the certificate in ca.pem' };
-  const id = uriSans(caCert).map(parseSpiffeId).find((r) => r.ok);
+  if (!caCert.ca) return { ok: false, error: 'ca.pem is not a CA certificate (basicConstraints CA is not set)' };
+  if (key.asymmetricKeyType !== caCert.publicKey.asymmetricKeyType || !caCert.checkPrivateKey(key)) return { ok: false, error: 'ca-key.pem is not the key of the certificate in ca.pem' };
+  const problem = keyProblem(key);
+  if (problem !== null) return { ok: false, error: `ca-key.pem is ${problem}` };
+  const id = uriNames(caCert).map(parseSpiffeId).find((r) => r.ok);
   if (id === undefined || !id.ok) return { ok: false, error: 'ca.pem has no spiffe:// trust domain URI, so its trust domain is unknown' };
-  return { ok: true, value: { ...files, trustDomain: id.value.trustDomain, caCert } };
+  return { ok: true, value: { ...files, trustDomain: id.value.trustDomain, caCert, signingKey: key } };
 }
 
-/** A fresh serial and a validity window starting slightly in the past. */
-export function setValidity(cert: Certificate, now: number, ttlMs: number): void {
-  cert.serialNumber = newSerial();
-  cert.validity.notBefore = new Date(now - BACKDATE_MS);
-  cert.validity.notAfter = new Date(now + ttlMs);
+/** A validity window starting slightly in the past, in whole seconds (what a certificate can hold). */
+export function validity(now: number, ttlMs: number): { notBefore: Date; notAfter: Date } {
+  const second = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+  return { notBefore: second(now - BACKDATE_MS), notAfter: second(now + ttlMs) };
 }
-
-function caExtensions(trustDomainId: string, issuer: Certificate | null): object[] {
-  return [
-    // The intermediate signs workloads only, never another CA.
-    issuer === null ? { name: 'basicConstraints', cA: true, critical: true } : { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-    { name: 'subjectAltName', altNames: [{ type: 6, value: trustDomainId }] },
-    { name: 'subjectKeyIdentifier' },
-    ...(issuer === null ? [] : [{ name: 'authorityKeyIdentifier', keyIdentifier: issuer.generateSubjectKeyIdentifier().getBytes() }]),
-  ];
-}
-

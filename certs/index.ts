@@ -8,7 +8,7 @@ export { caTrustDomains, leafSvidId } from './svid-rules.ts';
 export { certificateBlocks } from './pem.ts';
 export { createCsr, readCsr } from './csr.ts';
 export { inspectCertificates, type CertificateInfo } from './inspect.ts';
-export { generateKeyPair, type KeyPairPem } from './keys.ts';
+export { DEFAULT_KEY_TYPE, generateKeyPair, isKeyType, KEY_TYPES, type KeyPairPem, type KeyType } from './keys.ts';
 export { renewalDelay, renewalTime } from './rotation.ts';
 export type { Result } from './result.ts';
 export { parseSpiffeId, parseTrustDomain, workloadId, workloadOf, type SpiffeId } from './spiffe-id.ts';

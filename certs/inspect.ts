@@ -13,6 +13,8 @@ export type CertificateInfo = {
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly isCa: boolean;
+  /** The certificate's key: 'ECDSA P-256', 'RSA 2048', ... */
+  readonly key: string;
   readonly fingerprintSha256: string;
 };
 
@@ -28,7 +30,18 @@ export function inspectCertificates(pem: string): CertificateInfo[] {
       notBefore: cert.validFromDate,
       notAfter: cert.validToDate,
       isCa: cert.ca,
+      key: keyName(cert),
       fingerprintSha256: cert.fingerprint256,
     };
   });
+}
+
+const CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+
+function keyName(cert: X509Certificate): string {
+  const key = cert.publicKey;
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'ec') return `ECDSA ${CURVES[details.namedCurve ?? ''] ?? details.namedCurve}`;
+  if (key.asymmetricKeyType === 'rsa') return `RSA ${details.modulusLength}`;
+  return String(key.asymmetricKeyType).toUpperCase();
 }

@@ -1,4 +1,4 @@
-// Reading certificates with node:crypto alone (no node-forge, which only signing needs):
+// Reading certificates with node:crypto alone:
 // PEM text -> the certificate blocks in it, and a certificate's URI SANs.
 
 import type { X509Certificate } from 'node:crypto';

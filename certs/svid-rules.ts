@@ -10,6 +10,7 @@
 // from the DER here.
 
 import type { X509Certificate } from 'node:crypto';
+import { tlv } from './der.ts';
 import { uriNames } from './pem.ts';
 import type { Result } from './result.ts';
 import { parseSpiffeId, type SpiffeId } from './spiffe-id.ts';
@@ -94,23 +95,4 @@ function leafExtensions(der: Buffer): LeafExtensions {
     }
   }
   return out;
-}
-
-/** One DER TLV at `pos` (low tag numbers, definite lengths: all a certificate uses), bounds-checked against `limit`. */
-function tlv(der: Buffer, pos: number, limit: number, expected?: number): { tag: number; start: number; end: number } {
-  if (pos + 2 > limit) throw new Error('truncated DER');
-  const tag = der[pos];
-  if (expected !== undefined && tag !== expected) throw new Error(`expected DER tag 0x${expected.toString(16)}, found 0x${tag.toString(16)}`);
-  let len = der[pos + 1];
-  let start = pos + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || start + n > limit) throw new Error('a DER length this reader does not follow');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[start + i];
-    start += n;
-  }
-  const end = start + len;
-  if (end > limit) throw new Error('truncated DER');
-  return { tag, start, end };
 }

@@ -1,11 +1,13 @@
 // X.509-SVIDs (the SPIFFE X.509-SVID standard): a workload's certificate, signed by the
-// mesh CA's intermediate, naming the workload by exactly one spiffe:// URI SAN.
+// mesh CA's intermediate, naming the workload by exactly one spiffe:// URI SAN. The
+// workload's key may be ECDSA (P-256, what proxies make) or RSA (what older proxies make),
+// whatever the CA's own key is.
 
-import forge from 'node-forge';
-import { ORGANIZATION, setValidity, type Ca } from './ca.ts';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { ORGANIZATION, validity, type Ca } from './ca.ts';
 import type { Result } from './result.ts';
 import type { SpiffeId } from './spiffe-id.ts';
-import { toPem } from './x509.ts';
+import { ext, issuerOf, keyIdentifier, keyProblem, name, signCertificate } from './x509.ts';
 
 export const DEFAULT_SVID_TTL_MS = 86_400_000;
 
@@ -35,29 +37,39 @@ export function issueSvid(ca: Ca, opts: IssueOptions): Result<IssuedSvid, string
     return { ok: false, error: `the SPIFFE ID's trust domain '${opts.spiffeId.trustDomain}' is not this CA's ('${ca.trustDomain}')` };
   }
   if (opts.spiffeId.path === '') return { ok: false, error: 'a workload SPIFFE ID needs a path (spiffe://<trust domain>/<path>); the bare trust domain names the CA' };
-  const caEnd = ca.caCert.validity.notAfter.getTime();
-  if (caEnd <= opts.now) return { ok: false, error: `the CA expired at ${ca.caCert.validity.notAfter.toISOString()}` };
-  const cert = forge.pki.createCertificate();
+  const caEnd = ca.caCert.validToDate.getTime();
+  if (caEnd <= opts.now) return { ok: false, error: `the CA expired at ${ca.caCert.validToDate.toISOString()}` };
+  let publicKey: KeyObject;
   try {
-    cert.publicKey = forge.pki.publicKeyFromPem(opts.publicKeyPem);
+    publicKey = createPublicKey(opts.publicKeyPem);
   } catch (err) {
-    return { ok: false, error: `the public key is not an RSA key node-forge can certify: ${(err as Error).message}` };
+    return { ok: false, error: `the public key cannot be read: ${(err as Error).message}` };
   }
-  // Never past the CA's own end: a chain is only as valid as its shortest link.
-  setValidity(cert, opts.now, Math.min(opts.ttlMs ?? DEFAULT_SVID_TTL_MS, caEnd - opts.now));
-  cert.setSubject([{ name: 'organizationName', value: ORGANIZATION }]);
-  cert.setIssuer(ca.caCert.subject.attributes);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-    {
-      name: 'subjectAltName',
-      altNames: [{ type: 6, value: opts.spiffeId.uri }, ...(opts.dnsNames ?? []).map((value) => ({ type: 2, value })), ...(opts.ipAddresses ?? []).map((ip) => ({ type: 7, ip }))],
-    },
-    { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: ca.caCert.generateSubjectKeyIdentifier().getBytes() },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(ca.caKey), forge.md.sha256.create());
-  return { ok: true, value: { certChain: toPem([cert, ca.caCert]), notBefore: cert.validity.notBefore, notAfter: cert.validity.notAfter } };
+  const problem = keyProblem(publicKey);
+  if (problem !== null) return { ok: false, error: `the public key is ${problem}` };
+  const issuer = issuerOf(ca.caCert);
+  if (!issuer.ok) return issuer;
+  let cert;
+  try {
+    cert = signCertificate({
+      // Never past the CA's own end: a chain is only as valid as its shortest link.
+      ...validity(opts.now, Math.min(opts.ttlMs ?? DEFAULT_SVID_TTL_MS, caEnd - opts.now)),
+      issuer: issuer.value.name,
+      subject: name(ORGANIZATION),
+      publicKey,
+      extensions: [
+        ext.basicConstraints(false),
+        // keyEncipherment is RSA key transport; an ECDSA key only signs.
+        ext.keyUsage({ digitalSignature: true, keyEncipherment: publicKey.asymmetricKeyType === 'rsa' }),
+        ext.tlsClientServer(),
+        ext.subjectAltName([{ uri: opts.spiffeId.uri }, ...(opts.dnsNames ?? []).map((dns) => ({ dns })), ...(opts.ipAddresses ?? []).map((ip) => ({ ip }))]),
+        ext.subjectKeyIdentifier(keyIdentifier(publicKey.export({ type: 'spki', format: 'der' }))),
+        ext.authorityKeyIdentifier(issuer.value.keyId),
+      ],
+      signingKey: ca.signingKey,
+    });
+  } catch (err) {
+    return { ok: false, error: `cannot sign the SVID: ${(err as Error).message}` };
+  }
+  return { ok: true, value: { certChain: cert.toString() + ca.caCert.toString(), notBefore: cert.validFromDate, notAfter: cert.validToDate } };
 }

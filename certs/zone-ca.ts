@@ -5,11 +5,10 @@
 // handshake with it). Its SVIDs chain leaf, zone intermediate, and verify against the
 // global's root like every other SVID of the mesh.
 
-import { X509Certificate } from 'node:crypto';
-import forge from 'node-forge';
-import { ORGANIZATION, setValidity } from './ca.ts';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { ORGANIZATION, validity } from './ca.ts';
 import type { Result } from './result.ts';
-import { subject, toPem } from './x509.ts';
+import { ext, issuerOf, keyIdentifier, keyProblem, name, signCertificate } from './x509.ts';
 
 const DAY = 86_400_000;
 /** A zone's intermediate lives a year; the zone asks for a new one over its link before then. */
@@ -31,32 +30,37 @@ export type SignZoneOptions = {
   readonly ttlMs?: number;
 };
 
-/** The zone's intermediate certificate (PEM), signed by the root. */
+/** The zone's intermediate certificate (PEM), signed by the root (either of ECDSA or RSA, as the zone's key). */
 export function signZoneIntermediate(opts: SignZoneOptions): Result<string, string> {
-  let root: forge.pki.Certificate;
-  let rootKey: forge.pki.PrivateKey;
-  const cert = forge.pki.createCertificate();
+  let cert: string;
   try {
-    root = forge.pki.certificateFromPem(opts.rootPem);
-    rootKey = forge.pki.privateKeyFromPem(opts.rootKeyPem);
-    cert.publicKey = forge.pki.publicKeyFromPem(opts.publicKeyPem);
+    const root = new X509Certificate(opts.rootPem);
+    const rootKey = createPrivateKey(opts.rootKeyPem);
+    const publicKey = createPublicKey(opts.publicKeyPem);
+    const problem = keyProblem(publicKey);
+    if (problem !== null) return { ok: false, error: `cannot sign the zone's intermediate: its key is ${problem}` };
+    const rootEnd = root.validToDate.getTime();
+    if (rootEnd <= opts.now) return { ok: false, error: `the root expired at ${root.validToDate.toISOString()}` };
+    const issuer = issuerOf(root);
+    if (!issuer.ok) return issuer;
+    cert = signCertificate({
+      ...validity(opts.now, Math.min(opts.ttlMs ?? DEFAULT_ZONE_CA_TTL_MS, rootEnd - opts.now)),
+      issuer: issuer.value.name,
+      subject: name(ORGANIZATION, `zone ${opts.zone} intermediate CA`),
+      publicKey,
+      extensions: [
+        ext.basicConstraints(true, 0),
+        ext.keyUsage({ keyCertSign: true, cRLSign: true, digitalSignature: true }),
+        ext.subjectAltName([{ uri: zoneId(opts.trustDomain, opts.zone) }]),
+        ext.subjectKeyIdentifier(keyIdentifier(publicKey.export({ type: 'spki', format: 'der' }))),
+        ext.authorityKeyIdentifier(issuer.value.keyId),
+      ],
+      signingKey: rootKey,
+    }).toString();
   } catch (err) {
     return { ok: false, error: `cannot sign the zone's intermediate: ${(err as Error).message}` };
   }
-  const rootEnd = root.validity.notAfter.getTime();
-  if (rootEnd <= opts.now) return { ok: false, error: `the root expired at ${root.validity.notAfter.toISOString()}` };
-  setValidity(cert, opts.now, Math.min(opts.ttlMs ?? DEFAULT_ZONE_CA_TTL_MS, rootEnd - opts.now));
-  cert.setSubject(subject(ORGANIZATION, `zone ${opts.zone} intermediate CA`));
-  cert.setIssuer(root.subject.attributes);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    { name: 'subjectAltName', altNames: [{ type: 6, value: zoneId(opts.trustDomain, opts.zone) }] },
-    { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: root.generateSubjectKeyIdentifier().getBytes() },
-  ]);
-  cert.sign(rootKey, forge.md.sha256.create());
-  return { ok: true, value: toPem([cert]) };
+  return { ok: true, value: cert };
 }
 
 /** The zone a certificate is the intermediate of, in `trustDomain`; the reason when it is none. */

@@ -9,7 +9,7 @@ import { watch as watchDir, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import tls from 'node:tls';
-// Not certs/index.ts: that loads node-forge (several MiB) for signing, which a proxy never does.
+// Not certs/index.ts: a proxy loads only the parts of certs/ it reads certificates with.
 import { readBundle } from '../../certs/bundle.ts';
 import { certificateBlocks, uriNames } from '../../certs/pem.ts';
 import type { Result } from '../../certs/result.ts';

@@ -6,7 +6,9 @@
 // both); mTLS vs HTTP/1.1 is what a mesh costs against a plaintext one as shipped. The runs
 // are alternated, reversed every other round (A B C, C B A, ...), so linear drift hits all.
 // Then the handshake rate: fresh connections (one GET each, then close) to a STRICT mTLS
-// listener against fresh plaintext connections to a plain one.
+// listener against fresh plaintext connections to a plain one, once per key type (RSA 2048
+// as every certificate was before issue 20; ECDSA P-256 workload keys under the RSA CA a
+// mesh keeps from then; ECDSA P-256 throughout, the default now), alternated in one run.
 //
 // Each pair also reports both proxies' CPU per request, read from /proc around each run:
 // on a shared machine it moves less than req/s does when a neighbour takes a core.
@@ -19,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { expectIdentity } from '../../proxy/tls/peer.ts';
 import { rssMiB } from '../helpers/rss.ts';
+import type { KeyType } from '../../certs/keys.ts';
 import { clientContext, issue, newCa, writeIdentity } from '../helpers/mesh-pki.ts';
 import { cpuSeconds } from './proc.ts';
 
@@ -59,6 +62,14 @@ const HOPS = [
 ] as const;
 type HopKey = (typeof HOPS)[number]['key'];
 
+/** The handshake runs' key types: the CA's and the two workloads'. */
+const KEY_MIXES = [
+  { key: 'rsa', label: 'RSA 2048 CA and workloads (before issue 20)', ca: 'rsa-2048', workload: 'rsa-2048' },
+  { key: 'mixed', label: 'ECDSA P-256 workloads, RSA 2048 CA (a CA kept from before)', ca: 'rsa-2048', workload: 'ecdsa-p256' },
+  { key: 'ecdsa', label: 'ECDSA P-256 CA and workloads (the default)', ca: 'ecdsa-p256', workload: 'ecdsa-p256' },
+] as const satisfies readonly { key: string; label: string; ca: KeyType; workload: KeyType }[];
+type MixKey = (typeof KEY_MIXES)[number]['key'];
+
 /** A proxy under test: its process, the listener's port, and its stats port (for its request counter). */
 export type Proxy = { readonly child: ChildProcess; readonly port: number; readonly statsPort: number };
 type Pair = { readonly hop: (typeof HOPS)[number]; readonly client: Proxy; readonly server: Proxy };
@@ -77,7 +88,7 @@ export type MtlsResult<R> = {
   readonly hopConnections: Record<HopKey, number>;
   /** After the loads, MiB. */
   readonly rss: Record<HopKey, { client: number; server: number }>;
-  readonly handshakes: { readonly mtls: readonly HandshakeRun[]; readonly plain: readonly HandshakeRun[] };
+  readonly handshakes: { readonly mtls: Readonly<Record<MixKey, readonly HandshakeRun[]>>; readonly plain: readonly HandshakeRun[] };
 };
 
 // --- the bench ---
@@ -89,6 +100,8 @@ export async function mtlsBench<R extends LoadRow>(deps: MtlsBenchDeps<R>): Prom
   const serverIdentity = writeIdentity(join(root, 'pki', 'server'), issue(ca, SERVER_ID), ca.bundle);
 
   const pairs = new Map<HopKey, Pair>();
+  /** The handshake runs' server-side proxies. */
+  const extra: Proxy[] = [];
   for (const hop of HOPS) {
     const mtls = hop.key === 'mtls';
     const server = await startProxy(deps, join(root, `${hop.key}-server`), (port) => `${mtls ? `identity: { dir: ${serverIdentity} }\n` : ''}listeners: [{ name: inbound, address: 127.0.0.1, port: ${port}, protocol: http${mtls ? ', tls: { mode: STRICT }' : ''} }]
@@ -120,17 +133,28 @@ backends: [{ name: peer, ${hop.backend}, endpoints: [{ address: 127.0.0.1, port:
       rss[key] = { client: rssMiB(p.client.child.pid!), server: rssMiB(p.server.child.pid!) };
     }
 
-    // Straight at the server-side proxies: the mTLS one's STRICT listener, the plain HTTP/1.1 one's listener.
-    const mtlsServer = pairs.get('mtls')!.server;
+    // Straight at server-side proxies: a STRICT listener per key mix, the plain HTTP/1.1 one's listener.
     const plainServer = pairs.get('http1')!.server;
-    const context = clientContext(issue(ca, CLIENT_ID), ca.bundle);
-    await handshakes(mtlsServer, context, 1);
-    await handshakes(plainServer, null, 1);
-    const handshakeRuns = { mtls: [] as HandshakeRun[], plain: [] as HandshakeRun[] };
+    const targets: { key: MixKey | 'plain'; server: Proxy; context: tls.SecureContext | null }[] = [];
+    for (const mix of KEY_MIXES) {
+      const mixCa = newCa('mesh.example', Date.now(), mix.ca);
+      const identity = writeIdentity(join(root, 'pki', `server-${mix.key}`), issue(mixCa, SERVER_ID, { keyType: mix.workload }), mixCa.bundle);
+      const server = await startProxy(deps, join(root, `handshake-${mix.key}`), (port) => `identity: { dir: ${identity} }
+listeners: [{ name: inbound, address: 127.0.0.1, port: ${port}, protocol: http, tls: { mode: STRICT } }]
+routes: [{ name: all, rules: [{ backendRefs: [{ name: app }] }] }]
+backends: [{ name: app, endpoints: [{ address: 127.0.0.1, port: ${deps.upstreamPort} }] }]
+`);
+      extra.push(server);
+      targets.push({ key: mix.key, server, context: clientContext(issue(mixCa, CLIENT_ID, { keyType: mix.workload }), mixCa.bundle) });
+    }
+    targets.push({ key: 'plain', server: plainServer, context: null });
+    for (const t of targets) await handshakes(t.server, t.context, 1);
+    const handshakeRuns = { mtls: { rsa: [], mixed: [], ecdsa: [] } as Record<MixKey, HandshakeRun[]>, plain: [] as HandshakeRun[] };
     for (let i = 0; i < 2; i++) {
-      if (i % 2 === 0) handshakeRuns.mtls.push(await handshakes(mtlsServer, context, deps.handshakeSeconds));
-      handshakeRuns.plain.push(await handshakes(plainServer, null, deps.handshakeSeconds));
-      if (i % 2 === 1) handshakeRuns.mtls.push(await handshakes(mtlsServer, context, deps.handshakeSeconds));
+      for (const t of i % 2 === 0 ? targets : [...targets].reverse()) {
+        const run = await handshakes(t.server, t.context, deps.handshakeSeconds);
+        (t.key === 'plain' ? handshakeRuns.plain : handshakeRuns.mtls[t.key]).push(run);
+      }
     }
 
     return {
@@ -143,6 +167,7 @@ backends: [{ name: peer, ${hop.backend}, endpoints: [{ address: 127.0.0.1, port:
     };
   } finally {
     for (const p of pairs.values()) p.client.child.kill(), p.server.child.kill();
+    for (const p of extra) p.child.kill();
   }
 }
 
@@ -256,9 +281,12 @@ export function mtlsSummary<R extends LoadRow & { readonly p99: number }>(r: Mtl
   const sum = (runs: readonly HandshakeRun[], k: 'completed' | 'failed' | 'resumed' | 'serverCounted') => runs.reduce((s, x) => s + x[k], 0);
   const ms = (runs: readonly HandshakeRun[]) => runs.reduce((s, x) => s + x.serverMsPerConn, 0) / runs.length;
   const { mtls, plain } = r.handshakes;
-  out.push(`  fresh connections (one GET, then close; ${HANDSHAKE_PARALLEL} in parallel, ${mtls.length + plain.length} alternated runs of ${f(mtls[0]?.seconds ?? 0, 1)} s):`);
-  out.push(`    mTLS handshakes: ${Math.round(rate(mtls))}/s (${sum(mtls, 'completed')} full handshakes, ${sum(mtls, 'resumed')} resumed, ${sum(mtls, 'failed')} failed; the proxy served ${sum(mtls, 'serverCounted')}), server-side proxy CPU ${f(ms(mtls))} ms per connection`);
+  out.push(`  fresh connections (one GET, then close; ${HANDSHAKE_PARALLEL} in parallel; ${KEY_MIXES.length + 1} targets alternated, every other pass reversed, ${plain.length} runs of ${f(plain[0]?.seconds ?? 0, 1)} s each):`);
+  for (const mix of KEY_MIXES) {
+    const runs = mtls[mix.key];
+    out.push(`    mTLS, ${mix.label}: ${Math.round(rate(runs))} handshakes/s (${sum(runs, 'completed')} full, ${sum(runs, 'resumed')} resumed, ${sum(runs, 'failed')} failed; the proxy served ${sum(runs, 'serverCounted')}), server-side proxy CPU ${f(ms(runs))} ms per connection`);
+  }
   out.push(`    plaintext: ${Math.round(rate(plain))}/s (${sum(plain, 'completed')} connections, ${sum(plain, 'failed')} failed; the proxy served ${sum(plain, 'serverCounted')}), server-side proxy CPU ${f(ms(plain))} ms per connection`);
-  out.push(`    mTLS / plaintext connection rate: ${f(rate(mtls) / rate(plain), 3)}`);
+  out.push(`    ECDSA / RSA handshake rate: ${f(rate(mtls.ecdsa) / rate(mtls.rsa), 2)}× (RSA CA kept: ${f(rate(mtls.mixed) / rate(mtls.rsa), 2)}×; issue 20's goal is 3× the 582/s measured before it); ECDSA mTLS / plaintext connection rate: ${f(rate(mtls.ecdsa) / rate(plain), 3)}`);
   return out;
 }

@@ -71,6 +71,6 @@ describe('X.509-SVID rules', () => {
     assert.match(text(forgeCertificate(ca, { altNames: uri, ca: true })), /CA:TRUE/);
     assert.match(text(forgeCertificate(ca, { altNames: uri, keyUsage: { digitalSignature: true, keyCertSign: true } })), /Digital Signature, Certificate Sign\n/);
     assert.match(text(forgeCertificate(ca, { altNames: uri, keyUsage: { digitalSignature: true, cRLSign: true } })), /Digital Signature, CRL Sign\n/);
-    assert.match(text(issue(ca, WEB)), /CA:FALSE[\s\S]*Digital Signature, Key Encipherment\n/);
+    assert.match(text(issue(ca, WEB)), /CA:FALSE[\s\S]*X509v3 Key Usage: critical\n\s+Digital Signature\n/);
   });
 });

@@ -5,12 +5,14 @@
 // proxy-config, and fail no request while the control plane restarts.
 
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { certificateBlocks } from '../../certs/pem.ts';
 import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-plane.ts';
 import { closedPort } from '../helpers/ports.ts';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
@@ -104,6 +106,13 @@ test('proxies that joined with a token carry a call to the Service over mTLS, wi
   assert.ok(['orders-1', 'orders-2'].includes(r.from), r.from);
   // The inbound proxy saw frontend's SVID in the mTLS handshake and says so to the app.
   assert.match(r.xfcc, /URI=spiffe:\/\/e2e\.sluice\.dev\/ns\/default\/sa\/frontend/);
+  // Every SVID on that path is ECDSA P-256: the proxies' keys and CSRs, and the CA sluice-cp made at its first start.
+  for (const name of ['frontend-1', 'orders-1', 'orders-2']) {
+    const [leaf, intermediate] = certificateBlocks(readFileSync(join(dir, name, 'cert.pem'), 'utf8')).map((b) => new X509Certificate(b));
+    assert.equal(leaf.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1', name);
+    assert.equal(intermediate.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1', name);
+    assert.ok(leaf.verify(intermediate.publicKey), name);
+  }
 });
 
 test('a route split applied with sluicectl moves the traffic within seconds, and a change moves it back', async () => {

@@ -4,15 +4,16 @@
 // like a SPIFFE ID must not pass for one. And for the X.509-SVID rules: a leaf that is a CA
 // (basicConstraints cA, keyUsage keyCertSign / cRLSign) must not pass for a workload.
 
-import forge from 'node-forge';
+import { createPublicKey } from 'node:crypto';
 import { generateKeyPair, type Ca } from '../../certs/index.ts';
-import { ORGANIZATION, setValidity } from '../../certs/ca.ts';
-import { toPem } from '../../certs/x509.ts';
+import { ORGANIZATION, validity } from '../../certs/ca.ts';
+import { ext, issuerOf, keyIdentifier, name, signCertificate, type KeyUsage } from '../../certs/x509.ts';
 import type { Svid } from './mesh-pki.ts';
 
-/** X.509 GeneralName tags as node-forge numbers them. */
+/** X.509 GeneralName tags (RFC 5280 §4.2.1.6). */
 export const SAN = { email: 1, dns: 2, uri: 6 } as const;
 export type AltName = { readonly type: (typeof SAN)[keyof typeof SAN]; readonly value: string };
+const KIND = { 1: 'email', 2: 'dns', 6: 'uri' } as const;
 
 export type ForgeOptions = {
   /** Empty: the certificate has no subjectAltName extension at all. */
@@ -21,26 +22,30 @@ export type ForgeOptions = {
   readonly now?: number;
   /** basicConstraints cA (default false). */
   readonly ca?: boolean;
-  /** keyUsage bits (default digitalSignature and keyEncipherment), as node-forge names them. */
-  readonly keyUsage?: { readonly digitalSignature?: boolean; readonly keyEncipherment?: boolean; readonly keyCertSign?: boolean; readonly cRLSign?: boolean };
+  /** keyUsage bits (default digitalSignature and keyEncipherment). */
+  readonly keyUsage?: KeyUsage;
 };
 
 /** A leaf certificate signed by `ca`'s intermediate, presented with the intermediate, as an SVID is. */
 export function forgeCertificate(ca: Ca, opts: ForgeOptions): Svid {
   const keys = generateKeyPair();
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
-  setValidity(cert, opts.now ?? Date.now(), 3_600_000);
-  cert.setSubject([{ name: 'organizationName', value: ORGANIZATION }, ...(opts.commonName === undefined ? [] : [{ name: 'commonName', value: opts.commonName }])]);
-  cert.setIssuer(ca.caCert.subject.attributes);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: opts.ca ?? false, critical: true },
-    { name: 'keyUsage', ...(opts.keyUsage ?? { digitalSignature: true, keyEncipherment: true }), critical: true },
-    { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-    ...(opts.altNames.length === 0 ? [] : [{ name: 'subjectAltName', altNames: opts.altNames.map((n) => ({ ...n })) }]),
-    { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: ca.caCert.generateSubjectKeyIdentifier().getBytes() },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(ca.caKey), forge.md.sha256.create());
-  return { cert: toPem([cert, ca.caCert]), key: keys.privateKeyPem };
+  const publicKey = createPublicKey(keys.publicKeyPem);
+  const issuer = issuerOf(ca.caCert);
+  if (!issuer.ok) throw new Error(issuer.error);
+  const cert = signCertificate({
+    ...validity(opts.now ?? Date.now(), 3_600_000),
+    issuer: issuer.value.name,
+    subject: name(ORGANIZATION, opts.commonName),
+    publicKey,
+    extensions: [
+      ext.basicConstraints(opts.ca ?? false),
+      ext.keyUsage(opts.keyUsage ?? { digitalSignature: true, keyEncipherment: true }),
+      ext.tlsClientServer(),
+      ...(opts.altNames.length === 0 ? [] : [ext.subjectAltName(opts.altNames.map((n) => ({ [KIND[n.type]]: n.value }) as { uri: string }))]),
+      ext.subjectKeyIdentifier(keyIdentifier(publicKey.export({ type: 'spki', format: 'der' }))),
+      ext.authorityKeyIdentifier(issuer.value.keyId),
+    ],
+    signingKey: ca.signingKey,
+  });
+  return { cert: cert.toString() + ca.caCert.toString(), key: keys.privateKeyPem };
 }

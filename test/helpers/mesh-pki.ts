@@ -7,18 +7,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
-import { certificateBlocks, createCa, generateKeyPair, issueSvid, loadCa, parseSpiffeId, type Ca } from '../../certs/index.ts';
+import { certificateBlocks, createCa, generateKeyPair, issueSvid, loadCa, parseSpiffeId, type Ca, type KeyType } from '../../certs/index.ts';
 
 export type Svid = { readonly cert: string; readonly key: string };
 
-export function newCa(trustDomain = 'mesh.example', now = Date.now()): Ca {
-  const r = loadCa(createCa({ trustDomain, now }));
+/** A CA with ECDSA P-256 keys, or `keyType`'s. */
+export function newCa(trustDomain = 'mesh.example', now = Date.now(), keyType?: KeyType): Ca {
+  const r = loadCa(createCa({ trustDomain, now, ...(keyType === undefined ? {} : { keyType }) }));
   if (!r.ok) throw new Error(r.error);
   return r.value;
 }
 
-export function issue(ca: Ca, spiffeId: string, opts: { now?: number; ttlMs?: number } = {}): Svid {
-  const keys = generateKeyPair();
+export function issue(ca: Ca, spiffeId: string, opts: { now?: number; ttlMs?: number; keyType?: KeyType } = {}): Svid {
+  const keys = generateKeyPair(opts.keyType);
   const id = parseSpiffeId(spiffeId);
   if (!id.ok) throw new Error(id.error);
   const r = issueSvid(ca, { spiffeId: id.value, publicKeyPem: keys.publicKeyPem, now: opts.now ?? Date.now(), ...(opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs }) });

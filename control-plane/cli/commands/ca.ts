@@ -3,11 +3,11 @@
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CertificateInfo } from '../../../certs/index.ts';
+import type { CertificateInfo, KeyType } from '../../../certs/index.ts';
 import { UsageError, type Command } from '../command.ts';
 import { lazy } from '../lazy.ts';
 
-/** node-forge is 40 modules: loaded when a CA verb runs, not for every sluicectl start. */
+/** The CA code (certs/) loads when a CA verb runs, not for every sluicectl start. */
 const certs = lazy<typeof import('../../../certs/index.ts')>(import.meta.url, '../../../certs/index.ts');
 
 const KEY_MODE = 0o600;
@@ -15,18 +15,19 @@ const CERT_MODE = 0o644;
 
 export const caCreate: Command = {
   words: ['ca', 'create'],
-  usage: 'sluicectl ca create --trust-domain TD --out DIR',
+  usage: 'sluicectl ca create --trust-domain TD --out DIR [--key-type ecdsa-p256|rsa-2048]',
   summary: 'create a mesh CA (root + intermediate): DIR/root.pem, ca.pem, ca-key.pem, bundle.pem',
-  examples: ['sluicectl ca create --trust-domain mesh.example --out ./ca'],
-  options: { 'trust-domain': { type: 'string' }, out: { type: 'string' } },
+  examples: ['sluicectl ca create --trust-domain mesh.example --out ./ca', 'sluicectl ca create --trust-domain mesh.example --out ./ca-rsa --key-type rsa-2048'],
+  options: { 'trust-domain': { type: 'string' }, out: { type: 'string' }, 'key-type': { type: 'string' } },
   required: ['trust-domain', 'out'],
   positionals: 0,
   run({ flags, ctx }) {
     const td = certs().parseTrustDomain(String(flags['trust-domain']));
     if (!td.ok) throw new UsageError(`invalid --trust-domain: ${td.error}`);
+    const keyType = keyTypeFlag(flags['key-type']);
     const out = String(flags.out);
     if (existsSync(join(out, 'ca-key.pem'))) throw new UsageError(`${join(out, 'ca-key.pem')} already exists; refusing to overwrite a CA key (choose another --out)`);
-    const ca = certs().createCa({ trustDomain: td.value, now: ctx.clock() });
+    const ca = certs().createCa({ trustDomain: td.value, now: ctx.clock(), keyType });
     mkdirSync(out, { recursive: true });
     write(join(out, 'root.pem'), ca.root, CERT_MODE);
     write(join(out, 'ca.pem'), ca.ca, CERT_MODE);
@@ -34,7 +35,7 @@ export const caCreate: Command = {
     write(join(out, 'bundle.pem'), ca.bundle, CERT_MODE);
     const [root] = certs().inspectCertificates(ca.root);
     ctx.stdout(
-      `created a CA for trust domain ${td.value} in ${out}\n` +
+      `created a CA for trust domain ${td.value} in ${out} (${keyType} keys)\n` +
         `  root.pem     the root (self-signed), valid until ${root.notAfter.toISOString()}; its key is not kept\n` +
         `  ca.pem       the intermediate that signs workload certificates\n` +
         `  ca-key.pem   the intermediate's private key (mode 0600)\n` +
@@ -46,19 +47,21 @@ export const caCreate: Command = {
 
 export const caIssue: Command = {
   words: ['ca', 'issue'],
-  usage: 'sluicectl ca issue --ca DIR --spiffe-id ID --out DIR2 [--ttl 24h] [--csr FILE]',
+  usage: 'sluicectl ca issue --ca DIR --spiffe-id ID --out DIR2 [--ttl 24h] [--csr FILE | --key-type ecdsa-p256|rsa-2048]',
   summary: 'issue a workload certificate (X.509-SVID): DIR2/cert.pem (with chain), key.pem unless --csr, bundle.pem',
   examples: [
     'sluicectl ca issue --ca ./ca --spiffe-id spiffe://mesh.example/ns/shop/sa/web --out ./web',
     'sluicectl ca issue --ca ./ca --spiffe-id spiffe://mesh.example/ns/shop/sa/api --out ./api --ttl 1h --csr api.csr',
   ],
-  options: { ca: { type: 'string' }, 'spiffe-id': { type: 'string' }, out: { type: 'string' }, ttl: { type: 'string' }, csr: { type: 'string' } },
+  options: { ca: { type: 'string' }, 'spiffe-id': { type: 'string' }, out: { type: 'string' }, ttl: { type: 'string' }, csr: { type: 'string' }, 'key-type': { type: 'string' } },
   required: ['ca', 'spiffe-id', 'out'],
   positionals: 0,
   run({ flags, ctx }) {
     const id = certs().parseSpiffeId(String(flags['spiffe-id']));
     if (!id.ok) throw new UsageError(`invalid --spiffe-id: ${id.error}`);
     const ttlMs = flags.ttl === undefined ? 24 * 3_600_000 : parseTtl(String(flags.ttl));
+    const keyType = keyTypeFlag(flags['key-type']);
+    if (flags.csr !== undefined && flags['key-type'] !== undefined) throw new UsageError('--key-type and --csr do not go together: with --csr the key is the request\'s');
     const dir = String(flags.ca);
     const files = { root: readCaFile(dir, 'root.pem'), ca: readCaFile(dir, 'ca.pem'), caKey: readCaFile(dir, 'ca-key.pem'), bundle: readCaFile(dir, 'bundle.pem') };
     const ca = certs().loadCa(files);
@@ -74,7 +77,7 @@ export const caIssue: Command = {
       }
       publicKeyPem = csr.value.publicKeyPem;
     } else {
-      const keys = certs().generateKeyPair();
+      const keys = certs().generateKeyPair(keyType);
       publicKeyPem = keys.publicKeyPem;
       privateKeyPem = keys.privateKeyPem;
     }
@@ -128,6 +131,7 @@ function describe(c: CertificateInfo, i: number, n: number, now: number): string
     `  identity:   ${c.identity ?? '(no URI SAN)'}\n` +
     `  subject:    ${c.subject}\n` +
     `  issuer:     ${c.issuer}\n` +
+    `  key:        ${c.key}\n` +
     `  not before: ${c.notBefore.toISOString()}\n` +
     `  not after:  ${c.notAfter.toISOString()} (${state})\n` +
     `  serial:     ${c.serial}\n` +
@@ -148,6 +152,14 @@ export function parseTtl(text: string): number {
   for (const [, n, u] of text.matchAll(/(\d+)([dhms])/g)) ms += Number(n) * unit[u];
   if (ms < 60_000) throw new UsageError(`invalid --ttl '${text}': at least 1m`);
   return ms;
+}
+
+/** --key-type, ecdsa-p256 when absent. */
+function keyTypeFlag(value: unknown): KeyType {
+  if (value === undefined) return certs().DEFAULT_KEY_TYPE;
+  const text = String(value);
+  if (!certs().isKeyType(text)) throw new UsageError(`invalid --key-type '${text}': one of ${certs().KEY_TYPES.join(', ')}`);
+  return text;
 }
 
 function readCaFile(dir: string, name: string): string {

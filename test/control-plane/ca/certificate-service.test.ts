@@ -3,10 +3,13 @@
 // token or by the SVID the caller already holds, and renewals over the same stream.
 
 import assert from 'node:assert/strict';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { certificateBlocks } from '../../../certs/index.ts';
+import { certificateBlocks, generateKeyPair, loadCa } from '../../../certs/index.ts';
 import { issue, newCa } from '../../helpers/mesh-pki.ts';
 import { BILLING_ID, csrFor, openStream, ORDERS_ID, sharedPki, startService, TRUST_DOMAIN, type Service } from './fixture.ts';
 
@@ -162,5 +165,55 @@ describe('the certificate service', { timeout: 20_000 }, () => {
     const r = await stream(forged).refused({ csr: csrFor(keys[0], ORDERS_ID) });
     assert.equal(r.code, grpc.status.UNAUTHENTICATED);
     assert.equal(r.sluiceCode, 'NO_PROOF');
+  });
+});
+
+describe('the certificate service across key types', { timeout: 20_000 }, () => {
+  const streams: { close(): void }[] = [];
+  after(() => streams.forEach((s) => s.close()));
+  const stream = (svc: Service, clientSvid?: { cert: string; key: string }) => {
+    const s = openStream(svc.address, svc.ca.bundle, clientSvid);
+    streams.push(s);
+    return s;
+  };
+  const keyOf = (chain: string) => leafOf(chain).publicKey.asymmetricKeyDetails;
+
+  test('an RSA CA kept from before ECDSA (made by node-forge) serves the TLS, certifies ECDSA requests, and renews an older proxy that presents its RSA SVID', async () => {
+    const dir = fileURLToPath(new URL('../../certs/testdata/rsa-ca', import.meta.url));
+    const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+    const rsaCa = loadCa({ root: read('root.pem'), ca: read('ca.pem'), caKey: read('ca-key.pem'), bundle: read('bundle.pem') });
+    assert.ok(rsaCa.ok && rsaCa.value.trustDomain === TRUST_DOMAIN);
+    const svc = await startService({ ca: rsaCa.value });
+    try {
+      const ecdsa = generateKeyPair();
+      const joined = await stream(svc).send({ csr: csrFor(ecdsa, ORDERS_ID), join_token: await svc.mint('orders-vm-1') });
+      assert.equal(keyOf(joined.cert_chain)?.namedCurve, 'prime256v1');
+      const [leaf, intermediate] = certificateBlocks(joined.cert_chain).map((b) => new X509Certificate(b));
+      assert.ok(leaf.verify(intermediate.publicKey) && intermediate.publicKey.asymmetricKeyType === 'rsa');
+      // An older proxy: an RSA SVID from this CA, renewing with an RSA request, then with ECDSA once upgraded.
+      const old = issue(rsaCa.value, ORDERS_ID, { keyType: 'rsa-2048' });
+      const rsa = generateKeyPair('rsa-2048');
+      const renewed = await stream(svc, old).send({ csr: csrFor(rsa, ORDERS_ID), workload: 'orders-vm-1' });
+      assert.equal(keyOf(renewed.cert_chain)?.modulusLength, 2048);
+      const upgraded = await stream(svc, { cert: renewed.cert_chain, key: rsa.privateKeyPem }).send({ csr: csrFor(ecdsa, ORDERS_ID), workload: 'orders-vm-1' });
+      assert.equal(keyOf(upgraded.cert_chain)?.namedCurve, 'prime256v1');
+    } finally {
+      await svc.close();
+    }
+  });
+
+  test("an ECDSA CA answers an older proxy's RSA request with an RSA SVID, and refuses a key too weak to certify", async () => {
+    const svc = await startService();
+    try {
+      const rsa = generateKeyPair('rsa-2048');
+      const res = await stream(svc).send({ csr: csrFor(rsa, ORDERS_ID), join_token: await svc.mint('orders-vm-1') });
+      assert.equal(keyOf(res.cert_chain)?.modulusLength, 2048);
+      assert.ok(leafOf(res.cert_chain).checkPrivateKey(createPrivateKey(rsa.privateKeyPem)));
+      const weak = generateKeyPairSync('rsa', { modulusLength: 1024, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+      const r = await stream(svc).refused({ csr: csrFor({ privateKeyPem: weak.privateKey, publicKeyPem: weak.publicKey }, ORDERS_ID), join_token: await svc.mint('orders-vm-1') });
+      assert.match(r.details, /RSA key of 1024 bits; at least 2048 are needed/);
+    } finally {
+      await svc.close();
+    }
   });
 });

@@ -12,8 +12,8 @@ import { openStore, type ResourceStore } from '../../../control-plane/store/inde
 import { generateKeyPair } from '../../../certs/keys.ts';
 
 const WORKLOADS = 'workloads.mesh.sluice.dev';
-/** The public keys of CSRs: a token is used for one. */
-const KEYS = Array.from({ length: 6 }, () => generateKeyPair().publicKeyPem);
+/** The public keys of CSRs: a token is used for one. RSA: a test spells one key both SPKI and PKCS#1, which only RSA has. */
+const KEYS = Array.from({ length: 6 }, () => generateKeyPair('rsa-2048').publicKeyPem);
 const workload = (name: string, spec: Record<string, unknown> = {}) => ({ apiVersion: 'mesh.sluice.dev/v1alpha1', kind: 'Workload', metadata: { name, namespace: 'shop' }, spec: { address: '10.0.3.7', ...spec } });
 
 describe('join tokens', { timeout: 20_000 }, () => {

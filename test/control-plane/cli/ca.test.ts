@@ -94,6 +94,47 @@ describe('sluicectl ca', () => {
     assert.match(r.stdout, /certificate 2 of 2 \(CA\)/);
   });
 
+  test('keys are ECDSA P-256 by default; --key-type rsa-2048 makes an RSA CA or an RSA workload key; inspect names the key', () => {
+    const [leaf, intermediate] = certs(join(dir, 'web', 'cert.pem'));
+    assert.equal(leaf.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+    assert.equal(intermediate.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+    assert.match(sluicectl('ca', 'inspect', join(dir, 'web', 'cert.pem')).stdout, /issuer: .*\n {2}key: {8}ECDSA P-256\n/);
+
+    const rsaCa = join(dir, 'ca-rsa');
+    const created = sluicectl('ca', 'create', '--trust-domain', 'mesh.example', '--out', rsaCa, '--key-type', 'rsa-2048');
+    assert.equal(created.status, 0, created.stderr);
+    assert.match(created.stdout, /\(rsa-2048 keys\)/);
+    assert.equal(certs(join(rsaCa, 'ca.pem'))[0].publicKey.asymmetricKeyDetails?.modulusLength, 2048);
+    const out = join(dir, 'web-rsa');
+    const issued = sluicectl('ca', 'issue', '--ca', ca, '--spiffe-id', 'spiffe://mesh.example/ns/shop/sa/web', '--out', out, '--key-type', 'rsa-2048');
+    assert.equal(issued.status, 0, issued.stderr);
+    assert.equal(certs(join(out, 'cert.pem'))[0].publicKey.asymmetricKeyType, 'rsa');
+    assert.match(sluicectl('ca', 'inspect', join(out, 'cert.pem')).stdout, /key: {8}RSA 2048\n[\s\S]*key: {8}ECDSA P-256\n/);
+
+    const bad = sluicectl('ca', 'create', '--trust-domain', 'mesh.example', '--out', join(dir, 'ca-bad'), '--key-type', 'dsa');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /invalid --key-type 'dsa': one of ecdsa-p256, rsa-2048/);
+    assert.equal(existsSync(join(dir, 'ca-bad')), false);
+    const both = sluicectl('ca', 'issue', '--ca', ca, '--spiffe-id', 'spiffe://mesh.example/ns/shop/sa/api', '--out', join(dir, 'x'), '--csr', join(dir, 'api.csr'), '--key-type', 'rsa-2048');
+    assert.equal(both.status, 2);
+    assert.match(both.stderr, /--key-type and --csr do not go together/);
+  });
+
+  test('an RSA CA that node-forge wrote before ECDSA issues ECDSA SVIDs, which openssl verifies', () => {
+    const forgeCa = fileURLToPath(new URL('../../certs/testdata/rsa-ca', import.meta.url));
+    const out = join(dir, 'from-rsa-ca');
+    const r = sluicectl('ca', 'issue', '--ca', forgeCa, '--spiffe-id', 'spiffe://mesh.example/ns/shop/sa/web', '--out', out);
+    assert.equal(r.status, 0, r.stderr);
+    const [leaf, intermediate] = certs(join(out, 'cert.pem'));
+    assert.equal(leaf.publicKey.asymmetricKeyType, 'ec');
+    assert.equal(intermediate.publicKey.asymmetricKeyType, 'rsa');
+    assert.ok(leaf.verify(intermediate.publicKey));
+    if (spawnSync('openssl', ['version']).status !== 0) return;
+    writeFileSync(join(out, 'intermediate.pem'), intermediate.toString());
+    const v = spawnSync('openssl', ['verify', '-CAfile', join(out, 'bundle.pem'), '-untrusted', join(out, 'intermediate.pem'), join(out, 'cert.pem')], { encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+  });
+
   test('unknown commands, missing flags and missing files are refused with exit 2 and the usage', () => {
     const unknown = sluicectl('ca', 'burn');
     assert.equal(unknown.status, 2);

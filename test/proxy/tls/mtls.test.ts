@@ -9,7 +9,7 @@ import { connect as createTcpConnection, createServer as createTcpServer, type A
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import type { Ca } from '../../../certs/index.ts';
+import { mergeBundles, type Ca } from '../../../certs/index.ts';
 import { clientContext, issue, newCa, tempDir, writeIdentity } from '../../helpers/mesh-pki.ts';
 import { startProxy, type ProxyProcess } from '../../helpers/proxy-process.ts';
 import { sendRaw } from '../../helpers/raw.ts';
@@ -258,6 +258,33 @@ policies:
     assert.match(out, /Verify return code: 0 \(ok\)/);
     const text = spawnSync('openssl', ['x509', '-in', join(dir, 'api', 'cert.pem'), '-noout', '-text'], { encoding: 'utf8' }).stdout;
     assert.match(text, new RegExp(`URI:${API.replaceAll('/', '\\/')}`));
+  });
+
+  test('ECDSA P-256 by default; during a move off an RSA CA (both roots in the bundle) an older proxy with an RSA SVID and an ECDSA one call each other', { skip: hasOpenssl ? false : 'openssl is not installed' }, async () => {
+    const ecdsa = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${api.ports.inbound}`, '-cert', join(dir, 'web', 'cert.pem'), '-key', join(dir, 'web', 'key.pem'), '-CAfile', join(dir, 'web', 'bundle.pem'), '-verify_return_error'], { input: '', encoding: 'utf8', timeout: 10_000 });
+    assert.match(`${ecdsa.stdout}${ecdsa.stderr}`, /Peer signature type: ECDSA/);
+    assert.match(`${ecdsa.stdout}${ecdsa.stderr}`, /Verify return code: 0 \(ok\)/);
+
+    const rsaCa = newCa('mesh.example', Date.now(), 'rsa-2048');
+    const bundle = mergeBundles(rsaCa.bundle, ca.bundle);
+    writeIdentity(join(dir, 'api-ecdsa'), issue(ca, API), bundle);
+    writeIdentity(join(dir, 'api-rsa'), issue(rsaCa, API, { keyType: 'rsa-2048' }), bundle);
+    writeIdentity(join(dir, 'web-rsa'), issue(rsaCa, WEB, { keyType: 'rsa-2048' }), bundle);
+    const apiAt = (name: string) => startProxy(writeFile(dir, `${name}.yaml`, apiConfig(app.port, (echo.address() as AddressInfo).port, (ws.address() as AddressInfo).port).replace('identity: { dir: api }', `identity: { dir: ${name} }`)));
+    const apiEcdsa = await apiAt('api-ecdsa');
+    const apiRsa = await apiAt('api-rsa');
+    const webRsa = await startProxy(writeFile(dir, 'web-rsa.yaml', webConfig(apiEcdsa).replace('identity: { dir: web }', 'identity: { dir: web-rsa }')));
+    try {
+      // The RSA proxy calls the ECDSA one ...
+      const before = app.seen.length;
+      assert.equal((await get(webRsa.ports.outbound, '/rsa-to-ecdsa')).status, 200);
+      assert.equal(app.seen[before].headers['x-forwarded-client-cert'], `By=${API};URI=${WEB}`);
+      // ... and an ECDSA client is let in by an RSA proxy.
+      const r = await tlsRequest(apiRsa.ports.inbound, clientContext(issue(ca, WEB), bundle));
+      assert.ok('status' in r && r.status === 200, JSON.stringify(r));
+    } finally {
+      await Promise.all([webRsa.stop(), apiEcdsa.stop(), apiRsa.stop()]);
+    }
   });
 
   test("/certs shows the proxy's identity and validity", async () => {
