@@ -148,10 +148,12 @@ export const ENDPOINT_METADATA = 'sluice.dev';
 
 /**
  * `metadata.filter_metadata["sluice.dev"]`: { workload, namespace, principal } strings, what
- * the mesh metrics label the destination with; any other filter_metadata key (Istio's own) is
- * left alone, as Envoy leaves what no filter reads.
+ * the mesh metrics label the destination with. Any other key is a NACK: nothing here reads it.
  */
 function endpointWorkload(metadata: Pb | undefined, sink: Sink, path: string): EndpointWorkload | undefined {
+  for (const key of Object.keys(metadata?.filter_metadata ?? {})) {
+    if (key !== ENDPOINT_METADATA) sink.add(`${path}.filter_metadata["${key}"]`, `not read by Sluice proxies: only "${ENDPOINT_METADATA}" is`);
+  }
   const struct = metadata?.filter_metadata?.[ENDPOINT_METADATA];
   if (struct === undefined) return undefined;
   const at = `${path}.filter_metadata["${ENDPOINT_METADATA}"]`;
@@ -162,11 +164,11 @@ function endpointWorkload(metadata: Pb | undefined, sink: Sink, path: string): E
       if (required) sink.add(`${at}.${key}`, 'required: a string');
       return undefined;
     }
-    if (typeof v.string_value !== 'string' || v.string_value === '') {
+    if (typeof v.stringValue !== 'string' || v.stringValue === '') {
       sink.add(`${at}.${key}`, 'must be a non-empty string');
       return undefined;
     }
-    return v.string_value;
+    return v.stringValue;
   };
   for (const key of Object.keys(fields)) if (!['workload', 'namespace', 'principal'].includes(key)) sink.add(`${at}.${key}`, 'not read by Sluice proxies: workload, namespace and principal are');
   const name = text('workload', true);

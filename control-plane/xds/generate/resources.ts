@@ -120,7 +120,7 @@ export function loadAssignments(view: MeshView, zone?: string, prioritizedOnly =
  */
 function endpointMetadata(e: EndpointView): Obj {
   if (e.remote !== undefined) return {};
-  const str = (v: string) => ({ string_value: v });
+  const str = (v: string) => ({ stringValue: v });
   return { metadata: { filter_metadata: { 'sluice.dev': { fields: { workload: str(e.workload), namespace: str(e.namespace), principal: str(e.identity) } } } } };
 }
 
