@@ -39,6 +39,8 @@ export type ApiServerOptions = {
   readonly zones?: ZonesApiOptions;
   /** Why this control plane's role refuses writes of a kind (zone/roles.ts); undefined: taken. */
   readonly refuse?: (kind: string) => string | undefined;
+  /** GET /metrics: Prometheus text, served without the token as istiod serves its own (README, "Metrics"); absent: not served. */
+  readonly metrics?: () => string;
 };
 
 export function createApiServer(opts: ApiServerOptions): Server {
@@ -46,6 +48,12 @@ export function createApiServer(opts: ApiServerOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://api');
     if (url.pathname === '/healthz') return send(res, 200, { status: 'ok' });
+    // Before the token: a Prometheus scrapes it with no secret; it holds counts, node ids, SPIFFE IDs and zone names, never a token or a key.
+    if (url.pathname === '/metrics' && opts.metrics !== undefined) {
+      if (req.method !== 'GET') return notAllowed(res, req.method ?? '', 'GET');
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      return void res.end(opts.metrics());
+    }
     if (!bearerMatches(req.headers.authorization, opts.token)) {
       res.setHeader('www-authenticate', 'Bearer realm="sluice"');
       return send(res, 401, status('UNAUTHORIZED', 'this API needs a bearer token: the admin token is in DATADIR/admin-token (sluicectl --token-file)'));
