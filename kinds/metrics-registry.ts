@@ -11,6 +11,7 @@
 // because that is the folder both programs ship.
 
 import assert from 'node:assert/strict';
+import { braced, CounterSeries, escape, formatNumber, GaugeSeries, HistogramSeries, type Series } from './metrics-series.ts';
 
 // --- public types ---
 
@@ -85,78 +86,6 @@ export const MAX_ALL_LABELS = 24;
 
 /** Request-duration buckets in milliseconds. */
 export const DURATION_BUCKETS_MS: readonly number[] = Object.freeze([0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]);
-
-// --- series ---
-
-type Series = { readonly pairs: string; render(name: string, out: string[]): void };
-
-class ScalarSeries implements Series {
-  readonly pairs: string;
-  value = 0;
-  constructor(pairs: string) {
-    this.pairs = pairs;
-  }
-  get(): number {
-    return this.value;
-  }
-  render(name: string, out: string[]): void {
-    out.push(`${name}${braced(this.pairs)} ${formatNumber(this.value)}`);
-  }
-}
-
-class CounterSeries extends ScalarSeries implements Counter {
-  inc(n = 1): void {
-    if (n > 0) this.value += n;
-  }
-}
-
-class GaugeSeries extends ScalarSeries implements Gauge {
-  inc(n = 1): void {
-    this.value += n;
-  }
-  dec(n = 1): void {
-    this.value -= n;
-  }
-  set(v: number): void {
-    this.value = v;
-  }
-}
-
-class HistogramSeries implements Histogram, Series {
-  readonly pairs: string;
-  readonly #bounds: readonly number[];
-  readonly #les: readonly string[];
-  /** Per-bucket (not cumulative) counts; the last slot is the overflow above the top bound. */
-  readonly #counts: Float64Array;
-  count = 0;
-  sum = 0;
-  constructor(pairs: string, bounds: readonly number[], les: readonly string[]) {
-    this.pairs = pairs;
-    this.#bounds = bounds;
-    this.#les = les;
-    this.#counts = new Float64Array(bounds.length + 1);
-  }
-  observe(v: number): void {
-    if (v !== v) return;
-    const b = this.#bounds;
-    let i = 0;
-    while (i < b.length && v > b[i]) i++;
-    this.#counts[i]++;
-    this.count++;
-    this.sum += v;
-  }
-  render(name: string, out: string[]): void {
-    const prefix = this.pairs === '' ? '' : `${this.pairs},`;
-    let cumulative = 0;
-    for (let i = 0; i < this.#les.length; i++) {
-      cumulative += this.#counts[i];
-      out.push(`${name}_bucket{${prefix}le="${this.#les[i]}"} ${cumulative}`);
-    }
-    out.push(`${name}_bucket{${prefix}le="+Inf"} ${this.count}`);
-    out.push(`${name}_sum${braced(this.pairs)} ${formatNumber(this.sum)}`);
-    out.push(`${name}_count${braced(this.pairs)} ${this.count}`);
-  }
-}
 
 // --- family ---
 
@@ -364,17 +293,4 @@ const STATUS_CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /** "1xx".."5xx"; "other" for anything else (0 when no response was ever produced). Returns a constant. */
 export function statusClass(status: number): string {
   return status >= 100 && status < 600 ? STATUS_CLASSES[(status / 100) | 0] : STATUS_CLASSES[0];
-}
-
-function braced(pairs: string): string {
-  return pairs === '' ? '' : `{${pairs}}`;
-}
-
-function formatNumber(v: number): string {
-  return Number.isFinite(v) ? String(v) : v > 0 ? '+Inf' : v < 0 ? '-Inf' : 'NaN';
-}
-
-/** Label values escape backslash, double quote and newline; HELP text only backslash and newline. */
-function escape(s: string, quote: boolean): string {
-  return s.replace(quote ? /[\\"\n]/g : /[\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 }
