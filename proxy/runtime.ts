@@ -54,8 +54,15 @@ export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: Cap
     now: Date.now,
     svid: identity.current,
     captureProbe,
+    ...peerMetadataOf(self),
   });
   return { server, metrics, close: () => accessLog.close() };
+}
+
+/** What this proxy tells the peer proxies it calls (x-sluice-peer): its Workload and zone, when it knows them. */
+function peerMetadataOf(self: SelfLabels): { peerMetadata?: string } {
+  const parts = [...(self.workload === undefined ? [] : [`workload=${self.workload}`]), ...(self.zone === undefined ? [] : [`zone=${self.zone}`])];
+  return parts.length === 0 ? {} : { peerMetadata: parts.join(';') };
 }
 
 /** The proxy's own labels: its Workload and namespace when it joined a control plane, else what its SVID and config say. */

@@ -39,6 +39,8 @@ export type ProxyHooks = {
   readonly svid: () => LoadedSvid | null;
   /** In capture mode: the probe address a use_original_dst listener answers (capture/probe.ts). */
   readonly captureProbe?: CaptureProbe | null;
+  /** x-sluice-peer for requests to peer proxies (RouterDeps.peerMetadata); absent: none is sent. */
+  readonly peerMetadata?: string;
 };
 
 type Running = {
@@ -72,6 +74,7 @@ export class ProxyServer {
       clusters: this.#clusters,
       forward: (ctx, endpoint, backend) => (ctx.upgrade !== null ? tunnel(ctx, endpoint) : forward(ctx, endpoint, backend)),
       random: hooks.random,
+      ...(hooks.peerMetadata === undefined ? {} : { peerMetadata: hooks.peerMetadata }),
     };
   }
 

@@ -123,30 +123,37 @@ class Edge {
 const PROTOCOLS = ['http', 'grpc', 'tcp'] as const;
 type Protocol = 0 | 1 | 2;
 
-/** One listener's edges: by peer (inbound) or backend (outbound), then by authority (inbound) or endpoint (outbound). */
+type MakeEdge = (first: string, second: string, third: string, protocol: Protocol) => Edge;
+
+/**
+ * One listener's edges. Inbound: by peer SPIFFE ID, what its proxy said of itself, and the
+ * authority; outbound: by backend and endpoint (the third key '').
+ */
 class Side {
   readonly inbound: boolean;
-  readonly #edges = new Map<string, Map<string, (Edge | undefined)[]>>();
+  readonly #edges = new Map<string, Map<string, Map<string, (Edge | undefined)[]>>>();
   #count = 0;
-  readonly #make: (first: string, second: string, protocol: Protocol) => Edge;
+  readonly #make: MakeEdge;
 
-  constructor(inbound: boolean, make: (first: string, second: string, protocol: Protocol) => Edge) {
+  constructor(inbound: boolean, make: MakeEdge) {
     this.inbound = inbound;
     this.#make = make;
   }
 
-  edge(first: string, second: string, protocol: Protocol): Edge {
-    let inner = this.#edges.get(first);
-    if (inner === undefined) this.#edges.set(first, (inner = new Map()));
-    let row = inner.get(second);
+  edge(first: string, second: string, third: string, protocol: Protocol): Edge {
+    let a = this.#edges.get(first);
+    if (a === undefined) this.#edges.set(first, (a = new Map()));
+    let b = a.get(second);
+    if (b === undefined) a.set(second, (b = new Map()));
+    let row = b.get(third);
     if (row === undefined) {
-      if (this.#count >= MAX_EDGES_PER_LISTENER && second !== OVERFLOW) return this.edge('', OVERFLOW, protocol);
-      inner.set(second, (row = [undefined, undefined, undefined]));
+      if (this.#count >= MAX_EDGES_PER_LISTENER && third !== OVERFLOW) return this.edge('', '', OVERFLOW, protocol);
+      b.set(third, (row = [undefined, undefined, undefined]));
     }
     let e = row[protocol];
     if (e === undefined) {
       this.#count++;
-      e = row[protocol] = this.#make(first, second, protocol);
+      e = row[protocol] = this.#make(first, second, third, protocol);
     }
     return e;
   }
@@ -177,7 +184,7 @@ export function createMeshRecorder(f: Families, self: MeshSelf, config: () => Pr
       if (side === undefined) return;
       const ct = ctx.headers['content-type'];
       const protocol: Protocol = typeof ct === 'string' && ct.startsWith('application/grpc') ? 1 : 0;
-      const edge = side.inbound ? side.edge(ctx.peer?.identity ?? '', ctx.authority, protocol) : side.edge(ctx.backend ?? '', ctx.upstreamHost ?? '', protocol);
+      const edge = side.inbound ? side.edge(ctx.peer?.identity ?? '', ctx.peerMetadata ?? '', ctx.authority, protocol) : side.edge(ctx.backend ?? '', ctx.upstreamHost ?? '', '', protocol);
       const s = edge.http(ctx.status, ctx.flags.length === 0 ? '-' : ctx.flags.join(','));
       s.requests.inc();
       s.duration.observe(ms);
@@ -199,7 +206,7 @@ export function createMeshRecorder(f: Families, self: MeshSelf, config: () => Pr
 
 function edgeOf(side: Side | undefined, stream: TcpStream): Edge | undefined {
   if (side === undefined) return undefined;
-  return side.inbound ? side.edge(stream.peer ?? '', '', 2) : side.edge(stream.backend, stream.upstream ?? '', 2);
+  return side.inbound ? side.edge(stream.peer ?? '', '', '', 2) : side.edge(stream.backend, stream.upstream ?? '', '', 2);
 }
 
 /**
@@ -211,16 +218,20 @@ export function isInbound(l: Listener): boolean {
   return l.tls.mode !== 'DISABLE' || l.name.startsWith('inbound');
 }
 
-/** The callee side: this proxy is the destination; the peer's SPIFFE ID says what it can of the source. */
-function inboundEdge(f: Families, self: MeshSelf) {
-  return (peer: string, authority: string, protocol: Protocol): Edge => {
+/**
+ * The callee side: this proxy is the destination; the peer's SPIFFE ID says the source's
+ * namespace and principal, and what its proxy said of itself (x-sluice-peer) its workload and zone.
+ */
+function inboundEdge(f: Families, self: MeshSelf): MakeEdge {
+  return (peer, metadata, authority, protocol) => {
     const source = peer === '' ? null : parseSpiffeId(peer);
     const ns = source?.ok === true ? (workloadOf(source.value)?.namespace ?? UNKNOWN) : UNKNOWN;
+    const said = peerMetadata(metadata);
     const service = authority === OVERFLOW || protocol === 2 ? UNKNOWN : serviceHost(authority, self.namespace);
     const [name, namespace] = serviceParts(service);
     return new Edge(f, [
       'destination',
-      UNKNOWN, ns, peer === '' ? UNKNOWN : peer, UNKNOWN,
+      said.workload, ns, peer === '' ? UNKNOWN : peer, said.zone,
       self.workload, self.namespace, self.principal(),
       service, name, namespace, self.zone,
       PROTOCOLS[protocol], peer === '' ? 'none' : 'mutual_tls',
@@ -229,8 +240,8 @@ function inboundEdge(f: Families, self: MeshSelf) {
 }
 
 /** The caller side: this proxy is the source; the endpoint's metadata (EDS) says who the destination is. */
-function outboundEdge(f: Families, self: MeshSelf, backends: ReadonlyMap<string, Backend>) {
-  return (backendName: string, upstream: string, protocol: Protocol): Edge => {
+function outboundEdge(f: Families, self: MeshSelf, backends: ReadonlyMap<string, Backend>): MakeEdge {
+  return (backendName, upstream, _unused, protocol) => {
     const backend = backends.get(backendName);
     const endpoint = backend === undefined || upstream === '' ? undefined : findEndpoint(backend.endpoints, upstream);
     const service = backendName === '' || upstream === OVERFLOW ? UNKNOWN : clusterService(backendName);
@@ -243,6 +254,23 @@ function outboundEdge(f: Families, self: MeshSelf, backends: ReadonlyMap<string,
       PROTOCOLS[protocol], backend?.tls != null ? 'mutual_tls' : 'none',
     ]);
   };
+}
+
+const METADATA_VALUE = /^[A-Za-z0-9._-]{1,253}$/;
+
+/** `workload=NAME;zone=ZONE` (either may be missing); a value that is not a plain name is unknown. */
+export function peerMetadata(text: string): { workload: string; zone: string } {
+  const out = { workload: UNKNOWN, zone: UNKNOWN };
+  if (text === '' || text.length > 600) return out;
+  for (const part of text.split(';')) {
+    const eq = part.indexOf('=');
+    const key = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (eq < 0 || !METADATA_VALUE.test(value)) continue;
+    if (key === 'workload') out.workload = value;
+    else if (key === 'zone') out.zone = value;
+  }
+  return out;
 }
 
 function findEndpoint(endpoints: readonly Endpoint[], key: string): Endpoint | undefined {

@@ -133,8 +133,10 @@ test('each side labels the hop the way Istio does: workloads, namespaces, princi
     response_flags: '-',
   };
   assert.deepEqual(pick('source', '503'), { labels: { ...common, reporter: 'source', source_workload: 'caller-1', source_cluster: 'dc-1', response_code: '503' }, value: 10 });
-  // The callee knows its caller by its SPIFFE ID only: workload and zone are Istio's "unknown".
-  assert.deepEqual(pick('destination', '200'), { labels: { ...common, reporter: 'destination', source_workload: 'unknown', source_cluster: 'unknown', response_code: '200' }, value: 30 });
+  // The callee knows its caller's namespace from its SPIFFE ID, and its workload and zone from what the caller's proxy said (x-sluice-peer)...
+  assert.deepEqual(pick('destination', '200'), { labels: { ...common, reporter: 'destination', source_workload: 'caller-1', source_cluster: 'dc-1', response_code: '200' }, value: 30 });
+  // ...which the app never sees.
+  assert.ok(app.seen.length >= 40 && app.seen.every((s) => s.headers['x-sluice-peer'] === undefined), 'x-sluice-peer reached the app');
 });
 
 test('Prometheus scrapes the control plane without a token: connected proxies per zone, resources per kind, ACK times, certificate expiry', { skip: missing ?? false }, async () => {

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startProxy, type ProxyProcess } from '../../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../../helpers/upstream.ts';
-import { clusterService, serviceHost, serviceParts } from '../../../proxy/telemetry/mesh-metrics.ts';
+import { clusterService, peerMetadata, serviceHost, serviceParts } from '../../../proxy/telemetry/mesh-metrics.ts';
 
 /** Each series of `name` as its labels and value. */
 async function series(statsPort: number, name: string): Promise<{ labels: Record<string, string>; value: number }[]> {
@@ -76,16 +76,17 @@ backends:
     assert.equal(sizes.reduce((n, s) => n + s.value, 0), 3);
   });
 
-  test('an inbound listener reports as the destination, its service from the Host the caller sent', async () => {
+  test('an inbound listener reports as the destination, its service from the Host the caller sent; a plaintext caller is not believed about itself', async () => {
     const status = await new Promise<number>((resolve, reject) =>
-      http.get({ host: '127.0.0.1', port: proxy.ports['inbound-web'], path: '/', headers: { host: 'Web.Shop.svc.cluster.local:8080' } }, (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0))).on('error', reject),
+      http.get({ host: '127.0.0.1', port: proxy.ports['inbound-web'], path: '/', headers: { host: 'Web.Shop.svc.cluster.local:8080', 'x-sluice-peer': 'workload=claimed;zone=claimed' } }, (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0))).on('error', reject),
     );
     assert.equal(status, 200);
     const rows = (await series(proxy.statsPort, 'sluice_requests_total')).filter((s) => s.labels.reporter === 'destination');
     assert.deepEqual(
-      rows.map((r) => [r.labels.destination_service, r.labels.destination_service_name, r.labels.destination_service_namespace, r.labels.destination_cluster, r.labels.connection_security_policy, r.value]),
-      [['web.shop.svc.cluster.local', 'web', 'shop', 'z1', 'none', 1]],
+      rows.map((r) => [r.labels.destination_service, r.labels.destination_service_name, r.labels.destination_service_namespace, r.labels.destination_cluster, r.labels.connection_security_policy, r.labels.source_workload, r.labels.source_cluster, r.value]),
+      [['web.shop.svc.cluster.local', 'web', 'shop', 'z1', 'none', 'unknown', 'unknown', 1]],
     );
+    assert.equal(web.seen.at(-1)!.headers['x-sluice-peer'], undefined, 'the claim is not passed on');
   });
 
   test('a TCP listener counts each connection opened and closed, and its bytes, as tcp', async () => {
@@ -117,5 +118,12 @@ describe('mesh metric label values', () => {
     assert.equal(serviceHost('10.0.0.1', 'unknown'), '10.0.0.1');
     assert.deepEqual(serviceParts('api.shop.svc.cluster.local'), ['api', 'shop']);
     assert.deepEqual(serviceParts('example.com'), ['example.com', 'unknown']);
+  });
+
+  test("a peer proxy's x-sluice-peer gives its workload and zone; anything that is not a plain name is unknown", () => {
+    assert.deepEqual(peerMetadata('workload=caller-1;zone=dc-1'), { workload: 'caller-1', zone: 'dc-1' });
+    assert.deepEqual(peerMetadata('zone=dc-1'), { workload: 'unknown', zone: 'dc-1' });
+    assert.deepEqual(peerMetadata('workload=a b;zone="x";other=1'), { workload: 'unknown', zone: 'unknown' });
+    assert.deepEqual(peerMetadata(''), { workload: 'unknown', zone: 'unknown' });
   });
 });
