@@ -14,6 +14,7 @@ import { DEFAULT_IMAGE_REPOSITORY, injectConfig, startWebhookServer, type Webhoo
 import { createLogger, logSink, type Logger } from './log.ts';
 import { openStore, type KubeStore } from './store/index.ts';
 import { startXds } from './xds/index.ts';
+import { createControlPlaneMetrics } from './telemetry/metrics.ts';
 import { roleCa, RoleError, roleParts } from './zone/index.ts';
 import { MetricsSink } from './telemetry/metrics-sink.ts';
 import { routeGrpcLogs } from '../xds/grpc-log.ts';
@@ -62,14 +63,16 @@ async function main(): Promise<number> {
   const tls = isLoopback(flags.apiHost) ? undefined : servingCertificate(ca, flags.apiHost, Date.now());
   const store = await openStore(flags.store, { clock: Date.now, log, kubeconfig: flags.kubeconfig });
   const role = roleParts(flags, { ca, store, version: VERSION, log });
-  const xds = await startXds({ store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain, zones: role.zones, onStatusChanged: flags.store === 'kubernetes' ? (await import('./store/kube-status.ts')).writeStatusThrough(store as KubeStore) : undefined });
+  const metrics = createControlPlaneMetrics();
+  const xds = await startXds({ events: metrics.events, store, log, now: Date.now, trustBundle: () => ca.bundle, trustDomain: ca.trustDomain, zones: role.zones, onStatusChanged: flags.store === 'kubernetes' ? (await import('./store/kube-status.ts')).writeStatusThrough(store as KubeStore) : undefined });
   await role.start(xds);
+  metrics.attach({ ads: xds.ads, view: () => xds.view(), role: flags.role, zones: () => role.api.rows() });
   const tokens = joinTokens({ store, trustDomain: ca.trustDomain, now: Date.now });
   const issued = new IssuedSvids();
   // On Kubernetes: pods' service-account tokens are checked by TokenReview, and the injector's
   // caBundle and namespace labels come from the same API (client-node, loaded only here).
   const onKube = flags.store === 'kubernetes' ? await kubernetesParts(flags.kubeconfig, () => ca.bundle, log) : null;
-  const metrics = new MetricsSink({ now: Date.now, view: () => xds.view(), log });
+  const meshStats = new MetricsSink({ now: Date.now, view: () => xds.view(), log });
   const grpcServers: grpc.Server[] = [];
   // The proxies' failed requests, for sluicectl explain (bounded: explain/failure-log.ts).
   const failures = new FailureLog();
@@ -82,7 +85,7 @@ async function main(): Promise<number> {
     if (certificates) addAccessLogService(server, { log: failures, logger: log, view: xds.view, now: Date.now });
     if (certificates) addCertificateService(server, { store, ca, now: Date.now, log, tokens, issued, reviewTokens: onKube?.reviewTokens });
     // The proxies' golden metrics (sluicectl stat, top): on TLS only, where a proxy proves itself by its SVID.
-    if (certificates) metrics.register(server);
+    if (certificates) meshStats.register(server);
     const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${host}:${addr.port}`, credentials, (err, p) => (err ? reject(new StartError(`${flag} ${host}:${addr.port} cannot be bound (${err.message}): is another sluice-cp, or another program, on that port?`)) : resolve(p))),
@@ -110,7 +113,7 @@ async function main(): Promise<number> {
   }, 86_400_000);
   renewServing.unref();
   log('info', 'xds listening', { tls: xdsTls, plaintext: xdsPlain, role: flags.role, ...(flags.zone === undefined ? {} : { zone: flags.zone.name, global: flags.zone.global }) });
-  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), certificates: { trustDomain: ca.trustDomain, get caPem() { return ca.ca; }, bundlePem: ca.bundle, clients: () => xds.peerCertificates(), issued: (node) => issued.latest(node) }, tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain, role: flags.role }, statusOf: (r) => xds.resourceStatus.statusOf(r), zones: role.api, refuse: role.refuse, stats: (windowMs) => metrics.report(windowMs), failures: (q) => failures.query(q) });
+  const server = createApiServer({ store, token: token.token, log, version: VERSION, tls, proxyStatus: () => xds.status(), certificates: { trustDomain: ca.trustDomain, get caPem() { return ca.ca; }, bundlePem: ca.bundle, clients: () => xds.peerCertificates(), issued: (node) => issued.latest(node) }, tokens: { tokens, trustBundle: ca.bundle }, facts: { trustDomain: ca.trustDomain, role: flags.role }, statusOf: (r) => xds.resourceStatus.statusOf(r), zones: role.api, refuse: role.refuse, stats: (windowMs) => meshStats.report(windowMs), failures: (q) => failures.query(q), metrics: () => metrics.render() });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new StartError(`--api-addr ${flags.apiHost}:${flags.apiPort} cannot be bound (${err.code ?? err.message}): is another sluice-cp, or another program, on that port?`)));
     server.listen(flags.apiPort, flags.apiHost, () => resolve());

@@ -13,6 +13,9 @@ import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
 import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
 import { createRequestObserver } from './telemetry/request-observer.ts';
 import { createFailureReporter, type FailureReporter } from './telemetry/failure-report.ts';
+import { createMeshRecorder, UNKNOWN, type MeshSelf } from './telemetry/mesh-metrics.ts';
+import type { ProxyConfig } from './config/model.ts';
+import { parseSpiffeId, workloadOf } from '../certs/spiffe-id.ts';
 import { APP_PROBES_ENV, parseAppProbes } from '../kinds/app-probes.ts';
 
 export type Io = { log: Logger; accessOut: { write(s: string): unknown } | null };
@@ -25,12 +28,18 @@ export type Runtime = {
   close(): void;
 };
 
-export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: CaptureProbe | null = null): Runtime {
+/** Who this proxy runs for, as the mesh metrics label its own side; unknown parts stay "unknown". */
+export type SelfLabels = { readonly workload?: string; readonly namespace?: string; readonly zone?: string };
+
+export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: CaptureProbe | null = null, self: SelfLabels = {}): Runtime {
   const { log } = io;
   const metrics = createProxyMetrics();
   const mtlsLog = onceAMinute(Date.now);
   const accessLog = createAccessLog(io.accessOut);
-  const observer = createRequestObserver(metrics, accessLog);
+  // The server is made below and asked only once requests flow; the recorder compares the config per request.
+  const configOf = (): ProxyConfig | null => server.config;
+  const mesh = createMeshRecorder(metrics.mesh, meshSelf(self, identity, configOf), configOf);
+  const observer = createRequestObserver(metrics, accessLog, mesh);
   const failures = createFailureReporter({ now: Date.now });
   const server = new ProxyServer({
     log,
@@ -46,13 +55,40 @@ export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: Cap
       if (code === 'NR' && mtlsLog.allow('NR')) log('warn', 'connection closed: no filter chain matches its SNI', { listener, remote, reason });
     },
     onConnection: (listener, delta) => observer.connection(listener, delta),
-    onTcpBytes: (listener, received, sent) => observer.tcpBytes(listener, received, sent),
+    onTcpBytes: (listener, received, sent, stream) => observer.tcpBytes(listener, received, sent, stream),
+    onTcpOpen: (listener, stream) => observer.tcpOpen(listener, stream),
     random: Math.random,
     now: Date.now,
     svid: identity.current,
     captureProbe,
+    ...peerMetadataOf(self),
   });
   return { server, metrics, failures, close: () => accessLog.close() };
+}
+
+/** What this proxy tells the peer proxies it calls (x-sluice-peer): its Workload and zone, when it knows them. */
+function peerMetadataOf(self: SelfLabels): { peerMetadata?: string } {
+  const parts = [...(self.workload === undefined ? [] : [`workload=${self.workload}`]), ...(self.zone === undefined ? [] : [`zone=${self.zone}`])];
+  return parts.length === 0 ? {} : { peerMetadata: parts.join(';') };
+}
+
+/** The proxy's own labels: its Workload and namespace when it joined a control plane, else what its SVID and config say. */
+function meshSelf(self: SelfLabels, identity: ProxyIdentity, config: () => ProxyConfig | null): MeshSelf {
+  const principal = () => identity.current()?.identity ?? UNKNOWN;
+  const fromSvid = (): string => {
+    const id = parseSpiffeId(principal());
+    return id.ok ? (workloadOf(id.value)?.namespace ?? UNKNOWN) : UNKNOWN;
+  };
+  return {
+    workload: self.workload ?? UNKNOWN,
+    get namespace() {
+      return self.namespace ?? fromSvid();
+    },
+    get zone() {
+      return self.zone ?? config()?.node.zone ?? UNKNOWN;
+    },
+    principal,
+  };
 }
 
 export type AdminServers = { readonly adminPort: number; readonly statsPort: number; close(): Promise<void> };

@@ -17,7 +17,7 @@ import type { Logger } from './http/rescue.ts';
 import { compileRouteTable } from './http/route-table.ts';
 import type { ExchangeDeps, ListenerState } from './listen/exchange.ts';
 import { HttpListener } from './listen/http-listener.ts';
-import { TcpListener } from './listen/tcp-listener.ts';
+import { TcpListener, type TcpStream } from './listen/tcp-listener.ts';
 import { handleUpgrade } from './listen/upgrade.ts';
 import type { LoadedSvid } from './tls/svid-store.ts';
 import { ClusterSet, forward, type ClusterStatus } from './upstream/index.ts';
@@ -31,13 +31,16 @@ export type ProxyHooks = {
   /** A connection or stream refused before it became a request. */
   onRefused(listener: string, code: ErrorCode | 'H2_ABUSE' | 'MTLS' | 'NR', reason: string, remote: string): void;
   onConnection(listener: string, delta: 1 | -1): void;
-  onTcpBytes(listener: string, received: number, sent: number): void;
+  onTcpBytes(listener: string, received: number, sent: number, stream: TcpStream): void;
+  onTcpOpen?(listener: string, stream: TcpStream): void;
   readonly random: () => number;
   readonly now: () => number;
   /** The proxy's own certificate (null until loaded, or when it does no mTLS). */
   readonly svid: () => LoadedSvid | null;
   /** In capture mode: the probe address a use_original_dst listener answers (capture/probe.ts). */
   readonly captureProbe?: CaptureProbe | null;
+  /** x-sluice-peer for requests to peer proxies (RouterDeps.peerMetadata); absent: none is sent. */
+  readonly peerMetadata?: string;
 };
 
 type Running = {
@@ -71,6 +74,7 @@ export class ProxyServer {
       clusters: this.#clusters,
       forward: (ctx, endpoint, backend) => (ctx.upgrade !== null ? tunnel(ctx, endpoint) : forward(ctx, endpoint, backend)),
       random: hooks.random,
+      ...(hooks.peerMetadata === undefined ? {} : { peerMetadata: hooks.peerMetadata }),
     };
   }
 
@@ -175,7 +179,8 @@ export class ProxyServer {
     const tcpHooks = {
       cluster: (backend: string) => this.#clusters.get(backend),
       onConnection: (d: 1 | -1) => this.#hooks.onConnection(name, d),
-      onBytes: (r: number, s: number) => this.#hooks.onTcpBytes(name, r, s),
+      onBytes: (r: number, s: number, stream: TcpStream) => this.#hooks.onTcpBytes(name, r, s, stream),
+      onStreamOpen: (stream: TcpStream) => this.#hooks.onTcpOpen?.(name, stream),
       onRefused: (reason: string, remote: string) => this.#hooks.onRefused(name, 'MTLS', reason, remote),
       onDenied: (reason: string, remote: string) => this.#hooks.onRefused(name, 'RBAC_DENIED', reason, remote),
       onNoRoute: (reason: string, remote: string) => this.#hooks.onRefused(name, 'NR', reason, remote),

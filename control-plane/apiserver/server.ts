@@ -48,6 +48,8 @@ export type ApiServerOptions = {
   readonly stats?: (windowMs: number) => StatsReport;
   /** GET /debug/failures: the failed requests proxies reported (sluicectl explain); absent: not served. */
   readonly failures?: (q: FailureQuery) => FailureRecord[];
+  /** GET /metrics: Prometheus text, served without the token as istiod serves its own (README, "Metrics"); absent: not served. */
+  readonly metrics?: () => string;
 };
 
 /** Golden metrics per Service and edge (sluicectl stat, top; the dashboard). */
@@ -59,6 +61,12 @@ export function createApiServer(opts: ApiServerOptions): Server {
     const url = new URL(req.url ?? '/', 'http://api');
     if (url.pathname === '/healthz') return send(res, 200, { status: 'ok' });
     if (serveDashboard(url.pathname, req.method ?? 'GET', res)) return;
+    // Before the token: a Prometheus scrapes it with no secret; it holds counts, node ids, SPIFFE IDs and zone names, never a token or a key.
+    if (url.pathname === '/metrics' && opts.metrics !== undefined) {
+      if (req.method !== 'GET') return notAllowed(res, req.method ?? '', 'GET');
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      return void res.end(opts.metrics());
+    }
     if (!bearerMatches(req.headers.authorization, opts.token)) {
       res.setHeader('www-authenticate', 'Bearer realm="sluice"');
       return send(res, 401, status('UNAUTHORIZED', 'this API needs a bearer token: the admin token is in DATADIR/admin-token (sluicectl --token-file)'));

@@ -12,6 +12,7 @@ import type { NodeContext } from './generate/resources.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
 import { pick, versionOf, type NodeSnapshot } from './snapshot.ts';
 import { encodeDiscoveryResponse, isPlainResponse } from './discovery-response.ts';
+import type { XdsEvents } from '../telemetry/metrics.ts';
 
 type DiscoveryRequest = {
   version_info?: string;
@@ -58,6 +59,8 @@ export type AdsServerDeps = {
   readonly admit?: (node: NodeContext, call: grpc.ServerDuplexStream<unknown, unknown>) => string | null;
   /** Called (synchronously, so keep it cheap) when a node connects, ACKs, NACKs or leaves: its sync state changed. */
   readonly onChange?: () => void;
+  /** The control plane's metrics (telemetry/metrics.ts): NACKs, ACK times, push passes. */
+  readonly events?: XdsEvents;
 };
 
 export class AdsServer {
@@ -120,6 +123,7 @@ export class AdsServer {
   }
 
   async #pushInBatches(): Promise<void> {
+    const started = performance.now();
     do {
       this.#again = false;
       let n = 0;
@@ -130,6 +134,7 @@ export class AdsServer {
       }
     } while (this.#again);
     this.#pushing = false;
+    this.#deps.events?.pushed((performance.now() - started) / 1000);
   }
 
   /** Ends every stream (the control plane is stopping); clients reconnect to another or later. */
@@ -208,7 +213,9 @@ export class AdsServer {
       if (req.error_detail !== undefined && req.error_detail !== null) {
         state.nack = { version: state.sentVersion, nonce, message: req.error_detail.message ?? '(no message)', at: now };
         this.#deps.log('warn', 'xds client refused config (NACK)', { node: stream.node.id, typeUrl, version: state.sentVersion, error: state.nack.message });
+        this.#deps.events?.nack(type);
       } else {
+        if (state.sentAt > 0) this.#deps.events?.acked(type, (now - state.sentAt) / 1000);
         state.ackedVersion = req.version_info ?? '';
         state.ackedAt = now;
         state.nack = null;

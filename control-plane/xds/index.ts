@@ -35,6 +35,8 @@ export type XdsOptions = {
   readonly onStatusChanged?: StatusControllerOptions['onChanged'];
   /** Under --role zone: this zone and the others (MeshIndexOptions.zones). */
   readonly zones?: MeshIndexOptions['zones'];
+  /** Where the ADS server reports NACKs, ACK times and push passes (telemetry/metrics.ts). */
+  readonly events?: AdsServerDeps['events'];
 };
 
 export type Xds = {
@@ -62,7 +64,7 @@ export type Xds = {
 export async function startXds(opts: XdsOptions): Promise<Xds> {
   const cache = new SnapshotCache(opts.log);
   // Each feeds the other: the ADS server says when a proxy's state moved, the status reads its streams.
-  const ads = new AdsServer({ cache, log: opts.log, now: opts.now, admit: opts.admit, onChange: () => resourceStatus.proxiesChanged() });
+  const ads = new AdsServer({ cache, log: opts.log, now: opts.now, admit: opts.admit, onChange: () => resourceStatus.proxiesChanged(), events: opts.events });
   const resourceStatus = new StatusController({ now: opts.now, proxies: () => proxyStatus(ads, cache), onChanged: opts.onStatusChanged });
   const index = new MeshIndex({
     store: opts.store,

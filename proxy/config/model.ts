@@ -323,12 +323,16 @@ export type Endpoint = {
   readonly weight: number;
   /** The zone the endpoint runs in, when known. */
   readonly zone?: string;
+  /** Who runs there, when the control plane says (EDS metadata `sluice.dev`): the destination labels of the mesh metrics. */
+  readonly workload?: EndpointWorkload;
   /**
    * Failover level: 0 is used first. Default: 0 when the endpoint's zone is the proxy's
    * (or either is unknown), 1 otherwise.
    */
   readonly priority: number;
 };
+
+export type EndpointWorkload = { readonly name: string; readonly namespace: string; readonly principal?: string };
 
 /** What a request is hashed on (shared with LoadBalancingPolicy, kinds/load-balancing.ts). */
 export type { HashOn } from '../../kinds/load-balancing.ts';

@@ -96,6 +96,8 @@ export class RequestContext {
   downstreamClosed = false;
   /** The verified mTLS peer, or null on a plaintext connection. */
   peer: PeerInfo | null = null;
+  /** What that peer's proxy said of itself (x-sluice-peer), for the mesh metrics; null when none or not a verified peer. */
+  peerMetadata: string | null = null;
   /** The request's header fields as received, [name, value, ...], duplicates kept apart. */
   rawHeaders: readonly string[] = NO_HEADERS;
   /** Header names a filter set itself (claims of a verified token): read from `headers`, not `rawHeaders`. */

@@ -11,7 +11,12 @@ const HOP_BY_HOP = new Set([
   'expect',
   // Only this proxy may say who the mTLS peer was: a client's own claim is dropped (Envoy's SANITIZE).
   'x-forwarded-client-cert',
+  // A peer proxy's word about itself, for the mesh metrics: read from a verified peer only, never passed on.
+  'x-sluice-peer',
 ]);
+
+/** What a proxy says of itself to the peer proxy it calls over mTLS (`workload=NAME;zone=ZONE`): Istio's metadata exchange. */
+export const PEER_METADATA_HEADER = 'x-sluice-peer';
 
 /**
  * Copies `source` without hop-by-hop headers (and without any header the Connection

@@ -10,7 +10,7 @@ import type { EscapedSlashes, HttpLimits, PathParameters } from '../config/model
 import { SluiceError } from '../errors.ts';
 import { releaseBody, RequestContext, type HttpProtocol, type ProxyResponse } from '../http/context.ts';
 import type { Handler } from '../http/filter.ts';
-import { ensureRequestId, forwardableHeaders, setForwardingHeaders } from '../http/headers.ts';
+import { ensureRequestId, forwardableHeaders, PEER_METADATA_HEADER, setForwardingHeaders } from '../http/headers.ts';
 import { normalizePath } from '../../kinds/normalize-path.ts';
 import { authorityProblem } from '../http/authority.ts';
 import { DETAILS_HEADER, rescue, type Logger } from '../http/rescue.ts';
@@ -105,6 +105,7 @@ export function prepareUpstreamRequest(ctx: RequestContext, req: AnyRequest, tar
   ctx.requestId = ensureRequestId(headers);
   setForwardingHeaders(headers, req.socket.remoteAddress ?? '', ctx.peer === null ? 'http' : 'https');
   if (ctx.peer !== null) headers['x-forwarded-client-cert'] = ctx.peer.xfcc;
+  if (ctx.peer !== null && typeof req.headers[PEER_METADATA_HEADER] === 'string') ctx.peerMetadata = req.headers[PEER_METADATA_HEADER];
 }
 
 /** Runs the listener's handler; a synchronous throw becomes a rejection like any other. */

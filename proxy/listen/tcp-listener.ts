@@ -21,7 +21,10 @@ import { ORIGINAL_DST, type WithOriginalDst } from '../capture/dispatch.ts';
 export type TcpListenerHooks = {
   cluster(name: string): Cluster | undefined;
   onConnection(delta: 1 | -1): void;
-  onBytes(received: number, sent: number): void;
+  /** A forwarded connection closed: its byte counts and where it went. */
+  onBytes(received: number, sent: number, stream: TcpStream): void;
+  /** A connection is being forwarded (after authorization, once an endpoint is picked). */
+  onStreamOpen?(stream: TcpStream): void;
   onRefused(reason: string, remote: string): void;
   /** A connection its AuthorizationPolicies do not allow, closed before a byte is forwarded. */
   onDenied(reason: string, remote: string): void;
@@ -35,6 +38,9 @@ export type TcpListenerHooks = {
    */
   handOff?(socket: Socket): boolean;
 };
+
+/** One forwarded connection, as the mesh metrics label it. */
+export type TcpStream = { readonly backend: string; readonly upstream: string | null; readonly peer: string | null };
 
 /**
  * PERMISSIVE waits this long for a client's first byte before taking the connection for
@@ -112,8 +118,8 @@ export class TcpListener {
 
   #forward(downstream: Socket, backend: string = this.config.backend): void {
     const { config, hooks } = { config: this.config, hooks: this.#hooks };
+    const peer = (downstream as Socket & WithPeer)[PEER]?.identity ?? null;
     if (this.#authorize !== null) {
-      const peer = (downstream as Socket & WithPeer)[PEER]?.identity ?? null;
       const decision = this.#authorize(connectionOf(peer));
       if (!decision.allowed) {
         hooks.onDenied(`${decision.reason} (peer ${peer ?? 'none: plaintext'})`, `${downstream.remoteAddress}:${downstream.remotePort}`);
@@ -123,7 +129,7 @@ export class TcpListener {
     }
     const cluster = hooks.cluster(backend);
     if (cluster?.config.originalDst === true) {
-      this.#passThrough(downstream, cluster.config.connectTimeoutMs);
+      this.#passThrough(downstream, cluster.config.connectTimeoutMs, { backend, upstream: null, peer });
       return;
     }
     const endpoint = cluster?.lb.pick(ANY_ENDPOINT);
@@ -136,13 +142,15 @@ export class TcpListener {
     }
     endpoint.activeRequests++;
     endpoint.totalRequests++;
+    const stream: TcpStream = { backend, upstream: endpoint.key, peer };
+    hooks.onStreamOpen?.(stream);
     // Bytes that arrive while the upstream connects wait in the downstream's buffer.
     downstream.pause();
     let upstream: Socket | null = null;
     downstream.once('close', () => {
       endpoint.activeRequests--;
       upstream?.destroy();
-      hooks.onBytes(downstream.bytesRead, downstream.bytesWritten);
+      hooks.onBytes(downstream.bytesRead, downstream.bytesWritten, stream);
     });
     endpoint.openStream(null, (err, socket) => {
       if (err !== null || socket === null) {
@@ -169,7 +177,7 @@ export class TcpListener {
   }
 
   /** An ORIGINAL_DST backend: on, as it came, to where the captured connection was going. */
-  #passThrough(downstream: Socket, connectTimeoutMs: number): void {
+  #passThrough(downstream: Socket, connectTimeoutMs: number, stream: TcpStream): void {
     const { config, hooks } = { config: this.config, hooks: this.#hooks };
     const dst = (downstream as Socket & WithOriginalDst)[ORIGINAL_DST];
     if (dst === undefined) {
@@ -177,6 +185,7 @@ export class TcpListener {
       downstream.destroy();
       return;
     }
+    hooks.onStreamOpen?.(stream);
     downstream.pause();
     const upstream = net.connect({ host: dst.address, port: dst.port, allowHalfOpen: true, noDelay: true, timeout: connectTimeoutMs });
     const fail = (e: Error & { code?: string }) => {
@@ -195,7 +204,7 @@ export class TcpListener {
     upstream.once('close', () => downstream.destroy());
     downstream.once('close', () => {
       upstream.destroy();
-      hooks.onBytes(downstream.bytesRead, downstream.bytesWritten);
+      hooks.onBytes(downstream.bytesRead, downstream.bytesWritten, stream);
     });
   }
 

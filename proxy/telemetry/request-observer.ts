@@ -5,15 +5,18 @@ import { performance } from 'node:perf_hooks';
 import type { RequestContext } from '../http/context.ts';
 import type { AccessLog } from './access-log.ts';
 import { statusClass, type ProxyMetrics } from './metrics.ts';
+import type { MeshRecorder, TcpStream } from './mesh-metrics.ts';
 
 export type RequestObserver = {
   observe(ctx: RequestContext): void;
   refused(listener: string, code: string, reason: string, remote: string): void;
   connection(listener: string, delta: 1 | -1): void;
-  tcpBytes(listener: string, received: number, sent: number): void;
+  tcpBytes(listener: string, received: number, sent: number, stream?: TcpStream): void;
+  tcpOpen(listener: string, stream: TcpStream): void;
 };
 
-export function createRequestObserver(metrics: ProxyMetrics, accessLog: AccessLog): RequestObserver {
+/** `mesh`: Istio's standard metrics, labelled with who this proxy is; null leaves them unfed (tests of the rest). */
+export function createRequestObserver(metrics: ProxyMetrics, accessLog: AccessLog, mesh: MeshRecorder | null = null): RequestObserver {
   return {
     observe(ctx) {
       const ms = performance.now() - ctx.startMs;
@@ -26,6 +29,7 @@ export function createRequestObserver(metrics: ProxyMetrics, accessLog: AccessLo
       metrics.bytesSent.labels(ctx.listener).inc(ctx.bytesSent);
       if (ctx.upstreamHost !== null) metrics.upstreamRequests.labels(backend, ctx.upstreamHost, cls).inc();
       if (ctx.flags.length > 0) for (const f of ctx.flags) metrics.localReplies.labels(ctx.listener, f).inc();
+      mesh?.request(ctx, ms);
       accessLog.log({
         time: '',
         request_id: ctx.requestId,
@@ -58,9 +62,13 @@ export function createRequestObserver(metrics: ProxyMetrics, accessLog: AccessLo
       metrics.downstreamConnectionsActive.labels(listener).inc(delta);
       if (delta === 1) metrics.downstreamConnections.labels(listener).inc();
     },
-    tcpBytes(listener, received, sent) {
+    tcpBytes(listener, received, sent, stream) {
       metrics.bytesReceived.labels(listener).inc(received);
       metrics.bytesSent.labels(listener).inc(sent);
+      if (stream !== undefined) mesh?.tcpClosed(listener, stream, received, sent);
+    },
+    tcpOpen(listener, stream) {
+      mesh?.tcpOpened(listener, stream);
     },
   };
 }

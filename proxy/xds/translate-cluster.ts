@@ -7,7 +7,7 @@
 
 import { DEFAULT_RETRY } from '../../kinds/resilience-defaults.ts';
 import { EMBEDDED_TYPE_URLS } from '../../xds/index.ts';
-import type { Backend, Endpoint } from '../config/model.ts';
+import type { Backend, Endpoint, EndpointWorkload } from '../config/model.ts';
 import { ADDRESS, ADS_SOURCE, anyValue, DURATION, durationMs, EMPTY, enumOf, mapOf, message, readTyped, requireAds, scalar, WRAPPED, type Pb, type Sink } from './shape.ts';
 import type { Context } from './translate.ts';
 import { CIRCUIT_BREAKERS, HEALTH_CHECK, OUTLIER_DETECTION, translateHealthChecks, translateLimits, translateOutlier } from './translate-circuit-breaker.ts';
@@ -35,7 +35,7 @@ export const ASSIGNMENT = message({
     locality: message({ zone: scalar }),
     priority: scalar,
     load_balancing_weight: WRAPPED,
-    lb_endpoints: message({ endpoint: message({ address: ADDRESS }), load_balancing_weight: WRAPPED }),
+    lb_endpoints: message({ endpoint: message({ address: ADDRESS }), load_balancing_weight: WRAPPED, metadata: message({ filter_metadata: mapOf(anyValue) }) }),
   }),
   policy: ASSIGNMENT_POLICY,
 });
@@ -143,6 +143,41 @@ function httpOptions(options: Pb | undefined, sink: Sink): { protocol: 'http1' |
   return result;
 }
 
+/** The filter_metadata key the control plane names an endpoint's Workload under (xds/SUBSET.md). */
+export const ENDPOINT_METADATA = 'sluice.dev';
+
+/**
+ * `metadata.filter_metadata["sluice.dev"]`: { workload, namespace, principal } strings, what
+ * the mesh metrics label the destination with. Any other key is a NACK: nothing here reads it.
+ */
+function endpointWorkload(metadata: Pb | undefined, sink: Sink, path: string): EndpointWorkload | undefined {
+  for (const key of Object.keys(metadata?.filter_metadata ?? {})) {
+    if (key !== ENDPOINT_METADATA) sink.add(`${path}.filter_metadata["${key}"]`, `not read by Sluice proxies: only "${ENDPOINT_METADATA}" is`);
+  }
+  const struct = metadata?.filter_metadata?.[ENDPOINT_METADATA];
+  if (struct === undefined) return undefined;
+  const at = `${path}.filter_metadata["${ENDPOINT_METADATA}"]`;
+  const fields = (struct.fields ?? {}) as Record<string, Pb>;
+  const text = (key: string, required: boolean): string | undefined => {
+    const v = fields[key];
+    if (v === undefined) {
+      if (required) sink.add(`${at}.${key}`, 'required: a string');
+      return undefined;
+    }
+    if (typeof v.stringValue !== 'string' || v.stringValue === '') {
+      sink.add(`${at}.${key}`, 'must be a non-empty string');
+      return undefined;
+    }
+    return v.stringValue;
+  };
+  for (const key of Object.keys(fields)) if (!['workload', 'namespace', 'principal'].includes(key)) sink.add(`${at}.${key}`, 'not read by Sluice proxies: workload, namespace and principal are');
+  const name = text('workload', true);
+  const namespace = text('namespace', true);
+  const principal = text('principal', false);
+  if (name === undefined || namespace === undefined) return undefined;
+  return principal === undefined ? { name, namespace } : { name, namespace, principal };
+}
+
 /**
  * Endpoints of one assignment, and its failover threshold. Each locality's `priority` is
  * its endpoints' failover level, as the control plane sent it (it knows the proxy's zone and
@@ -172,11 +207,13 @@ export function translateAssignment(cla: Pb, sink: Sink): Assignment {
       const port = Number(socket.port_value ?? 0);
       if (typeof socket.address !== 'string' || socket.address === '') at.add(`${path}.endpoint.address.socket_address.address`, 'required');
       if (!(port >= 1 && port <= 65535)) at.add(`${path}.endpoint.address.socket_address.port_value`, `must be 1-65535; got ${port}`);
+      const workload = endpointWorkload(lb.metadata, at, `${path}.metadata`);
       out.push({
         address: String(socket.address ?? ''),
         port,
         weight: Math.max(1, weight),
         ...(endpointZone === undefined ? {} : { zone: endpointZone }),
+        ...(workload === undefined ? {} : { workload }),
         priority: Math.min(Math.max(0, Math.trunc(priority) || 0), MAX_PRIORITY),
       });
     });

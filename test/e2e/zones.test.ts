@@ -123,6 +123,12 @@ const served = (what: string, ok: (h: Record<string, string>) => boolean = () =>
     return r.status === 200 && ok(r.headers) ? r : undefined;
   });
 
+/** sluice_cp_zone_link_up from a control plane's /metrics (no token), by zone. */
+async function linkUp(cp: ControlPlaneProcess): Promise<Record<string, number>> {
+  const text = await (await fetch(`${cp.url}/metrics`)).text();
+  return Object.fromEntries([...text.matchAll(/^sluice_cp_zone_link_up\{zone="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+}
+
 const SERVICE = 'apiVersion: v1\nkind: Service\nmetadata: { name: web }\nspec: { selector: { app: web }, ports: [{ name: http, port: 80 }] }\n';
 const workload = (name: string, labels: string, port: number | null, sa: string) =>
   `apiVersion: mesh.sluice.dev/v1alpha1\nkind: Workload\nmetadata: { name: ${name}, labels: { ${labels} } }\nspec: { address: 127.0.0.1, ${port === null ? '' : `ports: { http: ${port} }, `}serviceAccount: ${sa} }\n`;
@@ -161,6 +167,9 @@ test('each zone enrolled: the global lists both online, with their versions, pro
   const table = await ctl(global, ['get', 'zones']);
   assert.match(table, /^NAME\s+STATUS\s+LAST SYNC\s+VERSION\s+PROXIES\s+INGRESS/);
   assert.match(table, /\ncloud\s+online\s+\S+ ago\s+\d+\.\d+\.\d+\s+1\s+127\.0\.0\.1:15443/);
+  // The same in the metrics: the global each zone's link, a zone its own link to the global.
+  assert.deepEqual(await linkUp(global), { cloud: 1, onprem: 1 });
+  assert.deepEqual(await eventually('onprem says its link is up', async () => ((await linkUp(onprem)).onprem === 1 ? linkUp(onprem) : undefined)), { onprem: 1 });
 });
 
 test("a proxy's SVID chains through its zone's intermediate to the global root, and mTLS works across the two zones' CAs", { timeout: 60_000 }, async () => {
@@ -226,6 +235,7 @@ test('the global killed: zones keep serving and issuing certificates, and show i
     return z.items[0].status === 'offline' ? z.items[0] : undefined;
   });
   assert.equal(me.name, 'onprem');
+  assert.deepEqual(await linkUp(onprem), { onprem: 0 });
   await served('onprem still serves with the global gone');
   // A proxy joining now gets its certificate from onprem's intermediate alone.
   await ctl(onprem, ['apply', '-f', '-'], workload('caller-2', 'app: caller', null, 'caller'));

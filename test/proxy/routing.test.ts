@@ -109,7 +109,7 @@ describe('the two-backends example', () => {
   test('exports requests by route, backend and status class, latency and connections on /stats/prometheus', async () => {
     await request(`${base}/api/metrics-probe`).then((r) => r.body.dump());
     const text = await (await request(`http://127.0.0.1:${proxy.statsPort}/stats/prometheus`)).body.text();
-    assert.match(text, /sluice_requests_total\{listener="main",route="two-backends\/api",backend="api",status_class="2xx"\} [1-9]/);
+    assert.match(text, /sluice_route_requests_total\{listener="main",route="two-backends\/api",backend="api",status_class="2xx"\} [1-9]/);
     assert.match(text, /sluice_request_duration_ms_bucket\{listener="main",route="two-backends\/api",backend="api",le="\+Inf"\} [1-9]/);
     assert.match(text, /sluice_downstream_connections_active\{listener="main"\} \d+/);
     assert.match(text, /sluice_upstream_requests_total\{backend="api",endpoint="127\.0\.0\.1:\d+",status_class="2xx"\} [1-9]/);

@@ -99,7 +99,7 @@ export function loadAssignments(view: MeshView, zone?: string, prioritizedOnly =
       const locality: Obj = {
         locality: z === '' ? {} : { zone: z },
         load_balancing_weight: { value: list.reduce((sum, e) => sum + e.weight, 0) },
-        lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, load_balancing_weight: { value: e.weight } })),
+        lb_endpoints: list.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, load_balancing_weight: { value: e.weight }, ...endpointMetadata(e) })),
       };
       // 0 is proto3's default, left out so that a zone-less node's assignment reads as before.
       if (anyLocal && elsewhere(z)) locality.priority = 1;
@@ -111,6 +111,17 @@ export function loadAssignments(view: MeshView, zone?: string, prioritizedOnly =
     out.push(cla);
   }
   return out;
+}
+
+/**
+ * Who runs behind an endpoint, as Istio puts it in EDS metadata for its stats filter: what the
+ * caller's mesh metrics label the destination with (xds/SUBSET.md). None for another zone's
+ * ingress, which stands for many workloads.
+ */
+function endpointMetadata(e: EndpointView): Obj {
+  if (e.remote !== undefined) return {};
+  const str = (v: string) => ({ stringValue: v });
+  return { metadata: { filter_metadata: { 'sluice.dev': { fields: { workload: str(e.workload), namespace: str(e.namespace), principal: str(e.identity) } } } } };
 }
 
 /** For proxyless clients: a Listener per Service port, named as the client dials it. */

@@ -9,12 +9,15 @@ import { sendWithRetries } from '../../upstream/resilience/attempts.ts';
 import type { ProxyResponse, RequestContext } from '../context.ts';
 import type { Handler } from '../filter.ts';
 import { applyHeaderModifier } from './header-modifier.ts';
+import { PEER_METADATA_HEADER } from '../headers.ts';
 
 export type RouterDeps = {
   readonly clusters: { get(name: string): Cluster | undefined };
   readonly forward: (ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null) => Promise<ProxyResponse>;
   /** Injected so tests can make weighted picks, mirror shares and backoff deterministic. */
   readonly random: () => number;
+  /** Sent as x-sluice-peer to backends that are peer proxies (mTLS): who this proxy is, for their metrics. */
+  readonly peerMetadata?: string;
 };
 
 export function routerHandler(deps: RouterDeps): Handler {
@@ -43,6 +46,7 @@ function sender(deps: RouterDeps): (ctx: RequestContext, ref: BackendRef) => Pro
   return (ctx, ref) => {
     const cluster = deps.clusters.get(ref.name);
     if (cluster === undefined) return Promise.reject(new SluiceError('BACKEND_NOT_FOUND', `backend '${ref.name}' is not defined`));
+    if (deps.peerMetadata !== undefined && cluster.config.tls !== null) ctx.headers[PEER_METADATA_HEADER] = deps.peerMetadata;
     const rule = ctx.route!.rule;
     // Most rules override nothing: they use the backend's policy as it is, with no lookup.
     if (!overrides(rule)) return sendWithRetries(ctx, cluster, cluster.config.retry, deps);

@@ -110,6 +110,33 @@ describe('metrics registry', () => {
   });
 });
 
+describe('bound and collected families', () => {
+  test('renders the bound labels once per binding, then the free ones, and finds the same series again', () => {
+    const m = createMetrics();
+    const f = m.boundCounter('x_total', 'x', ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], ['code']);
+    const values = ['1', '2', '3', '4', '5', '6', '7', 'say "hi"'];
+    const bound = f.bind(values);
+    assert.equal(f.bind([...values]), bound, 'one binding per value set');
+    bound.labels('200').inc();
+    bound.labels('200').inc();
+    f.bind(values.map((v) => `${v}x`)).labels('503').inc();
+    const lines = m.render().split('\n');
+    assert.ok(lines.includes('x_total{a="1",b="2",c="3",d="4",e="5",f="6",g="7",h="say \\"hi\\"",code="200"} 2'), m.render());
+    assert.ok(lines.includes('x_total{a="1x",b="2x",c="3x",d="4x",e="5x",f="6x",g="7x",h="say \\"hi\\"x",code="503"} 1'), m.render());
+    assert.throws(() => f.bind(['1']), /bind takes 8 values/);
+    assert.deepEqual(m.describe(), [{ name: 'x_total', type: 'counter', labels: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'code'] }]);
+  });
+
+  test('reads a collected family at each render, so a series it stops yielding is gone', () => {
+    const m = createMetrics();
+    let rows: [string[], number][] = [[['z1'], 2], [['z2'], 1]];
+    m.collected('proxies', 'connected', 'gauge', ['zone'], () => rows);
+    assert.match(m.render(), /^proxies\{zone="z1"\} 2\nproxies\{zone="z2"\} 1$/m);
+    rows = [[['z2'], 0]];
+    assert.doesNotMatch(m.render(), /z1/);
+  });
+});
+
 describe('proxy metrics', () => {
   test('register every sluice_ family with its label names', () => {
     const p = createProxyMetrics();
@@ -125,8 +152,8 @@ describe('proxy metrics', () => {
     p.h2Goaway.labels('main', 'rapid_reset').inc();
     const text = p.render();
     for (const line of [
-      '# TYPE sluice_requests_total counter',
-      'sluice_requests_total{listener="main",route="r",backend="b",status_class="2xx"} 1',
+      '# TYPE sluice_route_requests_total counter',
+      'sluice_route_requests_total{listener="main",route="r",backend="b",status_class="2xx"} 1',
       '# TYPE sluice_request_duration_ms histogram',
       'sluice_request_duration_ms_count{listener="main",route="r",backend="b"} 1',
       '# TYPE sluice_downstream_connections_active gauge',

@@ -183,6 +183,22 @@ backends:
     assert.equal(config.identity, null);
   });
 
+  test("an endpoint's sluice.dev metadata names the Workload behind it: the destination of the mesh metrics", () => {
+    const str = (v: string) => ({ stringValue: v });
+    const meta = (fields: Record<string, unknown>) => ({ metadata: { filter_metadata: { 'sluice.dev': { fields } } } });
+    const ep = (address: string, extra: object) => ({ endpoint: { address: { socket_address: { address, port_value: 8080 } } }, ...extra });
+    const endpoints = [assignment('orders', [{ locality: { zone: 'z1' }, lb_endpoints: [ep('10.0.0.1', meta({ workload: str('orders-1'), namespace: str('shop'), principal: str(SPIFFE) })), ep('10.0.0.2', meta({ workload: str('orders-2'), namespace: str('shop') })), ep('10.0.0.3', {})] }])];
+    const config = translated(resources({ ...mesh(), endpoints }));
+    assert.deepEqual(config.backends[0].endpoints.map((e) => e.workload), [{ name: 'orders-1', namespace: 'shop', principal: SPIFFE }, { name: 'orders-2', namespace: 'shop' }, undefined]);
+    const bad = [assignment('orders', [{ lb_endpoints: [ep('10.0.0.1', { metadata: { filter_metadata: { istio: { fields: { workload: str('x;y') } }, 'sluice.dev': { fields: { workload: str(''), zone: str('z1') } } } } })] }])];
+    assert.deepEqual(problemsOf(resources({ ...mesh(), endpoints: bad })), [
+      ['ClusterLoadAssignment', 'orders', 'endpoints[0].lb_endpoints[0].metadata.filter_metadata["istio"]'],
+      ['ClusterLoadAssignment', 'orders', 'endpoints[0].lb_endpoints[0].metadata.filter_metadata["sluice.dev"].zone'],
+      ['ClusterLoadAssignment', 'orders', 'endpoints[0].lb_endpoints[0].metadata.filter_metadata["sluice.dev"].workload'],
+      ['ClusterLoadAssignment', 'orders', 'endpoints[0].lb_endpoints[0].metadata.filter_metadata["sluice.dev"].namespace'],
+    ]);
+  });
+
   test('an inline route_config attaches to its own listener only', () => {
     const inline = routeConfig('', [{ name: 'local', domains: ['*'], routes: [route({ prefix: '' }, { cluster: 'stock' })] }]);
     const config = translated(resources({ ...mesh(), listeners: [listener('web'), listener('admin', { filter: hcm({ inline }) })] }));
