@@ -191,7 +191,9 @@ export class GlobalZones {
         // The newest stream of a zone wins: the old one is a link the zone gave up on.
         if (old !== null && old !== undefined) old.end();
         this.#zones.set(zone, { summary: this.#zones.get(zone)?.summary ?? emptySummary(zone), version: m.version, proxies: m.proxies, stream: call });
-        this.#deps.log('info', 'zone online', { zone, version: m.version });
+        // Which intermediate proves it: after a renewal, the zone links again under the new one.
+        const raw = call.getAuthContext().sslPeerCertificate?.raw;
+        this.#deps.log('info', 'zone online', { zone, version: m.version, ...(raw === undefined ? {} : { intermediateNotAfter: new X509Certificate(raw).validToDate.toISOString() }) });
       }
       const known = this.#zones.get(zone)!;
       if (known.stream !== call) return;
