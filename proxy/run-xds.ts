@@ -70,7 +70,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
   log('info', 'identity ready', { identity: issued.svid.identity, workload: issued.workload, namespace: issued.namespace, source: issued.source });
 
   const probe = xf.capture === null ? null : captureProbe(xf.capture.probe.address, xf.capture.probe.port, process.pid);
-  const runtime = createRuntime(io, identity, probe);
+  const runtime = createRuntime(io, identity, probe, { workload: issued.workload, namespace: issued.namespace, ...(xf.zone === undefined ? {} : { zone: xf.zone }) });
   const server = runtime.server;
   let ads: AdsClient | null = null;
   let admin: AdminServers;
@@ -154,7 +154,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
       svids.close();
       await server.drain(flags.drainTimeoutMs);
       await admin.close();
-      runtime.close();
+      await runtime.close();
       identity.close();
       log('info', 'stopped', {});
     },

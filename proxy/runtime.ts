@@ -12,6 +12,8 @@ import type { ProxyIdentity } from './tls/identity.ts';
 import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
 import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
 import { createRequestObserver } from './telemetry/request-observer.ts';
+import { createTracing, type MeshSelf, type Tracing } from './telemetry/tracing.ts';
+import { readFileSync } from 'node:fs';
 import { APP_PROBES_ENV, parseAppProbes } from '../kinds/app-probes.ts';
 
 export type Io = { log: Logger; accessOut: { write(s: string): unknown } | null };
@@ -19,18 +21,27 @@ export type Io = { log: Logger; accessOut: { write(s: string): unknown } | null 
 export type Runtime = {
   readonly server: ProxyServer;
   readonly metrics: ReturnType<typeof createProxyMetrics>;
-  close(): void;
+  readonly tracing: Tracing;
+  /** Flushes the access log and the spans still queued. */
+  close(): Promise<void>;
 };
 
-export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: CaptureProbe | null = null): Runtime {
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** `self`: who this proxy is, for the spans' mesh attributes (telemetry/span-attributes.ts). */
+export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: CaptureProbe | null = null, self: MeshSelf = {}): Runtime {
   const { log } = io;
+  const tracing = createTracing(log, self, VERSION);
   const metrics = createProxyMetrics();
   const mtlsLog = onceAMinute(Date.now);
   const accessLog = createAccessLog(io.accessOut);
   const observer = createRequestObserver(metrics, accessLog);
   const server = new ProxyServer({
     log,
-    observe: observer.observe,
+    observe: (ctx) => {
+      observer.observe(ctx);
+      if (ctx.span !== null) tracing.end(ctx);
+    },
     onRefused: (listener, code, reason, remote) => {
       observer.refused(listener, code, reason, remote);
       if (code === 'MTLS' && mtlsLog.allow(reason)) log('warn', 'mTLS connection refused', { listener, remote, reason });
@@ -44,8 +55,17 @@ export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: Cap
     now: Date.now,
     svid: identity.current,
     captureProbe,
+    tracing,
   });
-  return { server, metrics, close: () => accessLog.close() };
+  return {
+    server,
+    metrics,
+    tracing,
+    close: async () => {
+      accessLog.close();
+      await tracing.close();
+    },
+  };
 }
 
 export type AdminServers = { readonly adminPort: number; readonly statsPort: number; close(): Promise<void> };
