@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { RequestContext } from '../http/context.ts';
 import type { AccessLog } from './access-log.ts';
 import { statusClass, type ProxyMetrics } from './metrics.ts';
+import { accessLogSpanId, accessLogTraceId } from './trace-context.ts';
 
 export type RequestObserver = {
   observe(ctx: RequestContext): void;
@@ -45,6 +46,8 @@ export function createRequestObserver(metrics: ProxyMetrics, accessLog: AccessLo
         downstream_remote: ctx.downstreamRemote,
         downstream_peer: ctx.peer?.identity ?? null,
         listener: ctx.listener,
+        trace_id: accessLogTraceId(ctx),
+        span_id: accessLogSpanId(ctx),
       });
     },
     refused(listener, code, _reason, _remote) {

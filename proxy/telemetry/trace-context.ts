@@ -4,7 +4,7 @@
 // tracer reads and rewrites the headers with it on.
 
 import type { Span } from '@opentelemetry/api';
-import type { HeaderMap } from '../http/context.ts';
+import type { HeaderMap, RequestContext } from '../http/context.ts';
 
 /** The proxy's span of one request (RequestContext.span), started by tracing.ts. */
 export type TraceSpan = {
@@ -12,6 +12,8 @@ export type TraceSpan = {
   readonly kind: 'server' | 'client';
   readonly traceId: string;
   readonly spanId: string;
+  /** Whether the span is recorded and exported (the sampler's decision, or the caller's). */
+  readonly sampled: boolean;
 };
 
 export type B3Format = 'none' | 'single' | 'multi';
@@ -117,4 +119,24 @@ export function writeTraceContext(headers: HeaderMap, traceId: string, spanId: s
     headers['x-b3-sampled'] = sampled ? '1' : '0';
     delete headers['x-b3-flags'];
   }
+}
+
+// --- the access log's trace_id and span_id ---
+
+/**
+ * The trace a request's access-log line names: the proxy's span's when it was sampled; with
+ * tracing off, a sampled trace the caller sent (so a log line still joins its trace); null
+ * when the request is not part of a recorded trace. No allocation without a trace header.
+ */
+export function accessLogTraceId(ctx: RequestContext): string | null {
+  if (ctx.span !== null) return ctx.span.sampled ? ctx.span.traceId : null;
+  const h = ctx.headers;
+  if (h.traceparent === undefined && h.b3 === undefined && h['x-b3-traceid'] === undefined) return null;
+  const incoming = readTraceContext(h);
+  return incoming !== null && incoming.sampled ? incoming.traceId : null;
+}
+
+/** The proxy's own sampled span; null otherwise (with tracing off the proxy has no span: the caller's is not logged as its own). */
+export function accessLogSpanId(ctx: RequestContext): string | null {
+  return ctx.span !== null && ctx.span.sampled ? ctx.span.spanId : null;
 }

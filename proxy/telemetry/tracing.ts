@@ -83,7 +83,7 @@ export function createTracing(log: Logger, self: MeshSelf, version: string): Tra
         const span = tracer.start(ctx.method, kind, parent);
         const sc = span.spanContext();
         const sampled = (sc.traceFlags & 1) === 1;
-        ctx.span = { span, kind, traceId: sc.traceId, spanId: sc.spanId };
+        ctx.span = { span, kind, traceId: sc.traceId, spanId: sc.spanId, sampled };
         writeTraceContext(ctx.headers, sc.traceId, sc.spanId, sampled, parent);
         return handler(ctx);
       };

@@ -124,6 +124,10 @@ async function traced(receiver: OtlpReceiver, path: string, headers: Record<stri
   assert.equal(srv.attributes['sluice.destination.workload'], 'shop-1');
   assert.equal(srv.attributes['sluice.source.principal'], 'spiffe://e2e.sluice.dev/ns/default/sa/caller');
   assert.equal(client.resource['service.name'], 'sluice-proxy');
+  // Each proxy's access-log line names the trace and its own span.
+  const line = (p: ProxyProcess) => waitFor(() => p.accessLog().find((l) => l.path === path), 5000, `the access log line of ${path}`);
+  assert.deepEqual([(await line(caller)).trace_id, (await line(caller)).span_id], [traceId, client.spanId]);
+  assert.deepEqual([(await line(server)).trace_id, (await line(server)).span_id], [traceId, srv.spanId]);
   return { seen, client, server: srv };
 }
 
@@ -184,6 +188,9 @@ test('the exporter switches to OTLP/gRPC on the running proxies, then tracing go
   // Longer than the exporters' batch delay (1 s): a span of this trace would have arrived by now.
   await new Promise((r) => setTimeout(r, 2500));
   assert.deepEqual([...httpReceiver.spans, ...grpcReceiver.spans].filter((s) => s.traceId === offTrace || sent.includes(s.traceId)), [], `no span once tracing is off (${sent} ${offTrace})`);
+  // Off, a sampled caller's trace id is still logged; the proxy has no span of its own.
+  const offLine = await waitFor(() => caller.accessLog().find((l) => l.path === '/off-check'), 5000, 'the access log line of /off-check');
+  assert.deepEqual([offLine.trace_id, offLine.span_id], [offTrace, null]);
   assert.deepEqual([caller.child.pid, server.child.pid], pids);
   assert.equal(caller.child.exitCode, null);
 });
