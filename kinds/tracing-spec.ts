@@ -24,7 +24,8 @@ export const TracingSpecSchema = Type.Object(
         protocol: Type.Enum(OTLP_PROTOCOLS),
         /** grpc: http://host:port; http/protobuf: the URL spans are POSTed to, e.g. http://collector:4318/v1/traces. */
         endpoint: Type.String({ minLength: 1 }),
-        headers: Opt(Type.Record(Type.String({ pattern: '^[a-z0-9][-a-z0-9_.]*$' }), Type.String({ pattern: '^[^\\r\\n\\0]*$' }))),
+        /** Sent with every export (gRPC metadata or HTTP headers); names lower-case, checked by checkTracing. */
+        headers: Opt(Type.Record(Type.String(), Type.String({ pattern: '^[^\\r\\n\\0]*$' }))),
       },
       closed,
     ),
@@ -39,7 +40,12 @@ export function checkTracing(spec: TracingSpec, path: string, add: (path: string
   const { protocol, endpoint } = spec.otlp;
   const problem = endpointProblem(protocol, endpoint);
   if (problem !== null) add(`${path}.otlp.endpoint`, problem);
+  for (const name of Object.keys(spec.otlp.headers ?? {})) {
+    if (!HEADER_NAME.test(name)) add(`${path}.otlp.headers.${name}`, `'${name}' is not a header name both exporters can send: lower-case letters, digits, '-', '_' and '.' (gRPC metadata keys are lower-case)`);
+  }
 }
+
+const HEADER_NAME = /^[a-z0-9][-a-z0-9_.]*$/;
 
 export function endpointProblem(protocol: TracingSpec['otlp']['protocol'], endpoint: string): string | null {
   let url: URL;
