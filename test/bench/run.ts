@@ -19,6 +19,9 @@
 // (route-match.ts; BENCH_ONLY=route-match, BENCH_ROUTE_BASELINE for another tree's table). Then
 // the cost of crossing sites: three sites in network namespaces (root), in-site against
 // cross-site latency (hybrid.ts; BENCH_ONLY=hybrid, BENCH_HYBRID_REQUESTS default 1000).
+// Then tracing: throughput, CPU and RSS with tracing off (SDK not loaded), off after on, on at
+// 1 % and at 100 % exporting, as ratios to the first (tracing.ts; BENCH_ONLY=tracing,
+// BENCH_TRACING_ROUNDS default 2; wrk).
 // A section can also be named as an argument: `npm run bench -- policy-path`.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -36,6 +39,7 @@ import { policyPathBench, policyPathSummary } from './policy-path.ts';
 import { requireWrk } from './wrk.ts';
 import { routeMatchBench, routeMatchSummary } from './route-match.ts';
 import { hybridBench, hybridSummary } from './hybrid.ts';
+import { tracingBench, tracingSummary } from './tracing.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { closedPort as freePort } from '../helpers/ports.ts';
 import { PROXY_NODE_FLAGS, proxyEnv } from '../../proxy/node-flags.ts';
@@ -49,14 +53,14 @@ const children: ChildProcess[] = [];
 
 type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number | null; errors: number };
 
-const SECTIONS = ['resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid'];
+const SECTIONS = ['resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid', 'tracing'];
 /** `npm run bench -- NAME` or BENCH_ONLY=NAME: one section; neither: all of them. */
 const ONLY = process.argv[2] ?? process.env.BENCH_ONLY;
 
 async function main(): Promise<void> {
   if (ONLY !== undefined && !SECTIONS.includes(ONLY)) throw new Error(`no bench section '${ONLY}'; sections: ${SECTIONS.join(', ')} (or none: all of them)`);
   // The policy-path section's load is wrk: say so before anything starts, not after minutes of other sections.
-  if (ONLY === undefined || ONLY === 'policy-path') requireWrk('npm run bench');
+  if (ONLY === undefined || ONLY === 'policy-path' || ONLY === 'tracing') requireWrk('npm run bench');
   if (ONLY === 'route-match') {
     console.log(routeMatchSummary(await routeMatchBench()).join('\n'));
     return;
@@ -69,6 +73,10 @@ async function main(): Promise<void> {
   await startChild('upstream', process.execPath, [UPSTREAM, String(upstreamPort)], /listening/);
   if (ONLY === 'policy-path') {
     console.log(policyPathSummary(await policyPathBench(policyPathDeps(upstreamPort))).join('\n'));
+    return;
+  }
+  if (ONLY === 'tracing') {
+    console.log(tracingSummary(await tracingBench(tracingDeps(upstreamPort))).join('\n'));
     return;
   }
   if (ONLY === 'xds-policies') {
@@ -135,6 +143,7 @@ async function main(): Promise<void> {
   const policyPath = await policyPathBench(policyPathDeps(upstreamPort));
   const routeMatch = await routeMatchBench();
   const hybrid = await hybridBench();
+  const tracing = await tracingBench(tracingDeps(upstreamPort));
 
   const by = (n: string) => rows.find((r) => r.name === n);
   const fmt = (n: number, d = 2) => n.toFixed(d);
@@ -160,6 +169,7 @@ async function main(): Promise<void> {
   out.push(...policyPathSummary(policyPath));
   out.push(...routeMatchSummary(routeMatch));
   out.push(...hybridSummary(hybrid));
+  out.push(...tracingSummary(tracing));
   console.log(out.join('\n'));
 }
 
@@ -188,6 +198,11 @@ function mtlsDeps(upstreamPort: number): MtlsBenchDeps<Row> {
     startProxy: (configFile, statsPort) => startProxyFile(configFile, 'off', PROXY_NODE_FLAGS, statsPort),
     load,
   };
+}
+
+/** The tracing section's view of this driver (tracing.ts); BENCH_TRACING_ROUNDS, default 2. */
+function tracingDeps(upstreamPort: number) {
+  return { dir, upstreamPort, rounds: Number(process.env.BENCH_TRACING_ROUNDS ?? 2), seconds: SECONDS, connections: CONNECTIONS };
 }
 
 /** The policy-path section's view of this driver: scratch folder, upstream, ports and load size. */
