@@ -25,12 +25,22 @@ export type SdkTracer = {
 /** Export batches at most this often: a trace shows up within about a second. */
 const EXPORT_DELAY_MS = 1000;
 
-export function createSdkTracer(config: TracingConfig, attributes: Readonly<Record<string, string>>, version: string): SdkTracer {
+/** `onExportError` hears of each batch the collector did not take (the SDK itself says nothing). */
+export function createSdkTracer(config: TracingConfig, attributes: Readonly<Record<string, string>>, version: string, onExportError: (err: Error) => void): SdkTracer {
   const { protocol, endpoint, headers } = config.exporter;
-  const exporter =
+  const otlp =
     protocol === 'grpc'
       ? new GrpcExporter({ url: endpoint, metadata: metadataOf(headers) })
       : new ProtoExporter({ url: endpoint, headers: { ...headers } });
+  const exporter: tracing.SpanExporter = {
+    export: (spans, done) =>
+      otlp.export(spans, (result) => {
+        if (result.code !== 0) onExportError(result.error ?? new Error('export failed'));
+        done(result);
+      }),
+    shutdown: () => otlp.shutdown(),
+    forceFlush: () => otlp.forceFlush(),
+  };
   const provider = new tracing.BasicTracerProvider({
     resource: resources.resourceFromAttributes({ 'service.name': config.serviceName, ...attributes }),
     sampler: new tracing.ParentBasedSampler({ root: new tracing.TraceIdRatioBasedSampler(config.samplingPercent / 100) }),

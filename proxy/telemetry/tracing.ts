@@ -8,6 +8,7 @@ import type { HttpListener, TracingConfig } from '../config/model.ts';
 import type { RequestContext } from '../http/context.ts';
 import type { Handler } from '../http/filter.ts';
 import type { Logger } from '../http/rescue.ts';
+import { onceAMinute } from '../log.ts';
 import type { SdkTracer } from './otel-sdk.ts';
 import { spanAttributes, spanName, type MeshSelf } from './span-attributes.ts';
 import { readTraceContext, writeTraceContext } from './trace-context.ts';
@@ -40,6 +41,7 @@ export function createTracing(log: Logger, self: MeshSelf, version: string): Tra
   let sdk: SdkModule | null = null;
   let current: { key: string; tracer: SdkTracer } | null = null;
   const retiring = new Set<SdkTracer>();
+  const exportErrors = onceAMinute(Date.now);
 
   const retire = (tracer: SdkTracer): void => {
     retiring.add(tracer);
@@ -66,7 +68,11 @@ export function createTracing(log: Logger, self: MeshSelf, version: string): Tra
         if (self.namespace !== undefined) attributes['service.namespace'] = self.namespace;
         if (self.workload !== undefined) attributes['service.instance.id'] = self.workload;
         if (self.zone !== undefined) attributes['cloud.availability_zone'] = self.zone;
-        current = { key, tracer: sdk.createSdkTracer(config, attributes, version) };
+        const endpoint = config.exporter.endpoint;
+        const onExportError = (err: Error) => {
+          if (exportErrors.allow(endpoint)) log('warn', 'spans could not be exported; they are dropped (said once a minute)', { endpoint, error: err.message });
+        };
+        current = { key, tracer: sdk.createSdkTracer(config, attributes, version, onExportError) };
         log('info', 'tracing on', { exporter: config.exporter.protocol, endpoint: config.exporter.endpoint, sampling_percent: config.samplingPercent });
       } catch (err) {
         log('error', 'tracing stays off: the OpenTelemetry exporter could not be started', { endpoint: config.exporter.endpoint, error: (err as Error).message });

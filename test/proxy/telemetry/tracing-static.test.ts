@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.ts';
 import { startOtlpReceiver, type OtlpReceiver } from '../../helpers/otlp-receiver.ts';
 import { startUpstream, type Upstream } from '../../helpers/upstream.ts';
+import { closedPort } from '../../helpers/ports.ts';
 import { parseStaticConfig } from '../../../proxy/config/load-static.ts';
 
 const REPORTER = fileURLToPath(new URL('../../fixtures/tracing/module-report.ts', import.meta.url));
@@ -94,6 +95,16 @@ test('at 0 % a proxy samples no trace it starts, but keeps a caller\'s sampled o
   const seen = app.seen.find((s) => s.url === '/unsampled')!;
   assert.match(String(seen.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/, 'an unsampled trace is still propagated, flagged unsampled');
   assert.deepEqual(receiver.spans.slice(before).map((s) => s.attributes['url.path']), ['/sampled']);
+});
+
+test('spans a collector does not take are dropped, and the proxy says so on its log, and keeps serving', async () => {
+  const port = await closedPort();
+  const p = await startProxy(config(`tracing: { otlp: { protocol: http/protobuf, endpoint: 'http://127.0.0.1:${port}/v1/traces' } }`), [], { readyTimeoutMs: READY_MS });
+  running.push(p);
+  assert.equal(await get(p.ports.main, '/lost'), 200);
+  const line = JSON.parse(await p.waitForLog(/spans could not be exported/, 30_000)) as Record<string, unknown>;
+  assert.deepEqual([line.level, line.endpoint], ['warn', `http://127.0.0.1:${port}/v1/traces`]);
+  assert.equal(await get(p.ports.main, '/still'), 200);
 });
 
 test('a tracing: section that cannot work is refused with its field path', () => {
