@@ -31,8 +31,8 @@ export type OtlpReceiver = {
   readonly spans: ReceivedSpan[];
   /** Headers (or gRPC metadata) of every export request, lower-case names. */
   readonly requestHeaders: Record<string, string>[];
-  /** Resolves once `pred` holds for the spans received (polls; the test's own timeout bounds it). */
-  waitFor(pred: (spans: readonly ReceivedSpan[]) => boolean): Promise<void>;
+  /** Resolves once `pred` holds for the spans received; rejects after `timeoutMs` (default 30 s) saying what did arrive. */
+  waitFor(pred: (spans: readonly ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -90,8 +90,12 @@ export async function startOtlpReceiver(protocol: 'grpc' | 'http/protobuf'): Pro
   const codes = r.lookupEnum('opentelemetry.proto.trace.v1.Status.StatusCode');
   const spans: ReceivedSpan[] = [];
   const requestHeaders: Record<string, string>[] = [];
-  const waitFor = async (pred: (s: readonly ReceivedSpan[]) => boolean) => {
-    while (!pred(spans)) await new Promise((res) => setTimeout(res, 50));
+  const waitFor = async (pred: (s: readonly ReceivedSpan[]) => boolean, timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred(spans)) {
+      if (Date.now() > deadline) throw new Error(`the spans awaited did not arrive in ${timeoutMs} ms; ${spans.length} received: ${spans.map((x) => `${x.traceId}/${x.kind}/${x.attributes['url.path']}`).join(', ')}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
   };
   if (protocol === 'http/protobuf') {
     const server: Server = createServer((req, res) => {
