@@ -2,6 +2,12 @@
 // only by `import()` the first time a config turns tracing on (tracing.ts): a proxy that
 // never traces never loads @opentelemetry/*, and keeps its memory.
 //
+// The trace parts of the SDK are imported from the packages @opentelemetry/sdk-node is made
+// of (its `tracing`, `resources` and `api` are these): sdk-node's own entry point also loads
+// the metrics and logs SDKs, the instrumentation loader and every exporter, 20 MiB of live
+// heap against 4 for these, which a proxy running with a 1 MiB young generation pays on
+// every major GC (BENCHMARKS.md, "Tracing").
+//
 // No global is registered (no NodeSDK.start(), no global tracer provider or context
 // manager): the proxy passes each span's parent explicitly, and several providers may live
 // at once while a changed exporter replaces the old one.
@@ -9,14 +15,16 @@
 import { Metadata } from '@grpc/grpc-js';
 import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { api, resources, tracing } from '@opentelemetry/sdk-node';
+import * as api from '@opentelemetry/api';
+import * as resources from '@opentelemetry/resources';
+import * as tracing from '@opentelemetry/sdk-trace-base';
 import type { TracingConfig } from '../config/model.ts';
 import type { IncomingTrace } from './trace-context.ts';
 
 export type SpanKindName = 'server' | 'client';
 
 export type SdkTracer = {
-  /** A span whose parent is the caller's (a root span when `parent` is null); unsampled ones record nothing but still have ids. */
+  /** A recorded span whose parent is the caller's (a root span when `parent` is null); called for sampled requests only. */
   start(name: string, kind: SpanKindName, parent: IncomingTrace | null): api.Span;
   /** Exports what is queued, then stops; spans ended later are dropped. */
   shutdown(): Promise<void>;
@@ -26,7 +34,7 @@ export type SdkTracer = {
 const EXPORT_DELAY_MS = 1000;
 
 /** `onExportError` hears of each batch the collector did not take (the SDK itself says nothing). */
-export function createSdkTracer(config: TracingConfig, attributes: Readonly<Record<string, string>>, version: string, onExportError: (err: Error) => void): SdkTracer {
+export function createSdkTracer(config: Pick<TracingConfig, 'serviceName' | 'exporter'>, attributes: Readonly<Record<string, string>>, version: string, onExportError: (err: Error) => void): SdkTracer {
   const { protocol, endpoint, headers } = config.exporter;
   const otlp =
     protocol === 'grpc'
@@ -43,7 +51,8 @@ export function createSdkTracer(config: TracingConfig, attributes: Readonly<Reco
   };
   const provider = new tracing.BasicTracerProvider({
     resource: resources.resourceFromAttributes({ 'service.name': config.serviceName, ...attributes }),
-    sampler: new tracing.ParentBasedSampler({ root: new tracing.TraceIdRatioBasedSampler(config.samplingPercent / 100) }),
+    // tracing.ts samples (parent-based, samplingPercent for the traces it starts) and calls start() for sampled requests only.
+    sampler: new tracing.AlwaysOnSampler(),
     spanProcessors: [new tracing.BatchSpanProcessor(exporter, { scheduledDelayMillis: EXPORT_DELAY_MS })],
   });
   const tracer = provider.getTracer('sluice-proxy', version);
