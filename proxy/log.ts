@@ -82,17 +82,20 @@ export function logSink(stream: Stream, onBroken?: (err: Error) => void, onOverf
   };
 }
 
-/** A Logger never throws, whatever the fields hold and whatever happens to `out`. */
-export function createLogger(out: { write(s: string): unknown }, now: () => number = Date.now): Logger {
+/**
+ * A Logger never throws, whatever the fields hold and whatever happens to `out`. Every line is `{time, level, msg, ...fields, component}`, the shape every Sluice program
+ * logs in (README, "Logs"); `component` is the program unless a field names a finer one.
+ */
+export function createLogger(out: { write(s: string): unknown }, now: () => number = Date.now, component = 'sluice-proxy'): Logger {
   return (level, msg, fields) => {
     try {
       const time = new Date(now()).toISOString();
       let line: string;
       try {
-        line = JSON.stringify({ time, level, msg, ...fields });
+        line = JSON.stringify({ time, level, msg, ...fields, component: fields?.component ?? component });
       } catch (err) {
         // A BigInt or a cycle in the fields: the message still gets out.
-        line = JSON.stringify({ time, level, msg, log_error: `fields not serializable: ${(err as Error).message}` });
+        line = JSON.stringify({ time, level, msg, log_error: `fields not serializable: ${(err as Error).message}`, component });
       }
       out.write(`${line}\n`);
     } catch {

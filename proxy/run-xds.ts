@@ -181,7 +181,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
       svids.close();
       await server.drain(flags.drainTimeoutMs);
       await admin.close();
-      runtime.close();
+      await runtime.close();
       identity.close();
       log('info', 'stopped', {});
     },

@@ -33,7 +33,7 @@ export async function startProxy(flags: ProxyFlags, io: Io): Promise<StartResult
   if (!svid.ok) {
     return { ok: false, exitCode: 2, error: `sluice-proxy: ${flags.config}: identity: ${svid.error}\nsluice-proxy: no certificate to serve mTLS with; nothing was started\n` };
   }
-  const runtime = createRuntime(io, identity);
+  const runtime = createRuntime(io, identity, null, loaded.value.node.zone === undefined ? {} : { zone: loaded.value.node.zone });
   const { server, metrics } = runtime;
   try {
     await server.apply(loaded.value);
@@ -89,7 +89,7 @@ export async function startProxy(flags: ProxyFlags, io: Io): Promise<StartResult
       stop: async () => {
         await server.drain(flags.drainTimeoutMs);
         await admin.close();
-        runtime.close();
+        await runtime.close();
         identity.close();
         log('info', 'stopped', {});
       },

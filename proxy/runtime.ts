@@ -13,6 +13,8 @@ import { createAccessLog, createProxyMetrics } from './telemetry/index.ts';
 import { clusterMetricsText } from './telemetry/cluster-metrics.ts';
 import { createRequestObserver } from './telemetry/request-observer.ts';
 import { createFailureReporter, type FailureReporter } from './telemetry/failure-report.ts';
+import { createTracing, type Tracing } from './telemetry/tracing.ts';
+import { readFileSync } from 'node:fs';
 import { createMeshRecorder, UNKNOWN, type MeshSelf } from './telemetry/mesh-metrics.ts';
 import type { ProxyConfig } from './config/model.ts';
 import { parseSpiffeId, workloadOf } from '../certs/spiffe-id.ts';
@@ -25,14 +27,19 @@ export type Runtime = {
   readonly metrics: ReturnType<typeof createProxyMetrics>;
   /** Failed requests for the control plane (sluicectl explain); queues nothing until a sender enables it. */
   readonly failures: FailureReporter;
-  close(): void;
+  readonly tracing: Tracing;
+  /** Flushes the access log and the spans still queued. */
+  close(): Promise<void>;
 };
 
-/** Who this proxy runs for, as the mesh metrics label its own side; unknown parts stay "unknown". */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Who this proxy runs for, as the mesh metrics label its own side and its spans' mesh attributes say; unknown parts stay "unknown". */
 export type SelfLabels = { readonly workload?: string; readonly namespace?: string; readonly zone?: string };
 
 export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: CaptureProbe | null = null, self: SelfLabels = {}): Runtime {
   const { log } = io;
+  const tracing = createTracing(log, self, VERSION);
   const metrics = createProxyMetrics();
   const mtlsLog = onceAMinute(Date.now);
   const accessLog = createAccessLog(io.accessOut);
@@ -46,6 +53,7 @@ export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: Cap
     observe: (ctx) => {
       observer.observe(ctx);
       failures.offer(ctx);
+      if (ctx.span !== null) tracing.end(ctx);
     },
     onRefused: (listener, code, reason, remote) => {
       observer.refused(listener, code, reason, remote);
@@ -62,8 +70,18 @@ export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: Cap
     svid: identity.current,
     captureProbe,
     ...peerMetadataOf(self),
+    tracing,
   });
-  return { server, metrics, failures, close: () => accessLog.close() };
+  return {
+    server,
+    metrics,
+    failures,
+    tracing,
+    close: async () => {
+      accessLog.close();
+      await tracing.close();
+    },
+  };
 }
 
 /** What this proxy tells the peer proxies it calls (x-sluice-peer): its Workload and zone, when it knows them. */

@@ -16,6 +16,7 @@ import type { RouterDeps } from './http/filters/router.ts';
 import type { Logger } from './http/rescue.ts';
 import { compileRouteTable } from './http/route-table.ts';
 import type { ExchangeDeps, ListenerState } from './listen/exchange.ts';
+import type { Tracing } from './telemetry/tracing.ts';
 import { HttpListener } from './listen/http-listener.ts';
 import { TcpListener, type TcpStream } from './listen/tcp-listener.ts';
 import { handleUpgrade } from './listen/upgrade.ts';
@@ -41,6 +42,8 @@ export type ProxyHooks = {
   readonly captureProbe?: CaptureProbe | null;
   /** x-sluice-peer for requests to peer proxies (RouterDeps.peerMetadata); absent: none is sent. */
   readonly peerMetadata?: string;
+  /** Wraps each HTTP listener's handler with a span per request when the config turns tracing on. */
+  readonly tracing?: Tracing;
 };
 
 type Running = {
@@ -98,6 +101,7 @@ export class ProxyServer {
       throw err;
     }
     if (this.#jwt === null && config.listeners.some((l) => l.protocol === 'http' && l.jwt.length > 0)) this.#jwt = await import('./jwt/verifier.ts');
+    await this.#hooks.tracing?.configure(config.tracing);
     this.#clusters.update(config.backends);
     const next = new Map<string, Running>();
     for (const l of config.listeners) {
@@ -109,7 +113,8 @@ export class ProxyServer {
       if (l.protocol === 'http' && l.tcpFallback !== undefined) running.fallback?.authorize(l.tcpFallback.authorization);
       if (l.protocol === 'http') {
         const security = { jwt: this.#jwtVerifier(l), authorize: l.authorization.length === 0 ? null : compileAuthorization(l.authorization) };
-        running.state = { handler: buildListenerHandler(compileRouteTable(config.routes, l.name), this.#router, security), limits: l.limits, escapedSlashes: l.escapedSlashes, pathParameters: l.pathParameters, mtls: l.tls.mode !== 'DISABLE' };
+        const handler = buildListenerHandler(compileRouteTable(config.routes, l.name), this.#router, security);
+        running.state = { handler: this.#hooks.tracing?.wrap(handler, l) ?? handler, limits: l.limits, escapedSlashes: l.escapedSlashes, pathParameters: l.pathParameters, mtls: l.tls.mode !== 'DISABLE' };
       }
       next.set(l.name, running);
     }

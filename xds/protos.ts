@@ -37,6 +37,7 @@ export const PROTO_FILES: readonly string[] = [
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
+  'envoy/config/trace/v3/opentelemetry.proto',
 ];
 
 let root: protobuf.Root | undefined;

@@ -31,6 +31,7 @@ export const EMBEDDED_TYPE_URLS = {
   HTTPFault: `${PREFIX}envoy.extensions.filters.http.fault.v3.HTTPFault`,
   HttpInspector: `${PREFIX}envoy.extensions.filters.listener.http_inspector.v3.HttpInspector`,
   TlsInspector: `${PREFIX}envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`,
+  OpenTelemetryConfig: `${PREFIX}envoy.config.trace.v3.OpenTelemetryConfig`,
 } as const;
 
 /** The order a state-of-the-world client needs them in (Envoy's: clusters before their endpoints, listeners before routes, each warmed by the next). */

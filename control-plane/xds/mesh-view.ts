@@ -2,6 +2,7 @@
 // (Mesh, Services, Workloads, routes), with Services already joined to the Workloads they
 // select. A new view is built after every change; generators never read the store.
 
+import type { TracingSpec } from '../../kinds/tracing-spec.ts';
 import { isIPv4 } from 'node:net';
 import type { Resource } from '../api/resource.ts';
 import type { GRPCRouteSpec } from '../api/kinds/grpcroute.ts';
@@ -26,6 +27,8 @@ export type MeshSettings = {
   readonly trustDomain: string;
   readonly mtlsMode: MtlsMode;
   readonly dnsDomain: string;
+  /** The Mesh's spec.tracing: every proxy's HttpConnectionManagers trace with it (policies/tracing/). */
+  readonly tracing?: TracingSpec;
 };
 
 export type WorkloadSpec = {
@@ -127,7 +130,7 @@ export type MeshView = {
 
 export type MeshInputs = {
   readonly revision: number;
-  readonly meshes: readonly Resource<{ trustDomain: string; mtls?: { mode: MtlsMode }; dnsDomain?: string }>[];
+  readonly meshes: readonly Resource<{ trustDomain: string; mtls?: { mode: MtlsMode }; dnsDomain?: string; tracing?: TracingSpec }>[];
   readonly services: readonly Resource<ServiceSpec>[];
   readonly workloads: readonly Resource<WorkloadSpec>[];
   readonly httpRoutes: readonly Resource<HTTPRouteSpec>[];
@@ -159,6 +162,7 @@ export function buildMeshView(input: MeshInputs): MeshView {
     trustDomain: meshResource?.spec?.trustDomain ?? input.defaultTrustDomain,
     mtlsMode: meshResource?.spec?.mtls?.mode ?? 'PERMISSIVE',
     dnsDomain: meshResource?.spec?.dnsDomain ?? DEFAULT_DNS_DOMAIN,
+    ...(meshResource?.spec?.tracing === undefined ? {} : { tracing: meshResource.spec.tracing }),
   };
   const workloads = new Map(input.workloads.map((w) => [key(w.metadata.namespace, w.metadata.name), w]));
   const byNamespace = new Map<string, Resource<WorkloadSpec>[]>();

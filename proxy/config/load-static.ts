@@ -10,6 +10,7 @@ export { formatViolations } from '../errors.ts';
 export { deepFreeze } from './frozen.ts';
 import { hashOn } from '../../kinds/load-balancing.ts';
 import { mirrorPercent } from '../../kinds/route-filters/index.ts';
+import { tracingConfig } from '../../kinds/tracing-spec.ts';
 import { deepFreeze } from './frozen.ts';
 import type { Backend, BackendFilter, HashOn, IdentityFiles, HeaderModifier, HttpRoute, Listener, NodeInfo, PathModifier, ProxyConfig, RouteFilter, RouteMatch, RouteRule } from './model.ts';
 import { resolvePolicies, type BackendPolicies, type RulePolicies } from './resolve-policies.ts';
@@ -114,6 +115,7 @@ function normalize(raw: RawConfig): ProxyConfig {
     listeners: raw.listeners.map((l) => listener(l, policies)),
     routes: (raw.routes ?? []).map((r) => route(r, policies)),
     backends: (raw.backends ?? []).map((b) => backend(b, node, policies.backend(b.name))),
+    ...(raw.tracing === undefined ? {} : { tracing: tracingConfig(raw.tracing) }),
   };
 }
 
@@ -125,7 +127,7 @@ function identity(id: RawIdentity | undefined): IdentityFiles | null {
 }
 
 function listener(l: RawListener, policies: Policies): Listener {
-  const base = { name: l.name, address: l.address, port: l.port, tls: { mode: l.tls?.mode ?? 'DISABLE' } };
+  const base = { name: l.name, address: l.address, port: l.port, tls: { mode: l.tls?.mode ?? 'DISABLE' }, ...(l.direction === undefined ? {} : { direction: l.direction }) };
   // validate.ts guarantees a tcp listener has its backend.
   if (l.protocol === 'tcp') return { ...base, protocol: 'tcp', backend: l.backend ?? '', authorization: policies.tcpListener(l.name) };
   return { ...base, protocol: 'http', limits: { ...defaultHttpLimits, ...l.limits }, escapedSlashes: l.escapedSlashes ?? 'Reject', pathParameters: l.pathParameters ?? 'Reject', ...policies.listener(l.name) };

@@ -19,6 +19,26 @@ export type ProxyConfig = {
   readonly routes: readonly HttpRoute[];
   /** Clusters, in Envoy's words: a named set of endpoints and how to talk to them. */
   readonly backends: readonly Backend[];
+  /** Where this proxy sends its spans and how many it samples; absent: no tracing, and the SDK is never loaded. */
+  readonly tracing?: TracingConfig;
+};
+
+/** OpenTelemetry tracing (README, "Tracing"): Envoy's HttpConnectionManager `tracing` over xDS, `tracing:` in the static file. */
+export type TracingConfig = {
+  /** Percent (0-100) of the traces this proxy starts that are sampled; a caller's sampled or unsampled traceparent is honoured. */
+  readonly samplingPercent: number;
+  /** The resource's service.name. */
+  readonly serviceName: string;
+  readonly exporter: OtlpExporter;
+};
+
+export type OtlpExporter = {
+  /** OTLP over gRPC, or over HTTP with protobuf bodies. */
+  readonly protocol: 'grpc' | 'http/protobuf';
+  /** grpc: http://host:port (https:// for TLS); http/protobuf: the full URL, e.g. http://collector:4318/v1/traces. */
+  readonly endpoint: string;
+  /** Sent with every export: gRPC metadata or HTTP headers (an API key, a tenant). */
+  readonly headers: Readonly<Record<string, string>>;
 };
 
 export type NodeInfo = {
@@ -80,6 +100,8 @@ export type HttpListener = ListenerBase & {
   readonly escapedSlashes: EscapedSlashes;
   /** A ';' path parameter: Reject (400, the default), Strip or Keep; kinds/normalize-path.ts says why. */
   readonly pathParameters: PathParameters;
+  /** false: no span for this listener's requests even with tracing on (an xDS HttpConnectionManager without `tracing`). */
+  readonly traced?: boolean;
   /** AuthorizationPolicies targeting this listener, in file order; empty: every request is allowed. */
   readonly authorization: readonly AuthorizationPolicy[];
   /** RequestAuthentication jwtRules targeting this listener; empty: bearer tokens are not read. */

@@ -12,6 +12,7 @@ import { ESCAPED_SLASHES, PATH_PARAMETERS } from './model.ts';
 import { HashOnSchema } from '../../kinds/load-balancing.ts';
 import { closed, Count, Name, Opt, Ref, Text } from '../../kinds/schema-kit.ts';
 import { httpRuleSchema } from '../../kinds/route-rule.ts';
+import { TracingSpecSchema } from '../../kinds/tracing-spec.ts';
 
 export { NAME_PATTERN, HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN, DURATION_PATTERN, MAX_TIMER_MS, HTTP_METHODS, closed, Opt, Name, Ref, Text, Count, Duration, structuralViolation, meantField, pointerToPath, describeValue, didYouMean, checkDurations, parseDuration } from '../../kinds/schema-kit.ts';
 
@@ -47,6 +48,8 @@ const Listener = Type.Object(
     limits: Opt(Limits),
     /** tcp only, and required there. */
     backend: Opt(Ref),
+    /** Envoy's traffic_direction: an OUTBOUND listener's spans are client spans, any other's server spans. */
+    direction: Opt(Type.Enum(['INBOUND', 'OUTBOUND'])),
   },
   closed,
 );
@@ -128,6 +131,8 @@ export const StaticConfigSchema = Type.Object(
     routes: Opt(Type.Array(Route)),
     backends: Opt(Type.Array(Backend)),
     policies: Opt(Type.Array(Policy)),
+    /** OpenTelemetry tracing (README, "Tracing"); absent: off. */
+    tracing: Opt(TracingSpecSchema),
   },
   closed,
 );

@@ -12,6 +12,7 @@ import { filterTypesKnown, REQUEST_REDIRECT } from '../../kinds/route-filters/in
 import { checkPolicies } from './policies.ts';
 import { checkHashOn } from '../../kinds/load-balancing.ts';
 import { parseSpiffeId } from '../../certs/spiffe-id.ts';
+import { checkTracing } from '../../kinds/tracing-spec.ts';
 import { describeValue, HASHING_BALANCERS, meantField, pointerToPath, structuralViolation, validateStructure } from './schema.ts';
 
 export type ValidateOptions = {
@@ -91,6 +92,7 @@ function checkSemantics(doc: RawConfig, c: Checker): void {
   c.list(doc.routes).forEach((r, i) => isRecord(r) && checkRoute(c, r, `routes[${i}]`, doc.listeners));
   c.list(doc.backends).forEach((b, i) => isRecord(b) && checkBackend(c, b, `backends[${i}]`, hasIdentity));
   checkPolicies(doc, (path, message) => c.add(path, message), (path) => !c.sound(path));
+  if (isRecord(doc.tracing) && c.sound('tracing')) checkTracing(doc.tracing, 'tracing', (path, message) => c.add(path, message));
 }
 
 /** Names of a section's items, reporting duplicates; null when the section is not a list. */

@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ResponseFlag } from '../errors.ts';
+import type { TraceSpan } from '../telemetry/trace-context.ts';
 import type { MatchedRule } from './route-table.ts';
 import type { FailureNotes } from '../telemetry/failure-notes.ts';
 
@@ -104,6 +105,8 @@ export class RequestContext {
   rewrittenHeaders: readonly string[] = NO_HEADERS;
   /** The verified end-user token, when the listener checks them and the request had one. */
   jwt: { readonly principal: string; readonly claims: Readonly<Record<string, unknown>> } | null = null;
+  /** The proxy's span for this request; null when tracing is off (telemetry/tracing.ts). */
+  span: TraceSpan | null = null;
   /** Set for an HTTP/1.1 Upgrade request: the router tunnels bytes instead of proxying HTTP. */
   upgrade: { readonly socket: Socket; readonly head: Buffer } | null = null;
   /** What failure sites noted for `sluicectl explain` (telemetry/failure-notes.ts); null while nothing failed. */

@@ -32,6 +32,10 @@ export type AccessLogEntry = {
   /** The client's verified SPIFFE ID on an mTLS connection, else null (Envoy's DOWNSTREAM_PEER_URI_SAN). */
   downstream_peer: string | null;
   listener: string;
+  /** The request's trace (32 hex digits) when it is part of a recorded one, else null (trace-context.ts, accessLogTraceId). */
+  trace_id: string | null;
+  /** This proxy's span of the request (16 hex digits) when it was recorded, else null. */
+  span_id: string | null;
 };
 
 export type AccessLog = {
@@ -112,6 +116,8 @@ export function createAccessLog(out: { write(s: string): unknown } | null, opts:
         downstream_remote: e.downstream_remote,
         downstream_peer: e.downstream_peer,
         listener: e.listener,
+        trace_id: e.trace_id,
+        span_id: e.span_id,
       })}\n`;
       if (buffer.length >= maxBuffer) flush();
       else if (pending === null) schedule();

@@ -6,6 +6,7 @@ import type { RequestContext } from '../http/context.ts';
 import type { AccessLog } from './access-log.ts';
 import { statusClass, type ProxyMetrics } from './metrics.ts';
 import type { MeshRecorder, TcpStream } from './mesh-metrics.ts';
+import { accessLogSpanId, accessLogTraceId } from './trace-context.ts';
 
 export type RequestObserver = {
   observe(ctx: RequestContext): void;
@@ -49,6 +50,8 @@ export function createRequestObserver(metrics: ProxyMetrics, accessLog: AccessLo
         downstream_remote: ctx.downstreamRemote,
         downstream_peer: ctx.peer?.identity ?? null,
         listener: ctx.listener,
+        trace_id: accessLogTraceId(ctx),
+        span_id: accessLogSpanId(ctx),
       });
     },
     refused(listener, code, _reason, _remote) {

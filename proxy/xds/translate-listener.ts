@@ -15,6 +15,8 @@ import { JWT_AUTHN_CONFIG, translateJwtAuthn } from './translate-jwt.ts';
 import { JWT_AUTHN_FILTER } from '../../xds/jwt-form.ts';
 import type { JwtProvider } from '../jwt/model.ts';
 import { checkFilterConfig, FAULT_NAME, HTTP_FAULT, withoutFaults } from './translate-fault.ts';
+import { TRACING, translateTracing } from './translate-tracing.ts';
+import type { TracingConfig } from '../config/model.ts';
 
 export const LISTENER = message({
   name: scalar,
@@ -41,6 +43,8 @@ const HCM = message({
   normalize_path: WRAPPED,
   merge_slashes: scalar,
   path_with_escaped_slashes_action: enumOf('REJECT_REQUEST'),
+  // OpenTelemetry spans (translate-tracing.ts).
+  tracing: TRACING,
 });
 const TCP_PROXY = message({ stat_prefix: scalar, cluster: scalar });
 
@@ -56,9 +60,11 @@ export type TranslatedListener = {
   readonly inline?: readonly UnattachedRoute[];
   /** Whether its HTTP filters run envoy.filters.http.fault: only then do the per-route faults of its routes apply, as in Envoy. */
   readonly faultFilter?: boolean;
+  /** Its HttpConnectionManager's `tracing`, when it has one (translate.ts checks every listener's agree). */
+  readonly tracing?: TracingConfig;
 };
 
-type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[]; authorization: AuthorizationPolicy[]; jwt: JwtProvider[]; faultFilter: boolean } | { kind: 'tcp'; cluster: string; authorization: AuthorizationPolicy[] };
+type NetworkFilter = { kind: 'http'; rds?: string; inline?: UnattachedRoute[]; authorization: AuthorizationPolicy[]; jwt: JwtProvider[]; faultFilter: boolean; tracing?: TracingConfig } | { kind: 'tcp'; cluster: string; authorization: AuthorizationPolicy[] };
 
 /** undefined when the listener cannot be read far enough to say what it is (its problems are in `sink`). */
 export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedListener | undefined {
@@ -115,7 +121,7 @@ export function translateListener(l: Pb, ctx: Context, sink: Sink): TranslatedLi
     ...(capture.httpOnly ? { httpOnly: true } : {}),
     ...(fallback?.kind === 'tcp' ? { tcpFallback: { backend: fallback.cluster, authorization: fallback.authorization } } : {}),
   };
-  return { listener, faultFilter: filter.faultFilter, ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
+  return { listener, faultFilter: filter.faultFilter, ...(filter.tracing === undefined ? {} : { tracing: filter.tracing }), ...(filter.rds === undefined ? {} : { rds: filter.rds }), ...(filter.inline === undefined ? {} : { inline: filter.inline }) };
 }
 
 function indexesOf(filters: readonly (NetworkFilter | undefined)[], kind: 'http' | 'tcp'): number[] {
@@ -273,21 +279,23 @@ function httpFilter(hcm: Pb, listener: string, ctx: Context, sink: Sink): Networ
   });
   if (filters.at(-1)?.name !== ROUTER_NAME) sink.add('http_filters', `must end with ${ROUTER_NAME}`);
   const authorization = listenerPolicies(rbac, sink);
+  const tracing = hcm.tracing === undefined ? undefined : translateTracing(hcm.tracing, sink.at('tracing'));
   const faultFilter = fault !== undefined;
+  const base = { kind: 'http' as const, authorization, jwt, faultFilter, ...(tracing === undefined ? {} : { tracing }) };
   if (hcm.rds !== undefined) {
     requireAds(hcm.rds.config_source, sink, 'rds.config_source');
     const name = String(hcm.rds.route_config_name ?? '');
     if (name === '') sink.add('rds.route_config_name', 'required');
     else if (ctx.refs !== null && !ctx.refs.routes.has(name)) sink.add('rds.route_config_name', `no RouteConfiguration '${name}' was received`);
-    return { kind: 'http', rds: name, authorization, jwt, faultFilter };
+    return { ...base, rds: name };
   }
   if (hcm.route_config !== undefined) {
     const rc = { ...hcm.route_config, name: hcm.route_config.name || listener };
     const routes = translateRouteConfig(rc, ctx, sink.at('route_config'));
-    return { kind: 'http', inline: faultFilter ? routes : withoutFaults(routes), authorization, jwt, faultFilter };
+    return { ...base, inline: faultFilter ? routes : withoutFaults(routes) };
   }
   sink.add('', 'needs rds or route_config');
-  return { kind: 'http', authorization, jwt, faultFilter };
+  return base;
 }
 
 /** The typed_config of an extension already reported by name: a type no Sluice proxy knows is a problem of its own. */

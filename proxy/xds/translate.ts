@@ -7,7 +7,7 @@
 
 import { EMBEDDED_TYPE_URLS, TYPE_URLS, type ResourceTypeName } from '../../xds/index.ts';
 import { deepFreeze } from '../config/frozen.ts';
-import type { HttpRoute, IdentityFiles, Listener, ProxyConfig } from '../config/model.ts';
+import type { HttpRoute, IdentityFiles, Listener, ProxyConfig, TracingConfig } from '../config/model.ts';
 import type { Result } from '../errors.ts';
 import { checkShape, sinkFor, unpackQuiet, type Pb, type Problem, type Shape, type Sink } from './shape.ts';
 import { ASSIGNMENT, CLUSTER, edsName, type Assignment, translateAssignment, translateCluster } from './translate-cluster.ts';
@@ -118,9 +118,11 @@ function run(resources: XdsResources, ctx: Context): { config: ProxyConfig; bund
   const attached = new Map<string, string[]>();
   /** The listeners whose HTTP filters do not run the fault filter. */
   const faultless = new Set<string>();
+  const traced: { name: string; config: TracingConfig; key: string }[] = [];
   each(TYPE_URLS.Listener, resources.listeners, LISTENER, (l, sink, name) => {
     const t = translateListener(l, ctx, sink);
     if (t === undefined) return;
+    if (t.tracing !== undefined) traced.push({ name, config: t.tracing, key: JSON.stringify(t.tracing) });
     listeners.push(t.listener);
     if (t.faultFilter === false) faultless.add(name);
     if (t.rds !== undefined) attached.set(t.rds, [...(attached.get(t.rds) ?? []), name]);
@@ -140,7 +142,19 @@ function run(resources: XdsResources, ctx: Context): { config: ProxyConfig; bund
   }
   routes.push(...inline);
 
+  // One exporter per proxy: every HttpConnectionManager that traces must say the same; the others' listeners make no spans.
+  for (const t of traced.slice(1)) {
+    if (t.key !== traced[0].key) sinkFor(TYPE_URLS.Listener, t.name, problems).add('filter_chains[0].filters[0].typed_config.tracing', `differs from Listener ${traced[0].name}'s: a Sluice proxy sends its spans to one exporter with one sampling percent, so every HttpConnectionManager's tracing must be the same`);
+  }
+  const tracing = traced[0]?.config;
+  if (tracing !== undefined) {
+    const on = new Set(traced.map((t) => t.name));
+    for (let i = 0; i < listeners.length; i++) {
+      const l = listeners[i];
+      if (l.protocol === 'http' && !on.has(l.name)) listeners[i] = { ...l, traced: false };
+    }
+  }
   problems.sort((a, b) => TYPE_ORDER.indexOf(a.typeUrl) - TYPE_ORDER.indexOf(b.typeUrl));
   const node = ctx.zone === undefined ? {} : { zone: ctx.zone };
-  return { config: { node, identity: ctx.identity === null ? null : { ...ctx.identity }, listeners, routes, backends }, bundlePem, problems };
+  return { config: { node, identity: ctx.identity === null ? null : { ...ctx.identity }, listeners, routes, backends, ...(tracing === undefined ? {} : { tracing }) }, bundlePem, problems };
 }

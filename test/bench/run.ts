@@ -21,7 +21,9 @@
 // BENCH_POLICY_ROUNDS default 2; its load is wrk); route-match (a mesh proxy's outbound route
 // table at 10, 1 000 and 5 000 Services: route-match.ts, BENCH_ROUTE_BASELINE for another
 // tree's table); hybrid (three sites in network namespaces, root: in-site against cross-site
-// latency, hybrid.ts, BENCH_HYBRID_REQUESTS default 1000). BENCH_SECONDS (default 10) and
+// latency, hybrid.ts, BENCH_HYBRID_REQUESTS default 1000); tracing (throughput, CPU and RSS
+// with tracing off (SDK not loaded), off after on, on at 1 % and at 100 % exporting, as
+// ratios to the first: tracing.ts, BENCH_TRACING_ROUNDS default 2; wrk). BENCH_SECONDS (default 10) and
 // BENCH_CONNECTIONS (default 32) size every throughput load.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -39,6 +41,7 @@ import { policyPathBench, policyPathSummary } from './policy-path.ts';
 import { requireWrk } from './wrk.ts';
 import { routeMatchBench, routeMatchSummary } from './route-match.ts';
 import { hybridBench, hybridSummary } from './hybrid.ts';
+import { tracingBench, tracingSummary } from './tracing.ts';
 import { nginxConf, nginxProxy, sidecarBench, sidecarOptions, sidecarSummary, type SidecarDeps } from './sidecar.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { closedPort as freePort } from '../helpers/ports.ts';
@@ -53,7 +56,7 @@ const children: ChildProcess[] = [];
 
 type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number | null; errors: number };
 
-const SECTIONS = ['sidecar', 'data-plane', 'resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid', 'all'];
+const SECTIONS = ['sidecar', 'data-plane', 'resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid', 'tracing', 'all'];
 /** `npm run bench -- NAME` or BENCH_ONLY=NAME: one section (`all`: every one); neither: issue 20's, `sidecar`. */
 const ONLY = process.argv[2] ?? (process.env.BENCH_ONLY || 'sidecar');
 
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
   // Malformed BENCH_* variables fail here, before minutes of loads.
   const sidecarOpts = ONLY === 'sidecar' || ONLY === 'all' ? sidecarOptions() : null;
   // The policy-path section's load is wrk: say so before anything starts, not after minutes of other sections.
-  if (ONLY === 'all' || ONLY === 'policy-path') requireWrk('npm run bench');
+  if (ONLY === 'all' || ONLY === 'policy-path' || ONLY === 'tracing') requireWrk('npm run bench');
   if (ONLY === 'route-match') {
     console.log(routeMatchSummary(await routeMatchBench()).join('\n'));
     return;
@@ -75,6 +78,10 @@ async function main(): Promise<void> {
   await startChild('upstream', process.execPath, [UPSTREAM, String(upstreamPort)], /listening/);
   if (ONLY === 'policy-path') {
     console.log(policyPathSummary(await policyPathBench(policyPathDeps(upstreamPort))).join('\n'));
+    return;
+  }
+  if (ONLY === 'tracing') {
+    console.log(tracingSummary(await tracingBench(tracingDeps(upstreamPort))).join('\n'));
     return;
   }
   if (ONLY === 'xds-policies') {
@@ -119,6 +126,7 @@ async function main(): Promise<void> {
   const policyPath = await policyPathBench(policyPathDeps(upstreamPort));
   const routeMatch = await routeMatchBench();
   const hybrid = await hybridBench();
+  const tracing = await tracingBench(tracingDeps(upstreamPort));
 
   const out: string[] = [...sidecarSummary(sidecar), '', ...dataPlaneLines];
   for (const [p, r] of pairs) out.push(`${p.name}: ${Math.round(p.rps)} req/s; ${r.name}: ${Math.round(r.rps)} req/s`);
@@ -130,6 +138,7 @@ async function main(): Promise<void> {
   out.push(...policyPathSummary(policyPath));
   out.push(...routeMatchSummary(routeMatch));
   out.push(...hybridSummary(hybrid));
+  out.push(...tracingSummary(tracing));
   console.log(out.join('\n'));
 }
 
@@ -220,6 +229,11 @@ function mtlsDeps(upstreamPort: number): MtlsBenchDeps<Row> {
     startProxy: (configFile, statsPort) => startProxyFile(configFile, 'off', PROXY_NODE_FLAGS, statsPort),
     load,
   };
+}
+
+/** The tracing section's view of this driver (tracing.ts); BENCH_TRACING_ROUNDS, default 2. */
+function tracingDeps(upstreamPort: number) {
+  return { dir, upstreamPort, rounds: Number(process.env.BENCH_TRACING_ROUNDS ?? 2), seconds: SECONDS, connections: CONNECTIONS };
 }
 
 /** The policy-path section's view of this driver: scratch folder, upstream, ports and load size. */

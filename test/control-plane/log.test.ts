@@ -24,7 +24,7 @@ test('a failed sink drops later lines; the logger never throws', () => {
   log('info', 'first', { n: 1 });
   stream.emit('error', new Error('write EPIPE'));
   log('info', 'second');
-  assert.deepEqual(stream.lines, ['{"time":"1970-01-01T00:00:00.000Z","level":"info","msg":"first","n":1}\n']);
+  assert.deepEqual(stream.lines, ['{"time":"1970-01-01T00:00:00.000Z","level":"info","msg":"first","n":1,"component":"sluice-cp"}\n']);
   assert.equal(sink.broken, true);
 
   const throwing = new FakeStream();

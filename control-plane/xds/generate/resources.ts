@@ -256,7 +256,8 @@ export function proxyListeners(view: MeshView, node: Extract<NodeContext, { kind
   // In capture, virtualOutbound has the outbound port (capture.ts).
   if (node.capture !== undefined) return listeners;
   const outbound = outboundManager(view);
-  listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), filter_chains: [{ filters: [outbound] }] });
+  // OUTBOUND: its spans are client spans (Envoy's rule, policies/tracing/).
+  listeners.push({ name: OUTBOUND, address: socketAddress('127.0.0.1', node.outboundPort), traffic_direction: 'OUTBOUND', filter_chains: [{ filters: [outbound] }] });
   return listeners;
 }
 

@@ -16,6 +16,7 @@ import { requestAuthentication } from './request-authentication/generate.ts';
 import { loadBalancingPolicy } from './load-balancing/generate.ts';
 import { faultInjectionPolicy } from './fault-injection/generate.ts';
 import { retryPolicy } from './retry/generate.ts';
+import { meshTracing } from './tracing/generate.ts';
 
 /** A Service port, whoever reads it: what its ClusterLoadAssignment is generated for. */
 export type ServiceAt = {
@@ -98,4 +99,5 @@ export const POLICIES: readonly XdsPolicy[] = [
   authorizationPolicy, // inbound: decides on a request as it arrived, before anything else runs on it
   requestAuthentication, // inbound: after authorization's hook, so that its jwt_authn filter goes in front of the RBAC filters that read its claims
   faultInjectionPolicy, // outbound: where calls are routed, before the router (and its timeouts and retries)
+  meshTracing, // both sides: the HttpConnectionManager's own tracing field, no filter, so its place in the list does not matter
 ];

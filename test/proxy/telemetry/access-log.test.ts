@@ -9,7 +9,7 @@ import { createAccessLog, type AccessLogEntry } from '../../../proxy/telemetry/i
 
 const FIELDS = [
   'time', 'request_id', 'method', 'authority', 'path', 'protocol', 'status', 'flags', 'details', 'route',
-  'upstream', 'upstream_host', 'bytes_received', 'bytes_sent', 'duration_ms', 'downstream_remote', 'downstream_peer', 'listener',
+  'upstream', 'upstream_host', 'bytes_received', 'bytes_sent', 'duration_ms', 'downstream_remote', 'downstream_peer', 'listener', 'trace_id', 'span_id',
 ];
 
 const entry = (over: Partial<AccessLogEntry> = {}): AccessLogEntry => ({
@@ -31,6 +31,8 @@ const entry = (over: Partial<AccessLogEntry> = {}): AccessLogEntry => ({
   downstream_remote: '192.0.2.1:50000',
   downstream_peer: null,
   listener: 'main',
+  trace_id: null,
+  span_id: null,
   ...over,
 });
 
