@@ -140,8 +140,8 @@ export class ZoneLink {
   #applying = Promise.resolve();
   readonly #file: string;
   #identity: { cert: string; key: string };
-  /** The key of the intermediate asked for and not yet received (its CSR goes with each heartbeat until then). */
-  #renewal: { key: string; csr: string } | null = null;
+  /** The key of the intermediate asked for and not yet received, and the stream its CSR went on (once per stream: a new stream asks again). */
+  #renewal: { key: string; csr: string; sentOn: unknown } | null = null;
 
   constructor(o: ZoneLinkOptions) {
     this.#o = o;
@@ -222,10 +222,12 @@ export class ZoneLink {
     const text = JSON.stringify(summary);
     if (this.#renewal === null && renewalDue(this.#identity.cert, this.#o.now())) {
       const keys = generateKeyPair();
-      this.#renewal = { key: keys.privateKeyPem, csr: createCsr(keys.privateKeyPem, keys.publicKeyPem, zoneId(this.#o.trustDomain, this.#o.zone)) };
+      this.#renewal = { key: keys.privateKeyPem, csr: createCsr(keys.privateKeyPem, keys.publicKeyPem, zoneId(this.#o.trustDomain, this.#o.zone)), sentOn: null };
       this.#o.log('info', 'asking the global for the zone\'s next intermediate CA', { notAfter: new X509Certificate(this.#identity.cert).validToDate.toISOString() });
     }
-    call.write({ zone: this.#o.zone, version: this.#o.version, token: '', csr: this.#renewal?.csr ?? '', summary_json: first || text !== this.#lastSent ? text : '', proxies });
+    const ask = this.#renewal !== null && this.#renewal.sentOn !== call;
+    if (ask) this.#renewal!.sentOn = call;
+    call.write({ zone: this.#o.zone, version: this.#o.version, token: '', csr: ask ? this.#renewal!.csr : '', summary_json: first || text !== this.#lastSent ? text : '', proxies });
     this.#lastSent = text;
   }
 

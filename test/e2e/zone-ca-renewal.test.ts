@@ -92,6 +92,9 @@ test('a zone renews its intermediate over the link, links again under the renewe
   );
   const row = await onlineAtGlobal(global);
   assert.equal(row?.status, 'online');
+  // Asked once per stream, signed once: no second intermediate for a key already answered.
+  assert.equal(global.stderr().split('\n').filter((l) => l.includes('"msg":"zone intermediate CA renewed"')).length, 1);
+  assert.doesNotMatch(zone.stderr(), /did not ask with/);
 
   // Restarted, the zone starts on what it kept (no token needed) and links.
   await zone.stop();
