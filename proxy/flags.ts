@@ -16,7 +16,12 @@ export type ProxyFlags = {
   readonly drainTimeoutMs: number;
   /** 'stdout', 'off', or a file path. */
   readonly accessLog: string;
+  /** Threads that serve traffic (--workers): the main thread and workers - 1 worker threads. */
+  readonly workers: number;
 };
+
+/** The most --workers takes: more threads than cores only adds memory and context switches. */
+export const MAX_WORKERS = 64;
 
 /** A proxy that follows a control plane (DESIGN: --control-plane ADDR, VM mode). */
 export type XdsFlags = {
@@ -81,6 +86,9 @@ export const usage = `usage: sluice-proxy --config FILE [options]
   --stats-port PORT        /stats/prometheus and /healthz/ready (default 15020, 0 = any)
   --drain-timeout DURATION how long SIGTERM waits for in-flight requests (default 5s)
   --access-log WHERE       stdout (default), off, or a file path
+  --workers N              threads that serve traffic (default 1): N-1 worker threads besides the
+                           main one, each bound to the same ports (SO_REUSEPORT); metrics add up.
+                           Each costs ~15 MiB; worth it only with a core to spare per worker
   --help                   this text
   --version                the version, and exit
 `;
@@ -102,6 +110,7 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
         'stats-port': { type: 'string', default: '15020' },
         'drain-timeout': { type: 'string', default: '5s' },
         'access-log': { type: 'string', default: 'stdout' },
+        workers: { type: 'string', default: '1' },
         'control-plane': { type: 'string' },
         token: { type: 'string' },
         'service-account-token': { type: 'string' },
@@ -141,6 +150,8 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
   const drain = parseDuration(values['drain-timeout']);
   for (const r of [adminPort, statsPort]) if (typeof r === 'string') return { ok: false, error: r };
   if (drain === null) return { ok: false, error: `--drain-timeout: '${values['drain-timeout']}' is not a duration like 5s, 500ms or 1m` };
+  const workers = /^\d+$/.test(values.workers) ? Number(values.workers) : NaN;
+  if (!(workers >= 1 && workers <= MAX_WORKERS)) return { ok: false, error: `--workers: '${values.workers}' is not a number of workers from 1 to ${MAX_WORKERS}` };
   return {
     ok: true,
     flags: {
@@ -152,6 +163,7 @@ export function parseFlags(argv: readonly string[]): FlagsResult {
       statsPort: statsPort as number,
       drainTimeoutMs: drain,
       accessLog: values['access-log'],
+      workers,
     },
   };
 }

@@ -21,6 +21,7 @@ import { MetricsReporter } from './xds/metrics-reporter.ts';
 import { FailureStream } from './xds/failure-stream.ts';
 import { toStruct } from '../xds/struct.ts';
 import { captureProbe, checkRedirect } from './capture/probe.ts';
+import { applyEverywhere, WorkerPool } from './workers/pool.ts';
 
 const fail = (exitCode: number, error: string): StartResult => ({ ok: false, exitCode, error: `sluice-proxy: ${error}\n` });
 
@@ -73,8 +74,10 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
   log('info', 'identity ready', { identity: issued.svid.identity, workload: issued.workload, namespace: issued.namespace, source: issued.source });
 
   const probe = xf.capture === null ? null : captureProbe(xf.capture.probe.address, xf.capture.probe.port, process.pid);
-  const runtime = createRuntime(io, identity, probe, { workload: issued.workload, namespace: issued.namespace, ...(xf.zone === undefined ? {} : { zone: xf.zone }) });
+  const self = { workload: issued.workload, namespace: issued.namespace, ...(xf.zone === undefined ? {} : { zone: xf.zone }) };
+  const runtime = createRuntime(io, identity, probe, self);
   const server = runtime.server;
+  if (flags.workers > 1) runtime.workers = new WorkerPool(flags.workers - 1, { accessLog: flags.accessLog, baseDir: dir, probe, self }, { log, failures: runtime.failures });
   let ads: AdsClient | null = null;
   let admin: AdminServers;
   // In capture mode: why redirection does not (yet) reach this proxy; null once it does.
@@ -82,6 +85,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
   try {
     admin = await startAdmin(flags, runtime, identity, log, () => ({ xds: ads?.status() ?? null, failure_reports: runtime.failures.stats }), () => captureProblem);
   } catch (err) {
+    await runtime.workers?.drain(0);
     svids.close();
     identity.close();
     return fail(1, `could not start the admin or stats server: ${(err as Error).message}`);
@@ -119,10 +123,10 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     },
     apply: async (config, { bundlePem }) => {
       if (bundlePem !== null && bundlePem !== readFileSync(files.bundle, 'utf8')) writeAtomically(files.bundle, bundlePem);
-      await server.apply(config);
+      await applyEverywhere(server, runtime.workers, config, files, files, log);
       runtime.metrics.configReloads.labels('ok').inc();
       if (!ready && probe !== null) checkCapture();
-      if (!ready) log('info', 'proxy ready', { listeners: server.ports(), admin: admin.adminPort, stats: admin.statsPort, controlPlane: xf.controlPlane, pid: process.pid });
+      if (!ready) log('info', 'proxy ready', { listeners: server.ports(), admin: admin.adminPort, stats: admin.statsPort, controlPlane: xf.controlPlane, pid: process.pid, workers: flags.workers });
       else log('info', 'config applied', { listeners: server.ports() });
       ready = true;
     },
@@ -149,7 +153,8 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     credentials: () => grpc.credentials.createSsl(readFileSync(files.bundle), readFileSync(files.key), readFileSync(files.cert), dial.verify),
     channelOptions: dial.options,
     nodeId: `${issued.workload}.${issued.namespace}`,
-    render: () => runtime.metrics.render(),
+    // Every worker's counts added up: the control plane sees one proxy.
+    render: () => (runtime.workers === null ? runtime.metrics.render() : runtime.workers.metricsText(runtime.metrics.render())),
     log,
   });
   reporter.start();
@@ -179,7 +184,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
       await ads.close();
       failures.close();
       svids.close();
-      await server.drain(flags.drainTimeoutMs);
+      await Promise.all([server.drain(flags.drainTimeoutMs), runtime.workers?.drain(flags.drainTimeoutMs)]);
       await admin.close();
       await runtime.close();
       identity.close();

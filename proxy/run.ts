@@ -10,6 +10,7 @@ import { createRuntime, startAdmin, type AdminServers, type Io } from './runtime
 import type { ProxyServer } from './server.ts';
 import { ProxyIdentity } from './tls/identity.ts';
 import { loadBalancerNames } from './upstream/index.ts';
+import { applyEverywhere, WorkerPool } from './workers/pool.ts';
 
 export type RunningProxy = {
   readonly server: ProxyServer;
@@ -33,12 +34,15 @@ export async function startProxy(flags: ProxyFlags, io: Io): Promise<StartResult
   if (!svid.ok) {
     return { ok: false, exitCode: 2, error: `sluice-proxy: ${flags.config}: identity: ${svid.error}\nsluice-proxy: no certificate to serve mTLS with; nothing was started\n` };
   }
-  const runtime = createRuntime(io, identity, null, loaded.value.node.zone === undefined ? {} : { zone: loaded.value.node.zone });
+  const self = loaded.value.node.zone === undefined ? {} : { zone: loaded.value.node.zone };
+  const runtime = createRuntime(io, identity, null, self);
   const { server, metrics } = runtime;
+  if (flags.workers > 1) runtime.workers = new WorkerPool(flags.workers - 1, { accessLog: flags.accessLog, baseDir: dirname(flags.config), probe: null, self }, { log, failures: runtime.failures });
+  const drainAll = (timeoutMs: number) => Promise.all([server.drain(timeoutMs), runtime.workers?.drain(timeoutMs)]);
   try {
-    await server.apply(loaded.value);
+    await applyEverywhere(server, runtime.workers, loaded.value, loaded.value.identity, null, log);
   } catch (err) {
-    await server.drain(0);
+    await drainAll(0);
     identity.close();
     return { ok: false, exitCode: 1, error: `sluice-proxy: could not start listeners: ${(err as Error).message}\n` };
   }
@@ -47,11 +51,11 @@ export async function startProxy(flags: ProxyFlags, io: Io): Promise<StartResult
   try {
     admin = await startAdmin(flags, runtime, identity, log);
   } catch (err) {
-    await server.drain(0);
+    await drainAll(0);
     identity.close();
     return { ok: false, exitCode: 1, error: `sluice-proxy: could not start the admin or stats server: ${(err as Error).message}\n` };
   }
-  log('info', 'proxy ready', { listeners: server.ports(), admin: admin.adminPort, stats: admin.statsPort, config: flags.config, pid: process.pid });
+  log('info', 'proxy ready', { listeners: server.ports(), admin: admin.adminPort, stats: admin.statsPort, config: flags.config, pid: process.pid, workers: flags.workers });
 
   let reloading: Promise<boolean> = Promise.resolve(true);
   const reloadOnce = async (): Promise<boolean> => {
@@ -69,7 +73,7 @@ export async function startProxy(flags: ProxyFlags, io: Io): Promise<StartResult
       return false;
     }
     try {
-      await server.apply(next.value);
+      await applyEverywhere(server, runtime.workers, next.value, next.value.identity, server.config?.identity ?? null, log);
     } catch (err) {
       metrics.configReloads.labels('rejected').inc();
       log('error', 'reload rejected; the running config stays', { config: flags.config, error: (err as Error).message });
@@ -87,7 +91,7 @@ export async function startProxy(flags: ProxyFlags, io: Io): Promise<StartResult
       // Reloads run one at a time: two SIGHUPs in a row must not interleave two applies.
       reload: () => (reloading = reloading.then(reloadOnce, reloadOnce)),
       stop: async () => {
-        await server.drain(flags.drainTimeoutMs);
+        await drainAll(flags.drainTimeoutMs);
         await admin.close();
         await runtime.close();
         identity.close();

@@ -19,6 +19,8 @@ import { createMeshRecorder, UNKNOWN, type MeshSelf } from './telemetry/mesh-met
 import type { ProxyConfig } from './config/model.ts';
 import { parseSpiffeId, workloadOf } from '../certs/spiffe-id.ts';
 import { APP_PROBES_ENV, parseAppProbes } from '../kinds/app-probes.ts';
+import { familyTotal } from './telemetry/merge-metrics.ts';
+import type { WorkerPool } from './workers/pool.ts';
 
 export type Io = { log: Logger; accessOut: { write(s: string): unknown } | null };
 
@@ -28,6 +30,8 @@ export type Runtime = {
   /** Failed requests for the control plane (sluicectl explain); queues nothing until a sender enables it. */
   readonly failures: FailureReporter;
   readonly tracing: Tracing;
+  /** The worker threads (--workers N > 1), set once started; null: the main thread serves alone. */
+  workers: WorkerPool | null;
   /** Flushes the access log and the spans still queued. */
   close(): Promise<void>;
 };
@@ -77,6 +81,7 @@ export function createRuntime(io: Io, identity: ProxyIdentity, captureProbe: Cap
     metrics,
     failures,
     tracing,
+    workers: null,
     close: async () => {
       accessLog.close();
       await tracing.close();
@@ -109,6 +114,21 @@ function meshSelf(self: SelfLabels, identity: ProxyIdentity, config: () => Proxy
   };
 }
 
+/** The registry and the backends' counts as Prometheus text: with worker threads, everyone's added up. */
+export async function metricsText(runtime: Runtime): Promise<string> {
+  const { server, metrics, workers } = runtime;
+  if (workers === null) return metrics.render() + clusterMetricsText(server.clusters());
+  const [text, clusters] = await Promise.all([workers.metricsText(metrics.render()), workers.clusters(server.clusters())]);
+  return text + clusterMetricsText(clusters);
+}
+
+/** /workers: each thread serving traffic (0 is the main thread) and what it has counted. */
+async function workersView(runtime: Runtime): Promise<unknown[]> {
+  const own = { worker: 0, threadId: 0, alive: true, restarts: 0, metrics: runtime.metrics.render() };
+  const all = [own, ...((await runtime.workers?.views()) ?? [])];
+  return all.map(({ metrics, ...w }) => ({ ...w, requests: familyTotal(metrics, 'sluice_route_requests_total'), connections: familyTotal(metrics, 'sluice_downstream_connections_total') }));
+}
+
 export type AdminServers = { readonly adminPort: number; readonly statsPort: number; close(): Promise<void> };
 
 /**
@@ -135,9 +155,10 @@ export async function startAdmin(
     unready: () => unready?.() ?? null,
     draining: () => server.draining,
     configDump: () => ({ ...(server.configDump() as Record<string, unknown>), ...extraDump?.() }),
-    clusters: () => server.clusters(),
+    clusters: () => runtime.workers?.clusters(server.clusters()) ?? server.clusters(),
     certs: () => identity.status(),
-    metricsText: () => metrics.render() + clusterMetricsText(server.clusters()),
+    metricsText: () => metricsText(runtime),
+    workers: () => workersView(runtime),
   };
   const admin = await startAdminServer({ host: flags.adminAddress, port: flags.adminPort, source, log: (msg: string) => log('warn', msg) });
   let stats;

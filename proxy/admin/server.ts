@@ -19,9 +19,11 @@ export interface AdminSource {
   /** JSON-serializable config dump: { version, loadedAt, config }. */
   configDump(): unknown;
   /** Every backend and its endpoints with their live state. The server does not mutate it. */
-  clusters(): readonly ClusterStatus[];
-  /** Prometheus exposition text. */
-  metricsText(): string;
+  clusters(): readonly ClusterStatus[] | Promise<readonly ClusterStatus[]>;
+  /** Prometheus exposition text (with --workers, every worker's counts added up). */
+  metricsText(): string | Promise<string>;
+  /** Optional (--workers N > 1): each worker thread, its state and its own count of requests. */
+  workers?(): Promise<unknown>;
   /** Optional: the proxy's own certificate, or null when it has none. */
   certs?(): unknown;
 }
@@ -62,7 +64,7 @@ const readyRoute = (path: string): Route => ({
 const prometheusRoute = (path: string): Route => ({
   path,
   summary: 'metrics in the Prometheus text format 0.0.4',
-  handle: (source) => ({ status: 200, type: PROMETHEUS, body: source.metricsText() }),
+  handle: async (source) => ({ status: 200, type: PROMETHEUS, body: await source.metricsText() }),
 });
 
 const adminRoutes: readonly Route[] = [
@@ -73,14 +75,19 @@ const adminRoutes: readonly Route[] = [
   {
     path: '/clusters',
     summary: 'backends and their endpoints with live state (?format=json for JSON)',
-    handle: (s, q) => (q.get('format') === 'json' ? json({ clusters: s.clusters() }) : text(200, clustersText(s.clusters()))),
+    handle: async (s, q) => (q.get('format') === 'json' ? json({ clusters: await s.clusters() }) : text(200, clustersText(await s.clusters()))),
+  },
+  {
+    path: '/workers',
+    summary: 'the threads serving traffic (--workers) and the requests each finished',
+    handle: async (s) => json({ workers: (await s.workers?.()) ?? [] }),
   },
   {
     path: '/certs',
     summary: "the proxy's own certificate: SPIFFE ID, validity, roots in the bundle, files",
     handle: (s) => json({ certificate: s.certs?.() ?? null }),
   },
-  { path: '/stats', summary: 'metrics in the Prometheus text format', handle: (s) => text(200, s.metricsText()) },
+  { path: '/stats', summary: 'metrics in the Prometheus text format', handle: async (s) => text(200, await s.metricsText()) },
   prometheusRoute('/stats/prometheus'),
 ];
 

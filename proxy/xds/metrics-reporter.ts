@@ -26,8 +26,8 @@ export type MetricsReporterDeps = {
   readonly credentials: () => grpc.ChannelCredentials;
   readonly channelOptions?: grpc.ChannelOptions;
   readonly nodeId: string;
-  /** The proxy's metrics in the Prometheus text format (its registry's render). */
-  readonly render: () => string;
+  /** The proxy's metrics in the Prometheus text format (its registry's render; with worker threads, asked of them). */
+  readonly render: () => string | Promise<string>;
   readonly intervalMs?: number;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 };
@@ -43,6 +43,7 @@ export class MetricsReporter {
   #blocked = false;
   #last = '';
   #failures = 0;
+  #closed = false;
 
   constructor(deps: MetricsReporterDeps) {
     this.#deps = deps;
@@ -61,7 +62,15 @@ export class MetricsReporter {
    * few bytes). Nothing while the stream is still full.
    */
   report(): void {
-    const families = parsePrometheusText(this.#deps.render(), (name) => REPORTED_FAMILIES.has(name));
+    const text = this.#deps.render();
+    if (typeof text === 'string') this.#send(text);
+    else text.then((t) => this.#send(t), (err: unknown) => this.#deps.log('warn', 'could not gather the metrics to report', { error: String(err) }));
+  }
+
+  #send(rendered: string): void {
+    // An answer from the workers that comes after close() must not open a stream again.
+    if (this.#closed) return;
+    const families = parsePrometheusText(rendered, (name) => REPORTED_FAMILIES.has(name));
     const text = JSON.stringify(families);
     const call = this.#call ?? this.#open();
     if (this.#blocked) return;
@@ -76,6 +85,7 @@ export class MetricsReporter {
   }
 
   close(): void {
+    this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     this.#call?.end();
