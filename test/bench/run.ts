@@ -23,7 +23,9 @@
 // tree's table); hybrid (three sites in network namespaces, root: in-site against cross-site
 // latency, hybrid.ts, BENCH_HYBRID_REQUESTS default 1000); tracing (throughput, CPU and RSS
 // with tracing off (SDK not loaded), off after on, on at 1 % and at 100 % exporting, as
-// ratios to the first: tracing.ts, BENCH_TRACING_ROUNDS default 2; wrk). BENCH_SECONDS (default 10) and
+// ratios to the first: tracing.ts, BENCH_TRACING_ROUNDS default 2; wrk); workers (one proxy
+// thread against two, --workers 2: wrk throughput, hey p99 at 1 000 rps, RSS: workers.ts,
+// BENCH_WORKERS_ROUNDS default 2; not part of `all`). BENCH_SECONDS (default 10) and
 // BENCH_CONNECTIONS (default 32) size every throughput load.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -42,6 +44,7 @@ import { requireWrk } from './wrk.ts';
 import { routeMatchBench, routeMatchSummary } from './route-match.ts';
 import { hybridBench, hybridSummary } from './hybrid.ts';
 import { tracingBench, tracingSummary } from './tracing.ts';
+import { workersBench, workersSummary } from './workers.ts';
 import { nginxConf, nginxProxy, sidecarBench, sidecarOptions, sidecarSummary, type SidecarDeps } from './sidecar.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { closedPort as freePort } from '../helpers/ports.ts';
@@ -56,7 +59,7 @@ const children: ChildProcess[] = [];
 
 type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number | null; errors: number };
 
-const SECTIONS = ['sidecar', 'data-plane', 'resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid', 'tracing', 'all'];
+const SECTIONS = ['sidecar', 'data-plane', 'resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid', 'tracing', 'workers', 'all'];
 /** `npm run bench -- NAME` or BENCH_ONLY=NAME: one section (`all`: every one); neither: issue 20's, `sidecar`. */
 const ONLY = process.argv[2] ?? (process.env.BENCH_ONLY || 'sidecar');
 
@@ -68,6 +71,10 @@ async function main(): Promise<void> {
   if (ONLY === 'all' || ONLY === 'policy-path' || ONLY === 'tracing') requireWrk('npm run bench');
   if (ONLY === 'route-match') {
     console.log(routeMatchSummary(await routeMatchBench()).join('\n'));
+    return;
+  }
+  if (ONLY === 'workers') {
+    console.log(workersSummary(await workersBench(workersDeps())).join('\n'));
     return;
   }
   if (ONLY === 'hybrid') {
@@ -229,6 +236,11 @@ function mtlsDeps(upstreamPort: number): MtlsBenchDeps<Row> {
     startProxy: (configFile, statsPort) => startProxyFile(configFile, 'off', PROXY_NODE_FLAGS, statsPort),
     load,
   };
+}
+
+/** The workers section's view of this driver (workers.ts); BENCH_WORKERS_ROUNDS, default 2. */
+function workersDeps() {
+  return { dir, freePort, startNginx, rounds: Number(process.env.BENCH_WORKERS_ROUNDS ?? 2), seconds: SECONDS, rateSeconds: Number(process.env.BENCH_RATE_SECONDS ?? 10), connections: CONNECTIONS };
 }
 
 /** The tracing section's view of this driver (tracing.ts); BENCH_TRACING_ROUNDS, default 2. */
