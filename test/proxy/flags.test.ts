@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseFlags } from '../../proxy/flags.ts';
+import { MAX_WORKERS, parseFlags, usage } from '../../proxy/flags.ts';
 
 const xds = (argv: string[]) => {
   const r = parseFlags(['--control-plane', '127.0.0.1:15012', ...argv]);
@@ -49,4 +49,19 @@ test('--mode and --ingress-port are refused where they mean nothing, with the fl
   assert.equal(error([...cp, '--mode', 'zone-ingress', '--capture']), '--capture does not apply with --mode zone-ingress: an ingress serves no app of its own');
   assert.equal(error([...cp, '--mode', 'zone-ingress', '--app', 'http=8080']), '--app does not apply with --mode zone-ingress: an ingress serves no app of its own');
   assert.equal(error(['--config', 'x.yaml', '--mode', 'zone-ingress']), '--mode applies with --control-plane only');
+});
+
+test('--workers takes 1 to MAX_WORKERS threads (default 1), with --config or --control-plane; anything else names the flag', () => {
+  const workers = (argv: string[]) => {
+    const r = parseFlags(argv);
+    return r.ok === true ? r.flags.workers : r.ok === false ? r.error : r.ok;
+  };
+  assert.equal(workers(['--config', 'p.yaml']), 1);
+  assert.equal(workers(['--config', 'p.yaml', '--workers', '2']), 2);
+  assert.equal(workers(['--control-plane', 'cp:15012', '--workers', '3']), 3);
+  assert.equal(workers(['--config', 'p.yaml', '--workers', String(MAX_WORKERS)]), MAX_WORKERS);
+  for (const bad of ['0', '-1', '1.5', 'two', '', String(MAX_WORKERS + 1)]) {
+    assert.equal(workers(['--config', 'p.yaml', `--workers=${bad}`]), `--workers: '${bad}' is not a number of workers from 1 to ${MAX_WORKERS}`);
+  }
+  assert.match(usage, /--workers N/);
 });
