@@ -31,9 +31,9 @@ const ctl = async (argv: string[], stdin?: string) => {
 };
 
 /** A call from the caller's app on a connection of its own (the kernel picks a thread): who answered, or its status. */
-function call(): Promise<string> {
+function call(host = HOST): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: outbound, path: '/', headers: { host: HOST }, agent: false, signal: AbortSignal.timeout(15_000) }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port: outbound, path: '/', headers: { host }, agent: false, signal: AbortSignal.timeout(15_000) }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (d) => (body += d));
       res.on('end', () => resolve(res.statusCode === 200 && body.startsWith('{') ? (JSON.parse(body) as { name: string }).name : `status ${res.statusCode}`));
@@ -43,7 +43,7 @@ function call(): Promise<string> {
   });
 }
 
-const calls = async (n: number) => (await Promise.all(Array.from({ length: n }, () => call().catch((e: Error) => e.message)))).sort();
+const calls = async (n: number, host = HOST) => (await Promise.all(Array.from({ length: n }, () => call(host).catch((e: Error) => e.message)))).sort();
 
 function adminGet(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -114,4 +114,22 @@ test('a pushed route change reaches both threads of a --workers 2 proxy, and the
   const stats = await adminGet(caller.statsPort, '/stats/prometheus');
   const total = [...stats.matchAll(/^sluice_route_requests_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
   assert.equal(total, afterwards[0] + afterwards[1]);
+});
+
+test("both threads' failed requests go to the control plane (sluicectl explain's feed)", async () => {
+  type Dump = { failure_reports: { queued: number; sent: number; dropped: number; limited: number } };
+  const reports = async () => (JSON.parse(await adminGet(caller.adminPort, '/config_dump')) as Dump).failure_reports;
+  const sent0 = (await reports()).sent;
+  const before = await perWorker();
+  // No Service has this name: each call is a 404 NR from the thread that took it.
+  assert.deepEqual(await calls(40, 'nowhere.default.svc.cluster.local'), Array(40).fill('status 404'));
+  const afterwards = await perWorker();
+  for (let i = 0; i < 2; i++) assert.ok(afterwards[i] > before[i], `thread ${i} took none of the 40 calls: ${before} -> ${afterwards}`);
+  const deadline = Date.now() + 20_000;
+  let r = await reports();
+  while (r.sent - sent0 < 40 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 200));
+    r = await reports();
+  }
+  assert.equal(r.sent - sent0, 40, `failure reports: ${JSON.stringify(r)}`);
 });

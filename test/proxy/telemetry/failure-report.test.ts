@@ -62,3 +62,17 @@ test('an entry carries the flags, the status and the failure site\'s notes, and 
   assert.equal(rec.listener, 'outbound');
   assert.deepEqual(rec.notes, { tries: [{ endpoint: '127.0.0.1:8080', outcome: '503' }], peer: { expected: ['spiffe://td/ns/a/sa/b'], seen: 'spiffe://td/ns/a/sa/c' } });
 });
+
+test("another thread's entries (--workers) are queued once a sender is attached, and signal it", () => {
+  const r = createFailureReporter({ now: () => 0, maxQueued: 3 });
+  r.add([{ a: 1 }]);
+  assert.equal(r.take(10).length, 0, 'nothing queued before a sender');
+  let signalled = 0;
+  r.enable(() => signalled++);
+  r.add([]);
+  assert.equal(signalled, 0);
+  r.add([{ a: 1 }, { a: 2 }, { a: 3 }, { a: 4 }]);
+  assert.equal(signalled, 1);
+  assert.deepEqual(r.take(10), [{ a: 2 }, { a: 3 }, { a: 4 }]);
+  assert.equal(r.stats.dropped, 1);
+});
