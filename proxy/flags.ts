@@ -87,8 +87,9 @@ export const usage = `usage: sluice-proxy --config FILE [options]
   --drain-timeout DURATION how long SIGTERM waits for in-flight requests (default 5s)
   --access-log WHERE       stdout (default), off, or a file path
   --workers N              threads that serve traffic (default 1): N-1 worker threads besides the
-                           main one, each bound to the same ports (SO_REUSEPORT); metrics add up.
-                           Each costs ~15 MiB; worth it only with a core to spare per worker
+                           main one, on the same ports (SO_REUSEPORT); /stats and /clusters add
+                           them up, /workers shows each. A worker costs ~30 MiB idle: worth it
+                           only with a core to spare for it (see README, "More than one worker")
   --help                   this text
   --version                the version, and exit
 `;
