@@ -5,9 +5,12 @@
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -105,4 +108,34 @@ describe('sluice-proxy --workers 2', () => {
     assert.match(proxy.stderr(), /"msg":"stopped"/);
     assert.ok(before.length === 2);
   });
+});
+
+test('--workers 2 with tracing and an access log file: every thread sends its spans and appends its lines', async () => {
+  const app = await startUpstream('app');
+  const receiver = await startOtlpReceiver('http/protobuf');
+  const file = join(mkdtempSync(join(tmpdir(), 'sluice-workers-log-')), 'access.log');
+  const proxy = await startProxy(
+    `
+listeners: [{ name: main, address: 127.0.0.1, port: 0, protocol: http }]
+routes: [{ name: all, rules: [{ backendRefs: [{ name: app }] }] }]
+backends: [{ name: app, endpoints: [{ address: 127.0.0.1, port: ${app.port} }] }]
+tracing: { samplingPercent: 100, otlp: { protocol: http/protobuf, endpoint: '${receiver.endpoint}' } }
+`,
+    ['--workers', '2', '--access-log', file],
+    { readyTimeoutMs: 60_000 },
+  );
+  try {
+    const sent = 40;
+    const paths = Array.from({ length: sent }, (_, i) => `/w/${i}`);
+    for (let i = 0; i < sent; i += 10) assert.deepEqual((await Promise.all(paths.slice(i, i + 10).map((p) => get(proxy.ports.main, p)))).map((r) => r.status), Array(10).fill(200));
+    for (const r of await workers(proxy)) assert.ok(r.requests > 0, `worker ${r.worker} finished no request`);
+    await receiver.waitFor((spans) => spans.filter((s) => String(s.attributes['url.path']).startsWith('/w/')).length >= sent);
+    assert.deepEqual(receiver.spans.map((s) => String(s.attributes['url.path'])).filter((p) => p.startsWith('/w/')).sort(), [...paths].sort());
+    assert.equal(await proxy.stop('SIGTERM'), 0);
+    const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { path: string });
+    assert.deepEqual(lines.map((l) => l.path).sort(), [...paths].sort());
+  } finally {
+    await proxy.stop();
+    await Promise.all([app.close(), receiver.close()]);
+  }
 });
