@@ -176,7 +176,8 @@ class FamilyImpl<S extends Series> {
   }
 
   labels(a?: string, b?: string, c?: string, d?: string, e?: string, f?: string): S {
-    assert.ok(this.#tree !== null, `${this.name}: bind its ${this.bound.length} leading labels first`);
+    // Not assert.ok(cond, `...`): the message would be built on every call, on the hot path.
+    if (this.#tree === null) assert.fail(`${this.name}: bind its ${this.bound.length} leading labels first`);
     return this.#tree.labels(a, b, c, d, e, f);
   }
 

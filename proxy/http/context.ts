@@ -57,6 +57,8 @@ export interface BodySink {
 }
 
 const NO_HEADERS: readonly string[] = Object.freeze([]);
+/** Most requests end with no flag: they share this one (frozen) array until addFlag makes their own. */
+const NO_FLAGS: readonly ResponseFlag[] = Object.freeze([]);
 
 export class RequestContext {
   readonly listener: string;
@@ -81,8 +83,8 @@ export class RequestContext {
   route: MatchedRule | null = null;
   backend: string | null = null;
   upstreamHost: string | null = null;
-  /** Envoy response flags, comma-joined in the access log. */
-  flags: ResponseFlag[] = [];
+  /** Envoy response flags, comma-joined in the access log. Add with addFlag (or flagFirst), never in place. */
+  flags: readonly ResponseFlag[] = NO_FLAGS;
   /** Envoy's response code details: why this status. */
   details = '';
   status = 0;
@@ -155,6 +157,11 @@ export class RequestContext {
   }
 
   addFlag(flag: ResponseFlag): void {
-    if (!this.flags.includes(flag)) this.flags.push(flag);
+    if (!this.flags.includes(flag)) this.flags = [...this.flags, flag];
+  }
+
+  /** Puts `flag` first (the cause of a local reply leads the list), once. */
+  flagFirst(flag: ResponseFlag): void {
+    if (!this.flags.includes(flag)) this.flags = [flag, ...this.flags];
   }
 }

@@ -19,7 +19,7 @@ export function rescue(ctx: RequestContext, err: unknown, log: Logger): ProxyRes
     log('error', 'unexpected error on the request path', { request_id: ctx.requestId, error: String((err as Error)?.stack ?? err) });
   }
   // The failure's own flag leads ("UF,URX": a connect failure, after retries ran out).
-  if (e.flag && !ctx.flags.includes(e.flag)) ctx.flags.unshift(e.flag);
+  if (e.flag) ctx.flagFirst(e.flag);
   ctx.details = e.details;
   const reply = localReply(e.status, e.details, e.message);
   if (e.headers !== undefined) Object.assign(reply.headers, e.headers);

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { EscapedSlashes, HttpLimits, PathParameters } from '../config/model.ts';
 import { SluiceError } from '../errors.ts';
-import { releaseBody, RequestContext, type HttpProtocol, type ProxyResponse } from '../http/context.ts';
+import { releaseBody, RequestContext, type BodySink, type HeaderMap, type HttpProtocol, type ProxyResponse } from '../http/context.ts';
 import type { Handler } from '../http/filter.ts';
 import { ensureRequestId, forwardableHeaders, PEER_METADATA_HEADER, setForwardingHeaders } from '../http/headers.ts';
 import { normalizePath } from '../../kinds/normalize-path.ts';
@@ -43,9 +43,13 @@ type AnyResponse = ServerResponse | Http2ServerResponse;
 
 /** Marks a connection whose last request was refused: nothing more from it is forwarded. */
 export const REFUSED = Symbol('sluice.refused');
+/** The connection's "ip:port", made once for all the requests it carries. */
+const REMOTE = Symbol('sluice.remote');
+
+type ExchangeSocket = Socket & { [REFUSED]?: boolean; [REMOTE]?: string };
 
 export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: HttpProtocol, deps: ExchangeDeps): void {
-  const socket = req.socket as Socket & { [REFUSED]?: boolean };
+  const socket = req.socket as ExchangeSocket;
   if (protocol !== 'HTTP/2' && socket[REFUSED]) {
     // A request pipelined behind one we refused: the stream cannot be trusted any more.
     socket.destroy();
@@ -54,12 +58,16 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
   const start = performance.now();
   const state = deps.current();
   const rawTarget = req.url ?? '';
-  const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
+  const remote = (socket[REMOTE] ??= `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`);
   const ctx = new RequestContext(deps.listener, protocol, remote, start, req.method ?? '', '', rawTarget, '', {}, null, '');
   ctx.peer = (socket as WithPeer)[PEER] ?? null;
   ctx.rawHeaders = req.rawHeaders;
 
-  res.once('close', () => {
+  // `on`, not `once` (which wraps the listener per request); the flag keeps observe to one call.
+  let over = false;
+  res.on('close', () => {
+    if (over) return;
+    over = true;
     if (!res.writableFinished && !ctx.downstreamClosed) {
       ctx.downstreamClosed = true;
       if (ctx.status === 0) ctx.addFlag('DC');
@@ -238,22 +246,39 @@ function respond(ctx: RequestContext, res: AnyResponse, response: ProxyResponse,
     ctx.bytesSent += typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     res.end(body);
   } else {
-    body.start({
-      write: (chunk) => {
-        ctx.bytesSent += chunk.length;
-        return (res as ServerResponse).write(chunk);
-      },
-      onDrain: (resume) => res.once('drain', resume),
-      end: (trailers) => {
-        if (trailers !== null) res.addTrailers(trailers as Record<string, string>);
-        res.end();
-      },
-      abort: (err) => {
-        ctx.addFlag(ctx.protocol === 'HTTP/2' || (err as { code?: string }).code === 'UND_ERR_INFO' ? 'UR' : 'UC');
-        ctx.details = 'upstream_reset_after_response_started';
-        // A reset, never a clean end: the client must not take a cut body for a whole one.
-        res.destroy(err);
-      },
-    });
+    body.start(new DownstreamSink(ctx, res));
+  }
+}
+
+/** Where a streamed response body goes: the client's response. One object per response, no closures. */
+class DownstreamSink implements BodySink {
+  readonly #ctx: RequestContext;
+  readonly #res: AnyResponse;
+
+  constructor(ctx: RequestContext, res: AnyResponse) {
+    this.#ctx = ctx;
+    this.#res = res;
+  }
+
+  write(chunk: Buffer): boolean {
+    this.#ctx.bytesSent += chunk.length;
+    return (this.#res as ServerResponse).write(chunk);
+  }
+
+  onDrain(resume: () => void): void {
+    this.#res.once('drain', resume);
+  }
+
+  end(trailers: HeaderMap | null): void {
+    if (trailers !== null) this.#res.addTrailers(trailers as Record<string, string>);
+    this.#res.end();
+  }
+
+  abort(err: Error): void {
+    const ctx = this.#ctx;
+    ctx.addFlag(ctx.protocol === 'HTTP/2' || (err as { code?: string }).code === 'UND_ERR_INFO' ? 'UR' : 'UC');
+    ctx.details = 'upstream_reset_after_response_started';
+    // A reset, never a clean end: the client must not take a cut body for a whole one.
+    this.#res.destroy(err);
   }
 }

@@ -39,6 +39,8 @@ export type AccessLogEntry = {
 };
 
 export type AccessLog = {
+  /** False when logging is off: a caller may skip building the entry at all. */
+  readonly on: boolean;
   /** Queues one line; cheap, never writes synchronously unless the buffer is full. No-op when off or closed. */
   log(entry: AccessLogEntry): void;
   /** Writes whatever is queued now, in one write. */
@@ -58,7 +60,7 @@ export type AccessLogOptions = {
 
 const DEFAULT_MAX_BUFFER = 64 * 1024;
 
-const OFF: AccessLog = Object.freeze({ log() {}, flush() {}, close() {} });
+const OFF: AccessLog = Object.freeze({ on: false, log() {}, flush() {}, close() {} });
 
 /** `out` null turns logging off: every method is a no-op and nothing is allocated per request. */
 export function createAccessLog(out: { write(s: string): unknown } | null, opts: AccessLogOptions = {}): AccessLog {
@@ -94,6 +96,7 @@ export function createAccessLog(out: { write(s: string): unknown } | null, opts:
   };
 
   return {
+    on: true,
     log(e) {
       if (closed) return;
       // A literal in fixed key order: the line's field order does not depend on the caller.

@@ -31,7 +31,7 @@ export function createRequestObserver(metrics: ProxyMetrics, accessLog: AccessLo
       if (ctx.upstreamHost !== null) metrics.upstreamRequests.labels(backend, ctx.upstreamHost, cls).inc();
       if (ctx.flags.length > 0) for (const f of ctx.flags) metrics.localReplies.labels(ctx.listener, f).inc();
       mesh?.request(ctx, ms);
-      accessLog.log({
+      if (accessLog.on) accessLog.log({
         time: '',
         request_id: ctx.requestId,
         method: ctx.method,

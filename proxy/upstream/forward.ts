@@ -43,6 +43,14 @@ export function forward(ctx: RequestContext, endpoint: EndpointState, backend: I
 
 const Phase = { waiting: 0, streaming: 1, done: 2 } as const;
 
+/** How much of a body may arrive before the downstream is ready for it, unpaused. */
+const EARLY_BODY_BYTES = 64 * 1024;
+
+function hasAny(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
 class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
   #ctx: RequestContext;
   #endpoint: EndpointState;
@@ -52,8 +60,9 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
   #controller: DispatchController | null = null;
   #state: number = Phase.waiting;
   #sink: BodySink | null = null;
-  /** Chunks that arrived between the head and the exchange attaching a sink. */
-  #pending: Buffer[] | null = null;
+  /** What arrived between the head and the exchange attaching a sink: most often one chunk. */
+  #pending: Buffer | Buffer[] | null = null;
+  #pendingBytes = 0;
   #ended: { trailers: HeaderMap | null } | null = null;
   #error: Error | null = null;
   #cancelled: Error | null = null;
@@ -87,8 +96,15 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
   onResponseData(controller: DispatchController, chunk: Buffer): void {
     const sink = this.#sink;
     if (sink === null) {
-      (this.#pending ??= []).push(chunk);
-      controller.pause();
+      // The head resolved a promise; the exchange attaches its sink a microtask later, and
+      // the rest of a small response is usually in the same read. Held without pausing
+      // undici (a pause and resume per response cost more than the copy), up to a bound.
+      const held = this.#pending;
+      if (held === null) this.#pending = chunk;
+      else if (Buffer.isBuffer(held)) this.#pending = [held, chunk];
+      else held.push(chunk);
+      this.#pendingBytes += chunk.length;
+      if (this.#pendingBytes > EARLY_BODY_BYTES) controller.pause();
       return;
     }
     if (!sink.write(chunk)) {
@@ -99,7 +115,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
 
   onResponseEnd(_controller: DispatchController, trailers: Record<string, string | string[] | undefined>): void {
     this.#finish();
-    const t = trailers && Object.keys(trailers).length > 0 ? forwardableHeaders(trailers) : null;
+    const t = trailers && hasAny(trailers) ? forwardableHeaders(trailers) : null;
     if (this.#sink !== null) this.#sink.end(t);
     else this.#ended = { trailers: t };
   }
@@ -124,7 +140,8 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
     const pending = this.#pending;
     this.#pending = null;
     let flowing = true;
-    if (pending !== null) for (const chunk of pending) flowing = sink.write(chunk) && flowing;
+    if (Buffer.isBuffer(pending)) flowing = sink.write(pending);
+    else if (pending !== null) for (const chunk of pending) flowing = sink.write(chunk) && flowing;
     if (this.#ended !== null) sink.end(this.#ended.trailers);
     else if (this.#error !== null) sink.abort(this.#error);
     else if (this.#controller !== null && this.#controller.paused) {

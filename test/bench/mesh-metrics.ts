@@ -40,7 +40,7 @@ const contexts = Array.from({ length: 1024 }, (_, n) => {
   ctx.backend = backend(i);
   ctx.upstreamHost = `10.0.${i}.${n % ENDPOINTS}:8080`;
   ctx.status = n % 10 === 0 ? 503 : 200;
-  if (n % 10 === 0) ctx.flags.push('URX');
+  if (n % 10 === 0) ctx.addFlag('URX');
   ctx.bytesReceived = 100;
   ctx.bytesSent = 2000;
   return ctx;

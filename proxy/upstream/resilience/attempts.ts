@@ -165,10 +165,14 @@ function admit(ctx: RequestContext, cluster: Cluster, endpoint: EndpointState): 
 /**
  * One try. A per-try timeout cancels the try's upstream request with a UT error, which the
  * try then rejects with; the request itself may still be retried. No promise or closure
- * per try: this is on every request of a backend with a per-try timeout.
+ * per try: this is on every request of a backend with a per-try timeout. Without one, the
+ * try is the forward itself (no async frame, no extra promise).
  */
-async function tryOnce(ctx: RequestContext, endpoint: EndpointState, backend: InFlight, perTryMs: number | undefined, deps: AttemptDeps): Promise<ProxyResponse> {
-  if (perTryMs === undefined) return deps.forward(ctx, endpoint, backend);
+function tryOnce(ctx: RequestContext, endpoint: EndpointState, backend: InFlight, perTryMs: number | undefined, deps: AttemptDeps): Promise<ProxyResponse> {
+  return perTryMs === undefined ? deps.forward(ctx, endpoint, backend) : tryWithTimer(ctx, endpoint, backend, perTryMs, deps);
+}
+
+async function tryWithTimer(ctx: RequestContext, endpoint: EndpointState, backend: InFlight, perTryMs: number, deps: AttemptDeps): Promise<ProxyResponse> {
   const sent = deps.forward(ctx, endpoint, backend);
   const timer = setTimeout(expireTry, perTryMs, ctx, perTryMs);
   try {
