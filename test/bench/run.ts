@@ -54,6 +54,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const PROXY_MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url));
 const UPSTREAM = fileURLToPath(new URL('./upstream-server.ts', import.meta.url));
+const NODE_PROXY = fileURLToPath(new URL('./node-proxy.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
 const children: ChildProcess[] = [];
 
@@ -208,6 +209,8 @@ function sidecarDeps(upstreamPort: number): SidecarDeps {
     freePort,
     startProxy: (configFile, statsPort) => startProxyFile(configFile, 'off', PROXY_NODE_FLAGS, statsPort),
     startNginx,
+    // With the proxy's own Node flags: the floor is Node as Sluice runs it.
+    startNodeProxy: (port, upstreamPort) => startChild('node-proxy', process.execPath, [...PROXY_NODE_FLAGS, NODE_PROXY, String(port), String(upstreamPort)], /listening/),
   };
 }
 

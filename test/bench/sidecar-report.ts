@@ -106,16 +106,20 @@ export function sidecarSummary(r: SidecarResult): string[] {
     out.push(`throughput, ${load}, ${s.upstream} upstream (1 KiB), ${o.seconds} s per run after ${o.warmupSeconds} s warm-up, targets alternated:`, '');
     const has = (t: Target) => s.rounds[0]?.some((r) => r.target === t) ?? false;
     const cols = TARGETS.filter(has);
-    out.push(`| round | ${cols.map((t) => `${t} req/s`).join(' | ')} | sluice / nginx | sluice / direct | ${cols.filter((t) => t !== 'direct').map((t) => `${t} CPU µs/req`).join(' | ')} | p99 ms (${cols.join(' / ')}) |`);
-    out.push(`| ---: | ${cols.map(() => '---:').join(' | ')} | ---: | ---: | ${cols.filter((t) => t !== 'direct').map(() => '---:').join(' | ')} | ---: |`);
+    out.push(`| round | ${cols.map((t) => `${t} req/s`).join(' | ')} | sluice / nginx | sluice / node proxy | node proxy / nginx | ${cols.filter((t) => t !== 'direct').map((t) => `${t} CPU µs/req`).join(' | ')} | p99 ms (${cols.join(' / ')}) |`);
+    out.push(`| ---: | ${cols.map(() => '---:').join(' | ')} | ---: | ---: | ---: | ${cols.filter((t) => t !== 'direct').map(() => '---:').join(' | ')} | ---: |`);
     const vsNginx = ratios(s, 'sluice', 'nginx');
+    const vsNode = ratios(s, 'sluice', 'node proxy');
+    const nodeVsNginx = ratios(s, 'node proxy', 'nginx');
     const vsDirect = ratios(s, 'sluice', 'direct');
+    const cell = (xs: number[], i: number) => (xs.length ? f(xs[i]) : '-');
     s.rounds.forEach((round, i) => {
       const by = (t: Target) => round.find((x) => x.target === t)!;
-      out.push(`| ${i + 1} | ${cols.map((t) => Math.round(by(t).rps)).join(' | ')} | ${vsNginx.length ? f(vsNginx[i]) : '-'} | ${f(vsDirect[i])} | ${cols.filter((t) => t !== 'direct').map((t) => Math.round(by(t).cpuUsPerRequest!)).join(' | ')} | ${cols.map((t) => f(by(t).p99, 2)).join(' / ')} |`);
+      out.push(`| ${i + 1} | ${cols.map((t) => Math.round(by(t).rps)).join(' | ')} | ${cell(vsNginx, i)} | ${cell(vsNode, i)} | ${cell(nodeVsNginx, i)} | ${cols.filter((t) => t !== 'direct').map((t) => Math.round(by(t).cpuUsPerRequest!)).join(' | ')} | ${cols.map((t) => f(by(t).p99, 2)).join(' / ')} |`);
     });
     const range = (xs: number[]) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
-    out.push('', `median sluice / nginx: ${vsNginx.length ? `**${f(median(vsNginx))}×** (rounds ${range(vsNginx)})` : 'no nginx'}; median sluice / direct: ${f(median(vsDirect))}× (rounds ${range(vsDirect)})`);
+    const med = (xs: number[], none: string) => (xs.length ? `**${f(median(xs))}×** (rounds ${range(xs)})` : none);
+    out.push('', `median sluice / nginx: ${med(vsNginx, 'no nginx')}; sluice / node proxy (the Node floor): ${med(vsNode, '-')}; node proxy / nginx: ${med(nodeVsNginx, 'no nginx')}; sluice / direct: ${f(median(vsDirect))}× (rounds ${range(vsDirect)})`);
     out.push('');
   }
   if (r.rate.length > 0) {

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { Client } from 'undici';
 import { closedPort } from '../helpers/ports.ts';
 import { cpuSeconds, cpuTicks } from './proc.ts';
-import { goalsTable, measured, median, nginxConf, nginxProxy, nginxUpstream, sidecarOptions, type Measured, type RateRun, type SidecarResult } from './sidecar.ts';
+import { goalsTable, measured, median, nginxConf, nginxProxy, nginxUpstream, sidecarOptions, sidecarSummary, type Measured, type RateRun, type SidecarResult, type Target } from './sidecar.ts';
 import { onPath } from './wrk.ts';
 
 test('options: defaults without the environment, whole numbers from it', () => {
@@ -106,6 +106,30 @@ test('measured: the median of per-round Sluice / nginx ratios on wrk and the ngi
   assert.deepEqual([m.rssIdle, m.rssAtRate], [80, 120]);
   assert.equal(m.routeMatchRatio, 1.5);
   assert.equal(m.handshakesPerSecond, 400);
+});
+
+test('summary: Sluice against the Node floor (node proxy) and the floor against nginx, per round and as medians', () => {
+  const run = (target: Target, rps: number) => ({ target, rps, p50: 1, p99: 2, requests: rps * 10, errors: 0, cpuUsPerRequest: target === 'direct' ? null : 50 });
+  const round = (n: number, floor: number, s: number) => [run('direct', 100), run('nginx', n), run('node proxy', floor), run('sluice', s)];
+  const result: SidecarResult = {
+    options: sidecarOptions({}),
+    machine: 'm',
+    uptimeBefore: '',
+    uptimeAfter: '',
+    skipped: [],
+    series: [{ loader: 'wrk', upstream: 'nginx', rounds: [round(100, 50, 40), round(100, 40, 20), round(80, 40, 30)] }],
+    rateUpstream: null,
+    rate: [],
+    handshakes: [],
+    plainConnections: [],
+    routeMatch: { rounds: 1, baselinePath: null, rows: [{ services: 10, candidates: 1, compileMs: 1, nsPerOp: 200, baseline: null }] },
+    elapsedSeconds: 1,
+  };
+  const text = sidecarSummary(result).join('\n');
+  assert.match(text, /\| round \| direct req\/s \| nginx req\/s \| node proxy req\/s \| sluice req\/s \| sluice \/ nginx \| sluice \/ node proxy \| node proxy \/ nginx \|/);
+  assert.match(text, /\| 1 \| 100 \| 100 \| 50 \| 40 \| 0\.40 \| 0\.80 \| 0\.50 \|/);
+  // Medians of the per-round ratios: sluice/floor 0.8, 0.5, 0.75; floor/nginx 0.5, 0.4, 0.5.
+  assert.match(text, /sluice \/ node proxy \(the Node floor\): \*\*0\.75×\*\* \(rounds 0\.50–0\.80\); node proxy \/ nginx: \*\*0\.50×\*\*/);
 });
 
 test('CPU time from /proc/PID/stat: utime + stime after a command name with spaces and parentheses', () => {

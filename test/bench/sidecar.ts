@@ -101,15 +101,18 @@ export type SidecarDeps = {
   startProxy(configFile: string, statsPort: number): Promise<ChildProcess>;
   /** nginx, one worker, no master, no daemon, in its own prefix folder, with `http` as its http block's body; resolves when `port` accepts. */
   startNginx(name: string, port: number, http: string): Promise<ChildProcess>;
+  /** The Node floor (node-proxy.ts) on `port` in front of `upstreamPort`; resolves when it listens. */
+  startNodeProxy(port: number, upstreamPort: number): Promise<ChildProcess>;
 };
 
-export type Target = 'direct' | 'nginx' | 'sluice';
-export const TARGETS: readonly Target[] = ['direct', 'nginx', 'sluice'];
+/** `node proxy`: node-proxy.ts, the least a Node reverse proxy does (node:http + undici), for how much of Sluice's cost is Node's. */
+export type Target = 'direct' | 'nginx' | 'node proxy' | 'sluice';
+export const TARGETS: readonly Target[] = ['direct', 'nginx', 'node proxy', 'sluice'];
 
 export type ThroughputRun = { readonly target: Target; readonly rps: number; readonly p50: number; readonly p99: number; readonly requests: number; readonly errors: number; readonly cpuUsPerRequest: number | null };
 export type Series = { readonly loader: 'wrk' | 'autocannon'; readonly upstream: 'nginx' | 'node'; readonly rounds: readonly (readonly ThroughputRun[])[] };
 
-export type RateTarget = 'direct' | 'nginx' | 'sluice' | 'mtls pair';
+export type RateTarget = 'direct' | 'nginx' | 'node proxy' | 'sluice' | 'mtls pair';
 export type RateRun = { readonly target: RateTarget; readonly p50: number; readonly p99: number; readonly p999: number; readonly requests: number; readonly non2xx: number; readonly seconds: number; readonly cpuSeconds: number };
 export type RateTargetResult = {
   readonly target: RateTarget;
@@ -154,11 +157,11 @@ export async function sidecarBench(deps: SidecarDeps, o: SidecarOptions = sideca
   const upstreams = [...(nginxUpstreamPort === null ? [] : [{ name: 'nginx' as const, port: nginxUpstreamPort }]), { name: 'node' as const, port: deps.nodeUpstreamPort }];
 
   // --- throughput ---
-  const proxies = new Map<'nginx' | 'node', { sluice: Running; nginx: Running | null }>();
+  const proxies = new Map<'nginx' | 'node', { sluice: Running; nginx: Running | null; node: Running }>();
   for (const u of upstreams) {
     const sluice = await startSluice(deps, join(root, `throughput-${u.name}`), (port) => oneProxy(port, u.port));
     const nginx = tools.nginx ? await startNginxProxy(deps, `nginx-proxy-${u.name}`, u.port) : null;
-    proxies.set(u.name, { sluice, nginx });
+    proxies.set(u.name, { sluice, nginx, node: await startNodeProxy(deps, u.port) });
   }
   const plan = [
     ...(tools.wrk ? upstreams.map((u) => ({ loader: 'wrk' as const, upstream: u })) : []),
@@ -170,7 +173,14 @@ export async function sidecarBench(deps: SidecarDeps, o: SidecarOptions = sideca
       const round: ThroughputRun[] = [];
       const px = proxies.get(p.upstream.name)!;
       for (const target of TARGETS) {
-        const at = target === 'direct' ? { port: p.upstream.port, pid: null } : target === 'nginx' ? px.nginx && { port: px.nginx.port, pid: px.nginx.child.pid! } : { port: px.sluice.port, pid: px.sluice.child.pid! };
+        const at =
+          target === 'direct'
+            ? { port: p.upstream.port, pid: null }
+            : target === 'nginx'
+              ? px.nginx && { port: px.nginx.port, pid: px.nginx.child.pid! }
+              : target === 'node proxy'
+                ? { port: px.node.port, pid: px.node.child.pid! }
+                : { port: px.sluice.port, pid: px.sluice.child.pid! };
         if (at !== null) round.push(await throughputRun(p.loader, target, at.port, at.pid, o));
       }
       series[i].rounds.push(round);
@@ -179,6 +189,7 @@ export async function sidecarBench(deps: SidecarDeps, o: SidecarOptions = sideca
   for (const px of proxies.values()) {
     await stop(px.sluice.child);
     if (px.nginx) await stop(px.nginx.child);
+    await stop(px.node.child);
   }
 
   // --- fixed rate, handshakes ---
@@ -202,9 +213,11 @@ routes: [{ name: all, rules: [{ backendRefs: [{ name: peer }] }] }]
 backends: [{ name: peer, tls: { identities: [${SERVER_ID}] }, endpoints: [{ address: 127.0.0.1, port: ${server.port} }] }]
 `);
     const nginx = tools.nginx ? await startNginxProxy(deps, 'nginx-proxy-rate', rateUpstream.port) : null;
+    const nodeProxy = await startNodeProxy(deps, rateUpstream.port);
     const targets = [
       { target: 'direct' as const, port: rateUpstream.port, pids: [] as number[] },
       ...(nginx === null ? [] : [{ target: 'nginx' as const, port: nginx.port, pids: [nginx.child.pid!] }]),
+      { target: 'node proxy' as const, port: nodeProxy.port, pids: [nodeProxy.child.pid!] },
       { target: 'sluice' as const, port: one.port, pids: [one.child.pid!] },
       { target: 'mtls pair' as const, port: client.port, pids: [client.child.pid!, server.child.pid!] },
     ];
@@ -240,7 +253,7 @@ backends: [{ name: peer, tls: { identities: [${SERVER_ID}] }, endpoints: [{ addr
       handshakeRuns.push(await handshakes(strict, context, o.handshakeSeconds));
       plainRuns.push(await handshakes(one, null, o.handshakeSeconds));
     }
-    for (const p of [one, server, client, nginx]) if (p) await stop(p.child);
+    for (const p of [one, server, client, nginx, nodeProxy]) if (p) await stop(p.child);
   }
 
   // --- route match, in this process ---
@@ -271,6 +284,11 @@ async function startSluice(deps: SidecarDeps, dir: string, config: (port: number
   const file = join(dir, 'sluice.yaml');
   writeFileSync(file, config(port));
   return { child: await deps.startProxy(file, statsPort), port, statsPort };
+}
+
+async function startNodeProxy(deps: SidecarDeps, upstreamPort: number): Promise<Running> {
+  const port = await deps.freePort();
+  return { child: await deps.startNodeProxy(port, upstreamPort), port, statsPort: 0 };
 }
 
 async function startNginxProxy(deps: SidecarDeps, name: string, upstreamPort: number): Promise<Running> {
