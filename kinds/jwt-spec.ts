@@ -30,8 +30,7 @@ export const requestAuthenticationSpecFields = { jwtRules: Type.Array(JwtRule, {
 
 const Spec = Type.Object(requestAuthenticationSpecFields, closed);
 
-/** What a jwtRule gets for the fields it leaves out, in ms: the static file's proxy and the control plane's jwt_authn alike. */
-export const JWT_RULE_DEFAULTS_MS = Object.freeze({ cacheDuration: 10 * 60_000, clockSkew: 60_000, fetchTimeout: 5_000 });
+export { JWT_RULE_DEFAULTS_MS } from './jwt-defaults.ts';
 export type RequestAuthenticationSpec = Static<typeof Spec>;
 type Add = (path: string, message: string) => void;
 
