@@ -23,7 +23,10 @@
 // tree's table); hybrid (three sites in network namespaces, root: in-site against cross-site
 // latency, hybrid.ts, BENCH_HYBRID_REQUESTS default 1000); tracing (throughput, CPU and RSS
 // with tracing off (SDK not loaded), off after on, on at 1 % and at 100 % exporting, as
-// ratios to the first: tracing.ts, BENCH_TRACING_ROUNDS default 2; wrk). BENCH_SECONDS (default 10) and
+// ratios to the first: tracing.ts, BENCH_TRACING_ROUNDS default 2; wrk); memory (idle RSS, peak
+// RSS at 1 000 rps and under wrk, and throughput, per V8 flag set: --max-semi-space-size at 1,
+// 2, 4 and 8 MiB and --optimize-for-size, alternated: memory.ts, BENCH_MEMORY_VARIANTS and
+// BENCH_MEMORY_ROUNDS, default 2; wrk and hey; not part of `all`). BENCH_SECONDS (default 10) and
 // BENCH_CONNECTIONS (default 32) size every throughput load.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -42,6 +45,7 @@ import { requireWrk } from './wrk.ts';
 import { routeMatchBench, routeMatchSummary } from './route-match.ts';
 import { hybridBench, hybridSummary } from './hybrid.ts';
 import { tracingBench, tracingSummary } from './tracing.ts';
+import { memoryBench, memoryOptions, memorySummary } from './memory.ts';
 import { nginxConf, nginxProxy, sidecarBench, sidecarOptions, sidecarSummary, type SidecarDeps } from './sidecar.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { closedPort as freePort } from '../helpers/ports.ts';
@@ -56,7 +60,7 @@ const children: ChildProcess[] = [];
 
 type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number | null; errors: number };
 
-const SECTIONS = ['sidecar', 'data-plane', 'resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid', 'tracing', 'all'];
+const SECTIONS = ['sidecar', 'data-plane', 'resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid', 'tracing', 'memory', 'all'];
 /** `npm run bench -- NAME` or BENCH_ONLY=NAME: one section (`all`: every one); neither: issue 20's, `sidecar`. */
 const ONLY = process.argv[2] ?? (process.env.BENCH_ONLY || 'sidecar');
 
@@ -66,6 +70,8 @@ async function main(): Promise<void> {
   const sidecarOpts = ONLY === 'sidecar' || ONLY === 'all' ? sidecarOptions() : null;
   // The policy-path section's load is wrk: say so before anything starts, not after minutes of other sections.
   if (ONLY === 'all' || ONLY === 'policy-path' || ONLY === 'tracing') requireWrk('npm run bench');
+  // Malformed BENCH_MEMORY_* variables fail here too.
+  const memoryOpts = ONLY === 'memory' ? memoryOptions() : null;
   if (ONLY === 'route-match') {
     console.log(routeMatchSummary(await routeMatchBench()).join('\n'));
     return;
@@ -82,6 +88,11 @@ async function main(): Promise<void> {
   }
   if (ONLY === 'tracing') {
     console.log(tracingSummary(await tracingBench(tracingDeps(upstreamPort))).join('\n'));
+    return;
+  }
+  if (ONLY === 'memory') {
+    const deps = { dir, upstreamPort, freePort, startProxy: (file: string, flags: readonly string[]) => startProxyFile(file, 'off', flags) };
+    console.log(memorySummary(await memoryBench(deps, memoryOpts!)).join('\n'));
     return;
   }
   if (ONLY === 'xds-policies') {
