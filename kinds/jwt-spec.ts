@@ -5,6 +5,7 @@
 // JwtProvider[] (proxy/config/jwt-spec.ts).
 
 import Type, { type Static } from 'typebox';
+import { checkInlineJwks } from './jwks-check.ts';
 import { checkDurations, closed, describeValue, Duration, HEADER_NAME_PATTERN, Opt, parseDuration, Text } from './schema-kit.ts';
 
 const HeaderName = Type.String({ pattern: HEADER_NAME_PATTERN });
@@ -30,8 +31,8 @@ export const requestAuthenticationSpecFields = { jwtRules: Type.Array(JwtRule, {
 
 const Spec = Type.Object(requestAuthenticationSpecFields, closed);
 
-/** What a jwtRule gets for the fields it leaves out, in ms: the static file's proxy and the control plane's jwt_authn alike. */
-export const JWT_RULE_DEFAULTS_MS = Object.freeze({ cacheDuration: 10 * 60_000, clockSkew: 60_000, fetchTimeout: 5_000 });
+export { JWT_RULE_DEFAULTS_MS } from './jwt-defaults.ts';
+export { checkInlineJwks } from './jwks-check.ts';
 export type RequestAuthenticationSpec = Static<typeof Spec>;
 type Add = (path: string, message: string) => void;
 
@@ -40,8 +41,6 @@ type Add = (path: string, message: string) => void;
  * decides about it), and those that frame or route the request.
  */
 const RESERVED_HEADERS = new Set(['authorization', 'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'te', 'upgrade', 'proxy-connection', 'trailer']);
-/** JWK members that only a private (signing) key has. */
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'priv'];
 
 /** Every violation of a spec that passed the schema, at `${path}.jwtRules[i]...`. */
 export function checkRequestAuthentication(spec: RequestAuthenticationSpec, path: string, add: Add): void {
@@ -87,33 +86,3 @@ function checkJwksUri(text: string, path: string, add: Add): void {
   else if (url.username !== '' || url.password !== '') add(path, 'must not carry credentials: a JWKS is public');
 }
 
-/** The checks of an inline JWKS (a JSON string): public signing keys only. */
-export function checkInlineJwks(text: string, path: string, add: Add): void {
-  let jwks: unknown;
-  try {
-    jwks = JSON.parse(text);
-  } catch (err) {
-    return add(path, `is not valid JSON (${(err as Error).message}); write the key set as a JSON string: '{"keys":[...]}'`);
-  }
-  const keys = (jwks as { keys?: unknown } | null)?.keys;
-  if (typeof jwks !== 'object' || jwks === null || Array.isArray(jwks) || !Array.isArray(keys)) return add(path, 'must be a JSON Web Key Set: an object with a "keys" list');
-  if (keys.length === 0) return add(path, 'has no keys; a token could never be valid');
-  let signing = 0;
-  let broken = 0;
-  const refuse = (message: string) => (broken++, add(path, message));
-  keys.forEach((key: unknown, k) => {
-    if (typeof key !== 'object' || key === null || Array.isArray(key)) return refuse(`keys[${k}] must be a JSON object (a JWK)`);
-    const jwk = key as Record<string, unknown>;
-    const which = `keys[${k}]${typeof jwk.kid === 'string' ? ` (kid '${jwk.kid}')` : ''}`;
-    if (typeof jwk.kty !== 'string') return refuse(`${which} has no 'kty' (key type: RSA, EC or OKP)`);
-    if (jwk.kty === 'oct') {
-      return refuse(`${which} is a symmetric ('oct') key: whoever can verify with it can also mint tokens; give the issuer's public keys (RSA, EC or OKP)`);
-    }
-    const secret = PRIVATE_MEMBERS.filter((m) => m in jwk);
-    if (secret.length > 0) {
-      return refuse(`${which} carries private key material (${secret.map((m) => `'${m}'`).join(', ')}); give only the public key: the private one signs tokens and must stay with the issuer`);
-    }
-    if (jwk.use === undefined || jwk.use === 'sig') signing++;
-  });
-  if (signing === 0 && broken === 0) add(path, "has no signing key (every key has a 'use' other than 'sig')");
-}

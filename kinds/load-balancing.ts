@@ -6,14 +6,12 @@
 
 import Type, { type Static } from 'typebox';
 import { closed, describeValue, HEADER_NAME_PATTERN, Opt, Text } from './schema-kit.ts';
+import { LB_TYPES, type LbType } from './load-balancer-names.ts';
+
+export { HASHING_BALANCERS, LB_TYPES, type LbType } from './load-balancer-names.ts';
 
 type Add = (path: string, message: string) => void;
 
-/** The policy's words for the balancers, and the name each has in the proxy's LB registry. */
-export const LB_TYPES = { LeastRequest: 'least-request', RoundRobin: 'round-robin', RingHash: 'ring-hash', Maglev: 'maglev' } as const;
-export type LbType = keyof typeof LB_TYPES;
-/** Balancers that read a request's hash (the registry's names). */
-export const HASHING_BALANCERS: readonly string[] = [LB_TYPES.RingHash, LB_TYPES.Maglev];
 export const HASH_ON_TYPES = ['Header', 'Cookie', 'SourceIP'] as const;
 /**
  * How a Service's zones share its calls. PreferLocal (the default): the caller's own zone

@@ -6,14 +6,15 @@
 
 import type { ErrorObject } from 'ajv';
 import Type, { type TSchema } from 'typebox';
+import { HEADER_NAME_PATTERN } from './http-names.ts';
+
+export { HEADER_NAME_PATTERN, HTTP_METHODS } from './http-names.ts';
 
 /** One problem in a document, at a field path like `spec.rules[1].backendRefs[0].name`. */
 export type Violation = { readonly path: string; readonly message: string };
 
 /** Names of listeners, routes, rules and backends: DNS-label-ish, as Kubernetes names. */
 export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
-/** RFC 9110 token, as Gateway API's HTTPHeaderName. */
-export const HEADER_NAME_PATTERN = "^[-!#$%&'*+.^_`|~0-9A-Za-z]+$";
 /** No CR, LF or NUL: they would split or end the header line. */
 export const HEADER_VALUE_PATTERN = '^[^\\r\\n\\0]*$';
 /** Gateway API Duration (GEP-2257): 1h, 10s, 1m30s, 500ms. */
@@ -31,7 +32,6 @@ export const KIND_PATTERN = '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$';
 /** setTimeout's ceiling (about 24.8 days); a longer timer fires at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
 
 export const closed = { additionalProperties: false } as const;
 export const Opt = <T extends TSchema>(t: T) => Type.Optional(t);

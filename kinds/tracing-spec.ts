@@ -6,12 +6,9 @@
 import Type, { type Static } from 'typebox';
 import type { TracingConfig } from '../proxy/config/model.ts';
 import { closed, Opt } from './schema-kit.ts';
+import { DEFAULT_SAMPLING_PERCENT, DEFAULT_SERVICE_NAME, endpointProblem, OTLP_PROTOCOLS } from './tracing-defaults.ts';
 
-export const OTLP_PROTOCOLS = ['grpc', 'http/protobuf'] as const;
-
-/** Envoy's random_sampling defaults to 100 %. */
-export const DEFAULT_SAMPLING_PERCENT = 100;
-export const DEFAULT_SERVICE_NAME = 'sluice-proxy';
+export { DEFAULT_SAMPLING_PERCENT, DEFAULT_SERVICE_NAME, endpointProblem, OTLP_PROTOCOLS } from './tracing-defaults.ts';
 
 export const TracingSpecSchema = Type.Object(
   {
@@ -46,20 +43,6 @@ export function checkTracing(spec: TracingSpec, path: string, add: (path: string
 }
 
 const HEADER_NAME = /^[a-z0-9][-a-z0-9_.]*$/;
-
-export function endpointProblem(protocol: TracingSpec['otlp']['protocol'], endpoint: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    return `'${endpoint}' is not a URL: write ${protocol === 'grpc' ? 'http://HOST:4317' : 'http://HOST:4318/v1/traces'}`;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `'${endpoint}': the scheme must be http or https (https for TLS)`;
-  if (url.username !== '' || url.password !== '') return `'${endpoint}': credentials in the URL would be logged; send them in otlp.headers`;
-  if (protocol === 'grpc' && (url.pathname !== '/' || url.search !== '')) return `'${endpoint}': an OTLP/gRPC endpoint is a host and port (http://HOST:4317), with no path`;
-  if (protocol === 'grpc' && url.port === '') return `'${endpoint}': name the port (OTLP/gRPC listens on 4317 by default)`;
-  return null;
-}
 
 export function tracingConfig(spec: TracingSpec): TracingConfig {
   return {

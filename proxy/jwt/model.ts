@@ -3,7 +3,7 @@
 // readonly data; the verifier is built from it once and never mutates it.
 
 import type { JSONWebKeySet, JWTPayload } from 'jose';
-import { JWT_RULE_DEFAULTS_MS } from '../../kinds/jwt-spec.ts';
+import { JWT_RULE_DEFAULTS_MS } from '../../kinds/jwt-defaults.ts';
 
 /**
  * Where an issuer's public keys come from. For a remote JWKS, cacheMaxAgeMs and cooldownMs

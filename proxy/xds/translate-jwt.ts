@@ -8,8 +8,8 @@
 // provider read otherwise than Envoy would read it lets through what Envoy refuses.
 
 import type { JSONWebKeySet } from 'jose';
-import { checkInlineJwks } from '../../kinds/jwt-spec.ts';
-import { HEADER_NAME_PATTERN } from '../../kinds/schema-kit.ts';
+import { checkInlineJwks } from '../../kinds/jwks-check.ts';
+import { HEADER_NAME_PATTERN } from '../../kinds/http-names.ts';
 import { FROM_HEADERS, jwksCluster, PAYLOAD_KEY, sameForm } from '../../xds/jwt-form.ts';
 import { JWT_DEFAULTS, type JwksSource, type JwtProvider } from '../jwt/model.ts';
 import { DURATION, durationMs, EMPTY, mapOf, message, scalar, type Pb, type Shape, type Sink } from './shape.ts';

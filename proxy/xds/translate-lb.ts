@@ -3,7 +3,7 @@
 // threshold) and a route's hash_policy (what a request through it is hashed on). A
 // LoadBalancingPolicy is generated as these fields (control-plane/xds/policies/load-balancing/).
 
-import { HEADER_NAME_PATTERN } from '../../kinds/schema-kit.ts';
+import { HEADER_NAME_PATTERN } from '../../kinds/http-names.ts';
 import type { HashOn } from '../config/model.ts';
 import { TABLE_SIZE } from '../upstream/lb/maglev.ts';
 import { MAX_RING_SIZE, MIN_RING_SIZE } from '../upstream/lb/ring-hash.ts';

@@ -6,7 +6,7 @@
 // problem with its path.
 
 import { parseSpiffeId } from '../../certs/spiffe-id.ts';
-import { HEADER_NAME_PATTERN, HTTP_METHODS } from '../../kinds/schema-kit.ts';
+import { HEADER_NAME_PATTERN, HTTP_METHODS } from '../../kinds/http-names.ts';
 import { readClaimCondition, readsJwt, sameForm } from '../../xds/jwt-form.ts';
 import { ANY_HOST, ANY_PEER, ANY_WORKLOAD, parseHostRegex, parseNamespaceRegex } from '../../xds/rbac-form.ts';
 import type { AuthzAction, AuthzCondition, AuthzOperation, AuthzPathMatch, AuthzRule, AuthzSource } from '../authz/model.ts';

@@ -6,7 +6,7 @@
 
 import type { TracingConfig } from '../config/model.ts';
 import { EMBEDDED_TYPE_URLS } from '../../xds/index.ts';
-import { endpointProblem, DEFAULT_SAMPLING_PERCENT, DEFAULT_SERVICE_NAME } from '../../kinds/tracing-spec.ts';
+import { endpointProblem, DEFAULT_SAMPLING_PERCENT, DEFAULT_SERVICE_NAME } from '../../kinds/tracing-defaults.ts';
 import { anyValue, DURATION, EMPTY, message, readTyped, scalar, type Pb, type Sink } from './shape.ts';
 
 export const OTEL_TRACER = 'envoy.tracers.opentelemetry';

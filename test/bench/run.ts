@@ -25,7 +25,10 @@
 // with tracing off (SDK not loaded), off after on, on at 1 % and at 100 % exporting, as
 // ratios to the first: tracing.ts, BENCH_TRACING_ROUNDS default 2; wrk); workers (one proxy
 // thread against two, --workers 2: wrk throughput, hey p99 at 1 000 rps, RSS: workers.ts,
-// BENCH_WORKERS_ROUNDS default 2; not part of `all`). BENCH_SECONDS (default 10) and
+// BENCH_WORKERS_ROUNDS default 2; not part of `all`); memory (idle RSS, peak
+// RSS at 1 000 rps and under wrk, and throughput, per V8 flag set: --max-semi-space-size at 1,
+// 2, 4 and 8 MiB and --optimize-for-size, alternated: memory.ts, BENCH_MEMORY_VARIANTS and
+// BENCH_MEMORY_ROUNDS, default 2; wrk and hey; not part of `all`). BENCH_SECONDS (default 10) and
 // BENCH_CONNECTIONS (default 32) size every throughput load.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -45,6 +48,7 @@ import { routeMatchBench, routeMatchSummary } from './route-match.ts';
 import { hybridBench, hybridSummary } from './hybrid.ts';
 import { tracingBench, tracingSummary } from './tracing.ts';
 import { workersBench, workersSummary } from './workers.ts';
+import { memoryBench, memoryOptions, memorySummary } from './memory.ts';
 import { nginxConf, nginxProxy, sidecarBench, sidecarOptions, sidecarSummary, type SidecarDeps } from './sidecar.ts';
 import { rssMiB } from '../helpers/rss.ts';
 import { closedPort as freePort } from '../helpers/ports.ts';
@@ -60,7 +64,7 @@ const children: ChildProcess[] = [];
 
 type Row = { name: string; rps: number; p50: number; p99: number; rssMiB: number | null; errors: number };
 
-const SECTIONS = ['sidecar', 'data-plane', 'resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid', 'tracing', 'workers', 'all'];
+const SECTIONS = ['sidecar', 'data-plane', 'resilience', 'mtls', 'cp', 'xds', 'xds-policies', 'policy-path', 'route-match', 'hybrid', 'tracing', 'workers', 'memory', 'all'];
 /** `npm run bench -- NAME` or BENCH_ONLY=NAME: one section (`all`: every one); neither: issue 20's, `sidecar`. */
 const ONLY = process.argv[2] ?? (process.env.BENCH_ONLY || 'sidecar');
 
@@ -70,6 +74,8 @@ async function main(): Promise<void> {
   const sidecarOpts = ONLY === 'sidecar' || ONLY === 'all' ? sidecarOptions() : null;
   // The policy-path section's load is wrk: say so before anything starts, not after minutes of other sections.
   if (ONLY === 'all' || ONLY === 'policy-path' || ONLY === 'tracing') requireWrk('npm run bench');
+  // Malformed BENCH_MEMORY_* variables fail here too.
+  const memoryOpts = ONLY === 'memory' ? memoryOptions() : null;
   if (ONLY === 'route-match') {
     console.log(routeMatchSummary(await routeMatchBench()).join('\n'));
     return;
@@ -90,6 +96,11 @@ async function main(): Promise<void> {
   }
   if (ONLY === 'tracing') {
     console.log(tracingSummary(await tracingBench(tracingDeps(upstreamPort))).join('\n'));
+    return;
+  }
+  if (ONLY === 'memory') {
+    const deps = { dir, upstreamPort, freePort, startProxy: (file: string, flags: readonly string[]) => startProxyFile(file, 'off', flags) };
+    console.log(memorySummary(await memoryBench(deps, memoryOpts!)).join('\n'));
     return;
   }
   if (ONLY === 'xds-policies') {

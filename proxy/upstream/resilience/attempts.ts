@@ -11,7 +11,7 @@ import { withDeadline } from '../../http/filters/timeout.ts';
 import type { Cluster } from '../cluster.ts';
 import type { EndpointState } from '../endpoint.ts';
 import type { InFlight } from '../forward.ts';
-import { HASHING_BALANCERS } from '../../../kinds/load-balancing.ts';
+import { HASHING_BALANCERS } from '../../../kinds/load-balancer-names.ts';
 import { combinedHash, requestHash } from '../lb/hash.ts';
 import type { PickRequest } from '../lb/registry.ts';
 import { ReplayBody } from './replay-body.ts';
