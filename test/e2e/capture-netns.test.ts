@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { deleteNetns, joinByVeth, makeNetns, netnsMissing, NsProcesses, type Netns, type NsProc } from '../helpers/netns.ts';
+import { deleteNetns, joinByVeth, makeNetns, netnsMissing, nsEnv, NsProcesses, type Netns, type NsProc } from '../helpers/netns.ts';
 import { PROXY_MAIN } from '../helpers/proxy-process.ts';
 import { CP_MAIN } from '../helpers/control-plane.ts';
 import { redisMissing } from '../helpers/redis.ts';
@@ -104,7 +104,7 @@ describe('transparent capture between two pods', { skip: skip ?? false }, () => 
   const start = (ns: Netns, argv: string[]): Proc => processes.start(ns, argv);
   const waitOut = (p: Proc, re: RegExp, what: string, ms?: number) => processes.waitOut(p, re, what, ms);
   const run = (ns: Netns, argv: string[], env: Record<string, string> = {}) =>
-    spawnSync(ns.prefix[0], [...ns.prefix.slice(1), ...argv], { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
+    spawnSync(ns.prefix[0], [...ns.prefix.slice(1), ...argv], { encoding: 'utf8', timeout: 60_000, env: nsEnv(env) });
   const ctl = (args: string[], stdinFile?: string) => {
     const r = run(a!, [process.execPath, CLI_MAIN, ...args, ...(stdinFile === undefined ? [] : ['-f', stdinFile])], { SLUICE_SERVER: 'http://127.0.0.1:15014', SLUICE_TOKEN_FILE: join(dir, 'cp', 'admin-token') });
     assert.equal(r.status, 0, `sluicectl ${args.join(' ')}: ${r.stderr}${r.stdout}`);

@@ -155,11 +155,12 @@ test("a pod injected by the webhook: its proxy, run as the patch says, joins wit
 });
 
 test('a token the API server does not accept, or for another service account, gets no certificate: the proxy exits 2 saying why', async () => {
+  // Both proxies run at once (podProxy returns once each is spawned); each is then awaited.
   const stranger = await podProxy(`${POD_TOKEN.slice(0, -2)}xx`, {}, true);
-  assert.equal(await stranger.exited, 2);
-  assert.match(stranger.stderr(), /KUBERNETES_TOKEN_REJECTED|did not authenticate/);
   // The pod's own token, but the pod claims another service account: the CSR names what the token does not prove.
   const liar = await podProxy(POD_TOKEN, { SERVICE_ACCOUNT: 'payments' }, true);
+  assert.equal(await stranger.exited, 2);
+  assert.match(stranger.stderr(), /KUBERNETES_TOKEN_REJECTED|did not authenticate/);
   assert.equal(await liar.exited, 2);
   assert.match(liar.stderr(), /IDENTITY_MISMATCH|sa\/payments/);
 });

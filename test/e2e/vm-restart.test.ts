@@ -16,6 +16,7 @@ import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-
 import { closedPort } from '../helpers/ports.ts';
 import { mtlsRequest } from '../helpers/mtls-client.ts';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { allStarted } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { sluicectl } from '../control-plane/cli/harness.ts';
 
@@ -83,10 +84,13 @@ before(async () => {
   await token('web-2', join(root, 'web-2.token'));
   await token('caller-1', join(root, 'caller-1.token'));
   // The README's command: a token file and the identity folder relative to the working directory.
-  proxies.push(await startWeb1(vmDir, ['--token', 'web-1.token']));
-  proxies.push(await startProxy('', ['--control-plane', cp.xds, '--token', join(root, 'web-2.token'), '--identity-dir', join(root, 'web-2'), '--app', `http=${apps[1].port}`, '--outbound-port', String(await closedPort()), '--access-log', 'off'], { readyTimeoutMs: 30_000 }));
-  caller = await startProxy('', ['--control-plane', cp.xds, '--token', join(root, 'caller-1.token'), '--identity-dir', join(root, 'caller-1'), '--outbound-port', String(outbound), '--access-log', 'off'], { readyTimeoutMs: 30_000 });
-  proxies.push(caller);
+  // The three proxies join at once; each takes its place in `proxies` (web-1 first) as it starts.
+  const web2Outbound = await closedPort();
+  await allStarted([
+    startWeb1(vmDir, ['--token', 'web-1.token']).then((p) => (proxies[0] = p)),
+    startProxy('', ['--control-plane', cp.xds, '--token', join(root, 'web-2.token'), '--identity-dir', join(root, 'web-2'), '--app', `http=${apps[1].port}`, '--outbound-port', String(web2Outbound), '--access-log', 'off'], { readyTimeoutMs: 30_000 }).then((p) => (proxies[1] = p)),
+    startProxy('', ['--control-plane', cp.xds, '--token', join(root, 'caller-1.token'), '--identity-dir', join(root, 'caller-1'), '--outbound-port', String(outbound), '--access-log', 'off'], { readyTimeoutMs: 30_000 }).then((p) => (proxies[2] = caller = p)),
+  ]);
   // Both endpoints reached before the restarts begin.
   const deadline = Date.now() + 20_000;
   while (!(apps[0].seen.length > 0 && apps[1].seen.length > 0)) {
@@ -175,12 +179,17 @@ test("a first join to a wrong address (a typo'd host, the control plane's HTTP A
   const dir = mkdtempSync(join(root, 'typo-'));
   await ctl(['token', 'create', '--workload', 'vm-typo', '--ttl', '10m', '--out', join(dir, 'vm-typo.token')]);
   const apiPort = new URL(cp.url).port;
+  // Both wrong starts run at once (startProxy returns once each is spawned); each is then awaited.
+  const wrong = [];
   for (const [address, said] of [
     ['no-such-host.invalid:15012', /no-such-host\.invalid:15012: the host name does not resolve; check --control-plane/],
     [`127.0.0.1:${apiPort}`, new RegExp(`127\\.0\\.0\\.1:${apiPort} does not answer TLS: is it the control plane's xDS port \\(15012\\), not its HTTP API port`)],
   ] as const) {
     const p = await startProxy('', ['--control-plane', address, '--token', 'vm-typo.token', '--outbound-port', String(await closedPort())], { cwd: dir, expectFailure: true });
     proxies.push(p);
+    wrong.push({ p, said });
+  }
+  for (const { p, said } of wrong) {
     assert.equal(await p.exited, 2, p.stderr());
     const lines = p.stderr().split('\n').filter((l) => l.trim() !== '');
     assert.match(lines.at(-1)!, said);

@@ -14,7 +14,7 @@ import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-
 import { closedPort } from '../helpers/ports.ts';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { allStarted, waitFor } from '../helpers/wait.ts';
 import { sluicectl } from '../control-plane/cli/harness.ts';
 
 const TD = 'e2e.sluice.dev';
@@ -89,7 +89,8 @@ before(async () => {
     workload('batch-1', '{ app: batch }', '{}', 'batch'),
   ].join('---\n'));
   app = await startUpstream('orders-1');
-  for (const name of ['orders-1', 'frontend-1', 'batch-1']) {
+  // The three proxies join at once.
+  await allStarted(['orders-1', 'frontend-1', 'batch-1'].map(async (name) => {
     const tokenFile = join(dir, `${name}.token`);
     await ctl(['token', 'create', '--workload', name, '--ttl', '10m', '--out', tokenFile]);
     const port = await closedPort();
@@ -99,7 +100,7 @@ before(async () => {
     else args.push('--access-log', 'off');
     outbound[name.replace('-1', '')] = port;
     proxies[name] = await startProxy('', args, { readyTimeoutMs: 30_000 });
-  }
+  }));
   for (const caller of ['frontend', 'batch'] as const) await untilCall(`${caller} reaching orders through the mesh`, caller, '/ready', (r) => r.status === 200);
 });
 

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-plane.ts';
 import { closedPort } from '../helpers/ports.ts';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { allStarted } from '../helpers/wait.ts';
 import { startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream.ts';
 import { sluicectl } from '../control-plane/cli/harness.ts';
 
@@ -113,14 +114,17 @@ before(async () => {
     await ctl(['token', 'create', '--workload', name, '-n', namespace, '--ttl', '10m', '--out', token]);
     proxies.push(await startProxy('', ['--control-plane', cp.xds, '--token', token, '--identity-dir', join(dir, `${name}.${namespace}`), '--drain-timeout', '1s', '--access-log', 'off', ...args], { readyTimeoutMs: 30_000 }));
   };
-  for (const name of ['api-1', 'api-2'] as const) {
-    apps[name] = await startUpstream(name, flaky(name));
-    await joinAs('prod', name, ['--app', `http=${apps[name].port}`, '--outbound-port', String(await closedPort())]);
-  }
-  for (const namespace of ['team-a', 'team-b']) {
-    outbound[namespace] = await closedPort();
-    await joinAs(namespace, 'caller', ['--outbound-port', String(outbound[namespace])]);
-  }
+  // The four proxies join at once.
+  await allStarted([
+    ...(['api-1', 'api-2'] as const).map(async (name) => {
+      apps[name] = await startUpstream(name, flaky(name));
+      await joinAs('prod', name, ['--app', `http=${apps[name].port}`, '--outbound-port', String(await closedPort())]);
+    }),
+    ...['team-a', 'team-b'].map(async (namespace) => {
+      outbound[namespace] = await closedPort();
+      await joinAs(namespace, 'caller', ['--outbound-port', String(outbound[namespace])]);
+    }),
+  ]);
   await settles('team-b', 'api-1');
   // One apply: the consumer route and the RetryPolicy on it arrive in one push.
   await ctl(['apply', '-f', '-'], [

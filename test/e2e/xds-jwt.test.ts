@@ -16,6 +16,7 @@ import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-
 import { accessToken, ISSUER, realmKey, startJwksServer, type JwksServer, type RealmKey } from '../helpers/jwks-server.ts';
 import { closedPort } from '../helpers/ports.ts';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { allStarted } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { sluicectl } from '../control-plane/cli/harness.ts';
 
@@ -100,7 +101,8 @@ before(async () => {
     workload('frontend-1', '{ app: frontend }', '{}', 'frontend'),
   ].join('---\n'));
   app = await startUpstream('orders-1');
-  for (const name of ['orders-1', 'frontend-1']) {
+  // The two proxies join at once.
+  await allStarted(['orders-1', 'frontend-1'].map(async (name) => {
     const tokenFile = join(dir, `${name}.token`);
     await ctl(['token', 'create', '--workload', name, '--ttl', '10m', '--out', tokenFile]);
     const port = await closedPort();
@@ -108,7 +110,7 @@ before(async () => {
     if (name === 'orders-1') args.push('--app', `http=${app.port}`);
     else outbound = port;
     proxies[name] = await startProxy('', args, { readyTimeoutMs: 30_000 });
-  }
+  }));
   await untilCall('frontend reaching orders through the mesh', '/ready', {}, (r) => r.status === 200);
   const rule = { issuer: ISSUER, audiences: ['api'], jwksUri: idp.uri, outputClaimToHeaders: [{ header: 'x-jwt-sub', claim: 'sub' }, { header: 'x-jwt-user', claim: 'preferred_username' }] };
   await ctl(['apply', '-f', '-'], resource('RequestAuthentication', 'realm', { jwtRules: [rule] }));

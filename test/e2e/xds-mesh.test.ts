@@ -16,6 +16,7 @@ import { certificateBlocks } from '../../certs/pem.ts';
 import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-plane.ts';
 import { closedPort } from '../helpers/ports.ts';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { allStarted } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { sluicectl } from '../control-plane/cli/harness.ts';
 
@@ -78,7 +79,8 @@ before(async () => {
     workload('orders-2', '{ app: orders, version: v2 }', `{ http: ${ports.orders2} }`, 'orders'),
     workload('frontend-1', '{ app: frontend }', '{}', 'frontend'),
   ].join('---\n'));
-  for (const name of ['orders-1', 'orders-2', 'frontend-1']) {
+  // The three proxies join at once.
+  await allStarted(['orders-1', 'orders-2', 'frontend-1'].map(async (name) => {
     const tokenFile = join(dir, `${name}.token`);
     await ctl(['token', 'create', '--workload', name, '--ttl', '10m', '--out', tokenFile]);
     const args = ['--control-plane', cp.xds, '--token', tokenFile, '--identity-dir', join(dir, name), '--drain-timeout', '1s', '--access-log', 'off'];
@@ -88,7 +90,7 @@ before(async () => {
       args.push('--app', `http=${apps[name].port}`, '--outbound-port', String(await closedPort()));
     }
     proxies[name] = await startProxy('', args, { readyTimeoutMs: 30_000 });
-  }
+  }));
 });
 
 after(async () => {

@@ -16,6 +16,7 @@ import { after, before, test } from 'node:test';
 import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-plane.ts';
 import { closedPort } from '../helpers/ports.ts';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
+import { allStarted } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { sluicectl } from '../control-plane/cli/harness.ts';
 
@@ -111,13 +112,14 @@ before(async () => {
     await ctl(['token', 'create', '--workload', workload, '--ttl', '10m', '--out', token]);
     return startProxy('', ['--control-plane', cp.xds, '--token', token, '--identity-dir', join(dir, workload), '--drain-timeout', '1s', ...args], { readyTimeoutMs: 30_000 });
   };
-  await Promise.all(
-    NAMES.map(async (w) => {
+  // The four servers and the caller join at once; the wait below is for the calls to get through.
+  await allStarted([
+    ...NAMES.map(async (w) => {
       serverArgs.set(w, ['--control-plane', cp.xds, '--identity-dir', join(dir, w), '--drain-timeout', '1s', '--app', `http=${apps.get(w)!.port}`, '--outbound-port', String(await closedPort()), '--access-log', 'off']);
       servers.set(w, await join_(w, ['--app', `http=${apps.get(w)!.port}`, '--outbound-port', String(await closedPort()), '--access-log', 'off']));
     }),
-  );
-  caller = await join_('caller-1', ['--outbound-port', String(outbound), '--access-log', 'off']);
+    join_('caller-1', ['--outbound-port', String(outbound), '--access-log', 'off']).then((p) => (caller = p)),
+  ]);
   // Bounded wait until every Workload answers through the caller's proxy (spread reaches zones a and b, remote b and c).
   const seen = new Set<string>();
   await until('every Workload answering through the caller', 30_000, async () => {

@@ -18,6 +18,7 @@ import { startControlPlane, type ControlPlaneProcess } from '../helpers/control-
 import { closedPort } from '../helpers/ports.ts';
 import { startProxy, type ProxyProcess } from '../helpers/proxy-process.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { allStarted } from '../helpers/wait.ts';
 
 const TD = 'zones.sluice.dev';
 const HOST = 'web.default.svc.cluster.local';
@@ -139,15 +140,19 @@ before(async () => {
   relay = tcpRelay(ports.relay, ports.globalXds);
   await relay.open();
   await ctl(global, ['apply', '-f', '-'], `apiVersion: mesh.sluice.dev/v1alpha1\nkind: Mesh\nmetadata: { name: default }\nspec: { trustDomain: ${TD}, mtls: { mode: STRICT } }\n`);
-  onprem = await startZone('onprem', join(root, 'onprem'), ['--zone-token', await mintZoneToken('onprem'), '--xds-addr', `127.0.0.1:${ports.onpremXds}`]);
-  cloud = await startZone('cloud', join(root, 'cloud'), ['--zone-token', await mintZoneToken('cloud'), '--ingress-address', '127.0.0.1:15443']);
+  // The two zones enroll at once, as two sites would; each variable is set as its zone starts, so `after` stops whichever did.
+  const [onpremToken, cloudToken] = [await mintZoneToken('onprem'), await mintZoneToken('cloud')];
+  await allStarted([
+    startZone('onprem', join(root, 'onprem'), ['--zone-token', onpremToken, '--xds-addr', `127.0.0.1:${ports.onpremXds}`]).then((cp) => (onprem = cp)),
+    startZone('cloud', join(root, 'cloud'), ['--zone-token', cloudToken, '--ingress-address', '127.0.0.1:15443']).then((cp) => (cloud = cp)),
+  ]);
   app = await startUpstream('web-1');
   // cloud runs web; onprem runs the caller, and until a zone ingress carries cross-zone
   // traffic, reaches cloud's instance by a Workload of its own at that address.
   await ctl(cloud, ['apply', '-f', '-'], [SERVICE, workload('web-1', 'app: web', ports.webInbound, 'web')].join('---\n'));
   await ctl(onprem, ['apply', '-f', '-'], [SERVICE, workload('web-cloud', 'app: web', ports.webInbound, 'web'), workload('caller-1', 'app: caller', null, 'caller')].join('---\n'));
-  await joinProxy(cloud, 'web-1', ['--app', `http=${app.port}`, '--outbound-port', String(await closedPort())]);
-  await joinProxy(onprem, 'caller-1', ['--outbound-port', String(ports.outbound)]);
+  const webOutbound = await closedPort();
+  await allStarted([joinProxy(cloud, 'web-1', ['--app', `http=${app.port}`, '--outbound-port', String(webOutbound)]), joinProxy(onprem, 'caller-1', ['--outbound-port', String(ports.outbound)])]);
 });
 
 after(async () => {

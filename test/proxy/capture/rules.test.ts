@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { PROXY_MAIN } from '../../helpers/proxy-process.ts';
-import { deleteNetns, makeNetns, netnsMissing, type Netns } from '../../helpers/netns.ts';
+import { deleteNetns, makeNetns, netnsMissing, nsEnv, type Netns } from '../../helpers/netns.ts';
 
 const skip = netnsMissing();
 if (skip !== null) console.log(`# skipped: ${skip}`);
@@ -18,7 +18,7 @@ describe('sluice-proxy capture', { skip: skip ?? false }, () => {
   });
   after(() => deleteNetns(ns));
 
-  const capture = (...args: string[]) => spawnSync(ns.prefix[0], [...ns.prefix.slice(1), process.execPath, PROXY_MAIN, 'capture', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const capture = (...args: string[]) => spawnSync(ns.prefix[0], [...ns.prefix.slice(1), process.execPath, PROXY_MAIN, 'capture', ...args], { encoding: 'utf8', timeout: 30_000, env: nsEnv() });
   const nat = () => ns.exec('iptables', ['-t', 'nat', '-S']).split('\n').filter((l) => l.startsWith('-A ') || l.startsWith('-N '));
 
   test('install writes our two chains and their jumps; twice changes nothing; uninstall leaves the table as it was', () => {
