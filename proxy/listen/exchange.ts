@@ -85,7 +85,7 @@ export function handleExchange(req: AnyRequest, res: AnyResponse, protocol: Http
       socket[REFUSED] = true;
       (res as ServerResponse).shouldKeepAlive = false;
     }
-    respond(ctx, res, rescue(ctx, err, deps.log), deps);
+    respond(ctx, res, rescue(ctx, err, deps.log), state, deps);
     return;
   }
 
@@ -142,8 +142,8 @@ function run(ctx: RequestContext, res: AnyResponse, state: ListenerState, deps: 
     return;
   }
   callHandler(state.handler, ctx).then(
-    (response) => respond(ctx, res, response, deps),
-    (err) => respond(ctx, res, rescue(ctx, err, deps.log), deps),
+    (response) => respond(ctx, res, response, state, deps),
+    (err) => respond(ctx, res, rescue(ctx, err, deps.log), state, deps),
   );
 }
 
@@ -221,14 +221,15 @@ function hasBody(req: AnyRequest, protocol: HttpProtocol): boolean {
 
 // --- writing the answer ---
 
-function respond(ctx: RequestContext, res: AnyResponse, response: ProxyResponse, deps: ExchangeDeps): void {
+/** `state`: the listener's state as the exchange read it when the request came (a reload meanwhile does not change how this one is answered). */
+function respond(ctx: RequestContext, res: AnyResponse, response: ProxyResponse, state: ListenerState, deps: ExchangeDeps): void {
   const body = response.body;
   if (ctx.downstreamClosed || res.destroyed) {
     releaseBody(response, new SluiceError('DOWNSTREAM_DISCONNECT'));
     return;
   }
   if (ctx.details === '') ctx.details = 'via_upstream';
-  if (ctx.peer === null && deps.current().mtls) delete response.headers[DETAILS_HEADER];
+  if (ctx.peer === null && state.mtls) delete response.headers[DETAILS_HEADER];
   if (deps.draining() && ctx.protocol !== 'HTTP/2') (res as ServerResponse).shouldKeepAlive = false;
   try {
     (res as ServerResponse).writeHead(response.status, response.headers);
@@ -236,7 +237,7 @@ function respond(ctx: RequestContext, res: AnyResponse, response: ProxyResponse,
     // The upstream sent a header Node will not write (invalid characters): never pass it on.
     releaseBody(response, err as Error);
     const reply = rescue(ctx, new SluiceError('UPSTREAM_PROTOCOL_ERROR', `invalid response header from upstream: ${(err as Error).message}`), deps.log);
-    respond(ctx, res, reply, deps);
+    respond(ctx, res, reply, state, deps);
     return;
   }
   ctx.status = response.status;
