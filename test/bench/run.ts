@@ -3,7 +3,7 @@
 // a fixed 1 000 rps run with hey for p50/p99/p99.9, CPU and RSS, one proxy and an mTLS pair;
 // the mTLS handshake rate and the route match; then issue 20's goals next to the measured
 // values. Needs wrk, nginx and hey (apt-get install -y wrk nginx hey); without one, the
-// parts that need it are skipped with the reason printed. About 9 minutes with the defaults;
+// parts that need it are skipped with the reason printed. About 11 minutes with the defaults;
 // a short run: BENCH_SECONDS=3 BENCH_RATE_SECONDS=3 BENCH_ROUNDS=1 BENCH_HANDSHAKE_SECONDS=2
 // BENCH_ROUTE_ROUNDS=5 (sidecar.ts lists every variable).
 //

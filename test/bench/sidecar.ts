@@ -21,7 +21,7 @@
 // and the route match at 10 and 5 000 Services (route-match.ts), and the goals table.
 //
 // Without wrk, nginx or hey the parts that need them are skipped, each with its reason.
-// Environment (whole seconds; defaults give a run of about 9 minutes): BENCH_SECONDS (10,
+// Environment (whole seconds; defaults give a run of about 11 minutes): BENCH_SECONDS (10,
 // each throughput run), BENCH_WARMUP_SECONDS (2, before each run), BENCH_ROUNDS (3),
 // BENCH_CONNECTIONS (32), BENCH_RATE (1000 req/s), BENCH_RATE_CONNECTIONS (16),
 // BENCH_RATE_SECONDS (10, each fixed-rate run), BENCH_HANDSHAKE_SECONDS (4), BENCH_ROUTE_ROUNDS (15).
