@@ -88,7 +88,7 @@ export const usage = `usage: sluice-proxy --config FILE [options]
   --access-log WHERE       stdout (default), off, or a file path
   --workers N              threads that serve traffic (default 1): N-1 worker threads besides the
                            main one, on the same ports (SO_REUSEPORT); /stats and /clusters add
-                           them up, /workers shows each. A worker costs ~30 MiB idle: worth it
+                           them up, /workers shows each. A worker costs ~25 MiB idle: worth it
                            only with a core to spare for it (see README, "More than one worker")
   --help                   this text
   --version                the version, and exit
