@@ -8,17 +8,9 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:f
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { alive } from './ports.ts';
 
 const LOCK = join(tmpdir(), 'sluice-fixed-ports.lock');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes the lock when its owner is gone (or never wrote its pid, 10 s after making it); true when it did. */
 function clearStale(): boolean {

@@ -40,7 +40,8 @@ const handedOut = new Set<number>();
 /** One directory per reserved port, holding one empty file named after each process that asked for it. */
 export const RESERVATIONS = join(tmpdir(), 'sluice-test-ports');
 
-function alive(pid: number): boolean {
+/** True while process `pid` exists (EPERM: it does, as another user's). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
