@@ -132,6 +132,10 @@ test('a pushed route change reaches both threads of a --workers 2 proxy, and the
 test("both threads' failed requests go to the control plane (sluicectl explain's feed)", async () => {
   type Dump = { failure_reports: { queued: number; sent: number; dropped: number; limited: number } };
   const reports = async () => (JSON.parse(await adminGet(caller.adminPort, '/config_dump')) as Dump).failure_reports;
+  // Each thread reports at most 50 failures a second (a token bucket, failure-report.ts), and
+  // the route switch of the test before may have just spent some of a thread's: a second's
+  // wait fills every bucket, so none of the 40 is limited and the count below is exact.
+  await new Promise((r) => setTimeout(r, 1100));
   const sent0 = (await reports()).sent;
   const before = await perWorker();
   // No Service has this name: each call is a 404 NR from the thread that took it.
