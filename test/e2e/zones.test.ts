@@ -254,8 +254,13 @@ test('the global killed: zones keep serving and issuing certificates, and show i
   });
 });
 
-test('the link cut: the zone serves, restarted too; a route applied on the global meanwhile reaches it once the link returns', { timeout: 120_000 }, async () => {
+test('the link cut: the zone serves, restarted too; a route applied on the global meanwhile reaches it once the link returns', { timeout: 120_000 }, async (t) => {
   await relay.close();
+  // Whatever fails below, the tests after this one find the link back.
+  let reopened = false;
+  t.after(async () => {
+    if (!reopened) await relay.open();
+  });
   await eventually('the global marks both zones offline', async () => {
     const z = await zones(global);
     return z.items.every((r) => r.status === 'offline') ? z : undefined;
@@ -270,13 +275,17 @@ test('the link cut: the zone serves, restarted too; a route applied on the globa
   // Restarted while cut off: it serves from its own store, and knows cloud from its last state.
   assert.equal(await onprem.stop(), 0, onprem.stderr());
   onprem = await startZone('onprem', join(root, 'onprem'), ['--xds-addr', `127.0.0.1:${ports.onpremXds}`]);
+  // cloud's status is what the global last told onprem: the relay cuts both links at once, so
+  // the global may have told onprem "cloud offline" just before onprem's own link went.
   const known = await zones(onprem);
-  assert.deepEqual(known.items.map((r) => [r.name, r.status, r.services]), [['onprem', 'offline', 1], ['cloud', 'online', 1]]);
+  assert.deepEqual(known.items.map((r) => [r.name, r.services]), [['onprem', 1], ['cloud', 1]]);
+  assert.equal(known.items[0].status, 'offline');
   await served('onprem, restarted cut off, serves its last config');
   const cut = await sluicectl(['check'], { env: { SLUICE_SERVER: onprem.url, SLUICE_TOKEN_FILE: onprem.tokenFile } });
   assert.equal(cut.code, 1, cut.stdout);
   assert.match(cut.stdout, /\[FAIL\] zones: the link to the global control plane is down: last heard from at/);
   await relay.open();
+  reopened = true;
   await served("the route applied while cut off reaches onprem's proxies", (h) => h['x-from-global'] === 'partition');
   await eventually('the zones online again', async () => {
     const z = await zones(global);
