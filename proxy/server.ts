@@ -21,7 +21,7 @@ import { HttpListener } from './listen/http-listener.ts';
 import { TcpListener, type TcpStream } from './listen/tcp-listener.ts';
 import { handleUpgrade } from './listen/upgrade.ts';
 import type { LoadedSvid } from './tls/svid-store.ts';
-import { ClusterSet, forward, type ClusterStatus } from './upstream/index.ts';
+import { ClusterSet, send, type ClusterStatus } from './upstream/index.ts';
 import { tunnel } from './upstream/tunnel.ts';
 import { captureTargets, handOff, type CaptureProbe, type CaptureTarget } from './capture/dispatch.ts';
 
@@ -75,7 +75,13 @@ export class ProxyServer {
     this.#clusters = new ClusterSet({ random: hooks.random, now: hooks.now, log: hooks.log, svid: hooks.svid });
     this.#router = {
       clusters: this.#clusters,
-      forward: (ctx, endpoint, backend) => (ctx.upgrade !== null ? tunnel(ctx, endpoint) : forward(ctx, endpoint, backend)),
+      forward: (ctx, endpoint, backend, outcome) => {
+        if (ctx.upgrade === null) return send(ctx, endpoint, backend, outcome);
+        tunnel(ctx, endpoint).then(
+          (res) => outcome.onHead(res),
+          (err: Error) => outcome.onFailure(err),
+        );
+      },
       random: hooks.random,
       ...(hooks.peerMetadata === undefined ? {} : { peerMetadata: hooks.peerMetadata }),
     };

@@ -8,6 +8,7 @@ import type { ResponseFlag } from '../errors.ts';
 import type { TraceSpan } from '../telemetry/trace-context.ts';
 import type { MatchedRule } from './route-table.ts';
 import type { FailureNotes } from '../telemetry/failure-notes.ts';
+import type { Deadline } from './filters/timeout.ts';
 
 export type HeaderMap = Record<string, string | string[]>;
 
@@ -90,8 +91,10 @@ export class RequestContext {
   status = 0;
   bytesReceived = 0;
   bytesSent = 0;
-  /** Set by the upstream step while a try is in flight; `abort` calls it. */
-  cancelUpstream: ((err: Error) => void) | null = null;
+  /** The try in flight (upstream/forward.ts), set when it starts; `abort` cancels it. */
+  upstreamTry: { cancel(err: Error): void } | null = null;
+  /** The request's one deadline (http/filters/timeout.ts), when a timeout applies to it. */
+  deadline: Deadline | null = null;
   /** Why the request was given up (client gone, timeout): no further try may start. */
   aborted: Error | null = null;
   /** Tries sent upstream (1 + retries); 0 when the request never left the proxy. */
@@ -153,7 +156,7 @@ export class RequestContext {
   /** Gives the request up: the try in flight is cancelled and no retry follows. */
   abort(err: Error): void {
     this.aborted ??= err;
-    this.cancelUpstream?.(err);
+    this.upstreamTry?.cancel(err);
   }
 
   addFlag(flag: ResponseFlag): void {

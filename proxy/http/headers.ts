@@ -19,10 +19,16 @@ const HOP_BY_HOP = new Set([
 export const PEER_METADATA_HEADER = 'x-sluice-peer';
 
 /**
- * Copies `source` without hop-by-hop headers (and without any header the Connection
- * header names) and without HTTP/2 pseudo-headers. `te: trailers` survives: gRPC needs it.
+ * `source` without hop-by-hop headers (and without any header the Connection header names)
+ * and without HTTP/2 pseudo-headers. `te: trailers` survives: gRPC needs it.
+ *
+ * Most messages carry none of those (HTTP/1.1 keeps connections alive without saying so):
+ * then `source` itself is returned, and the caller owns it from here. That is the object
+ * Node built once from the message's raw header lines, with its rules for duplicates, so a
+ * request's headers are built once, not copied again. Otherwise a copy is made.
  */
 export function forwardableHeaders(source: Record<string, string | string[] | undefined>, keepUpgrade = false): HeaderMap {
+  if (forwardable(source)) return source as HeaderMap;
   const out: HeaderMap = {};
   const connection = source.connection;
   const named = connection === undefined ? null : connectionTokens(connection);
@@ -38,6 +44,13 @@ export function forwardableHeaders(source: Record<string, string | string[] | un
     out[name] = value;
   }
   return out;
+}
+
+/** Whether `source` may go on as it is: no field to drop, none undefined. */
+function forwardable(source: Record<string, string | string[] | undefined>): boolean {
+  if (source.connection !== undefined) return false;
+  for (const name in source) if (source[name] === undefined || name.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(name)) return false;
+  return true;
 }
 
 /** The field names Connection lists: one name as a string (nearly every message: keep-alive or close), more as a set. */

@@ -13,32 +13,38 @@ type DispatchController = Parameters<NonNullable<Dispatcher.DispatchHandler['onR
 /** Requests in flight to one backend, for its circuit breaker. */
 export type InFlight = { activeRequests: number };
 
+/** Who hears how a try ends: exactly one of the two, once. */
+export interface TryOutcome {
+  /** The response head arrived; its body streams once the exchange attaches a sink. */
+  onHead(res: ProxyResponse): void;
+  /** No valid head: a SluiceError (UF, UC, UR, UT, UPE...). */
+  onFailure(err: Error): void;
+}
+
 /**
- * Sends ctx's request to `endpoint` and resolves with the response head once it arrives.
- * Rejects with a SluiceError (UF, UC, UR, UT, UPE...) when no valid head arrives. The
- * request counts as active on the endpoint and on `backend` until its response body is over.
+ * Sends ctx's request to `endpoint` and tells `outcome` how it went: no promise, no closure
+ * per request. The request counts as active on the endpoint and on `backend` until its
+ * response body is over.
  */
-export function forward(ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null = null): Promise<ProxyResponse> {
-  if (ctx.aborted !== null) return Promise.reject(ctx.aborted);
-  if (ctx.downstreamClosed) return Promise.reject(new SluiceError('DOWNSTREAM_DISCONNECT'));
-  return new Promise((resolve, reject) => {
-    const exchange = new UpstreamExchange(ctx, endpoint, backend, resolve, reject);
-    ctx.cancelUpstream = (err) => exchange.cancel(err);
-    endpoint.activeRequests++;
-    endpoint.totalRequests++;
-    if (backend !== null) backend.activeRequests++;
-    endpoint.dispatcher.dispatch(
-      {
-        path: ctx.target(),
-        method: ctx.method,
-        headers: ctx.headers,
-        body: ctx.body as Dispatcher.DispatchOptions['body'],
-        // Retrying is the resilience layer's call, never undici's.
-        idempotent: false,
-      },
-      exchange,
-    );
-  });
+export function send(ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null, outcome: TryOutcome): void {
+  if (ctx.aborted !== null) return outcome.onFailure(ctx.aborted);
+  if (ctx.downstreamClosed) return outcome.onFailure(new SluiceError('DOWNSTREAM_DISCONNECT'));
+  const exchange = new UpstreamExchange(ctx, endpoint, backend, outcome);
+  ctx.upstreamTry = exchange;
+  endpoint.activeRequests++;
+  endpoint.totalRequests++;
+  if (backend !== null) backend.activeRequests++;
+  endpoint.dispatcher.dispatch(
+    {
+      path: ctx.target(),
+      method: ctx.method,
+      headers: ctx.headers,
+      body: ctx.body as Dispatcher.DispatchOptions['body'],
+      // Retrying is the resilience layer's call, never undici's.
+      idempotent: false,
+    },
+    exchange,
+  );
 }
 
 const Phase = { waiting: 0, streaming: 1, done: 2 } as const;
@@ -55,8 +61,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
   #ctx: RequestContext;
   #endpoint: EndpointState;
   #backend: InFlight | null;
-  #resolve: (r: ProxyResponse) => void;
-  #reject: (e: Error) => void;
+  #outcome: TryOutcome;
   #controller: DispatchController | null = null;
   #state: number = Phase.waiting;
   #sink: BodySink | null = null;
@@ -67,12 +72,11 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
   #error: Error | null = null;
   #cancelled: Error | null = null;
 
-  constructor(ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null, resolve: (r: ProxyResponse) => void, reject: (e: Error) => void) {
+  constructor(ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null, outcome: TryOutcome) {
     this.#ctx = ctx;
     this.#endpoint = endpoint;
     this.#backend = backend;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.#outcome = outcome;
   }
 
   // --- undici handler ---
@@ -90,7 +94,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
     // 1xx are hop-by-hop; Node already answered the client's Expect itself.
     if (statusCode < 200) return;
     this.#state = Phase.streaming;
-    this.#resolve({ status: statusCode, headers: forwardableHeaders(headers), body: this });
+    this.#outcome.onHead({ status: statusCode, headers: forwardableHeaders(headers), body: this });
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
@@ -126,7 +130,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler, ResponseBody {
     if (wasWaiting) {
       // Cancelled on purpose: the reason is the answer (a per-try timeout's UT, the client gone).
       const reason = this.#cancelled;
-      this.#reject(reason === null ? classify(err, this.#endpoint) : isSluiceError(reason) ? reason : new SluiceError('DOWNSTREAM_DISCONNECT', undefined, { cause: err }));
+      this.#outcome.onFailure(reason === null ? classify(err, this.#endpoint) : isSluiceError(reason) ? reason : new SluiceError('DOWNSTREAM_DISCONNECT', undefined, { cause: err }));
       return;
     }
     if (this.#sink !== null) this.#sink.abort(err);

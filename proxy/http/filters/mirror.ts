@@ -7,6 +7,7 @@ import type { RequestMirror } from '../../config/model.ts';
 import { releaseBody, RequestContext } from '../context.ts';
 import type { Filter } from '../filter.ts';
 import { ANY_ENDPOINT } from '../../upstream/lb/registry.ts';
+import type { TryOutcome } from '../../upstream/forward.ts';
 import type { RouterDeps } from './router.ts';
 
 /** How far a mirror's body copy may lag the real request before the mirror is given up. */
@@ -31,11 +32,14 @@ function sendMirror(ctx: RequestContext, backend: string, deps: RouterDeps): voi
     ctx.body = primary;
     copy.body = shadow;
   }
-  deps.forward(copy, endpoint, null).then(
-    (res) => releaseBody(res, new Error('mirror response discarded')),
-    () => {},
-  );
+  deps.forward(copy, endpoint, null, DISCARD);
 }
+
+/** A mirror's answer is thrown away, and its failure too. */
+const DISCARD: TryOutcome = {
+  onHead: (res) => releaseBody(res, new Error('mirror response discarded')),
+  onFailure: () => {},
+};
 
 /** Splits a body in two; the primary sets the pace, the shadow is destroyed when it lags. */
 function tee(source: Readable): [PassThrough, PassThrough] {

@@ -4,7 +4,7 @@
 import type { BackendRef, RetryPolicy, RouteRule } from '../../config/model.ts';
 import { SluiceError } from '../../errors.ts';
 import type { Cluster, EndpointState } from '../../upstream/index.ts';
-import type { InFlight } from '../../upstream/forward.ts';
+import type { InFlight, TryOutcome } from '../../upstream/forward.ts';
 import { sendWithRetries } from '../../upstream/resilience/attempts.ts';
 import type { ProxyResponse, RequestContext } from '../context.ts';
 import type { Handler } from '../filter.ts';
@@ -13,7 +13,8 @@ import { PEER_METADATA_HEADER } from '../headers.ts';
 
 export type RouterDeps = {
   readonly clusters: { get(name: string): Cluster | undefined };
-  readonly forward: (ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null) => Promise<ProxyResponse>;
+  /** Sends one try; `outcome` hears how it ended, once (upstream/forward.ts send). */
+  readonly forward: (ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null, outcome: TryOutcome) => void;
   /** Injected so tests can make weighted picks, mirror shares and backoff deterministic. */
   readonly random: () => number;
   /** Sent as x-sluice-peer to backends that are peer proxies (mTLS): who this proxy is, for their metrics. */

@@ -1,16 +1,16 @@
 // The tries of one request at one backend: pick an endpoint, pass the circuit breaker,
 // send, judge the answer, and retry while the policy, the request (idempotent, body still
 // replayable) and the backend (retry budget, active retries) all allow it. Envoy's router
-// retry state, in one loop.
+// retry state, as one object per request driven by the try's callbacks.
 
 import { IDEMPOTENT_METHODS } from '../../../kinds/resilience-defaults.ts';
 import type { RetryOn, RetryPolicy } from '../../config/model.ts';
 import { SluiceError, type ErrorCode } from '../../errors.ts';
 import { releaseBody, type ProxyResponse, type RequestContext } from '../../http/context.ts';
-import { withDeadline } from '../../http/filters/timeout.ts';
+import { armDeadline, type Deadline, type DeadlineOwner } from '../../http/filters/timeout.ts';
 import type { Cluster } from '../cluster.ts';
 import type { EndpointState } from '../endpoint.ts';
-import type { InFlight } from '../forward.ts';
+import type { InFlight, TryOutcome } from '../forward.ts';
 import { HASHING_BALANCERS } from '../../../kinds/load-balancer-names.ts';
 import { combinedHash, requestHash } from '../lb/hash.ts';
 import type { PickRequest } from '../lb/registry.ts';
@@ -18,7 +18,8 @@ import { ReplayBody } from './replay-body.ts';
 import { hostNotes, notesOf, noteTry } from '../../telemetry/failure-notes.ts';
 
 export type AttemptDeps = {
-  readonly forward: (ctx: RequestContext, endpoint: EndpointState, backend: InFlight) => Promise<ProxyResponse>;
+  /** Sends one try; `outcome` hears how it ended, once (upstream/forward.ts send). */
+  readonly forward: (ctx: RequestContext, endpoint: EndpointState, backend: InFlight | null, outcome: TryOutcome) => void;
   readonly random: () => number;
 };
 
@@ -40,82 +41,189 @@ const UPSTREAM_FAILURES: ReadonlySet<ErrorCode> = new Set([
 const GRPC_RETRY_ON: Readonly<Record<string, RetryOn>> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '14': 'unavailable' };
 const GRPC_REASONS: ReadonlySet<RetryOn> = new Set(Object.values(GRPC_RETRY_ON));
 
+/**
+ * The tries of one request at one backend, resolved with the answer to give (a response
+ * head) or rejected with the failure to answer for. One promise per request; the tries
+ * themselves run on callbacks (Tries below), with no async frame or promise per try.
+ */
 export function sendWithRetries(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps): Promise<ProxyResponse> {
-  const tries = runTries(ctx, cluster, policy, deps);
-  if (policy.requestTimeoutMs === undefined) return tries;
-  const ms = policy.requestTimeoutMs;
-  return withDeadline(ctx, ms, tries, (err) => {
-    notesOf(ctx).timeout = { kind: 'request', ms };
-    ctx.abort(err);
-  });
+  return new Promise((resolve, reject) => new Tries(ctx, cluster, policy, deps, resolve, reject).next());
 }
 
-async function runTries(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps): Promise<ProxyResponse> {
-  const { counters, limits } = cluster;
-  const allowsRetry = policy.attempts > 0 && ctx.upgrade === null;
-  const retriable = allowsRetry && (policy.retryNonIdempotent || IDEMPOTENT.has(ctx.method));
-  // Every gRPC call is a POST: a status the policy names (unavailable...) is the server
-  // saying "not done, try again" (gRFC A6), so those retry whatever the method.
-  const grpc = allowsRetry && isGrpc(ctx);
-  const replay = (retriable || grpc) && ctx.body !== null ? new ReplayBody(ctx.body, policy.bufferLimitBytes) : null;
-  const hash = hashOf(ctx, cluster);
-  let pick: PickRequest = hash === undefined ? NO_HASH : { hash, tried: null };
-  const before = triesBefore(ctx);
-  cluster.budget.deposit();
-  for (let attempt = 1; ; attempt++) {
-    const retry = attempt > 1;
-    const endpoint = cluster.lb.pick(pick);
+/** Envoy's router retry state for one request, as an object with a fixed shape. */
+class Tries implements TryOutcome, DeadlineOwner {
+  readonly ctx: RequestContext;
+  readonly cluster: Cluster;
+  readonly policy: RetryPolicy;
+  readonly deps: AttemptDeps;
+  readonly #resolve: (res: ProxyResponse) => void;
+  readonly #reject: (err: unknown) => void;
+  /** The request may be retried on a retriable outcome (policy, method, no upgrade). */
+  readonly retriable: boolean;
+  /** A gRPC call: a gRPC status the policy names is retried whatever the method (gRFC A6). */
+  readonly grpc: boolean;
+  readonly replay: ReplayBody | null;
+  readonly hash: number | undefined;
+  /** Tries a mesh peer already made before this hop. */
+  readonly before: number;
+  /** The backend's request timeout, when this request's deadline is the one it armed. */
+  readonly deadline: Deadline | null;
+  pick: PickRequest;
+  attempt = 0;
+  endpoint: EndpointState | null = null;
+  tryTimer: NodeJS.Timeout | null = null;
+  /** A try is in flight: its outcome is still to come (once). */
+  trying = false;
+  settled = false;
+
+  constructor(ctx: RequestContext, cluster: Cluster, policy: RetryPolicy, deps: AttemptDeps, resolve: (res: ProxyResponse) => void, reject: (err: unknown) => void) {
+    this.ctx = ctx;
+    this.cluster = cluster;
+    this.policy = policy;
+    this.deps = deps;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    const allowsRetry = policy.attempts > 0 && ctx.upgrade === null;
+    this.retriable = allowsRetry && (policy.retryNonIdempotent || IDEMPOTENT.has(ctx.method));
+    // Every gRPC call is a POST: a status the policy names (unavailable...) is the server
+    // saying "not done, try again" (gRFC A6), so those retry whatever the method.
+    this.grpc = allowsRetry && isGrpc(ctx);
+    this.replay = (this.retriable || this.grpc) && ctx.body !== null ? new ReplayBody(ctx.body, policy.bufferLimitBytes) : null;
+    this.hash = hashOf(ctx, cluster);
+    this.pick = this.hash === undefined ? NO_HASH : { hash: this.hash, tried: null };
+    this.before = triesBefore(ctx);
+    // The backend's whole-request limit: the request's deadline, or sooner than the route's.
+    this.deadline = policy.requestTimeoutMs === undefined ? null : armDeadline(ctx, policy.requestTimeoutMs, 'request', this);
+    cluster.budget.deposit();
+  }
+
+  /** Starts the next try, or settles with why none can start. */
+  next(): void {
+    const { ctx, cluster } = this;
+    const attempt = ++this.attempt;
+    const endpoint = cluster.lb.pick(this.pick);
     if (endpoint === undefined) {
       notesOf(ctx).hosts = hostNotes(cluster.endpoints);
-      throw new SluiceError('NO_HEALTHY_UPSTREAM', `backend '${cluster.name}' has no healthy endpoint`);
+      return this.fail(new SluiceError('NO_HEALTHY_UPSTREAM', `backend '${cluster.name}' has no healthy endpoint`));
     }
-    admit(ctx, cluster, endpoint);
+    try {
+      admit(ctx, cluster, endpoint);
+    } catch (err) {
+      return this.fail(err);
+    }
+    this.endpoint = endpoint;
     ctx.upstreamHost = endpoint.key;
     ctx.attempts = attempt;
-    ctx.headers[ATTEMPT_HEADER] = before === 0 ? String(attempt) : String(before + attempt);
-    if (replay !== null) ctx.body = replay.stream();
-    if (retry) counters.activeRetries++;
-    let response: ProxyResponse | undefined;
-    let failure: unknown;
+    ctx.headers[ATTEMPT_HEADER] = this.before === 0 ? String(attempt) : String(this.before + attempt);
+    if (this.replay !== null) ctx.body = this.replay.stream();
+    if (attempt > 1) cluster.counters.activeRetries++;
+    // A per-try timeout cancels the try's upstream request with a UT error, which the try
+    // then fails with; the request itself may still be retried.
+    const perTry = this.policy.perTryTimeoutMs;
+    if (perTry !== undefined) this.tryTimer = setTimeout(expireTry, perTry, ctx, perTry);
+    this.trying = true;
     try {
-      response = await tryOnce(ctx, endpoint, counters, policy.perTryTimeoutMs, deps);
+      this.deps.forward(ctx, endpoint, cluster.counters, this);
     } catch (err) {
-      failure = err;
-    } finally {
-      if (retry) counters.activeRetries--;
+      // Thrown before the try could tell its outcome, or after: told once either way.
+      if (this.trying) this.onFailure(err as Error);
     }
-    const outlier = cluster.outlier;
-    let grpcStatus = false;
-    if (response !== undefined) {
-      outlier?.recordStatus(endpoint, response.status);
-      const reason = retryReason(response, policy);
-      if (reason === null) return response;
-      grpcStatus = GRPC_REASONS.has(reason);
-      noteTry(ctx, endpoint, response.status);
-    } else {
-      const code = (failure as SluiceError).code;
-      if (!UPSTREAM_FAILURES.has(code)) throw failure;
-      outlier?.recordLocalFailure(endpoint);
-      noteTry(ctx, endpoint, failure as Error);
-      if (!failureCovered(code, policy.retryOn)) throw failure;
-    }
-    // A retriable outcome: retry if everything allows it, else hand this outcome on.
-    const exhausted = attempt > policy.attempts;
-    const mayRetry = retriable || (grpc && grpcStatus);
+  }
+
+  // --- TryOutcome: how the try in flight ended ---
+
+  onHead(res: ProxyResponse): void {
+    if (!this.trying) return releaseBody(res);
+    this.#tryOver();
+    this.cluster.outlier?.recordStatus(this.endpoint!, res.status);
+    const reason = retryReason(res, this.policy);
+    if (reason === null) return this.#answer(res);
+    // Judged off undici's callback: a retry releases this answer and dispatches anew.
+    process.nextTick(retryAfterHead, this, res, reason);
+  }
+
+  onFailure(err: Error): void {
+    if (!this.trying) return;
+    this.#tryOver();
+    process.nextTick(retryAfterFailure, this, err);
+  }
+
+  // --- DeadlineOwner: the backend's request timeout passed ---
+
+  expire(err: SluiceError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.#reject(err);
+  }
+
+  /** A retriable answer or failure: retry if everything allows it, else hand this outcome on. */
+  judge(response: ProxyResponse | undefined, failure: unknown, grpcStatus: boolean): void {
+    const { ctx, cluster, policy } = this;
+    const { counters, limits } = cluster;
+    const exhausted = this.attempt > policy.attempts;
+    const mayRetry = this.retriable || (this.grpc && grpcStatus);
+    const replay = this.replay;
     const allowed =
       mayRetry && !exhausted && ctx.aborted === null && (replay === null || replay.replayable) && counters.activeRetries < limits.maxActiveRetries && cluster.budget.tryWithdraw();
     if (!allowed) {
       if (exhausted && policy.attempts > 0) ctx.addFlag('URX');
       if (mayRetry && !exhausted) counters.retriesRefused++;
-      if (response !== undefined) return response;
-      throw failure;
+      if (response !== undefined) return this.#answer(response);
+      return this.fail(failure);
     }
     if (response !== undefined) releaseBody(response, new Error('answer replaced by a retry'));
     counters.retries++;
-    pick = { hash, tried: pick.tried === null ? [endpoint] : [...pick.tried, endpoint], avoidTriedPriorities: policy.failoverOnRetry === true };
-    await sleep(backoffMs(attempt, policy, deps.random));
-    if (ctx.aborted !== null) throw ctx.aborted;
+    const endpoint = this.endpoint!;
+    this.pick = { hash: this.hash, tried: this.pick.tried === null ? [endpoint] : [...this.pick.tried, endpoint], avoidTriedPriorities: policy.failoverOnRetry === true };
+    const wait = backoffMs(this.attempt, policy, this.deps.random);
+    if (wait > 0) setTimeout(retryAfterBackoff, wait, this);
+    else retryAfterBackoff(this);
   }
+
+  /** The try in flight is over: its timer and its count as an active retry go. */
+  #tryOver(): void {
+    this.trying = false;
+    if (this.tryTimer !== null) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = null;
+    }
+    if (this.attempt > 1) this.cluster.counters.activeRetries--;
+  }
+
+  #answer(res: ProxyResponse): void {
+    this.deadline?.clear();
+    // A head that lost the race with the deadline: its body must not hold the upstream open.
+    if (this.settled) return releaseBody(res);
+    this.settled = true;
+    this.#resolve(res);
+  }
+
+  /** Settles with `err` as the request's failure (once). */
+  fail(err: unknown): void {
+    this.deadline?.clear();
+    if (this.settled) return;
+    this.settled = true;
+    this.#reject(err);
+  }
+}
+
+function retryAfterHead(t: Tries, res: ProxyResponse, reason: RetryOn): void {
+  noteTry(t.ctx, t.endpoint!, res.status);
+  t.judge(res, undefined, GRPC_REASONS.has(reason));
+}
+
+function retryAfterFailure(t: Tries, err: Error): void {
+  const code = (err as SluiceError).code;
+  if (!UPSTREAM_FAILURES.has(code)) return t.fail(err);
+  t.cluster.outlier?.recordLocalFailure(t.endpoint!);
+  noteTry(t.ctx, t.endpoint!, err);
+  if (!failureCovered(code, t.policy.retryOn)) return t.fail(err);
+  t.judge(undefined, err, false);
+}
+
+function retryAfterBackoff(t: Tries): void {
+  if (t.ctx.aborted !== null) return t.fail(t.ctx.aborted);
+  t.next();
 }
 
 /**
@@ -162,29 +270,9 @@ function admit(ctx: RequestContext, cluster: Cluster, endpoint: EndpointState): 
   }
 }
 
-/**
- * One try. A per-try timeout cancels the try's upstream request with a UT error, which the
- * try then rejects with; the request itself may still be retried. No promise or closure
- * per try: this is on every request of a backend with a per-try timeout. Without one, the
- * try is the forward itself (no async frame, no extra promise).
- */
-function tryOnce(ctx: RequestContext, endpoint: EndpointState, backend: InFlight, perTryMs: number | undefined, deps: AttemptDeps): Promise<ProxyResponse> {
-  return perTryMs === undefined ? deps.forward(ctx, endpoint, backend) : tryWithTimer(ctx, endpoint, backend, perTryMs, deps);
-}
-
-async function tryWithTimer(ctx: RequestContext, endpoint: EndpointState, backend: InFlight, perTryMs: number, deps: AttemptDeps): Promise<ProxyResponse> {
-  const sent = deps.forward(ctx, endpoint, backend);
-  const timer = setTimeout(expireTry, perTryMs, ctx, perTryMs);
-  try {
-    return await sent;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function expireTry(ctx: RequestContext, ms: number): void {
   notesOf(ctx).timeout = { kind: 'per-try', ms };
-  ctx.cancelUpstream?.(new SluiceError('UPSTREAM_TIMEOUT', `no response within the per-try timeout of ${ms} ms`));
+  ctx.upstreamTry?.cancel(new SluiceError('UPSTREAM_TIMEOUT', `no response within the per-try timeout of ${ms} ms`));
 }
 
 /** Why a response head asks for a retry under `policy`, or null when it is the answer. */
@@ -222,10 +310,6 @@ export function failureCovered(code: ErrorCode, on: readonly RetryOn[]): boolean
 export function backoffMs(retry: number, policy: Pick<RetryPolicy, 'backoffBaseMs' | 'backoffMaxMs'>, random: () => number): number {
   const ceiling = Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** Math.min(retry - 1, 30));
   return Math.floor(random() * ceiling);
-}
-
-function sleep(ms: number): Promise<void> {
-  return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function isGrpc(ctx: RequestContext): boolean {

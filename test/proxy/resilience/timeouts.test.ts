@@ -60,16 +60,25 @@ routes:
     rules:
       - { matches: [{ path: { value: /hung } }], backendRefs: [{ name: hung }] }
       - { matches: [{ path: { value: /hole } }], backendRefs: [{ name: hole }] }
+      # Both limits on one request: the route's (10 s) and the backend's (300 ms); and the other way round.
+      - { matches: [{ path: { value: /both-backend-sooner } }], backendRefs: [{ name: hung }], timeouts: { request: 10s } }
+      - { matches: [{ path: { value: /both-route-sooner } }], backendRefs: [{ name: hung-slow-limit }], timeouts: { request: 300ms } }
+      - { matches: [{ path: { value: /both-in-time } }], backendRefs: [{ name: live }], timeouts: { request: 10s } }
       - { backendRefs: [{ name: live }] }
 backends:
   - { name: hung, endpoints: [{ address: 127.0.0.1, port: ${hung.port} }] }
   - { name: hole, endpoints: [{ address: 127.0.0.1, port: ${hole.port} }] }
+  - { name: hung-slow-limit, endpoints: [{ address: 127.0.0.1, port: ${hung.port} }] }
   - { name: live, endpoints: [{ address: 127.0.0.1, port: ${(tap.address() as net.AddressInfo).port} }] }
 policies:
   - apiVersion: mesh.sluice.dev/v1alpha1
     kind: RetryPolicy
     metadata: { name: hung }
     spec: { targetRefs: [{ kind: Backend, name: hung }], timeouts: { request: 300ms } }
+  - apiVersion: mesh.sluice.dev/v1alpha1
+    kind: RetryPolicy
+    metadata: { name: hung-slow-limit }
+    spec: { targetRefs: [{ kind: Backend, name: hung-slow-limit }], timeouts: { request: 10s } }
   - apiVersion: mesh.sluice.dev/v1alpha1
     kind: RetryPolicy
     metadata: { name: hole }
@@ -98,6 +107,25 @@ policies:
     await waitFor(() => aborted === 1, 3000, 'the upstream to see its request reset');
     const line = await waitFor(() => proxy.accessLog().find((l) => l.request_id === 'timeout-request'));
     assert.equal(line.flags, 'UT');
+  });
+
+  test('a route timeout and a RetryPolicy request timeout on one request: the sooner answers 504 UT, whichever it is', async () => {
+    for (const [path, id] of [['/both-backend-sooner', 'both-1'], ['/both-route-sooner', 'both-2']]) {
+      const before = aborted;
+      const started = performance.now();
+      const res = await request(url(path), { headers: { 'x-request-id': id } });
+      assert.equal(res.statusCode, 504, path);
+      assert.equal(res.headers['x-sluice-details'], 'upstream_response_timeout');
+      assert.match(await res.body.text(), /no response within 300 ms/);
+      // Not a timing assertion: the 10 s limit would have kept the client that long.
+      assert.ok(performance.now() - started < 9000, `${path}: the 300 ms limit answered, not the 10 s one`);
+      await waitFor(() => aborted === before + 1, 3000, 'the upstream to see its request reset');
+      assert.equal((await waitFor(() => proxy.accessLog().find((l) => l.request_id === id))).flags, 'UT');
+    }
+    // Answered in time: the deadline goes with the answer, and the body streams whole.
+    const ok = await request(url('/both-in-time'));
+    assert.equal(ok.statusCode, 200);
+    await ok.body.dump();
   });
 
   test('an upstream that never accepts the connection is 503 UF after the connect timeout', async () => {
