@@ -11,7 +11,8 @@
 // because that is the folder both programs ship.
 
 import assert from 'node:assert/strict';
-import { braced, CounterSeries, escape, formatNumber, GaugeSeries, HistogramSeries, type Series } from './metrics-series.ts';
+import { CounterSeries, escape, GaugeSeries, HistogramSeries, type Series } from './metrics-series.ts';
+import { renderSnapshot, type FamilySnapshot } from './metrics-snapshot.ts';
 
 // --- public types ---
 
@@ -75,6 +76,8 @@ export type Metrics = {
   collected(name: string, help: string, type: 'counter' | 'gauge', labelNames: readonly string[], collect: () => Iterable<readonly [values: readonly string[], value: number]>): void;
   /** Every family in registration order, its series in creation order. Scrape path only. */
   render(): string;
+  /** The same as numbers: what render() writes, for adding registries up or reporting them (metrics-snapshot.ts). */
+  snapshot(): FamilySnapshot[];
   /** Each family's name, type and label names (bound ones first): what a scrape of this registry can show. */
   describe(): { name: string; type: 'counter' | 'gauge' | 'histogram'; labels: string[] }[];
 };
@@ -97,17 +100,20 @@ class Tree<S extends Series> {
   readonly #family: FamilyImpl<S>;
   /** The bound pairs, rendered once, with a trailing comma when there are free labels to follow. */
   readonly #prefix: string;
+  /** The bound values, in order. */
+  readonly #bound: readonly string[];
   readonly #root: Node = new Map();
   /** Reused for every lookup so that passing values to the walk allocates nothing. */
   readonly #scratch: (string | undefined)[] = new Array(MAX_LABELS).fill(undefined);
   readonly #single: S | null;
 
-  constructor(family: FamilyImpl<S>, prefix: string) {
+  constructor(family: FamilyImpl<S>, prefix: string, bound: readonly string[]) {
     this.name = family.name;
     this.#family = family;
     this.#prefix = prefix;
+    this.#bound = bound;
     // No free label: exactly one series; it exists (and renders 0) from the start.
-    this.#single = family.free.length === 0 ? family.add(prefix) : null;
+    this.#single = family.free.length === 0 ? family.add(prefix, bound) : null;
   }
 
   labels(a?: string, b?: string, c?: string, d?: string, e?: string, f?: string): S {
@@ -139,11 +145,13 @@ class Tree<S extends Series> {
   #create(leafParent: Node): S {
     const names = this.#family.free;
     const parts: string[] = [];
+    const values = [...this.#bound];
     for (let i = 0; i < names.length; i++) {
       this.#family.checkValue(names[i], this.#scratch[i]);
       parts.push(`${names[i]}="${escape(this.#scratch[i] as string, true)}"`);
+      values.push(this.#scratch[i] as string);
     }
-    const s = this.#family.add(this.#prefix + parts.join(','));
+    const s = this.#family.add(this.#prefix + parts.join(','), Object.freeze(values));
     leafParent.set(this.#scratch[names.length - 1] as string, s);
     return s;
   }
@@ -155,20 +163,23 @@ class FamilyImpl<S extends Series> {
   readonly type: 'counter' | 'gauge' | 'histogram';
   readonly bound: readonly string[];
   readonly free: readonly string[];
-  readonly #make: (pairs: string) => S;
+  readonly #make: (pairs: string, labels: readonly string[]) => S;
+  /** A histogram's bucket bounds. */
+  readonly #bounds: readonly number[] | undefined;
   readonly #series: S[] = [];
   /** The unbound family's one tree; null when the family has bound labels. */
   readonly #tree: Tree<S> | null;
   readonly #trees = new Map<string, Tree<S>>();
 
-  constructor(name: string, help: string, type: FamilyImpl<S>['type'], bound: readonly string[], free: readonly string[], make: (pairs: string) => S) {
+  constructor(name: string, help: string, type: FamilyImpl<S>['type'], bound: readonly string[], free: readonly string[], make: (pairs: string, labels: readonly string[]) => S, bounds?: readonly number[]) {
     this.name = name;
     this.help = help;
     this.type = type;
     this.bound = bound;
     this.free = free;
     this.#make = make;
-    this.#tree = bound.length === 0 ? new Tree(this, '') : null;
+    this.#bounds = bounds;
+    this.#tree = bound.length === 0 ? new Tree(this, '', []) : null;
   }
 
   get labelNames(): readonly string[] {
@@ -190,12 +201,12 @@ class FamilyImpl<S extends Series> {
     }
     const pairs = parts.join(',');
     let tree = this.#trees.get(pairs);
-    if (tree === undefined) this.#trees.set(pairs, (tree = new Tree(this, this.free.length === 0 ? pairs : `${pairs},`)));
+    if (tree === undefined) this.#trees.set(pairs, (tree = new Tree(this, this.free.length === 0 ? pairs : `${pairs},`, Object.freeze([...values]))));
     return tree;
   }
 
-  add(pairs: string): S {
-    const s = this.#make(pairs);
+  add(pairs: string, labels: readonly string[]): S {
+    const s = this.#make(pairs, labels);
     this.#series.push(s);
     return s;
   }
@@ -206,9 +217,9 @@ class FamilyImpl<S extends Series> {
     }
   }
 
-  render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${escape(this.help, false)}`, `# TYPE ${this.name} ${this.type}`);
-    for (const s of this.#series) s.render(this.name, out);
+  snapshot(): FamilySnapshot {
+    const series = this.#series.map((s) => s.snapshot());
+    return { name: this.name, help: this.help, type: this.type, labelNames: this.labelNames, ...(this.#bounds === undefined ? {} : { bounds: this.#bounds }), series };
   }
 }
 
@@ -228,13 +239,14 @@ class CollectedFamily {
     this.#collect = collect;
   }
 
-  render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${escape(this.help, false)}`, `# TYPE ${this.name} ${this.type}`);
+  snapshot(): FamilySnapshot {
+    const series = [];
     for (const [values, value] of this.#collect()) {
       assert.equal(values.length, this.labelNames.length, `${this.name}: ${this.labelNames.length} label values expected`);
-      const pairs = values.map((v, i) => `${this.labelNames[i]}="${escape(String(v), true)}"`).join(',');
-      out.push(`${this.name}${braced(pairs)} ${formatNumber(value)}`);
+      const labels = values.map(String);
+      series.push({ labels, pairs: labels.map((v, i) => `${this.labelNames[i]}="${escape(v, true)}"`).join(','), value });
     }
+    return { name: this.name, help: this.help, type: this.type, labelNames: this.labelNames, series };
   }
 }
 
@@ -254,35 +266,31 @@ export function createMetrics(): Metrics {
       assert.ok(LABEL_NAME.test(l) && !l.startsWith('__') && (type !== 'histogram' || l !== 'le'), `${name}: invalid label name ${JSON.stringify(l)}`);
     }
   };
-  const register = <S extends Series>(name: string, help: string, type: FamilyImpl<S>['type'], bound: readonly string[], labelNames: readonly string[], make: (pairs: string) => S) => {
+  const register = <S extends Series>(name: string, help: string, type: FamilyImpl<S>['type'], bound: readonly string[], labelNames: readonly string[], make: (pairs: string, labels: readonly string[]) => S, bounds?: readonly number[]) => {
     check(name, type, [...bound, ...labelNames]);
     assert.ok(labelNames.length <= MAX_LABELS, `${name}: at most ${MAX_LABELS} labels per lookup`);
-    const family = new FamilyImpl<S>(name, help, type, Object.freeze([...bound]), Object.freeze([...labelNames]), make);
+    const family = new FamilyImpl<S>(name, help, type, Object.freeze([...bound]), Object.freeze([...labelNames]), make, bounds);
     families.push(family as unknown as FamilyImpl<Series>);
     return family as never;
   };
-  const histogramMaker = (name: string, buckets: readonly number[]) => {
+  const histogram = (name: string, help: string, bound: readonly string[], labelNames: readonly string[], buckets: readonly number[]) => {
     const increasing = buckets.every((b, i) => Number.isFinite(b) && (i === 0 || b > buckets[i - 1]));
     assert.ok(buckets.length > 0 && increasing, `${name}: buckets must be finite, increasing and at least one`);
     const bounds = Object.freeze([...buckets]);
-    const les = Object.freeze(bounds.map(formatNumber));
-    return (p: string) => new HistogramSeries(p, bounds, les);
+    return register(name, help, 'histogram', bound, labelNames, (p, labels) => new HistogramSeries(p, labels, bounds), bounds);
   };
   return {
-    counter: (name, help, labelNames) => register(name, help, 'counter', [], labelNames, (p) => new CounterSeries(p)),
-    gauge: (name, help, labelNames) => register(name, help, 'gauge', [], labelNames, (p) => new GaugeSeries(p)),
-    histogram: (name, help, labelNames, buckets = DURATION_BUCKETS_MS) => register(name, help, 'histogram', [], labelNames, histogramMaker(name, buckets)),
-    boundCounter: (name, help, bound, labelNames) => register(name, help, 'counter', bound, labelNames, (p) => new CounterSeries(p)),
-    boundHistogram: (name, help, bound, labelNames, buckets = DURATION_BUCKETS_MS) => register(name, help, 'histogram', bound, labelNames, histogramMaker(name, buckets)),
+    counter: (name, help, labelNames) => register(name, help, 'counter', [], labelNames, (p, labels) => new CounterSeries(p, labels)),
+    gauge: (name, help, labelNames) => register(name, help, 'gauge', [], labelNames, (p, labels) => new GaugeSeries(p, labels)),
+    histogram: (name, help, labelNames, buckets = DURATION_BUCKETS_MS) => histogram(name, help, [], labelNames, buckets),
+    boundCounter: (name, help, bound, labelNames) => register(name, help, 'counter', bound, labelNames, (p, labels) => new CounterSeries(p, labels)),
+    boundHistogram: (name, help, bound, labelNames, buckets = DURATION_BUCKETS_MS) => histogram(name, help, bound, labelNames, buckets),
     collected(name, help, type, labelNames, collect) {
       check(name, type, labelNames);
       families.push(new CollectedFamily(name, help, type, Object.freeze([...labelNames]), collect));
     },
-    render() {
-      const out: string[] = [];
-      for (const f of families) f.render(out);
-      return out.length === 0 ? '' : `${out.join('\n')}\n`;
-    },
+    render: () => renderSnapshot(families.map((f) => f.snapshot())),
+    snapshot: () => families.map((f) => f.snapshot()),
     describe: () => families.map((f) => ({ name: f.name, type: f.type, labels: [...f.labelNames] })),
   };
 }

@@ -1,21 +1,25 @@
 // The series of the metrics registry (metrics-registry.ts): a counter's or gauge's value, a
-// histogram's buckets, and how each renders in the text exposition format 0.0.4.
+// histogram's buckets, and each one's snapshot (metrics-snapshot.ts renders the text format).
 
 import type { Counter, Gauge, Histogram } from './metrics-registry.ts';
+import type { SeriesSnapshot } from './metrics-snapshot.ts';
 
-export type Series = { readonly pairs: string; render(name: string, out: string[]): void };
+export type Series = { readonly pairs: string; snapshot(): SeriesSnapshot };
 
 class ScalarSeries implements Series {
   readonly pairs: string;
+  /** The label values, bound ones first. */
+  readonly labels: readonly string[];
   value = 0;
-  constructor(pairs: string) {
+  constructor(pairs: string, labels: readonly string[]) {
     this.pairs = pairs;
+    this.labels = labels;
   }
   get(): number {
     return this.value;
   }
-  render(name: string, out: string[]): void {
-    out.push(`${name}${braced(this.pairs)} ${formatNumber(this.value)}`);
+  snapshot(): SeriesSnapshot {
+    return { labels: this.labels, pairs: this.pairs, value: this.value };
   }
 }
 
@@ -39,16 +43,16 @@ export class GaugeSeries extends ScalarSeries implements Gauge {
 
 export class HistogramSeries implements Histogram, Series {
   readonly pairs: string;
+  readonly labels: readonly string[];
   readonly #bounds: readonly number[];
-  readonly #les: readonly string[];
   /** Per-bucket (not cumulative) counts; the last slot is the overflow above the top bound. */
   readonly #counts: Float64Array;
   count = 0;
   sum = 0;
-  constructor(pairs: string, bounds: readonly number[], les: readonly string[]) {
+  constructor(pairs: string, labels: readonly string[], bounds: readonly number[]) {
     this.pairs = pairs;
+    this.labels = labels;
     this.#bounds = bounds;
-    this.#les = les;
     this.#counts = new Float64Array(bounds.length + 1);
   }
   observe(v: number): void {
@@ -60,16 +64,8 @@ export class HistogramSeries implements Histogram, Series {
     this.count++;
     this.sum += v;
   }
-  render(name: string, out: string[]): void {
-    const prefix = this.pairs === '' ? '' : `${this.pairs},`;
-    let cumulative = 0;
-    for (let i = 0; i < this.#les.length; i++) {
-      cumulative += this.#counts[i];
-      out.push(`${name}_bucket{${prefix}le="${this.#les[i]}"} ${cumulative}`);
-    }
-    out.push(`${name}_bucket{${prefix}le="+Inf"} ${this.count}`);
-    out.push(`${name}_sum${braced(this.pairs)} ${formatNumber(this.sum)}`);
-    out.push(`${name}_count${braced(this.pairs)} ${this.count}`);
+  snapshot(): SeriesSnapshot {
+    return { labels: this.labels, pairs: this.pairs, value: this.count, sum: this.sum, buckets: Array.from(this.#counts) };
   }
 }
 

@@ -154,7 +154,7 @@ export async function startXdsProxy(flags: ProxyFlags, xf: XdsFlags, io: Io): Pr
     channelOptions: dial.options,
     nodeId: `${issued.workload}.${issued.namespace}`,
     // Every worker's counts added up: the control plane sees one proxy.
-    render: () => (runtime.workers === null ? runtime.metrics.render() : runtime.workers.metricsText(runtime.metrics.render())),
+    snapshot: () => (runtime.workers === null ? runtime.metrics.snapshot() : runtime.workers.metrics(runtime.metrics.snapshot())),
     log,
   });
   reporter.start();

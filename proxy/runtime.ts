@@ -19,7 +19,7 @@ import { createMeshRecorder, UNKNOWN, type MeshSelf } from './telemetry/mesh-met
 import type { ProxyConfig } from './config/model.ts';
 import { parseSpiffeId, workloadOf } from '../certs/spiffe-id.ts';
 import { APP_PROBES_ENV, parseAppProbes } from '../kinds/app-probes.ts';
-import { familyTotal } from './telemetry/merge-metrics.ts';
+import { familyTotal, renderSnapshot } from '../kinds/metrics-snapshot.ts';
 import type { WorkerPool } from './workers/pool.ts';
 
 export type Io = { log: Logger; accessOut: { write(s: string): unknown } | null };
@@ -118,13 +118,13 @@ function meshSelf(self: SelfLabels, identity: ProxyIdentity, config: () => Proxy
 export async function metricsText(runtime: Runtime): Promise<string> {
   const { server, metrics, workers } = runtime;
   if (workers === null) return metrics.render() + clusterMetricsText(server.clusters());
-  const [text, clusters] = await Promise.all([workers.metricsText(metrics.render()), workers.clusters(server.clusters())]);
-  return text + clusterMetricsText(clusters);
+  const [families, clusters] = await Promise.all([workers.metrics(metrics.snapshot()), workers.clusters(server.clusters())]);
+  return renderSnapshot(families) + clusterMetricsText(clusters);
 }
 
 /** /workers: each thread serving traffic (0 is the main thread) and what it has counted. */
 async function workersView(runtime: Runtime): Promise<unknown[]> {
-  const own = { worker: 0, threadId: 0, alive: true, restarts: 0, metrics: runtime.metrics.render() };
+  const own = { worker: 0, threadId: 0, alive: true, restarts: 0, metrics: runtime.metrics.snapshot() };
   const all = [own, ...((await runtime.workers?.views()) ?? [])];
   return all.map(({ metrics, ...w }) => ({ ...w, requests: familyTotal(metrics, 'sluice_route_requests_total'), connections: familyTotal(metrics, 'sluice_downstream_connections_total') }));
 }

@@ -29,8 +29,8 @@ export type FailureReporter = {
   putBack(entries: readonly object[]): void;
   /** A sender attached: until then nothing is queued (a proxy without a control plane). */
   enable(onQueued: () => void): void;
-  /** Entries another worker thread made (--workers): queued like its own, once a sender is attached. */
-  add(entries: readonly object[]): void;
+  /** Entries another worker thread made (--workers): queued like its own, once a sender is attached; `limited`, the ones its rate limit let go. */
+  add(entries: readonly object[], limited?: number): void;
   readonly stats: { queued: number; dropped: number; limited: number; sent: number };
 };
 
@@ -84,7 +84,8 @@ export function createFailureReporter(opts: FailureReporterOptions): FailureRepo
     enable(fn) {
       onQueued = fn;
     },
-    add(entries) {
+    add(entries, limited = 0) {
+      stats.limited += limited;
       if (onQueued === null || entries.length === 0) return;
       for (const e of entries) push(e);
       onQueued();

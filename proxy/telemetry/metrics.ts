@@ -38,6 +38,7 @@ export type ProxyMetrics = {
   readonly h2Goaway: Family<Counter, [listener: string, reason: string]>;
   readonly mtlsRefused: Family<Counter, [listener: string]>;
   render(): string;
+  snapshot: Metrics['snapshot'];
   describe: Metrics['describe'];
 };
 
@@ -61,6 +62,7 @@ export function createProxyMetrics(): ProxyMetrics {
       ['listener'],
     ),
     render: m.render,
+    snapshot: m.snapshot,
     describe: m.describe,
   };
 }

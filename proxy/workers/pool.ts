@@ -11,7 +11,8 @@ import type { IdentityFiles, ProxyConfig } from '../config/model.ts';
 import type { Logger } from '../http/rescue.ts';
 import type { ProxyServer } from '../server.ts';
 import type { FailureReporter } from '../telemetry/failure-report.ts';
-import { mergeClusters, sumExpositions } from '../telemetry/merge-metrics.ts';
+import { addSnapshots, type FamilySnapshot, type MetricType } from '../../kinds/metrics-snapshot.ts';
+import { mergeClusters } from '../telemetry/merge-metrics.ts';
 import type { ClusterStatus } from '../upstream/index.ts';
 import type { FromWorker, ToWorker, WorkerInit, WorkerSnapshot } from './protocol.ts';
 
@@ -21,7 +22,7 @@ const SNAPSHOT_TIMEOUT_MS = 2_000;
 /** A worker that died is started again after this long (so one that dies at once does not spin). */
 const RESTART_DELAY_MS = 1_000;
 /** Only what only grows carries on from a worker that died: its open connections are gone. */
-const CARRIED_TYPES: ReadonlySet<string> = new Set(['counter', 'histogram']);
+const CARRIED_TYPES: ReadonlySet<MetricType> = new Set(['counter', 'histogram']);
 
 type Slot = {
   readonly index: number;
@@ -33,7 +34,7 @@ type Slot = {
   drained: boolean;
 };
 
-export type WorkerView = { worker: number; threadId: number | null; alive: boolean; restarts: number; metrics: string };
+export type WorkerView = { worker: number; threadId: number | null; alive: boolean; restarts: number; metrics: FamilySnapshot[] };
 
 export class WorkerPool {
   readonly #init: Omit<WorkerInit, 'index'>;
@@ -45,7 +46,7 @@ export class WorkerPool {
   /** The config every worker runs (ports bound), sent to a worker started again. */
   #applied: { config: ProxyConfig; identity: IdentityFiles | null } | null = null;
   /** The counters and histograms of workers that died, as of their last scrape. */
-  #gone = '';
+  #gone: FamilySnapshot[] = [];
 
   /** `extra` workers besides the main thread (--workers N: N-1). */
   constructor(extra: number, init: Omit<WorkerInit, 'index'>, deps: { log: Logger; failures: FailureReporter }) {
@@ -80,14 +81,14 @@ export class WorkerPool {
     return this.#slots.map((s, i) => {
       const r = replies[i];
       if (r !== null && r.type === 'snapshot') s.last = r.snapshot;
-      return { worker: s.index, threadId: s.worker?.threadId ?? null, alive: s.worker !== null, restarts: s.restarts, metrics: s.last?.metrics ?? '' };
+      return { worker: s.index, threadId: s.worker?.threadId ?? null, alive: s.worker !== null, restarts: s.restarts, metrics: s.last?.metrics ?? [] };
     });
   }
 
   /** The workers' registries added to `own` (the main thread's), and the counts of workers that died. */
-  async metricsText(own: string): Promise<string> {
+  async metrics(own: FamilySnapshot[]): Promise<FamilySnapshot[]> {
     const views = await this.views();
-    return sumExpositions([own, ...views.map((v) => v.metrics), this.#gone]);
+    return addSnapshots([own, ...views.map((v) => v.metrics), this.#gone]);
   }
 
   /** The main thread's backends with every worker's counts added. */
@@ -131,7 +132,7 @@ export class WorkerPool {
     const w = new Worker(THREAD, { workerData: { ...this.#init, index: slot.index } satisfies WorkerInit, stdout: false, stderr: false });
     slot.worker = w;
     w.on('message', (m: FromWorker) => {
-      if (m.type === 'failures') this.#failures.add(m.entries);
+      if (m.type === 'failures') this.#failures.add(m.entries, m.limited);
       else if (m.type === 'applied' || m.type === 'snapshot') slot.pending.get(m.id)?.(m);
     });
     // An error the thread did not catch itself (its handlers log most): said here, never silent.
@@ -139,7 +140,7 @@ export class WorkerPool {
     w.on('exit', (code) => {
       slot.worker = null;
       for (const done of [...slot.pending.values()]) done(null);
-      if (slot.last !== null) this.#gone = sumExpositions([this.#gone, slot.last.metrics], CARRIED_TYPES);
+      if (slot.last !== null) this.#gone = addSnapshots([this.#gone, slot.last.metrics], CARRIED_TYPES);
       slot.last = null;
       if (this.#stopping) return;
       this.#log('error', 'worker thread exited; starting it again', { worker: slot.index, exit_code: code, restart_in_ms: RESTART_DELAY_MS });

@@ -5,6 +5,7 @@ import type { CaptureProbe } from '../capture/dispatch.ts';
 import type { IdentityFiles, ProxyConfig } from '../config/model.ts';
 import type { SelfLabels } from '../runtime.ts';
 import type { ClusterStatus } from '../upstream/index.ts';
+import type { FamilySnapshot } from '../../kinds/metrics-snapshot.ts';
 
 /** workerData: what a worker needs before its first config. */
 export type WorkerInit = {
@@ -23,11 +24,11 @@ export type ToWorker =
   | { readonly type: 'snapshot'; readonly id: number }
   | { readonly type: 'drain'; readonly timeoutMs: number };
 
-/** A worker's counts: its registry rendered, and its view of the backends. */
-export type WorkerSnapshot = { readonly metrics: string; readonly clusters: ClusterStatus[] };
+/** A worker's counts: its registry's snapshot, and its view of the backends. */
+export type WorkerSnapshot = { readonly metrics: FamilySnapshot[]; readonly clusters: ClusterStatus[] };
 
 export type FromWorker =
   | { readonly type: 'applied'; readonly id: number; readonly error: string | null }
   | { readonly type: 'snapshot'; readonly id: number; readonly snapshot: WorkerSnapshot }
-  | { readonly type: 'failures'; readonly entries: object[] }
+  | { readonly type: 'failures'; readonly entries: object[]; readonly limited: number }
   | { readonly type: 'drained' };

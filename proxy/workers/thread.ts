@@ -36,8 +36,17 @@ const accessOut =
       );
 const identity = new ProxyIdentity(init.baseDir, { now: Date.now, log });
 const runtime = createRuntime({ log, accessOut }, identity, init.probe, init.self);
-// Failed requests go to the main thread, which sends them to the control plane (sluicectl explain).
-runtime.failures.enable(() => send({ type: 'failures', entries: runtime.failures.take(100) }));
+// Failed requests go to the main thread, which sends them to the control plane (sluicectl explain),
+// with how many this thread's rate limit let go since its last message, for /config_dump.
+let limitedTold = 0;
+const sendFailures = () => {
+  const limited = runtime.failures.stats.limited - limitedTold;
+  limitedTold += limited;
+  send({ type: 'failures', entries: runtime.failures.take(100), limited });
+};
+runtime.failures.enable(sendFailures);
+// The limit drops without queueing anything: what it let go is told within a second.
+setInterval(() => runtime.failures.stats.limited !== limitedTold && sendFailures(), 1000).unref();
 
 // One message at a time, in order: an apply must not interleave with the next one.
 let queue: Promise<void> = Promise.resolve();
@@ -58,7 +67,7 @@ async function handle(m: ToWorker): Promise<void> {
       return send({ type: 'applied', id: m.id, error: null });
     }
     case 'snapshot':
-      return send({ type: 'snapshot', id: m.id, snapshot: { metrics: runtime.metrics.render(), clusters: runtime.server.clusters() } });
+      return send({ type: 'snapshot', id: m.id, snapshot: { metrics: runtime.metrics.snapshot(), clusters: runtime.server.clusters() } });
     case 'drain':
       await runtime.server.drain(m.timeoutMs);
       await runtime.close();

@@ -5,8 +5,8 @@
 // that is down or does not serve the stream costs a failed call per interval, never traffic.
 
 import * as grpc from '@grpc/grpc-js';
-import { METRICS_SERVICE, type StreamMetricsMessage } from '../../xds/metrics-service.ts';
-import { parsePrometheusText } from '../telemetry/prom-text.ts';
+import type { FamilySnapshot } from '../../kinds/metrics-snapshot.ts';
+import { METRICS_SERVICE, type Metric, type MetricFamily, type MetricType, type StreamMetricsMessage } from '../../xds/metrics-service.ts';
 
 /** The families sent: the standard request and TCP metrics (telemetry/metrics.ts). */
 export const REPORTED_FAMILIES: ReadonlySet<string> = new Set([
@@ -26,8 +26,8 @@ export type MetricsReporterDeps = {
   readonly credentials: () => grpc.ChannelCredentials;
   readonly channelOptions?: grpc.ChannelOptions;
   readonly nodeId: string;
-  /** The proxy's metrics in the Prometheus text format (its registry's render; with worker threads, asked of them). */
-  readonly render: () => string | Promise<string>;
+  /** The proxy's registry as numbers (with worker threads, everyone's added up: asked of them). */
+  readonly snapshot: () => FamilySnapshot[] | Promise<FamilySnapshot[]>;
   readonly intervalMs?: number;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 };
@@ -62,15 +62,15 @@ export class MetricsReporter {
    * few bytes). Nothing while the stream is still full.
    */
   report(): void {
-    const text = this.#deps.render();
-    if (typeof text === 'string') this.#send(text);
-    else text.then((t) => this.#send(t), (err: unknown) => this.#deps.log('warn', 'could not gather the metrics to report', { error: String(err) }));
+    const snapshot = this.#deps.snapshot();
+    if (Array.isArray(snapshot)) this.#send(snapshot);
+    else snapshot.then((s) => this.#send(s), (err: unknown) => this.#deps.log('warn', 'could not gather the metrics to report', { error: String(err) }));
   }
 
-  #send(rendered: string): void {
+  #send(snapshot: readonly FamilySnapshot[]): void {
     // An answer from the workers that comes after close() must not open a stream again.
     if (this.#closed) return;
-    const families = parsePrometheusText(rendered, (name) => REPORTED_FAMILIES.has(name));
+    const families = metricFamilies(snapshot, (name) => REPORTED_FAMILIES.has(name));
     const text = JSON.stringify(families);
     const call = this.#call ?? this.#open();
     if (this.#blocked) return;
@@ -116,4 +116,29 @@ export class MetricsReporter {
     this.#call = call;
     return call;
   }
+}
+
+const TYPES: Readonly<Record<FamilySnapshot['type'], MetricType>> = { counter: 'COUNTER', gauge: 'GAUGE', histogram: 'HISTOGRAM' };
+
+/**
+ * A registry's families as Prometheus MetricFamily messages, those `keep` accepts and that
+ * have a series: label values as they are, a histogram's buckets cumulative with their upper
+ * bounds (the +Inf bucket is the count, as in the text format).
+ */
+export function metricFamilies(snapshot: readonly FamilySnapshot[], keep: (name: string) => boolean = () => true): MetricFamily[] {
+  const out: MetricFamily[] = [];
+  for (const f of snapshot) {
+    if (!keep(f.name) || f.series.length === 0) continue;
+    const metric = f.series.map((s): Metric => {
+      const label = f.labelNames.map((name, i) => ({ name, value: s.labels[i] ?? '' }));
+      if (f.type === 'counter') return { label, counter: { value: s.value } };
+      if (f.type === 'gauge') return { label, gauge: { value: s.value } };
+      const bounds = f.bounds ?? [];
+      let cumulative = 0;
+      const bucket = bounds.map((upper_bound, i) => ({ cumulative_count: (cumulative += s.buckets?.[i] ?? 0), upper_bound }));
+      return { label, histogram: { sample_count: s.value, sample_sum: s.sum ?? 0, bucket } };
+    });
+    out.push({ name: f.name, help: f.help, type: TYPES[f.type], metric });
+  }
+  return out;
 }

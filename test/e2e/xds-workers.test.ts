@@ -150,3 +150,24 @@ test("both threads' failed requests go to the control plane (sluicectl explain's
   }
   assert.equal(r.sent - sent0, 40, `failure reports: ${JSON.stringify(r)}; threads ${before} -> ${afterwards}; proxy log:\n${caller.stderr().slice(-4000)}`);
 });
+
+test("what either thread's rate limit lets go is counted in /config_dump: every failed call is sent or limited", async () => {
+  type Dump = { failure_reports: { queued: number; sent: number; dropped: number; limited: number } };
+  const reports = async () => (JSON.parse(await adminGet(caller.adminPort, '/config_dump')) as Dump).failure_reports;
+  await new Promise((r) => setTimeout(r, 1100));
+  const r0 = await reports();
+  const before = await perWorker();
+  // 200 failing calls at once: more than the two threads' buckets (50 each) hold.
+  assert.deepEqual(await calls(200, 'nowhere.default.svc.cluster.local'), Array(200).fill('status 404'));
+  const afterwards = await perWorker();
+  for (let i = 0; i < 2; i++) assert.ok(afterwards[i] > before[i], `thread ${i} took none of the 200 calls: ${before} -> ${afterwards}`);
+  const told = (r: Dump['failure_reports']) => r.sent - r0.sent + (r.limited - r0.limited) + (r.dropped - r0.dropped);
+  const deadline = Date.now() + 20_000;
+  let r = await reports();
+  while (told(r) < 200 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 200));
+    r = await reports();
+  }
+  assert.equal(told(r), 200, `failure reports: ${JSON.stringify(r0)} -> ${JSON.stringify(r)}; threads ${before} -> ${afterwards}`);
+  assert.ok(r.limited > r0.limited, 'some were limited');
+});

@@ -1,9 +1,11 @@
-// What a --workers proxy shows as one: every thread's registry added up (telemetry/merge-metrics.ts).
+// What a --workers proxy shows as one: every thread's registry added up (kinds/metrics-snapshot.ts)
+// and every thread's backends folded into one view (telemetry/merge-metrics.ts).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createProxyMetrics } from '../../../proxy/telemetry/index.ts';
-import { familyTotal, mergeClusters, sumExpositions } from '../../../proxy/telemetry/merge-metrics.ts';
+import { addSnapshots, familyTotal, renderSnapshot } from '../../../kinds/metrics-snapshot.ts';
+import { mergeClusters } from '../../../proxy/telemetry/merge-metrics.ts';
 import type { ClusterStatus } from '../../../proxy/upstream/index.ts';
 
 test('the registries of two threads add up: counters, histogram buckets, sums and counts, open connections', () => {
@@ -20,19 +22,24 @@ test('the registries of two threads add up: counters, histogram buckets, sums an
   for (const [route, ms, conns] of [['all', 3, 2], ['all', 40, 0], ['all', 700, 1], ['other', 1.5, 0]] as const) feed(both, route, ms, conns);
   // One registry fed everything renders what the two summed do, series for series (the order of first sight aside).
   const lines = (t: string) => t.split('\n').sort();
-  assert.deepEqual(lines(sumExpositions([a.render(), b.render()])), lines(both.render()));
-  assert.equal(familyTotal(sumExpositions([a.render(), b.render()]), 'sluice_route_requests_total'), 4);
-  assert.equal(familyTotal(a.render(), 'sluice_route_requests_total'), 2);
+  const summed = addSnapshots([a.snapshot(), b.snapshot()]);
+  assert.deepEqual(lines(renderSnapshot(summed)), lines(both.render()));
+  assert.equal(familyTotal(summed, 'sluice_route_requests_total'), 4);
+  assert.equal(familyTotal(a.snapshot(), 'sluice_route_requests_total'), 2);
+  // A snapshot is plain data: what a worker thread posts (a structured clone) adds up the same.
+  assert.deepEqual(lines(renderSnapshot(addSnapshots([structuredClone(a.snapshot()), structuredClone(b.snapshot())]))), lines(both.render()));
+  // And the registry's own text is its snapshot's.
+  assert.equal(renderSnapshot(a.snapshot()), a.render());
 });
 
 test('a dead thread carries its counters and histograms on, not its gauges', () => {
   const m = createProxyMetrics();
   m.requests.labels('main', 'all', 'up', '2xx').inc(5);
   m.downstreamConnectionsActive.labels('main').inc(3);
-  const carried = sumExpositions([m.render()], new Set(['counter', 'histogram']));
+  const carried = addSnapshots([m.snapshot()], new Set(['counter', 'histogram']));
   assert.equal(familyTotal(carried, 'sluice_route_requests_total'), 5);
-  assert.doesNotMatch(carried, /sluice_downstream_connections_active/);
-  assert.equal(sumExpositions([]), '');
+  assert.doesNotMatch(renderSnapshot(carried), /sluice_downstream_connections_active/);
+  assert.equal(renderSnapshot(addSnapshots([])), '');
 });
 
 test("the backends' counts add up; an endpoint one thread finds unhealthy is shown unhealthy", () => {
