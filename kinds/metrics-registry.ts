@@ -279,6 +279,7 @@ export function createMetrics(): Metrics {
     const bounds = Object.freeze([...buckets]);
     return register(name, help, 'histogram', bound, labelNames, (p, labels) => new HistogramSeries(p, labels, bounds), bounds);
   };
+  const snapshot = () => families.map((f) => f.snapshot());
   return {
     counter: (name, help, labelNames) => register(name, help, 'counter', [], labelNames, (p, labels) => new CounterSeries(p, labels)),
     gauge: (name, help, labelNames) => register(name, help, 'gauge', [], labelNames, (p, labels) => new GaugeSeries(p, labels)),
@@ -289,8 +290,8 @@ export function createMetrics(): Metrics {
       check(name, type, labelNames);
       families.push(new CollectedFamily(name, help, type, Object.freeze([...labelNames]), collect));
     },
-    render: () => renderSnapshot(families.map((f) => f.snapshot())),
-    snapshot: () => families.map((f) => f.snapshot()),
+    render: () => renderSnapshot(snapshot()),
+    snapshot,
     describe: () => families.map((f) => ({ name: f.name, type: f.type, labels: [...f.labelNames] })),
   };
 }

@@ -118,8 +118,8 @@ function meshSelf(self: SelfLabels, identity: ProxyIdentity, config: () => Proxy
 export async function metricsText(runtime: Runtime): Promise<string> {
   const { server, metrics, workers } = runtime;
   if (workers === null) return metrics.render() + clusterMetricsText(server.clusters());
-  const [families, clusters] = await Promise.all([workers.metrics(metrics.snapshot()), workers.clusters(server.clusters())]);
-  return renderSnapshot(families) + clusterMetricsText(clusters);
+  const all = await workers.metricsAndClusters({ metrics: metrics.snapshot(), clusters: server.clusters() });
+  return renderSnapshot(all.metrics) + clusterMetricsText(all.clusters);
 }
 
 /** /workers: each thread serving traffic (0 is the main thread) and what it has counted. */

@@ -48,7 +48,7 @@ export function forwardableHeaders(source: Record<string, string | string[] | un
 
 /** Whether `source` may go on as it is: no field to drop, none undefined. */
 function forwardable(source: Record<string, string | string[] | undefined>): boolean {
-  if (source.connection !== undefined) return false;
+  // Connection is hop-by-hop itself: a message naming others in it is copied.
   for (const name in source) if (source[name] === undefined || name.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(name)) return false;
   return true;
 }

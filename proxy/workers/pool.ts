@@ -87,13 +87,27 @@ export class WorkerPool {
 
   /** The workers' registries added to `own` (the main thread's), and the counts of workers that died. */
   async metrics(own: FamilySnapshot[]): Promise<FamilySnapshot[]> {
-    const views = await this.views();
-    return addSnapshots([own, ...views.map((v) => v.metrics), this.#gone]);
+    await this.views();
+    return this.#addMetrics(own);
   }
 
   /** The main thread's backends with every worker's counts added. */
   async clusters(own: ClusterStatus[]): Promise<ClusterStatus[]> {
     await this.views();
+    return this.#addClusters(own);
+  }
+
+  /** Both at once, on one round of asking the workers (a scrape shows both). */
+  async metricsAndClusters(own: { metrics: FamilySnapshot[]; clusters: ClusterStatus[] }): Promise<{ metrics: FamilySnapshot[]; clusters: ClusterStatus[] }> {
+    await this.views();
+    return { metrics: this.#addMetrics(own.metrics), clusters: this.#addClusters(own.clusters) };
+  }
+
+  #addMetrics(own: FamilySnapshot[]): FamilySnapshot[] {
+    return addSnapshots([own, ...this.#slots.map((s) => s.last?.metrics ?? []), this.#gone]);
+  }
+
+  #addClusters(own: ClusterStatus[]): ClusterStatus[] {
     return mergeClusters([own, ...this.#slots.map((s) => s.last?.clusters ?? [])]);
   }
 
