@@ -133,10 +133,14 @@ kind: FaultInjectionPolicy
 metadata: { name: greeter-chaos }
 spec: { targetRefs: [{ group: gateway.networking.k8s.io, kind: GRPCRoute, name: greeter-split }], abort: { grpcStatus: 8 } }
 `;
-  // Applied with a change to the route's weights: grpc-js-xds (1.14) compares a new RouteConfiguration
+  // Followed by a change to the route's weights: grpc-js-xds (1.14) compares a new RouteConfiguration
   // with the last over the last one's fields only, so a key added to a route's empty
   // typed_per_filter_config alone reads as no change (xds/SUBSET.md, "FaultInjectionPolicy").
-  await apply(`${route(99, 1)}---\n${policy}`);
+  // Two applies, the policy first: the weights' push then carries the fault whatever the
+  // control plane pushed between them (in one apply, a busy control plane may push the route
+  // and the policy apart, the fault last, and the client would never see it).
+  await apply(policy);
+  await apply(route(99, 1));
   const outcome = () => call().then(() => grpc.status.OK, (err: grpc.ServiceError) => err.code);
   const v1 = servers[0];
   // Bounded waits for each push.
